@@ -1,0 +1,88 @@
+"""The one exception hierarchy of fabricsim.
+
+Every error fabricsim raises on purpose is a :class:`FabricError`. Errors about a bad argument
+also subclass :class:`ValueError` (or :class:`TypeError` for a wrong type), so generic handlers
+keep working. Errors from the Rust core are mapped onto these classes by the binding; a Rust
+panic surfaces as :class:`InternalError` and is always a bug in fabricsim.
+"""
+
+from __future__ import annotations
+
+
+class FabricError(Exception):
+    """Base class of every error fabricsim raises on purpose."""
+
+
+class InvalidArgumentError(FabricError, ValueError):
+    """An argument is out of range or malformed; the message names it."""
+
+
+class InvalidTypeError(FabricError, TypeError):
+    """An argument has the wrong type; the message names it."""
+
+
+class UnknownNameError(InvalidArgumentError):
+    """An unknown algorithm / op / routing policy / profile / carrier name; lists the valid ones."""
+
+
+class InvalidGraphError(InvalidArgumentError):
+    """The fabric graph violates the schema; the message names the node or edge at fault."""
+
+
+class EmptyFabricError(InvalidGraphError):
+    """The graph has no nodes or no GPUs."""
+
+
+class MissingAttributeError(InvalidGraphError):
+    """A node or edge lacks a required attribute."""
+
+
+class InvalidAttributeError(InvalidGraphError):
+    """A node or edge attribute has a bad value (non-numeric, zero, negative, NaN, infinite...)."""
+
+
+class UnknownRoleError(InvalidGraphError):
+    """A node's ``role`` is not one of :data:`fabricsim.schema.ROLES`."""
+
+
+class SelfLoopError(InvalidGraphError):
+    """An edge connects a node to itself."""
+
+
+class ParallelEdgeError(InvalidGraphError):
+    """A MultiGraph has parallel edges and ``parallel="reject"`` was asked for."""
+
+
+class UnreachableError(FabricError):
+    """Two endpoints have no path between them (GPUs cut off, every path failed...)."""
+
+
+class DependencyCycleError(InvalidArgumentError):
+    """Flow dependencies contain a cycle; the message names a flow on it."""
+
+
+class ScenarioError(InvalidArgumentError):
+    """A scenario file is malformed; the message names the key and line."""
+
+
+class InternalError(FabricError, RuntimeError):
+    """A bug in fabricsim (for example a Rust panic caught at the boundary). Please report it."""
+
+
+__all__ = [
+    "FabricError",
+    "InvalidArgumentError",
+    "InvalidTypeError",
+    "UnknownNameError",
+    "InvalidGraphError",
+    "EmptyFabricError",
+    "MissingAttributeError",
+    "InvalidAttributeError",
+    "UnknownRoleError",
+    "SelfLoopError",
+    "ParallelEdgeError",
+    "UnreachableError",
+    "DependencyCycleError",
+    "ScenarioError",
+    "InternalError",
+]
