@@ -1,0 +1,662 @@
+//! Event-driven, max-min fair flow-level simulation.
+//!
+//! Semantics (shared with `fabricsim.reference`, see DEVELOPERS.md):
+//! - a flow starts at `max(release, finish of every predecessor) + delay`;
+//! - active flows share directed links max-min fairly (weighted progressive filling: a flow
+//!   loads link `l` with `fraction_l * rate`);
+//! - a flow's transfer ends when its bytes are sent; it finishes one propagation latency later;
+//! - rates change only at events (starts, transfer ends), and only for flows connected through
+//!   shared links to the flows that started or ended: max-min allocations decompose over the
+//!   connected components of the flow-link graph, so recomputing just those is exact.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use crate::error::{invalid, CoreError, Result};
+use crate::network::Network;
+use crate::routing::RoutedFlows;
+
+/// Flows to simulate. Routes come from [`crate::routing::route_flows`] (or are built by hand).
+#[derive(Clone, Debug, Default)]
+pub struct FlowSet {
+    pub size_bytes: Vec<f64>,
+    pub release_s: Vec<f64>,
+    pub delay_s: Vec<f64>,
+    /// Predecessors of flow `i`: `dep_idx[dep_ptr[i]..dep_ptr[i + 1]]`.
+    pub dep_ptr: Vec<usize>,
+    pub dep_idx: Vec<u32>,
+    pub routes: RoutedFlows,
+}
+
+/// What happened, per flow and per link.
+#[derive(Clone, Debug, Default)]
+pub struct SimOutput {
+    pub start_s: Vec<f64>,
+    pub transfer_end_s: Vec<f64>,
+    pub finish_s: Vec<f64>,
+    pub min_rate_bps: Vec<f64>,
+    pub max_rate_bps: Vec<f64>,
+    pub link_bytes: Vec<f64>,
+    pub link_busy_s: Vec<f64>,
+    pub link_peak_utilization: Vec<f64>,
+    /// Number of event batches processed and rate recomputations done (for benchmarks).
+    pub events: u64,
+    pub flows_rerated: u64,
+}
+
+impl SimOutput {
+    /// Time the last flow finished (0 for no flows).
+    pub fn makespan_s(&self) -> f64 {
+        self.finish_s.iter().fold(0.0, |a, &b| a.max(b))
+    }
+
+    /// size / transfer time per flow (NaN when the transfer took no time).
+    pub fn mean_rate_bps(&self, size_bytes: &[f64]) -> Vec<f64> {
+        size_bytes
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                let dt = self.transfer_end_s[i] - self.start_s[i];
+                if dt > 0.0 {
+                    s / dt
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect()
+    }
+}
+
+/// A min-heap entry ordered by time, then id (deterministic tie-breaking).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Ev {
+    t: f64,
+    id: u32,
+    version: u32,
+}
+
+impl Eq for Ev {}
+impl Ord for Ev {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.t.total_cmp(&self.t).then_with(|| other.id.cmp(&self.id))
+    }
+}
+impl PartialOrd for Ev {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Waiting,
+    Scheduled,
+    Active,
+    Propagating,
+    Done,
+}
+
+/// How often (in event batches) the engine asks the caller whether to stop.
+const CANCEL_EVERY: u64 = 64;
+
+fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
+    let n = flows.size_bytes.len();
+    let r = &flows.routes;
+    if flows.release_s.len() != n || flows.delay_s.len() != n || r.latency_s.len() != n {
+        return Err(invalid("flows", "size, release, delay and latency need one entry per flow"));
+    }
+    if flows.dep_ptr.len() != n + 1 || r.ptr.len() != n + 1 {
+        return Err(invalid("flows", "dependency and route pointers need n_flows + 1 entries"));
+    }
+    if r.links.len() != r.fractions.len() || r.ptr[n] != r.links.len() || flows.dep_ptr[n] != flows.dep_idx.len() {
+        return Err(invalid("flows", "route or dependency arrays are inconsistent"));
+    }
+    for i in 0..n {
+        let (s, rel, del) = (flows.size_bytes[i], flows.release_s[i], flows.delay_s[i]);
+        if !(s.is_finite() && s >= 0.0) {
+            return Err(invalid(format!("flow {i}"), format!("size_bytes must be finite and >= 0, got {s}")));
+        }
+        if !(rel.is_finite() && rel >= 0.0) {
+            return Err(invalid(format!("flow {i}"), format!("start time must be finite and >= 0, got {rel}")));
+        }
+        if !(del.is_finite() && del >= 0.0) {
+            return Err(invalid(format!("flow {i}"), format!("delay must be finite and >= 0, got {del}")));
+        }
+        if r.ptr[i] > r.ptr[i + 1] || flows.dep_ptr[i] > flows.dep_ptr[i + 1] {
+            return Err(invalid("flows", "route or dependency pointers must be non-decreasing"));
+        }
+    }
+    for (k, &l) in r.links.iter().enumerate() {
+        if l as usize >= net.n_links() {
+            return Err(invalid("flows", format!("route uses link {l}, but the network has {}", net.n_links())));
+        }
+        let f = r.fractions[k];
+        if !(f.is_finite() && f > 0.0) {
+            return Err(invalid("flows", format!("route fraction must be finite and > 0, got {f}")));
+        }
+    }
+    for &d in &flows.dep_idx {
+        if d as usize >= n {
+            return Err(invalid("flows", format!("dependency on flow {d}, but there are {n} flows")));
+        }
+    }
+    // Kahn's algorithm: every flow must be reachable from the roots, else there is a cycle.
+    let mut indeg: Vec<u32> = (0..n).map(|i| (flows.dep_ptr[i + 1] - flows.dep_ptr[i]) as u32).collect();
+    let succ = successors(flows);
+    let mut stack: Vec<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
+    let mut seen = 0;
+    while let Some(i) = stack.pop() {
+        seen += 1;
+        for &j in &succ.1[succ.0[i]..succ.0[i + 1]] {
+            indeg[j as usize] -= 1;
+            if indeg[j as usize] == 0 {
+                stack.push(j as usize);
+            }
+        }
+    }
+    if seen != n {
+        let flow = (0..n).find(|&i| indeg[i] > 0).unwrap_or(0);
+        return Err(CoreError::DependencyCycle { flow });
+    }
+    Ok(())
+}
+
+fn successors(flows: &FlowSet) -> (Vec<usize>, Vec<u32>) {
+    let n = flows.size_bytes.len();
+    let mut ptr = vec![0usize; n + 1];
+    for &d in &flows.dep_idx {
+        ptr[d as usize + 1] += 1;
+    }
+    for i in 0..n {
+        ptr[i + 1] += ptr[i];
+    }
+    let mut fill = ptr.clone();
+    let mut idx = vec![0u32; flows.dep_idx.len()];
+    for i in 0..n {
+        for &d in &flows.dep_idx[flows.dep_ptr[i]..flows.dep_ptr[i + 1]] {
+            idx[fill[d as usize]] = i as u32;
+            fill[d as usize] += 1;
+        }
+    }
+    (ptr, idx)
+}
+
+struct Sim<'a> {
+    net: &'a Network,
+    flows: &'a FlowSet,
+    state: Vec<State>,
+    waiting_preds: Vec<u32>,
+    ready_s: Vec<f64>,
+    // Active-transfer bookkeeping; remaining bytes are settled lazily when a rate changes.
+    rate: Vec<f64>,
+    remaining: Vec<f64>,
+    settled_at: Vec<f64>,
+    version: Vec<u32>,
+    // Route entry `e` (an index into routes.links) belongs to flow entry_flow[e]; while active
+    // it sits at position entry_pos[e] of link_entries[link].
+    entry_flow: Vec<u32>,
+    entry_pos: Vec<u32>,
+    link_entries: Vec<Vec<u32>>,
+    // Scratch for component search and water-filling, stamped to avoid clearing.
+    link_mark: Vec<u32>,
+    flow_mark: Vec<u32>,
+    stamp: u32,
+    link_unfrozen_w: Vec<f64>,
+    link_unfrozen_n: Vec<u32>,
+    link_frozen_load: Vec<f64>,
+    link_version: Vec<u32>,
+    frozen: Vec<bool>,
+    busy_since: Vec<f64>,
+    out: SimOutput,
+}
+
+impl<'a> Sim<'a> {
+    fn entries(&self, f: usize) -> std::ops::Range<usize> {
+        self.flows.routes.ptr[f]..self.flows.routes.ptr[f + 1]
+    }
+
+    /// Bring flow `f`'s remaining bytes and its links' byte counters up to time `t`.
+    fn settle(&mut self, f: usize, t: f64) {
+        let dt = t - self.settled_at[f];
+        if dt > 0.0 && self.rate[f] > 0.0 {
+            let sent = (self.rate[f] * dt).min(self.remaining[f]);
+            self.remaining[f] -= sent;
+            for e in self.entries(f) {
+                let l = self.flows.routes.links[e] as usize;
+                self.out.link_bytes[l] += sent * self.flows.routes.fractions[e];
+            }
+        }
+        self.settled_at[f] = t;
+    }
+
+    fn activate(&mut self, f: usize, t: f64, touched: &mut Vec<u32>) {
+        self.state[f] = State::Active;
+        self.remaining[f] = self.flows.size_bytes[f];
+        self.settled_at[f] = t;
+        self.rate[f] = 0.0;
+        for e in self.entries(f) {
+            let l = self.flows.routes.links[e] as usize;
+            if self.link_entries[l].is_empty() {
+                self.busy_since[l] = t;
+            }
+            self.entry_pos[e] = self.link_entries[l].len() as u32;
+            self.link_entries[l].push(e as u32);
+            touched.push(l as u32);
+        }
+    }
+
+    fn deactivate(&mut self, f: usize, t: f64, touched: &mut Vec<u32>) {
+        // Whatever is left is within rounding of zero: count it as sent now.
+        let left = self.remaining[f];
+        for e in self.entries(f) {
+            let l = self.flows.routes.links[e] as usize;
+            self.out.link_bytes[l] += left * self.flows.routes.fractions[e];
+            let pos = self.entry_pos[e] as usize;
+            let list = &mut self.link_entries[l];
+            list.swap_remove(pos);
+            if pos < list.len() {
+                let moved = list[pos] as usize;
+                self.entry_pos[moved] = pos as u32;
+            }
+            if list.is_empty() {
+                self.out.link_busy_s[l] += t - self.busy_since[l];
+            }
+            touched.push(l as u32);
+        }
+        self.remaining[f] = 0.0;
+        self.rate[f] = 0.0;
+        self.version[f] = self.version[f].wrapping_add(1);
+        self.state[f] = State::Propagating;
+        self.out.transfer_end_s[f] = t;
+    }
+
+    /// Recompute max-min fair rates of every active flow connected to the `touched` links,
+    /// push their new projected transfer ends.
+    fn rerate(&mut self, t: f64, touched: &[u32], ends: &mut BinaryHeap<Ev>) {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.link_mark.iter_mut().for_each(|m| *m = 0);
+            self.flow_mark.iter_mut().for_each(|m| *m = 0);
+            self.stamp = 1;
+        }
+        let stamp = self.stamp;
+        // Connected component(s) of the touched links in the flow-link graph.
+        let mut comp_links: Vec<u32> = Vec::new();
+        let mut comp_flows: Vec<u32> = Vec::new();
+        let mut stack: Vec<u32> = Vec::new();
+        for &l in touched {
+            if self.link_mark[l as usize] != stamp {
+                self.link_mark[l as usize] = stamp;
+                stack.push(l);
+            }
+        }
+        while let Some(l) = stack.pop() {
+            comp_links.push(l);
+            for k in 0..self.link_entries[l as usize].len() {
+                let f = self.entry_flow[self.link_entries[l as usize][k] as usize] as usize;
+                if self.flow_mark[f] == stamp {
+                    continue;
+                }
+                self.flow_mark[f] = stamp;
+                comp_flows.push(f as u32);
+                for e in self.entries(f) {
+                    let l2 = self.flows.routes.links[e];
+                    if self.link_mark[l2 as usize] != stamp {
+                        self.link_mark[l2 as usize] = stamp;
+                        stack.push(l2);
+                    }
+                }
+            }
+        }
+        if comp_flows.is_empty() {
+            return;
+        }
+        self.out.flows_rerated += comp_flows.len() as u64;
+        for &f in &comp_flows {
+            self.settle(f as usize, t);
+            self.frozen[f as usize] = false;
+        }
+        // Progressive filling with a lazy heap of link saturation levels.
+        let mut heap: BinaryHeap<Ev> = BinaryHeap::new();
+        for &l in &comp_links {
+            let l = l as usize;
+            let mut w = 0.0;
+            for &e in &self.link_entries[l] {
+                w += self.flows.routes.fractions[e as usize];
+            }
+            self.link_unfrozen_w[l] = w;
+            self.link_unfrozen_n[l] = self.link_entries[l].len() as u32;
+            self.link_frozen_load[l] = 0.0;
+            self.link_version[l] = self.link_version[l].wrapping_add(1);
+            if self.link_unfrozen_n[l] > 0 {
+                heap.push(Ev { t: self.net.capacity_bps(l) / w, id: l as u32, version: self.link_version[l] });
+            }
+        }
+        while let Some(Ev { t: level, id: l, version }) = heap.pop() {
+            let l = l as usize;
+            if version != self.link_version[l] || self.link_unfrozen_n[l] == 0 {
+                continue;
+            }
+            for k in 0..self.link_entries[l].len() {
+                let f = self.entry_flow[self.link_entries[l][k] as usize] as usize;
+                if self.frozen[f] {
+                    continue;
+                }
+                self.frozen[f] = true;
+                self.rate[f] = level;
+                for e in self.entries(f) {
+                    let l2 = self.flows.routes.links[e] as usize;
+                    let frac = self.flows.routes.fractions[e];
+                    self.link_frozen_load[l2] += frac * level;
+                    self.link_unfrozen_w[l2] -= frac;
+                    self.link_unfrozen_n[l2] -= 1;
+                    if l2 != l && self.link_unfrozen_n[l2] > 0 {
+                        self.link_version[l2] = self.link_version[l2].wrapping_add(1);
+                        let lvl = (self.net.capacity_bps(l2) - self.link_frozen_load[l2]).max(0.0)
+                            / self.link_unfrozen_w[l2].max(f64::MIN_POSITIVE);
+                        heap.push(Ev { t: lvl.max(level), id: l2 as u32, version: self.link_version[l2] });
+                    }
+                }
+            }
+        }
+        for &l in &comp_links {
+            let l = l as usize;
+            let util = self.link_frozen_load[l] / self.net.capacity_bps(l);
+            if util > self.out.link_peak_utilization[l] {
+                self.out.link_peak_utilization[l] = util;
+            }
+        }
+        for &f in &comp_flows {
+            let f = f as usize;
+            let r = self.rate[f];
+            self.out.min_rate_bps[f] = self.out.min_rate_bps[f].min(r);
+            self.out.max_rate_bps[f] = self.out.max_rate_bps[f].max(r);
+            self.version[f] = self.version[f].wrapping_add(1);
+            ends.push(Ev { t: t + self.remaining[f] / r, id: f as u32, version: self.version[f] });
+        }
+    }
+}
+
+/// Run the simulation. `cancel` is polled every few dozen event batches; returning true stops
+/// the run with [`CoreError::Interrupted`].
+pub fn simulate(net: &Network, flows: &FlowSet, cancel: &dyn Fn() -> bool) -> Result<SimOutput> {
+    validate(net, flows)?;
+    let n = flows.size_bytes.len();
+    let m = net.n_links();
+    let n_entries = flows.routes.links.len();
+    let mut entry_flow = vec![0u32; n_entries];
+    for f in 0..n {
+        for e in flows.routes.ptr[f]..flows.routes.ptr[f + 1] {
+            entry_flow[e] = f as u32;
+        }
+    }
+    let (succ_ptr, succ_idx) = successors(flows);
+    let mut sim = Sim {
+        net,
+        flows,
+        state: vec![State::Waiting; n],
+        waiting_preds: (0..n).map(|i| (flows.dep_ptr[i + 1] - flows.dep_ptr[i]) as u32).collect(),
+        ready_s: vec![0.0; n],
+        rate: vec![0.0; n],
+        remaining: vec![0.0; n],
+        settled_at: vec![0.0; n],
+        version: vec![0; n],
+        entry_flow,
+        entry_pos: vec![0; n_entries],
+        link_entries: vec![Vec::new(); m],
+        link_mark: vec![0; m],
+        flow_mark: vec![0; n],
+        stamp: 0,
+        link_unfrozen_w: vec![0.0; m],
+        link_unfrozen_n: vec![0; m],
+        link_frozen_load: vec![0.0; m],
+        link_version: vec![0; m],
+        frozen: vec![false; n],
+        busy_since: vec![0.0; m],
+        out: SimOutput {
+            start_s: vec![f64::NAN; n],
+            transfer_end_s: vec![f64::NAN; n],
+            finish_s: vec![f64::NAN; n],
+            min_rate_bps: vec![f64::INFINITY; n],
+            max_rate_bps: vec![f64::NEG_INFINITY; n],
+            link_bytes: vec![0.0; m],
+            link_busy_s: vec![0.0; m],
+            link_peak_utilization: vec![0.0; m],
+            events: 0,
+            flows_rerated: 0,
+        },
+    };
+    let mut starts: BinaryHeap<Ev> = BinaryHeap::new();
+    let mut ends: BinaryHeap<Ev> = BinaryHeap::new();
+    let mut finishes: BinaryHeap<Ev> = BinaryHeap::new();
+    for i in 0..n {
+        if sim.waiting_preds[i] == 0 {
+            sim.state[i] = State::Scheduled;
+            starts.push(Ev { t: flows.release_s[i] + flows.delay_s[i], id: i as u32, version: 0 });
+        }
+    }
+    let mut touched: Vec<u32> = Vec::new();
+    loop {
+        // Drop stale transfer-end projections.
+        while let Some(top) = ends.peek() {
+            let f = top.id as usize;
+            if sim.state[f] != State::Active || top.version != sim.version[f] {
+                ends.pop();
+            } else {
+                break;
+            }
+        }
+        let t = [starts.peek(), ends.peek(), finishes.peek()]
+            .iter()
+            .flatten()
+            .map(|e| e.t)
+            .fold(f64::INFINITY, f64::min);
+        if t == f64::INFINITY {
+            break;
+        }
+        sim.out.events += 1;
+        if sim.out.events % CANCEL_EVERY == 0 && cancel() {
+            return Err(CoreError::Interrupted);
+        }
+        touched.clear();
+        // 1. Transfers ending now (within rounding) end together.
+        let window = t * (1.0 + 1e-12) + 1e-15;
+        while let Some(top) = ends.peek().copied() {
+            if top.t > window {
+                break;
+            }
+            ends.pop();
+            let f = top.id as usize;
+            if sim.state[f] != State::Active || top.version != sim.version[f] {
+                continue;
+            }
+            sim.settle(f, t);
+            sim.deactivate(f, t, &mut touched);
+            finishes.push(Ev { t: t + flows.routes.latency_s[f], id: f as u32, version: 0 });
+        }
+        // 2./3. Finishes release successors; starts activate flows. Zero-time chains (empty
+        // routes, zero bytes, zero latency) can cascade within the same instant.
+        loop {
+            let mut progressed = false;
+            while let Some(top) = finishes.peek().copied() {
+                if top.t > t {
+                    break;
+                }
+                finishes.pop();
+                progressed = true;
+                let f = top.id as usize;
+                sim.state[f] = State::Done;
+                sim.out.finish_s[f] = top.t;
+                for &j in &succ_idx[succ_ptr[f]..succ_ptr[f + 1]] {
+                    let j = j as usize;
+                    sim.ready_s[j] = sim.ready_s[j].max(top.t);
+                    sim.waiting_preds[j] -= 1;
+                    if sim.waiting_preds[j] == 0 {
+                        sim.state[j] = State::Scheduled;
+                        let s = flows.release_s[j].max(sim.ready_s[j]) + flows.delay_s[j];
+                        starts.push(Ev { t: s, id: j as u32, version: 0 });
+                    }
+                }
+            }
+            while let Some(top) = starts.peek().copied() {
+                if top.t > t {
+                    break;
+                }
+                starts.pop();
+                progressed = true;
+                let f = top.id as usize;
+                sim.out.start_s[f] = top.t;
+                if flows.size_bytes[f] == 0.0 || flows.routes.ptr[f] == flows.routes.ptr[f + 1] {
+                    sim.state[f] = State::Propagating;
+                    sim.out.transfer_end_s[f] = top.t;
+                    finishes.push(Ev { t: top.t + flows.routes.latency_s[f], id: f as u32, version: 0 });
+                } else {
+                    sim.activate(f, t, &mut touched);
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        if !touched.is_empty() {
+            touched.sort_unstable();
+            touched.dedup();
+            let tl = std::mem::take(&mut touched);
+            sim.rerate(t, &tl, &mut ends);
+            touched = tl;
+        }
+    }
+    let mut out = sim.out;
+    for f in 0..n {
+        if out.min_rate_bps[f] == f64::INFINITY {
+            out.min_rate_bps[f] = f64::NAN;
+            out.max_rate_bps[f] = f64::NAN;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::{route_flows, Metric, Policy, Router, NO_VIA};
+    use std::sync::Arc;
+
+    fn never() -> bool {
+        false
+    }
+
+    /// A line 0 - 1 - 2 with the given capacities (bytes/s) and 1 us per link.
+    fn line(c01: f64, c12: f64) -> Arc<Network> {
+        Arc::new(
+            Network::new(
+                3,
+                vec![0, 1, 1, 2],
+                vec![1, 0, 2, 1],
+                vec![c01, c01, c12, c12],
+                vec![1e-6; 4],
+                vec![false, true, false],
+            )
+            .unwrap(),
+        )
+    }
+
+    fn flowset(net: &Arc<Network>, pairs: &[(u32, u32, f64)], deps: &[Vec<u32>]) -> FlowSet {
+        let router = Router::new(net.clone(), Metric::Hops);
+        let src: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        let dst: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+        let n = pairs.len();
+        let keys: Vec<u64> = (0..n as u64).collect();
+        let routes = route_flows(&router, &src, &dst, &vec![NO_VIA; n], &keys, Policy::Ecmp, 0).unwrap();
+        let mut dep_ptr = vec![0];
+        let mut dep_idx = vec![];
+        for i in 0..n {
+            if let Some(d) = deps.get(i) {
+                dep_idx.extend(d);
+            }
+            dep_ptr.push(dep_idx.len());
+        }
+        FlowSet {
+            size_bytes: pairs.iter().map(|p| p.2).collect(),
+            release_s: vec![0.0; n],
+            delay_s: vec![0.0; n],
+            dep_ptr,
+            dep_idx,
+            routes,
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-12 * b.abs().max(1e-9)
+    }
+
+    #[test]
+    fn single_flow_time_is_size_over_bottleneck_plus_latency() {
+        let net = line(1e9, 5e8);
+        let out = simulate(&net, &flowset(&net, &[(0, 2, 1e6)], &[]), &never).unwrap();
+        assert!(close(out.finish_s[0], 1e6 / 5e8 + 2e-6));
+        assert!(close(out.link_bytes[0], 1e6));
+        assert!(close(out.link_peak_utilization[2], 1.0));
+        assert!(close(out.link_peak_utilization[0], 0.5));
+    }
+
+    #[test]
+    fn two_flows_share_then_speed_up() {
+        let net = line(1e9, 1e9);
+        // 1 MB and 3 MB over the same path: 0.5 GB/s each until the first ends at 2 ms;
+        // the second then has 2 MB left at 1 GB/s: ends at 4 ms.
+        let out = simulate(&net, &flowset(&net, &[(0, 2, 1e6), (0, 2, 3e6)], &[]), &never).unwrap();
+        assert!(close(out.transfer_end_s[0], 2e-3));
+        assert!(close(out.transfer_end_s[1], 4e-3));
+        assert!(close(out.finish_s[1], 4e-3 + 2e-6));
+        assert!(close(out.min_rate_bps[1], 5e8) && close(out.max_rate_bps[1], 1e9));
+    }
+
+    #[test]
+    fn dependencies_and_delays_chain() {
+        let net = line(1e9, 1e9);
+        let mut fs = flowset(&net, &[(0, 2, 1e6), (2, 0, 1e6)], &[vec![], vec![0]]);
+        fs.delay_s[1] = 5e-6;
+        let out = simulate(&net, &fs, &never).unwrap();
+        let first = 1e-3 + 2e-6;
+        assert!(close(out.start_s[1], first + 5e-6));
+        assert!(close(out.finish_s[1], 2.0 * first + 5e-6));
+    }
+
+    #[test]
+    fn cycles_are_rejected() {
+        let net = line(1e9, 1e9);
+        let fs = flowset(&net, &[(0, 2, 1.0), (2, 0, 1.0)], &[vec![1], vec![0]]);
+        assert!(matches!(simulate(&net, &fs, &never), Err(CoreError::DependencyCycle { .. })));
+    }
+
+    #[test]
+    fn zero_byte_and_local_flows_take_only_latency() {
+        let net = line(1e9, 1e9);
+        let out = simulate(&net, &flowset(&net, &[(0, 2, 0.0), (0, 0, 1e9)], &[]), &never).unwrap();
+        assert!(close(out.finish_s[0], 2e-6));
+        assert_eq!(out.finish_s[1], 0.0);
+    }
+
+    #[test]
+    fn max_min_classic_three_flows() {
+        // Links A (0->1, cap 1) and B (1->2, cap 2): flow x on A+B, y on A, z on B.
+        // Max-min: x = y = 0.5 (A saturates), z = 1.5.
+        let net = line(1.0, 2.0);
+        let fs = flowset(&net, &[(0, 2, 10.0), (0, 1, 10.0), (1, 2, 100.0)], &[]);
+        let out = simulate(&net, &fs, &never).unwrap();
+        assert!(close(out.min_rate_bps[0], 0.5));
+        assert!(close(out.transfer_end_s[0], 20.0));
+        assert!(close(out.min_rate_bps[2], 1.5));
+        assert!(close(out.max_rate_bps[2], 2.0)); // z speeds up once x ends
+        assert!(close(out.transfer_end_s[2], 20.0 + 70.0 / 2.0));
+    }
+
+    #[test]
+    fn interrupt_is_honoured() {
+        let net = line(1.0, 1.0);
+        let pairs: Vec<(u32, u32, f64)> = (0..500).map(|i| (0, 2, 1.0 + i as f64)).collect();
+        let fs = flowset(&net, &pairs, &[]);
+        assert!(matches!(simulate(&net, &fs, &|| true), Err(CoreError::Interrupted)));
+    }
+}

@@ -1,0 +1,528 @@
+//! Equal-cost shortest-path routing: ECMP (one next hop per switch, chosen by a seeded per-flow
+//! hash) and packet spraying (a flow split evenly over all equal-cost next hops at every hop).
+//!
+//! Scale: instead of an all-pairs table (quadratic in nodes), the router keeps one distance
+//! table per *attachment switch*: the distance from every node to an endpoint `d` (a GPU) is
+//! `min over d's transit neighbours v of T_v[u] + w(v -> d)`. A 4,096-GPU pod needs tables for
+//! its few hundred switches, not its 4,096 GPUs; tables are built lazily and in parallel.
+
+use std::sync::{Arc, OnceLock};
+
+use rayon::prelude::*;
+
+use crate::error::{invalid, CoreError, Result};
+use crate::hash::ecmp_hash;
+use crate::network::Network;
+
+pub const UNREACHABLE: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Every link costs 1.
+    Hops,
+    /// A link costs its latency in whole nanoseconds (at least 1).
+    Latency,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// One path per flow, chosen hop by hop by a seeded hash of the flow.
+    Ecmp,
+    /// The flow is split evenly over all equal-cost next hops at every hop.
+    Spray,
+}
+
+impl Metric {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "hops" => Ok(Metric::Hops),
+            "latency" => Ok(Metric::Latency),
+            _ => Err(invalid("metric", format!("unknown metric {name:?}; valid: 'hops', 'latency'"))),
+        }
+    }
+}
+
+impl Policy {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "ecmp" => Ok(Policy::Ecmp),
+            "spray" => Ok(Policy::Spray),
+            _ => Err(invalid("routing", format!("unknown routing policy {name:?}; valid: 'ecmp', 'spray'"))),
+        }
+    }
+}
+
+/// A routed flow: the directed links it loads with the fraction of its rate on each, and its
+/// propagation latency (the slowest of its paths).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Route {
+    pub links: Vec<u32>,
+    pub fractions: Vec<f64>,
+    pub latency_s: f64,
+}
+
+pub struct Router {
+    net: Arc<Network>,
+    metric: Metric,
+    tables: Vec<OnceLock<Box<[u32]>>>,
+}
+
+impl Router {
+    pub fn new(net: Arc<Network>, metric: Metric) -> Self {
+        let tables = (0..net.n_nodes()).map(|_| OnceLock::new()).collect();
+        Router { net, metric, tables }
+    }
+
+    pub fn network(&self) -> &Arc<Network> {
+        &self.net
+    }
+
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    #[inline]
+    fn weight(&self, link: usize) -> u32 {
+        match self.metric {
+            Metric::Hops => 1,
+            Metric::Latency => self.net.latency_ns(link).max(1),
+        }
+    }
+
+    /// Distances from every node to `target`, relaxing only through transit nodes (and the
+    /// target itself). Dijkstra with a bucket-free binary heap; BFS when every weight is 1.
+    fn build_table(&self, target: usize) -> Box<[u32]> {
+        let net = &*self.net;
+        let mut dist = vec![UNREACHABLE; net.n_nodes()];
+        dist[target] = 0;
+        match self.metric {
+            Metric::Hops => {
+                let mut queue = std::collections::VecDeque::new();
+                queue.push_back(target as u32);
+                while let Some(v) = queue.pop_front() {
+                    let v = v as usize;
+                    if v != target && !net.is_transit(v) {
+                        continue;
+                    }
+                    let dv = dist[v];
+                    for &l in net.in_links(v) {
+                        let u = net.src(l as usize);
+                        if dist[u] == UNREACHABLE {
+                            dist[u] = dv + 1;
+                            queue.push_back(u as u32);
+                        }
+                    }
+                }
+            }
+            Metric::Latency => {
+                use std::cmp::Reverse;
+                let mut heap = std::collections::BinaryHeap::new();
+                heap.push(Reverse((0u64, target as u32)));
+                while let Some(Reverse((d, v))) = heap.pop() {
+                    let v = v as usize;
+                    if d > dist[v] as u64 || (v != target && !net.is_transit(v)) {
+                        continue;
+                    }
+                    for &l in net.in_links(v) {
+                        let u = net.src(l as usize);
+                        let nd = (d + self.weight(l as usize) as u64).min(UNREACHABLE as u64 - 1);
+                        if nd < dist[u] as u64 {
+                            dist[u] = nd as u32;
+                            heap.push(Reverse((nd, u as u32)));
+                        }
+                    }
+                }
+            }
+        }
+        dist.into_boxed_slice()
+    }
+
+    fn table(&self, target: usize) -> &[u32] {
+        self.tables[target].get_or_init(|| self.build_table(target))
+    }
+
+    /// The tables needed to reach `dst`: its own if it forwards, else its transit neighbours'.
+    fn tables_for(&self, dst: usize, out: &mut Vec<usize>) {
+        if self.net.is_transit(dst) {
+            out.push(dst);
+        } else {
+            for &l in self.net.in_links(dst) {
+                let v = self.net.src(l as usize);
+                if self.net.is_transit(v) {
+                    out.push(v);
+                }
+            }
+        }
+    }
+
+    /// Build (in parallel) every table needed to route to `dsts`. Returns how many tables exist.
+    pub fn precompute(&self, dsts: &[usize]) -> Result<usize> {
+        let mut need = Vec::new();
+        for &d in dsts {
+            self.net.check_node("destination", d)?;
+            self.tables_for(d, &mut need);
+        }
+        need.sort_unstable();
+        need.dedup();
+        need.par_iter().for_each(|&v| {
+            self.table(v);
+        });
+        Ok(self.tables.iter().filter(|t| t.get().is_some()).count())
+    }
+
+    /// Routing tables for every endpoint (GPU / edge site) and every switch.
+    pub fn precompute_all(&self) -> Result<usize> {
+        let all: Vec<usize> = (0..self.net.n_nodes()).collect();
+        self.precompute(&all)
+    }
+
+    /// Shortest distance from `u` to `dst` in the routing metric (`UNREACHABLE` if none).
+    pub fn dist(&self, u: usize, dst: usize) -> u32 {
+        if u == dst {
+            return 0;
+        }
+        let net = &*self.net;
+        if net.is_transit(dst) {
+            return self.table(dst)[u];
+        }
+        let mut best = UNREACHABLE;
+        for &l in net.in_links(dst) {
+            let v = net.src(l as usize);
+            let w = self.weight(l as usize);
+            let through = if v == u {
+                w
+            } else if net.is_transit(v) {
+                let t = self.table(v)[u];
+                if t == UNREACHABLE {
+                    continue;
+                }
+                t.saturating_add(w)
+            } else {
+                continue;
+            };
+            best = best.min(through);
+        }
+        best
+    }
+
+    /// Equal-cost next hops (out-link ids, increasing) of `u` toward `dst`; `du` = dist(u, dst).
+    pub fn next_hops_into(&self, u: usize, dst: usize, du: u32, out: &mut Vec<u32>) {
+        out.clear();
+        if du == UNREACHABLE || u == dst {
+            return;
+        }
+        let net = &*self.net;
+        for &l in net.out_links(u) {
+            let v = net.dst(l as usize);
+            if v != dst && !net.is_transit(v) {
+                continue;
+            }
+            let dv = self.dist(v, dst);
+            if dv != UNREACHABLE && dv as u64 + self.weight(l as usize) as u64 == du as u64 {
+                out.push(l);
+            }
+        }
+    }
+
+    pub fn next_hops(&self, u: usize, dst: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.next_hops_into(u, dst, self.dist(u, dst), &mut out);
+        out
+    }
+
+    fn check_pair(&self, src: usize, dst: usize) -> Result<u32> {
+        self.net.check_node("src", src)?;
+        self.net.check_node("dst", dst)?;
+        let d = self.dist(src, dst);
+        if d == UNREACHABLE {
+            return Err(CoreError::Unreachable { src, dst });
+        }
+        Ok(d)
+    }
+
+    /// Route one flow from `src` to `dst`.
+    pub fn route(&self, src: usize, dst: usize, policy: Policy, seed: u64, flow_key: u64) -> Result<Route> {
+        let mut route = Route::default();
+        self.route_into(src, dst, policy, seed, flow_key, &mut route)?;
+        Ok(route)
+    }
+
+    /// Route a flow through a waypoint: `src -> via -> dst` (e.g. a PXN hop through the GPU that
+    /// owns the rail NIC). Fractions of a link used by both halves add up.
+    pub fn route_via(&self, src: usize, via: usize, dst: usize, policy: Policy, seed: u64, flow_key: u64) -> Result<Route> {
+        let first = self.route(src, via, policy, seed, flow_key)?;
+        let second = self.route(via, dst, policy, seed, flow_key)?;
+        let mut pairs: Vec<(u32, f64)> = first.links.iter().copied().zip(first.fractions.iter().copied()).collect();
+        pairs.extend(second.links.iter().copied().zip(second.fractions.iter().copied()));
+        pairs.sort_by_key(|p| p.0);
+        let mut route = Route { latency_s: first.latency_s + second.latency_s, ..Default::default() };
+        for (l, f) in pairs {
+            if route.links.last() == Some(&l) {
+                *route.fractions.last_mut().unwrap_or(&mut 0.0) += f;
+            } else {
+                route.links.push(l);
+                route.fractions.push(f);
+            }
+        }
+        Ok(route)
+    }
+
+    fn route_into(&self, src: usize, dst: usize, policy: Policy, seed: u64, flow_key: u64, route: &mut Route) -> Result<()> {
+        route.links.clear();
+        route.fractions.clear();
+        route.latency_s = 0.0;
+        let dsrc = self.check_pair(src, dst)?;
+        if src == dst {
+            return Ok(());
+        }
+        let net = &*self.net;
+        let mut hops = Vec::new();
+        match policy {
+            Policy::Ecmp => {
+                let (mut u, mut du) = (src, dsrc);
+                while u != dst {
+                    self.next_hops_into(u, dst, du, &mut hops);
+                    if hops.is_empty() {
+                        return Err(CoreError::Unreachable { src, dst });
+                    }
+                    let k = (ecmp_hash(seed, flow_key, u as u64) % hops.len() as u64) as usize;
+                    let l = hops[k] as usize;
+                    route.links.push(l as u32);
+                    route.fractions.push(1.0);
+                    route.latency_s += net.latency_s(l);
+                    u = net.dst(l);
+                    du = self.dist(u, dst);
+                }
+            }
+            Policy::Spray => {
+                // Nodes of the equal-cost DAG, visited farthest-first so every node's inflow is
+                // complete before it is split.
+                let mut nodes: Vec<(u32, u32)> = vec![(dsrc, src as u32)];
+                let mut seen = std::collections::HashMap::new();
+                seen.insert(src as u32, (1.0f64, 0.0f64)); // node -> (inflow, worst latency)
+                let mut i = 0;
+                while i < nodes.len() {
+                    let (du, u) = nodes[i];
+                    i += 1;
+                    if u as usize == dst {
+                        continue;
+                    }
+                    self.next_hops_into(u as usize, dst, du, &mut hops);
+                    for &l in &hops {
+                        let v = net.dst(l as usize) as u32;
+                        if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(v) {
+                            e.insert((0.0, 0.0));
+                            nodes.push((self.dist(v as usize, dst), v));
+                        }
+                    }
+                }
+                nodes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                let mut pairs: Vec<(u32, f64)> = Vec::new();
+                for &(du, u) in &nodes {
+                    if u as usize == dst {
+                        continue;
+                    }
+                    let (inflow, lat) = seen[&u];
+                    self.next_hops_into(u as usize, dst, du, &mut hops);
+                    let share = inflow / hops.len() as f64;
+                    for &l in &hops {
+                        pairs.push((l, share));
+                        let v = net.dst(l as usize) as u32;
+                        let entry = seen.get_mut(&v).ok_or(CoreError::Unreachable { src, dst })?;
+                        entry.0 += share;
+                        entry.1 = entry.1.max(lat + net.latency_s(l as usize));
+                    }
+                }
+                pairs.sort_by_key(|p| p.0);
+                for (l, f) in pairs {
+                    route.links.push(l);
+                    route.fractions.push(f);
+                }
+                route.latency_s = seen[&(dst as u32)].1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every equal-cost path from `src` to `dst` as link lists, at most `limit` of them.
+    pub fn paths(&self, src: usize, dst: usize, limit: usize) -> Result<Vec<Vec<u32>>> {
+        self.check_pair(src, dst)?;
+        let mut out = Vec::new();
+        let mut stack: Vec<(usize, Vec<u32>)> = vec![(src, Vec::new())];
+        let mut hops = Vec::new();
+        while let Some((u, path)) = stack.pop() {
+            if out.len() >= limit {
+                break;
+            }
+            if u == dst {
+                out.push(path);
+                continue;
+            }
+            self.next_hops_into(u, dst, self.dist(u, dst), &mut hops);
+            // Push in reverse so paths come out in increasing link-id order.
+            for &l in hops.iter().rev() {
+                let mut p = path.clone();
+                p.push(l);
+                stack.push((self.net.dst(l as usize), p));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Routes for many flows, computed in parallel. `via[i] == u32::MAX` means no waypoint.
+#[derive(Clone, Debug, Default)]
+pub struct RoutedFlows {
+    pub ptr: Vec<usize>,
+    pub links: Vec<u32>,
+    pub fractions: Vec<f64>,
+    pub latency_s: Vec<f64>,
+}
+
+pub const NO_VIA: u32 = u32::MAX;
+
+pub fn route_flows(
+    router: &Router,
+    src: &[u32],
+    dst: &[u32],
+    via: &[u32],
+    flow_key: &[u64],
+    policy: Policy,
+    seed: u64,
+) -> Result<RoutedFlows> {
+    let n = src.len();
+    if dst.len() != n || via.len() != n || flow_key.len() != n {
+        return Err(invalid("flows", "src, dst, via and flow_key must have one entry per flow"));
+    }
+    // Warm the tables in parallel first so the per-flow walks only read.
+    let mut targets: Vec<usize> = dst.iter().map(|&d| d as usize).collect();
+    targets.extend(via.iter().filter(|&&v| v != NO_VIA).map(|&v| v as usize));
+    targets.sort_unstable();
+    targets.dedup();
+    router.precompute(&targets)?;
+    let routes: Vec<Result<Route>> = (0..n)
+        .into_par_iter()
+        .with_min_len(256)
+        .map(|i| {
+            let (s, d) = (src[i] as usize, dst[i] as usize);
+            if via[i] == NO_VIA {
+                router.route(s, d, policy, seed, flow_key[i])
+            } else {
+                router.route_via(s, via[i] as usize, d, policy, seed, flow_key[i])
+            }
+        })
+        .collect();
+    let mut out = RoutedFlows { ptr: Vec::with_capacity(n + 1), ..Default::default() };
+    out.ptr.push(0);
+    for r in routes {
+        let r = r?;
+        out.links.extend_from_slice(&r.links);
+        out.fractions.extend_from_slice(&r.fractions);
+        out.latency_s.push(r.latency_s);
+        out.ptr.push(out.links.len());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two leaves, `spines` spines, one GPU under each leaf. Nodes: gpu0=0, gpu1=1, leaf0=2,
+    /// leaf1=3, spines 4.. . Every undirected edge i gives links 2i (u->v) and 2i+1 (v->u).
+    fn two_leaf(spines: usize) -> Arc<Network> {
+        let mut edges = vec![(0u32, 2u32), (1, 3)];
+        for s in 0..spines {
+            edges.push((2, 4 + s as u32));
+            edges.push((3, 4 + s as u32));
+        }
+        let mut src = Vec::new();
+        let mut dst = Vec::new();
+        for (u, v) in edges {
+            src.extend([u, v]);
+            dst.extend([v, u]);
+        }
+        let m = src.len();
+        let mut transit = vec![true; 4 + spines];
+        transit[0] = false;
+        transit[1] = false;
+        Arc::new(Network::new(4 + spines, src, dst, vec![1e9; m], vec![1e-6; m], transit).unwrap())
+    }
+
+    #[test]
+    fn ecmp_is_shortest_deterministic_and_spreads() {
+        let router = Router::new(two_leaf(4), Metric::Hops);
+        assert_eq!(router.dist(0, 1), 4);
+        let mut used = std::collections::HashSet::new();
+        for key in 0..200u64 {
+            let r = router.route(0, 1, Policy::Ecmp, 3, key).unwrap();
+            assert_eq!(r.links.len(), 4);
+            assert_eq!(r, router.route(0, 1, Policy::Ecmp, 3, key).unwrap());
+            assert!((r.latency_s - 4e-6).abs() < 1e-15);
+            used.insert(r.links[1]);
+        }
+        assert_eq!(used.len(), 4, "200 flows must use every spine");
+    }
+
+    #[test]
+    fn spray_splits_evenly() {
+        let router = Router::new(two_leaf(4), Metric::Hops);
+        let r = router.route(0, 1, Policy::Spray, 0, 0).unwrap();
+        // access up, 4 uplinks, 4 downlinks, access down
+        assert_eq!(r.links.len(), 10);
+        let total: f64 = r.fractions.iter().sum();
+        assert!((total - 4.0).abs() < 1e-12); // one unit per hop
+        let quarters = r.fractions.iter().filter(|&&f| (f - 0.25).abs() < 1e-12).count();
+        assert_eq!(quarters, 8);
+    }
+
+    #[test]
+    fn endpoints_do_not_forward() {
+        // gpu0 - gpu1 - switch: gpu0 cannot reach the switch through gpu1.
+        let net = Network::new(
+            3,
+            vec![0, 1, 1, 2],
+            vec![1, 0, 2, 1],
+            vec![1.0; 4],
+            vec![1e-6; 4],
+            vec![false, false, true],
+        )
+        .unwrap();
+        let router = Router::new(Arc::new(net), Metric::Hops);
+        assert_eq!(router.dist(0, 1), 1);
+        assert!(matches!(router.route(0, 2, Policy::Ecmp, 0, 0), Err(CoreError::Unreachable { .. })));
+    }
+
+    #[test]
+    fn latency_metric_prefers_fast_paths() {
+        // 0 -> 2 directly (10 us) or 0 -> 1 -> 2 (2 x 1 us).
+        let net = Network::new(
+            3,
+            vec![0, 2, 0, 1, 1, 2],
+            vec![2, 0, 1, 0, 2, 1],
+            vec![1.0; 6],
+            vec![10e-6, 10e-6, 1e-6, 1e-6, 1e-6, 1e-6],
+            vec![true; 3],
+        )
+        .unwrap();
+        let net = Arc::new(net);
+        assert_eq!(Router::new(net.clone(), Metric::Hops).route(0, 2, Policy::Ecmp, 0, 0).unwrap().links, vec![0]);
+        assert_eq!(Router::new(net, Metric::Latency).route(0, 2, Policy::Ecmp, 0, 0).unwrap().links, vec![2, 4]);
+    }
+
+    #[test]
+    fn paths_enumerates_all_equal_cost_paths() {
+        let router = Router::new(two_leaf(3), Metric::Hops);
+        assert_eq!(router.paths(0, 1, 100).unwrap().len(), 3);
+        assert_eq!(router.paths(0, 1, 2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn via_adds_halves() {
+        let router = Router::new(two_leaf(1), Metric::Hops);
+        // 0 -> spine(4) -> 1: the halves share no link.
+        let r = router.route_via(0, 4, 1, Policy::Ecmp, 0, 0).unwrap();
+        assert_eq!(r.links.len(), 4);
+        assert!((r.latency_s - 4e-6).abs() < 1e-15);
+    }
+}
