@@ -216,8 +216,12 @@ class CompiledFabric:
 class _Checked:
     graph: nx.Graph
     nodes: list
-    roles: list
+    index: dict
+    roles: np.ndarray
+    transit: np.ndarray
     edges: list
+    eu: np.ndarray
+    ev: np.ndarray
     capacity_gbps: np.ndarray
     latency_us: np.ndarray
     availability: np.ndarray
@@ -257,21 +261,16 @@ def compile(G: Any, *, parallel: str = "aggregate") -> CompiledFabric:
     ([('a', 'b')], [0, 0], 2e-06)
     """
     c = _check(G, parallel)
-    nodes = c.nodes
-    index = {n: i for i, n in enumerate(nodes)}
-    roles = np.array(c.roles, dtype=object)
-    transit = np.array([r not in _ENDPOINT_SET for r in c.roles], dtype=bool)
     m = len(c.edges)
-    eu = np.fromiter((index[e[0]] for e in c.edges), dtype=np.int64, count=m)
-    ev = np.fromiter((index[e[1]] for e in c.edges), dtype=np.int64, count=m)
+    eu, ev = c.eu, c.ev
     link_src = np.stack([eu, ev], axis=1).reshape(-1)
     link_dst = np.stack([ev, eu], axis=1).reshape(-1)
     link_edge = np.repeat(np.arange(m, dtype=np.int64), 2)
     capacity_gbps = np.repeat(c.capacity_gbps, 2)
     latency_us = np.repeat(c.latency_us, 2)
     arrays = {
-        "roles": roles,
-        "transit": transit,
+        "roles": c.roles,
+        "transit": c.transit,
         "link_src": link_src,
         "link_dst": link_dst,
         "link_edge": link_edge,
@@ -285,9 +284,9 @@ def compile(G: Any, *, parallel: str = "aggregate") -> CompiledFabric:
     for a in arrays.values():
         a.flags.writeable = False
     return CompiledFabric(
-        nodes=nodes,
-        index=index,
-        edges=[(e[0], e[1]) for e in c.edges],
+        nodes=c.nodes,
+        index=c.index,
+        edges=list(c.edges),
         carrier=c.carrier,
         kind=c.kind,
         graph=c.graph,
@@ -317,20 +316,29 @@ def _check(G: Any, parallel: str) -> _Checked:
         raise EmptyFabricError("G: the graph has no node with role 'gpu'")
 
     multi = G.is_multigraph()
-    edges = list(G.edges(keys=True)) if multi else list(G.edges)
-    cap, lat, avail, jit, carrier, kind, attrs = _check_edges(G, edges, multi)
+    edges, cap, lat, avail, jit, carrier, kind, attrs = _check_edges(G, multi)
 
     if multi:
         edges, cap, lat, avail, jit, carrier, kind, attrs = _merge_parallel(
             edges, cap, lat, avail, jit, carrier, kind, attrs, parallel
         )
 
+    index = {x: i for i, x in enumerate(nodes)}
+    role_arr = np.array(roles, dtype=object)
+    transit = np.fromiter((r not in _ENDPOINT_SET for r in roles), dtype=bool, count=len(roles))
+    m = len(edges)
+    eu = np.fromiter((index[e[0]] for e in edges), dtype=np.int64, count=m)
+    ev = np.fromiter((index[e[1]] for e in edges), dtype=np.int64, count=m)
+    _check_reachable(nodes, role_arr == "gpu", transit, eu, ev)
+
+    # The copy keeps G's node and edge order, so compiled edge i is the copy's edge i.
     H = nx.Graph()
     H.graph.update(G.graph)
     H.add_nodes_from(G.nodes(data=True))
-    H.add_edges_from((e[0], e[1], d) for e, d in zip(edges, attrs))
-    _check_reachable(nodes, roles, edges)
-    return _Checked(H, nodes, roles, edges, cap, lat, avail, jit, carrier, kind)
+    H.add_edges_from((e[0], e[1], d) for e, d in zip(edges, attrs, strict=True))
+    return _Checked(
+        H, nodes, index, role_arr, transit, edges, eu, ev, cap, lat, avail, jit, carrier, kind
+    )
 
 
 def _check_nodes(G: nx.Graph) -> tuple[list, list]:
@@ -355,16 +363,15 @@ def _check_nodes(G: nx.Graph) -> tuple[list, list]:
             raise InvalidAttributeError(f"node {n!r}: site must be a str, got {_show(v)}")
         v = d.get("host")
         if v is not None and not (isinstance(v, str) or _is_int(v)):
-            raise InvalidAttributeError(
-                f"node {n!r}: host must be a str or int, got {_show(v)}"
-            )
+            raise InvalidAttributeError(f"node {n!r}: host must be a str or int, got {_show(v)}")
         nodes.append(n)
         roles.append(r)
     return nodes, roles
 
 
-def _check_edges(G: nx.Graph, edges: list, multi: bool):
-    m = len(edges)
+def _check_edges(G: nx.Graph, multi: bool):
+    m = G.number_of_edges()
+    edges: list = [None] * m
     cap: list = [None] * m
     lat: list = [None] * m
     avail = np.ones(m)
@@ -375,6 +382,7 @@ def _check_edges(G: nx.Graph, edges: list, multi: bool):
     data = G.edges(keys=True, data=True) if multi else G.edges(data=True)
     for i, t in enumerate(data):
         d = t[-1]
+        edges[i] = t[:-1]
         attrs[i] = d
         if t[0] == t[1]:
             raise SelfLoopError(f"{_edge_name(edges[i])}: self-loop; a link must join two nodes")
@@ -430,7 +438,7 @@ def _check_edges(G: nx.Graph, edges: list, multi: bool):
             raise InvalidAttributeError(
                 f"{_edge_name(edges[i])}: {key} must be a finite number > 0, got {_show(raw[i])}"
             )
-    return capa, lata, avail, jit, carrier, kind, attrs
+    return edges, capa, lata, avail, jit, carrier, kind, attrs
 
 
 def _merge_parallel(edges, cap, lat, avail, jit, carrier, kind, attrs, parallel):
@@ -484,25 +492,19 @@ def _merge_parallel(edges, cap, lat, avail, jit, carrier, kind, attrs, parallel)
     return out_edges, ocap, olat, oavail, ojit, ocarrier, okind, oattrs
 
 
-def _check_reachable(nodes: list, roles: list, edges: list) -> None:
+def _check_reachable(
+    nodes: list, is_gpu: np.ndarray, transit: np.ndarray, eu: np.ndarray, ev: np.ndarray
+) -> None:
     """Every GPU pair must be adjacent or attached to one connected transit component."""
     n = len(nodes)
-    index = {x: i for i, x in enumerate(nodes)}
-    role_arr = np.array(roles, dtype=object)
-    is_gpu = role_arr == "gpu"
     gpu_idx = np.flatnonzero(is_gpu)
     n_gpu = len(gpu_idx)
     if n_gpu <= 1:
         return
-    transit = ~np.isin(role_arr, ENDPOINT_ROLES)
-    m = len(edges)
-    eu = np.fromiter((index[e[0]] for e in edges), dtype=np.int64, count=m)
-    ev = np.fromiter((index[e[1]] for e in edges), dtype=np.int64, count=m)
-
     tmask = transit[eu] & transit[ev]
     T = nx.Graph()
     T.add_nodes_from(np.flatnonzero(transit).tolist())
-    T.add_edges_from(zip(eu[tmask].tolist(), ev[tmask].tolist()))
+    T.add_edges_from(zip(eu[tmask].tolist(), ev[tmask].tolist(), strict=True))
     comp = np.full(n, -1, dtype=np.int64)
     n_comp = 0
     for c in nx.connected_components(T):
@@ -527,12 +529,12 @@ def _check_reachable(nodes: list, roles: list, edges: list) -> None:
     # Slow path, only for unusual graphs: check each GPU off the biggest component.
     members: dict[int, list[int]] = {}
     comps_of: dict[int, list[int]] = {}
-    for g, c in zip(g_of.tolist(), c_of.tolist()):
+    for g, c in zip(g_of.tolist(), c_of.tolist(), strict=True):
         members.setdefault(c, []).append(g)
         comps_of.setdefault(g, []).append(c)
     gpu_nbrs: dict[int, set[int]] = {}
     gm = is_gpu[eu] & is_gpu[ev]
-    for a, b in zip(eu[gm].tolist(), ev[gm].tolist()):
+    for a, b in zip(eu[gm].tolist(), ev[gm].tolist(), strict=True):
         gpu_nbrs.setdefault(a, set()).add(b)
         gpu_nbrs.setdefault(b, set()).add(a)
     attached_best = set(members.get(best, ()))
@@ -544,8 +546,9 @@ def _check_reachable(nodes: list, roles: list, edges: list) -> None:
             reach.update(members[c])
         if len(reach) < n_gpu:
             other = next(g for g in gpu_idx.tolist() if g not in reach)
+            a, b = sorted((r, other))
             raise UnreachableError(
-                f"GPUs {nodes[r]!r} and {nodes[other]!r} cannot reach each other: no path "
+                f"GPUs {nodes[a]!r} and {nodes[b]!r} cannot reach each other: no path "
                 "between them through transit nodes (switches); GPUs and edge sites never "
                 "forward traffic"
             )

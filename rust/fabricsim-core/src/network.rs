@@ -153,7 +153,7 @@ impl Network {
         &self.in_links[self.in_ptr[node] as usize..self.in_ptr[node + 1] as usize]
     }
 
-    pub(crate) fn check_node(&self, what: &str, node: usize) -> Result<()> {
+    pub fn check_node(&self, what: &str, node: usize) -> Result<()> {
         if node >= self.n_nodes {
             return Err(invalid(what, format!("node index {node} out of range 0..{}", self.n_nodes)));
         }

@@ -1,1 +1,307 @@
-// binding: written next
+//! `fabricsim._core`: the thin PyO3 layer over `fabricsim-core`.
+//!
+//! It only converts numpy arrays to plain Rust vectors, runs the core with the GIL released
+//! (polling for Ctrl-C), maps core errors onto `fabricsim.exceptions`, and converts results
+//! back to numpy. Validation that needs node labels happens in Python before we get here.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use numpy::{IntoPyArray, PyReadonlyArray1};
+use pyo3::exceptions::PyKeyboardInterrupt;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use fabricsim_core::engine::{self, FlowSet};
+use fabricsim_core::routing::{self, Metric, Policy, Router, NO_VIA};
+use fabricsim_core::{CoreError, Network};
+
+
+/// Raise `fabricsim.exceptions.<name>(message)`, with extra attributes.
+fn py_error(py: Python<'_>, name: &str, msg: String, attrs: &[(&str, usize)]) -> PyErr {
+    let make = || -> PyResult<PyErr> {
+        let module = py.import("fabricsim.exceptions")?;
+        let cls = module.getattr(name)?;
+        let exc = cls.call1((msg.clone(),))?;
+        for (k, v) in attrs {
+            exc.setattr(*k, *v)?;
+        }
+        Ok(PyErr::from_value(exc))
+    };
+    make().unwrap_or_else(|e| e)
+}
+
+pub(crate) fn to_pyerr(py: Python<'_>, err: CoreError) -> PyErr {
+    let msg = err.to_string();
+    match err {
+        CoreError::InvalidArgument { .. } => py_error(py, "InvalidArgumentError", msg, &[]),
+        CoreError::Unreachable { src, dst } => {
+            py_error(py, "UnreachableError", msg, &[("src_index", src), ("dst_index", dst)])
+        }
+        CoreError::DependencyCycle { flow } => {
+            py_error(py, "DependencyCycleError", msg, &[("flow_index", flow)])
+        }
+        CoreError::Interrupted => PyKeyboardInterrupt::new_err("fabricsim run interrupted"),
+    }
+}
+
+/// Run `work` without the GIL, turning a panic into `fabricsim.InternalError` (a bug report,
+/// never a crash) and core errors into Python exceptions.
+pub(crate) fn run_detached<T: Send>(
+    py: Python<'_>,
+    work: impl FnOnce(&dyn Fn() -> bool) -> Result<T, CoreError> + Send,
+) -> PyResult<T> {
+    let result = py.detach(|| {
+        // Ctrl-C: look at Python's signal flag at most every 50 ms, not on every event.
+        let last = std::sync::Mutex::new(Instant::now());
+        let cancel = || {
+            let mut last = match last.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if last.elapsed() < Duration::from_millis(50) {
+                return false;
+            }
+            *last = Instant::now();
+            Python::attach(|py| py.check_signals().is_err())
+        };
+        catch_unwind(AssertUnwindSafe(|| work(&cancel)))
+    });
+    match result {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(to_pyerr(py, e)),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(py_error(
+                py,
+                "InternalError",
+                format!("fabricsim core panicked (this is a bug, please report it): {what}"),
+                &[],
+            ))
+        }
+    }
+}
+
+pub(crate) fn indices(py: Python<'_>, what: &str, a: &PyReadonlyArray1<i64>, bound: usize) -> PyResult<Vec<u32>> {
+    let mut out = Vec::with_capacity(a.len()?);
+    for (i, &x) in a.as_array().iter().enumerate() {
+        if x < 0 || x as u64 >= bound as u64 {
+            return Err(py_error(
+                py,
+                "InvalidArgumentError",
+                format!("{what}[{i}] = {x} is not a node index in 0..{bound}"),
+                &[],
+            ));
+        }
+        out.push(x as u32);
+    }
+    Ok(out)
+}
+
+fn parse<T>(py: Python<'_>, r: Result<T, CoreError>) -> PyResult<T> {
+    r.map_err(|e| to_pyerr(py, e))
+}
+
+/// A compiled fabric: the network plus lazily built routing tables for both metrics.
+#[pyclass(frozen, module = "fabricsim._core")]
+pub struct CoreFabric {
+    pub(crate) net: Arc<Network>,
+    hops: Router,
+    latency: Router,
+}
+
+impl CoreFabric {
+    pub(crate) fn router(&self, py: Python<'_>, metric: &str) -> PyResult<&Router> {
+        Ok(match parse(py, Metric::parse(metric))? {
+            Metric::Hops => &self.hops,
+            Metric::Latency => &self.latency,
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[pymethods]
+impl CoreFabric {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        n_nodes: usize,
+        link_src: PyReadonlyArray1<i64>,
+        link_dst: PyReadonlyArray1<i64>,
+        capacity_bps: PyReadonlyArray1<f64>,
+        latency_s: PyReadonlyArray1<f64>,
+        transit: PyReadonlyArray1<bool>,
+    ) -> PyResult<Self> {
+        let src = indices(py, "link_src", &link_src, n_nodes)?;
+        let dst = indices(py, "link_dst", &link_dst, n_nodes)?;
+        let net = parse(
+            py,
+            Network::new(
+                n_nodes,
+                src,
+                dst,
+                capacity_bps.as_array().to_vec(),
+                latency_s.as_array().to_vec(),
+                transit.as_array().to_vec(),
+            ),
+        )?;
+        let net = Arc::new(net);
+        Ok(CoreFabric {
+            hops: Router::new(net.clone(), Metric::Hops),
+            latency: Router::new(net.clone(), Metric::Latency),
+            net,
+        })
+    }
+
+    #[getter]
+    fn n_nodes(&self) -> usize {
+        self.net.n_nodes()
+    }
+
+    #[getter]
+    fn n_links(&self) -> usize {
+        self.net.n_links()
+    }
+
+    /// Routing distance from src to dst (hops or whole ns), None if unreachable.
+    #[pyo3(signature = (src, dst, metric = "hops"))]
+    fn distance(&self, py: Python<'_>, src: usize, dst: usize, metric: &str) -> PyResult<Option<u32>> {
+        let router = self.router(py, metric)?;
+        parse(py, self.net.check_node("src", src))?;
+        parse(py, self.net.check_node("dst", dst))?;
+        let d = router.dist(src, dst);
+        Ok((d != routing::UNREACHABLE).then_some(d))
+    }
+
+    /// (links, fractions, latency_s) of one flow.
+    #[pyo3(signature = (src, dst, policy = "ecmp", seed = 0, flow_key = 0, metric = "hops", via = None))]
+    fn route<'py>(
+        &self,
+        py: Python<'py>,
+        src: usize,
+        dst: usize,
+        policy: &str,
+        seed: u64,
+        flow_key: u64,
+        metric: &str,
+        via: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, f64)> {
+        let router = self.router(py, metric)?;
+        let policy = parse(py, Policy::parse(policy))?;
+        let r = run_detached(py, |_| match via {
+            None => router.route(src, dst, policy, seed, flow_key),
+            Some(v) => router.route_via(src, v, dst, policy, seed, flow_key),
+        })?;
+        let links: Vec<i64> = r.links.iter().map(|&l| l as i64).collect();
+        Ok((links.into_pyarray(py).into_any(), r.fractions.into_pyarray(py).into_any(), r.latency_s))
+    }
+
+    /// Every equal-cost path as a list of link ids (at most `limit`).
+    #[pyo3(signature = (src, dst, metric = "hops", limit = 1024))]
+    fn paths(&self, py: Python<'_>, src: usize, dst: usize, metric: &str, limit: usize) -> PyResult<Vec<Vec<u32>>> {
+        let router = self.router(py, metric)?;
+        run_detached(py, |_| router.paths(src, dst, limit))
+    }
+
+    /// Build routing tables toward `dsts` (all nodes when None); returns how many tables exist.
+    #[pyo3(signature = (dsts = None, metric = "hops"))]
+    fn precompute(&self, py: Python<'_>, dsts: Option<PyReadonlyArray1<i64>>, metric: &str) -> PyResult<usize> {
+        let router = self.router(py, metric)?;
+        match dsts {
+            None => run_detached(py, |_| router.precompute_all()),
+            Some(d) => {
+                let d: Vec<usize> = indices(py, "dsts", &d, self.net.n_nodes())?.into_iter().map(|x| x as usize).collect();
+                run_detached(py, |_| router.precompute(&d))
+            }
+        }
+    }
+
+    /// Route and simulate a flow set. Returns a dict of numpy arrays (see fabricsim.flows).
+    #[pyo3(signature = (src, dst, size_bytes, release_s, delay_s, dep_ptr, dep_idx, via, flow_key,
+                        policy = "ecmp", seed = 0, metric = "hops", capacity_factor = None))]
+    fn simulate<'py>(
+        &self,
+        py: Python<'py>,
+        src: PyReadonlyArray1<i64>,
+        dst: PyReadonlyArray1<i64>,
+        size_bytes: PyReadonlyArray1<f64>,
+        release_s: PyReadonlyArray1<f64>,
+        delay_s: PyReadonlyArray1<f64>,
+        dep_ptr: PyReadonlyArray1<i64>,
+        dep_idx: PyReadonlyArray1<i64>,
+        via: PyReadonlyArray1<i64>,
+        flow_key: PyReadonlyArray1<u64>,
+        policy: &str,
+        seed: u64,
+        metric: &str,
+        capacity_factor: Option<PyReadonlyArray1<f64>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let n_nodes = self.net.n_nodes();
+        let router = self.router(py, metric)?;
+        let policy = parse(py, Policy::parse(policy))?;
+        let src = indices(py, "src", &src, n_nodes)?;
+        let dst = indices(py, "dst", &dst, n_nodes)?;
+        let via: Vec<u32> = via.as_array().iter().map(|&v| if v < 0 { NO_VIA } else { v as u32 }).collect();
+        if via.iter().any(|&v| v != NO_VIA && v as usize >= n_nodes) {
+            return Err(py_error(py, "InvalidArgumentError", "via: node index out of range".into(), &[]));
+        }
+        let n = src.len();
+        let dep_ptr: Vec<usize> = dep_ptr.as_array().iter().map(|&x| x.max(0) as usize).collect();
+        let dep_idx = indices(py, "dependencies", &dep_idx, n.max(1))?;
+        let keys = flow_key.as_array().to_vec();
+        let size = size_bytes.as_array().to_vec();
+        let release = release_s.as_array().to_vec();
+        let delay = delay_s.as_array().to_vec();
+        let factor = capacity_factor.map(|f| f.as_array().to_vec());
+        let net = self.net.clone();
+        let out = run_detached(py, move |cancel| {
+            let scaled;
+            let net_ref: &Network = match &factor {
+                Some(f) => {
+                    scaled = net.scaled(f)?;
+                    &scaled
+                }
+                None => &net,
+            };
+            let routes = routing::route_flows(router, &src, &dst, &via, &keys, policy, seed)?;
+            let flows = FlowSet { size_bytes: size, release_s: release, delay_s: delay, dep_ptr, dep_idx, routes };
+            let out = engine::simulate(net_ref, &flows, cancel)?;
+            let mean = out.mean_rate_bps(&flows.size_bytes);
+            Ok((out, mean, flows.routes.latency_s))
+        })?;
+        let (out, mean, latency) = out;
+        let d = PyDict::new(py);
+        d.set_item("start_s", out.start_s.into_pyarray(py))?;
+        d.set_item("transfer_end_s", out.transfer_end_s.into_pyarray(py))?;
+        d.set_item("finish_s", out.finish_s.into_pyarray(py))?;
+        d.set_item("mean_rate_Bps", mean.into_pyarray(py))?;
+        d.set_item("min_rate_Bps", out.min_rate_bps.into_pyarray(py))?;
+        d.set_item("max_rate_Bps", out.max_rate_bps.into_pyarray(py))?;
+        d.set_item("latency_s", latency.into_pyarray(py))?;
+        d.set_item("link_bytes", out.link_bytes.into_pyarray(py))?;
+        d.set_item("link_busy_s", out.link_busy_s.into_pyarray(py))?;
+        d.set_item("link_peak_utilization", out.link_peak_utilization.into_pyarray(py))?;
+        d.set_item("events", out.events)?;
+        d.set_item("flows_rerated", out.flows_rerated)?;
+        Ok(d)
+    }
+}
+
+/// Number of threads the core's thread pool uses.
+#[pyfunction]
+fn thread_count() -> usize {
+    rayon::current_num_threads()
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<CoreFabric>()?;
+    m.add_function(wrap_pyfunction!(thread_count, m)?)?;
+    Ok(())
+}

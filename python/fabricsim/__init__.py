@@ -1,0 +1,60 @@
+"""fabricsim: how much model throughput does this GPU-cluster fabric cost us?
+
+Build a fabric (``leaf_spine``, ``fat_tree``, ``rail_optimized``, ``edge_sites`` or your own
+``networkx`` graph), compile it with :meth:`Fabric.from_networkx`, and run traffic through the
+Rust core's max-min fair flow engine.
+"""
+
+from fabricsim import exceptions, schema, topology
+from fabricsim._core import __version__
+from fabricsim.exceptions import (
+    DependencyCycleError,
+    EmptyFabricError,
+    FabricError,
+    InternalError,
+    InvalidArgumentError,
+    InvalidAttributeError,
+    InvalidGraphError,
+    InvalidTypeError,
+    MissingAttributeError,
+    ParallelEdgeError,
+    ScenarioError,
+    SelfLoopError,
+    UnknownNameError,
+    UnknownRoleError,
+    UnreachableError,
+)
+from fabricsim.fabric import Fabric, Route
+from fabricsim.flows import FlowSet, SimulationResult, simulate
+from fabricsim.topology import edge_sites, fat_tree, leaf_spine, rail_optimized
+
+__all__ = [
+    "__version__",
+    "exceptions",
+    "schema",
+    "topology",
+    "Fabric",
+    "Route",
+    "FlowSet",
+    "SimulationResult",
+    "simulate",
+    "leaf_spine",
+    "fat_tree",
+    "rail_optimized",
+    "edge_sites",
+    "FabricError",
+    "InvalidArgumentError",
+    "InvalidTypeError",
+    "UnknownNameError",
+    "InvalidGraphError",
+    "EmptyFabricError",
+    "MissingAttributeError",
+    "InvalidAttributeError",
+    "UnknownRoleError",
+    "SelfLoopError",
+    "ParallelEdgeError",
+    "UnreachableError",
+    "DependencyCycleError",
+    "ScenarioError",
+    "InternalError",
+]

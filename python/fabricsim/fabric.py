@@ -1,0 +1,321 @@
+"""`Fabric`: a validated fabric compiled once for the Rust core, with route inspection.
+
+>>> import fabricsim as fs
+>>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1))
+>>> len(fab.gpus)
+2
+>>> [len(p) for p in fab.paths(fab.gpus[0], fab.gpus[1])]
+[5, 5]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from fabricsim import _core, schema
+from fabricsim.exceptions import (
+    InvalidArgumentError,
+    UnknownNameError,
+    UnreachableError,
+)
+
+ROUTING_POLICIES = ("ecmp", "spray")
+METRICS = ("hops", "latency")
+
+
+def check_choice(what: str, value: Any, valid: Iterable[str]) -> str:
+    """Raise UnknownNameError listing the valid names unless ``value`` is one of them."""
+    valid = tuple(valid)
+    if not isinstance(value, str) or value not in valid:
+        raise UnknownNameError(f"{what}: unknown value {value!r}; valid: {', '.join(valid)}")
+    return value
+
+
+def check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        raise InvalidArgumentError(f"seed: must be an integer in [0, 2**64), got {seed!r}")
+    return int(seed)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One routed flow: the directed links it loads and the share of its rate on each.
+
+    For ECMP the links are the single path, in order; for spraying they are every link of the
+    equal-cost DAG (sorted by link id) with fractions that sum to 1 out of every hop.
+    """
+
+    links: tuple  # ((u, v), ...) node labels
+    link_ids: np.ndarray
+    fractions: np.ndarray
+    latency_us: float
+
+    @property
+    def hops(self) -> int:
+        """Number of links on the path (ECMP) / largest hop count (spray: the DAG depth)."""
+        return int(round(self.fractions.sum())) if len(self.links) else 0
+
+
+class Fabric:
+    """A schema-valid fabric, compiled into flat arrays the Rust core routes and simulates on.
+
+    Build one with :meth:`from_networkx` from a builder's graph or your own. The fabric is
+    immutable; failure what-ifs return new fabrics.
+
+    Protocol efficiency: usable bandwidth = ``capacity_gbps * efficiency`` (e.g. about 0.96 of
+    the line rate reaches the application over RoCE/IB), set per edge ``kind`` from a hardware
+    profile or by hand; links without a kind use ``efficiency["default"]``.
+    """
+
+    def __init__(self, compiled: schema.CompiledFabric, efficiency: Mapping[str, float]):
+        self._c = compiled
+        self._efficiency = dict(efficiency)
+        factor = np.array(
+            [self._efficiency.get(compiled.kind[e] or "default", self._efficiency["default"])
+             for e in compiled.link_edge.tolist()],
+            dtype=np.float64,
+        ) if compiled.num_links else np.zeros(0)
+        self._usable_Bps = np.asarray(compiled.capacity_Bps * factor, dtype=np.float64)
+        self._usable_Bps.flags.writeable = False
+        self._core = _core.CoreFabric(
+            compiled.num_nodes,
+            np.ascontiguousarray(compiled.link_src, dtype=np.int64),
+            np.ascontiguousarray(compiled.link_dst, dtype=np.int64),
+            self._usable_Bps,
+            np.ascontiguousarray(compiled.latency_s, dtype=np.float64),
+            np.ascontiguousarray(compiled.transit, dtype=bool),
+        )
+        self._gpus = [compiled.nodes[i] for i in compiled.gpus.tolist()]
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_networkx(
+        cls,
+        G: nx.Graph,
+        *,
+        parallel: str = "aggregate",
+        efficiency: float | Mapping[str, float] | None = None,
+        profile: Any = None,
+    ) -> Fabric:
+        """Validate ``G`` against :mod:`fabricsim.schema` and compile it.
+
+        ``parallel``: what to do with MultiGraph parallel edges (``"aggregate"`` or
+        ``"reject"``). ``efficiency``: one number for every link, or a mapping from edge kind
+        (``nvlink``, ``access``, ``fabric``, ``wan``, ``default``) to the usable fraction of
+        capacity; ``profile``: a hardware profile (name or object) whose efficiencies are used
+        when ``efficiency`` is not given. Raises a :class:`fabricsim.FabricError` subclass
+        naming the node or edge at fault.
+        """
+        compiled = schema.compile(G, parallel=parallel)
+        return cls(compiled, _resolve_efficiency(efficiency, profile))
+
+    def to_networkx(self) -> nx.Graph:
+        """A copy of the validated graph; each edge also carries ``usable_gbps`` (capacity x
+        efficiency) and ``link_ids`` (its two directed link ids in this fabric)."""
+        G = self._c.graph.copy()
+        usable = self._usable_Bps * 8 / 1e9
+        for i, (u, v) in enumerate(self._c.edges):
+            G.edges[u, v]["usable_gbps"] = float(usable[2 * i])
+            G.edges[u, v]["link_ids"] = (2 * i, 2 * i + 1)
+        return G
+
+    # -- what it is ---------------------------------------------------------------------------
+    @property
+    def graph(self) -> nx.Graph:
+        """The validated graph (do not modify it; use :meth:`to_networkx` for a copy)."""
+        return self._c.graph
+
+    @property
+    def compiled(self) -> schema.CompiledFabric:
+        return self._c
+
+    @property
+    def nodes(self) -> list:
+        return self._c.nodes
+
+    @property
+    def gpus(self) -> list:
+        """GPU node labels in node order."""
+        return self._gpus
+
+    @property
+    def efficiency(self) -> dict:
+        return dict(self._efficiency)
+
+    @property
+    def num_links(self) -> int:
+        """Directed links (two per cable)."""
+        return self._c.num_links
+
+    @property
+    def usable_Bps(self) -> np.ndarray:
+        """Usable capacity of each directed link in bytes/s (capacity x efficiency)."""
+        return self._usable_Bps
+
+    def role_counts(self) -> dict[str, int]:
+        roles, counts = np.unique(self._c.roles, return_counts=True)
+        return {str(r): int(c) for r, c in zip(roles, counts)}
+
+    @property
+    def switch_count(self) -> int:
+        """Switches: every forwarding node that is not an NVSwitch, carrier PoP or border."""
+        return int(np.isin(self._c.roles, ("leaf", "spine", "core")).sum())
+
+    @property
+    def cable_count(self) -> int:
+        """Network cables: edges that are not NVLink."""
+        return sum(1 for k in self._c.kind if k != "nvlink")
+
+    def index(self, node: Hashable) -> int:
+        """Node index of a label (raises InvalidArgumentError naming it if unknown)."""
+        try:
+            return self._c.index[node]
+        except (KeyError, TypeError):
+            raise InvalidArgumentError(f"node {node!r} is not in the fabric") from None
+
+    def indices(self, nodes: Iterable[Hashable], what: str = "nodes") -> np.ndarray:
+        idx = self._c.index
+        out = []
+        for n in nodes:
+            try:
+                out.append(idx[n])
+            except (KeyError, TypeError):
+                raise InvalidArgumentError(f"{what}: node {n!r} is not in the fabric") from None
+        return np.asarray(out, dtype=np.int64)
+
+    def label(self, i: int) -> Hashable:
+        return self._c.nodes[i]
+
+    def link(self, link_id: int) -> tuple:
+        """(u, v) labels of a directed link."""
+        return (self._c.nodes[int(self._c.link_src[link_id])],
+                self._c.nodes[int(self._c.link_dst[link_id])])
+
+    def links_of_edge(self, u: Hashable, v: Hashable) -> tuple[int, int]:
+        """Directed link ids (u->v, v->u) of an edge."""
+        iu, iv = self.index(u), self.index(v)
+        hit = np.flatnonzero((self._c.link_src == iu) & (self._c.link_dst == iv))
+        if not len(hit):
+            raise InvalidArgumentError(f"edge ({u!r}, {v!r}) is not in the fabric")
+        lid = int(hit[0])
+        return (lid, lid ^ 1)
+
+    # -- routing ------------------------------------------------------------------------------
+    def _unreachable(self, err: UnreachableError) -> UnreachableError:
+        s = getattr(err, "src_index", None)
+        d = getattr(err, "dst_index", None)
+        if s is None or d is None:
+            return err
+        e = UnreachableError(f"no path from {self.label(s)!r} to {self.label(d)!r}")
+        e.src, e.dst = self.label(s), self.label(d)
+        return e
+
+    def distance(self, src: Hashable, dst: Hashable, *, metric: str = "hops") -> float:
+        """Routing distance (hops, or µs along the lowest-latency path); inf if unreachable."""
+        check_choice("metric", metric, METRICS)
+        d = self._core.distance(self.index(src), self.index(dst), metric)
+        if d is None:
+            return math.inf
+        return float(d) if metric == "hops" else d / 1000.0
+
+    def paths(self, src: Hashable, dst: Hashable, *, metric: str = "hops", limit: int = 1024) -> list[list]:
+        """Every equal-cost shortest path from ``src`` to ``dst`` as node lists (at most
+        ``limit``), the paths ECMP chooses among."""
+        check_choice("metric", metric, METRICS)
+        if not isinstance(limit, int) or limit < 1:
+            raise InvalidArgumentError(f"limit: must be a positive integer, got {limit!r}")
+        try:
+            raw = self._core.paths(self.index(src), self.index(dst), metric, limit)
+        except UnreachableError as e:
+            raise self._unreachable(e) from None
+        nodes, dsts = self._c.nodes, self._c.link_dst
+        return [[src] + [nodes[int(dsts[lid])] for lid in p] for p in raw]
+
+    def route(
+        self,
+        src: Hashable,
+        dst: Hashable,
+        *,
+        policy: str = "ecmp",
+        seed: int = 0,
+        flow_key: int = 0,
+        metric: str = "hops",
+        via: Hashable | None = None,
+    ) -> Route:
+        """How one flow is routed: ECMP picks one equal-cost path by a seeded hash of
+        (seed, flow_key) at every switch; ``"spray"`` splits it evenly over all of them."""
+        check_choice("routing policy", policy, ROUTING_POLICIES)
+        check_choice("metric", metric, METRICS)
+        seed, flow_key = check_seed(seed), check_seed(flow_key)
+        v = None if via is None else self.index(via)
+        try:
+            ids, fractions, latency_s = self._core.route(
+                self.index(src), self.index(dst), policy, seed, flow_key, metric, v
+            )
+        except UnreachableError as e:
+            raise self._unreachable(e) from None
+        if policy == "ecmp" and via is None:
+            # Present the single path in walk order.
+            order = _walk_order(ids, self._c.link_src, self._c.link_dst, self.index(src))
+            ids, fractions = ids[order], fractions[order]
+        ids.flags.writeable = False
+        fractions.flags.writeable = False
+        return Route(
+            links=tuple(self.link(int(i)) for i in ids),
+            link_ids=ids,
+            fractions=fractions,
+            latency_us=latency_s * 1e6,
+        )
+
+    def precompute_routes(self, dsts: Iterable[Hashable] | None = None, *, metric: str = "hops") -> int:
+        """Build the routing tables toward ``dsts`` (every node by default) in parallel;
+        returns how many per-switch tables exist. Routing does this lazily anyway."""
+        check_choice("metric", metric, METRICS)
+        arr = None if dsts is None else self.indices(dsts, "dsts")
+        return self._core.precompute(arr, metric)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in sorted(self.role_counts().items()))
+        return f"<Fabric {len(self.nodes)} nodes ({counts}), {len(self._c.edges)} edges>"
+
+
+def _walk_order(ids: np.ndarray, link_src: np.ndarray, link_dst: np.ndarray, start: int) -> np.ndarray:
+    by_src = {int(link_src[lid]): k for k, lid in enumerate(ids.tolist())}
+    order, u = [], start
+    while u in by_src and len(order) < len(ids):
+        k = by_src[u]
+        order.append(k)
+        u = int(link_dst[ids[k]])
+    return np.asarray(order, dtype=np.int64)
+
+
+def _resolve_efficiency(efficiency: Any, profile: Any) -> dict[str, float]:
+    if efficiency is None and profile is not None:
+        from fabricsim import profiles
+
+        efficiency = profiles.get_profile(profile).efficiency
+    if efficiency is None:
+        efficiency = 1.0
+    if isinstance(efficiency, (int, float)) and not isinstance(efficiency, bool):
+        out = {"default": float(efficiency)}
+    elif isinstance(efficiency, Mapping):
+        out = {"default": 1.0}
+        for k, v in efficiency.items():
+            if k not in (*schema.KINDS, "default"):
+                raise UnknownNameError(
+                    f"efficiency: unknown edge kind {k!r}; valid: {', '.join((*schema.KINDS, 'default'))}"
+                )
+            out[k] = v
+    else:
+        raise InvalidArgumentError(f"efficiency: must be a number or a mapping, got {efficiency!r}")
+    for k, v in out.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v <= 1):
+            raise InvalidArgumentError(f"efficiency[{k!r}]: must be a number in (0, 1], got {v!r}")
+        out[k] = float(v)
+    return out

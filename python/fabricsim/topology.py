@@ -1,0 +1,705 @@
+"""Fabric builders: plain functions with keyword arguments that return a schema-valid ``nx.Graph``.
+
+Every builder follows :mod:`fabricsim.schema`: nodes carry ``role`` (and ``host`` / ``rail`` /
+``pod`` / ``su`` where they apply), every edge carries ``capacity_gbps`` (per direction),
+``latency_us`` (one way) and ``kind``. Labels are readable strings:
+
+==================  =============================================================
+builder             labels
+==================  =============================================================
+:func:`leaf_spine`  ``leaf3``, ``spine0``, ``host5/gpu2``, ``host5/nvswitch``
+:func:`fat_tree`    ``pod1/edge0``, ``pod1/agg1``, ``core3``, ``pod1/host2/gpu0``
+:func:`rail_optimized`  ``su0/leaf4`` (rail 4), ``su0/spine1``, ``core2``,
+                    ``su0/node7/gpu4``, ``su0/node7/nvswitch``
+:func:`edge_sites`  ``border``, ``pop/<carrier>``, ``site/<site>``
+==================  =============================================================
+
+A host with more than one GPU gets an NVSwitch joined to each of its GPUs by an ``nvlink``
+edge; every GPU has its own NIC (one ``access`` edge). Builders record ``G.graph["builder"]``,
+``G.graph["params"]`` (the resolved arguments) and ``G.graph["oversubscription"]``.
+
+Hardware defaults (``gpus_per_*``, ``nic_gbps``, ``nvlink_gbps`` and the latencies) resolve as:
+explicit argument > ``profile`` > built-in default. ``profile`` is a profile name looked up
+with :func:`fabricsim.profiles.get_profile`, or any object with the attributes ``nic_gbps``,
+``nvlink_gbps``, ``gpus_per_node``, ``nvlink_latency_us``, ``access_latency_us``,
+``fabric_latency_us`` (a missing attribute falls back to the built-in default).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, fields
+from typing import Any
+
+import networkx as nx
+
+from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
+
+# Built-in hardware defaults: an H100 SXM / ConnectX-7 class node (see /work/shared/reference.md:
+# NVLink 4 = 450 GB/s per direction = 3600 Gb/s; NDR / 400G NICs).
+_DEFAULTS = {
+    "gpus_per_node": 8,
+    "nic_gbps": 400.0,
+    "nvlink_gbps": 3600.0,
+    "nvlink_latency_us": 0.5,
+    "access_latency_us": 0.6,
+    "fabric_latency_us": 0.6,
+}
+
+
+# ---------------------------------------------------------------------------- argument checks
+
+
+def _int_arg(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _real_arg(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    bound = ">= 0" if allow_zero else "> 0"
+    if ok:
+        x = float(value)
+        ok = math.isfinite(x) and (x >= 0.0 if allow_zero else x > 0.0)
+    if not ok:
+        raise InvalidArgumentError(f"{name} must be a finite number {bound}, got {value!r}")
+    return x
+
+
+def _availability_arg(name: str, value: Any) -> float:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not ok or not 0.0 < float(value) <= 1.0:
+        raise InvalidArgumentError(f"{name} must be a number in (0, 1], got {value!r}")
+    return float(value)
+
+
+def _resolve_profile(profile: Any) -> Any:
+    if profile is None:
+        return None
+    if isinstance(profile, str):
+        try:
+            from fabricsim import profiles
+        except ModuleNotFoundError as exc:
+            if exc.name != "fabricsim.profiles":
+                raise
+            raise InvalidArgumentError(
+                f"profile: cannot look up {profile!r}, fabricsim.profiles is not available"
+            ) from exc
+        return profiles.get_profile(profile)
+    return profile
+
+
+def _profile_name(profile: Any) -> Any:
+    if profile is None or isinstance(profile, str):
+        return profile
+    return getattr(profile, "name", type(profile).__name__)
+
+
+def _pick(value: Any, prof: Any, attr: str) -> Any:
+    """Explicit argument > profile attribute > built-in default."""
+    if value is not None:
+        return value
+    if prof is not None:
+        v = getattr(prof, attr, None)
+        if v is not None:
+            return v
+    return _DEFAULTS[attr]
+
+
+def _hardware(prof: Any, **given: Any) -> dict:
+    """Resolve and check the hardware arguments shared by the builders."""
+    out = {}
+    for name, value in given.items():
+        attr = "gpus_per_node" if name in ("gpus_per_host", "gpus_per_node") else name
+        attr = "nic_gbps" if name == "link_gbps" else attr
+        v = _pick(value, prof, attr)
+        if attr == "gpus_per_node":
+            out[name] = _int_arg(name, v, 1)
+        else:
+            out[name] = _real_arg(name, v)
+    return out
+
+
+# ---------------------------------------------------------------------------- building blocks
+
+
+def _add_host(
+    G: nx.Graph,
+    host: str,
+    n_gpus: int,
+    nvlink_gbps: float,
+    nvlink_latency_us: float,
+    **attrs: Any,
+) -> list[str]:
+    """Add the GPUs of one server (and its NVSwitch when it has several); return GPU labels."""
+    gpus = [f"{host}/gpu{g}" for g in range(n_gpus)]
+    G.add_nodes_from(
+        (gpu, {"role": "gpu", "host": host, "rail": g, **attrs}) for g, gpu in enumerate(gpus)
+    )
+    if n_gpus > 1:
+        sw = f"{host}/nvswitch"
+        G.add_node(sw, role="nvswitch", host=host, **attrs)
+        G.add_edges_from(
+            (
+                gpu,
+                sw,
+                {"capacity_gbps": nvlink_gbps, "latency_us": nvlink_latency_us, "kind": "nvlink"},
+            )
+            for gpu in gpus
+        )
+    return gpus
+
+
+def _link(
+    G: nx.Graph, u: str, v: str, capacity_gbps: float, latency_us: float, kind: str, **attrs: Any
+) -> None:
+    G.add_edge(u, v, capacity_gbps=capacity_gbps, latency_us=latency_us, kind=kind, **attrs)
+
+
+# ---------------------------------------------------------------------------- builders
+
+
+def leaf_spine(
+    *,
+    leaves: int = 4,
+    spines: int = 4,
+    hosts_per_leaf: int = 4,
+    gpus_per_host: int | None = None,
+    nic_gbps: float | None = None,
+    uplink_gbps: float | None = None,
+    oversubscription: float | None = None,
+    nvlink_gbps: float | None = None,
+    nvlink_latency_us: float | None = None,
+    access_latency_us: float | None = None,
+    fabric_latency_us: float | None = None,
+    profile: Any = None,
+) -> nx.Graph:
+    """A two-tier leaf-spine fabric of multi-GPU hosts.
+
+    ``leaves * hosts_per_leaf`` hosts, each with ``gpus_per_host`` GPUs (default 8) whose NICs
+    (``nic_gbps``, default 400) all go to the host's leaf. Every leaf joins every spine with one
+    ``fabric`` edge of ``uplink_gbps``. Give at most one of ``uplink_gbps`` and
+    ``oversubscription`` = leaf downlink / leaf uplink
+    = ``hosts_per_leaf * gpus_per_host * nic_gbps / (spines * uplink_gbps)``; by default the
+    fabric is non-blocking (``oversubscription=1``). Defaults: ``nvlink_gbps=3600``,
+    ``nvlink_latency_us=0.5``, ``access_latency_us=fabric_latency_us=0.6`` (or from ``profile``).
+
+    >>> from fabricsim import topology
+    >>> G = topology.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=2,
+    ...                         oversubscription=2.0)
+    >>> G.edges["leaf0", "spine1"]["capacity_gbps"], G.graph["oversubscription"]
+    (200.0, 2.0)
+    >>> sorted(G["host1/gpu0"])
+    ['host1/nvswitch', 'leaf1']
+    """
+    prof = _resolve_profile(profile)
+    leaves = _int_arg("leaves", leaves, 1)
+    spines = _int_arg("spines", spines, 1)
+    hosts_per_leaf = _int_arg("hosts_per_leaf", hosts_per_leaf, 1)
+    hw = _hardware(
+        prof,
+        gpus_per_host=gpus_per_host,
+        nic_gbps=nic_gbps,
+        nvlink_gbps=nvlink_gbps,
+        nvlink_latency_us=nvlink_latency_us,
+        access_latency_us=access_latency_us,
+        fabric_latency_us=fabric_latency_us,
+    )
+    downlink_gbps = hosts_per_leaf * hw["gpus_per_host"] * hw["nic_gbps"]
+    if uplink_gbps is not None and oversubscription is not None:
+        raise InvalidArgumentError(
+            "uplink_gbps and oversubscription: give at most one of them "
+            "(oversubscription = leaf downlink / (spines * uplink_gbps))"
+        )
+    if uplink_gbps is not None:
+        uplink_gbps = _real_arg("uplink_gbps", uplink_gbps)
+    else:
+        ratio = 1.0 if oversubscription is None else _real_arg("oversubscription", oversubscription)
+        uplink_gbps = downlink_gbps / (spines * ratio)
+    ratio = downlink_gbps / (spines * uplink_gbps)
+
+    G = nx.Graph()
+    G.graph.update(
+        builder="leaf_spine",
+        oversubscription=ratio,
+        params={
+            "leaves": leaves,
+            "spines": spines,
+            "hosts_per_leaf": hosts_per_leaf,
+            **hw,
+            "uplink_gbps": uplink_gbps,
+            "oversubscription": ratio,
+            "profile": _profile_name(profile),
+        },
+    )
+    G.add_nodes_from((f"leaf{i}", {"role": "leaf"}) for i in range(leaves))
+    G.add_nodes_from((f"spine{s}", {"role": "spine"}) for s in range(spines))
+    for i in range(leaves):
+        leaf = f"leaf{i}"
+        for x in range(hosts_per_leaf):
+            host = f"host{i * hosts_per_leaf + x}"
+            gpus = _add_host(
+                G, host, hw["gpus_per_host"], hw["nvlink_gbps"], hw["nvlink_latency_us"]
+            )
+            for gpu in gpus:
+                _link(G, gpu, leaf, hw["nic_gbps"], hw["access_latency_us"], "access")
+        for s in range(spines):
+            _link(G, leaf, f"spine{s}", uplink_gbps, hw["fabric_latency_us"], "fabric")
+    return G
+
+
+def fat_tree(
+    *,
+    k: int = 4,
+    gpus_per_host: int | None = None,
+    link_gbps: float | None = None,
+    nvlink_gbps: float | None = None,
+    nvlink_latency_us: float | None = None,
+    access_latency_us: float | None = None,
+    fabric_latency_us: float | None = None,
+    profile: Any = None,
+) -> nx.Graph:
+    """A 3-tier k-ary fat tree (Al-Fares et al., SIGCOMM 2008) of k-port switches.
+
+    ``k`` pods, each with ``k/2`` edge switches (``role="leaf"``, ``pod=p``) and ``k/2``
+    aggregation switches (``role="spine"``, ``pod=p``); ``(k/2)**2`` core switches
+    (``role="core"``). Every edge switch joins every aggregation switch of its pod;
+    aggregation switch ``i`` of every pod joins cores ``i*k/2 ... i*k/2 + k/2 - 1``. Each edge
+    switch serves ``k/2`` hosts: ``k**3/4`` hosts, ``5*k**2/4`` switches. Every link (access
+    and fabric) runs at ``link_gbps`` (default: the profile's ``nic_gbps``, else 400).
+
+    ``gpus_per_host`` defaults to 1 (the classic fat tree; the profile's ``gpus_per_node``
+    when a profile is given). With more GPUs per host each GPU keeps its own NIC, so an edge
+    switch has ``k/2 * gpus_per_host`` downlinks against ``k/2`` uplinks: the edge tier is
+    then ``gpus_per_host``:1 oversubscribed (stored in ``G.graph["oversubscription"]``).
+
+    >>> from fabricsim import topology
+    >>> G = topology.fat_tree(k=4)
+    >>> sum(1 for _, r in G.nodes(data="role") if r == "gpu"), G.number_of_edges()
+    (16, 48)
+    >>> sorted(G["pod0/agg1"])
+    ['core2', 'core3', 'pod0/edge0', 'pod0/edge1']
+    """
+    prof = _resolve_profile(profile)
+    k = _int_arg("k", k, 2)
+    if k % 2:
+        raise InvalidArgumentError(f"k must be an even integer >= 2, got {k}")
+    if gpus_per_host is None and prof is None:
+        gpus_per_host = 1
+    hw = _hardware(
+        prof,
+        gpus_per_host=gpus_per_host,
+        link_gbps=link_gbps,
+        nvlink_gbps=nvlink_gbps,
+        nvlink_latency_us=nvlink_latency_us,
+        access_latency_us=access_latency_us,
+        fabric_latency_us=fabric_latency_us,
+    )
+    half = k // 2
+    link = hw["link_gbps"]
+    G = nx.Graph()
+    G.graph.update(
+        builder="fat_tree",
+        oversubscription=float(hw["gpus_per_host"]),
+        params={"k": k, **hw, "profile": _profile_name(profile)},
+    )
+    cores = [f"core{c}" for c in range(half * half)]
+    G.add_nodes_from((c, {"role": "core"}) for c in cores)
+    for p in range(k):
+        edges = [f"pod{p}/edge{j}" for j in range(half)]
+        aggs = [f"pod{p}/agg{i}" for i in range(half)]
+        G.add_nodes_from((e, {"role": "leaf", "pod": p}) for e in edges)
+        G.add_nodes_from((a, {"role": "spine", "pod": p}) for a in aggs)
+        for j, e in enumerate(edges):
+            for x in range(half):
+                gpus = _add_host(
+                    G,
+                    f"pod{p}/host{j * half + x}",
+                    hw["gpus_per_host"],
+                    hw["nvlink_gbps"],
+                    hw["nvlink_latency_us"],
+                    pod=p,
+                )
+                for gpu in gpus:
+                    _link(G, gpu, e, link, hw["access_latency_us"], "access")
+            for a in aggs:
+                _link(G, e, a, link, hw["fabric_latency_us"], "fabric")
+        for i, a in enumerate(aggs):
+            for c in cores[i * half : (i + 1) * half]:
+                _link(G, a, c, link, hw["fabric_latency_us"], "fabric")
+    return G
+
+
+def rail_optimized(
+    *,
+    scalable_units: int = 1,
+    nodes_per_su: int = 32,
+    gpus_per_node: int | None = None,
+    nic_gbps: float | None = None,
+    nvlink_gbps: float | None = None,
+    spines_per_su: int | None = None,
+    cores: int | None = None,
+    oversubscription: float = 1.0,
+    nvlink_latency_us: float | None = None,
+    access_latency_us: float | None = None,
+    fabric_latency_us: float | None = None,
+    profile: Any = None,
+) -> nx.Graph:
+    """A rail-optimized GPU pod in the style of the NVIDIA DGX SuperPOD.
+
+    Each scalable unit (SU) has ``nodes_per_su`` nodes of ``gpus_per_node`` GPUs (default 8)
+    and ``gpus_per_node`` rail leaves: NIC ``i`` of every node of the SU goes to rail leaf
+    ``i`` (``role="leaf"``, ``rail=i``, ``su=s``), so same-rank GPUs of one SU are one switch
+    apart. Every leaf joins every spine of its SU (``spines_per_su``, default
+    ``gpus_per_node``; ``role="spine"``, ``su=s``) with links sized so that leaf downlink /
+    leaf uplink = ``oversubscription`` (default 1, non-blocking). With more than one SU a core
+    tier joins the SUs: every spine joins every core (``cores``, default ``spines_per_su``)
+    with links sized so that spine downlink / spine uplink = ``oversubscription`` as well.
+    ``cores`` may only be given when ``scalable_units > 1``.
+
+    >>> from fabricsim import topology
+    >>> G = topology.rail_optimized(nodes_per_su=4, gpus_per_node=8)
+    >>> sorted(G["su0/node2/gpu5"])
+    ['su0/leaf5', 'su0/node2/nvswitch']
+    >>> G.edges["su0/leaf0", "su0/spine0"]["capacity_gbps"]  # 4 * 400 / 8 spines
+    200.0
+    """
+    prof = _resolve_profile(profile)
+    scalable_units = _int_arg("scalable_units", scalable_units, 1)
+    nodes_per_su = _int_arg("nodes_per_su", nodes_per_su, 1)
+    hw = _hardware(
+        prof,
+        gpus_per_node=gpus_per_node,
+        nic_gbps=nic_gbps,
+        nvlink_gbps=nvlink_gbps,
+        nvlink_latency_us=nvlink_latency_us,
+        access_latency_us=access_latency_us,
+        fabric_latency_us=fabric_latency_us,
+    )
+    rails = hw["gpus_per_node"]
+    spines_per_su = rails if spines_per_su is None else _int_arg("spines_per_su", spines_per_su, 1)
+    if cores is not None and scalable_units == 1:
+        raise InvalidArgumentError(
+            f"cores: a core tier is only built with scalable_units > 1, got cores={cores!r} "
+            "and scalable_units=1"
+        )
+    n_cores = 0
+    if scalable_units > 1:
+        n_cores = spines_per_su if cores is None else _int_arg("cores", cores, 1)
+    ratio = _real_arg("oversubscription", oversubscription)
+
+    leaf_uplink_gbps = nodes_per_su * hw["nic_gbps"] / (spines_per_su * ratio)
+    core_uplink_gbps = rails * leaf_uplink_gbps / (n_cores * ratio) if n_cores else None
+    lat_f = hw["fabric_latency_us"]
+    G = nx.Graph()
+    G.graph.update(
+        builder="rail_optimized",
+        oversubscription=ratio,
+        params={
+            "scalable_units": scalable_units,
+            "nodes_per_su": nodes_per_su,
+            **hw,
+            "spines_per_su": spines_per_su,
+            "cores": n_cores,
+            "oversubscription": ratio,
+            "leaf_uplink_gbps": leaf_uplink_gbps,
+            "core_uplink_gbps": core_uplink_gbps,
+            "profile": _profile_name(profile),
+        },
+    )
+    core_labels = [f"core{c}" for c in range(n_cores)]
+    G.add_nodes_from((c, {"role": "core"}) for c in core_labels)
+    for s in range(scalable_units):
+        leaves = [f"su{s}/leaf{i}" for i in range(rails)]
+        spines = [f"su{s}/spine{j}" for j in range(spines_per_su)]
+        G.add_nodes_from(
+            (leaf, {"role": "leaf", "rail": i, "su": s}) for i, leaf in enumerate(leaves)
+        )
+        G.add_nodes_from((sp, {"role": "spine", "su": s}) for sp in spines)
+        for n in range(nodes_per_su):
+            gpus = _add_host(
+                G, f"su{s}/node{n}", rails, hw["nvlink_gbps"], hw["nvlink_latency_us"], su=s
+            )
+            for i, gpu in enumerate(gpus):
+                _link(G, gpu, leaves[i], hw["nic_gbps"], hw["access_latency_us"], "access")
+        for leaf in leaves:
+            for sp in spines:
+                _link(G, leaf, sp, leaf_uplink_gbps, lat_f, "fabric")
+        for sp in spines:
+            for c in core_labels:
+                _link(G, sp, c, core_uplink_gbps, lat_f, "fabric")
+    return G
+
+
+# ---------------------------------------------------------------------------- edge sites
+
+
+@dataclass(frozen=True, kw_only=True)
+class Carrier:
+    """A carrier (WAN provider) reaching the fabric's border.
+
+    ``capacity_gbps``: its hand-off link into the border (per direction). ``availability``: the
+    probability the carrier is up, in (0, 1]. A site's circuit over this carrier has latency
+    ``base_latency_us + latency_us_per_km * distance_km`` (5 µs/km: light in fibre) and
+    spread ``jitter_us``.
+
+    >>> Carrier(name="telco", capacity_gbps=100.0, availability=0.999).latency_us_per_km
+    5.0
+    """
+
+    name: str
+    capacity_gbps: float
+    availability: float = 1.0
+    latency_us_per_km: float = 5.0
+    base_latency_us: float = 0.0
+    jitter_us: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Site:
+    """An edge site homed on one carrier (single-homed) or several (multi-homed).
+
+    ``distance_km``: one distance for every carrier, or a dict carrier name -> km.
+    ``capacity_gbps``: the capacity of each of its access circuits (per direction).
+
+    >>> Site(name="lyon", carriers=("telco",), distance_km=450.0, capacity_gbps=10.0).carriers
+    ('telco',)
+    """
+
+    name: str
+    carriers: tuple[str, ...]
+    distance_km: float | Mapping[str, float]
+    capacity_gbps: float
+
+
+def _as_record(cls: type, what: str, i: int, item: Any) -> Any:
+    if isinstance(item, cls):
+        return item
+    if not isinstance(item, Mapping):
+        raise InvalidTypeError(
+            f"{what}[{i}] must be a {cls.__name__} or a dict, got {type(item).__name__}"
+        )
+    names = [f.name for f in fields(cls)]
+    unknown = [key for key in item if key not in names]
+    if unknown:
+        raise InvalidArgumentError(
+            f"{what}[{i}]: unknown key {unknown[0]!r}; valid keys: {', '.join(names)}"
+        )
+    required = [f.name for f in fields(cls) if f.default is MISSING]
+    missing = [key for key in required if key not in item]
+    if missing:
+        raise InvalidArgumentError(f"{what}[{i}]: missing key {missing[0]!r}")
+    return cls(**item)
+
+
+def _name_arg(what: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidArgumentError(f"{what}.name must be a non-empty str, got {value!r}")
+    return value
+
+
+def edge_sites(
+    fabric: nx.Graph,
+    *,
+    sites: Sequence[Site | Mapping],
+    carriers: Sequence[Carrier | Mapping],
+    border_gbps: float | None = None,
+    border_latency_us: float = 1.0,
+) -> nx.Graph:
+    """Return a copy of ``fabric`` plus edge sites reaching it over carriers.
+
+    Adds one ``border`` node joined to every top-tier switch of the fabric (cores if any, else
+    spines, else leaves) by ``fabric`` edges of ``border_gbps`` each (default: the total
+    carrier capacity, so the border is never the bottleneck); per carrier a ``carrier_pop``
+    node ``pop/<carrier>`` joined to the border by a ``wan`` edge with the carrier's capacity
+    and availability; per site a node ``site/<site>`` (``role="edge_site"``, ``site=name``)
+    with one ``wan`` edge per carrier it is homed on, to that carrier's pop, with the site's
+    ``capacity_gbps``, the carrier's ``availability`` and ``jitter_us``, and ``latency_us =
+    base_latency_us + latency_us_per_km * distance_km``. Border and pop hand-offs have
+    ``border_latency_us``. Every added wan edge carries ``carrier=<name>``: edges with the same
+    carrier share its fate (its availability is that of the whole carrier, not per edge).
+    ``G.graph["edge"]`` records the carriers, sites and the labels of the added nodes.
+
+    ``sites`` and ``carriers`` are lists of :class:`Site` / :class:`Carrier` or of dicts with
+    the same keys.
+
+    >>> from fabricsim import topology
+    >>> G = topology.edge_sites(
+    ...     topology.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1),
+    ...     carriers=[{"name": "a", "capacity_gbps": 100.0, "availability": 0.999},
+    ...               {"name": "b", "capacity_gbps": 40.0, "availability": 0.99}],
+    ...     sites=[{"name": "lyon", "carriers": ["a", "b"], "distance_km": 400.0,
+    ...             "capacity_gbps": 10.0}])
+    >>> G.edges["site/lyon", "pop/a"]["latency_us"], G.edges["border", "spine0"]["capacity_gbps"]
+    (2000.0, 140.0)
+    """
+    if not isinstance(fabric, nx.Graph):
+        raise InvalidTypeError(f"fabric must be a networkx Graph, got {type(fabric).__name__}")
+    if fabric.is_directed():
+        raise InvalidArgumentError("fabric must be an undirected graph (links are full duplex)")
+    if isinstance(carriers, (str, Mapping)) or not isinstance(carriers, Sequence):
+        raise InvalidTypeError("carriers must be a list of Carrier or dicts")
+    if isinstance(sites, (str, Mapping)) or not isinstance(sites, Sequence):
+        raise InvalidTypeError("sites must be a list of Site or dicts")
+    if not carriers:
+        raise InvalidArgumentError("carriers: give at least one carrier")
+    if not sites:
+        raise InvalidArgumentError("sites: give at least one site")
+    border_latency_us = _real_arg("border_latency_us", border_latency_us)
+
+    carrier_recs: dict[str, Carrier] = {}
+    for i, item in enumerate(carriers):
+        c = _as_record(Carrier, "carriers", i, item)
+        what = f"carriers[{i}]"
+        name = _name_arg(what, c.name)
+        if name in carrier_recs:
+            raise InvalidArgumentError(f"{what}: duplicate carrier name {name!r}")
+        carrier_recs[name] = Carrier(
+            name=name,
+            capacity_gbps=_real_arg(f"{what} ({name!r}).capacity_gbps", c.capacity_gbps),
+            availability=_availability_arg(f"{what} ({name!r}).availability", c.availability),
+            latency_us_per_km=_real_arg(
+                f"{what} ({name!r}).latency_us_per_km", c.latency_us_per_km, allow_zero=True
+            ),
+            base_latency_us=_real_arg(
+                f"{what} ({name!r}).base_latency_us", c.base_latency_us, allow_zero=True
+            ),
+            jitter_us=_real_arg(f"{what} ({name!r}).jitter_us", c.jitter_us, allow_zero=True),
+        )
+
+    site_recs: dict[str, Site] = {}
+    for i, item in enumerate(sites):
+        s = _as_record(Site, "sites", i, item)
+        what = f"sites[{i}]"
+        name = _name_arg(what, s.name)
+        what = f"{what} ({name!r})"
+        if name in site_recs:
+            raise InvalidArgumentError(f"{what}: duplicate site name {name!r}")
+        homed = (s.carriers,) if isinstance(s.carriers, str) else tuple(s.carriers)
+        if not homed:
+            raise InvalidArgumentError(f"{what}.carriers: a site needs at least one carrier")
+        for cname in homed:
+            if cname not in carrier_recs:
+                raise UnknownNameError(
+                    f"{what}.carriers: unknown carrier {cname!r}; known carriers: "
+                    f"{', '.join(carrier_recs)}"
+                )
+        if len(set(homed)) != len(homed):
+            raise InvalidArgumentError(f"{what}.carriers: a carrier is listed twice: {homed!r}")
+        if isinstance(s.distance_km, Mapping):
+            extra = [c for c in s.distance_km if c not in homed]
+            if extra:
+                raise InvalidArgumentError(
+                    f"{what}.distance_km: carrier {extra[0]!r} is not one the site is homed on "
+                    f"({', '.join(homed)})"
+                )
+            missing = [c for c in homed if c not in s.distance_km]
+            if missing:
+                raise InvalidArgumentError(
+                    f"{what}.distance_km: no distance for carrier {missing[0]!r}"
+                )
+            dist = {
+                c: _real_arg(f"{what}.distance_km[{c!r}]", s.distance_km[c], allow_zero=True)
+                for c in homed
+            }
+        else:
+            d = _real_arg(f"{what}.distance_km", s.distance_km, allow_zero=True)
+            dist = dict.fromkeys(homed, d)
+        site_recs[name] = Site(
+            name=name,
+            carriers=homed,
+            distance_km=dist if isinstance(s.distance_km, Mapping) else dist[homed[0]],
+            capacity_gbps=_real_arg(f"{what}.capacity_gbps", s.capacity_gbps),
+        )
+        for cname in homed:
+            c = carrier_recs[cname]
+            if c.base_latency_us + c.latency_us_per_km * dist[cname] <= 0.0:
+                raise InvalidArgumentError(
+                    f"{what}.distance_km: the circuit over {cname!r} would have zero latency "
+                    "(distance 0 and base_latency_us 0); give a distance_km > 0 or a carrier "
+                    "base_latency_us > 0"
+                )
+
+    total_gbps = sum(c.capacity_gbps for c in carrier_recs.values())
+    border_gbps = total_gbps if border_gbps is None else _real_arg("border_gbps", border_gbps)
+
+    roles = dict(fabric.nodes(data="role"))
+    top = []
+    for tier in ("core", "spine", "leaf"):
+        top = [n for n, r in roles.items() if r == tier]
+        if top:
+            break
+    if not top:
+        raise InvalidArgumentError(
+            "fabric: has no core, spine or leaf switch to attach the border to"
+        )
+    border = "border"
+    pop_nodes = {c: f"pop/{c}" for c in carrier_recs}
+    site_nodes = {s: f"site/{s}" for s in site_recs}
+    for label in (border, *pop_nodes.values(), *site_nodes.values()):
+        if label in fabric:
+            raise InvalidArgumentError(
+                f"fabric: already has a node {label!r}; edge_sites adds nodes with that label"
+            )
+
+    G = fabric.copy()
+    G.add_node(border, role="border")
+    for sw in top:
+        _link(G, border, sw, border_gbps, border_latency_us, "fabric")
+    for cname, c in carrier_recs.items():
+        pop = pop_nodes[cname]
+        G.add_node(pop, role="carrier_pop", carrier=cname)
+        _link(
+            G,
+            pop,
+            border,
+            c.capacity_gbps,
+            border_latency_us,
+            "wan",
+            carrier=cname,
+            availability=c.availability,
+        )
+    for sname, s in site_recs.items():
+        node = site_nodes[sname]
+        G.add_node(node, role="edge_site", site=sname)
+        for cname in s.carriers:
+            c = carrier_recs[cname]
+            km = s.distance_km[cname] if isinstance(s.distance_km, Mapping) else s.distance_km
+            _link(
+                G,
+                node,
+                pop_nodes[cname],
+                s.capacity_gbps,
+                c.base_latency_us + c.latency_us_per_km * km,
+                "wan",
+                carrier=cname,
+                availability=c.availability,
+                jitter_us=c.jitter_us,
+            )
+    G.graph["edge"] = {
+        "border": border,
+        "border_gbps": border_gbps,
+        "border_latency_us": border_latency_us,
+        "carriers": [asdict(c) for c in carrier_recs.values()],
+        "sites": [
+            {
+                **asdict(s),
+                "carriers": list(s.carriers),
+                "distance_km": dict(s.distance_km)
+                if isinstance(s.distance_km, Mapping)
+                else s.distance_km,
+            }
+            for s in site_recs.values()
+        ],
+        "pop_nodes": pop_nodes,
+        "site_nodes": site_nodes,
+    }
+    return G
+
+
+__all__ = ["Carrier", "Site", "leaf_spine", "fat_tree", "rail_optimized", "edge_sites"]
