@@ -177,16 +177,20 @@ def test_latency_metric_prefers_fast_paths():
     assert ref.route(net, 0, 2, metric="latency") == ([2, 4], [1.0, 1.0], approx(2e-6))
 
 
-def test_zero_latency_links():
-    # gpu0 - nvswitch - gpu2 at zero latency: a valid route of cost 0.
+def test_zero_latency_links_cost_one_nanosecond():
+    # gpu0 - nvswitch - gpu2 at zero latency: each link still costs 1.
     net = duplex(3, [(0, 1), (1, 2)], 1.0, 0.0, endpoints=(0, 2))
+    assert ref.distances(net, 2, "latency") == [2, 1, 0]
     assert ref.route(net, 0, 2, metric="latency") == ([0, 2], [1.0, 1.0], 0.0)
-    # Two switches joined by a zero-latency link are each other's equal-cost next hop: a cycle.
+    # Switches 1 and 2 joined by a zero-latency link are not each other's next hops.
     edges = [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3)]
     net = duplex(4, edges, 1.0, [1e-6, 1e-6, 0.0, 1e-6, 1e-6], endpoints=(0, 3))
-    with pytest.raises(ValueError, match="cycle"):
-        ref.route(net, 0, 3, "spray", metric="latency")
-    assert ref.route(net, 0, 3, "spray", metric="hops")[0] == [0, 2, 6, 8]
+    assert ref.distances(net, 3, "latency") == [2000, 1000, 1000, 0]
+    assert ref.route(net, 0, 3, "spray", metric="latency") == (
+        [0, 2, 6, 8],
+        [0.5, 0.5, 0.5, 0.5],
+        approx(2e-6),
+    )
 
 
 def test_via_adds_both_halves():
@@ -319,6 +323,8 @@ def test_bad_flows_raise():
     assert re.search(r"flow [012]\b", str(info.value))
     with pytest.raises(ValueError, match="flow 0"):
         ref.simulate(net, [0], [2], [1.0], deps=[[0]])
+    with pytest.raises(DependencyCycleError, match="flow [12]"):  # flow 0 only waits on it
+        ref.simulate(net, [0] * 3, [2] * 3, [1.0] * 3, deps=[[1], [2], [1]])
     with pytest.raises(ValueError, match=r"size_bytes\[1\]"):
         ref.simulate(net, [0, 0], [2, 2], [1.0, -1.0])
     with pytest.raises(ValueError, match=r"release_s\[0\]"):

@@ -136,9 +136,10 @@ def _check_metric(metric):
 
 
 def link_weight(net, link, metric):
-    """The routing weight of a link: 1 for "hops", integer nanoseconds for "latency"."""
+    """The routing weight of a link: 1 for "hops"; for "latency" its latency in whole
+    nanoseconds, at least 1 (so a next hop is always strictly closer to the destination)."""
     _check_metric(metric)
-    return 1 if metric == "hops" else latency_ns(net.latency_s[link])
+    return 1 if metric == "hops" else max(1, latency_ns(net.latency_s[link]))
 
 
 def distances(net, dst, metric="hops"):
@@ -218,12 +219,13 @@ def route(net, src, dst, policy="ecmp", seed=0, flow_key=0, metric="hops"):
         sends[u] = hops
         stack.extend(net.link_dst[link] for link in hops)
 
-    # Push one unit of flow from src: a node splits its inflow evenly over the links it sends on
-    # once all of its inflow has arrived; track the slowest path latency into every node.
+    # Push one unit of flow from src. Visiting nodes farthest first (ties: lower id first), all
+    # of a node's inflow has arrived before it is split evenly over the links it sends on. Track
+    # the slowest path latency into every node.
     inflow = {src: 1.0}
     slowest = {src: 0.0}
     fraction = {}
-    for u in _upstream_first(net, sends, dist, src, dst):
+    for u in sorted(sends, key=lambda u: (-dist[u], u)):
         share = inflow[u] / len(sends[u])
         for link in sends[u]:
             v = net.link_dst[link]
@@ -232,39 +234,6 @@ def route(net, src, dst, policy="ecmp", seed=0, flow_key=0, metric="hops"):
             slowest[v] = max(slowest.get(v, 0.0), slowest[u] + net.latency_s[link])
     links = sorted(fraction)
     return links, [fraction[link] for link in links], slowest[dst]
-
-
-def _upstream_first(net, sends, dist, src, dst):
-    """The sending nodes in decreasing ``dist`` (ties: lower node id first), each after every
-    node that sends into it.
-
-    With positive link weights this is simply the order of decreasing distance. A zero-weight
-    link ("latency" metric, latency < 0.5 ns) joins nodes of equal distance; the order then
-    follows the links, and equal-cost next hops that form a cycle are an error.
-    """
-    senders_into = {u: 0 for u in sends}
-    for hops in sends.values():
-        for link in hops:
-            if net.link_dst[link] != dst:
-                senders_into[net.link_dst[link]] += 1
-    ready = [(-dist[u], u) for u in sends if senders_into[u] == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        _, u = heapq.heappop(ready)
-        order.append(u)
-        for link in sends[u]:
-            v = net.link_dst[link]
-            if v != dst:
-                senders_into[v] -= 1
-                if senders_into[v] == 0:
-                    heapq.heappush(ready, (-dist[v], v))
-    if len(order) < len(sends):
-        raise InvalidArgumentError(
-            f"route from node {src} to node {dst}: its equal-cost next hops form a cycle "
-            "through zero-weight links (metric='latency' with latencies below 0.5 ns)"
-        )
-    return order
 
 
 # ----------------------------------------------------------------------------------------------
