@@ -49,7 +49,14 @@ def host(G: nx.Graph, name: str, n_gpus: int = 2) -> list[str]:
 
 def test_constants():
     assert schema.ROLES == (
-        "gpu", "nvswitch", "leaf", "spine", "core", "border", "carrier_pop", "edge_site"
+        "gpu",
+        "nvswitch",
+        "leaf",
+        "spine",
+        "core",
+        "border",
+        "carrier_pop",
+        "edge_site",
     )
     assert schema.ENDPOINT_ROLES == ("gpu", "edge_site")
     assert schema.KINDS == ("nvlink", "access", "fabric", "wan")
@@ -121,8 +128,16 @@ def test_unknown_role(role):
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("rail", -1), ("rail", "0"), ("rail", True), ("rail", 1.0), ("pod", -2), ("su", 0.5),
-     ("site", 3), ("host", 1.5)],
+    [
+        ("rail", -1),
+        ("rail", "0"),
+        ("rail", True),
+        ("rail", 1.0),
+        ("pod", -2),
+        ("su", 0.5),
+        ("site", 3),
+        ("host", 1.5),
+    ],
 )
 def test_bad_optional_node_attribute(key, value):
     G = tiny()
@@ -148,8 +163,23 @@ def test_missing_edge_attribute(key):
         schema.validate(G)
 
 
-BAD_NUMBERS = [0, 0.0, -1, -0.5, math.nan, np.nan, math.inf, -math.inf, np.float64("inf"),
-               "400", True, False, np.bool_(True), [1], 10**400]
+BAD_NUMBERS = [
+    0,
+    0.0,
+    -1,
+    -0.5,
+    math.nan,
+    np.nan,
+    math.inf,
+    -math.inf,
+    np.float64("inf"),
+    "400",
+    True,
+    False,
+    np.bool_(True),
+    [1],
+    10**400,
+]
 
 
 @pytest.mark.parametrize("key", ["capacity_gbps", "latency_us"])
@@ -416,8 +446,16 @@ def test_compile_arrays_and_link_rule():
     G.add_edge("leaf1", "g1", capacity_gbps=200, latency_us=0.25, kind="access")
     G.add_edge("leaf0", "spine", capacity_gbps=800, latency_us=1.0, kind="fabric")
     G.add_edge("spine", "leaf1", capacity_gbps=800, latency_us=1.0, kind="fabric")
-    G.add_edge("site", "spine", capacity_gbps=10, latency_us=100.0, kind="wan", carrier="t",
-               availability=0.99, jitter_us=5.0)
+    G.add_edge(
+        "site",
+        "spine",
+        capacity_gbps=10,
+        latency_us=100.0,
+        kind="wan",
+        carrier="t",
+        availability=0.99,
+        jitter_us=5.0,
+    )
     cf = schema.compile(G)
 
     assert cf.nodes == list(G.nodes)
@@ -431,8 +469,14 @@ def test_compile_arrays_and_link_rule():
     assert cf.gpus.tolist() == [3, 4]
     for arr in (cf.link_src, cf.link_dst, cf.link_edge):
         assert arr.dtype == np.int64 and arr.shape == (2 * m,)
-    for arr in (cf.capacity_gbps, cf.latency_us, cf.capacity_Bps, cf.latency_s,
-                cf.availability, cf.jitter_us):
+    for arr in (
+        cf.capacity_gbps,
+        cf.latency_us,
+        cf.capacity_Bps,
+        cf.latency_s,
+        cf.availability,
+        cf.jitter_us,
+    ):
         assert arr.dtype == np.float64 and arr.shape == (2 * m,)
     assert len(cf.carrier) == len(cf.kind) == m
 
@@ -494,16 +538,21 @@ def random_fabric(draw):
         G.add_node(f"s{i}", role=draw(st.sampled_from(["leaf", "spine", "core", "nvswitch"])))
         if i:
             j = draw(st.integers(0, i - 1))
-            G.add_edge(f"s{j}", f"s{i}", capacity_gbps=draw(st.floats(1, 1e3)),
-                       latency_us=draw(st.floats(0.01, 10)))
+            G.add_edge(
+                f"s{j}",
+                f"s{i}",
+                capacity_gbps=draw(st.floats(1, 1e3)),
+                latency_us=draw(st.floats(0.01, 10)),
+            )
     for _ in range(draw(st.integers(0, 4))):
         a, b = draw(st.integers(0, n_sw - 1)), draw(st.integers(0, n_sw - 1))
         if a != b:
             G.add_edge(f"s{a}", f"s{b}", capacity_gbps=5.0, latency_us=1.0)
     for g in range(draw(st.integers(1, 6))):
         G.add_node(f"g{g}", role="gpu")
-        G.add_edge(f"g{g}", f"s{draw(st.integers(0, n_sw - 1))}", capacity_gbps=100.0,
-                   latency_us=0.5)
+        G.add_edge(
+            f"g{g}", f"s{draw(st.integers(0, n_sw - 1))}", capacity_gbps=100.0, latency_us=0.5
+        )
     return G
 
 

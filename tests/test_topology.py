@@ -28,8 +28,9 @@ def with_role(G: nx.Graph, role: str) -> list:
 
 def cap_sum(G: nx.Graph, node, role: str) -> float:
     """Total capacity from ``node`` to its neighbours of ``role``."""
-    return sum(d["capacity_gbps"] for _, v, d in G.edges(node, data=True)
-               if G.nodes[v]["role"] == role)
+    return sum(
+        d["capacity_gbps"] for _, v, d in G.edges(node, data=True) if G.nodes[v]["role"] == role
+    )
 
 
 def assert_valid(G: nx.Graph) -> None:
@@ -93,8 +94,9 @@ def test_leaf_spine_single_gpu_hosts_have_no_nvswitch():
 
 @pytest.mark.parametrize("ratio", [1.0, 2.0, 4.0, 1.5])
 def test_leaf_spine_oversubscription(ratio):
-    G = topology.leaf_spine(leaves=4, spines=4, hosts_per_leaf=4, gpus_per_host=8,
-                            oversubscription=ratio)
+    G = topology.leaf_spine(
+        leaves=4, spines=4, hosts_per_leaf=4, gpus_per_host=8, oversubscription=ratio
+    )
     assert_valid(G)
     assert G.graph["oversubscription"] == pytest.approx(ratio)
     downlink = 4 * 8 * 400.0
@@ -104,8 +106,9 @@ def test_leaf_spine_oversubscription(ratio):
 
 
 def test_leaf_spine_uplink_gbps_sets_ratio():
-    G = topology.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=2,
-                            nic_gbps=100.0, uplink_gbps=100.0)
+    G = topology.leaf_spine(
+        leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=2, nic_gbps=100.0, uplink_gbps=100.0
+    )
     # downlink 2*2*100 = 400 over 2 uplinks of 100 -> 2:1
     assert G.graph["oversubscription"] == 2.0
     assert G.graph["params"]["uplink_gbps"] == 100.0
@@ -113,8 +116,15 @@ def test_leaf_spine_uplink_gbps_sets_ratio():
 
 
 def test_leaf_spine_latencies():
-    G = topology.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1, gpus_per_host=2,
-                            nvlink_latency_us=0.1, access_latency_us=0.2, fabric_latency_us=0.3)
+    G = topology.leaf_spine(
+        leaves=1,
+        spines=1,
+        hosts_per_leaf=1,
+        gpus_per_host=2,
+        nvlink_latency_us=0.1,
+        access_latency_us=0.2,
+        fabric_latency_us=0.3,
+    )
     assert G.edges["host0/gpu1", "host0/nvswitch"]["latency_us"] == 0.1
     assert G.edges["host0/gpu1", "leaf0"]["latency_us"] == 0.2
     assert G.edges["leaf0", "spine0"]["latency_us"] == 0.3
@@ -184,18 +194,22 @@ def test_fat_tree_wiring_k4():
             edge = f"pod{p}/edge{j}"
             assert G.nodes[edge] == {"role": "leaf", "pod": p}
             assert {v for v in G[edge] if G.nodes[v]["role"] == "spine"} == {
-                f"pod{p}/agg0", f"pod{p}/agg1"}
+                f"pod{p}/agg0",
+                f"pod{p}/agg1",
+            }
             assert {v for v in G[edge] if G.nodes[v]["role"] == "gpu"} == {
-                f"pod{p}/host{j * 2 + x}/gpu0" for x in range(2)}
+                f"pod{p}/host{j * 2 + x}/gpu0" for x in range(2)
+            }
         for i in range(2):
             agg = f"pod{p}/agg{i}"
             assert G.nodes[agg] == {"role": "spine", "pod": p}
             assert {v for v in G[agg] if G.nodes[v]["role"] == "core"} == {
-                f"core{2 * i}", f"core{2 * i + 1}"}
+                f"core{2 * i}",
+                f"core{2 * i + 1}",
+            }
     for c in range(4):
         assert set(G[f"core{c}"]) == {f"pod{p}/agg{c // 2}" for p in range(4)}
-    assert G.nodes["pod2/host3/gpu0"] == {"role": "gpu", "host": "pod2/host3", "rail": 0,
-                                          "pod": 2}
+    assert G.nodes["pod2/host3/gpu0"] == {"role": "gpu", "host": "pod2/host3", "rail": 0, "pod": 2}
 
 
 @pytest.mark.parametrize("k", [4, 8])
@@ -255,33 +269,40 @@ def test_rail_optimized_nic_i_on_rail_leaf_i():
 
 @pytest.mark.parametrize("ratio", [1.0, 2.0])
 def test_rail_optimized_one_su_has_no_core(ratio):
-    G = topology.rail_optimized(nodes_per_su=4, gpus_per_node=8, spines_per_su=2,
-                                oversubscription=ratio)
+    G = topology.rail_optimized(
+        nodes_per_su=4, gpus_per_node=8, spines_per_su=2, oversubscription=ratio
+    )
     assert_valid(G)
     assert "core" not in roles(G)
     assert roles(G)["spine"] == 2
     for leaf in with_role(G, "leaf"):
         assert cap_sum(G, leaf, "gpu") == 4 * 400.0
         assert cap_sum(G, leaf, "spine") == pytest.approx(4 * 400.0 / ratio)
-        assert {v for v in G[leaf] if G.nodes[v]["role"] == "spine"} == {"su0/spine0",
-                                                                          "su0/spine1"}
+        assert {v for v in G[leaf] if G.nodes[v]["role"] == "spine"} == {"su0/spine0", "su0/spine1"}
 
 
 @pytest.mark.parametrize(("sus", "cores", "ratio"), [(2, None, 1.0), (3, 4, 1.0), (3, 2, 2.0)])
 def test_rail_optimized_core_tier(sus, cores, ratio):
-    G = topology.rail_optimized(scalable_units=sus, nodes_per_su=4, gpus_per_node=8,
-                                cores=cores, oversubscription=ratio)
+    G = topology.rail_optimized(
+        scalable_units=sus, nodes_per_su=4, gpus_per_node=8, cores=cores, oversubscription=ratio
+    )
     assert_valid(G)
     n_cores = 8 if cores is None else cores
     r = roles(G)
-    assert r == {"gpu": sus * 32, "nvswitch": sus * 4, "leaf": sus * 8, "spine": sus * 8,
-                 "core": n_cores}
+    assert r == {
+        "gpu": sus * 32,
+        "nvswitch": sus * 4,
+        "leaf": sus * 8,
+        "spine": sus * 8,
+        "core": n_cores,
+    }
     assert kinds(G)["fabric"] == sus * 8 * 8 + sus * 8 * n_cores
     for sp in with_role(G, "spine"):
         s = G.nodes[sp]["su"]
         down = cap_sum(G, sp, "leaf")
         assert {v for v in G[sp] if G.nodes[v]["role"] == "leaf"} == {
-            f"su{s}/leaf{i}" for i in range(8)}
+            f"su{s}/leaf{i}" for i in range(8)
+        }
         assert cap_sum(G, sp, "core") == pytest.approx(down / ratio)
         assert {v for v in G[sp] if G.nodes[v]["role"] == "core"} == set(with_role(G, "core"))
     for leaf in with_role(G, "leaf"):
@@ -330,8 +351,9 @@ def test_profile_object_supplies_defaults():
 
 
 def test_explicit_argument_beats_profile():
-    G = topology.rail_optimized(nodes_per_su=2, gpus_per_node=2, nic_gbps=800.0,
-                                profile=FakeProfile())
+    G = topology.rail_optimized(
+        nodes_per_su=2, gpus_per_node=2, nic_gbps=800.0, profile=FakeProfile()
+    )
     assert roles(G)["gpu"] == 4
     assert G.edges["su0/node0/gpu0", "su0/leaf0"]["capacity_gbps"] == 800.0
     assert G.edges["su0/node0/gpu0", "su0/node0/nvswitch"]["capacity_gbps"] == 2400.0
@@ -341,7 +363,7 @@ def test_profile_missing_attribute_falls_back_to_builtin():
     prof = types.SimpleNamespace(nic_gbps=100.0)
     G = topology.fat_tree(k=2, profile=prof)
     assert G.edges["pod0/host0/gpu0", "pod0/edge0"]["capacity_gbps"] == 100.0
-    assert G.graph["params"]["gpus_per_host"] == 8  # built-in default, not fat tree's 1
+    assert G.graph["params"]["gpus_per_host"] == 1  # the fat tree's own default
     assert G.graph["params"]["fabric_latency_us"] == 0.6
 
 
@@ -349,8 +371,12 @@ def test_fat_tree_profile_gpus_per_host():
     G = topology.fat_tree(k=2, profile=FakeProfile())
     assert roles(G)["gpu"] == 2 * 4
     assert G.graph["params"]["link_gbps"] == 200.0
-    assert topology.fat_tree(k=2, gpus_per_host=1, profile=FakeProfile()).graph[
-        "params"]["gpus_per_host"] == 1
+    assert (
+        topology.fat_tree(k=2, gpus_per_host=1, profile=FakeProfile()).graph["params"][
+            "gpus_per_host"
+        ]
+        == 1
+    )
 
 
 def test_profile_name_is_looked_up(monkeypatch):
@@ -381,13 +407,22 @@ def test_bad_profile_value_is_reported():
 
 CARRIERS = [
     {"name": "alpha", "capacity_gbps": 100.0, "availability": 0.999, "jitter_us": 20.0},
-    topology.Carrier(name="beta", capacity_gbps=40.0, availability=0.99, latency_us_per_km=4.0,
-                     base_latency_us=50.0),
+    topology.Carrier(
+        name="beta",
+        capacity_gbps=40.0,
+        availability=0.99,
+        latency_us_per_km=4.0,
+        base_latency_us=50.0,
+    ),
 ]
 SITES = [
     {"name": "lyon", "carriers": ["alpha"], "distance_km": 400.0, "capacity_gbps": 10.0},
-    topology.Site(name="nice", carriers=("alpha", "beta"),
-                  distance_km={"alpha": 700.0, "beta": 650.0}, capacity_gbps=25.0),
+    topology.Site(
+        name="nice",
+        carriers=("alpha", "beta"),
+        distance_km={"alpha": 700.0, "beta": 650.0},
+        capacity_gbps=25.0,
+    ),
 ]
 
 
@@ -411,15 +446,25 @@ def test_edge_sites_structure():
         assert (d["kind"], d["capacity_gbps"], d["latency_us"]) == ("fabric", 140.0, 1.0)
     d = G.edges["pop/beta", "border"]
     assert (d["kind"], d["capacity_gbps"], d["availability"], d["carrier"]) == (
-        "wan", 40.0, 0.99, "beta")
+        "wan",
+        40.0,
+        0.99,
+        "beta",
+    )
     assert G.nodes["pop/alpha"] == {"role": "carrier_pop", "carrier": "alpha"}
     assert G.nodes["site/lyon"] == {"role": "edge_site", "site": "lyon"}
     # single-homed lyon, multi-homed nice
     assert set(G["site/lyon"]) == {"pop/alpha"}
     assert set(G["site/nice"]) == {"pop/alpha", "pop/beta"}
     d = G.edges["site/lyon", "pop/alpha"]
-    assert d == {"capacity_gbps": 10.0, "latency_us": 2000.0, "kind": "wan",
-                 "carrier": "alpha", "availability": 0.999, "jitter_us": 20.0}
+    assert d == {
+        "capacity_gbps": 10.0,
+        "latency_us": 2000.0,
+        "kind": "wan",
+        "carrier": "alpha",
+        "availability": 0.999,
+        "jitter_us": 20.0,
+    }
     assert G.edges["site/nice", "pop/alpha"]["latency_us"] == 3500.0
     d = G.edges["site/nice", "pop/beta"]
     assert (d["latency_us"], d["capacity_gbps"], d["jitter_us"]) == (50.0 + 4.0 * 650.0, 25.0, 0.0)
@@ -438,10 +483,16 @@ def test_edge_sites_structure():
 
 
 def test_edge_sites_attach_to_top_tier():
-    G = topology.edge_sites(topology.fat_tree(k=4), sites=SITES, carriers=CARRIERS,
-                            border_gbps=400.0, border_latency_us=2.0)
-    assert {v for v in G["border"] if G.nodes[v]["role"] == "core"} == {f"core{c}" for c in
-                                                                        range(4)}
+    G = topology.edge_sites(
+        topology.fat_tree(k=4),
+        sites=SITES,
+        carriers=CARRIERS,
+        border_gbps=400.0,
+        border_latency_us=2.0,
+    )
+    assert {v for v in G["border"] if G.nodes[v]["role"] == "core"} == {
+        f"core{c}" for c in range(4)
+    }
     assert G.degree("border") == 4 + 2
     assert G.edges["border", "core0"]["capacity_gbps"] == 400.0
     assert G.edges["pop/alpha", "border"]["latency_us"] == 2.0
@@ -457,8 +508,13 @@ def test_edge_sites_attach_to_top_tier():
 
 
 def test_edge_sites_single_distance_applies_to_every_carrier():
-    G = topology.edge_sites(small_fabric(), carriers=CARRIERS, sites=[
-        {"name": "x", "carriers": ["alpha", "beta"], "distance_km": 10.0, "capacity_gbps": 1.0}])
+    G = topology.edge_sites(
+        small_fabric(),
+        carriers=CARRIERS,
+        sites=[
+            {"name": "x", "carriers": ["alpha", "beta"], "distance_km": 10.0, "capacity_gbps": 1.0}
+        ],
+    )
     assert G.edges["site/x", "pop/alpha"]["latency_us"] == 50.0
     assert G.edges["site/x", "pop/beta"]["latency_us"] == 90.0
 
@@ -470,33 +526,69 @@ def site(**kw):
 @pytest.mark.parametrize(
     ("sites", "carriers", "exc", "pattern"),
     [
-        ([site(carriers=["gamma"])], CARRIERS, UnknownNameError,
-         r"sites\[0\] \('s'\)\.carriers: unknown carrier 'gamma'; known carriers: alpha, beta"),
+        (
+            [site(carriers=["gamma"])],
+            CARRIERS,
+            UnknownNameError,
+            r"sites\[0\] \('s'\)\.carriers: unknown carrier 'gamma'; known carriers: alpha, beta",
+        ),
         ([site(), site()], CARRIERS, InvalidArgumentError, r"sites\[1\].*duplicate site name 's'"),
-        ([site()], [CARRIERS[0], CARRIERS[0]], InvalidArgumentError,
-         r"carriers\[1\]: duplicate carrier name 'alpha'"),
+        (
+            [site()],
+            [CARRIERS[0], CARRIERS[0]],
+            InvalidArgumentError,
+            r"carriers\[1\]: duplicate carrier name 'alpha'",
+        ),
         ([site(carriers=[])], CARRIERS, InvalidArgumentError, r"sites\[0\].*at least one carrier"),
         ([site(distance_km=-1.0)], CARRIERS, InvalidArgumentError, r"sites\[0\].*distance_km"),
-        ([site(distance_km={"alpha": -5.0})], CARRIERS, InvalidArgumentError,
-         r"distance_km\['alpha'\] must be"),
-        ([site(distance_km={"beta": 5.0})], CARRIERS, InvalidArgumentError,
-         r"distance_km: carrier 'beta' is not one"),
-        ([site(carriers=["alpha", "beta"], distance_km={"alpha": 5.0})], CARRIERS,
-         InvalidArgumentError, r"no distance for carrier 'beta'"),
+        (
+            [site(distance_km={"alpha": -5.0})],
+            CARRIERS,
+            InvalidArgumentError,
+            r"distance_km\['alpha'\] must be",
+        ),
+        (
+            [site(distance_km={"beta": 5.0})],
+            CARRIERS,
+            InvalidArgumentError,
+            r"distance_km: carrier 'beta' is not one",
+        ),
+        (
+            [site(carriers=["alpha", "beta"], distance_km={"alpha": 5.0})],
+            CARRIERS,
+            InvalidArgumentError,
+            r"no distance for carrier 'beta'",
+        ),
         ([site(distance_km=0.0)], CARRIERS, InvalidArgumentError, r"zero latency"),
         ([site(capacity_gbps=0)], CARRIERS, InvalidArgumentError, r"sites\[0\].*capacity_gbps"),
         ([site(carriers=["alpha", "alpha"])], CARRIERS, InvalidArgumentError, "listed twice"),
         ([site(bandwidth=1)], CARRIERS, InvalidArgumentError, r"sites\[0\]: unknown key"),
         ([{"name": "s"}], CARRIERS, InvalidArgumentError, r"sites\[0\]: missing key 'carriers'"),
         ([site(name="")], CARRIERS, InvalidArgumentError, r"sites\[0\]\.name"),
-        ([site()], [{"name": "alpha", "capacity_gbps": 1.0, "availability": 0.0}],
-         InvalidArgumentError, r"carriers\[0\] \('alpha'\)\.availability must be .* \(0, 1\]"),
-        ([site()], [{"name": "alpha", "capacity_gbps": 1.0, "availability": 1.01}],
-         InvalidArgumentError, r"availability"),
-        ([site()], [{"name": "alpha", "capacity_gbps": -1.0}], InvalidArgumentError,
-         r"carriers\[0\] \('alpha'\)\.capacity_gbps"),
-        ([site()], [{"name": "alpha", "capacity_gbps": 1.0, "jitter_us": -1}],
-         InvalidArgumentError, r"jitter_us"),
+        (
+            [site()],
+            [{"name": "alpha", "capacity_gbps": 1.0, "availability": 0.0}],
+            InvalidArgumentError,
+            r"carriers\[0\] \('alpha'\)\.availability must be .* \(0, 1\]",
+        ),
+        (
+            [site()],
+            [{"name": "alpha", "capacity_gbps": 1.0, "availability": 1.01}],
+            InvalidArgumentError,
+            r"availability",
+        ),
+        (
+            [site()],
+            [{"name": "alpha", "capacity_gbps": -1.0}],
+            InvalidArgumentError,
+            r"carriers\[0\] \('alpha'\)\.capacity_gbps",
+        ),
+        (
+            [site()],
+            [{"name": "alpha", "capacity_gbps": 1.0, "jitter_us": -1}],
+            InvalidArgumentError,
+            r"jitter_us",
+        ),
         ([site()], [], InvalidArgumentError, "carriers: give at least one"),
         ([], CARRIERS, InvalidArgumentError, "sites: give at least one"),
         ([site()], ["alpha"], InvalidTypeError, r"carriers\[0\] must be a Carrier or a dict"),
@@ -522,8 +614,10 @@ def test_edge_sites_bad_fabric():
         topology.edge_sites(only_gpus, sites=SITES, carriers=CARRIERS)
 
 
-@pytest.mark.parametrize(("kwargs", "name"), [({"border_gbps": 0}, "border_gbps"),
-                                              ({"border_latency_us": -1}, "border_latency_us")])
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"border_gbps": 0}, "border_gbps"), ({"border_latency_us": -1}, "border_latency_us")],
+)
 def test_edge_sites_bad_border(kwargs, name):
     with pytest.raises(InvalidArgumentError, match=f"^{name} must be"):
         topology.edge_sites(small_fabric(), sites=SITES, carriers=CARRIERS, **kwargs)

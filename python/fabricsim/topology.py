@@ -289,8 +289,8 @@ def fat_tree(
     k = _int_arg("k", k, 2)
     if k % 2:
         raise InvalidArgumentError(f"k must be an even integer >= 2, got {k}")
-    if gpus_per_host is None and prof is None:
-        gpus_per_host = 1
+    if gpus_per_host is None and getattr(prof, "gpus_per_node", None) is None:
+        gpus_per_host = 1  # the classic fat tree: one GPU (NIC) per host
     hw = _hardware(
         prof,
         gpus_per_host=gpus_per_host,
