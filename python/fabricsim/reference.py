@@ -10,6 +10,18 @@ Plain data in, plain data out: a :class:`Network` of directed links (bytes/s, se
 given as sequences of node indices. Nothing here depends on the rest of fabricsim except its
 exception classes.
 
+Details the guide leaves open, as settled here:
+
+- ``round`` in the latency metric rounds half away from zero (Rust's ``f64::round``): 2.5 ns -> 3.
+- Routes come back sorted by link id for both policies.
+- Finish times are not events of their own: a flow's start time is known as soon as the last of
+  its predecessors' transfers ends (finish = transfer end + latency).
+- A flow whose transfer ends in a batch sends exactly its remaining bytes, so ``link_bytes`` is
+  the sum of ``size * fraction`` up to rounding.
+- ``min_rate_Bps``, ``max_rate_Bps`` and ``link_peak_utilization`` are taken at every rate
+  recomputation, including one whose rates last no time (a transfer end a few ulps before a
+  start that is mathematically at the same instant is its own event).
+
 >>> net = Network(3, [0, 1, 1, 2], [1, 0, 2, 1], [100.0] * 4, [1e-3] * 4, [False, True, False])
 >>> route(net, 0, 2)
 ([0, 2], [1.0, 1.0], 0.002)
