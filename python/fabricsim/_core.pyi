@@ -48,6 +48,7 @@ class CoreFabric:
         seed: int = 0,
         metric: str = "hops",
         capacity_factor: npt.NDArray[np.float64] | None = None,
+        latency_scale: npt.NDArray[np.float64] | None = None,
     ) -> dict[str, np.ndarray | int]: ...
 
 def thread_count() -> int: ...

@@ -32,8 +32,9 @@ ENGINES = ("rust", "reference")
 class FlowSet:
     """Flows in the engine's flat form: node *indices* of one fabric, predecessor lists in CSR
     form (``dep_idx[dep_ptr[i]:dep_ptr[i+1]]`` must finish before flow ``i`` starts), an
-    optional waypoint per flow (``via``, -1 for none) and the key ECMP hashes (default: the
-    flow's position)."""
+    optional waypoint per flow (``via``, -1 for none), the key ECMP hashes (default: the
+    flow's position) and how many times its path latency counts (``latency_scale``, default 1:
+    a flow standing for ``g`` pipelined collective steps pays ``g`` latencies)."""
 
     src: np.ndarray
     dst: np.ndarray
@@ -44,6 +45,7 @@ class FlowSet:
     dep_idx: np.ndarray
     via: np.ndarray
     flow_key: np.ndarray
+    latency_scale: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -61,6 +63,7 @@ class FlowSet:
         deps: Sequence[Sequence[int]] | tuple[np.ndarray, np.ndarray] | None = None,
         via: Any = None,
         flow_key: Any = None,
+        latency_scale: Any = None,
         n_nodes: int | None = None,
     ) -> FlowSet:
         """Validate and pack arrays of node indices. ``deps``: a list of predecessor lists, or
@@ -105,7 +108,8 @@ class FlowSet:
             for what, arr in (("src", src), ("dst", dst)):
                 if len(arr) and (arr.min() < 0 or arr.max() >= n_nodes):
                     raise InvalidArgumentError(f"{what}: node indices must be in 0..{n_nodes - 1}")
-        return cls(src, dst, size, release, delay, dep_ptr, dep_idx, via_arr, key)
+        scale = None if latency_scale is None else _times("latency_scale", latency_scale, n)
+        return cls(src, dst, size, release, delay, dep_ptr, dep_idx, via_arr, key, scale)
 
 
 def _int_array(what: str, x: Any, n: int | None = None, allow_neg: bool = False) -> np.ndarray:
@@ -255,6 +259,7 @@ def run_flowset(
                 release_s=fs_.release_s.tolist(), delay_s=fs_.delay_s.tolist(), deps=deps,
                 via=fs_.via.tolist(), flow_key=fs_.flow_key.tolist(),
                 policy=routing, seed=seed, metric=metric,
+                latency_scale=None if fs_.latency_scale is None else fs_.latency_scale.tolist(),
             )
         except ValueError as e:
             if "no path" in str(e) or "unreachable" in str(e).lower():
@@ -267,7 +272,7 @@ def run_flowset(
             d = fabric._core.simulate(
                 fs_.src, fs_.dst, fs_.size_bytes, fs_.release_s, fs_.delay_s,
                 fs_.dep_ptr, fs_.dep_idx, fs_.via, fs_.flow_key,
-                routing, seed, metric, capacity_factor,
+                routing, seed, metric, capacity_factor, fs_.latency_scale,
             )
         except UnreachableError as e:
             raise fabric._unreachable(e) from None

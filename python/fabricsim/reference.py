@@ -299,13 +299,15 @@ def simulate(
     policy="ecmp",
     seed=0,
     metric="hops",
+    latency_scale=None,
 ):
     """Run flows over ``net`` to completion; return per-flow and per-link results.
 
     Flow ``i`` goes from ``src[i]`` to ``dst[i]`` (through waypoint ``via[i]`` unless it is
     ``None`` / -1), carries ``size_bytes[i]`` bytes and starts at
     ``max(release_s[i], finish of its predecessors deps[i]) + delay_s[i]``. Its ECMP hash key is
-    ``flow_key[i]`` (default ``i``). Returns a dict of numpy arrays: per flow ``start_s``,
+    ``flow_key[i]`` (default ``i``); its path latency counts ``latency_scale[i]`` times
+    (default 1: a flow standing for g pipelined steps pays g latencies). Returns a dict of numpy arrays: per flow ``start_s``,
     ``transfer_end_s``, ``finish_s``, ``mean_rate_Bps``, ``min_rate_Bps``, ``max_rate_Bps``;
     per link ``link_bytes``, ``link_busy_s``, ``link_peak_utilization``.
     """
@@ -320,12 +322,13 @@ def simulate(
     preds = _predecessors(deps, n)
     waypoint = [None] * n if via is None else _waypoints(net, via, n)
     keys = list(range(n)) if flow_key is None else _per_flow("flow_key", flow_key, n, int)
+    scale = [1.0] * n if latency_scale is None else _nonnegative("latency_scale", latency_scale, n)
     _check_acyclic(preds)
     routes, latency = [], []
     for i in range(n):
         pairs, lat = _flow_route(net, src[i], waypoint[i], dst[i], policy, seed, keys[i], metric)
         routes.append(pairs)
-        latency.append(lat)
+        latency.append(lat * scale[i])
 
     m = net.n_links
     cap = net.capacity_Bps

@@ -26,6 +26,17 @@ pub struct FlowSet {
     pub dep_ptr: Vec<usize>,
     pub dep_idx: Vec<u32>,
     pub routes: RoutedFlows,
+    /// Propagation latency is counted this many times (default 1; empty = all 1). A flow that
+    /// stands for `g` pipelined steps of a collective pays `g` path latencies.
+    pub latency_scale: Vec<f64>,
+}
+
+impl FlowSet {
+    #[inline]
+    fn latency(&self, f: usize) -> f64 {
+        let scale = if self.latency_scale.is_empty() { 1.0 } else { self.latency_scale[f] };
+        self.routes.latency_s[f] * scale
+    }
 }
 
 /// What happened, per flow and per link.
@@ -105,6 +116,12 @@ fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
     if flows.release_s.len() != n || flows.delay_s.len() != n || r.latency_s.len() != n {
         return Err(invalid("flows", "size, release, delay and latency need one entry per flow"));
     }
+    if !(flows.latency_scale.is_empty() || flows.latency_scale.len() == n) {
+        return Err(invalid("flows", "latency_scale needs one entry per flow"));
+    }
+    if let Some(x) = flows.latency_scale.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
+        return Err(invalid("latency_scale", format!("must be finite and >= 0, got {x}")));
+    }
     if flows.dep_ptr.len() != n + 1 || r.ptr.len() != n + 1 {
         return Err(invalid("flows", "dependency and route pointers need n_flows + 1 entries"));
     }
@@ -155,8 +172,19 @@ fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
         }
     }
     if seen != n {
-        let flow = (0..n).find(|&i| indeg[i] > 0).unwrap_or(0);
-        return Err(CoreError::DependencyCycle { flow });
+        // Walk predecessors among the unresolved flows until one repeats: it is on a cycle
+        // (the first unresolved flow may only sit downstream of one).
+        let mut f = (0..n).find(|&i| indeg[i] > 0).unwrap_or(0);
+        let mut visited = vec![false; n];
+        while !visited[f] {
+            visited[f] = true;
+            let preds = &flows.dep_idx[flows.dep_ptr[f]..flows.dep_ptr[f + 1]];
+            match preds.iter().find(|&&p| indeg[p as usize] > 0) {
+                Some(&p) => f = p as usize,
+                None => break,
+            }
+        }
+        return Err(CoreError::DependencyCycle { flow: f });
     }
     Ok(())
 }
@@ -472,7 +500,7 @@ pub fn simulate(net: &Network, flows: &FlowSet, cancel: &dyn Fn() -> bool) -> Re
             }
             sim.settle(f, t);
             sim.deactivate(f, t, &mut touched);
-            finishes.push(Ev { t: t + flows.routes.latency_s[f], id: f as u32, version: 0 });
+            finishes.push(Ev { t: t + flows.latency(f), id: f as u32, version: 0 });
         }
         // 2./3. Finishes release successors; starts activate flows. Zero-time chains (empty
         // routes, zero bytes, zero latency) can cascade within the same instant.
@@ -509,7 +537,7 @@ pub fn simulate(net: &Network, flows: &FlowSet, cancel: &dyn Fn() -> bool) -> Re
                 if flows.size_bytes[f] == 0.0 || flows.routes.ptr[f] == flows.routes.ptr[f + 1] {
                     sim.state[f] = State::Propagating;
                     sim.out.transfer_end_s[f] = top.t;
-                    finishes.push(Ev { t: top.t + flows.routes.latency_s[f], id: f as u32, version: 0 });
+                    finishes.push(Ev { t: top.t + flows.latency(f), id: f as u32, version: 0 });
                 } else {
                     sim.activate(f, t, &mut touched);
                 }
@@ -583,6 +611,7 @@ mod tests {
             dep_ptr,
             dep_idx,
             routes,
+            latency_scale: vec![],
         }
     }
 
@@ -617,10 +646,11 @@ mod tests {
         let net = line(1e9, 1e9);
         let mut fs = flowset(&net, &[(0, 2, 1e6), (2, 0, 1e6)], &[vec![], vec![0]]);
         fs.delay_s[1] = 5e-6;
+        fs.latency_scale = vec![1.0, 3.0];
         let out = simulate(&net, &fs, &never).unwrap();
         let first = 1e-3 + 2e-6;
         assert!(close(out.start_s[1], first + 5e-6));
-        assert!(close(out.finish_s[1], 2.0 * first + 5e-6));
+        assert!(close(out.finish_s[1], 2.0 * first + 5e-6 + 4e-6));
     }
 
     #[test]
@@ -628,6 +658,12 @@ mod tests {
         let net = line(1e9, 1e9);
         let fs = flowset(&net, &[(0, 2, 1.0), (2, 0, 1.0)], &[vec![1], vec![0]]);
         assert!(matches!(simulate(&net, &fs, &never), Err(CoreError::DependencyCycle { .. })));
+        // flow 0 only waits on the 1 <-> 2 cycle: the error must name a flow on it
+        let fs = flowset(&net, &[(0, 2, 1.0), (2, 0, 1.0), (0, 2, 1.0)], &[vec![1], vec![2], vec![1]]);
+        match simulate(&net, &fs, &never) {
+            Err(CoreError::DependencyCycle { flow }) => assert!(flow == 1 || flow == 2),
+            other => panic!("expected a cycle error, got {other:?}"),
+        }
     }
 
     #[test]

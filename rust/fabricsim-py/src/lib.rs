@@ -223,7 +223,8 @@ impl CoreFabric {
 
     /// Route and simulate a flow set. Returns a dict of numpy arrays (see fabricsim.flows).
     #[pyo3(signature = (src, dst, size_bytes, release_s, delay_s, dep_ptr, dep_idx, via, flow_key,
-                        policy = "ecmp", seed = 0, metric = "hops", capacity_factor = None))]
+                        policy = "ecmp", seed = 0, metric = "hops", capacity_factor = None,
+                        latency_scale = None))]
     fn simulate<'py>(
         &self,
         py: Python<'py>,
@@ -240,6 +241,7 @@ impl CoreFabric {
         seed: u64,
         metric: &str,
         capacity_factor: Option<PyReadonlyArray1<f64>>,
+        latency_scale: Option<PyReadonlyArray1<f64>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let n_nodes = self.net.n_nodes();
         let router = self.router(py, metric)?;
@@ -258,6 +260,7 @@ impl CoreFabric {
         let release = release_s.as_array().to_vec();
         let delay = delay_s.as_array().to_vec();
         let factor = capacity_factor.map(|f| f.as_array().to_vec());
+        let latency_scale = latency_scale.map(|f| f.as_array().to_vec()).unwrap_or_default();
         let net = self.net.clone();
         let out = run_detached(py, move |cancel| {
             let scaled;
@@ -269,10 +272,21 @@ impl CoreFabric {
                 None => &net,
             };
             let routes = routing::route_flows(router, &src, &dst, &via, &keys, policy, seed)?;
-            let flows = FlowSet { size_bytes: size, release_s: release, delay_s: delay, dep_ptr, dep_idx, routes };
+            let flows = FlowSet {
+                size_bytes: size,
+                release_s: release,
+                delay_s: delay,
+                dep_ptr,
+                dep_idx,
+                routes,
+                latency_scale,
+            };
             let out = engine::simulate(net_ref, &flows, cancel)?;
             let mean = out.mean_rate_bps(&flows.size_bytes);
-            Ok((out, mean, flows.routes.latency_s))
+            let latency: Vec<f64> = (0..flows.size_bytes.len())
+                .map(|f| flows.routes.latency_s[f] * flows.latency_scale.get(f).copied().unwrap_or(1.0))
+                .collect();
+            Ok((out, mean, latency))
         })?;
         let (out, mean, latency) = out;
         let d = PyDict::new(py);
