@@ -24,6 +24,13 @@ from fabricsim.exceptions import (
     UnknownRoleError,
     UnreachableError,
 )
+from fabricsim.collectives import (
+    Collective,
+    CollectiveResult,
+    PhaseTiming,
+    collective,
+    sweep_sizes,
+)
 from fabricsim.fabric import Fabric, Route
 from fabricsim.flows import FlowSet, SimulationResult, simulate
 from fabricsim.topology import edge_sites, fat_tree, leaf_spine, rail_optimized
@@ -38,6 +45,11 @@ __all__ = [
     "FlowSet",
     "SimulationResult",
     "simulate",
+    "Collective",
+    "CollectiveResult",
+    "PhaseTiming",
+    "collective",
+    "sweep_sizes",
     "leaf_spine",
     "fat_tree",
     "rail_optimized",

@@ -53,7 +53,7 @@ class ParallelEdgeError(InvalidGraphError):
     """A MultiGraph has parallel edges and ``parallel="reject"`` was asked for."""
 
 
-class UnreachableError(FabricError):
+class UnreachableError(FabricError, ValueError):
     """Two endpoints have no path between them (GPUs cut off, every path failed...)."""
 
 
