@@ -1,0 +1,273 @@
+"""Named hardware profiles: one GPU node generation and its scale-out NICs, every number sourced.
+
+A :class:`Profile` feeds two places:
+
+* the topology builders (``leaf_spine(profile="h100-ndr400")`` ...) read ``gpus_per_node``,
+  ``nvlink_gbps``, ``nic_gbps`` and the three link latencies;
+* :meth:`fabricsim.Fabric.from_networkx` (``profile=...``) reads :attr:`Profile.efficiency`,
+  the usable fraction of each edge kind's line rate.
+
+Units follow the rest of fabricsim: ``*_gbps`` are Gb/s **per direction**, ``*_latency_us``
+one-way µs, ``peak_tflops_bf16`` dense (no sparsity) TFLOP/s per GPU.
+
+>>> from fabricsim import profiles
+>>> p = profiles.get_profile("h100-ndr400")
+>>> p.nvlink_gbps, p.nic_gbps, p.gpus_per_node
+(3600.0, 400.0, 8)
+>>> round(p.nic_busbw_GBps, 1)  # nccl-tests measure 46-49 GB/s per 400G NIC
+48.0
+>>> sorted(p.efficiency)
+['access', 'default', 'fabric', 'nvlink', 'wan']
+>>> profiles.list_profiles()
+['a100-hdr200', 'b200-xdr800', 'h100-ndr400']
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, fields
+
+from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
+
+# Latency constants shared by every profile. Sources:
+#
+# NCCL src/graph/tuning.cc (v2.18+) models a collective as
+#   time = baseLat + steps * hwLat + bytes / bw
+# with baseLat (per collective) 6.6-8.4 µs for Ring and hwLat (per step) for
+#   NVLink: Ring LL 0.6, LL128 1.9, Simple 3.4 µs;  network: Ring LL 2.7, LL128 4.0, Simple 14 µs.
+# LL is the protocol with the least software on the path, so its per-step figures bound the
+# hardware latency from above: one NVLink step (GPU -> NVSwitch -> GPU, two links) <= 0.6 µs.
+_NVLINK_LATENCY_US = 0.3  # per GPU<->NVSwitch link: half of NCCL's 0.6 µs Ring/LL NVLink step
+# Per network hop: switch cut-through (a few hundred ns for NVIDIA Quantum-2 / Spectrum-4 class
+# ASICs per NVIDIA's switch datasheets) + PAM4 SerDes/FEC + tens of metres of fibre at 5 ns/m
+# (reference.md: 5 µs/km) ~= 0.6 µs. Also the topology builders' built-in default.
+_FABRIC_LATENCY_US = 0.6
+# GPU NIC -> first switch: the NIC pipeline (NVIDIA ConnectX product briefs quote
+# sub-microsecond end-to-end latency) + the cable; the same 0.6 µs as a fabric hop, so that a
+# one-leaf network step (2 access links = 1.2 µs) plus the software overhead below stays within
+# NCCL's 2.7-4.0 µs network step (tuning.cc hwLat, Ring LL/LL128).
+_ACCESS_LATENCY_US = 0.6
+# Software/launch overhead per algorithm step (one send/recv of a ring or tree), added once per
+# step by the collective models. NCCL's per-step NVLink hwLat for LL128 is 1.9 µs; minus the
+# 0.6 µs of wire (two NVLink links above) leaves ~1.3 µs, and its network step (LL128 4.0 µs)
+# minus ~2.4 µs of wire across a leaf-spine leaves ~1.6 µs. 1.5 µs sits between the two;
+# NCCL's per-collective baseLat (6.6-8.4 µs) is a separate, one-off cost. Check against a
+# measurement: reference.md's 1 KiB all-reduce on 8 x H100 (0.07 GB/s busbw) took ~26 µs;
+# 14 ring steps x (0.6 µs wire + 1.5 µs) = 29 µs.
+_BASE_LATENCY_US = 1.5
+
+# Usable fraction of the NIC line rate. nccl-tests (issues #267, #290) measure 46-49 GB/s busbw
+# per 400G NDR / RoCE ConnectX-7 NIC: 48 GB/s = 400 Gb/s / 8 * 0.96; nccl-tests #160 measures
+# ~24 GB/s per 200G HDR NIC = 200 / 8 * 0.96. The 4% covers packet headers + flow control at a
+# 4 KiB MTU. No public nccl-tests figure exists yet for 800G (XDR / ConnectX-8), so the same
+# protocol efficiency is assumed there.
+_NIC_EFFICIENCY = 0.96
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    """One GPU node generation and its scale-out network, as the model sees it.
+
+    ``efficiency`` maps edge kinds to the usable fraction of their capacity (NVLink links use
+    ``nvlink_efficiency``, every network kind ``nic_efficiency``). Values are checked on
+    construction, so a hand-made profile is as safe as a built-in one:
+
+    >>> Profile(name="mine", gpu="X", gpus_per_node=4, nvlink_gbps=1000.0, nic_gbps=100.0,
+    ...         nvlink_latency_us=0.3, access_latency_us=0.6, fabric_latency_us=0.6,
+    ...         base_latency_us=1.5, nvlink_efficiency=0.8, nic_efficiency=1.2,
+    ...         peak_tflops_bf16=100.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    fabricsim.exceptions.InvalidArgumentError: ...: nic_efficiency must be a number in (0, 1]...
+    """
+
+    name: str
+    gpu: str
+    nic: str = ""
+    gpus_per_node: int
+    nvlink_gbps: float
+    nic_gbps: float
+    nvlink_latency_us: float
+    access_latency_us: float
+    fabric_latency_us: float
+    base_latency_us: float
+    nvlink_efficiency: float
+    nic_efficiency: float
+    peak_tflops_bf16: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InvalidArgumentError(f"profile: name must be a non-empty str, got {self.name!r}")
+        who = f"profile {self.name!r}"
+        for key in ("gpu", "nic"):
+            if not isinstance(getattr(self, key), str):
+                raise InvalidTypeError(f"{who}: {key} must be a str, got {getattr(self, key)!r}")
+        g = self.gpus_per_node
+        if isinstance(g, bool) or not isinstance(g, numbers.Integral) or g < 1:
+            raise InvalidArgumentError(f"{who}: gpus_per_node must be an integer >= 1, got {g!r}")
+        for key in (
+            "nvlink_gbps",
+            "nic_gbps",
+            "nvlink_latency_us",
+            "access_latency_us",
+            "fabric_latency_us",
+            "peak_tflops_bf16",
+        ):
+            v = getattr(self, key)
+            if not _is_real(v) or not (math.isfinite(v) and v > 0):
+                raise InvalidArgumentError(f"{who}: {key} must be a finite number > 0, got {v!r}")
+        v = self.base_latency_us
+        if not _is_real(v) or not (math.isfinite(v) and v >= 0):
+            raise InvalidArgumentError(
+                f"{who}: base_latency_us must be a finite number >= 0, got {v!r}"
+            )
+        for key in ("nvlink_efficiency", "nic_efficiency"):
+            v = getattr(self, key)
+            if not _is_real(v) or not 0 < v <= 1:
+                raise InvalidArgumentError(f"{who}: {key} must be a number in (0, 1], got {v!r}")
+
+    @property
+    def efficiency(self) -> dict[str, float]:
+        """Usable fraction of capacity per edge kind, for ``Fabric.from_networkx``."""
+        e = float(self.nic_efficiency)
+        return {
+            "nvlink": float(self.nvlink_efficiency),
+            "access": e,
+            "fabric": e,
+            "wan": e,
+            "default": e,
+        }
+
+    @property
+    def nic_busbw_GBps(self) -> float:
+        """Bus bandwidth one NIC sustains, GB/s: ``nic_gbps / 8 * nic_efficiency``."""
+        return self.nic_gbps / 8.0 * self.nic_efficiency
+
+    @property
+    def nvlink_busbw_GBps(self) -> float:
+        """Bus bandwidth a GPU sustains over NVLink, GB/s: ``nvlink_gbps / 8 * efficiency``."""
+        return self.nvlink_gbps / 8.0 * self.nvlink_efficiency
+
+    @property
+    def node_nic_gbps(self) -> float:
+        """Scale-out line rate of one node: ``gpus_per_node * nic_gbps`` (one NIC per GPU)."""
+        return self.gpus_per_node * self.nic_gbps
+
+
+def _is_real(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile(
+            name="h100-ndr400",
+            # NVIDIA H100 Tensor Core GPU datasheet (SXM5) / DGX H100 datasheet: 8 GPUs per
+            # node on NVSwitch, 8 x ConnectX-7 400 Gb/s (NDR InfiniBand or 400GbE RoCE).
+            gpu="H100 SXM5 80GB",
+            nic="ConnectX-7 400G (NDR IB / RoCE)",
+            gpus_per_node=8,
+            # H100 datasheet: NVLink 4 900 GB/s bidirectional = 450 GB/s = 3600 Gb/s per dir.
+            nvlink_gbps=3600.0,
+            nic_gbps=400.0,  # ConnectX-7 NDR line rate (reference.md, "Hardware figures")
+            nvlink_latency_us=_NVLINK_LATENCY_US,
+            access_latency_us=_ACCESS_LATENCY_US,
+            fabric_latency_us=_FABRIC_LATENCY_US,
+            base_latency_us=_BASE_LATENCY_US,
+            # nccl-tests #212: ring all-reduce on 8 x H100 SXM reaches ~370 GB/s busbw of the
+            # 450 GB/s per-direction NVLink rate: 370 / 450 = 0.82. (NVLS goes higher, 479 GB/s
+            # in reference.md's Azure table, because the NVSwitch reduces in-network.)
+            nvlink_efficiency=0.82,
+            nic_efficiency=_NIC_EFFICIENCY,  # 48 GB/s per NIC; nccl-tests #267, #290
+            peak_tflops_bf16=989.0,  # H100 SXM datasheet: 1,979 TFLOPS BF16 with sparsity
+        ),
+        Profile(
+            name="a100-hdr200",
+            # NVIDIA A100 datasheet (SXM4) / DGX A100 datasheet: 8 GPUs on NVSwitch, 8 x
+            # ConnectX-6 200 Gb/s HDR InfiniBand for the compute fabric.
+            gpu="A100 SXM4 80GB",
+            nic="ConnectX-6 200G (HDR IB)",
+            gpus_per_node=8,
+            # A100 datasheet: NVLink 3 600 GB/s bidirectional = 300 GB/s = 2400 Gb/s per dir.
+            nvlink_gbps=2400.0,
+            nic_gbps=200.0,  # ConnectX-6 HDR line rate
+            nvlink_latency_us=_NVLINK_LATENCY_US,
+            access_latency_us=_ACCESS_LATENCY_US,
+            fabric_latency_us=_FABRIC_LATENCY_US,
+            base_latency_us=_BASE_LATENCY_US,
+            # NCCL tuning.cc caps intra-node busbw on compute capability 8.0 (A100) at
+            # 235 GB/s ("if (compCap80) busBw = std::min(busBw, 235.0f)"): 235 / 300 = 0.78.
+            nvlink_efficiency=0.78,
+            nic_efficiency=_NIC_EFFICIENCY,  # ~24 GB/s per HDR NIC; nccl-tests #160
+            peak_tflops_bf16=312.0,  # A100 datasheet: 312 TFLOPS BF16 dense (624 sparse)
+        ),
+        Profile(
+            name="b200-xdr800",
+            # NVIDIA DGX B200 datasheet: 8 x B200 on NVLink 5 NVSwitch; 8 x 800 Gb/s
+            # ConnectX-8 SuperNIC class ports (XDR InfiniBand Quantum-X800 / Spectrum-X800).
+            gpu="B200 SXM 180GB",
+            nic="ConnectX-8 800G (XDR IB / RoCE)",
+            gpus_per_node=8,
+            # NVIDIA Blackwell / HGX B200 datasheet: NVLink 5 1.8 TB/s bidirectional per GPU
+            # = 900 GB/s = 7200 Gb/s per direction.
+            nvlink_gbps=7200.0,
+            nic_gbps=800.0,
+            nvlink_latency_us=_NVLINK_LATENCY_US,
+            access_latency_us=_ACCESS_LATENCY_US,
+            fabric_latency_us=_FABRIC_LATENCY_US,
+            base_latency_us=_BASE_LATENCY_US,
+            # No public nccl-tests ring figure for B200 in reference.md: the H100 ratio
+            # (nccl-tests #212, 370 / 450 GB/s) is assumed for the same NVSwitch ring design.
+            nvlink_efficiency=0.82,
+            nic_efficiency=_NIC_EFFICIENCY,  # see _NIC_EFFICIENCY: assumed equal to 400G
+            # HGX B200 datasheet: 4.5 PFLOPS FP16/BF16 with sparsity per GPU -> 2.25 dense.
+            peak_tflops_bf16=2250.0,
+        ),
+    )
+}
+"""Every built-in profile by name."""
+
+ALIASES: dict[str, str] = {"h100": "h100-ndr400", "a100": "a100-hdr200", "b200": "b200-xdr800"}
+"""Short names accepted by :func:`get_profile`."""
+
+
+def list_profiles() -> list[str]:
+    """Names of the built-in profiles, sorted."""
+    return sorted(PROFILES)
+
+
+def get_profile(name_or_obj: str | Profile) -> Profile:
+    """The profile called ``name_or_obj`` (a built-in name or alias, case-insensitive), or the
+    :class:`Profile` itself when one is passed.
+
+    >>> get_profile("A100").name
+    'a100-hdr200'
+    >>> get_profile("tpu-v5")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    fabricsim.exceptions.UnknownNameError: profile: unknown name 'tpu-v5'; valid: a100-hdr200, ...
+    """
+    if isinstance(name_or_obj, Profile):
+        return name_or_obj
+    if not isinstance(name_or_obj, str):
+        raise InvalidTypeError(
+            f"profile: expected a profile name or a fabricsim.profiles.Profile, "
+            f"got {type(name_or_obj).__name__}"
+        )
+    key = name_or_obj.strip().lower()
+    key = ALIASES.get(key, key)
+    try:
+        return PROFILES[key]
+    except KeyError:
+        raise UnknownNameError(
+            f"profile: unknown name {name_or_obj!r}; valid: {', '.join(list_profiles())} "
+            f"(aliases: {', '.join(sorted(ALIASES))})"
+        ) from None
+
+
+FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Profile))
+"""Field names of :class:`Profile`, in declaration order."""
+
+__all__ = ["Profile", "PROFILES", "ALIASES", "FIELDS", "get_profile", "list_profiles"]
