@@ -134,13 +134,22 @@ class _Plan:
         self.dep_succ: list[np.ndarray] = []
         self.dep_pred: list[np.ndarray] = []
         self.n = 0
+        self.n_conns = 0
         self.phase_names: list[str] = []
+
+    def conns(self, k: int) -> np.ndarray:
+        """``k`` fresh connection ids. A connection (NCCL: one queue pair) is hashed once by
+        ECMP, so every step it carries takes the same path."""
+        ids = np.arange(self.n_conns, self.n_conns + k, dtype=np.int64)
+        self.n_conns += k
+        return ids
 
     def phase(self, name: str) -> int:
         self.phase_names.append(name)
         return len(self.phase_names) - 1
 
-    def add(self, src, dst, size, *, phase: int, step, via=None, delay=0.0, scale=1.0) -> np.ndarray:
+    def add(self, src, dst, size, *, phase: int, step, via=None, delay=0.0, scale=1.0,
+            conn=None) -> np.ndarray:
         src, dst = np.broadcast_arrays(np.asarray(src, np.int64), np.asarray(dst, np.int64))
         src = src.reshape(-1)
         k = len(src)
@@ -161,6 +170,7 @@ class _Plan:
             "scale": full(scale, np.float64),
             "phase": full(phase, np.int64),
             "step": full(step, np.int64),
+            "conn": self.conns(k) if conn is None else full(conn, np.int64),
         })
         self.n += k
         return ids
@@ -189,7 +199,7 @@ class _Plan:
         fs_ = FlowSet(
             src=cat["src"], dst=cat["dst"], size_bytes=cat["size"],
             release_s=np.zeros(n), delay_s=cat["delay"], dep_ptr=dep_ptr, dep_idx=dep_idx,
-            via=cat["via"], flow_key=np.arange(n, dtype=np.uint64),
+            via=cat["via"], flow_key=cat["conn"].astype(np.uint64),
             latency_scale=cat["scale"],
         )
         return fs_, cat["phase"], cat["step"]
@@ -260,12 +270,13 @@ def _ring(plan: _Plan, ctx: _Ctx, ranks: np.ndarray, orders: np.ndarray, vias: n
     step0 = 0
     src = ranks[orders]
     dst = np.roll(src, -1, axis=1)
+    conn = plan.conns(C * n)
     for name, steps in phases:
         pid = plan.phase(name)
         share = max(1, round(budget_groups * steps / max(1, total_steps)))
         for g in _groups(steps, share).tolist():
             ids = plan.add(src, dst, bytes_per_step * g, phase=pid, step=step0, via=vias,
-                           delay=ctx.overhead_s * g, scale=float(g)).reshape(C, n)
+                           delay=ctx.overhead_s * g, scale=float(g), conn=conn).reshape(C, n)
             if prev is not None:
                 # the input from the previous rank's last step, and this rank's own last send
                 plan.depend(ids, np.roll(prev, 1, axis=1))
@@ -286,8 +297,10 @@ def _chain(plan: _Plan, ctx: _Ctx, path: np.ndarray, size: float, name: str) -> 
     K = ctx.chunks
     hops = len(path) - 1
     ids = np.empty((K, hops), dtype=np.int64)
+    conn = plan.conns(hops)
     for k in range(K):
-        ids[k] = plan.add(path[:-1], path[1:], size / K, phase=pid, step=k, delay=ctx.overhead_s)
+        ids[k] = plan.add(path[:-1], path[1:], size / K, phase=pid, step=k, delay=ctx.overhead_s,
+                          conn=conn)
     # piece k on hop h waits for piece k on hop h-1 (data) and piece k-1 on hop h (order)
     plan.depend(ids[:, 1:], ids[:, :-1])
     plan.depend(ids[1:, :], ids[:-1, :])
@@ -326,11 +339,13 @@ def _tree_allreduce(plan: _Plan, ctx: _Ctx, size: float) -> None:
         down_phase = plan.phase(f"tree{t} broadcast")
         up = np.full((K, n), -1, dtype=np.int64)
         down = np.full((K, n), -1, dtype=np.int64)
+        up_conn, down_conn = plan.conns(len(kids)), plan.conns(len(kids))
         for k in range(K):
             up[k, kids] = plan.add(ctx.ranks[kids], ctx.ranks[parent[kids]], piece,
-                                   phase=up_phase, step=k, delay=ctx.overhead_s)
+                                   phase=up_phase, step=k, delay=ctx.overhead_s, conn=up_conn)
             down[k, kids] = plan.add(ctx.ranks[parent[kids]], ctx.ranks[kids], piece,
-                                     phase=down_phase, step=k, delay=ctx.overhead_s)
+                                     phase=down_phase, step=k, delay=ctx.overhead_s,
+                                     conn=down_conn)
         par = parent[kids]
         inner = parent[par] >= 0  # the child's parent is not the root
         # reduce: a rank sends piece k up once piece k arrived from every child

@@ -208,6 +208,7 @@ class SimulationResult:
     link_busy_s: np.ndarray
     link_peak_utilization: np.ndarray
     events: int = 0
+    timings: dict = field(default_factory=dict)
 
     @property
     def makespan_s(self) -> float:
@@ -271,8 +272,9 @@ def run_flowset(
             )
         except UnreachableError as e:
             raise fabric._unreachable(e) from None
-    d.pop("flows_rerated", None)
-    return SimulationResult(**{k: d[k] for k in SimulationResult.__dataclass_fields__})
+    timings = {k: d[k] for k in ("route_s", "engine_s") if k in d}
+    fields = SimulationResult.__dataclass_fields__
+    return SimulationResult(**{k: d[k] for k in fields if k != "timings"}, timings=timings)
 
 
 def simulate(

@@ -235,6 +235,7 @@ struct Sim<'a> {
     link_version: Vec<u32>,
     frozen: Vec<bool>,
     busy_since: Vec<f64>,
+    n_active: usize,
     out: SimOutput,
 }
 
@@ -259,6 +260,7 @@ impl<'a> Sim<'a> {
 
     fn activate(&mut self, f: usize, t: f64, touched: &mut Vec<u32>) {
         self.state[f] = State::Active;
+        self.n_active += 1;
         self.remaining[f] = self.flows.size_bytes[f];
         self.settled_at[f] = t;
         self.rate[f] = 0.0;
@@ -295,6 +297,7 @@ impl<'a> Sim<'a> {
         self.rate[f] = 0.0;
         self.version[f] = self.version[f].wrapping_add(1);
         self.state[f] = State::Propagating;
+        self.n_active -= 1;
         self.out.transfer_end_s[f] = t;
     }
 
@@ -340,6 +343,7 @@ impl<'a> Sim<'a> {
             return;
         }
         self.out.flows_rerated += comp_flows.len() as u64;
+        let old_rate: Vec<f64> = comp_flows.iter().map(|&f| self.rate[f as usize]).collect();
         for &f in &comp_flows {
             self.settle(f as usize, t);
             self.frozen[f as usize] = false;
@@ -394,13 +398,22 @@ impl<'a> Sim<'a> {
                 self.out.link_peak_utilization[l] = util;
             }
         }
-        for &f in &comp_flows {
+        for (k, &f) in comp_flows.iter().enumerate() {
             let f = f as usize;
             let r = self.rate[f];
+            if r == old_rate[k] {
+                // Same rate, same projected end: the queued event stays valid.
+                continue;
+            }
             self.out.min_rate_bps[f] = self.out.min_rate_bps[f].min(r);
             self.out.max_rate_bps[f] = self.out.max_rate_bps[f].max(r);
             self.version[f] = self.version[f].wrapping_add(1);
             ends.push(Ev { t: t + self.remaining[f] / r, id: f as u32, version: self.version[f] });
+        }
+        // Stale projections pile up when rates change often: rebuild the heap now and then.
+        if ends.len() > 4 * self.n_active + 4096 {
+            let (state, version) = (&self.state, &self.version);
+            ends.retain(|e| state[e.id as usize] == State::Active && e.version == version[e.id as usize]);
         }
     }
 }
@@ -441,6 +454,7 @@ pub fn simulate(net: &Network, flows: &FlowSet, cancel: &dyn Fn() -> bool) -> Re
         link_version: vec![0; m],
         frozen: vec![false; n],
         busy_since: vec![0.0; m],
+        n_active: 0,
         out: SimOutput {
             start_s: vec![f64::NAN; n],
             transfer_end_s: vec![f64::NAN; n],

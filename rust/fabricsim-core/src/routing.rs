@@ -400,10 +400,24 @@ pub fn route_flows(
     targets.sort_unstable();
     targets.dedup();
     router.precompute(&targets)?;
-    let routes: Vec<Result<Route>> = (0..n)
-        .into_par_iter()
-        .with_min_len(256)
-        .map(|i| {
+    // Flows of one connection (same endpoints, waypoint and hash key: e.g. every step of a
+    // collective channel) take the same route: route each connection once.
+    let conn = |i: usize| (src[i], dst[i], via[i], flow_key[i]);
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.par_sort_unstable_by_key(|&i| conn(i as usize));
+    let mut rep_of = vec![0u32; n];
+    let mut reps: Vec<u32> = Vec::new();
+    for (k, &i) in order.iter().enumerate() {
+        if k == 0 || conn(i as usize) != conn(order[k - 1] as usize) {
+            reps.push(i);
+        }
+        rep_of[i as usize] = (reps.len() - 1) as u32;
+    }
+    let routes: Vec<Result<Route>> = reps
+        .par_iter()
+        .with_min_len(64)
+        .map(|&i| {
+            let i = i as usize;
             let (s, d) = (src[i] as usize, dst[i] as usize);
             if via[i] == NO_VIA {
                 router.route(s, d, policy, seed, flow_key[i])
@@ -412,10 +426,17 @@ pub fn route_flows(
             }
         })
         .collect();
-    let mut out = RoutedFlows { ptr: Vec::with_capacity(n + 1), ..Default::default() };
+    let routes: Vec<Route> = routes.into_iter().collect::<Result<_>>()?;
+    let total: usize = rep_of.iter().map(|&r| routes[r as usize].links.len()).sum();
+    let mut out = RoutedFlows {
+        ptr: Vec::with_capacity(n + 1),
+        links: Vec::with_capacity(total),
+        fractions: Vec::with_capacity(total),
+        latency_s: Vec::with_capacity(n),
+    };
     out.ptr.push(0);
-    for r in routes {
-        let r = r?;
+    for &r in &rep_of {
+        let r = &routes[r as usize];
         out.links.extend_from_slice(&r.links);
         out.fractions.extend_from_slice(&r.fractions);
         out.latency_s.push(r.latency_s);

@@ -271,7 +271,9 @@ impl CoreFabric {
                 }
                 None => &net,
             };
+            let t0 = Instant::now();
             let routes = routing::route_flows(router, &src, &dst, &via, &keys, policy, seed)?;
+            let route_s = t0.elapsed().as_secs_f64();
             let flows = FlowSet {
                 size_bytes: size,
                 release_s: release,
@@ -281,14 +283,16 @@ impl CoreFabric {
                 routes,
                 latency_scale,
             };
+            let t1 = Instant::now();
             let out = engine::simulate(net_ref, &flows, cancel)?;
+            let engine_s = t1.elapsed().as_secs_f64();
             let mean = out.mean_rate_bps(&flows.size_bytes);
             let latency: Vec<f64> = (0..flows.size_bytes.len())
                 .map(|f| flows.routes.latency_s[f] * flows.latency_scale.get(f).copied().unwrap_or(1.0))
                 .collect();
-            Ok((out, mean, latency))
+            Ok((out, mean, latency, route_s, engine_s))
         })?;
-        let (out, mean, latency) = out;
+        let (out, mean, latency, route_s, engine_s) = out;
         let d = PyDict::new(py);
         d.set_item("start_s", out.start_s.into_pyarray(py))?;
         d.set_item("transfer_end_s", out.transfer_end_s.into_pyarray(py))?;
@@ -302,6 +306,8 @@ impl CoreFabric {
         d.set_item("link_peak_utilization", out.link_peak_utilization.into_pyarray(py))?;
         d.set_item("events", out.events)?;
         d.set_item("flows_rerated", out.flows_rerated)?;
+        d.set_item("route_s", route_s)?;
+        d.set_item("engine_s", engine_s)?;
         Ok(d)
     }
 }
