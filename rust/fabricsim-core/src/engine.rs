@@ -421,15 +421,25 @@ impl<'a> Sim<'a> {
 /// Run the simulation. `cancel` is polled every few dozen event batches; returning true stops
 /// the run with [`CoreError::Interrupted`].
 pub fn simulate(net: &Network, flows: &FlowSet, cancel: &dyn Fn() -> bool) -> Result<SimOutput> {
+    simulate_until(net, flows, None, cancel)
+}
+
+/// Like [`simulate`], but stop as soon as the first `watch` flows (e.g. a job among background
+/// traffic) have all finished; flows still running then keep NaN times.
+pub fn simulate_until(
+    net: &Network,
+    flows: &FlowSet,
+    watch: Option<usize>,
+    cancel: &dyn Fn() -> bool,
+) -> Result<SimOutput> {
     validate(net, flows)?;
+    let mut watching = watch.map(|w| w.min(flows.size_bytes.len())).unwrap_or(0);
     let n = flows.size_bytes.len();
     let m = net.n_links();
     let n_entries = flows.routes.links.len();
     let mut entry_flow = vec![0u32; n_entries];
     for f in 0..n {
-        for e in flows.routes.ptr[f]..flows.routes.ptr[f + 1] {
-            entry_flow[e] = f as u32;
-        }
+        entry_flow[flows.routes.ptr[f]..flows.routes.ptr[f + 1]].fill(f as u32);
     }
     let (succ_ptr, succ_idx) = successors(flows);
     let mut sim = Sim {
@@ -493,7 +503,7 @@ pub fn simulate(net: &Network, flows: &FlowSet, cancel: &dyn Fn() -> bool) -> Re
             .flatten()
             .map(|e| e.t)
             .fold(f64::INFINITY, f64::min);
-        if t == f64::INFINITY {
+        if t == f64::INFINITY || (watch.is_some() && watching == 0) {
             break;
         }
         sim.out.events += 1;
@@ -529,6 +539,9 @@ pub fn simulate(net: &Network, flows: &FlowSet, cancel: &dyn Fn() -> bool) -> Re
                 let f = top.id as usize;
                 sim.state[f] = State::Done;
                 sim.out.finish_s[f] = top.t;
+                if watch.is_some_and(|w| f < w) {
+                    watching -= 1;
+                }
                 for &j in &succ_idx[succ_ptr[f]..succ_ptr[f + 1]] {
                     let j = j as usize;
                     sim.ready_s[j] = sim.ready_s[j].max(top.t);

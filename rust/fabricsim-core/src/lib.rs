@@ -7,9 +7,11 @@
 //!
 //! Units are SI throughout: bytes, bytes/s, seconds.
 
+pub mod background;
 pub mod engine;
 pub mod error;
 pub mod hash;
+pub mod montecarlo;
 pub mod network;
 pub mod routing;
 

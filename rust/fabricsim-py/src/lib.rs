@@ -17,6 +17,8 @@ use fabricsim_core::engine::{self, FlowSet};
 use fabricsim_core::routing::{self, Metric, Policy, Router, NO_VIA};
 use fabricsim_core::{CoreError, Network};
 
+mod montecarlo;
+
 
 /// Raise `fabricsim.exceptions.<name>(message)`, with extra attributes.
 fn py_error(py: Python<'_>, name: &str, msg: String, attrs: &[(&str, usize)]) -> PyErr {
@@ -323,5 +325,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<CoreFabric>()?;
     m.add_function(wrap_pyfunction!(thread_count, m)?)?;
+    montecarlo::register(m)?;
     Ok(())
 }

@@ -1,0 +1,167 @@
+//! Binding of the Monte Carlo tail-latency runner: samples run on a rayon pool in a worker
+//! thread while the calling (main) thread watches for Ctrl-C, because Python only delivers
+//! signals to the main thread.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use numpy::{IntoPyArray, PyReadonlyArray1};
+use pyo3::exceptions::PyKeyboardInterrupt;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use fabricsim_core::background::{Background, Pattern, SizeDist};
+use fabricsim_core::montecarlo::{self, Config, Template};
+use fabricsim_core::routing::{Policy, NO_VIA};
+use fabricsim_core::CoreError;
+
+use crate::{indices, py_error, to_pyerr, CoreFabric};
+
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (fabric, src, dst, via, flow_key, size_bytes, release_s, delay_s, dep_ptr, dep_idx,
+                    latency_scale, n_job, samples, seed, policy = "ecmp", metric = "hops",
+                    vary_hash = true, placement_pool = None, capacity_factor = None, threads = 0,
+                    bg_endpoints = None, bg_inject_bps = None, bg_load = 0.0, bg_pattern = "uniform",
+                    bg_receivers = 1, bg_size_values = None, bg_size_cdf = None, bg_start_s = 0.0,
+                    bg_end_s = 0.0))]
+pub fn monte_carlo<'py>(
+    py: Python<'py>,
+    fabric: &CoreFabric,
+    src: PyReadonlyArray1<i64>,
+    dst: PyReadonlyArray1<i64>,
+    via: PyReadonlyArray1<i64>,
+    flow_key: PyReadonlyArray1<u64>,
+    size_bytes: PyReadonlyArray1<f64>,
+    release_s: PyReadonlyArray1<f64>,
+    delay_s: PyReadonlyArray1<f64>,
+    dep_ptr: PyReadonlyArray1<i64>,
+    dep_idx: PyReadonlyArray1<i64>,
+    latency_scale: PyReadonlyArray1<f64>,
+    n_job: usize,
+    samples: usize,
+    seed: u64,
+    policy: &str,
+    metric: &str,
+    vary_hash: bool,
+    placement_pool: Option<PyReadonlyArray1<i64>>,
+    capacity_factor: Option<PyReadonlyArray1<f64>>,
+    threads: usize,
+    bg_endpoints: Option<PyReadonlyArray1<i64>>,
+    bg_inject_bps: Option<PyReadonlyArray1<f64>>,
+    bg_load: f64,
+    bg_pattern: &str,
+    bg_receivers: usize,
+    bg_size_values: Option<PyReadonlyArray1<f64>>,
+    bg_size_cdf: Option<PyReadonlyArray1<f64>>,
+    bg_start_s: f64,
+    bg_end_s: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let n_nodes = fabric.net.n_nodes();
+    let router = fabric.router(py, metric)?;
+    let policy = Policy::parse(policy).map_err(|e| to_pyerr(py, e))?;
+    let n = src.len()?;
+    let tpl = Template {
+        src: indices(py, "src", &src, n_nodes)?,
+        dst: indices(py, "dst", &dst, n_nodes)?,
+        via: via.as_array().iter().map(|&v| if v < 0 { NO_VIA } else { v as u32 }).collect(),
+        flow_key: flow_key.as_array().to_vec(),
+        size_bytes: size_bytes.as_array().to_vec(),
+        release_s: release_s.as_array().to_vec(),
+        delay_s: delay_s.as_array().to_vec(),
+        dep_ptr: dep_ptr.as_array().iter().map(|&x| x.max(0) as usize).collect(),
+        dep_idx: indices(py, "dependencies", &dep_idx, n.max(1))?,
+        latency_scale: latency_scale.as_array().to_vec(),
+        n_job,
+    };
+    if tpl.via.iter().any(|&v| v != NO_VIA && v as usize >= n_nodes) {
+        return Err(py_error(py, "InvalidArgumentError", "via: node index out of range".into(), &[]));
+    }
+    let pool = match placement_pool {
+        Some(p) => Some(indices(py, "placement_pool", &p, n_nodes)?),
+        None => None,
+    };
+    let bg = match bg_endpoints {
+        None => None,
+        Some(ep) => {
+            let pattern = match bg_pattern {
+                "uniform" => Pattern::Uniform,
+                "permutation" => Pattern::Permutation,
+                "incast" => Pattern::Incast { receivers: bg_receivers },
+                other => {
+                    return Err(py_error(
+                        py,
+                        "UnknownNameError",
+                        format!("pattern: unknown value {other:?}; valid: uniform, permutation, incast"),
+                        &[],
+                    ))
+                }
+            };
+            let values = bg_size_values.map(|a| a.as_array().to_vec()).unwrap_or_default();
+            let cdf = bg_size_cdf.map(|a| a.as_array().to_vec()).unwrap_or_default();
+            let sizes = SizeDist::new(values, cdf).map_err(|e| to_pyerr(py, e))?;
+            Some(Background {
+                endpoints: indices(py, "background endpoints", &ep, n_nodes)?,
+                inject_bps: bg_inject_bps.map(|a| a.as_array().to_vec()).unwrap_or_default(),
+                load: bg_load,
+                pattern,
+                sizes,
+                start_s: bg_start_s,
+                end_s: bg_end_s,
+            })
+        }
+    };
+    let cfg = Config {
+        samples,
+        seed,
+        policy,
+        vary_hash,
+        placement_pool: pool,
+        capacity_factor: capacity_factor.map(|a| a.as_array().to_vec()),
+    };
+    let net = fabric.net.clone();
+    let stop = AtomicBool::new(false);
+    let result = py.detach(|| {
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                let cancel = || stop.load(Ordering::Relaxed);
+                montecarlo::run(&net, router, &tpl, bg.as_ref(), &cfg, threads, &cancel)
+            });
+            while !worker.is_finished() {
+                std::thread::sleep(Duration::from_millis(20));
+                if Python::attach(|py| py.check_signals().is_err()) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            worker.join()
+        })
+    });
+    let out = match result {
+        Ok(Ok(out)) => out,
+        Ok(Err(CoreError::Interrupted)) => {
+            return Err(PyKeyboardInterrupt::new_err("fabricsim run interrupted"))
+        }
+        Ok(Err(e)) => return Err(to_pyerr(py, e)),
+        Err(_) => {
+            return Err(py_error(
+                py,
+                "InternalError",
+                "fabricsim core panicked in a Monte Carlo sample (this is a bug, please report it)".into(),
+                &[],
+            ))
+        }
+    };
+    let d = PyDict::new(py);
+    d.set_item("job_time_s", out.job_time_s.into_pyarray(py))?;
+    d.set_item("bg_size_bytes", out.bg_size_bytes.into_pyarray(py))?;
+    d.set_item("bg_slowdown", out.bg_slowdown.into_pyarray(py))?;
+    d.set_item("bg_fct_s", out.bg_fct_s.into_pyarray(py))?;
+    d.set_item("bg_sample", out.bg_sample.into_pyarray(py))?;
+    d.set_item("bg_generated", out.bg_generated)?;
+    Ok(d)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(monte_carlo, m)?)?;
+    Ok(())
+}
