@@ -24,6 +24,7 @@ from fabricsim.exceptions import (
     UnknownRoleError,
     UnreachableError,
 )
+from fabricsim.background import SIZE_DISTRIBUTIONS, Background
 from fabricsim.collectives import (
     Collective,
     CollectiveResult,
@@ -33,6 +34,7 @@ from fabricsim.collectives import (
 )
 from fabricsim.fabric import Fabric, Route
 from fabricsim.flows import FlowSet, SimulationResult, simulate
+from fabricsim.tail import TailLatencyResult, tail_latency
 from fabricsim.topology import edge_sites, fat_tree, leaf_spine, rail_optimized
 
 __all__ = [
@@ -50,6 +52,10 @@ __all__ = [
     "PhaseTiming",
     "collective",
     "sweep_sizes",
+    "Background",
+    "SIZE_DISTRIBUTIONS",
+    "tail_latency",
+    "TailLatencyResult",
     "leaf_spine",
     "fat_tree",
     "rail_optimized",

@@ -1,0 +1,290 @@
+"""Tail latency by Monte Carlo: the distribution, not just the mean.
+
+:func:`tail_latency` runs ``samples`` independent samples of a workload (a collective, or any
+traffic matrix) sharing the fabric with background traffic. Each sample draws its own ECMP hash
+seed, background arrivals and (with ``placement="random"``) job placement, from
+``splitmix64(seed ^ sample)``: the same seed gives the same numbers whatever the thread count.
+Samples run in parallel in the Rust core with the GIL released.
+
+Timeline of a sample: background flows arrive from t = 0; the job is released at
+``warmup_s`` (default: its unloaded time, so it meets a loaded network) and the sample ends
+when its last flow finishes. Background arrivals are generated until
+``warmup_s + horizon * unloaded time``; if the job is slowed beyond that, the load tapers off
+and the slowdown is underestimated (raise ``horizon``). Background flows still running when the
+job ends are censored: the FCT slowdowns (FCT / FCT alone on an empty fabric) cover finished
+flows only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fabricsim import _core
+from fabricsim.background import Background, as_background, capacity_factor, nic_Bps, size_cdf
+from fabricsim.collectives import Collective
+from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnreachableError
+from fabricsim.fabric import METRICS, ROUTING_POLICIES, Fabric, check_choice, check_seed
+from fabricsim.flows import FlowSet, flows_from_matrix, run_flowset
+
+PLACEMENTS = ("fixed", "random")
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
+SIZE_BUCKETS_BYTES = ((0, 1e5, "<100KB"), (1e5, 1e6, "100KB-1MB"), (1e6, 1e7, "1-10MB"),
+                      (1e7, np.inf, ">10MB"))
+
+
+def quantiles(x: np.ndarray) -> dict[str, float]:
+    if len(x) == 0:
+        return {k: float("nan") for k in QUANTILES}
+    return {k: float(np.quantile(x, q)) for k, q in QUANTILES.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class TailLatencyResult:
+    """Distribution of the job's completion time (s) over samples, and of background flows'
+    slowdown. Quantiles: ``p50``, ``p90``, ``p99``, ``p999``."""
+
+    job_time_s: np.ndarray
+    unloaded_time_s: float
+    bg_size_bytes: np.ndarray = field(repr=False)
+    bg_slowdown: np.ndarray = field(repr=False)
+    bg_sample: np.ndarray = field(repr=False)
+    bg_generated: int = 0
+    algorithm: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def quantiles_s(self) -> dict[str, float]:
+        return quantiles(self.job_time_s)
+
+    @property
+    def p50_s(self) -> float:
+        return self.quantiles_s["p50"]
+
+    @property
+    def p99_s(self) -> float:
+        return self.quantiles_s["p99"]
+
+    @property
+    def spread_s(self) -> float:
+        """max - min over samples."""
+        return float(self.job_time_s.max() - self.job_time_s.min())
+
+    @property
+    def slowdown_p99(self) -> float:
+        """p99 job time / unloaded job time."""
+        return self.p99_s / self.unloaded_time_s if self.unloaded_time_s > 0 else float("nan")
+
+    def slowdown_by_size(self) -> dict[str, dict[str, float]]:
+        """Background FCT slowdown quantiles per flow-size bucket (plus ``count``)."""
+        out = {}
+        for lo, hi, name in SIZE_BUCKETS_BYTES:
+            m = (self.bg_size_bytes >= lo) & (self.bg_size_bytes < hi)
+            q = quantiles(self.bg_slowdown[m])
+            q["count"] = int(m.sum())
+            out[name] = q
+        return out
+
+    def as_dict(self) -> dict:
+        return {
+            "samples": len(self.job_time_s),
+            "unloaded_time_s": self.unloaded_time_s,
+            "algorithm": self.algorithm,
+            **{f"{k}_s": v for k, v in self.quantiles_s.items()},
+            "background_flows": int(len(self.bg_slowdown)),
+            "slowdown_by_size": self.slowdown_by_size(),
+        }
+
+
+def _workload_flows(fabric: Fabric, workload: Any, routing: str, seed: int, metric: str
+                    ) -> tuple[FlowSet, float, str | None]:
+    """The job's flow DAG, its unloaded time and (for collectives) the algorithm used."""
+    if isinstance(workload, Collective):
+        base = workload.run(fabric, routing=routing, seed=seed, metric=metric)
+        fs_ = workload.plan(fabric, base.algorithm)
+        return fs_, base.time_s, base.algorithm
+    if isinstance(workload, (list, tuple, dict, FlowSet)):
+        fs_ = flows_from_matrix(fabric, workload)
+        base = run_flowset(fabric, fs_, routing=routing, seed=seed, metric=metric)
+        return fs_, base.makespan_s, None
+    raise InvalidTypeError(
+        f"workload: expected a fabricsim.Collective or a traffic matrix, got {type(workload).__name__}")
+
+
+def _repeat(fs_: FlowSet, repeats: int) -> FlowSet:
+    """``repeats`` back-to-back copies of a flow DAG: copy k starts after copy k-1 ends (a
+    zero-byte local marker flow per copy carries the barrier)."""
+    n = len(fs_)
+    parts = []
+    offset = 0
+    prev_marker = -1
+    for _ in range(repeats):
+        dep_ptr = fs_.dep_ptr.copy()
+        dep_idx = fs_.dep_idx + offset
+        if prev_marker >= 0:
+            roots = np.flatnonzero(np.diff(fs_.dep_ptr) == 0)
+            lens = np.diff(fs_.dep_ptr)
+            lens[roots] += 1
+            new_ptr = np.concatenate([[0], np.cumsum(lens)])
+            new_idx = np.empty(new_ptr[-1], np.int64)
+            for i in range(n):
+                a, b = fs_.dep_ptr[i], fs_.dep_ptr[i + 1]
+                new_idx[new_ptr[i]:new_ptr[i] + (b - a)] = dep_idx[a:b]
+                if lens[i] > b - a:
+                    new_idx[new_ptr[i + 1] - 1] = prev_marker
+            dep_ptr, dep_idx = new_ptr, new_idx
+        parts.append((fs_.src, fs_.dst, fs_.size_bytes, fs_.release_s, fs_.delay_s, dep_ptr,
+                      dep_idx, fs_.via, fs_.flow_key, _scale(fs_)))
+        offset += n
+        # marker: waits for every flow of this copy
+        marker_deps = np.arange(offset - n, offset, dtype=np.int64)
+        node = fs_.src[:1]
+        parts.append((node, node, np.zeros(1), np.zeros(1), np.zeros(1),
+                      np.array([0, n], np.int64), marker_deps, np.full(1, -1, np.int64),
+                      np.zeros(1, np.uint64), np.ones(1)))
+        prev_marker = offset
+        offset += 1
+    return _concat(parts)
+
+
+def _scale(fs_: FlowSet) -> np.ndarray:
+    return np.ones(len(fs_)) if fs_.latency_scale is None else fs_.latency_scale
+
+
+def _concat(parts) -> FlowSet:
+    src, dst, size, rel, dly, vias, keys, scale = ([] for _ in range(8))
+    ptrs, idxs = [np.zeros(1, np.int64)], []
+    total_deps = 0
+    for (s, d, z, r, dl, dp, di, v, k, sc) in parts:
+        src.append(s)
+        dst.append(d)
+        size.append(z)
+        rel.append(r)
+        dly.append(dl)
+        vias.append(v)
+        keys.append(k)
+        scale.append(sc)
+        ptrs.append(np.asarray(dp[1:], np.int64) + total_deps)
+        idxs.append(np.asarray(di, np.int64))
+        total_deps += int(dp[-1])
+    cat = np.concatenate
+    return FlowSet(cat(src), cat(dst), cat(size), cat(rel), cat(dly), cat(ptrs),
+                   cat(idxs) if idxs else np.zeros(0, np.int64), cat(vias), cat(keys),
+                   cat(scale))
+
+
+def _shift_keys(fs_: FlowSet, base: int) -> FlowSet:
+    return FlowSet(fs_.src, fs_.dst, fs_.size_bytes, fs_.release_s, fs_.delay_s, fs_.dep_ptr,
+                   fs_.dep_idx, fs_.via, fs_.flow_key + np.uint64(base), fs_.latency_scale)
+
+
+def tail_latency(
+    fabric: Fabric,
+    workload: Any,
+    background: Any = None,
+    samples: int = 100,
+    seed: int = 0,
+    *,
+    routing: str = "ecmp",
+    metric: str = "hops",
+    placement: str = "fixed",
+    vary_hash: bool = True,
+    threads: int | None = None,
+    warmup_s: float | None = None,
+    horizon: float = 10.0,
+) -> TailLatencyResult:
+    """Distribution of ``workload``'s completion time under ``background`` over ``samples``
+    Monte Carlo samples (see the module docs for the timeline and what varies per sample).
+
+    ``workload``: a :class:`~fabricsim.Collective` or a traffic matrix. ``background``: a
+    :class:`~fabricsim.Background`, a load in [0, 1) (uniform Poisson, web-search sizes), or
+    None. Background endpoints default to the GPUs the job does not use, or every GPU when the
+    job uses them all. ``placement="random"`` re-draws the job's GPUs every sample.
+    """
+    if not isinstance(fabric, Fabric):
+        raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
+    check_choice("routing", routing, ROUTING_POLICIES)
+    check_choice("metric", metric, METRICS)
+    check_choice("placement", placement, PLACEMENTS)
+    seed = check_seed(seed)
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
+        raise InvalidArgumentError(f"samples: must be an integer >= 1, got {samples!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InvalidArgumentError(f"threads: must be an integer >= 1 or None, got {threads!r}")
+    if not (isinstance(horizon, (int, float)) and np.isfinite(horizon) and horizon > 0):
+        raise InvalidArgumentError(f"horizon: must be a number > 0, got {horizon!r}")
+    bg: Background | None = as_background(background)
+
+    job, unloaded_s, algorithm = _workload_flows(fabric, workload, routing, seed, metric)
+    if warmup_s is None:
+        warmup_s = unloaded_s if bg is not None and bg.dynamic else 0.0
+    if not (isinstance(warmup_s, (int, float)) and np.isfinite(warmup_s) and warmup_s >= 0):
+        raise InvalidArgumentError(f"warmup_s: must be a number >= 0, got {warmup_s!r}")
+    job = FlowSet(job.src, job.dst, job.size_bytes, job.release_s + warmup_s, job.delay_s,
+                  job.dep_ptr, job.dep_idx, job.via, job.flow_key, _scale(job))
+    job_nodes = np.unique(np.concatenate([job.src, job.dst]))
+    gpus = fabric.compiled.gpus
+    template = job
+    bg_kwargs: dict[str, Any] = {}
+    if bg is not None:
+        if bg.endpoints is not None:
+            endpoints = fabric.indices(bg.endpoints, "background endpoints")
+        else:
+            others = np.setdiff1d(gpus, job_nodes)
+            endpoints = others if (len(others) >= 2 and placement == "fixed") else gpus
+        if bg.pattern == "tenant":
+            tenant = bg.tenant
+            if tenant.ranks is None:
+                tenant = Collective(tenant.op, tenant.size_bytes,
+                                    [fabric.label(int(i)) for i in endpoints], tenant.algorithm,
+                                    tenant.channels, tenant.profile, tenant.pipeline_chunks,
+                                    tenant.max_flows)
+            tr = tenant.run(fabric, routing=routing, seed=seed, metric=metric)
+            tflows = _shift_keys(_repeat(tenant.plan(fabric, tr.algorithm), bg.tenant_repeats),
+                                 1 << 40)
+            template = _concat([
+                (job.src, job.dst, job.size_bytes, job.release_s, job.delay_s, job.dep_ptr,
+                 job.dep_idx, job.via, job.flow_key, _scale(job)),
+                (tflows.src, tflows.dst, tflows.size_bytes, tflows.release_s, tflows.delay_s,
+                 tflows.dep_ptr, tflows.dep_idx, tflows.via, tflows.flow_key, _scale(tflows)),
+            ])
+        elif bg.load > 0:
+            if len(endpoints) < 2:
+                raise InvalidArgumentError("background: needs at least 2 endpoints")
+            values, cdf = size_cdf(bg.sizes)
+            bg_kwargs = dict(
+                bg_endpoints=np.ascontiguousarray(endpoints, np.int64),
+                bg_inject_bps=nic_Bps(fabric, endpoints),
+                bg_load=float(bg.load),
+                bg_pattern=bg.pattern,
+                bg_receivers=int(bg.incast_receivers),
+                bg_size_values=np.ascontiguousarray(values, np.float64),
+                bg_size_cdf=np.ascontiguousarray(cdf, np.float64),
+                bg_start_s=0.0,
+                bg_end_s=float(warmup_s + horizon * unloaded_s),
+            )
+    cap = capacity_factor(fabric, bg.static_fraction) if bg is not None else None
+    pool = np.ascontiguousarray(gpus, np.int64) if placement == "random" else None
+    t = template
+    try:
+        out = _core.monte_carlo(
+            fabric._core, t.src, t.dst, t.via, t.flow_key, t.size_bytes, t.release_s, t.delay_s,
+            t.dep_ptr, t.dep_idx, np.ascontiguousarray(_scale(t), np.float64), len(job),
+            int(samples), seed, routing, metric, bool(vary_hash), pool, cap, int(threads or 0),
+            **bg_kwargs,
+        )
+    except UnreachableError as e:
+        raise fabric._unreachable(e) from None
+    return TailLatencyResult(
+        job_time_s=out["job_time_s"],
+        unloaded_time_s=float(unloaded_s),
+        bg_size_bytes=out["bg_size_bytes"],
+        bg_slowdown=out["bg_slowdown"],
+        bg_sample=out["bg_sample"],
+        bg_generated=int(out["bg_generated"]),
+        algorithm=algorithm,
+        meta={"samples": int(samples), "seed": seed, "routing": routing, "placement": placement,
+              "warmup_s": float(warmup_s), "background": bg},
+    )
