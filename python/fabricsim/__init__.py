@@ -5,8 +5,17 @@ Build a fabric (``leaf_spine``, ``fat_tree``, ``rail_optimized``, ``edge_sites``
 Rust core's max-min fair flow engine.
 """
 
-from fabricsim import exceptions, schema, topology
+from fabricsim import edge, exceptions, failures, profiles, queueing, schema, topology
 from fabricsim._core import __version__
+from fabricsim.background import SIZE_DISTRIBUTIONS, Background
+from fabricsim.collectives import (
+    Collective,
+    CollectiveResult,
+    PhaseTiming,
+    collective,
+    sweep_sizes,
+)
+from fabricsim.edge import EdgeReport, edge_latency
 from fabricsim.exceptions import (
     DependencyCycleError,
     EmptyFabricError,
@@ -24,16 +33,10 @@ from fabricsim.exceptions import (
     UnknownRoleError,
     UnreachableError,
 )
-from fabricsim.background import SIZE_DISTRIBUTIONS, Background
-from fabricsim.collectives import (
-    Collective,
-    CollectiveResult,
-    PhaseTiming,
-    collective,
-    sweep_sizes,
-)
 from fabricsim.fabric import Fabric, Route
+from fabricsim.failures import bisection_gbps, fail, fail_random, failure_impact
 from fabricsim.flows import FlowSet, SimulationResult, simulate
+from fabricsim.queueing import LatencyResult, link_utilization, message_latency
 from fabricsim.tail import TailLatencyResult, tail_latency
 from fabricsim.topology import edge_sites, fat_tree, leaf_spine, rail_optimized
 
@@ -52,6 +55,19 @@ __all__ = [
     "PhaseTiming",
     "collective",
     "sweep_sizes",
+    "edge",
+    "failures",
+    "profiles",
+    "queueing",
+    "EdgeReport",
+    "edge_latency",
+    "bisection_gbps",
+    "fail",
+    "fail_random",
+    "failure_impact",
+    "LatencyResult",
+    "link_utilization",
+    "message_latency",
     "Background",
     "SIZE_DISTRIBUTIONS",
     "tail_latency",

@@ -40,8 +40,9 @@ Algorithms (``algorithm=``)
     hosts among the GPUs of each rail (a ring per rail, all rails at once), all-gather inside
     the host. All-gather / reduce-scatter: the inter-host and intra-host halves of that.
 ``auto``
-    Simulates every algorithm that applies and keeps the fastest, as NCCL's tuner picks the
-    fastest by its cost model.
+    Simulates each algorithm NCCL itself would consider for the op (ring or tree for
+    all-reduce, ring for the others, direct for all-to-all and send/recv) and keeps the
+    fastest, as NCCL's tuner picks the fastest by its cost model.
 
 Chunking: a ring step is one flow. When ``channels x n x steps`` exceeds ``max_flows``,
 consecutive steps of a rank are merged into one flow carrying their bytes that pays their
@@ -90,6 +91,19 @@ SUPPORTED = {
     "all_to_all": ("direct", "pairwise"),
     "broadcast": ("ring", "direct"),
     "reduce": ("ring", "direct"),
+    "send_recv": ("direct",),
+}
+
+#: What ``algorithm="auto"`` chooses among: the algorithms NCCL itself runs for each op
+#: (its tuner picks ring or tree for all-reduce; rings for the others; all-to-all and
+#: send/recv are grouped point-to-point). The MPI-style ones are there to ask for by name.
+NCCL_ALGORITHMS = {
+    "all_reduce": ("ring", "tree"),
+    "all_gather": ("ring",),
+    "reduce_scatter": ("ring",),
+    "all_to_all": ("direct",),
+    "broadcast": ("ring",),
+    "reduce": ("ring",),
     "send_recv": ("direct",),
 }
 
@@ -221,6 +235,7 @@ class _Ctx:
     overhead_s: float
     max_flows: int
     chunks: int
+    root: int  # node index of the first rank given: the root of broadcast / reduce
 
 
 def _ring_orders(ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
@@ -273,7 +288,7 @@ def _ring(plan: _Plan, ctx: _Ctx, ranks: np.ndarray, orders: np.ndarray, vias: n
     conn = plan.conns(C * n)
     for name, steps in phases:
         pid = plan.phase(name)
-        share = max(1, round(budget_groups * steps / max(1, total_steps)))
+        share = max(1, (budget_groups * steps) // max(1, total_steps))
         for g in _groups(steps, share).tolist():
             ids = plan.add(src, dst, bytes_per_step * g, phase=pid, step=step0, via=vias,
                            delay=ctx.overhead_s * g, scale=float(g), conn=conn).reshape(C, n)
@@ -363,8 +378,9 @@ def _tree_allreduce(plan: _Plan, ctx: _Ctx, size: float) -> None:
 
 
 def _exchange_steps(plan, ctx, pairs_sizes, name, prev_in, prev_out):
-    """Pairwise exchange steps: ``pairs_sizes`` is a list of (partner array, bytes) per step;
-    rank i's send in a step waits for what it received and sent in the previous step."""
+    """Pairwise exchange steps: ``pairs_sizes`` is a list of (partner array, bytes) per step.
+    Rank i's send in a step waits for what it received and sent in the previous step, and for
+    its partner to be done with its own previous step (a sendrecv needs both sides ready)."""
     n = len(ctx.ranks)
     pid = plan.phase(name)
     pos = np.arange(n)
@@ -375,7 +391,8 @@ def _exchange_steps(plan, ctx, pairs_sizes, name, prev_in, prev_out):
                                phase=pid, step=s, delay=ctx.overhead_s)
         recv = np.full(n, -1, dtype=np.int64)
         recv[partner[active]] = ids[active]
-        for p in (prev_in, prev_out):
+        safe = np.where(active, partner, 0)
+        for p in (prev_in, prev_out, prev_in[safe], prev_out[safe]):
             m = active & (p >= 0)
             plan.depend(ids[m], p[m])
         prev_in = np.where(recv >= 0, recv, prev_in)
@@ -445,10 +462,12 @@ def _direct(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
                       step=2, delay=ctx.overhead_s)
         plan.depend(ag, ready[i])
     elif op == "broadcast":
-        plan.add(ctx.ranks[0], ctx.ranks[1:], size, phase=plan.phase("broadcast"), step=0,
+        others = ctx.ranks[ctx.ranks != ctx.root]
+        plan.add(ctx.root, others, size, phase=plan.phase("broadcast"), step=0,
                  delay=ctx.overhead_s)
     elif op == "reduce":
-        plan.add(ctx.ranks[1:], ctx.ranks[0], size, phase=plan.phase("reduce"), step=0,
+        others = ctx.ranks[ctx.ranks != ctx.root]
+        plan.add(others, ctx.root, size, phase=plan.phase("reduce"), step=0,
                  delay=ctx.overhead_s)
     elif op == "send_recv":
         plan.add(ctx.ranks, np.roll(ctx.ranks, -1), size, phase=plan.phase("send/recv"), step=0,
@@ -499,9 +518,10 @@ def _ring_collective(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
     n = len(ctx.ranks)
     C = ctx.channels
     if op in ("broadcast", "reduce"):
-        order = np.concatenate(ctx.hosts)
-        path = ctx.ranks[order] if op == "broadcast" else ctx.ranks[order][::-1]
-        _chain(plan, ctx, path, size, op)
+        # the chain starts (broadcast) or ends (reduce) at the root, the first rank given
+        root_pos = int(np.flatnonzero(ctx.ranks == ctx.root)[0])
+        path = np.roll(ctx.ranks, -root_pos)
+        _chain(plan, ctx, path if op == "broadcast" else path[::-1], size, op)
         return
     orders, vias = _ring_orders(ctx)
     chunk = size / (n * C)
@@ -629,7 +649,7 @@ def _resolve_ranks(fabric: Fabric, ranks: Any) -> tuple[np.ndarray, list[np.ndar
             f"ranks: {labels[int(bad[0])]!r} is not a GPU (role {roles[int(bad[0])]!r})")
     if len(set(idx.tolist())) != len(idx):
         seen: set = set()
-        dup = next(lab for lab, i in zip(labels, idx.tolist()) if i in seen or seen.add(i))
+        dup = next(lab for lab, i in zip(labels, idx.tolist(), strict=False) if i in seen or seen.add(i))
         raise InvalidArgumentError(f"ranks: GPU {dup!r} appears more than once")
     # Group by host (order of first appearance), each host's GPUs by rail, like NCCL's rings.
     g = fabric.graph
@@ -700,24 +720,14 @@ class Collective:
             overhead = profiles.get_profile(self.profile).base_latency_us * 1e-6
         channels = self.channels or max(len(h) for h in hosts)
         chunks = self.pipeline_chunks or _default_chunks(self.size_bytes)
-        return _Ctx(fabric, ranks, hosts, int(channels), overhead, int(self.max_flows), int(chunks))
+        root = fabric.index(self.ranks[0]) if self.ranks is not None else int(ranks[0])
+        return _Ctx(fabric, ranks, hosts, int(channels), overhead, int(self.max_flows),
+                    int(chunks), int(root))
 
     def candidates(self, fabric: Fabric) -> tuple[str, ...]:
         if self.algorithm != "auto":
             return (self.algorithm,)
-        ctx = self._context(fabric)
-        n = len(ctx.ranks)
-        out = []
-        for a in SUPPORTED[self.op]:
-            if a == "halving_doubling" and n & (n - 1) and self.op != "all_reduce":
-                continue
-            if a == "hierarchical" and (len(ctx.hosts) < 2 or len({len(h) for h in ctx.hosts}) != 1
-                                        or len(ctx.hosts[0]) < 2):
-                continue
-            if a == "direct" and self.op in ("all_reduce",) and n > 64:
-                continue  # n^2 flows with an n-way barrier: never NCCL's pick at scale
-            out.append(a)
-        return tuple(out)
+        return NCCL_ALGORITHMS[self.op]
 
     def plan(self, fabric: Fabric, algorithm: str | None = None) -> FlowSet:
         """The flow DAG this collective becomes (node indices of ``fabric``)."""
@@ -726,7 +736,7 @@ class Collective:
         fs_.meta.update(phase=phase, step=step, phase_names=names, algorithm=algorithm)
         return fs_
 
-    def run(self, fabric: Fabric, *, routing: str = "ecmp", seed: int = 0, metric: str = "hops",
+    def run(self, fabric: Fabric, *, routing: str = "ecmp", seed: int = 0, metric: str = "latency",
             engine: str = "rust") -> CollectiveResult:
         if not isinstance(fabric, Fabric):
             raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
@@ -763,10 +773,11 @@ def _result(coll: Collective, fabric: Fabric, ctx: _Ctx, algo: str, fs_: FlowSet
     order = np.argsort(-mean_util, kind="stable")[:5]
     kinds = fabric.compiled.kind
     bottlenecks = tuple(
-        {"link": fabric.link(int(l)), "kind": kinds[int(fabric.compiled.link_edge[l])],
-         "mean_utilization": float(mean_util[l]), "peak_utilization": float(sim.link_peak_utilization[l]),
-         "bytes": float(sim.link_bytes[l])}
-        for l in order if sim.link_bytes[l] > 0
+        {"link": fabric.link(int(lid)), "kind": kinds[int(fabric.compiled.link_edge[lid])],
+         "mean_utilization": float(mean_util[lid]),
+         "peak_utilization": float(sim.link_peak_utilization[lid]),
+         "bytes": float(sim.link_bytes[lid])}
+        for lid in order if sim.link_bytes[lid] > 0
     )
     return CollectiveResult(
         op=coll.op, algorithm=algo, size_bytes=coll.size_bytes, n_ranks=n, channels=ctx.channels,
@@ -789,7 +800,7 @@ def collective(
     routing: str = "ecmp",
     seed: int = 0,
     *,
-    metric: str = "hops",
+    metric: str = "latency",
     pipeline_chunks: int | None = None,
     max_flows: int = DEFAULT_MAX_FLOWS,
     engine: str = "rust",

@@ -160,7 +160,7 @@ class Fabric:
 
     def role_counts(self) -> dict[str, int]:
         roles, counts = np.unique(self._c.roles, return_counts=True)
-        return {str(r): int(c) for r, c in zip(roles, counts)}
+        return {str(r): int(c) for r, c in zip(roles, counts, strict=False)}
 
     @property
     def switch_count(self) -> int:
@@ -216,7 +216,7 @@ class Fabric:
         e.src, e.dst = self.label(s), self.label(d)
         return e
 
-    def distance(self, src: Hashable, dst: Hashable, *, metric: str = "hops") -> float:
+    def distance(self, src: Hashable, dst: Hashable, *, metric: str = "latency") -> float:
         """Routing distance (hops, or µs along the lowest-latency path); inf if unreachable."""
         check_choice("metric", metric, METRICS)
         d = self._core.distance(self.index(src), self.index(dst), metric)
@@ -224,7 +224,7 @@ class Fabric:
             return math.inf
         return float(d) if metric == "hops" else d / 1000.0
 
-    def paths(self, src: Hashable, dst: Hashable, *, metric: str = "hops", limit: int = 1024) -> list[list]:
+    def paths(self, src: Hashable, dst: Hashable, *, metric: str = "latency", limit: int = 1024) -> list[list]:
         """Every equal-cost shortest path from ``src`` to ``dst`` as node lists (at most
         ``limit``), the paths ECMP chooses among."""
         check_choice("metric", metric, METRICS)
@@ -245,7 +245,7 @@ class Fabric:
         policy: str = "ecmp",
         seed: int = 0,
         flow_key: int = 0,
-        metric: str = "hops",
+        metric: str = "latency",
         via: Hashable | None = None,
     ) -> Route:
         """How one flow is routed: ECMP picks one equal-cost path by a seeded hash of
@@ -260,10 +260,11 @@ class Fabric:
             )
         except UnreachableError as e:
             raise self._unreachable(e) from None
-        if policy == "ecmp" and via is None:
+        if policy == "ecmp":
             # Present the single path in walk order.
             order = _walk_order(ids, self._c.link_src, self._c.link_dst, self.index(src))
-            ids, fractions = ids[order], fractions[order]
+            if len(order) == len(ids):
+                ids, fractions = ids[order], fractions[order]
         ids.flags.writeable = False
         fractions.flags.writeable = False
         return Route(
@@ -273,7 +274,7 @@ class Fabric:
             latency_us=latency_s * 1e6,
         )
 
-    def precompute_routes(self, dsts: Iterable[Hashable] | None = None, *, metric: str = "hops") -> int:
+    def precompute_routes(self, dsts: Iterable[Hashable] | None = None, *, metric: str = "latency") -> int:
         """Build the routing tables toward ``dsts`` (every node by default) in parallel;
         returns how many per-switch tables exist. Routing does this lazily anyway."""
         check_choice("metric", metric, METRICS)

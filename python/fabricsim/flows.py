@@ -236,7 +236,7 @@ def run_flowset(
     *,
     routing: str = "ecmp",
     seed: int = 0,
-    metric: str = "hops",
+    metric: str = "latency",
     capacity_factor: np.ndarray | None = None,
     engine: str = "rust",
 ) -> SimulationResult:
@@ -283,7 +283,7 @@ def simulate(
     *,
     routing: str = "ecmp",
     seed: int = 0,
-    metric: str = "hops",
+    metric: str = "latency",
     engine: str = "rust",
 ) -> SimulationResult:
     """Run a traffic matrix on ``fabric`` and return per-flow start/finish times.

@@ -188,7 +188,7 @@ def tail_latency(
     seed: int = 0,
     *,
     routing: str = "ecmp",
-    metric: str = "hops",
+    metric: str = "latency",
     placement: str = "fixed",
     vary_hash: bool = True,
     threads: int | None = None,

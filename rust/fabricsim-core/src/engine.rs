@@ -107,9 +107,6 @@ enum State {
     Done,
 }
 
-/// How often (in event batches) the engine asks the caller whether to stop.
-const CANCEL_EVERY: u64 = 64;
-
 fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
     let n = flows.size_bytes.len();
     let r = &flows.routes;
@@ -212,6 +209,8 @@ fn successors(flows: &FlowSet) -> (Vec<usize>, Vec<u32>) {
 struct Sim<'a> {
     net: &'a Network,
     flows: &'a FlowSet,
+    cancel: &'a dyn Fn() -> bool,
+    cancelled: bool,
     state: Vec<State>,
     waiting_preds: Vec<u32>,
     ready_s: Vec<f64>,
@@ -250,10 +249,6 @@ impl<'a> Sim<'a> {
         if dt > 0.0 && self.rate[f] > 0.0 {
             let sent = (self.rate[f] * dt).min(self.remaining[f]);
             self.remaining[f] -= sent;
-            for e in self.entries(f) {
-                let l = self.flows.routes.links[e] as usize;
-                self.out.link_bytes[l] += sent * self.flows.routes.fractions[e];
-            }
         }
         self.settled_at[f] = t;
     }
@@ -277,10 +272,8 @@ impl<'a> Sim<'a> {
 
     fn deactivate(&mut self, f: usize, t: f64, touched: &mut Vec<u32>) {
         // Whatever is left is within rounding of zero: count it as sent now.
-        let left = self.remaining[f];
         for e in self.entries(f) {
             let l = self.flows.routes.links[e] as usize;
-            self.out.link_bytes[l] += left * self.flows.routes.fractions[e];
             let pos = self.entry_pos[e] as usize;
             let list = &mut self.link_entries[l];
             list.swap_remove(pos);
@@ -364,11 +357,14 @@ impl<'a> Sim<'a> {
                 heap.push(Ev { t: self.net.capacity_bps(l) / w, id: l as u32, version: self.link_version[l] });
             }
         }
+        let mut changed: Vec<u32> = Vec::new();
+        let mut rounds = 0u64;
         while let Some(Ev { t: level, id: l, version }) = heap.pop() {
             let l = l as usize;
             if version != self.link_version[l] || self.link_unfrozen_n[l] == 0 {
                 continue;
             }
+            changed.clear();
             for k in 0..self.link_entries[l].len() {
                 let f = self.entry_flow[self.link_entries[l][k] as usize] as usize;
                 if self.frozen[f] {
@@ -382,13 +378,28 @@ impl<'a> Sim<'a> {
                     self.link_frozen_load[l2] += frac * level;
                     self.link_unfrozen_w[l2] -= frac;
                     self.link_unfrozen_n[l2] -= 1;
-                    if l2 != l && self.link_unfrozen_n[l2] > 0 {
-                        self.link_version[l2] = self.link_version[l2].wrapping_add(1);
-                        let lvl = (self.net.capacity_bps(l2) - self.link_frozen_load[l2]).max(0.0)
-                            / self.link_unfrozen_w[l2].max(f64::MIN_POSITIVE);
-                        heap.push(Ev { t: lvl.max(level), id: l2 as u32, version: self.link_version[l2] });
+                    if l2 != l {
+                        changed.push(l2 as u32);
                     }
                 }
+            }
+            // One new level per link whose load changed in this round (not one per flow).
+            changed.sort_unstable();
+            changed.dedup();
+            for &l2 in &changed {
+                let l2 = l2 as usize;
+                if self.link_unfrozen_n[l2] == 0 {
+                    continue;
+                }
+                self.link_version[l2] = self.link_version[l2].wrapping_add(1);
+                let lvl = (self.net.capacity_bps(l2) - self.link_frozen_load[l2]).max(0.0)
+                    / self.link_unfrozen_w[l2].max(f64::MIN_POSITIVE);
+                heap.push(Ev { t: lvl.max(level), id: l2 as u32, version: self.link_version[l2] });
+            }
+            rounds += 1;
+            if rounds % 256 == 0 && (self.cancel)() {
+                self.cancelled = true;
+                return;
             }
         }
         for &l in &comp_links {
@@ -418,8 +429,9 @@ impl<'a> Sim<'a> {
     }
 }
 
-/// Run the simulation. `cancel` is polled every few dozen event batches; returning true stops
-/// the run with [`CoreError::Interrupted`].
+/// Run the simulation. `cancel` is polled at every event and every few hundred water-filling
+/// rounds (keep it cheap, e.g. an atomic load); returning true stops the run with
+/// [`CoreError::Interrupted`].
 pub fn simulate(net: &Network, flows: &FlowSet, cancel: &dyn Fn() -> bool) -> Result<SimOutput> {
     simulate_until(net, flows, None, cancel)
 }
@@ -445,6 +457,8 @@ pub fn simulate_until(
     let mut sim = Sim {
         net,
         flows,
+        cancel,
+        cancelled: false,
         state: vec![State::Waiting; n],
         waiting_preds: (0..n).map(|i| (flows.dep_ptr[i + 1] - flows.dep_ptr[i]) as u32).collect(),
         ready_s: vec![0.0; n],
@@ -488,6 +502,7 @@ pub fn simulate_until(
         }
     }
     let mut touched: Vec<u32> = Vec::new();
+    let mut last_t = 0.0f64;
     loop {
         // Drop stale transfer-end projections.
         while let Some(top) = ends.peek() {
@@ -507,7 +522,7 @@ pub fn simulate_until(
             break;
         }
         sim.out.events += 1;
-        if sim.out.events % CANCEL_EVERY == 0 && cancel() {
+        if cancel() {
             return Err(CoreError::Interrupted);
         }
         touched.clear();
@@ -578,7 +593,27 @@ pub fn simulate_until(
             touched.dedup();
             let tl = std::mem::take(&mut touched);
             sim.rerate(t, &tl, &mut ends);
+            if sim.cancelled {
+                return Err(CoreError::Interrupted);
+            }
             touched = tl;
+        }
+        last_t = t;
+    }
+    // Bytes each flow sent (all of it, unless the run stopped early), spread over its links.
+    for f in 0..n {
+        let sent = match sim.state[f] {
+            State::Done | State::Propagating => flows.size_bytes[f],
+            State::Active => {
+                sim.settle(f, last_t);
+                flows.size_bytes[f] - sim.remaining[f]
+            }
+            _ => 0.0,
+        };
+        if sent > 0.0 {
+            for e in flows.routes.ptr[f]..flows.routes.ptr[f + 1] {
+                sim.out.link_bytes[flows.routes.links[e] as usize] += sent * flows.routes.fractions[e];
+            }
         }
     }
     let mut out = sim.out;
@@ -622,7 +657,7 @@ mod tests {
         let dst: Vec<u32> = pairs.iter().map(|p| p.1).collect();
         let n = pairs.len();
         let keys: Vec<u64> = (0..n as u64).collect();
-        let routes = route_flows(&router, &src, &dst, &vec![NO_VIA; n], &keys, Policy::Ecmp, 0).unwrap();
+        let routes = route_flows(&router, &src, &dst, &vec![NO_VIA; n], &keys, Policy::Ecmp, 0, &|| false).unwrap();
         let mut dep_ptr = vec![0];
         let mut dep_idx = vec![];
         for i in 0..n {

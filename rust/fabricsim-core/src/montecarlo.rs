@@ -127,7 +127,7 @@ fn run_sample(
             }
         }
     }
-    let routes = route_flows(router, &src, &dst, &via, &keys, cfg.policy, hash_seed)?;
+    let routes = route_flows(router, &src, &dst, &via, &keys, cfg.policy, hash_seed, cancel)?;
     let flows = FlowSet {
         size_bytes: size,
         release_s: release,

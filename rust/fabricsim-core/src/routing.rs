@@ -381,6 +381,7 @@ pub struct RoutedFlows {
 
 pub const NO_VIA: u32 = u32::MAX;
 
+#[allow(clippy::too_many_arguments)]
 pub fn route_flows(
     router: &Router,
     src: &[u32],
@@ -389,6 +390,7 @@ pub fn route_flows(
     flow_key: &[u64],
     policy: Policy,
     seed: u64,
+    cancel: &(dyn Fn() -> bool + Sync),
 ) -> Result<RoutedFlows> {
     let n = src.len();
     if dst.len() != n || via.len() != n || flow_key.len() != n {
@@ -417,6 +419,9 @@ pub fn route_flows(
         .par_iter()
         .with_min_len(64)
         .map(|&i| {
+            if cancel() {
+                return Err(CoreError::Interrupted);
+            }
             let i = i as usize;
             let (s, d) = (src[i] as usize, dst[i] as usize);
             if via[i] == NO_VIA {

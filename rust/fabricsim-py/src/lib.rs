@@ -5,6 +5,7 @@
 //! back to numpy. Validation that needs node labels happens in Python before we get here.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,27 +49,32 @@ pub(crate) fn to_pyerr(py: Python<'_>, err: CoreError) -> PyErr {
     }
 }
 
-/// Run `work` without the GIL, turning a panic into `fabricsim.InternalError` (a bug report,
-/// never a crash) and core errors into Python exceptions.
+/// Run `work` without the GIL on a worker thread while this (the main) thread watches for
+/// Ctrl-C: Python delivers signals only to the main thread, so the work itself polls a cheap
+/// atomic flag. A panic becomes `fabricsim.InternalError` (a bug report, never a crash); core
+/// errors become Python exceptions.
 pub(crate) fn run_detached<T: Send>(
     py: Python<'_>,
-    work: impl FnOnce(&dyn Fn() -> bool) -> Result<T, CoreError> + Send,
+    work: impl FnOnce(&(dyn Fn() -> bool + Sync)) -> Result<T, CoreError> + Send,
 ) -> PyResult<T> {
+    let stop = AtomicBool::new(false);
     let result = py.detach(|| {
-        // Ctrl-C: look at Python's signal flag at most every 50 ms, not on every event.
-        let last = std::sync::Mutex::new(Instant::now());
-        let cancel = || {
-            let mut last = match last.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            if last.elapsed() < Duration::from_millis(50) {
-                return false;
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                let cancel = || stop.load(Ordering::Relaxed);
+                catch_unwind(AssertUnwindSafe(|| work(&cancel)))
+            });
+            while !worker.is_finished() {
+                std::thread::park_timeout(Duration::from_millis(5));
+                if worker.is_finished() {
+                    break;
+                }
+                if Python::attach(|py| py.check_signals().is_err()) {
+                    stop.store(true, Ordering::Relaxed);
+                }
             }
-            *last = Instant::now();
-            Python::attach(|py| py.check_signals().is_err())
-        };
-        catch_unwind(AssertUnwindSafe(|| work(&cancel)))
+            worker.join().unwrap_or_else(Err)
+        })
     });
     match result {
         Ok(Ok(v)) => Ok(v),
@@ -274,7 +280,7 @@ impl CoreFabric {
                 None => &net,
             };
             let t0 = Instant::now();
-            let routes = routing::route_flows(router, &src, &dst, &via, &keys, policy, seed)?;
+            let routes = routing::route_flows(router, &src, &dst, &via, &keys, policy, seed, cancel)?;
             let route_s = t0.elapsed().as_secs_f64();
             let flows = FlowSet {
                 size_bytes: size,

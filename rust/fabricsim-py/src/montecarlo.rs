@@ -1,21 +1,15 @@
-//! Binding of the Monte Carlo tail-latency runner: samples run on a rayon pool in a worker
-//! thread while the calling (main) thread watches for Ctrl-C, because Python only delivers
-//! signals to the main thread.
-
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+//! Binding of the Monte Carlo tail-latency runner: samples run on a rayon pool (see
+//! `run_detached` for how Ctrl-C reaches them).
 
 use numpy::{IntoPyArray, PyReadonlyArray1};
-use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use fabricsim_core::background::{Background, Pattern, SizeDist};
 use fabricsim_core::montecarlo::{self, Config, Template};
 use fabricsim_core::routing::{Policy, NO_VIA};
-use fabricsim_core::CoreError;
 
-use crate::{indices, py_error, to_pyerr, CoreFabric};
+use crate::{indices, py_error, run_detached, to_pyerr, CoreFabric};
 
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
@@ -120,37 +114,7 @@ pub fn monte_carlo<'py>(
         capacity_factor: capacity_factor.map(|a| a.as_array().to_vec()),
     };
     let net = fabric.net.clone();
-    let stop = AtomicBool::new(false);
-    let result = py.detach(|| {
-        std::thread::scope(|scope| {
-            let worker = scope.spawn(|| {
-                let cancel = || stop.load(Ordering::Relaxed);
-                montecarlo::run(&net, router, &tpl, bg.as_ref(), &cfg, threads, &cancel)
-            });
-            while !worker.is_finished() {
-                std::thread::sleep(Duration::from_millis(20));
-                if Python::attach(|py| py.check_signals().is_err()) {
-                    stop.store(true, Ordering::Relaxed);
-                }
-            }
-            worker.join()
-        })
-    });
-    let out = match result {
-        Ok(Ok(out)) => out,
-        Ok(Err(CoreError::Interrupted)) => {
-            return Err(PyKeyboardInterrupt::new_err("fabricsim run interrupted"))
-        }
-        Ok(Err(e)) => return Err(to_pyerr(py, e)),
-        Err(_) => {
-            return Err(py_error(
-                py,
-                "InternalError",
-                "fabricsim core panicked in a Monte Carlo sample (this is a bug, please report it)".into(),
-                &[],
-            ))
-        }
-    };
+    let out = run_detached(py, |cancel| montecarlo::run(&net, router, &tpl, bg.as_ref(), &cfg, threads, cancel))?;
     let d = PyDict::new(py);
     d.set_item("job_time_s", out.job_time_s.into_pyarray(py))?;
     d.set_item("bg_size_bytes", out.bg_size_bytes.into_pyarray(py))?;
