@@ -342,25 +342,52 @@ def test_oversubscribed_ring_bandwidth_ratio_single_gpu_hosts():
     assert t[8] / t[1] == pytest.approx(4.0, rel=0.01)
 
 
-@pytest.mark.parametrize("metric", ["latency", "hops"])
+@pytest.mark.parametrize("metric", ["latency", None])
 @pytest.mark.parametrize("o", [2, 4])
 def test_oversubscription_slows_multi_channel_ring_by_ratio(metric, o):
     """One 4-GPU host per leaf: the 4 channels leave the host through 4 different NICs (PXN),
     so the ring loads the whole leaf downlink across the spines and an oversubscription of o
     makes its bandwidth-bound time o times longer. Intra-host ring steps ride NVLink, as
-    NCCL's do; they must not leak onto the NICs (the GPU -> leaf -> GPU path ties with
-    GPU -> NVSwitch -> GPU at 2 hops under the default metric)."""
+    NCCL's do; they must not leak onto the NICs. The latency metric (explicit, and the
+    default: metric=None) keeps them there; with metric="hops" the NVLink and NIC paths tie
+    (see test_hops_metric_intra_host_nvlink_and_nic_paths_tie)."""
     kw = dict(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=4)
     S = 8 << 30
     t = {}
     for ov in (1, o):
         fab = fs.Fabric.from_networkx(fs.leaf_spine(oversubscription=ov, **kw))
-        res = fs.collective(fab, "all_reduce", S, algorithm="ring", routing="spray",
-                            metric=metric)
+        mkw = {} if metric is None else {"metric": metric}
+        res = fs.collective(fab, "all_reduce", S, algorithm="ring", routing="spray", **mkw)
         t[ov] = res
     assert t[o].time_s / t[1].time_s == pytest.approx(o, rel=0.01), (
         f"metric={metric}: time ratio {t[o].time_s / t[1].time_s:.4f} at oversubscription "
         f"{o}; non-blocking run bottleneck: {t[1].bottlenecks[0]}")
+
+
+def test_hops_metric_intra_host_nvlink_and_nic_paths_tie():
+    """Documented (README, "Multi-GPU hosts"): with metric="hops" two GPUs of one host are two
+    hops apart both through their NVSwitch and through their shared leaf, so both are
+    equal-cost paths and spraying splits intra-host traffic between NVLink and the NIC; the
+    latency metric keeps only the NVLink path."""
+    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1,
+                                                gpus_per_host=4))
+    for h in range(2):
+        gpus = [f"host{h}/gpu{i}" for i in range(4)]
+        nvlink = f"host{h}/nvswitch"
+        leaf = f"leaf{h}"
+        for a in gpus:
+            for b in gpus:
+                if a == b:
+                    continue
+                assert sorted(fab.paths(a, b, metric="hops")) == sorted(
+                    [[a, nvlink, b], [a, leaf, b]])
+                assert fab.distance(a, b, metric="hops") == 2.0
+                spray = fab.route(a, b, policy="spray", metric="hops")
+                frac = dict(zip(spray.links, spray.fractions.tolist(), strict=True))
+                assert frac == {(a, nvlink): 0.5, (nvlink, b): 0.5, (a, leaf): 0.5,
+                                (leaf, b): 0.5}
+                assert fab.paths(a, b, metric="latency") == [[a, nvlink, b]]
+                assert fab.paths(a, b) == [[a, nvlink, b]]  # the default metric is latency
 
 
 @pytest.mark.parametrize("o", [1, 2, 4])
@@ -387,18 +414,26 @@ def test_oversubscribed_direct_all_to_all(o):
 
 
 def test_intra_host_flow_uses_nvlink_on_leaf_spine():
-    """Two GPUs of one host: the transfer should go at NVLink speed, not through the NIC."""
+    """Two GPUs of one host: the transfer should go at NVLink speed, not through the NIC,
+    under the latency metric (explicit, and the default). With metric="hops" the NIC path
+    ties with the NVLink one (documented): spraying sends half of the flow over each."""
     fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1,
                                                 gpus_per_host=4))
     S = 450e9
-    for routing in ("spray", "ecmp"):
-        for seed in range(4):
-            res = fs.simulate(fab, [("host0/gpu0", "host0/gpu1", S)], routing=routing,
-                              seed=seed)
-            assert close(float(res.transfer_end_s[0]), S / 450e9), (
-                f"{routing} seed={seed}: intra-host transfer took {res.transfer_end_s[0]} s, "
-                f"NVLink would take {S / 450e9} s; route: "
-                f"{fab.route('host0/gpu0', 'host0/gpu1', policy=routing, seed=seed).links}")
+    for mkw in ({}, {"metric": "latency"}):
+        for routing in ("spray", "ecmp"):
+            for seed in range(4):
+                res = fs.simulate(fab, [("host0/gpu0", "host0/gpu1", S)], routing=routing,
+                                  seed=seed, **mkw)
+                assert close(float(res.transfer_end_s[0]), S / 450e9), (
+                    f"{mkw} {routing} seed={seed}: intra-host transfer took "
+                    f"{res.transfer_end_s[0]} s, NVLink would take {S / 450e9} s; route: "
+                    f"{fab.route('host0/gpu0', 'host0/gpu1', policy=routing, seed=seed, **mkw).links}")
+    # metric="hops": both paths are equal-cost, and the sprayed flow loads the NIC with half.
+    res = fs.simulate(fab, [("host0/gpu0", "host0/gpu1", S)], routing="spray", metric="hops")
+    nic = fab.links_of_edge("host0/gpu0", "leaf0")[0]
+    nvl = fab.links_of_edge("host0/gpu0", "host0/nvswitch")[0]
+    assert close(float(res.link_bytes[nic]), S / 2) and close(float(res.link_bytes[nvl]), S / 2)
 
 
 # ------------------------------------------------------------------------------------- ECMP
@@ -424,18 +459,34 @@ def test_ecmp_collisions_on_permutation_spray_removes_them():
 
 
 # -------------------------------------------------------------------------------------- auto
-@pytest.mark.parametrize("op", ["all_reduce", "all_gather", "reduce_scatter", "all_to_all",
-                                "broadcast", "reduce"])
+#: What "auto" chooses among: NCCL's own algorithms for each op.
+NCCL_ALGORITHMS = {
+    "all_reduce": ("ring", "tree"),
+    "all_gather": ("ring",),
+    "reduce_scatter": ("ring",),
+    "all_to_all": ("direct",),
+    "broadcast": ("ring",),
+    "reduce": ("ring",),
+    "send_recv": ("direct",),
+}
+
+
+@pytest.mark.parametrize("op", sorted(NCCL_ALGORITHMS))
 @pytest.mark.parametrize("S", [8, 1 << 26])
 def test_auto_picks_fastest(op, S):
+    """auto = the fastest of NCCL's own algorithms for the op, each run explicitly; the
+    alternatives list exactly those (none when there is only one)."""
     fab = switch(4)
     res = fs.collective(fab, op, S)
+    cands = NCCL_ALGORITHMS[op]
+    times = {algo: fs.collective(fab, op, S, algorithm=algo).time_s for algo in cands}
+    assert res.algorithm in cands
+    assert res.time_s == min(times.values()) == times[res.algorithm]
     alts = res.alternatives
-    assert len(alts) >= 2 and res.algorithm in alts
-    assert res.time_s == min(alts.values())
-    assert alts[res.algorithm] == res.time_s
-    for algo, t in alts.items():
-        assert fs.collective(fab, op, S, algorithm=algo).time_s == t
+    if len(cands) > 1:
+        assert alts == times
+    else:
+        assert alts == {}
 
 
 def test_auto_small_vs_large_differs():

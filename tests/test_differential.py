@@ -136,16 +136,18 @@ def test_engine_matches_reference(data, routing, metric, seed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), routing=st.sampled_from(["ecmp", "spray"]), seed=st.integers(0, 1000))
-def test_engine_matches_reference_on_leaf_spine(data, routing, seed):
-    """Many equal-cost paths and shared bottlenecks: a builder fabric with random traffic."""
+@given(data=st.data(), routing=st.sampled_from(["ecmp", "spray"]),
+       metric=st.sampled_from(["hops", "latency"]), seed=st.integers(0, 1000))
+def test_engine_matches_reference_on_leaf_spine(data, routing, metric, seed):
+    """Many equal-cost paths and shared bottlenecks: a builder fabric with random traffic.
+    The metric is given to both sides explicitly (the reference's own default is "hops")."""
     o = data.draw(st.sampled_from([1.0, 2.0, 3.0]))
     fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=3, spines=2, hosts_per_leaf=2,
                                                 gpus_per_host=2, oversubscription=o))
     flows = data.draw(flow_sets(len(fab.gpus)), label="flows")
     m = as_mapping(fab, flows)
-    rust = fs.simulate(fab, m, routing=routing, seed=seed, engine="rust")
-    py = fs.simulate(fab, m, routing=routing, seed=seed, engine="reference")
+    rust = fs.simulate(fab, m, routing=routing, seed=seed, metric=metric, engine="rust")
+    py = fs.simulate(fab, m, routing=routing, seed=seed, metric=metric, engine="reference")
     compare(rust, py, fab)
 
 
@@ -157,9 +159,10 @@ def test_engine_matches_reference_simultaneous_identical_flows():
     flows = [(g[i], g[(i + 1) % 4], 1e6) for i in range(4)]
     flows += [(g[i], g[(i + 2) % 4], 1e6, 0.0, [0, 1, 2, 3]) for i in range(4)]
     for routing in ("ecmp", "spray"):
-        rust = fs.simulate(fab, flows, routing=routing, engine="rust")
-        py = fs.simulate(fab, flows, routing=routing, engine="reference")
-        compare(rust, py, fab)
+        for metric in ("hops", "latency"):
+            rust = fs.simulate(fab, flows, routing=routing, metric=metric, engine="rust")
+            py = fs.simulate(fab, flows, routing=routing, metric=metric, engine="reference")
+            compare(rust, py, fab)
 
 
 # --------------------------------------------------------------------------------- collectives
@@ -189,11 +192,11 @@ TINY = _tiny_fabrics()
 @given(case=st.sampled_from(CASES), fabric=st.sampled_from(sorted(TINY)),
        size=st.sampled_from([8, 1000, 3 << 20, 123457]),
        routing=st.sampled_from(["ecmp", "spray"]), seed=st.integers(0, 50),
-       channels=st.sampled_from([None, 1, 3]))
-def test_collectives_match_reference(case, fabric, size, routing, seed, channels):
+       channels=st.sampled_from([None, 1, 3]), metric=st.sampled_from(["hops", "latency"]))
+def test_collectives_match_reference(case, fabric, size, routing, seed, channels, metric):
     op, algo = case
     fab = TINY[fabric]
-    kw = dict(algorithm=algo, routing=routing, seed=seed, channels=channels)
+    kw = dict(algorithm=algo, routing=routing, seed=seed, channels=channels, metric=metric)
     rust = fs.collective(fab, op, size, engine="rust", **kw)
     py = fs.collective(fab, op, size, engine="reference", **kw)
     assert rust.algorithm == py.algorithm == algo
@@ -237,10 +240,9 @@ def test_route_matches_reference(data, policy, metric, seed, key):
         assert r.links[0][0] == src and r.links[-1][1] == dst
         assert all(a[1] == b[0] for a, b in zip(r.links[:-1], r.links[1:], strict=True))
         assert np.all(r.fractions == 1.0)
-    # hop distance agrees with the reference's shortest distances
-    if metric == "hops":
-        d = ref.distances(net, fab.index(dst), "hops")[fab.index(src)]
-        assert fab.distance(src, dst) == d
+    # the distance agrees with the reference's shortest distances (integer ns for latency)
+    d = ref.distances(net, fab.index(dst), metric)[fab.index(src)]
+    assert fab.distance(src, dst, metric=metric) == (d if metric == "hops" else d / 1000.0)
 
 
 @SETTINGS

@@ -159,10 +159,14 @@ def test_from_networkx_on_every_builder(name):
     caps = np.repeat([d["capacity_gbps"] for *_, d in G.edges(data=True)], 2) * 1e9 / 8
     np.testing.assert_allclose(fab.usable_Bps, caps)
     assert "Fabric" in repr(fab) and str(G.number_of_edges()) in repr(fab)
-    # Every GPU pair is routable; spot-check a few with both policies.
+    # Every GPU pair is routable; spot-check a few with both policies and both metrics.
     for s, d in sample_pairs(fab, 6, seed=1):
-        assert fab.route(s, d).hops == fab.distance(s, d)
-        assert fab.route(s, d, policy="spray").hops == fab.distance(s, d)
+        hops = fab.distance(s, d, metric="hops")
+        assert fab.route(s, d, metric="hops").hops == hops
+        assert fab.route(s, d, policy="spray", metric="hops").hops == hops
+        # The default metric is latency: the distance is the route's latency in us.
+        assert fab.route(s, d).latency_us == pytest.approx(fab.distance(s, d))
+        assert fab.route(s, d, policy="spray").latency_us == pytest.approx(fab.distance(s, d))
 
 
 def test_from_networkx_does_not_modify_input():
@@ -387,9 +391,9 @@ def test_ecmp_paths_are_shortest(name):
     for k, (s, d) in enumerate(sample_pairs(fab, 25, seed=k_seed(name))):
         want = nx.shortest_path_length(transit_view(fab, s, d), s, d)
         for seed in (0, 7):
-            r = fab.route(s, d, seed=seed, flow_key=k)
+            r = fab.route(s, d, seed=seed, flow_key=k, metric="hops")
             nodes = assert_walk(fab, r, s, d)
-            assert len(nodes) - 1 == want == r.hops == fab.distance(s, d)
+            assert len(nodes) - 1 == want == r.hops == fab.distance(s, d, metric="hops")
             lat = sum(fab.graph.edges[u, v]["latency_us"] for u, v in r.links)
             assert r.latency_us == pytest.approx(lat)
 
@@ -422,7 +426,7 @@ def test_paths_are_all_shortest_paths(name):
     for s, d in sample_pairs(fab, 10, seed=3):
         view = transit_view(fab, s, d)
         want = sorted(nx.all_shortest_paths(view, s, d))
-        got = fab.paths(s, d)
+        got = fab.paths(s, d, metric="hops")
         assert sorted(got) == want
         assert len({tuple(p) for p in got}) == len(got)
 
@@ -458,7 +462,7 @@ def test_spray_conserves_flow_at_every_hop():
     for name in sorted(ROUTING_FABRICS):
         fab = fs.Fabric.from_networkx(ROUTING_FABRICS[name]())
         for s, d in sample_pairs(fab, 10, seed=5):
-            r = fab.route(s, d, policy="spray")
+            r = fab.route(s, d, policy="spray", metric="hops")
             assert np.all(r.fractions > 0) and np.all(r.fractions <= 1.0 + 1e-12)
             assert list(r.link_ids) == sorted(r.link_ids)  # sorted by link id
             out_flow, in_flow = spray_flows(fab, r)
@@ -473,7 +477,7 @@ def test_spray_conserves_flow_at_every_hop():
             per_level: dict = defaultdict(float)
             for (u, _), f in zip(r.links, r.fractions.tolist(), strict=True):
                 per_level[dist[u]] += f
-            assert len(per_level) == r.hops == fab.distance(s, d)
+            assert len(per_level) == r.hops == fab.distance(s, d, metric="hops")
             for level, total in per_level.items():
                 assert total == pytest.approx(1.0), (name, s, d, level)
             # Each node splits evenly over its next hops.
@@ -482,7 +486,8 @@ def test_spray_conserves_flow_at_every_hop():
                 shares[u].add(round(f, 12))
             assert all(len(v) == 1 for v in shares.values())
             # The spray DAG is exactly the union of the equal-cost paths.
-            union = {(p[i], p[i + 1]) for p in fab.paths(s, d) for i in range(len(p) - 1)}
+            union = {(p[i], p[i + 1]) for p in fab.paths(s, d, metric="hops")
+                     for i in range(len(p) - 1)}
             assert set(r.links) == union
 
 
@@ -565,20 +570,26 @@ def latency_vs_hops_graph() -> nx.Graph:
 
 def test_latency_metric_vs_hops_metric():
     fab = fs.Fabric.from_networkx(latency_vs_hops_graph())
-    assert fab.paths("a", "b") == [["a", "slow", "b"]]
+    assert fab.paths("a", "b", metric="hops") == [["a", "slow", "b"]]
     assert fab.paths("a", "b", metric="latency") == [["a", "f1", "f2", "b"]]
-    hops = fab.route("a", "b")
+    hops = fab.route("a", "b", metric="hops")
     lat = fab.route("a", "b", metric="latency")
     assert [v for _, v in hops.links] == ["slow", "b"] and hops.latency_us == pytest.approx(20)
     assert [v for _, v in lat.links] == ["f1", "f2", "b"] and lat.latency_us == pytest.approx(3)
-    assert fab.distance("a", "b") == 2.0
+    assert fab.distance("a", "b", metric="hops") == 2.0
     assert fab.distance("a", "b", metric="latency") == pytest.approx(3.0)
     spray = fab.route("a", "b", policy="spray", metric="latency")
     assert set(spray.links) == set(lat.links)
     # And the engine routes by the metric it is given.
-    t_hops = fs.simulate(fab, [("a", "b", 0.0)]).finish_s[0]
+    t_hops = fs.simulate(fab, [("a", "b", 0.0)], metric="hops").finish_s[0]
     t_lat = fs.simulate(fab, [("a", "b", 0.0)], metric="latency").finish_s[0]
     assert t_hops == pytest.approx(20e-6) and t_lat == pytest.approx(3e-6)
+    # The default metric is latency everywhere.
+    assert fab.paths("a", "b") == [["a", "f1", "f2", "b"]]
+    assert fab.route("a", "b").links == lat.links
+    assert fab.route("a", "b", policy="spray").links == spray.links
+    assert fab.distance("a", "b") == pytest.approx(3.0)
+    assert fs.simulate(fab, [("a", "b", 0.0)]).finish_s[0] == pytest.approx(3e-6)
 
 
 @pytest.mark.parametrize("name", sorted(ROUTING_FABRICS))
@@ -597,7 +608,8 @@ def test_edge_site_routes():
     r = fab.route("site/lyon", fab.gpus[0])
     nodes = assert_walk(fab, r, "site/lyon", fab.gpus[0])
     assert nodes[1] in ("pop/a", "pop/b") and "border" in nodes
-    # Both carriers are equal-cost (same hop count), so lyon has two choices at its egress.
+    # Both carriers are equal-cost (same hop count and, at one distance, the same latency),
+    # so lyon has two choices at its egress.
     assert {p[1] for p in fab.paths("site/lyon", fab.gpus[0])} == {"pop/a", "pop/b"}
     # 400 km of fibre at 5 us/km dominates the latency.
     assert r.latency_us > 2000.0
