@@ -27,6 +27,7 @@ from fabricsim.exceptions import (
 
 ROUTING_POLICIES = ("ecmp", "spray")
 METRICS = ("hops", "latency")
+MIN_USABLE_GBPS = 1e-9  # capacity x efficiency; below it transfer times can overflow a float
 
 
 def check_choice(what: str, value: Any, valid: Iterable[str]) -> str:
@@ -82,6 +83,15 @@ class Fabric:
             dtype=np.float64,
         ) if compiled.num_links else np.zeros(0)
         self._usable_Bps = np.asarray(compiled.capacity_Bps * factor, dtype=np.float64)
+        too_small = self._usable_Bps < MIN_USABLE_GBPS * 1e9 / 8
+        if too_small.any():
+            lid = int(np.argmax(too_small))
+            u, v = compiled.edges[int(compiled.link_edge[lid])]
+            raise InvalidArgumentError(
+                f"efficiency: edge ({u!r}, {v!r}) would keep only "
+                f"{self._usable_Bps[lid] * 8 / 1e9:g} Gb/s usable (capacity_gbps x efficiency "
+                f"{factor[lid]:g}); the usable capacity must be at least {MIN_USABLE_GBPS:g} Gb/s"
+            )
         self._usable_Bps.flags.writeable = False
         self._core = _core.CoreFabric(
             compiled.num_nodes,

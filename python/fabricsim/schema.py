@@ -27,8 +27,12 @@ Edge attributes
 ===================  ========  ===================================================
 attribute            required  meaning
 ===================  ========  ===================================================
-``capacity_gbps``    yes       Gb/s **per direction**, a finite real number > 0
-``latency_us``       yes       one-way propagation latency in µs, finite > 0
+``capacity_gbps``    yes       Gb/s **per direction**, a finite real number in
+                               [:data:`MIN_CAPACITY_GBPS`, :data:`MAX_CAPACITY_GBPS`]
+                               (1e-6 .. 1e9)
+``latency_us``       yes       one-way propagation latency in µs, finite, > 0 and at
+                               most :data:`MAX_LATENCY_US` (1 s); no path may add up
+                               to more than :data:`MAX_PATH_LATENCY_US` (~4.29 s)
 ``kind``             no        one of :data:`KINDS`: ``"nvlink"`` (GPU-NVSwitch),
                                ``"access"`` (NIC to first switch), ``"fabric"``
                                (switch to switch), ``"wan"`` (carrier circuits)
@@ -114,6 +118,20 @@ KINDS: tuple[str, ...] = ("nvlink", "access", "fabric", "wan")
 
 PARALLEL_MODES: tuple[str, ...] = ("aggregate", "reject")
 """Valid values of the ``parallel=`` argument of :func:`validate` and :func:`compile`."""
+
+MIN_CAPACITY_GBPS = 1e-6
+"""Smallest ``capacity_gbps`` of one edge (1 kb/s): with anything smaller a flow's transfer time
+can overflow a float (no answer, or NaN, instead of a time)."""
+
+MAX_CAPACITY_GBPS = 1e9
+"""Largest ``capacity_gbps`` of one edge (1 Eb/s, far beyond any real link)."""
+
+MAX_LATENCY_US = 1e6
+"""Largest ``latency_us`` of one edge (1 s). Routing works on whole nanoseconds in 32 bits, so
+the latency of any path must also stay below ``MAX_PATH_LATENCY_US`` (about 4.29 s)."""
+
+MAX_PATH_LATENCY_US = (2**32 - 2) / 1e3
+"""Largest latency (µs) any path may have, in the routing metric's whole nanoseconds."""
 
 _ROLE_SET = frozenset(ROLES)
 _ENDPOINT_SET = frozenset(ENDPOINT_ROLES)
@@ -330,6 +348,7 @@ def _check(G: Any, parallel: str) -> _Checked:
     eu = np.fromiter((index[e[0]] for e in edges), dtype=np.int64, count=m)
     ev = np.fromiter((index[e[1]] for e in edges), dtype=np.int64, count=m)
     _check_reachable(nodes, role_arr == "gpu", transit, eu, ev)
+    _check_path_latency(edges, lat, transit[eu] & transit[ev])
 
     # The copy keeps G's node and edge order, so compiled edge i is the copy's edge i.
     H = nx.Graph()
@@ -430,13 +449,24 @@ def _check_edges(G: nx.Graph, multi: bool):
             carrier[i] = v
     capa = _to_float_array(cap)
     lata = _to_float_array(lat)
-    for key, a, raw in (("capacity_gbps", capa, cap), ("latency_us", lata, lat)):
+    for key, a, raw, lo, hi in (
+        ("capacity_gbps", capa, cap, MIN_CAPACITY_GBPS, MAX_CAPACITY_GBPS),
+        ("latency_us", lata, lat, 0.0, MAX_LATENCY_US),
+    ):
         with np.errstate(invalid="ignore"):
             bad = ~(np.isfinite(a) & (a > 0))
+            out = ~bad & ((a < lo) | (a > hi))
         if bad.any():
             i = int(np.argmax(bad))
             raise InvalidAttributeError(
                 f"{_edge_name(edges[i])}: {key} must be a finite number > 0, got {_show(raw[i])}"
+            )
+        if out.any():
+            i = int(np.argmax(out))
+            raise InvalidAttributeError(
+                f"{_edge_name(edges[i])}: {key} must be at most {hi:g}"
+                + (f" and at least {lo:g}" if lo > 0 else "")
+                + f", got {_show(raw[i])}"
             )
     return edges, capa, lata, avail, jit, carrier, kind, attrs
 
@@ -490,6 +520,30 @@ def _merge_parallel(edges, cap, lat, avail, jit, carrier, kind, attrs, parallel)
                 d["jitter_us"] = float(ojit[j])
         oattrs[j] = d
     return out_edges, ocap, olat, oavail, ojit, ocarrier, okind, oattrs
+
+
+def _check_path_latency(edges: list, latency_us: np.ndarray, between_transit: np.ndarray) -> None:
+    """Routing adds whole-nanosecond link latencies in 32 bits: make sure no path can overflow.
+
+    A shortest path is simple and only its first and last links may touch an endpoint, so its
+    latency is at most the sum of the largest ``t - 1`` transit-to-transit latencies (``t``
+    transit nodes) plus twice the largest endpoint link latency."""
+    if not len(edges):
+        return
+    ns = np.maximum(1.0, np.floor(latency_us * 1e3 + 0.5))
+    tt = np.sort(ns[between_transit])[::-1]
+    n_transit = len({x for e, b in zip(edges, between_transit.tolist(), strict=True) if b
+                     for x in e[:2]})
+    ends = ns[~between_transit]
+    bound = float(tt[: max(0, n_transit - 1)].sum()) + 2.0 * float(ends.max() if len(ends) else 0)
+    if bound > MAX_PATH_LATENCY_US * 1e3:
+        i = int(np.argmax(latency_us))
+        raise InvalidGraphError(
+            f"G: a path could have a latency of up to {bound / 1e9:.3g} s (the largest link, "
+            f"{_edge_name(edges[i])}, has latency_us={_show(latency_us[i])}); routing works on "
+            f"whole nanoseconds in 32 bits, so every path must stay below "
+            f"{MAX_PATH_LATENCY_US / 1e6:.3g} s: lower the largest latencies"
+        )
 
 
 def _check_reachable(
@@ -559,6 +613,10 @@ __all__ = [
     "ENDPOINT_ROLES",
     "KINDS",
     "PARALLEL_MODES",
+    "MIN_CAPACITY_GBPS",
+    "MAX_CAPACITY_GBPS",
+    "MAX_LATENCY_US",
+    "MAX_PATH_LATENCY_US",
     "CompiledFabric",
     "validate",
     "compile",
