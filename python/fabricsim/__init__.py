@@ -39,6 +39,15 @@ from fabricsim.flows import FlowSet, SimulationResult, simulate
 from fabricsim.queueing import LatencyResult, link_utilization, message_latency
 from fabricsim.tail import TailLatencyResult, tail_latency
 from fabricsim.topology import edge_sites, fat_tree, leaf_spine, rail_optimized
+from fabricsim.training import (
+    ErosionResult,
+    StepResult,
+    TrainingJob,
+    erosion,
+    ideal_fabric,
+    plot_erosion,
+    step,
+)
 
 __all__ = [
     "__version__",
@@ -68,6 +77,13 @@ __all__ = [
     "LatencyResult",
     "link_utilization",
     "message_latency",
+    "TrainingJob",
+    "StepResult",
+    "ErosionResult",
+    "step",
+    "erosion",
+    "ideal_fabric",
+    "plot_erosion",
     "Background",
     "SIZE_DISTRIBUTIONS",
     "tail_latency",

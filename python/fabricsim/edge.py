@@ -297,8 +297,10 @@ def _carrier_path(
     if pop not in G or site_node not in G or not G.has_edge(site_node, pop):
         return unusable("circuit or PoP not in the fabric (failed)")
     try:
-        there = fabric.route(site_node, target, via=pop, seed=seed)
-        back = fabric.route(target, site_node, via=pop, seed=seed)
+        # Hop-count routing through the PoP keeps the request on this carrier's own circuit
+        # (the latency metric could detour through another carrier's faster PoP).
+        there = fabric.route(site_node, target, via=pop, seed=seed, metric="hops")
+        back = fabric.route(target, site_node, via=pop, seed=seed, metric="hops")
     except UnreachableError as e:
         return unusable(f"unreachable: {e}")
     lid = fabric.links_of_edge(site_node, pop)

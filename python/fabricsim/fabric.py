@@ -297,10 +297,14 @@ class Fabric:
 
 
 def _walk_order(ids: np.ndarray, link_src: np.ndarray, link_dst: np.ndarray, start: int) -> np.ndarray:
-    by_src = {int(link_src[lid]): k for k, lid in enumerate(ids.tolist())}
+    """Order a single path's links from ``start`` (a waypoint route may pass a node twice, so
+    each link is used once, in the order the walk meets it)."""
+    out_of: dict[int, list[int]] = {}
+    for k, lid in enumerate(ids.tolist()):
+        out_of.setdefault(int(link_src[lid]), []).append(k)
     order, u = [], start
-    while u in by_src and len(order) < len(ids):
-        k = by_src[u]
+    while out_of.get(u) and len(order) < len(ids):
+        k = out_of[u].pop(0)
         order.append(k)
         u = int(link_dst[ids[k]])
     return np.asarray(order, dtype=np.int64)

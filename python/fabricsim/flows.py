@@ -297,3 +297,62 @@ def simulate(
     return run_flowset(fabric, flows_from_matrix(fabric, flows), routing=routing, seed=seed,
                        metric=metric, engine=engine)
 
+
+
+def _scale_of(fs_: FlowSet) -> np.ndarray:
+    return np.ones(len(fs_)) if fs_.latency_scale is None else fs_.latency_scale
+
+
+def concat_flowsets(parts: Sequence[FlowSet], *, sequential: bool = False) -> FlowSet:
+    """One flow set running ``parts`` together (dependencies and ECMP keys renumbered so each
+    part keeps its own). ``sequential=True`` runs them back to back instead: a zero-byte local
+    marker flow after each part waits for all of it, and the next part's first flows wait for
+    the marker."""
+    if not parts:
+        raise InvalidArgumentError("concat_flowsets: nothing to join")
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in
+                                         ("src", "dst", "size", "rel", "dly", "via", "key", "scale")}
+    ptrs, idxs = [np.zeros(1, np.int64)], []
+    n_total, deps_total, key_base = 0, 0, 0
+    marker = -1
+
+    def push(src, dst, size, rel, dly, via, key, scale, dep_ptr, dep_idx):
+        nonlocal n_total, deps_total
+        for k, v in zip(cols, (src, dst, size, rel, dly, via, key, scale), strict=True):
+            cols[k].append(np.asarray(v))
+        ptrs.append(np.asarray(dep_ptr[1:], np.int64) + deps_total)
+        idxs.append(np.asarray(dep_idx, np.int64))
+        deps_total += int(dep_ptr[-1])
+        n_total += len(src)
+
+    for fs_ in parts:
+        n = len(fs_)
+        dep_ptr, dep_idx = fs_.dep_ptr, fs_.dep_idx + n_total
+        if sequential and marker >= 0:
+            # every root of this part also waits for the previous part's marker
+            lens = np.diff(fs_.dep_ptr)
+            roots = lens == 0
+            new_lens = lens + roots
+            dep_ptr = np.concatenate([[0], np.cumsum(new_lens)]).astype(np.int64)
+            new_idx = np.full(int(dep_ptr[-1]), marker, np.int64)
+            keep = np.repeat(~roots, new_lens)  # slots of non-roots hold their own deps
+            new_idx[keep] = dep_idx
+            dep_idx = new_idx
+        push(fs_.src, fs_.dst, fs_.size_bytes, fs_.release_s, fs_.delay_s, fs_.via,
+             fs_.flow_key + np.uint64(key_base), _scale_of(fs_), dep_ptr, dep_idx)
+        key_base += int(fs_.flow_key.max()) + 1 if n else 0
+        if sequential:
+            node = fs_.src[:1] if n else np.zeros(1, np.int64)
+            start = n_total - n
+            push(node, node, np.zeros(1), np.zeros(1), np.zeros(1), np.full(1, -1, np.int64),
+                 np.zeros(1, np.uint64), np.ones(1), np.array([0, n], np.int64),
+                 np.arange(start, start + n, dtype=np.int64))
+            marker = n_total - 1
+    cat = np.concatenate
+    return FlowSet(
+        cat(cols["src"]).astype(np.int64), cat(cols["dst"]).astype(np.int64),
+        cat(cols["size"]).astype(np.float64), cat(cols["rel"]).astype(np.float64),
+        cat(cols["dly"]).astype(np.float64), cat(ptrs), cat(idxs) if idxs else np.zeros(0, np.int64),
+        cat(cols["via"]).astype(np.int64), cat(cols["key"]).astype(np.uint64),
+        cat(cols["scale"]).astype(np.float64),
+    )

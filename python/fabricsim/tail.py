@@ -27,7 +27,7 @@ from fabricsim.background import Background, as_background, capacity_factor, nic
 from fabricsim.collectives import Collective
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnreachableError
 from fabricsim.fabric import METRICS, ROUTING_POLICIES, Fabric, check_choice, check_seed
-from fabricsim.flows import FlowSet, flows_from_matrix, run_flowset
+from fabricsim.flows import FlowSet, concat_flowsets, flows_from_matrix, run_flowset
 
 PLACEMENTS = ("fixed", "random")
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
@@ -113,71 +113,8 @@ def _workload_flows(fabric: Fabric, workload: Any, routing: str, seed: int, metr
         f"workload: expected a fabricsim.Collective or a traffic matrix, got {type(workload).__name__}")
 
 
-def _repeat(fs_: FlowSet, repeats: int) -> FlowSet:
-    """``repeats`` back-to-back copies of a flow DAG: copy k starts after copy k-1 ends (a
-    zero-byte local marker flow per copy carries the barrier)."""
-    n = len(fs_)
-    parts = []
-    offset = 0
-    prev_marker = -1
-    for _ in range(repeats):
-        dep_ptr = fs_.dep_ptr.copy()
-        dep_idx = fs_.dep_idx + offset
-        if prev_marker >= 0:
-            roots = np.flatnonzero(np.diff(fs_.dep_ptr) == 0)
-            lens = np.diff(fs_.dep_ptr)
-            lens[roots] += 1
-            new_ptr = np.concatenate([[0], np.cumsum(lens)])
-            new_idx = np.empty(new_ptr[-1], np.int64)
-            for i in range(n):
-                a, b = fs_.dep_ptr[i], fs_.dep_ptr[i + 1]
-                new_idx[new_ptr[i]:new_ptr[i] + (b - a)] = dep_idx[a:b]
-                if lens[i] > b - a:
-                    new_idx[new_ptr[i + 1] - 1] = prev_marker
-            dep_ptr, dep_idx = new_ptr, new_idx
-        parts.append((fs_.src, fs_.dst, fs_.size_bytes, fs_.release_s, fs_.delay_s, dep_ptr,
-                      dep_idx, fs_.via, fs_.flow_key, _scale(fs_)))
-        offset += n
-        # marker: waits for every flow of this copy
-        marker_deps = np.arange(offset - n, offset, dtype=np.int64)
-        node = fs_.src[:1]
-        parts.append((node, node, np.zeros(1), np.zeros(1), np.zeros(1),
-                      np.array([0, n], np.int64), marker_deps, np.full(1, -1, np.int64),
-                      np.zeros(1, np.uint64), np.ones(1)))
-        prev_marker = offset
-        offset += 1
-    return _concat(parts)
-
-
 def _scale(fs_: FlowSet) -> np.ndarray:
     return np.ones(len(fs_)) if fs_.latency_scale is None else fs_.latency_scale
-
-
-def _concat(parts) -> FlowSet:
-    src, dst, size, rel, dly, vias, keys, scale = ([] for _ in range(8))
-    ptrs, idxs = [np.zeros(1, np.int64)], []
-    total_deps = 0
-    for (s, d, z, r, dl, dp, di, v, k, sc) in parts:
-        src.append(s)
-        dst.append(d)
-        size.append(z)
-        rel.append(r)
-        dly.append(dl)
-        vias.append(v)
-        keys.append(k)
-        scale.append(sc)
-        ptrs.append(np.asarray(dp[1:], np.int64) + total_deps)
-        idxs.append(np.asarray(di, np.int64))
-        total_deps += int(dp[-1])
-    cat = np.concatenate
-    return FlowSet(cat(src), cat(dst), cat(size), cat(rel), cat(dly), cat(ptrs),
-                   cat(idxs) if idxs else np.zeros(0, np.int64), cat(vias), cat(keys),
-                   cat(scale))
-
-
-def _shift_keys(fs_: FlowSet, base: int) -> FlowSet:
-    return FlowSet(fs_.src, fs_.dst, fs_.size_bytes, fs_.release_s, fs_.delay_s, fs_.dep_ptr,
-                   fs_.dep_idx, fs_.via, fs_.flow_key + np.uint64(base), fs_.latency_scale)
 
 
 def tail_latency(
@@ -242,14 +179,9 @@ def tail_latency(
                                     tenant.channels, tenant.profile, tenant.pipeline_chunks,
                                     tenant.max_flows)
             tr = tenant.run(fabric, routing=routing, seed=seed, metric=metric)
-            tflows = _shift_keys(_repeat(tenant.plan(fabric, tr.algorithm), bg.tenant_repeats),
-                                 1 << 40)
-            template = _concat([
-                (job.src, job.dst, job.size_bytes, job.release_s, job.delay_s, job.dep_ptr,
-                 job.dep_idx, job.via, job.flow_key, _scale(job)),
-                (tflows.src, tflows.dst, tflows.size_bytes, tflows.release_s, tflows.delay_s,
-                 tflows.dep_ptr, tflows.dep_idx, tflows.via, tflows.flow_key, _scale(tflows)),
-            ])
+            plan = tenant.plan(fabric, tr.algorithm)
+            tflows = concat_flowsets([plan] * bg.tenant_repeats, sequential=True)
+            template = concat_flowsets([job, tflows])
         elif bg.load > 0:
             if len(endpoints) < 2:
                 raise InvalidArgumentError("background: needs at least 2 endpoints")

@@ -1,0 +1,498 @@
+"""A training job's step on a fabric: compute, the communication it implies, and what the
+fabric's congestion does to step time, tokens/s and MFU.
+
+Formulas (per optimizer step; ``N`` = parameters (active ones for MoE), ``T`` = tokens per
+step = ``global_batch_tokens``, ``G`` = GPUs = DP x TP x PP):
+
+- **FLOPs** = 6·N·T (forward 2·N·T + backward 4·N·T; Kaplan et al. 2020, "Scaling Laws for
+  Neural Language Models", and Narayanan et al. 2021, "Efficient Large-Scale Language Model
+  Training on GPU Clusters Using Megatron-LM"; attention FLOPs ignored).
+- **Compute time** = FLOPs / (G x peak FLOP/s x compute_efficiency) x (1 + bubble), with the
+  1F1B pipeline bubble (PP − 1) / microbatches (Narayanan et al. 2021, sec. 2.2).
+- **Data-parallel gradients**: each of the TP x PP data-parallel groups (DP ranks) all-reduces
+  its shard of the gradients, N / (TP x PP) x grad_bytes (with a sharded optimizer, ZeRO:
+  reduce-scatter + all-gather of the same size; Rajbhandari et al. 2020). All groups run at
+  once, so they contend on the fabric as they do in real life.
+- **Tensor parallel**: Megatron's 4 all-reduces per layer per microbatch (2 forward, 2
+  backward) of ``microbatch_tokens x hidden x act_bytes`` among the TP ranks (inside a host,
+  over NVLink), on the critical path. All TP groups run one such all-reduce at once; the step
+  pays ``4 x layers/PP x microbatches`` of them.
+- **Pipeline parallel**: per microbatch, one activation send forward and one gradient send
+  backward across each stage boundary, ``microbatch_tokens x hidden x act_bytes / TP`` per TP
+  rank (Megatron's scatter/gather optimisation), ``2 x microbatches`` per step, not
+  overlapped (1F1B keeps them on the critical path).
+- **Expert parallel** (MoE): per MoE layer and microbatch, 4 all-to-alls (dispatch + combine,
+  forward + backward) among the EP ranks of ``microbatch_tokens x hidden x act_bytes x top_k``
+  bytes per rank (Lepikhin et al. 2020, GShard; Fedus et al. 2021, Switch Transformer).
+- **Overlap**: a fraction ``overlap`` of the data-parallel communication hides behind the
+  backward pass (bucketed all-reduce, as PyTorch DDP / Megatron do), but never more than the
+  compute time: exposed = TP + PP + EP + DP·(1 − overlap) + max(0, DP·overlap − compute).
+- **Step time** = compute + exposed communication; **tokens/s** = T / step time;
+  **busy fraction** = compute / step time; **MFU** = 6·N·T / (G x peak x step time).
+
+Placement (``placement="rail"``, the default) follows Megatron's rank order with the GPUs
+sorted host by host and by rail: TP ranks are neighbours inside a host, so a data-parallel
+group takes the same local GPU (the same rail) on every host. ``"linear"`` keeps the fabric's
+GPU order; ``"random"`` shuffles it (seeded).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from fabricsim.collectives import Collective
+from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
+from fabricsim.fabric import Fabric, check_choice, check_seed
+from fabricsim.flows import FlowSet, concat_flowsets, run_flowset
+
+PLACEMENTS = ("rail", "linear", "random")
+COMPONENTS = ("data_parallel", "tensor_parallel", "pipeline_parallel", "expert_parallel")
+
+
+def _pos_int(name: str, v: Any, minimum: int = 1) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+        raise InvalidArgumentError(f"{name}: must be an integer >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def _pos_real(name: str, v: Any, *, upper: float | None = None, allow_zero: bool = False) -> float:
+    ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+    if ok:
+        v = float(v)
+        ok = math.isfinite(v) and (v >= 0 if allow_zero else v > 0) and (upper is None or v <= upper)
+    if not ok:
+        bound = f" and <= {upper}" if upper is not None else ""
+        raise InvalidArgumentError(f"{name}: must be a finite number {'>=' if allow_zero else '>'} 0"
+                                   f"{bound}, got {v!r}")
+    return float(v)
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """A transformer training job and how it is parallelised. See the module docs.
+
+    >>> import fabricsim as fs
+    >>> job = fs.TrainingJob(params=7e9, layers=32, hidden_size=4096, data_parallel=4,
+    ...                      tensor_parallel=2, global_batch_tokens=1 << 20)
+    >>> job.gpus, round(job.flops_per_step / 1e15, 1)
+    (8, 44.0)
+    """
+
+    params: float
+    layers: int
+    hidden_size: int
+    seq_len: int = 4096
+    global_batch_tokens: int = 4 * 1024 * 1024
+    data_parallel: int = 1
+    tensor_parallel: int = 1
+    pipeline_parallel: int = 1
+    expert_parallel: int = 1
+    moe_layers: int = 0
+    top_k: int = 2
+    microbatches: int | None = None
+    profile: Any = "h100-ndr400"
+    compute_efficiency: float = 0.5
+    grad_bytes: int = 2
+    act_bytes: int = 2
+    overlap: float = 0.0
+    sharded_optimizer: bool = False
+    placement: str = "rail"
+    placement_seed: int = 0
+    max_flows_per_collective: int = 50_000
+
+    def __post_init__(self) -> None:
+        _pos_real("params", self.params)
+        for name in ("layers", "hidden_size", "seq_len", "global_batch_tokens", "data_parallel",
+                     "tensor_parallel", "pipeline_parallel", "expert_parallel", "top_k",
+                     "grad_bytes", "act_bytes"):
+            _pos_int(name, getattr(self, name))
+        _pos_int("moe_layers", self.moe_layers, 0)
+        if self.moe_layers > self.layers:
+            raise InvalidArgumentError(f"moe_layers ({self.moe_layers}) exceeds layers ({self.layers})")
+        if self.microbatches is not None:
+            _pos_int("microbatches", self.microbatches)
+        _pos_real("compute_efficiency", self.compute_efficiency, upper=1.0)
+        _pos_real("overlap", self.overlap, upper=1.0, allow_zero=True)
+        check_choice("placement", self.placement, PLACEMENTS)
+        check_seed(self.placement_seed)
+        _pos_int("max_flows_per_collective", self.max_flows_per_collective, 1000)
+        if self.layers % self.pipeline_parallel:
+            raise InvalidArgumentError(
+                f"pipeline_parallel ({self.pipeline_parallel}) must divide layers ({self.layers})")
+        if self.data_parallel % self.expert_parallel:
+            raise InvalidArgumentError(
+                f"expert_parallel ({self.expert_parallel}) must divide data_parallel "
+                f"({self.data_parallel}): experts are spread over data-parallel ranks")
+        if self.expert_parallel > 1 and self.moe_layers == 0:
+            raise InvalidArgumentError("expert_parallel > 1 needs moe_layers > 0")
+        if self.global_batch_tokens % (self.data_parallel * self.seq_len):
+            raise InvalidArgumentError(
+                f"global_batch_tokens ({self.global_batch_tokens}) must be a multiple of "
+                f"data_parallel x seq_len ({self.data_parallel * self.seq_len})")
+        from fabricsim import profiles
+
+        profiles.get_profile(self.profile)
+
+    # -- derived quantities ---------------------------------------------------------------------
+    @property
+    def gpus(self) -> int:
+        return self.data_parallel * self.tensor_parallel * self.pipeline_parallel
+
+    @property
+    def n_microbatches(self) -> int:
+        """Microbatches per step per DP rank (default: one sequence each)."""
+        per_rank = self.global_batch_tokens // (self.data_parallel * self.seq_len)
+        return self.microbatches or max(1, per_rank)
+
+    @property
+    def microbatch_tokens(self) -> int:
+        return self.global_batch_tokens // (self.data_parallel * self.n_microbatches)
+
+    @property
+    def flops_per_step(self) -> float:
+        return 6.0 * self.params * self.global_batch_tokens
+
+    @property
+    def peak_flops(self) -> float:
+        from fabricsim import profiles
+
+        return profiles.get_profile(self.profile).peak_tflops_bf16 * 1e12
+
+    @property
+    def bubble_fraction(self) -> float:
+        return (self.pipeline_parallel - 1) / self.n_microbatches
+
+    @property
+    def compute_time_s(self) -> float:
+        ideal = self.flops_per_step / (self.gpus * self.peak_flops * self.compute_efficiency)
+        return ideal * (1.0 + self.bubble_fraction)
+
+    def grad_bytes_per_group(self) -> int:
+        return max(1, int(self.params * self.grad_bytes
+                          // (self.tensor_parallel * self.pipeline_parallel)))
+
+    # -- placement and communication ----------------------------------------------------------
+    def rank_to_gpu(self, fabric: Fabric) -> list:
+        """GPU label of each global rank (Megatron order: TP fastest, then DP, then PP)."""
+        gpus = list(fabric.gpus)
+        if len(gpus) < self.gpus:
+            raise InvalidArgumentError(
+                f"job: needs {self.gpus} GPUs (DP {self.data_parallel} x TP {self.tensor_parallel}"
+                f" x PP {self.pipeline_parallel}) but the fabric has {len(gpus)}")
+        if self.placement == "rail":
+            g = fabric.graph
+
+            def key(item):
+                pos, lab = item
+                a = g.nodes[lab]
+                rail = a.get("rail")
+                return (str(a.get("host", lab)), rail if isinstance(rail, int) else pos)
+
+            order = [lab for _, lab in sorted(enumerate(gpus), key=key)]
+            # keep hosts in fabric order
+            first = {}
+            for pos, lab in enumerate(gpus):
+                first.setdefault(str(g.nodes[lab].get("host", lab)), pos)
+            order.sort(key=lambda lab: first[str(g.nodes[lab].get("host", lab))])
+            gpus = order
+        elif self.placement == "random":
+            rng = np.random.default_rng(self.placement_seed)
+            gpus = [gpus[i] for i in rng.permutation(len(gpus))]
+        return gpus[: self.gpus]
+
+    def groups(self, fabric: Fabric) -> dict[str, list[list]]:
+        """GPU labels of every TP, DP, PP-boundary and EP group."""
+        r2g = self.rank_to_gpu(fabric)
+        TP, DP, PP, EP = (self.tensor_parallel, self.data_parallel, self.pipeline_parallel,
+                          self.expert_parallel)
+
+        def rank(tp, dp, pp):
+            return (pp * DP + dp) * TP + tp
+
+        tp_groups = [[r2g[rank(t, d, p)] for t in range(TP)] for p in range(PP) for d in range(DP)]
+        dp_groups = [[r2g[rank(t, d, p)] for d in range(DP)] for p in range(PP) for t in range(TP)]
+        pp_pairs = [[r2g[rank(t, d, p)], r2g[rank(t, d, p + 1)]]
+                    for p in range(PP - 1) for d in range(DP) for t in range(TP)]
+        ep_groups = [[r2g[rank(t, e0 + e, p)] for e in range(EP)]
+                     for p in range(PP) for t in range(TP) for e0 in range(0, DP, EP)]
+        return {"tensor_parallel": tp_groups, "data_parallel": dp_groups,
+                "pipeline_parallel": pp_pairs, "expert_parallel": ep_groups}
+
+    def communication(self, fabric: Fabric) -> dict[str, tuple[FlowSet, int]]:
+        """Per component: the flows of one round of it (all groups at once) and how many
+        rounds the step needs. Components with nothing to send are left out."""
+        groups = self.groups(fabric)
+        out: dict[str, tuple[FlowSet, int]] = {}
+        mf = self.max_flows_per_collective
+
+        def union(colls):
+            return concat_flowsets([c.plan(fabric, c.algorithm if c.algorithm != "auto"
+                                           else _auto(c, fabric)) for c in colls])
+
+        if self.data_parallel > 1:
+            size = self.grad_bytes_per_group()
+            ops = ("reduce_scatter", "all_gather") if self.sharded_optimizer else ("all_reduce",)
+            colls = [Collective(op, size, grp, max_flows=mf) for grp in groups["data_parallel"]
+                     for op in ops[:1]]
+            fs_dp = union(colls)
+            if len(ops) == 2:
+                ag = union([Collective("all_gather", size, grp, max_flows=mf)
+                            for grp in groups["data_parallel"]])
+                fs_dp = concat_flowsets([fs_dp, ag], sequential=True)
+            out["data_parallel"] = (fs_dp, 1)
+        act = self.microbatch_tokens * self.hidden_size * self.act_bytes
+        layers_per_stage = self.layers // self.pipeline_parallel
+        if self.tensor_parallel > 1:
+            colls = [Collective("all_reduce", act, grp, max_flows=mf)
+                     for grp in groups["tensor_parallel"]]
+            out["tensor_parallel"] = (union(colls), 4 * layers_per_stage * self.n_microbatches)
+        if self.pipeline_parallel > 1:
+            size = max(1, act // self.tensor_parallel)
+            colls = [Collective("send_recv", size, pair, max_flows=mf)
+                     for pair in groups["pipeline_parallel"]]
+            # send_recv on a pair sends both ways: one forward activation, one backward grad
+            out["pipeline_parallel"] = (union(colls), self.n_microbatches)
+        if self.expert_parallel > 1:
+            moe_per_stage = max(1, self.moe_layers // self.pipeline_parallel)
+            size = act * self.top_k
+            colls = [Collective("all_to_all", size, grp, max_flows=mf)
+                     for grp in groups["expert_parallel"]]
+            out["expert_parallel"] = (union(colls), 4 * moe_per_stage * self.n_microbatches)
+        return out
+
+
+def _auto(c: Collective, fabric: Fabric) -> str:
+    return c.run(fabric).algorithm if len(c.candidates(fabric)) > 1 else c.candidates(fabric)[0]
+
+
+@dataclass(frozen=True, eq=False)
+class StepResult:
+    """One training step (or its distribution over Monte Carlo samples)."""
+
+    compute_time_s: float
+    comm_time_s: dict  # component -> array of per-sample times for the whole step (s)
+    exposed_comm_s: np.ndarray
+    step_time_s: np.ndarray
+    tokens_per_s: np.ndarray
+    busy_fraction: np.ndarray
+    mfu: np.ndarray
+    job: TrainingJob = field(repr=False)
+
+    def _q(self, x, q):
+        return float(np.quantile(x, q))
+
+    @property
+    def step_time_p50_s(self) -> float:
+        return self._q(self.step_time_s, 0.5)
+
+    @property
+    def step_time_p99_s(self) -> float:
+        return self._q(self.step_time_s, 0.99)
+
+    @property
+    def tokens_per_s_p50(self) -> float:
+        return self._q(self.tokens_per_s, 0.5)
+
+    @property
+    def tokens_per_s_p99(self) -> float:
+        """Tokens/s at the p99 step time (the slow tail)."""
+        return self.job.global_batch_tokens / self.step_time_p99_s
+
+    def as_dict(self) -> dict:
+        return {
+            "compute_time_s": self.compute_time_s,
+            **{f"{k}_p50_s": float(np.median(v)) for k, v in self.comm_time_s.items()},
+            "exposed_comm_p50_s": float(np.median(self.exposed_comm_s)),
+            "step_time_p50_s": self.step_time_p50_s,
+            "step_time_p99_s": self.step_time_p99_s,
+            "tokens_per_s_p50": self.tokens_per_s_p50,
+            "tokens_per_s_p99": self.tokens_per_s_p99,
+            "busy_fraction_p50": float(np.median(self.busy_fraction)),
+            "mfu_p50": float(np.median(self.mfu)),
+        }
+
+
+def step(
+    fabric: Fabric,
+    job: TrainingJob,
+    background: Any = None,
+    samples: int = 1,
+    seed: int = 0,
+    *,
+    routing: str = "ecmp",
+    metric: str = "latency",
+    threads: int | None = None,
+) -> StepResult:
+    """Run one training step's communication through the engine (with ``background``
+    traffic over ``samples`` Monte Carlo samples) and combine it with compute. See the module
+    docs for every formula."""
+    from fabricsim.background import as_background
+    from fabricsim.tail import tail_latency
+
+    if not isinstance(job, TrainingJob):
+        raise InvalidTypeError(f"job: expected a fabricsim.TrainingJob, got {type(job).__name__}")
+    if not isinstance(fabric, Fabric):
+        raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
+    bg = as_background(background)
+    comms = job.communication(fabric)
+    per_component: dict[str, np.ndarray] = {}
+    for name, (flows, rounds) in comms.items():
+        if bg is None or (bg.load == 0 and bg.static_fraction == 0 and bg.pattern != "tenant"):
+            t = run_flowset(fabric, flows, routing=routing, seed=seed, metric=metric).makespan_s
+            times = np.full(samples, t)
+        else:
+            res = tail_latency(fabric, flows, bg, samples, seed, routing=routing, metric=metric,
+                               threads=threads)
+            times = res.job_time_s
+        per_component[name] = times * rounds
+    return _combine(job, per_component, samples)
+
+
+def _combine(job: TrainingJob, comm: dict[str, np.ndarray], samples: int) -> StepResult:
+    compute = job.compute_time_s
+    zero = np.zeros(samples)
+    dp = comm.get("data_parallel", zero)
+    critical = sum((comm.get(k, zero) for k in COMPONENTS if k != "data_parallel"), zero)
+    hidden = dp * job.overlap
+    exposed = critical + dp * (1 - job.overlap) + np.maximum(0.0, hidden - compute)
+    step_time = compute + exposed
+    return StepResult(
+        compute_time_s=compute,
+        comm_time_s=comm,
+        exposed_comm_s=exposed,
+        step_time_s=step_time,
+        tokens_per_s=job.global_batch_tokens / step_time,
+        busy_fraction=compute / step_time,
+        mfu=job.flops_per_step / (job.gpus * job.peak_flops * step_time),
+        job=job,
+    )
+
+
+def ideal_fabric(fabric: Fabric) -> Fabric:
+    """The same GPUs, hosts, NVLink and NICs, with every NIC on one non-blocking switch: the
+    reference "ideal non-blocking fabric" erosion is measured against."""
+    import networkx as nx
+
+    G = fabric.graph
+    H = nx.Graph()
+    H.add_node("ideal-switch", role="leaf")
+    for n, a in G.nodes(data=True):
+        if a.get("role") in ("gpu", "nvswitch"):
+            H.add_node(n, **a)
+    for u, v, a in G.edges(data=True):
+        if u in H and v in H:
+            H.add_edge(u, v, **a)
+    for g in fabric.gpus:
+        # each GPU keeps its NIC rate (its widest non-NVLink link) and access latency
+        nic = [(a["capacity_gbps"], a["latency_us"]) for _, _, a in G.edges(g, data=True)
+               if a.get("kind") != "nvlink"]
+        cap, lat = max(nic) if nic else (max(a["capacity_gbps"] for *_, a in G.edges(g, data=True)),
+                                          min(a["latency_us"] for *_, a in G.edges(g, data=True)))
+        H.add_edge(g, "ideal-switch", capacity_gbps=cap, latency_us=lat, kind="access")
+    return Fabric.from_networkx(H, efficiency=fabric.efficiency)
+
+
+@dataclass(frozen=True, eq=False)
+class ErosionResult:
+    """Step time and tokens/s against background load, and the throughput lost compared with
+    the ideal non-blocking fabric (``1 - tokens/s / ideal tokens/s``)."""
+
+    name: str
+    loads: tuple
+    rows: tuple  # dicts, one per load
+    ideal_step_time_s: float
+    ideal_tokens_per_s: float
+
+    def table(self) -> str:
+        head = (f"{'load':>5} {'step p50 (ms)':>14} {'step p99 (ms)':>14} {'tokens/s p50':>14} "
+                f"{'erosion p50':>12} {'erosion p99':>12} {'MFU p50':>8}")
+        lines = [f"# {self.name}: ideal step {self.ideal_step_time_s * 1e3:.2f} ms, "
+                 f"{self.ideal_tokens_per_s:,.0f} tokens/s", head]
+        for r in self.rows:
+            lines.append(f"{r['load']:>5.2f} {r['step_time_p50_s'] * 1e3:>14.2f} "
+                         f"{r['step_time_p99_s'] * 1e3:>14.2f} {r['tokens_per_s_p50']:>14,.0f} "
+                         f"{r['erosion_p50']:>11.1%} {r['erosion_p99']:>11.1%} "
+                         f"{r['mfu_p50']:>7.1%}")
+        return "\n".join(lines)
+
+
+def erosion(
+    fabric: Fabric,
+    job: TrainingJob,
+    background_loads=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+    samples: int = 20,
+    seed: int = 0,
+    *,
+    background: Any = None,
+    routing: str = "ecmp",
+    metric: str = "latency",
+    threads: int | None = None,
+    name: str = "fabric",
+    progress: bool = False,
+) -> ErosionResult:
+    """Step time, tokens/s and erosion (throughput lost vs the ideal non-blocking fabric) at
+    each background load, at p50 and p99. ``background``: a :class:`fabricsim.Background`
+    template (sizes, pattern, endpoints); its ``load`` is replaced by each load in turn."""
+    from fabricsim.background import Background, as_background
+
+    loads = tuple(float(x) for x in background_loads)
+    if not loads:
+        raise InvalidArgumentError("background_loads: give at least one load")
+    template = as_background(background) or Background()
+    ideal = step(ideal_fabric(fabric), job, None, 1, seed, routing=routing, metric=metric)
+    ideal_t = float(ideal.step_time_s[0])
+    ideal_tps = job.global_batch_tokens / ideal_t
+    rows = []
+    bar = None
+    if progress:
+        from fabricsim._progress import ProgressBar
+
+        bar = ProgressBar(len(loads), f"erosion {name}")
+    for load in loads:
+        bg = replace(template, load=load) if load > 0 else None
+        res = step(fabric, job, bg, samples if bg is not None else 1, seed, routing=routing,
+                   metric=metric, threads=threads)
+        d = res.as_dict()
+        d["load"] = load
+        d["erosion_p50"] = 1.0 - d["tokens_per_s_p50"] / ideal_tps
+        d["erosion_p99"] = 1.0 - d["tokens_per_s_p99"] / ideal_tps
+        rows.append(d)
+        if bar:
+            bar.update()
+    if bar:
+        bar.close()
+    return ErosionResult(name, loads, tuple(rows), ideal_t, ideal_tps)
+
+
+def plot_erosion(results: list[ErosionResult] | dict, path: str) -> str:
+    """PNG of tokens/s (p50) and p99 step time against background load, one line per design."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("plotting needs matplotlib: pip install 'fabricsim[plot]'") from None
+    items = list(results.values()) if isinstance(results, dict) else list(results)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for r in items:
+        loads = [row["load"] for row in r.rows]
+        ax1.plot(loads, [row["tokens_per_s_p50"] for row in r.rows], marker="o", label=r.name)
+        ax2.plot(loads, [row["step_time_p99_s"] * 1e3 for row in r.rows], marker="o", label=r.name)
+    ax1.set_xlabel("east-west background load (fraction of NIC capacity)")
+    ax1.set_ylabel("tokens/s (p50)")
+    ax1.set_title("Training throughput")
+    ax2.set_xlabel("east-west background load (fraction of NIC capacity)")
+    ax2.set_ylabel("step time p99 (ms)")
+    ax2.set_title("Tail step time")
+    for ax in (ax1, ax2):
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
