@@ -15,6 +15,7 @@ from fabricsim.collectives import (
     collective,
     sweep_sizes,
 )
+from fabricsim.compare import Comparison, Design, compare
 from fabricsim.edge import EdgeReport, edge_latency
 from fabricsim.exceptions import (
     DependencyCycleError,
@@ -77,6 +78,9 @@ __all__ = [
     "LatencyResult",
     "link_utilization",
     "message_latency",
+    "Comparison",
+    "Design",
+    "compare",
     "TrainingJob",
     "StepResult",
     "ErosionResult",

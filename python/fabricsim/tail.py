@@ -7,12 +7,14 @@ seed, background arrivals and (with ``placement="random"``) job placement, from
 Samples run in parallel in the Rust core with the GIL released.
 
 Timeline of a sample: background flows arrive from t = 0; the job is released at
-``warmup_s`` (default: its unloaded time, so it meets a loaded network) and the sample ends
-when its last flow finishes. Background arrivals are generated until
-``warmup_s + horizon * unloaded time``; if the job is slowed beyond that, the load tapers off
-and the slowdown is underestimated (raise ``horizon``). Background flows still running when the
-job ends are censored: the FCT slowdowns (FCT / FCT alone on an empty fabric) cover finished
-flows only.
+``warmup_s`` and the sample ends when its last flow finishes. The default warm-up is long
+enough for the background to reach its steady state: ten mean flow times at the offered load,
+``10 x E[size] / (NIC rate x (1 - load))``, capped at the job's unloaded time. Arrivals are
+generated over a window (``warmup_s + horizon x unloaded time``); a sample whose job outlasts
+the window is rerun with a 4x longer one. Every endpoint draws arrivals from its own stream, so
+a longer window only adds later arrivals: the result equals an unbounded window. Background
+flows still running when the job ends are censored: the FCT slowdowns (FCT / FCT alone on an
+empty fabric) cover finished flows only.
 """
 
 from __future__ import annotations
@@ -23,13 +25,22 @@ from typing import Any
 import numpy as np
 
 from fabricsim import _core
-from fabricsim.background import Background, as_background, capacity_factor, nic_Bps, size_cdf
+from fabricsim.background import (
+    Background,
+    as_background,
+    capacity_factor,
+    mean_size_bytes,
+    nic_Bps,
+    size_cdf,
+)
 from fabricsim.collectives import Collective
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnreachableError
 from fabricsim.fabric import METRICS, ROUTING_POLICIES, Fabric, check_choice, check_seed
 from fabricsim.flows import FlowSet, concat_flowsets, flows_from_matrix, run_flowset
 
 PLACEMENTS = ("fixed", "random")
+MAX_THREADS = 1024
+MAX_BACKGROUND_FLOWS = 2_000_000  # expected per sample; beyond it memory and time run away
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 SIZE_BUCKETS_BYTES = ((0, 1e5, "<100KB"), (1e5, 1e6, "100KB-1MB"), (1e6, 1e7, "1-10MB"),
                       (1e7, np.inf, ">10MB"))
@@ -130,7 +141,7 @@ def tail_latency(
     vary_hash: bool = True,
     threads: int | None = None,
     warmup_s: float | None = None,
-    horizon: float = 10.0,
+    horizon: float = 2.0,
 ) -> TailLatencyResult:
     """Distribution of ``workload``'s completion time under ``background`` over ``samples``
     Monte Carlo samples (see the module docs for the timeline and what varies per sample).
@@ -148,29 +159,42 @@ def tail_latency(
     seed = check_seed(seed)
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
         raise InvalidArgumentError(f"samples: must be an integer >= 1, got {samples!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise InvalidArgumentError(f"threads: must be an integer >= 1 or None, got {threads!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or not 1 <= threads <= MAX_THREADS):
+        raise InvalidArgumentError(
+            f"threads: must be an integer in 1..{MAX_THREADS} or None, got {threads!r}")
     if not (isinstance(horizon, (int, float)) and np.isfinite(horizon) and horizon > 0):
         raise InvalidArgumentError(f"horizon: must be a number > 0, got {horizon!r}")
     bg: Background | None = as_background(background)
 
     job, unloaded_s, algorithm = _workload_flows(fabric, workload, routing, seed, metric)
+    job_nodes = np.unique(np.concatenate([job.src, job.dst]))
+    gpus = fabric.compiled.gpus
+    endpoints = None
+    if bg is not None:
+        if bg.endpoints is not None:
+            endpoints = fabric.indices(bg.endpoints, "background endpoints")
+            if len(np.unique(endpoints)) != len(endpoints):
+                dup = next(e for i, e in enumerate(bg.endpoints)
+                           if fabric.index(e) in endpoints[:i].tolist())
+                raise InvalidArgumentError(
+                    f"background endpoints: {dup!r} appears more than once")
+        else:
+            others = np.setdiff1d(gpus, job_nodes)
+            endpoints = others if (len(others) >= 2 and placement == "fixed") else gpus
     if warmup_s is None:
-        warmup_s = unloaded_s if bg is not None and bg.dynamic else 0.0
+        warmup_s = 0.0
+        if bg is not None and bg.dynamic and endpoints is not None and len(endpoints):
+            nic = float(nic_Bps(fabric, endpoints).min())
+            steady = 10.0 * bg.mean_size_bytes / (nic * (1.0 - bg.load))
+            warmup_s = min(unloaded_s, steady)
     if not (isinstance(warmup_s, (int, float)) and np.isfinite(warmup_s) and warmup_s >= 0):
         raise InvalidArgumentError(f"warmup_s: must be a number >= 0, got {warmup_s!r}")
     job = FlowSet(job.src, job.dst, job.size_bytes, job.release_s + warmup_s, job.delay_s,
                   job.dep_ptr, job.dep_idx, job.via, job.flow_key, _scale(job))
-    job_nodes = np.unique(np.concatenate([job.src, job.dst]))
-    gpus = fabric.compiled.gpus
     template = job
     bg_kwargs: dict[str, Any] = {}
     if bg is not None:
-        if bg.endpoints is not None:
-            endpoints = fabric.indices(bg.endpoints, "background endpoints")
-        else:
-            others = np.setdiff1d(gpus, job_nodes)
-            endpoints = others if (len(others) >= 2 and placement == "fixed") else gpus
         if bg.pattern == "tenant":
             tenant = bg.tenant
             if tenant.ranks is None:
@@ -186,16 +210,26 @@ def tail_latency(
             if len(endpoints) < 2:
                 raise InvalidArgumentError("background: needs at least 2 endpoints")
             values, cdf = size_cdf(bg.sizes)
+            inject = nic_Bps(fabric, endpoints)
+            end_s = float(warmup_s + horizon * unloaded_s)
+            expected = bg.load * float(inject.sum()) / mean_size_bytes(values, cdf) * end_s
+            if expected > MAX_BACKGROUND_FLOWS:
+                raise InvalidArgumentError(
+                    f"background: about {expected:.3g} background flows per sample (load "
+                    f"{bg.load:g} of {len(endpoints)} endpoints' NICs, mean flow size "
+                    f"{mean_size_bytes(values, cdf):.3g} bytes, over {end_s:.3g} s); at most "
+                    f"{MAX_BACKGROUND_FLOWS:,} are simulated: use larger flows (sizes=), a lower "
+                    "load, a shorter horizon or warmup_s")
             bg_kwargs = dict(
                 bg_endpoints=np.ascontiguousarray(endpoints, np.int64),
-                bg_inject_bps=nic_Bps(fabric, endpoints),
+                bg_inject_bps=inject,
                 bg_load=float(bg.load),
                 bg_pattern=bg.pattern,
                 bg_receivers=int(bg.incast_receivers),
                 bg_size_values=np.ascontiguousarray(values, np.float64),
                 bg_size_cdf=np.ascontiguousarray(cdf, np.float64),
                 bg_start_s=0.0,
-                bg_end_s=float(warmup_s + horizon * unloaded_s),
+                bg_end_s=end_s,
             )
     cap = capacity_factor(fabric, bg.static_fraction) if bg is not None else None
     pool = np.ascontiguousarray(gpus, np.int64) if placement == "random" else None
@@ -204,7 +238,8 @@ def tail_latency(
         out = _core.monte_carlo(
             fabric._core, t.src, t.dst, t.via, t.flow_key, t.size_bytes, t.release_s, t.delay_s,
             t.dep_ptr, t.dep_idx, np.ascontiguousarray(_scale(t), np.float64), len(job),
-            int(samples), seed, routing, metric, bool(vary_hash), pool, cap, int(threads or 0),
+            int(samples), seed, routing, metric, bool(vary_hash), pool, cap,
+            min(int(threads or 0), int(samples)),
             **bg_kwargs,
         )
     except UnreachableError as e:

@@ -117,22 +117,26 @@ impl Background {
         Ok(())
     }
 
-    pub fn generate(&self, rng: &mut Rng) -> Arrivals {
+    /// Arrivals in `[start_s, end_s)`. Every endpoint draws from its own stream of `seed`, so a
+    /// longer window only adds later arrivals: the earlier ones stay exactly the same.
+    pub fn generate(&self, seed: u64) -> Arrivals {
         let n = self.endpoints.len();
         let (mut src, mut dst, mut size, mut release) = (vec![], vec![], vec![], vec![]);
         if self.load == 0.0 || self.end_s <= self.start_s {
             return (src, dst, size, release);
         }
+        let mut shared = Rng::new(seed);
         let partner: Vec<usize> = match self.pattern {
-            Pattern::Permutation => derangement(n, rng),
+            Pattern::Permutation => derangement(n, &mut shared),
             _ => vec![],
         };
         let receivers: Vec<usize> = match self.pattern {
-            Pattern::Incast { receivers } => sample_distinct(n, receivers, rng),
+            Pattern::Incast { receivers } => sample_distinct(n, receivers, &mut shared),
             _ => vec![],
         };
         #[allow(clippy::needless_range_loop)] // s is both an index and the sender id
         for s in 0..n {
+            let rng = &mut Rng::new(crate::hash::splitmix64(seed ^ crate::hash::splitmix64(s as u64 + 1)));
             let mean_gap = self.sizes.mean() / (self.load * self.inject_bps[s]);
             let mut t = self.start_s + rng.exponential(mean_gap);
             while t < self.end_s {
@@ -218,10 +222,17 @@ mod tests {
             end_s: 1.0,
         };
         bg.validate().unwrap();
-        let (src, dst, size, _) = bg.generate(&mut Rng::new(3));
+        let (src, dst, size, _) = bg.generate(3);
         let offered: f64 = size.iter().sum::<f64>() / (16.0 * 1e9);
         assert!((offered - 0.4).abs() < 0.02, "{offered}");
         assert!(src.iter().zip(&dst).all(|(s, d)| s != d));
+        // a longer window keeps every earlier arrival
+        let longer = Background { end_s: 2.0, ..bg.clone() };
+        let (_, _, size2, rel2) = longer.generate(3);
+        let (_, _, _, rel1) = bg.generate(3);
+        let early: Vec<f64> = rel2.iter().copied().filter(|&t| t < 1.0).collect();
+        assert_eq!(early.len(), rel1.len());
+        assert!(size2.len() > size.len());
     }
 
     #[test]

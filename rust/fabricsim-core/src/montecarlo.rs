@@ -100,44 +100,63 @@ fn run_sample(
             }
         }
     }
-    let mut keys = tpl.flow_key.clone();
-    let mut size = tpl.size_bytes.clone();
-    let mut release = tpl.release_s.clone();
-    let mut delay = tpl.delay_s.clone();
-    let mut dep_ptr = tpl.dep_ptr.clone();
-    let mut scale = tpl.latency_scale.clone();
-    let n_tpl = src.len();
-    let mut generated = 0;
-    if let Some(bg) = bg {
-        let (bs, bd, bz, br) = bg.generate(&mut rng);
-        generated = bs.len() as u64;
-        let last = *dep_ptr.last().unwrap_or(&0);
-        for k in 0..bs.len() {
-            src.push(bs[k]);
-            dst.push(bd[k]);
-            via.push(NO_VIA);
-            // background flows hash on their own keys, far from the template's
-            keys.push((1u64 << 62) + k as u64);
-            size.push(bz[k]);
-            release.push(br[k]);
-            delay.push(0.0);
-            dep_ptr.push(last);
-            if !scale.is_empty() {
-                scale.push(1.0);
+    // Background arrivals are generated over a window; if the job outlasts it, the sample is
+    // rerun with a 4x longer window. Arrivals after the job ends cannot change it, and a longer
+    // window keeps every earlier arrival, so this equals an unbounded window.
+    let bg_seed = rng.next_u64();
+    let mut window = bg.cloned();
+    let mut extensions = 0;
+    let (flows, out, n_tpl, generated) = loop {
+        let mut src = src.clone();
+        let mut dst = dst.clone();
+        let mut via = via.clone();
+        let mut keys = tpl.flow_key.clone();
+        let mut size = tpl.size_bytes.clone();
+        let mut release = tpl.release_s.clone();
+        let mut delay = tpl.delay_s.clone();
+        let mut dep_ptr = tpl.dep_ptr.clone();
+        let mut scale = tpl.latency_scale.clone();
+        let n_tpl = src.len();
+        let mut generated = 0;
+        if let Some(bg) = &window {
+            let (bs, bd, bz, br) = bg.generate(bg_seed);
+            generated = bs.len() as u64;
+            let last = *dep_ptr.last().unwrap_or(&0);
+            for k in 0..bs.len() {
+                src.push(bs[k]);
+                dst.push(bd[k]);
+                via.push(NO_VIA);
+                // background flows hash on their own keys, far from the template's
+                keys.push((1u64 << 62) + k as u64);
+                size.push(bz[k]);
+                release.push(br[k]);
+                delay.push(0.0);
+                dep_ptr.push(last);
+                if !scale.is_empty() {
+                    scale.push(1.0);
+                }
             }
         }
-    }
-    let routes = route_flows(router, &src, &dst, &via, &keys, cfg.policy, hash_seed, cancel)?;
-    let flows = FlowSet {
-        size_bytes: size,
-        release_s: release,
-        delay_s: delay,
-        dep_ptr,
-        dep_idx: tpl.dep_idx.clone(),
-        routes,
-        latency_scale: scale,
+        let routes = route_flows(router, &src, &dst, &via, &keys, cfg.policy, hash_seed, cancel)?;
+        let flows = FlowSet {
+            size_bytes: size,
+            release_s: release,
+            delay_s: delay,
+            dep_ptr,
+            dep_idx: tpl.dep_idx.clone(),
+            routes,
+            latency_scale: scale,
+        };
+        let out = engine::simulate_until(net, &flows, Some(tpl.n_job), cancel)?;
+        let job_end = out.finish_s[..tpl.n_job].iter().fold(0.0f64, |a, &b| a.max(b));
+        match &mut window {
+            Some(bg) if job_end > bg.end_s && extensions < 8 => {
+                bg.end_s = bg.start_s + (bg.end_s - bg.start_s).max(1e-6) * 4.0;
+                extensions += 1;
+            }
+            _ => break (flows, out, n_tpl, generated),
+        }
     };
-    let out = engine::simulate_until(net, &flows, Some(tpl.n_job), cancel)?;
     let job_release = tpl.release_s[..tpl.n_job].iter().fold(f64::INFINITY, |a, &b| a.min(b));
     let job_end = out.finish_s[..tpl.n_job].iter().fold(0.0f64, |a, &b| a.max(b));
     let job_time_s = if tpl.n_job == 0 { 0.0 } else { job_end - job_release };

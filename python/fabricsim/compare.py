@@ -1,0 +1,275 @@
+"""Side-by-side comparison of fabric designs for one training job: the numbers a platform team
+decides on.
+
+Each row: GPUs, switches and cables, bisection bandwidth, oversubscription, an all-reduce's bus
+bandwidth over the job's GPUs, step time (p50 / p99) and tokens/s at the chosen background
+load, throughput erosion against the ideal non-blocking fabric, MFU, where the data-parallel
+traffic bottlenecks, and (for fabrics built with ``edge_sites``) edge p99 latency and
+availability.
+
+>>> import fabricsim as fs
+>>> job = fs.TrainingJob(params=1e9, layers=8, hidden_size=2048, data_parallel=8,
+...                      global_batch_tokens=8 * 4096)
+>>> designs = {f"{o}:1": fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=4, gpus_per_host=1,
+...                                    oversubscription=o) for o in (1, 4)}
+>>> cmp = fs.compare(designs, job, loads=(0.0,), samples=1)
+>>> [r["design"] for r in cmp.rows]
+['1:1', '4:1']
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from fabricsim.background import Background, as_background
+from fabricsim.collectives import Collective
+from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
+from fabricsim.fabric import ROUTING_POLICIES, Fabric, check_choice
+from fabricsim.flows import run_flowset
+from fabricsim.training import ErosionResult, TrainingJob, erosion, plot_erosion
+
+
+@dataclass(frozen=True)
+class Design:
+    """One fabric design to compare: a name, a fabric (or a networkx graph to compile) and how
+    it routes."""
+
+    name: str
+    fabric: Any
+    routing: str = "ecmp"
+
+
+def _as_designs(designs: Any, job: TrainingJob) -> list[tuple[str, Fabric, str]]:
+    if isinstance(designs, Mapping):
+        items = [Design(str(k), v) for k, v in designs.items()]
+    elif isinstance(designs, Sequence) and not isinstance(designs, (str, bytes)):
+        items = [d if isinstance(d, Design) else Design(*d) for d in designs]
+    else:
+        raise InvalidTypeError("designs: expected a mapping name -> fabric/graph, or a list of "
+                               f"Design(name, fabric, routing), got {type(designs).__name__}")
+    if not items:
+        raise InvalidArgumentError("designs: nothing to compare")
+    out, seen = [], set()
+    for d in items:
+        if d.name in seen:
+            raise InvalidArgumentError(f"designs: the name {d.name!r} appears twice")
+        seen.add(d.name)
+        check_choice(f"design {d.name!r}: routing", d.routing, ROUTING_POLICIES)
+        if isinstance(d.fabric, Fabric):
+            fab = d.fabric
+        elif isinstance(d.fabric, nx.Graph):
+            fab = Fabric.from_networkx(d.fabric, profile=job.profile)
+        else:
+            raise InvalidTypeError(f"design {d.name!r}: expected a Fabric or a networkx graph, "
+                                   f"got {type(d.fabric).__name__}")
+        out.append((d.name, fab, d.routing))
+    return out
+
+
+def _bottleneck(fabric: Fabric, job: TrainingJob, routing: str, seed: int) -> tuple[str, float]:
+    """Where the job's data-parallel (else its largest) traffic saturates, with no background:
+    the tier of the busiest link and its mean utilisation."""
+    comms = job.communication(fabric)
+    if not comms:
+        return ("none", 0.0)
+    name = "data_parallel" if "data_parallel" in comms else next(iter(comms))
+    flows = comms[name][0]
+    sim = run_flowset(fabric, flows, routing=routing, seed=seed)
+    t = sim.makespan_s
+    if t <= 0:
+        return ("none", 0.0)
+    util = sim.link_bytes / (fabric.usable_Bps * t)
+    lid = int(np.argmax(util))
+    roles = fabric.compiled.roles
+    u, v = int(fabric.compiled.link_src[lid]), int(fabric.compiled.link_dst[lid])
+    return (f"{roles[u]}->{roles[v]}", float(util[lid]))
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Rows (one dict per design), the erosion sweeps behind them, and ways out: a terminal
+    table, CSV, JSON, a pandas DataFrame, a PNG plot."""
+
+    rows: tuple
+    erosion: dict = field(repr=False)
+    load: float = 0.5
+
+    COLUMNS = (
+        ("design", "design", "{}"), ("gpus", "GPUs", "{}"), ("switches", "switches", "{}"),
+        ("cables", "cables", "{}"), ("oversubscription", "oversub", "{:.2g}:1"),
+        ("bisection_gbps", "bisection Tb/s", "{:.1f}", 1e-3),
+        ("busbw_GBps", "AR busbw GB/s", "{:.1f}"),
+        ("step_time_p50_s", "step p50 ms", "{:.1f}", 1e3),
+        ("step_time_p99_s", "step p99 ms", "{:.1f}", 1e3),
+        ("tokens_per_s_p50", "tokens/s", "{:,.0f}"),
+        ("erosion_p50", "erosion p50", "{:.1%}"), ("erosion_p99", "erosion p99", "{:.1%}"),
+        ("mfu_p50", "MFU", "{:.1%}"),
+        ("bottleneck", "DP bottleneck", "{}"),
+        ("edge_p99_ms", "edge p99 ms", "{:.1f}"),
+        ("edge_availability", "edge avail.", "{:.5f}"),
+    )
+
+    def table(self) -> str:
+        cols = [c for c in self.COLUMNS if any(r.get(c[0]) is not None for r in self.rows)]
+        cells = [[c[1] for c in cols]]
+        for r in self.rows:
+            line = []
+            for c in cols:
+                v = r.get(c[0])
+                if v is None or (isinstance(v, float) and math.isnan(v)):
+                    line.append("-")
+                    continue
+                if len(c) > 3:
+                    v = v * c[3]
+                line.append(c[2].format(v))
+            cells.append(line)
+        widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+        out = []
+        for k, row in enumerate(cells):
+            out.append("  ".join(s.rjust(w) if k else s.rjust(w) for s, w in zip(row, widths,
+                                                                                   strict=True)))
+            if k == 0:
+                out.append("  ".join("-" * w for w in widths))
+        out.append(f"(background load {self.load:.0%} of NIC capacity; erosion = throughput lost "
+                   "vs the same GPUs on an ideal non-blocking switch)")
+        return "\n".join(out)
+
+    def to_records(self) -> list[dict]:
+        return [dict(r) for r in self.rows]
+
+    def to_pandas(self):
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - optional dependency
+            raise ImportError("to_pandas needs pandas: pip install pandas") from None
+        return pd.DataFrame(self.to_records())
+
+    def to_csv(self, path: str | None = None) -> str:
+        buf = io.StringIO()
+        keys = list(dict.fromkeys(k for r in self.rows for k in r))
+        w = csv.DictWriter(buf, fieldnames=keys)
+        w.writeheader()
+        for r in self.rows:
+            w.writerow(r)
+        text = buf.getvalue()
+        if path:
+            with open(path, "w", newline="") as f:
+                f.write(text)
+        return text
+
+    def to_json(self, path: str | None = None) -> str:
+        def clean(v):
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
+            return v
+
+        doc = {
+            "load": self.load,
+            "rows": [{k: clean(v) for k, v in r.items()} for r in self.rows],
+            "erosion": {name: [{k: clean(v) for k, v in row.items()} for row in e.rows]
+                        for name, e in self.erosion.items()},
+        }
+        text = json.dumps(doc, indent=2)
+        if path:
+            with open(path, "w") as f:
+                f.write(text)
+        return text
+
+    def plot(self, path: str) -> str:
+        """PNG of tokens/s and p99 step time against load, one line per design."""
+        return plot_erosion(list(self.erosion.values()), path)
+
+
+def compare(
+    designs: Any,
+    job: TrainingJob,
+    background: Any = None,
+    *,
+    load: float = 0.5,
+    loads: Sequence[float] | None = None,
+    samples: int = 10,
+    seed: int = 0,
+    collective_size_bytes: int = 1 << 30,
+    edge: Mapping | bool | None = None,
+    threads: int | None = None,
+    progress: bool = False,
+) -> Comparison:
+    """Compare fabric ``designs`` (name -> Fabric or graph, or a list of :class:`Design`) for
+    ``job``. The erosion sweep runs at ``loads`` (default: 0, 0.25, ``load``, 0.75); the row
+    reports it at ``load``. ``background`` is the :class:`Background` template (sizes, pattern);
+    its load is set per sweep point. ``edge``: True, or keyword arguments for
+    :func:`fabricsim.edge_latency`, to add edge p99 latency and availability for designs built
+    with :func:`fabricsim.edge_sites`."""
+    if not isinstance(job, TrainingJob):
+        raise InvalidTypeError(f"job: expected a fabricsim.TrainingJob, got {type(job).__name__}")
+    template = as_background(background) or Background()
+    if isinstance(load, bool) or not isinstance(load, (int, float)) or not 0 <= load < 1:
+        raise InvalidArgumentError(f"load: must be in [0, 1), got {load!r}")
+    sweep = tuple(sorted(set(loads if loads is not None else (0.0, 0.25, load, 0.75)) | {load}))
+    items = _as_designs(designs, job)
+    rows, erosions = [], {}
+    bar = None
+    if progress:
+        from fabricsim._progress import ProgressBar
+
+        bar = ProgressBar(len(items) * (len(sweep) + 2), "compare")
+    for name, fab, routing in items:
+        from fabricsim.failures import bisection_gbps
+
+        ranks = job.rank_to_gpu(fab)
+        coll = Collective("all_reduce", collective_size_bytes, ranks, algorithm="ring")
+        busbw = coll.run(fab, routing=routing, seed=seed).busbw_GBps
+        where, util = _bottleneck(fab, job, routing, seed)
+        if bar:
+            bar.update()
+        er: ErosionResult = erosion(fab, job, sweep, samples, seed, background=template,
+                                    routing=routing, threads=threads, name=name)
+        if bar:
+            bar.update(len(sweep))
+        erosions[name] = er
+        at = next(r for r in er.rows if r["load"] == load)
+        G = fab.graph
+        row = {
+            "design": name,
+            "routing": routing,
+            "gpus": len(fab.gpus),
+            "job_gpus": job.gpus,
+            "switches": fab.switch_count,
+            "cables": fab.cable_count,
+            "oversubscription": float(G.graph.get("oversubscription", float("nan"))),
+            "bisection_gbps": bisection_gbps(fab),
+            "busbw_GBps": busbw,
+            "step_time_p50_s": at["step_time_p50_s"],
+            "step_time_p99_s": at["step_time_p99_s"],
+            "tokens_per_s_p50": at["tokens_per_s_p50"],
+            "erosion_p50": at["erosion_p50"],
+            "erosion_p99": at["erosion_p99"],
+            "mfu_p50": at["mfu_p50"],
+            "ideal_tokens_per_s": er.ideal_tokens_per_s,
+            "bottleneck": f"{where} ({util:.0%})",
+            "edge_p99_ms": None,
+            "edge_availability": None,
+        }
+        if edge and "edge" in G.graph:
+            from fabricsim.edge import edge_latency
+
+            kwargs = dict(edge) if isinstance(edge, Mapping) else {}
+            kwargs.setdefault("policies", ("primary_backup",))
+            rep = edge_latency(fab, seed=seed, **kwargs)
+            row["edge_p99_ms"] = max(r["p99_ms"] for r in rep.rows)
+            row["edge_availability"] = min(r["availability_expected"] for r in rep.rows)
+        rows.append(row)
+        if bar:
+            bar.update()
+    if bar:
+        bar.close()
+    return Comparison(tuple(rows), erosions, float(load))
