@@ -69,10 +69,14 @@ def size_cdf(sizes: Any) -> tuple[np.ndarray, np.ndarray]:
         return np.array([v, v]), np.array([0.0, 1.0])
     if isinstance(sizes, (tuple, list)) and len(sizes) == 2:
         try:
-            values = np.asarray(sizes[0], dtype=float).reshape(-1)
-            cdf = np.asarray(sizes[1], dtype=float).reshape(-1)
+            values = np.asarray(sizes[0], dtype=float)
+            cdf = np.asarray(sizes[1], dtype=float)
         except (TypeError, ValueError):
             raise InvalidTypeError("sizes: (values_bytes, cdf) must be numeric arrays") from None
+        if values.ndim != 1 or cdf.ndim != 1:
+            raise InvalidArgumentError(
+                f"sizes: values_bytes and cdf must be 1-D arrays, got shapes {values.shape} "
+                f"and {cdf.shape}")
         if len(values) != len(cdf) or len(values) < 2:
             raise InvalidArgumentError(
                 f"sizes: values and cdf need the same length >= 2, got {len(values)} and {len(cdf)}")
@@ -82,6 +86,8 @@ def size_cdf(sizes: Any) -> tuple[np.ndarray, np.ndarray]:
             raise InvalidArgumentError("sizes: values_bytes must be >= 0 and non-decreasing")
         if np.any(cdf < 0) or np.any(np.diff(cdf) < 0) or cdf[-1] != 1.0:
             raise InvalidArgumentError("sizes: cdf must be non-decreasing in [0, 1] and end at 1")
+        if mean_size_bytes(values, cdf) <= 0:
+            raise InvalidArgumentError("sizes: the mean flow size must be > 0 bytes")
         return values, cdf
     raise InvalidTypeError(
         f"sizes: expected a distribution name, a size in bytes or (values_bytes, cdf), got {sizes!r}")

@@ -72,11 +72,11 @@ class FlowSet:
         dst = _int_array("dst", dst, len(src))
         n = len(src)
         size = _float_array("size_bytes", size_bytes, n)
-        bad = ~np.isfinite(size) | (size < 0) | (size > MAX_SIZE_BYTES)
+        bad = ~np.isfinite(size) | (size < 0) | (size >= 2.0**63)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InvalidArgumentError(
-                f"flow {i}: size_bytes must be finite, >= 0 and < 2**63, got {size[i]!r}"
+                f"flow {i}: size_bytes must be finite, >= 0 and < 2**63, got {float(size[i])!r}"
             )
         release = _times("start_s", release_s, n)
         delay = _times("delay_s", delay_s, n)
@@ -128,15 +128,33 @@ def _int_array(what: str, x: Any, n: int | None = None, allow_neg: bool = False)
 
 
 def _float_array(what: str, x: Any, n: int) -> np.ndarray:
+    raw = np.asarray(x)
+    if raw.dtype.kind not in "iuf":  # not bools, strings ("1" would parse) or objects (None)
+        if raw.dtype == object and all(_is_number(v) for v in raw.reshape(-1).tolist()):
+            raw = raw.astype(np.float64)  # e.g. Python ints beyond int64
+        else:
+            raise InvalidTypeError(f"{what}: expected numbers, got {_first_bad(raw)!r}")
     try:
-        a = np.ascontiguousarray(np.asarray(x, dtype=np.float64)).reshape(-1)
-    except (TypeError, ValueError):
+        a = np.ascontiguousarray(np.asarray(raw, dtype=np.float64)).reshape(-1)
+    except (TypeError, ValueError, OverflowError):
         raise InvalidTypeError(f"{what}: expected numbers") from None
     if a.shape == (1,) and n != 1:
         a = np.full(n, a[0])
     if len(a) != n:
         raise InvalidArgumentError(f"{what}: expected {n} entries, got {len(a)}")
     return a
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+        v, (bool, np.bool_))
+
+
+def _first_bad(a: np.ndarray) -> Any:
+    for v in a.reshape(-1).tolist():
+        if not _is_number(v):
+            return v
+    return a.dtype
 
 
 def _times(what: str, x: Any, n: int) -> np.ndarray:
@@ -146,7 +164,7 @@ def _times(what: str, x: Any, n: int) -> np.ndarray:
     bad = ~np.isfinite(a) | (a < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InvalidArgumentError(f"flow {i}: {what} must be finite and >= 0, got {a[i]!r}")
+        raise InvalidArgumentError(f"flow {i}: {what} must be finite and >= 0, got {float(a[i])!r}")
     return a
 
 
@@ -179,9 +197,17 @@ def flows_from_matrix(fabric: Fabric, flows: Any) -> FlowSet:
             )
         src.append(row[0])
         dst.append(row[1])
+        if not _is_number(row[2]):
+            raise InvalidTypeError(f"flows[{i}]: size_bytes must be a number, got {row[2]!r}")
         size.append(row[2])
+        if len(row) > 3 and row[3] is not None and not _is_number(row[3]):
+            raise InvalidTypeError(f"flows[{i}]: start_s must be a number, got {row[3]!r}")
         start.append(row[3] if len(row) > 3 and row[3] is not None else 0.0)
-        deps.append(list(row[4]) if len(row) > 4 and row[4] is not None else [])
+        d = row[4] if len(row) > 4 else None
+        if d is not None and (isinstance(d, (str, bytes)) or not hasattr(d, "__iter__")):
+            raise InvalidTypeError(
+                f"flows[{i}]: deps must be a list of earlier flows' positions, got {d!r}")
+        deps.append(list(d) if d is not None else [])
     return FlowSet.build(
         fabric.indices(src, "src"),
         fabric.indices(dst, "dst"),
