@@ -11,7 +11,7 @@ Timeline of a sample: background flows arrive from t = 0; the job is released at
 enough for the background to reach its steady state: ten mean flow times at the offered load,
 ``10 x E[size] / (NIC rate x (1 - load))``, capped at the job's unloaded time. Arrivals are
 generated over a window (``warmup_s + horizon x unloaded time``); a sample whose job outlasts
-the window is rerun with a 4x longer one. Every endpoint draws arrivals from its own stream, so
+the window is rerun with a 1.5x longer one. Every endpoint draws arrivals from its own stream, so
 a longer window only adds later arrivals: the result equals an unbounded window. Background
 flows still running when the job ends are censored: the FCT slowdowns (FCT / FCT alone on an
 empty fabric) cover finished flows only.
@@ -163,8 +163,10 @@ def tail_latency(
                                 or not 1 <= threads <= MAX_THREADS):
         raise InvalidArgumentError(
             f"threads: must be an integer in 1..{MAX_THREADS} or None, got {threads!r}")
-    if not (isinstance(horizon, (int, float)) and np.isfinite(horizon) and horizon > 0):
-        raise InvalidArgumentError(f"horizon: must be a number > 0, got {horizon!r}")
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, float)) \
+            or not 0 < horizon <= 1e9:  # comparisons, not np.isfinite: 10**400 is an int too
+        raise InvalidArgumentError(f"horizon: must be a number in (0, 1e9], got {horizon!r}")
+    horizon = float(horizon)
     bg: Background | None = as_background(background)
 
     job, unloaded_s, algorithm = _workload_flows(fabric, workload, routing, seed, metric)
@@ -188,8 +190,10 @@ def tail_latency(
             nic = float(nic_Bps(fabric, endpoints).min())
             steady = 10.0 * bg.mean_size_bytes / (nic * (1.0 - bg.load))
             warmup_s = min(unloaded_s, steady)
-    if not (isinstance(warmup_s, (int, float)) and np.isfinite(warmup_s) and warmup_s >= 0):
-        raise InvalidArgumentError(f"warmup_s: must be a number >= 0, got {warmup_s!r}")
+    if isinstance(warmup_s, bool) or not isinstance(warmup_s, (int, float)) \
+            or not 0 <= warmup_s <= 1e9:
+        raise InvalidArgumentError(f"warmup_s: must be a number in [0, 1e9] s, got {warmup_s!r}")
+    warmup_s = float(warmup_s)
     job = FlowSet(job.src, job.dst, job.size_bytes, job.release_s + warmup_s, job.delay_s,
                   job.dep_ptr, job.dep_idx, job.via, job.flow_key, _scale(job))
     template = job

@@ -101,7 +101,7 @@ fn run_sample(
         }
     }
     // Background arrivals are generated over a window; if the job outlasts it, the sample is
-    // rerun with a 4x longer window. Arrivals after the job ends cannot change it, and a longer
+    // rerun with a 1.5x longer window. Arrivals after the job ends cannot change it, and a longer
     // window keeps every earlier arrival, so this equals an unbounded window.
     let bg_seed = rng.next_u64();
     let mut window = bg.cloned();
@@ -150,8 +150,8 @@ fn run_sample(
         let out = engine::simulate_until(net, &flows, Some(tpl.n_job), cancel)?;
         let job_end = out.finish_s[..tpl.n_job].iter().fold(0.0f64, |a, &b| a.max(b));
         match &mut window {
-            Some(bg) if job_end > bg.end_s && extensions < 8 => {
-                bg.end_s = bg.start_s + (bg.end_s - bg.start_s).max(1e-6) * 4.0;
+            Some(bg) if job_end > bg.end_s && extensions < 24 => {
+                bg.end_s = bg.start_s + (bg.end_s - bg.start_s).max(1e-6) * 1.5;
                 extensions += 1;
             }
             _ => break (flows, out, n_tpl, generated),
