@@ -21,6 +21,7 @@ import numpy as np
 from fabricsim import _core, schema
 from fabricsim.exceptions import (
     InvalidArgumentError,
+    InvalidTypeError,
     UnknownNameError,
     UnreachableError,
 )
@@ -190,6 +191,8 @@ class Fabric:
             raise InvalidArgumentError(f"node {node!r} is not in the fabric") from None
 
     def indices(self, nodes: Iterable[Hashable], what: str = "nodes") -> np.ndarray:
+        if isinstance(nodes, (str, bytes)) or not isinstance(nodes, Iterable):
+            raise InvalidTypeError(f"{what}: expected a list of nodes, got {nodes!r}")
         idx = self._c.index
         out = []
         for n in nodes:
@@ -238,8 +241,9 @@ class Fabric:
         """Every equal-cost shortest path from ``src`` to ``dst`` as node lists (at most
         ``limit``), the paths ECMP chooses among."""
         check_choice("metric", metric, METRICS)
-        if not isinstance(limit, int) or limit < 1:
-            raise InvalidArgumentError(f"limit: must be a positive integer, got {limit!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit < 2**32:
+            raise InvalidArgumentError(
+                f"limit: must be an integer in 1..2**32 - 1, got {limit!r}")
         try:
             raw = self._core.paths(self.index(src), self.index(dst), metric, limit)
         except UnreachableError as e:
@@ -318,7 +322,7 @@ def _resolve_efficiency(efficiency: Any, profile: Any) -> dict[str, float]:
     if efficiency is None:
         efficiency = 1.0
     if isinstance(efficiency, (int, float)) and not isinstance(efficiency, bool):
-        out = {"default": float(efficiency)}
+        out = {"default": efficiency}  # checked below, before float() (10**400 overflows)
     elif isinstance(efficiency, Mapping):
         out = {"default": 1.0}
         for k, v in efficiency.items():

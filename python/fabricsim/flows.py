@@ -131,7 +131,8 @@ def _float_array(what: str, x: Any, n: int) -> np.ndarray:
     raw = np.asarray(x)
     if raw.dtype.kind not in "iuf":  # not bools, strings ("1" would parse) or objects (None)
         if raw.dtype == object and all(_is_number(v) for v in raw.reshape(-1).tolist()):
-            raw = raw.astype(np.float64)  # e.g. Python ints beyond int64
+            # Python ints beyond int64; beyond float64 too they become inf (and fail the checks)
+            raw = np.array([_to_float(v) for v in raw.reshape(-1).tolist()])
         else:
             raise InvalidTypeError(f"{what}: expected numbers, got {_first_bad(raw)!r}")
     try:
@@ -148,6 +149,13 @@ def _float_array(what: str, x: Any, n: int) -> np.ndarray:
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
         v, (bool, np.bool_))
+
+
+def _to_float(v: Any) -> float:
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
 
 
 def _first_bad(a: np.ndarray) -> Any:

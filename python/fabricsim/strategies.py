@@ -218,6 +218,13 @@ def _min_count(needed: int, per_unit: int) -> int:
     return max(1, -(-needed // per_unit))
 
 
+@st.composite
+def _drawn(draw, build):
+    """``build(draw)`` as a strategy. Decorated once here: ``st.composite`` inspects the source
+    of what it wraps, far too slow to redo every time a strategy function is called."""
+    return build(draw)
+
+
 def _palette(draw, values: SearchStrategy) -> SearchStrategy:
     """One to three distinct values to draw every edge's value from: ties (equal-cost paths,
     equal rates) stay common, and the example shrinks to a single value."""
@@ -284,7 +291,6 @@ def fabric_graphs(
     caps = st.floats(cap_lo, cap_hi, allow_nan=False, allow_infinity=False)
     lats = st.floats(lat_lo, lat_hi, allow_nan=False, allow_infinity=False)
 
-    @st.composite
     def build(draw) -> nx.Graph:
         cap = _palette(draw, caps)
         lat = _palette(draw, lats)
@@ -319,7 +325,7 @@ def fabric_graphs(
             link(site, f"sw{draw(st.integers(0, n_sw - 1))}", "wan")
         return G
 
-    return build()
+    return _drawn(build)
 
 
 def leaf_spine_graphs(
@@ -362,7 +368,6 @@ def leaf_spine_graphs(
     nic = _strategy("nic_gbps", nic_gbps, st.sampled_from([100.0, 200.0, 400.0]),
                     _positive_real)
 
-    @st.composite
     def build(draw) -> nx.Graph:
         leaves = draw(st.integers(max(min_leaves, _min_count(min_gpus, max_hosts * max_gph)),
                                   max_leaves), label="leaves")
@@ -375,7 +380,7 @@ def leaf_spine_graphs(
                                    gpus_per_host=gph, oversubscription=draw(ratio),
                                    nic_gbps=draw(nic))
 
-    return build()
+    return _drawn(build)
 
 
 def fat_tree_graphs(
@@ -409,13 +414,12 @@ def fat_tree_graphs(
                      _positive_real)
     ks = [k for k in range(min_k, max_k + 1, 2) if k**3 // 4 * max_gph >= min_gpus]
 
-    @st.composite
     def build(draw) -> nx.Graph:
         k = draw(st.sampled_from(ks), label="k")
         gph = draw(st.integers(_min_count(min_gpus, k**3 // 4), max_gph), label="gpus_per_host")
         return topology.fat_tree(k=k, gpus_per_host=gph, link_gbps=draw(link))
 
-    return build()
+    return _drawn(build)
 
 
 def rail_optimized_graphs(
@@ -454,7 +458,6 @@ def rail_optimized_graphs(
                       _positive_real)
     nic = _strategy("nic_gbps", nic_gbps, st.sampled_from([200.0, 400.0]), _positive_real)
 
-    @st.composite
     def build(draw) -> nx.Graph:
         su = draw(st.integers(_min_count(min_gpus, max_nodes * max_gpn), max_su),
                   label="scalable_units")
@@ -467,7 +470,7 @@ def rail_optimized_graphs(
                                        spines_per_su=spines, cores=cores,
                                        oversubscription=draw(ratio), nic_gbps=draw(nic))
 
-    return build()
+    return _drawn(build)
 
 
 def edge_site_graphs(
@@ -506,7 +509,6 @@ def edge_site_graphs(
                    max_value=(schema.MAX_LATENCY_US - 1000.0) / 5.0, exclude_min=True)
     gbps = st.sampled_from([10.0, 40.0, 100.0]) | st.floats(1.0, 400.0)
 
-    @st.composite
     def build(draw) -> nx.Graph:
         G = draw(base, label="base")
         n_c = draw(st.integers(min_carriers, max_carriers), label="carriers")
@@ -533,7 +535,7 @@ def edge_site_graphs(
         ]
         return topology.edge_sites(G, sites=sites, carriers=carriers)
 
-    return build()
+    return _drawn(build)
 
 
 def _default_graphs() -> SearchStrategy[nx.Graph]:
@@ -656,7 +658,6 @@ def collectives(
             f"ops={list(ops)!r} and algorithms={list(algorithms)!r}: no algorithm builds any "
             f"of the ops for {where} (see fabricsim.collectives.SUPPORTED)")
 
-    @st.composite
     def build(draw) -> Collective:
         op, algo = draw(st.sampled_from(pairs), label="op, algorithm")
         ranks = None if fabric is None else draw(_ranks_for(fabric, op, algo), label="ranks")
@@ -664,7 +665,7 @@ def collectives(
         channels = draw(st.none() | st.integers(1, max_channels), label="channels")
         return Collective(op, size, ranks, algo, channels)
 
-    return build()
+    return _drawn(build)
 
 
 def _ranks_for(fabric: Fabric, op: str, algo: str) -> SearchStrategy:
@@ -673,7 +674,6 @@ def _ranks_for(fabric: Fabric, op: str, algo: str) -> SearchStrategy:
     if algo == "hierarchical":
         hosts = [v for v in _hosts(fabric).values() if len(v) >= 2]
 
-        @st.composite
         def hier(draw) -> list:
             chosen = draw(st.lists(st.sampled_from(range(len(hosts))), min_size=2, unique=True))
             g = draw(st.integers(2, min(len(hosts[h]) for h in chosen)))
@@ -683,7 +683,7 @@ def _ranks_for(fabric: Fabric, op: str, algo: str) -> SearchStrategy:
                                      unique=True))
             return out
 
-        return hier()
+        return _drawn(hier)
     if algo == "halving_doubling" and op in ("all_gather", "reduce_scatter"):
         return st.integers(1, n.bit_length() - 1).flatmap(
             lambda e: st.lists(st.sampled_from(gpus), min_size=1 << e, max_size=1 << e,
@@ -736,7 +736,6 @@ def traffic_matrices(
         raise InvalidArgument(f"allow_self={allow_self!r} must be a bool")
     m = len(ends)
 
-    @st.composite
     def build(draw) -> list:
         n = draw(st.integers(min_flows, max_flows), label="flows")
         flows = []
@@ -756,7 +755,7 @@ def traffic_matrices(
             flows.append(row)
         return flows
 
-    return build()
+    return _drawn(build)
 
 
 def background_loads(*, min_load: float = 0.0, max_load: float = 0.9) -> SearchStrategy[float]:
@@ -785,14 +784,13 @@ def size_cdfs(
     hi = _real("max_bytes", max_bytes, min_value=0.0, max_value=2.0**63, exclude_min=True)
     _ordered("min_bytes", lo, "max_bytes", hi)
 
-    @st.composite
     def build(draw) -> tuple[np.ndarray, np.ndarray]:
         k = draw(st.integers(min_points, max_points))
         values = sorted(draw(st.lists(st.floats(lo, hi), min_size=k, max_size=k)))
         cdf = sorted(draw(st.lists(st.floats(0.0, 1.0), min_size=k - 1, max_size=k - 1)))
         return np.array(values), np.array(cdf + [1.0])
 
-    return build()
+    return _drawn(build)
 
 
 def backgrounds(
@@ -822,7 +820,6 @@ def backgrounds(
                        lambda n, v: _real(n, v, min_value=0.0, max_value=1.0, exclude_max=True))
     max_rx = _int("max_incast_receivers", max_incast_receivers, 1)
 
-    @st.composite
     def build(draw) -> Background:
         pattern = draw(st.sampled_from(patterns), label="pattern")
         kw: dict = {}
@@ -835,7 +832,7 @@ def backgrounds(
         return Background(load=draw(load, label="load"), sizes=draw(size, label="sizes"),
                           pattern=pattern, static_fraction=draw(static), **kw)
 
-    return build()
+    return _drawn(build)
 
 
 def training_jobs(
@@ -874,7 +871,6 @@ def training_jobs(
     def divisors(n: int) -> list[int]:
         return [d for d in range(1, n + 1) if n % d == 0]
 
-    @st.composite
     def build(draw) -> dict:
         tp = draw(st.sampled_from([t for t in (1, 2, 4, 8) if t <= max_gpus]))
         pp = draw(st.integers(1, max(1, min(4, max_gpus // tp))))
@@ -907,7 +903,7 @@ def training_jobs(
             kw["top_k"] = draw(st.integers(1, 2))
         return kw
 
-    return build()
+    return _drawn(build)
 
 
 __all__ = [
