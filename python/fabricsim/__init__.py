@@ -48,6 +48,8 @@ from fabricsim.training import (
     ideal_fabric,
     plot_erosion,
     step,
+    sweep_oversubscription,
+    sweep_routing,
 )
 
 __all__ = [
@@ -88,6 +90,8 @@ __all__ = [
     "erosion",
     "ideal_fabric",
     "plot_erosion",
+    "sweep_oversubscription",
+    "sweep_routing",
     "Background",
     "SIZE_DISTRIBUTIONS",
     "tail_latency",

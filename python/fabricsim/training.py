@@ -496,3 +496,62 @@ def plot_erosion(results: list[ErosionResult] | dict, path: str) -> str:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _rebuild(G, oversubscription: float):
+    """The same builder design with another oversubscription ratio."""
+    from fabricsim import topology
+
+    builder = G.graph.get("builder")
+    params = dict(G.graph.get("params", {}))
+    if builder not in ("leaf_spine", "rail_optimized"):
+        raise InvalidArgumentError(
+            f"oversubscription sweep: needs a fabric built by leaf_spine or rail_optimized "
+            f"(this one: {builder!r})")
+    params.pop("uplink_gbps", None)
+    params["oversubscription"] = oversubscription
+    if builder == "leaf_spine":
+        keys = ("leaves", "spines", "hosts_per_leaf", "gpus_per_host", "nic_gbps",
+                "oversubscription", "nvlink_gbps", "nvlink_latency_us", "access_latency_us",
+                "fabric_latency_us")
+        return topology.leaf_spine(**{k: params[k] for k in keys if k in params})
+    keys = ("scalable_units", "nodes_per_su", "gpus_per_node", "nic_gbps", "nvlink_gbps",
+            "spines_per_su", "cores", "oversubscription", "nvlink_latency_us",
+            "access_latency_us", "fabric_latency_us")
+    if params.get("scalable_units", 1) == 1:
+        params.pop("cores", None)
+    return topology.rail_optimized(**{k: params[k] for k in keys if k in params})
+
+
+def sweep_oversubscription(
+    fabric: Fabric,
+    job: TrainingJob,
+    ratios=(1.0, 2.0, 4.0),
+    background_loads=(0.0, 0.3, 0.6, 0.9),
+    samples: int = 10,
+    seed: int = 0,
+    **kwargs: Any,
+) -> dict[str, ErosionResult]:
+    """Erosion of ``job`` on the same design rebuilt at each leaf-uplink oversubscription
+    ratio (fabrics from :func:`fabricsim.leaf_spine` / :func:`fabricsim.rail_optimized`)."""
+    out = {}
+    for r in ratios:
+        r = _pos_real("ratio", r)
+        fab = Fabric.from_networkx(_rebuild(fabric.graph, r), efficiency=fabric.efficiency)
+        name = f"{r:g}:1"
+        out[name] = erosion(fab, job, background_loads, samples, seed, name=name, **kwargs)
+    return out
+
+
+def sweep_routing(
+    fabric: Fabric,
+    job: TrainingJob,
+    routings=("ecmp", "spray"),
+    background_loads=(0.0, 0.3, 0.6, 0.9),
+    samples: int = 10,
+    seed: int = 0,
+    **kwargs: Any,
+) -> dict[str, ErosionResult]:
+    """Erosion of ``job`` on ``fabric`` under each routing policy (ECMP hashing vs spraying)."""
+    return {r: erosion(fabric, job, background_loads, samples, seed, routing=r, name=r, **kwargs)
+            for r in routings}

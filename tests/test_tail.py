@@ -1,0 +1,171 @@
+"""Tail latency by Monte Carlo, background traffic, ECMP collision statistics (issue 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fabricsim as fs
+
+NIC_GBPS = 400.0
+B = NIC_GBPS * 1e9 / 8
+
+
+def switch(n: int) -> fs.Fabric:
+    return fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=n, gpus_per_host=1, nic_gbps=NIC_GBPS))
+
+
+def two_leaves(spines: int, per_leaf: int, oversubscription: float = 1.0) -> fs.Fabric:
+    return fs.Fabric.from_networkx(fs.leaf_spine(
+        leaves=2, spines=spines, hosts_per_leaf=per_leaf, gpus_per_host=1, nic_gbps=NIC_GBPS,
+        oversubscription=oversubscription))
+
+
+def permutation(fab: fs.Fabric, per_leaf: int, size: float) -> list:
+    a, b = fab.gpus[:per_leaf], fab.gpus[per_leaf:2 * per_leaf]
+    return [(s, d, size) for s, d in zip(a, b, strict=True)]
+
+
+def test_uncongested_collective_has_zero_spread():
+    fab = switch(8)
+    job = fs.Collective("all_reduce", 8 << 20, algorithm="ring")
+    r = fs.tail_latency(fab, job, None, samples=16, seed=3)
+    assert r.spread_s == 0.0
+    assert np.all(r.job_time_s == r.unloaded_time_s)
+    assert r.quantiles_s["p50"] == r.quantiles_s["p999"] == r.unloaded_time_s
+
+
+def test_ecmp_paths_used_match_balls_into_bins():
+    """8 flows hashed onto 8 spines: expected spines in use M(1 - (1 - 1/M)^N) = 5.25."""
+    M = N = 8
+    fab = two_leaves(spines=M, per_leaf=N)
+    flows = permutation(fab, N, 1.0)
+    used = []
+    for seed in range(400):
+        spines = {fab.route(s, d, seed=seed, flow_key=k).links[1][1]
+                  for k, (s, d, _) in enumerate(flows)}
+        used.append(len(spines))
+    expected = M * (1 - (1 - 1 / M) ** N)
+    se = np.std(used) / np.sqrt(len(used))
+    assert abs(np.mean(used) - expected) < 4 * se + 0.05, (np.mean(used), expected)
+
+
+def test_ecmp_collision_stretch_matches_expected_max_load():
+    """A synchronous permutation ends with its most loaded uplink: time = maxload x S/B + lat.
+    Over many hash seeds the mean max load matches balls into bins (about 2.6 for N = M = 8)."""
+    M = N = 8
+    size = 64e6
+    fab = two_leaves(spines=M, per_leaf=N)
+    r = fs.tail_latency(fab, permutation(fab, N, size), None, samples=400, seed=11)
+    lat = 4 * 0.6e-6
+    max_load = (r.job_time_s - lat) / (size / B)
+    assert np.allclose(max_load, np.round(max_load), atol=1e-6)  # whole numbers of flows
+    # oracle: balls into bins drawn directly
+    bins = np.random.default_rng(0).integers(0, M, size=(20_000, N))
+    oracle = np.array([np.bincount(row, minlength=M).max() for row in bins])
+    se = max_load.std() / np.sqrt(len(max_load)) + oracle.std() / np.sqrt(len(oracle))
+    assert abs(max_load.mean() - oracle.mean()) < 4 * se, (max_load.mean(), oracle.mean())
+    assert 2.3 < max_load.mean() < 2.9
+    assert r.spread_s > 0
+
+
+def test_spraying_removes_the_spread():
+    fab = two_leaves(spines=8, per_leaf=8)
+    r = fs.tail_latency(fab, permutation(fab, 8, 64e6), None, samples=50, seed=11,
+                        routing="spray")
+    assert r.spread_s == 0.0
+    assert r.p50_s == pytest.approx(64e6 / B + 4 * 0.6e-6, rel=1e-9)
+
+
+def test_four_to_one_oversubscription_slows_a_cross_leaf_permutation_four_times():
+    size = 256e6
+    times = {}
+    for ratio in (1.0, 4.0):
+        fab = two_leaves(spines=4, per_leaf=4, oversubscription=ratio)
+        times[ratio] = fs.simulate(fab, permutation(fab, 4, size), routing="spray").makespan_s
+    lat = 4 * 0.6e-6
+    assert (times[4.0] - lat) / (times[1.0] - lat) == pytest.approx(4.0, rel=1e-9)
+
+
+def test_same_seed_same_numbers_whatever_the_thread_count():
+    fab = two_leaves(spines=2, per_leaf=4, oversubscription=2.0)
+    ranks = [fab.gpus[0], fab.gpus[1], fab.gpus[4], fab.gpus[5]]
+    others = [g for g in fab.gpus if g not in ranks]
+    job = fs.Collective("all_reduce", 4 << 20, ranks, algorithm="ring")
+    bg = fs.Background(load=0.5, sizes="websearch", endpoints=others)
+    a = fs.tail_latency(fab, job, bg, samples=6, seed=5, threads=1)
+    b = fs.tail_latency(fab, job, bg, samples=6, seed=5, threads=2)
+    c = fs.tail_latency(fab, job, bg, samples=6, seed=6, threads=2)
+    assert np.array_equal(a.job_time_s, b.job_time_s)
+    assert np.array_equal(a.bg_slowdown, b.bg_slowdown)
+    assert not np.array_equal(a.job_time_s, c.job_time_s)
+
+
+def test_background_load_stretches_the_job_and_background_flows():
+    fab = two_leaves(spines=2, per_leaf=4, oversubscription=2.0)
+    ranks = [fab.gpus[0], fab.gpus[1], fab.gpus[4], fab.gpus[5]]
+    others = [g for g in fab.gpus if g not in ranks]
+    job = fs.Collective("all_reduce", 16 << 20, ranks, algorithm="ring")
+    quiet = fs.tail_latency(fab, job, None, samples=1, seed=1)
+    loaded = fs.tail_latency(fab, job, fs.Background(load=0.6, endpoints=others), samples=8,
+                             seed=1)
+    assert loaded.job_time_s.min() >= quiet.unloaded_time_s * (1 - 1e-12)
+    assert loaded.p50_s > quiet.p50_s * 1.05
+    assert np.all(loaded.bg_slowdown >= 1.0)
+    buckets = loaded.slowdown_by_size()
+    assert sum(b["count"] for b in buckets.values()) == len(loaded.bg_slowdown) > 0
+
+
+def test_static_background_takes_capacity_away():
+    fab = switch(4)
+    job = [(fab.gpus[0], fab.gpus[1], 100e6)]
+    base = fs.tail_latency(fab, job, None, samples=1).p50_s
+    half = fs.tail_latency(fab, job, fs.Background(static_fraction=0.5), samples=1).p50_s
+    lat = 2 * 0.6e-6
+    assert (half - lat) / (base - lat) == pytest.approx(2.0, rel=1e-9)
+
+
+@pytest.mark.parametrize("pattern", ["uniform", "permutation", "incast"])
+def test_patterns_run_and_load_the_fabric(pattern):
+    fab = two_leaves(spines=2, per_leaf=4)
+    job = fs.Collective("all_gather", 4 << 20, fab.gpus[:2], algorithm="ring")
+    bg = fs.Background(load=0.5, pattern=pattern, endpoints=fab.gpus[2:], incast_receivers=1)
+    r = fs.tail_latency(fab, job, bg, samples=4, seed=2)
+    assert r.bg_generated > 0
+    assert np.all(np.isfinite(r.job_time_s))
+
+
+def test_tenant_pattern_runs_another_collective_alongside():
+    fab = two_leaves(spines=1, per_leaf=4, oversubscription=4.0)
+    job = fs.Collective("all_reduce", 32 << 20, [fab.gpus[0], fab.gpus[4]], algorithm="ring")
+    tenant = fs.Collective("all_to_all", 64 << 20, algorithm="direct")
+    alone = fs.tail_latency(fab, job, None, samples=1)
+    shared = fs.tail_latency(fab, job, fs.Background(pattern="tenant", tenant=tenant,
+                                                     endpoints=fab.gpus[1:4] + fab.gpus[5:]),
+                             samples=2)
+    assert shared.p50_s > alone.p50_s
+
+
+def test_random_placement_moves_the_job():
+    fab = two_leaves(spines=2, per_leaf=4, oversubscription=2.0)
+    job = fs.Collective("all_reduce", 16 << 20, fab.gpus[:4], algorithm="ring")
+    r = fs.tail_latency(fab, job, None, samples=24, seed=4, placement="random")
+    # some placements keep the ring under one leaf, others cross the 2:1 uplinks
+    assert r.spread_s > 0
+    assert r.job_time_s.min() == pytest.approx(r.unloaded_time_s, rel=1e-9)
+
+
+def test_bad_arguments_are_named():
+    fab = switch(4)
+    job = fs.Collective("all_reduce", 1 << 20, algorithm="ring")
+    with pytest.raises(fs.InvalidArgumentError, match="samples"):
+        fs.tail_latency(fab, job, None, samples=0)
+    with pytest.raises(fs.InvalidArgumentError, match="load"):
+        fs.Background(load=1.0)
+    with pytest.raises(fs.UnknownNameError, match="placement"):
+        fs.tail_latency(fab, job, None, placement="anywhere")
+    with pytest.raises(fs.InvalidArgumentError, match="cdf"):
+        fs.Background(load=0.5, sizes=(np.array([1.0, 2.0]), np.array([0.5, 0.4])))
+    with pytest.raises(fs.UnknownNameError, match="websearch"):
+        fs.Background(load=0.5, sizes="webscale")
