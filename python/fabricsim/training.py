@@ -30,7 +30,8 @@ step = ``global_batch_tokens``, ``G`` = GPUs = DP x TP x PP):
 - **Step time** = compute + exposed communication; **tokens/s** = T / step time;
   **busy fraction** = compute / step time; **MFU** = 6·N·T / (G x peak x step time).
 
-Placement (``placement="rail"``, the default) follows Megatron's rank order with the GPUs
+Placement (``ranks=`` the GPUs to use, default all of the fabric's; ``placement="rail"``,
+the default) follows Megatron's rank order with the GPUs
 sorted host by host and by rail: TP ranks are neighbours inside a host, so a data-parallel
 group takes the same local GPU (the same rail) on every host. ``"linear"`` keeps the fabric's
 GPU order; ``"random"`` shuffles it (seeded).
@@ -103,6 +104,7 @@ class TrainingJob:
     placement: str = "rail"
     placement_seed: int = 0
     max_flows_per_collective: int = 50_000
+    ranks: tuple | None = None
 
     def __post_init__(self) -> None:
         _pos_real("params", self.params)
@@ -136,6 +138,15 @@ class TrainingJob:
         from fabricsim import profiles
 
         profiles.get_profile(self.profile)
+        if self.ranks is not None:
+            if isinstance(self.ranks, (str, bytes)) or not hasattr(self.ranks, "__iter__"):
+                raise InvalidTypeError(f"ranks: expected a list of GPU labels, got {self.ranks!r}")
+            object.__setattr__(self, "ranks", tuple(self.ranks))
+            if len(self.ranks) != self.gpus:
+                raise InvalidArgumentError(
+                    f"ranks: the job needs {self.gpus} GPUs, {len(self.ranks)} given")
+            if len(set(self.ranks)) != len(self.ranks):
+                raise InvalidArgumentError("ranks: a GPU appears more than once")
 
     # -- derived quantities ---------------------------------------------------------------------
     @property
@@ -177,8 +188,15 @@ class TrainingJob:
 
     # -- placement and communication ----------------------------------------------------------
     def rank_to_gpu(self, fabric: Fabric) -> list:
-        """GPU label of each global rank (Megatron order: TP fastest, then DP, then PP)."""
+        """GPU label of each global rank (Megatron order: TP fastest, then DP, then PP), taken
+        from ``ranks`` when given, else from all of the fabric's GPUs, in placement order."""
         gpus = list(fabric.gpus)
+        if self.ranks is not None:
+            roles = fabric.compiled.roles[fabric.indices(self.ranks, "ranks")]
+            bad = [r for r, role in zip(self.ranks, roles, strict=True) if role != "gpu"]
+            if bad:
+                raise InvalidArgumentError(f"ranks: {bad[0]!r} is not a GPU")
+            gpus = [g for g in gpus if g in set(self.ranks)]
         if len(gpus) < self.gpus:
             raise InvalidArgumentError(
                 f"job: needs {self.gpus} GPUs (DP {self.data_parallel} x TP {self.tensor_parallel}"

@@ -1,0 +1,142 @@
+"""Training job model, erosion, design comparison (issue 5)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import fabricsim as fs
+
+
+def small_job(**kw) -> fs.TrainingJob:
+    args = dict(params=2e8, layers=4, hidden_size=1024, seq_len=1024, data_parallel=4,
+                global_batch_tokens=4 * 1024, profile="h100")
+    args.update(kw)
+    return fs.TrainingJob(**args)
+
+
+def fabric(oversubscription=1.0, leaves=4, hosts_per_leaf=4, gpus_per_host=1, spines=2):
+    G = fs.leaf_spine(leaves=leaves, spines=spines, hosts_per_leaf=hosts_per_leaf,
+                      gpus_per_host=gpus_per_host, oversubscription=oversubscription,
+                      profile="h100")
+    return fs.Fabric.from_networkx(G, profile="h100")
+
+
+def test_formulas():
+    job = small_job(data_parallel=4, tensor_parallel=2, pipeline_parallel=2, layers=4,
+                    global_batch_tokens=4 * 1024 * 4, microbatches=4)
+    assert job.gpus == 16
+    assert job.flops_per_step == 6 * 2e8 * 4 * 1024 * 4
+    assert job.bubble_fraction == pytest.approx(1 / 4)
+    peak = fs.profiles.get_profile("h100").peak_tflops_bf16 * 1e12
+    assert job.compute_time_s == pytest.approx(job.flops_per_step / (16 * peak * 0.5) * 1.25)
+    assert job.grad_bytes_per_group() == int(2e8 * 2 // 4)
+
+
+def test_groups_follow_megatron_order_and_rails():
+    fab = fabric(leaves=2, hosts_per_leaf=2, gpus_per_host=4)
+    job = small_job(data_parallel=4, tensor_parallel=4, global_batch_tokens=4 * 1024)
+    g = job.groups(fab)
+    # a TP group is one host; a DP group takes the same rail on every host
+    for grp in g["tensor_parallel"]:
+        assert len({fab.graph.nodes[x]["host"] for x in grp}) == 1
+    for grp in g["data_parallel"]:
+        assert len({fab.graph.nodes[x]["rail"] for x in grp}) == 1
+        assert len({fab.graph.nodes[x]["host"] for x in grp}) == 4
+
+
+def test_ideal_fabric_shows_zero_erosion():
+    ideal = fs.ideal_fabric(fabric(oversubscription=2.0))
+    e = fs.erosion(ideal, small_job(data_parallel=8, global_batch_tokens=8 * 1024),
+                   background_loads=[0.0], samples=1)
+    assert e.rows[0]["erosion_p50"] == pytest.approx(0.0, abs=1e-12)
+    assert e.rows[0]["erosion_p99"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_erosion_grows_with_background_load():
+    fab = fabric(oversubscription=2.0, leaves=2, hosts_per_leaf=8)
+    job = small_job(data_parallel=4, ranks=fab.gpus[:2] + fab.gpus[8:10])
+    e = fs.erosion(fab, job, background_loads=[0.0, 0.3, 0.6, 0.9], samples=6, seed=3)
+    p50 = [r["erosion_p50"] for r in e.rows]
+    assert all(b >= a - 1e-9 for a, b in zip(p50, p50[1:], strict=False)), p50
+    assert p50[-1] > p50[0] + 0.01
+    assert "erosion p50" in e.table()
+
+
+def test_more_overlap_never_increases_step_time():
+    fab = fabric(oversubscription=2.0)
+    times = [fs.step(fab, small_job(data_parallel=8, global_batch_tokens=8 * 1024,
+                                    overlap=o)).step_time_p50_s
+             for o in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert all(b <= a + 1e-15 for a, b in zip(times, times[1:], strict=False)), times
+    assert times[-1] < times[0]
+
+
+def test_oversubscription_erodes_a_job_that_crosses_leaves_not_one_under_a_leaf():
+    """On a 2:1 fabric with the other GPUs busy, a data-parallel job under one leaf never
+    touches the uplinks (zero erosion); one spread over two leaves shares them."""
+    fab = fabric(oversubscription=2.0, leaves=2, hosts_per_leaf=8)
+    leaf0, leaf1 = fab.gpus[:8], fab.gpus[8:]
+    under = small_job(data_parallel=4, ranks=leaf0[:4])
+    across = small_job(data_parallel=4, ranks=leaf0[:2] + leaf1[:2])
+    bg = fs.Background(sizes="websearch")  # on the GPUs each job leaves free
+    e_under = fs.erosion(fab, under, [0.6], samples=4, background=bg)
+    e_across = fs.erosion(fab, across, [0.6], samples=4, background=bg)
+    assert e_under.rows[0]["erosion_p50"] == pytest.approx(0.0, abs=1e-9)
+    assert e_across.rows[0]["erosion_p50"] > 0.01
+
+
+def test_expert_parallel_suffers_more_from_oversubscription_than_data_parallel():
+    dp = small_job(data_parallel=8, global_batch_tokens=8 * 1024)
+    ep = small_job(data_parallel=8, expert_parallel=8, moe_layers=4,
+                   global_batch_tokens=8 * 1024)
+
+    def slowdown(job):
+        t = {o: fs.step(fabric(oversubscription=o), job).step_time_p50_s for o in (1.0, 4.0)}
+        return t[4.0] / t[1.0]
+
+    assert slowdown(ep) > slowdown(dp) * 1.05
+
+
+def test_sweeps():
+    fab = fabric(oversubscription=1.0)
+    job = small_job(data_parallel=8, global_batch_tokens=8 * 1024)
+    by_ratio = fs.sweep_oversubscription(fab, job, ratios=(1, 4), background_loads=(0.0,))
+    assert set(by_ratio) == {"1:1", "4:1"}
+    assert by_ratio["4:1"].rows[0]["step_time_p50_s"] >= by_ratio["1:1"].rows[0]["step_time_p50_s"]
+    by_routing = fs.sweep_routing(fab, job, background_loads=(0.0,))
+    assert set(by_routing) == {"ecmp", "spray"}
+
+
+def test_compare_rows_outputs_and_plot(tmp_path):
+    job = small_job(data_parallel=8, global_batch_tokens=8 * 1024)
+    designs = {f"{o:g}:1": fs.leaf_spine(leaves=4, spines=2, hosts_per_leaf=4, gpus_per_host=1,
+                                         oversubscription=o, profile="h100") for o in (1, 4)}
+    cmp = fs.compare(designs, job, load=0.5, loads=(0.0, 0.5), samples=2)
+    rows = {r["design"]: r for r in cmp.rows}
+    assert rows["4:1"]["bisection_gbps"] == pytest.approx(rows["1:1"]["bisection_gbps"] / 4)
+    assert rows["4:1"]["erosion_p50"] >= rows["1:1"]["erosion_p50"]
+    assert rows["1:1"]["switches"] == 6 and rows["1:1"]["gpus"] == 16
+    table = cmp.table()
+    assert "4:1" in table and "erosion" in table
+    doc = json.loads(cmp.to_json(str(tmp_path / "c.json")))
+    assert [r["design"] for r in doc["rows"]] == ["1:1", "4:1"]
+    assert cmp.to_csv(str(tmp_path / "c.csv")).splitlines()[0].startswith("design")
+    png = cmp.plot(str(tmp_path / "c.png"))
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_jobs_are_named():
+    with pytest.raises(fs.InvalidArgumentError, match="pipeline_parallel"):
+        small_job(pipeline_parallel=3)
+    with pytest.raises(fs.InvalidArgumentError, match="expert_parallel"):
+        small_job(expert_parallel=3, moe_layers=1)
+    with pytest.raises(fs.InvalidArgumentError, match="overlap"):
+        small_job(overlap=1.5)
+    with pytest.raises(fs.UnknownNameError):
+        small_job(profile="tpu")
+    with pytest.raises(fs.InvalidArgumentError, match="needs 64 GPUs"):
+        small_job(data_parallel=64, global_batch_tokens=64 * 1024).rank_to_gpu(fabric())
+    assert np.isfinite(small_job().compute_time_s)
