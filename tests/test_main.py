@@ -1,4 +1,5 @@
-"""``python -m fabricsim``: the built-in demo runs and its numbers are consistent."""
+"""``fabricsim demo`` (formerly ``python -m fabricsim``): the leaf-spine tour runs and its
+numbers are consistent. ``python -m fabricsim`` itself is ``fabricsim compare``: test_cli.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 import pytest
 
-from fabricsim.__main__ import main
+from fabricsim.demo import main
 
 
 def run(capsys, *argv: str) -> str:
@@ -65,9 +66,9 @@ def test_demo_reports_errors(capsys):
     assert "oversubscription" in capsys.readouterr().err
 
 
-def test_python_dash_m():
+def test_python_dash_m_demo():
     proc = subprocess.run(
-        [sys.executable, "-m", "fabricsim"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "fabricsim", "demo"], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
     assert "== cross-leaf permutation" in proc.stdout

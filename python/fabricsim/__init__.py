@@ -38,6 +38,7 @@ from fabricsim.fabric import Fabric, Route
 from fabricsim.failures import bisection_gbps, fail, fail_random, failure_impact
 from fabricsim.flows import FlowSet, SimulationResult, simulate
 from fabricsim.queueing import LatencyResult, link_utilization, message_latency
+from fabricsim.scenario import Scenario, load_scenario, run_scenario
 from fabricsim.tail import TailLatencyResult, tail_latency
 from fabricsim.topology import edge_sites, fat_tree, leaf_spine, rail_optimized
 from fabricsim.training import (
@@ -83,6 +84,9 @@ __all__ = [
     "Comparison",
     "Design",
     "compare",
+    "Scenario",
+    "load_scenario",
+    "run_scenario",
     "TrainingJob",
     "StepResult",
     "ErosionResult",

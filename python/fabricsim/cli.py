@@ -1,0 +1,487 @@
+"""The ``fabricsim`` command: compare fabric designs from a scenario file.
+
+::
+
+    fabricsim compare [SCENARIO.toml]     design comparison + erosion per design (the main job)
+    fabricsim erosion [SCENARIO.toml]     erosion tables only (step time, tokens/s vs load)
+    fabricsim collective [SCENARIO.toml]  nccl-tests-style size sweep on one design
+    fabricsim example                     print the built-in example scenario (to copy and edit)
+    fabricsim demo                        a tour of one leaf-spine fabric: paths, ECMP collisions
+
+Without ``SCENARIO.toml`` the built-in example runs (``fabricsim example`` prints it). The
+format is documented in :mod:`fabricsim.scenario`. ``python -m fabricsim`` is ``fabricsim
+compare``. Exit codes: 0 ok, 2 bad input (the message names the file, line and key), 130
+interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fabricsim.exceptions import FabricError, ScenarioError
+
+EXAMPLE_LABEL = "example.toml (built-in)"
+COMMANDS = ("compare", "erosion", "collective", "example", "demo")
+
+
+class UsageError(Exception):
+    """Bad command-line input found before any simulation runs (exit code 2)."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _load(path: str | None):
+    from fabricsim.scenario import example_path, load_scenario
+
+    if path is None:
+        return load_scenario(example_path(), name=EXAMPLE_LABEL)
+    return load_scenario(Path(path))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if not 0 <= v < 2**64:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64), got {v}")
+    return v
+
+
+def _size(text: str) -> int:
+    from fabricsim.scenario import parse_size
+
+    try:
+        v = parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a size >= 1 byte, got {text!r}")
+    return v
+
+
+def _loads(text: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated loads like 0,0.3,0.6, got {text!r}") from None
+    if not vals or not all(0 <= v < 1 for v in vals):
+        raise argparse.ArgumentTypeError(f"loads must be in [0, 1), got {text!r}")
+    return vals
+
+
+def _load_value(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a load in [0, 1), got {text!r}") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a load in [0, 1), got {text!r}")
+    return v
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fail before a long run if an output cannot be written or plotting is unavailable."""
+    dests = [(opt, getattr(args, opt, None)) for opt in ("json", "csv", "plot")]
+    if sum(1 for _, d in dests if d == "-") > 1:
+        raise UsageError("only one of --json and --csv can write to stdout ('-')")
+    for opt, d in dests:
+        if d is None or d == "-":
+            continue
+        parent = Path(d).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise UsageError(f"--{opt} {d}: the directory {parent} does not exist")
+    if getattr(args, "plot", None) == "-":
+        raise UsageError("--plot needs a file name (a PNG), not '-'")
+    if getattr(args, "plot", None):
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install 'fabricsim[plot]'") from None
+
+
+def _machine_output(args: argparse.Namespace) -> bool:
+    """True when --json or --csv goes to stdout: print nothing else there."""
+    return getattr(args, "json", None) == "-" or getattr(args, "csv", None) == "-"
+
+
+def _write(dest: str, text: str) -> None:
+    if dest == "-":
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        with open(Path(dest).expanduser(), "w", newline="") as f:
+            f.write(text)
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return sys.stderr.isatty() if args.progress is None else args.progress
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+def _csv(rows: Sequence[dict]) -> str:
+    buf = io.StringIO()
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    return buf.getvalue()
+
+
+def _fmt_count(x: float) -> str:
+    for div, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if x >= div:
+            return f"{x / div:.3g}{unit}"
+    return f"{x:g}"
+
+
+def describe_job(job) -> str:
+    parts = [f"DP {job.data_parallel}"]
+    if job.tensor_parallel > 1:
+        parts.append(f"TP {job.tensor_parallel}")
+    if job.pipeline_parallel > 1:
+        parts.append(f"PP {job.pipeline_parallel}")
+    if job.expert_parallel > 1:
+        parts.append(f"EP {job.expert_parallel}")
+    return (f"{_fmt_count(job.params)}-parameter model, {' x '.join(parts)} = {job.gpus} GPUs, "
+            f"{job.global_batch_tokens:,} tokens/step, compute {job.compute_time_s * 1e3:.1f} "
+            f"ms/step, overlap {job.overlap:.0%}")
+
+
+def describe_background(bg) -> str:
+    sizes = bg.sizes if isinstance(bg.sizes, str) else "custom sizes"
+    text = f"{bg.pattern} {sizes} background (mean flow {bg.mean_size_bytes / 1e6:.2g} MB)"
+    if bg.static_fraction:
+        text += f", {bg.static_fraction:.0%} of every link taken statically"
+    return text
+
+
+def _heading(sc, what: str) -> list[str]:
+    title = sc.title or "fabricsim scenario"
+    lines = [f"== {title} ==", f"({what} of {sc.source})"]
+    if sc.description:
+        lines += ["", sc.description.strip()]
+    return lines
+
+
+def verdict(cmp) -> str:
+    """Two sentences on which design loses the most throughput and where its data-parallel
+    traffic saturates."""
+    rows = [r for r in cmp.rows if r.get("erosion_p50") is not None]
+    if len(rows) < 2:
+        return ""
+    best = min(rows, key=lambda r: r["erosion_p50"])
+    worst = max(rows, key=lambda r: r["erosion_p50"])
+    if worst["erosion_p50"] - best["erosion_p50"] < 0.005:
+        return (f"At {cmp.load:.0%} background load every design runs within 0.5 % of the "
+                f"others ({best['erosion_p50']:.1%} erosion).")
+    ratio = worst["step_time_p50_s"] / best["step_time_p50_s"]
+    lines = [
+        f"At {cmp.load:.0%} background load {worst['design']!r} loses the most: "
+        f"{worst['erosion_p50']:.1%} of the ideal fabric's tokens/s (p50; "
+        f"{worst['erosion_p99']:.1%} at p99), with steps {ratio:.2f}x as long as on "
+        f"{best['design']!r} ({best['erosion_p50']:.1%} erosion).",
+    ]
+    why = []
+    if worst.get("bisection_gbps") and best.get("bisection_gbps") and \
+            worst["bisection_gbps"] < 0.99 * best["bisection_gbps"]:
+        why.append(f"it has {worst['bisection_gbps'] / 1e3:.1f} Tb/s of bisection bandwidth "
+                   f"against {best['bisection_gbps'] / 1e3:.1f}")
+    if worst.get("busbw_GBps") and best.get("busbw_GBps") and \
+            worst["busbw_GBps"] < 0.95 * best["busbw_GBps"]:
+        why.append(f"a ring all-reduce over the job's GPUs reaches {worst['busbw_GBps']:.1f} "
+                   f"GB/s bus bandwidth against {best['busbw_GBps']:.1f}")
+    if worst.get("bottleneck"):
+        why.append(f"with no background its data-parallel traffic is busiest on "
+                   f"{worst['bottleneck']} links (mean utilisation)")
+    if why:
+        lines.append("Why: " + "; ".join(why) + ".")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from fabricsim.scenario import run_scenario
+
+    _check_outputs(args)
+    sc = _load(args.scenario)
+    if args.loads is not None or args.load is not None:
+        import dataclasses
+
+        load = sc.load if args.load is None else args.load
+        loads = sc.loads if args.loads is None else args.loads
+        sc = dataclasses.replace(sc, load=load, loads=loads)
+    quiet = _machine_output(args)
+    if not quiet:
+        print("\n".join(_heading(sc, "design comparison")))
+        print(f"job: {describe_job(sc.job)}")
+        print(f"traffic: {describe_background(sc.background)} at loads "
+              f"{', '.join(f'{x:g}' for x in sc.sweep_loads)}; {args.samples or sc.samples} "
+              f"samples per loaded point, seed {sc.seed if args.seed is None else args.seed}")
+        print(flush=True)
+    cmp = run_scenario(sc, samples=args.samples, seed=args.seed, threads=args.threads,
+                       progress=_progress(args))
+    if not quiet:
+        print(cmp.table())
+        v = verdict(cmp)
+        if v:
+            print()
+            print(v)
+        print()
+        print("== erosion vs background load, per design ==")
+        for er in cmp.erosion.values():
+            print()
+            print(er.table())
+    if args.json:
+        _write(args.json, cmp.to_json())
+    if args.csv:
+        _write(args.csv, cmp.to_csv())
+    if args.plot:
+        cmp.plot(args.plot)
+    _report_files(args, quiet)
+    return 0
+
+
+def _report_files(args: argparse.Namespace, quiet: bool) -> None:
+    out = sys.stderr if quiet else sys.stdout
+    for opt in ("json", "csv", "plot"):
+        d = getattr(args, opt, None)
+        if d and d != "-":
+            print(f"wrote {d}", file=out)
+
+
+def _pick_designs(sc, names: Sequence[str] | None) -> list[str]:
+    if not names:
+        return list(sc.fabrics)
+    for n in names:
+        if n not in sc.fabrics:
+            raise UsageError(f"--design {n!r}: no such design in {sc.source}; designs: "
+                             f"{', '.join(sc.fabrics)}")
+    return list(dict.fromkeys(names))
+
+
+def cmd_erosion(args: argparse.Namespace) -> int:
+    from fabricsim.training import erosion, plot_erosion
+
+    _check_outputs(args)
+    sc = _load(args.scenario)
+    names = _pick_designs(sc, args.design)
+    loads = sc.sweep_loads if args.loads is None else tuple(sorted(set(args.loads)))
+    samples = args.samples or sc.samples
+    seed = sc.seed if args.seed is None else args.seed
+    quiet = _machine_output(args)
+    if not quiet:
+        print("\n".join(_heading(sc, "erosion sweep")))
+        print(f"job: {describe_job(sc.job)}")
+        print(f"traffic: {describe_background(sc.background)}; {samples} samples per loaded "
+              f"point, seed {seed}", flush=True)
+    results = []
+    for name in names:
+        er = erosion(sc.fabrics[name], sc.job, loads, samples, seed, background=sc.background,
+                     routing=sc.routing[name], threads=args.threads, name=name,
+                     progress=_progress(args))
+        results.append(er)
+        if not quiet:
+            print()
+            print(er.table(), flush=True)
+    if args.json:
+        doc = {er.name: {"ideal_step_time_s": er.ideal_step_time_s,
+                         "ideal_tokens_per_s": er.ideal_tokens_per_s,
+                         "rows": [_clean(r) for r in er.rows]} for er in results}
+        _write(args.json, json.dumps(doc, indent=2))
+    if args.csv:
+        _write(args.csv, _csv([{"design": er.name, **r} for er in results for r in er.rows]))
+    if args.plot:
+        plot_erosion(results, args.plot)
+    _report_files(args, quiet)
+    return 0
+
+
+def cmd_collective(args: argparse.Namespace) -> int:
+    from fabricsim.collectives import sweep_sizes
+
+    _check_outputs(args)
+    sc = _load(args.scenario)
+    defaults = sc.collective
+    name = args.design or defaults.get("design") or next(iter(sc.fabrics))
+    _pick_designs(sc, [name])
+    fab = sc.fabrics[name]
+    op = args.op or defaults["op"]
+    lo = args.min_bytes or defaults["min_bytes"]
+    hi = args.max_bytes or defaults["max_bytes"]
+    if hi < lo:
+        raise UsageError(f"--max-bytes ({hi}) must be >= --min-bytes ({lo})")
+    routing = args.routing or defaults.get("routing") or sc.routing[name]
+    quiet = _machine_output(args)
+    if not quiet:
+        print(f"# design {name!r} of {sc.source}: {len(fab.gpus)} GPUs, "
+              f"{fab.switch_count} switches", flush=True)
+    results = sweep_sizes(
+        fab, op, min_bytes=lo, max_bytes=hi,
+        step_factor=args.step_factor or defaults["step_factor"],
+        algorithm=args.algorithm or defaults["algorithm"], channels=defaults.get("channels"),
+        routing=routing, seed=sc.seed if args.seed is None else args.seed,
+        file=False if quiet else sys.stdout, progress=_progress(args),
+    )
+    rows = [{k: v for k, v in r.as_dict().items() if k not in ("phases", "bottlenecks")}
+            for r in results]
+    if args.json:
+        _write(args.json, json.dumps({"design": name, "routing": routing,
+                                      "rows": [_clean(r) for r in rows]}, indent=2))
+    if args.csv:
+        _write(args.csv, _csv(rows))
+    _report_files(args, quiet)
+    return 0
+
+
+def cmd_example(args: argparse.Namespace) -> int:
+    from fabricsim.scenario import example_text
+
+    sys.stdout.write(example_text())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from fabricsim import demo
+
+    try:
+        return demo.main(args.demo_args, prog="fabricsim demo")
+    except SystemExit as e:  # its own argparse usage errors / --help
+        return e.code if isinstance(e.code, int) else 2
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog=prog,
+        description="How much model throughput does this GPU-cluster fabric cost us? Compare "
+        "fabric designs for a training job under background traffic.",
+        epilog="Without SCENARIO.toml the built-in example runs (fabricsim example prints it). "
+        "Exit codes: 0 ok, 2 bad input, 130 interrupted.",
+    )
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def common(p: argparse.ArgumentParser, *, sweep: bool) -> None:
+        p.add_argument("scenario", nargs="?", metavar="SCENARIO.toml",
+                       help="scenario file (default: the built-in example)")
+        p.add_argument("--seed", type=_seed, help="override the scenario's seed")
+        if sweep:
+            p.add_argument("--samples", type=_positive_int,
+                           help="Monte Carlo samples per loaded point (override)")
+            p.add_argument("--threads", type=_positive_int,
+                           help="worker threads for the Monte Carlo samples (default: all "
+                           "cores); results do not depend on it")
+            p.add_argument("--loads", type=_loads, metavar="L1,L2,...",
+                           help="background loads of the sweep (override)")
+        p.add_argument("--json", metavar="PATH|-", help="write the results as JSON ('-': stdout)")
+        p.add_argument("--csv", metavar="PATH|-", help="write the results as CSV ('-': stdout)")
+        p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bar on stderr (default: when stderr is a terminal)")
+
+    p = sub.add_parser("compare", help="compare the scenario's designs (the main job)",
+                       description="One row per design: switches, cables, bisection, all-reduce "
+                       "busbw, step time p50/p99, tokens/s, erosion vs an ideal non-blocking "
+                       "fabric at the headline load, MFU and where data-parallel traffic "
+                       "bottlenecks; then each design's erosion at every load.")
+    common(p, sweep=True)
+    p.add_argument("--load", type=_load_value, help="the headline load the rows report (override)")
+    p.add_argument("--plot", metavar="PNG", help="write tokens/s and p99 step time vs load")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("erosion", help="erosion tables: step time and tokens/s vs load",
+                       description="Step time, tokens/s and throughput lost vs an ideal "
+                       "non-blocking fabric at every background load, per design.")
+    common(p, sweep=True)
+    p.add_argument("--design", action="append", metavar="NAME",
+                   help="only this design (repeatable; default: every design)")
+    p.add_argument("--plot", metavar="PNG", help="write tokens/s and p99 step time vs load")
+    p.set_defaults(func=cmd_erosion)
+
+    p = sub.add_parser("collective", help="nccl-tests-style size sweep of one collective",
+                       description="Run a collective over every GPU of one design at sizes "
+                       "min..max (x step factor) and print size, count, type, time, algbw and "
+                       "busbw as nccl-tests does. Defaults come from the scenario's "
+                       "[collective] table.")
+    common(p, sweep=False)
+    p.add_argument("--design", metavar="NAME", help="the design (default: [collective].design "
+                   "or the first design)")
+    p.add_argument("--op", help="all_reduce, all_gather, reduce_scatter, all_to_all, "
+                   "broadcast, reduce, send_recv")
+    p.add_argument("--min-bytes", type=_size, metavar="SIZE", help="e.g. 8, 64K, 1M")
+    p.add_argument("--max-bytes", type=_size, metavar="SIZE", help="e.g. 1G, 8G")
+    p.add_argument("--step-factor", type=_positive_int, metavar="F", help="size multiplier")
+    p.add_argument("--algorithm", help="auto, ring, tree, halving_doubling, direct, pairwise, "
+                   "hierarchical")
+    p.add_argument("--routing", choices=("ecmp", "spray"), help="default: the design's")
+    p.set_defaults(func=cmd_collective)
+
+    p = sub.add_parser("example", help="print the built-in example scenario")
+    p.set_defaults(func=cmd_example)
+
+    p = sub.add_parser("demo", help="a tour of one leaf-spine fabric (paths, ECMP collisions)",
+                       add_help=False)
+    p.add_argument("demo_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "fabricsim") -> int:
+    """Run the ``fabricsim`` command with ``argv`` (default: ``sys.argv[1:]``); returns the
+    exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["demo"]:  # the demo parses its own options (REMAINDER would not take them)
+        args = argparse.Namespace(func=cmd_demo, demo_args=argv[1:])
+    else:
+        try:
+            args = build_parser(prog).parse_args(argv)
+        except SystemExit as e:  # --help or a usage error; argparse printed it
+            return e.code if isinstance(e.code, int) else 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("\nfabricsim: interrupted", file=sys.stderr)
+        return 130
+    except (UsageError, ScenarioError, FabricError) as e:
+        print(f"fabricsim: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `fabricsim compare | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

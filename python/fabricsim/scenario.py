@@ -1,0 +1,838 @@
+"""Scenario files: fabric designs, a training job, background traffic and sweeps in one TOML file.
+
+A scenario is what ``fabricsim compare SCENARIO.toml`` runs; :func:`load_scenario` reads one and
+:func:`run_scenario` runs it through :func:`fabricsim.compare` with exactly the arguments the
+file gives, so the command line and the Python API print the same numbers.
+
+Format (every table but ``[[fabric]]`` and ``[job]`` is optional)::
+
+    title = "64 H100s: rail-optimized vs leaf-spine"    # optional, printed above the table
+
+    [[fabric]]                       # one per design, in the order the table lists them
+    name = "leaf-spine 2:1"          # required, unique
+    builder = "leaf_spine"           # leaf_spine | fat_tree | rail_optimized | graphml
+    leaves = 4                       # ... the builder's keyword arguments
+    oversubscription = 2.0
+    profile = "h100-ndr400"          # builder hardware defaults and usable-bandwidth fractions
+    routing = "ecmp"                 # optional: ecmp (default) | spray
+    # efficiency = 0.96              # optional: Fabric.from_networkx(efficiency=...)
+
+    [fabric.edge]                    # optional: fabricsim.edge_sites(...) on this design
+    border_gbps = 800.0
+    [[fabric.edge.carriers]]
+    name = "telco-a"
+    capacity_gbps = 400.0
+    availability = 0.999
+    [[fabric.edge.sites]]
+    name = "paris"
+    carriers = ["telco-a"]
+    distance_km = 20.0
+    capacity_gbps = 100.0
+
+    [job]                            # fabricsim.TrainingJob keyword arguments
+    params = 1.24e8
+    layers = 12
+    hidden_size = 768
+    data_parallel = 32
+    global_batch_tokens = 262144
+
+    [background]                     # fabricsim.Background keyword arguments (the template)
+    sizes = "websearch"              # a distribution name, a size ("4MiB") or [[values], [cdf]]
+    pattern = "uniform"
+    # tenant = { op = "all_to_all", size_bytes = "64MiB" }    # pattern = "tenant"
+
+    [sweep]
+    loads = [0.0, 0.3, 0.6, 0.9]     # background loads of the erosion sweep
+    load = 0.6                       # the headline load the comparison row reports
+    samples = 4                      # Monte Carlo samples per loaded point
+    seed = 0
+    collective_size_bytes = "1GiB"   # the all-reduce behind the busbw column
+
+    [edge]                           # fabricsim.edge_latency keyword arguments (not seed)
+    requests = 20000
+    slo_ms = 50.0
+
+    [collective]                     # what ``fabricsim collective`` runs by default
+    op = "all_reduce"
+    algorithm = "auto"
+    min_bytes = 8
+    max_bytes = "1GiB"
+    design = "leaf-spine 2:1"        # default: the first design
+
+Sizes (``*_bytes``, and a fixed background size) are integers or strings with a unit:
+``K``/``M``/``G``/``T`` and ``KiB``/``MiB``/``GiB``/``TiB`` are powers of 1024 (as nccl-tests'
+``-b 8 -e 8G``), ``KB``/``MB``/``GB``/``TB`` powers of 1000. A ``graphml`` design reads
+``path`` (relative to the scenario file) with :func:`networkx.read_graphml`; it must follow
+:mod:`fabricsim.schema`.
+
+Errors
+------
+Every problem raises :class:`fabricsim.ScenarioError` with the file, the line, the key path and
+what is wrong, e.g. ``scenario.toml:12: fabric[1].oversubscription: expected a number, got
+'two'``; unknown keys list the valid ones. TOML itself does not report where a key is, so the
+line is found by scanning the text: the first line that sets the key inside its table section
+(headers ``[...]`` / ``[[...]]`` are tracked, including arrays of tables, dotted keys, inline
+tables and one-table-per-line arrays). A key whose line cannot be told apart (for example one
+inside a table written on the same line as another) gets the line of its enclosing key or
+table header. A missing required table has no line; the message names the table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+import networkx as nx
+
+from fabricsim import topology
+from fabricsim.background import Background
+from fabricsim.collectives import Collective
+from fabricsim.exceptions import FabricError, ScenarioError
+from fabricsim.fabric import Fabric
+from fabricsim.training import TrainingJob
+
+BUILDERS: dict[str, Callable[..., nx.Graph] | None] = {
+    "leaf_spine": topology.leaf_spine,
+    "fat_tree": topology.fat_tree,
+    "rail_optimized": topology.rail_optimized,
+    "graphml": None,
+}
+TOP_KEYS = ("title", "description", "fabric", "job", "background", "sweep", "edge", "collective")
+FABRIC_KEYS = ("name", "builder", "routing", "efficiency", "edge")
+EDGE_SITES_KEYS = ("sites", "carriers", "border_gbps", "border_latency_us")
+SWEEP_DEFAULTS = {"loads": (0.0, 0.25, 0.5, 0.75), "load": 0.5, "samples": 10, "seed": 0,
+                  "collective_size_bytes": 1 << 30}
+COLLECTIVE_DEFAULTS = {"op": "all_reduce", "algorithm": "auto", "min_bytes": 8,
+                       "max_bytes": 1 << 30, "step_factor": 2}
+
+PathKey = tuple  # ("fabric", 1, "oversubscription")
+
+
+# --------------------------------------------------------------------------- key -> line map
+
+_BARE = r"[A-Za-z0-9_-]+"
+_QUOTED = r"\"(?:[^\"\\]|\\.)*\"|'[^']*'"
+_KEY = rf"(?:{_BARE}|{_QUOTED})(?:\s*\.\s*(?:{_BARE}|{_QUOTED}))*"
+_KEY_RE = re.compile(rf"^\s*({_KEY})\s*=(.*)$")
+_ARRAY_HEADER_RE = re.compile(rf"^\s*\[\[\s*({_KEY})\s*\]\]")
+_TABLE_HEADER_RE = re.compile(rf"^\s*\[\s*({_KEY})\s*\]")
+_PART_RE = re.compile(rf"{_BARE}|{_QUOTED}")
+
+
+def _parts(dotted: str) -> list[str]:
+    return [p[1:-1] if p[0] in "\"'" else p for p in _PART_RE.findall(dotted)]
+
+
+def _strip_strings(s: str) -> str:
+    """The text with string literals blanked (so brackets inside strings do not count)."""
+    return re.sub(_QUOTED, '""', s)
+
+
+def _inline_keys(s: str) -> list[str]:
+    return [m.group(1) for m in re.finditer(rf"[{{,]\s*({_BARE})\s*=", _strip_strings(s))]
+
+
+def key_lines(text: str) -> dict[PathKey, int]:
+    """Map every key path and table path the text sets to the first line (1-based) that sets
+    it. Paths are tuples with integer indices for arrays of tables: ``("fabric", 1, "leaves")``.
+    """
+    lines: dict[PathKey, int] = {}
+    arrays: dict[PathKey, int] = {}  # array-of-tables path -> index of its last element
+    current: PathKey = ()
+    depth = 0  # open brackets of a multi-line value
+    array_path: PathKey | None = None
+    elem = 0
+    ml_string: str | None = None
+
+    def resolve(parts: list[str]) -> PathKey:
+        out: PathKey = ()
+        for p in parts:
+            out += (p,)
+            if out in arrays:
+                out += (arrays[out],)
+        return out
+
+    for no, raw in enumerate(text.splitlines(), 1):
+        if ml_string is not None:
+            if raw.count(ml_string) % 2:
+                ml_string = None
+            continue
+        line = _strip_strings(raw).split("#", 1)[0]
+        if depth > 0:
+            if array_path is not None and line.lstrip().startswith("{"):
+                lines.setdefault(array_path + (elem,), no)
+                for k in _inline_keys(raw):
+                    lines.setdefault(array_path + (elem, k), no)
+                elem += 1
+            depth += line.count("[") + line.count("{") - line.count("]") - line.count("}")
+            if depth <= 0:
+                depth, array_path = 0, None
+            continue
+        m = _ARRAY_HEADER_RE.match(raw)
+        if m:
+            parts = _parts(m.group(1))
+            base = resolve(parts[:-1]) + (parts[-1],)
+            arrays[base] = arrays.get(base, -1) + 1
+            current = base + (arrays[base],)
+            lines.setdefault(base, no)
+            lines.setdefault(current, no)
+            continue
+        m = _TABLE_HEADER_RE.match(raw)
+        if m:
+            current = resolve(_parts(m.group(1)))
+            lines.setdefault(current, no)
+            continue
+        m = _KEY_RE.match(raw)
+        if not m:
+            continue
+        path = current + tuple(_parts(m.group(1)))
+        lines.setdefault(path, no)
+        rest = m.group(2)
+        for k in _inline_keys(rest):
+            lines.setdefault(path + (k,), no)
+        for q in ('"""', "'''"):
+            if rest.count(q) % 2:
+                ml_string = q
+        bare = _strip_strings(rest).split("#", 1)[0]
+        opened = bare.count("[") + bare.count("{") - bare.count("]") - bare.count("}")
+        if opened > 0:
+            depth, array_path, elem = opened, path, 0
+    return lines
+
+
+def format_path(path: PathKey) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+class _Ctx:
+    """Where the scenario came from, to build error messages."""
+
+    def __init__(self, source: str, text: str, base_dir: Path):
+        self.source, self.base_dir = source, base_dir
+        self.lines = key_lines(text)
+
+    def line(self, path: PathKey) -> int | None:
+        p = tuple(path)
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            p = p[:-1]
+        return None
+
+    def error(self, path: PathKey, msg: str) -> ScenarioError:
+        no = self.line(path)
+        where = f"{self.source}:{no}" if no is not None else self.source
+        return ScenarioError(f"{where}: {format_path(path)}: {msg}" if path else f"{where}: {msg}")
+
+    def wrap(self, err: Exception, table: PathKey, given: Mapping) -> ScenarioError:
+        """A library error raised while building ``table`` from the keys ``given``: point at the
+        first given key the message names (else at the table)."""
+        msg = str(err)
+        names = sorted(given, key=len, reverse=True)
+        hits = [(m.start(), k) for k in names if (m := re.search(rf"(?<![\w.]){re.escape(k)}\b",
+                                                                  msg))]
+        if hits:
+            _, k = min(hits)
+            msg = re.sub(rf"^{re.escape(k)}\s*:\s*", "", msg)
+            return self.error(table + (k,), msg)
+        return self.error(table, msg)
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, dict):
+        return "a table"
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v)
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?\s*([KMGT]?)(i?)(B?)\s*$", re.I)
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from an integer, an integral float or a string like ``"8G"``, ``"1 GiB"``,
+    ``"4MB"`` (K/M/G/T and KiB/... = powers of 1024; KB/MB/... = powers of 1000)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a size in bytes, got {_describe(value)}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value) and value == int(value):
+            return int(value)
+        raise ValueError(f"expected a whole number of bytes, got {value!r}")
+    if isinstance(value, str):
+        m = _SIZE_RE.match(value)
+        if m:
+            num, exp, unit, i, b = m.groups()
+            x = float(num) * (10 ** int(exp) if exp else 1)
+            unit = unit.upper()
+            power = "KMGT".index(unit) + 1 if unit else 0
+            base = 1000 if (b and not i and unit) else 1024
+            x *= base**power
+            if x == int(x):
+                return int(x)
+            raise ValueError(f"{value!r} is not a whole number of bytes")
+    raise ValueError(f"expected a size in bytes (an integer or a string like '8G', '1GiB'), "
+                     f"got {_describe(value)}")
+
+
+class _Type:
+    """A value type a key accepts; ``check`` returns the converted value or raises ValueError."""
+
+    def __init__(self, name: str, check: Callable[[Any], Any]):
+        self.name, self.check = name, check
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, bool):
+        raise ValueError(f"expected an integer, got {_describe(v)}")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and math.isfinite(v) and v == int(v):
+        return int(v)
+    raise ValueError(f"expected an integer, got {_describe(v)}")
+
+
+def _num(v: Any) -> float | int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"expected a number, got {_describe(v)}")
+    return v
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected a string, got {_describe(v)}")
+    return v
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {_describe(v)}")
+    return v
+
+
+def _list_of(item: Callable[[Any], Any], what: str, *, allow_single: bool = False):
+    def check(v: Any) -> list:
+        if allow_single and not isinstance(v, (list, dict)):
+            v = [v]
+        if not isinstance(v, list):
+            raise ValueError(f"expected an array of {what}, got {_describe(v)}")
+        out = []
+        for i, x in enumerate(v):
+            try:
+                out.append(item(x))
+            except ValueError as e:
+                raise ValueError(f"element {i}: {e}") from None
+        return out
+
+    return check
+
+
+def _num_or_table(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _num(x) for k, x in v.items()}
+    return _num(v)
+
+
+def _bg_sizes(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            return parse_size(v)
+        except ValueError:
+            return v  # a distribution name; Background checks it
+    if isinstance(v, list):
+        if len(v) != 2 or not all(isinstance(x, list) for x in v):
+            raise ValueError("expected a distribution name, a size, or [[values_bytes...], "
+                             "[cdf...]]")
+        return tuple(_list_of(_num, "numbers")(x) for x in v)
+    return _num(v)
+
+
+INT, NUM, STR, BOOL = (_Type("an integer", _int), _Type("a number", _num),
+                       _Type("a string", _str), _Type("true/false", _bool))
+SIZE = _Type("a size", parse_size)
+STRS = _Type("strings", _list_of(_str, "strings", allow_single=True))
+NUMS = _Type("numbers", _list_of(_num, "numbers"))
+
+ANY = _Type("a value", lambda v: v)  # the library checks it
+_ANNOTATION_TYPES = {"int": INT, "float": NUM, "str": STR, "bool": BOOL, "Any": STR}
+
+
+def _annotation_type(annotation: Any) -> _Type:
+    """The TOML value type of a keyword argument, from its (string) annotation: ``int``,
+    ``float``, ``str``, ``bool``; ``Any`` (profiles) is a name; tuples, lists and sequences
+    (GPU labels) are arrays of strings."""
+    text = str(annotation).replace(" | None", "")
+    if text.startswith(("tuple", "list", "Sequence", "typing.Sequence")):
+        return STRS
+    return _ANNOTATION_TYPES.get(text, ANY)
+
+
+def _builder_schema(fn: Callable) -> dict[str, _Type]:
+    return {name: _annotation_type(p.annotation)
+            for name, p in inspect.signature(fn).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _fields_schema(cls: type) -> dict[str, _Type]:
+    return {f.name: _annotation_type(f.type) for f in dataclasses.fields(cls)}
+
+
+JOB_SCHEMA = _fields_schema(TrainingJob)
+BACKGROUND_SCHEMA = {
+    **{k: t for k, t in _fields_schema(Background).items() if k not in ("tenant",)},
+    "sizes": _Type("sizes", _bg_sizes),
+    "endpoints": STRS,
+    "tenant": _Type("a table", lambda v: v),  # checked by _tenant
+}
+TENANT_SCHEMA = {"op": STR, "size_bytes": SIZE, "ranks": STRS, "algorithm": STR, "channels": INT,
+                 "profile": STR, "pipeline_chunks": INT, "max_flows": INT}
+SWEEP_SCHEMA = {"loads": NUMS, "load": NUM, "samples": INT, "seed": INT,
+                "collective_size_bytes": SIZE}
+EDGE_SCHEMA = {"sites": STRS, "policies": STRS, "requests": INT, "slo_ms": NUM,
+               "server_ms": NUM, "failed_carriers": STRS, "target": STR,
+               "carrier_load": _Type("a number or a table", _num_or_table), "mtu_bytes": NUM}
+COLLECTIVE_SCHEMA = {"op": STR, "algorithm": STR, "min_bytes": SIZE, "max_bytes": SIZE,
+                     "step_factor": INT, "channels": INT, "routing": STR, "design": STR}
+CARRIER_SCHEMA = {"name": STR, "capacity_gbps": NUM, "availability": NUM,
+                  "latency_us_per_km": NUM, "base_latency_us": NUM, "jitter_us": NUM}
+SITE_SCHEMA = {"name": STR, "carriers": STRS, "distance_km": _Type("a number or a table",
+                                                                   _num_or_table),
+               "capacity_gbps": NUM}
+
+
+def _table(ctx: _Ctx, path: PathKey, value: Any, what: str = "a table") -> dict:
+    if not isinstance(value, dict):
+        hint = ""
+        if isinstance(value, list) and path:
+            hint = f" (write [{format_path(path)}], not [[{format_path(path)}]])"
+        raise ctx.error(path, f"expected {what}, got {_describe(value)}{hint}")
+    return value
+
+
+def _check_keys(ctx: _Ctx, path: PathKey, table: Mapping, valid) -> None:
+    valid = list(valid)
+    for k in table:
+        if k not in valid:
+            close = difflib.get_close_matches(k, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ctx.error(path + (k,), f"unknown key{hint}; valid keys: {', '.join(valid)}")
+
+
+def _typed(ctx: _Ctx, path: PathKey, table: Mapping, schema: Mapping[str, _Type],
+           extra=()) -> dict:
+    """Check ``table``'s keys and value types against ``schema``; return converted values."""
+    _check_keys(ctx, path, table, [*schema, *extra])
+    out = {}
+    for k, v in table.items():
+        if k in extra:
+            continue
+        try:
+            out[k] = schema[k].check(v)
+        except ValueError as e:
+            raise ctx.error(path + (k,), str(e)) from None
+    return out
+
+
+def _build(ctx: _Ctx, path: PathKey, fn: Callable, kwargs: Mapping, given: Mapping | None = None):
+    try:
+        return fn(**kwargs)
+    except (FabricError, ValueError, TypeError) as e:
+        raise ctx.wrap(e, path, given if given is not None else kwargs) from None
+
+
+# --------------------------------------------------------------------------- the scenario
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """A loaded scenario: the compiled fabric designs and everything :func:`fabricsim.compare`
+    needs. ``collective`` holds the defaults of ``fabricsim collective``."""
+
+    fabrics: dict  # name -> Fabric, in file order
+    routing: dict  # name -> "ecmp" | "spray"
+    job: TrainingJob
+    background: Background
+    loads: tuple
+    load: float
+    samples: int
+    seed: int
+    collective_size_bytes: int
+    edge: Any = None  # dict of edge_latency kwargs, True, or None
+    collective: dict = field(default_factory=dict)
+    title: str = ""
+    description: str = ""
+    source: str = "<scenario>"
+
+    @property
+    def designs(self) -> list:
+        """The designs as :class:`fabricsim.Design` records (name, fabric, routing)."""
+        from fabricsim.compare import Design
+
+        return [Design(name, fab, self.routing[name]) for name, fab in self.fabrics.items()]
+
+    @property
+    def sweep_loads(self) -> tuple:
+        """The loads the erosion sweep runs at (``loads`` plus the headline ``load``), as
+        :func:`fabricsim.compare` runs them."""
+        return tuple(sorted(set(self.loads) | {self.load}))
+
+    def compare_kwargs(self, **overrides: Any) -> dict:
+        """The keyword arguments :func:`run_scenario` passes to :func:`fabricsim.compare`."""
+        kw = dict(load=self.load, loads=self.loads, samples=self.samples, seed=self.seed,
+                  collective_size_bytes=self.collective_size_bytes, edge=self.edge)
+        kw.update({k: v for k, v in overrides.items() if v is not None})
+        return kw
+
+
+def run_scenario(scenario: Scenario, *, samples: int | None = None, seed: int | None = None,
+                 threads: int | None = None, progress: bool = False):
+    """Run ``scenario`` with :func:`fabricsim.compare` (``samples`` / ``seed`` override the
+    file's). Returns the :class:`fabricsim.Comparison`; ``fabricsim compare`` prints it.
+
+    >>> import fabricsim as fs
+    >>> sc = fs.load_scenario(fs.scenario.example_path())
+    >>> list(sc.fabrics)[:2], sc.load
+    (['rail-optimized 1:1', 'leaf-spine 1:1'], 0.3)
+    >>> fs.load_scenario(sc.source.replace('example', 'exmple'))
+    Traceback (most recent call last):
+    ...
+    fabricsim.exceptions.ScenarioError: ...exmple.toml: no such scenario file
+    """
+    from fabricsim.compare import compare
+
+    if not isinstance(scenario, Scenario):
+        raise ScenarioError(f"scenario: expected a fabricsim.Scenario, got "
+                            f"{type(scenario).__name__} (load it with fabricsim.load_scenario)")
+    kw = scenario.compare_kwargs(samples=samples, seed=seed)
+    return compare(scenario.designs, scenario.job, scenario.background, threads=threads,
+                   progress=progress, **kw)
+
+
+def example_path():
+    """The built-in example scenario (a ``importlib.resources`` Traversable)."""
+    from importlib import resources
+
+    return resources.files("fabricsim").joinpath("scenarios", "example.toml")
+
+
+def example_text() -> str:
+    return example_path().read_text(encoding="utf-8")
+
+
+def load_scenario(source: Any, *, name: str | None = None) -> Scenario:
+    """Read a scenario from a path (``str`` / ``os.PathLike``), an ``importlib.resources``
+    file, or TOML text (a ``str`` with a newline or an ``=`` in it). ``name`` is what error
+    messages call the source (default: the path, or ``<scenario>`` for text).
+
+    Raises :class:`fabricsim.ScenarioError` naming the file, line and key at fault.
+    """
+    base = Path.cwd()
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
+                                           and "=" not in source):
+        path = Path(source)
+        label = name or str(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ScenarioError(f"{label}: no such scenario file") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ScenarioError(f"{label}: cannot read the scenario: {e}") from None
+        base = path.resolve().parent
+    elif isinstance(source, str):
+        text, label = source, name or "<scenario>"
+    elif hasattr(source, "read_text"):  # importlib.resources Traversable
+        text, label = source.read_text(encoding="utf-8"), name or str(getattr(source, "name",
+                                                                             "<scenario>"))
+    else:
+        raise ScenarioError(f"scenario: expected a path or TOML text, got {type(source).__name__}")
+    return _parse(text, label, base)
+
+
+def _parse(text: str, source: str, base_dir: Path) -> Scenario:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = re.search(r"\s*\(at line (\d+), column (\d+)\)\s*$", msg)
+        if m:
+            raise ScenarioError(f"{source}:{m.group(1)}: TOML syntax error: "
+                                f"{msg[:m.start()]} (column {m.group(2)})") from None
+        raise ScenarioError(f"{source}: TOML syntax error: {msg}") from None
+    ctx = _Ctx(source, text, base_dir)
+    _check_keys(ctx, (), data, TOP_KEYS)
+    for k in ("title", "description"):
+        if k in data and not isinstance(data[k], str):
+            raise ctx.error((k,), f"expected a string, got {_describe(data[k])}")
+
+    if "job" not in data:
+        raise ctx.error(("job",), "missing: add a [job] table (fabricsim.TrainingJob keyword "
+                                  f"arguments: {', '.join(JOB_SCHEMA)})")
+    job = _job(ctx, data["job"])
+
+    if "fabric" not in data:
+        raise ctx.error(("fabric",), "missing: add at least one [[fabric]] table (a design)")
+    fabrics_raw = data["fabric"]
+    if isinstance(fabrics_raw, dict):
+        raise ctx.error(("fabric",), "expected an array of tables: write [[fabric]] (one per "
+                                     "design), not [fabric]")
+    if not isinstance(fabrics_raw, list) or not fabrics_raw:
+        raise ctx.error(("fabric",), "expected at least one [[fabric]] table")
+    fabrics: dict[str, Fabric] = {}
+    routing: dict[str, str] = {}
+    for i, raw in enumerate(fabrics_raw):
+        name, fab, route = _fabric(ctx, i, raw, job)
+        if name in fabrics:
+            raise ctx.error(("fabric", i, "name"), f"the design name {name!r} appears twice")
+        fabrics[name], routing[name] = fab, route
+
+    sweep = dict(SWEEP_DEFAULTS)
+    raw_sweep = _table(ctx, ("sweep",), data.get("sweep", {}))
+    sweep.update(_typed(ctx, ("sweep",), raw_sweep, SWEEP_SCHEMA))
+    background, bg_load = _background(ctx, data.get("background", {}))
+    if bg_load is not None:
+        if "load" in raw_sweep and raw_sweep["load"] != bg_load:
+            raise ctx.error(("background", "load"), f"conflicts with sweep.load = "
+                                                    f"{raw_sweep['load']}: give the headline "
+                                                    "load once, in [sweep]")
+        sweep["load"] = bg_load
+    if job.ranks is not None:
+        for name, fab in fabrics.items():
+            bad = [r for r in job.ranks if r not in fab.gpus]
+            if bad:
+                raise ctx.error(("job", "ranks"), f"design {name!r} has no GPU {bad[0]!r}")
+    if background.endpoints is not None:
+        for name, fab in fabrics.items():
+            unknown = [e for e in background.endpoints if e not in fab.graph]
+            if unknown:
+                raise ctx.error(("background", "endpoints"),
+                                f"design {name!r} has no node {unknown[0]!r}")
+    for i, x in enumerate(sweep["loads"]):
+        if not 0 <= x < 1:
+            raise ctx.error(("sweep", "loads"), f"element {i}: a load must be in [0, 1) (a "
+                                                f"fraction of NIC capacity), got {x!r}")
+    if not sweep["loads"]:
+        raise ctx.error(("sweep", "loads"), "give at least one load")
+    if not 0 <= sweep["load"] < 1:
+        raise ctx.error(("sweep", "load"), f"must be in [0, 1), got {sweep['load']!r}")
+    if sweep["samples"] < 1:
+        raise ctx.error(("sweep", "samples"), f"must be >= 1, got {sweep['samples']}")
+    if not 0 <= sweep["seed"] < 2**64:
+        raise ctx.error(("sweep", "seed"), f"must be in [0, 2**64), got {sweep['seed']}")
+    if sweep["collective_size_bytes"] < 1:
+        raise ctx.error(("sweep", "collective_size_bytes"),
+                        f"must be >= 1 byte, got {sweep['collective_size_bytes']}")
+
+    edge: Any = None
+    if "edge" in data:
+        edge = _typed(ctx, ("edge",), _table(ctx, ("edge",), data["edge"]), EDGE_SCHEMA)
+        if not any("edge" in f.graph.graph for f in fabrics.values()):
+            raise ctx.error(("edge",), "no design has edge sites: add a [fabric.edge] table "
+                                       "to at least one [[fabric]]")
+        _check_edge(ctx, edge, fabrics)
+    elif any("edge" in f.graph.graph for f in fabrics.values()):
+        edge = True
+
+    coll = dict(COLLECTIVE_DEFAULTS)
+    coll.update(_typed(ctx, ("collective",), _table(ctx, ("collective",),
+                                                    data.get("collective", {})),
+                       COLLECTIVE_SCHEMA))
+    _check_collective(ctx, coll, fabrics)
+
+    return Scenario(
+        fabrics=fabrics, routing=routing, job=job, background=background,
+        loads=tuple(float(x) for x in sweep["loads"]), load=float(sweep["load"]),
+        samples=int(sweep["samples"]), seed=int(sweep["seed"]),
+        collective_size_bytes=int(sweep["collective_size_bytes"]), edge=edge,
+        collective=coll, title=data.get("title", ""), description=data.get("description", ""),
+        source=source,
+    )
+
+
+def _job(ctx: _Ctx, raw: Any) -> TrainingJob:
+    path = ("job",)
+    kwargs = _typed(ctx, path, _table(ctx, path, raw), JOB_SCHEMA)
+    required = [f.name for f in dataclasses.fields(TrainingJob)
+                if f.default is dataclasses.MISSING]
+    missing = [k for k in required if k not in kwargs]
+    if missing:
+        raise ctx.error(path, f"missing key {missing[0]!r} (required: {', '.join(required)})")
+    return _build(ctx, path, TrainingJob, kwargs)
+
+
+def _fabric(ctx: _Ctx, i: int, raw: Any, job: TrainingJob) -> tuple[str, Fabric, str]:
+    path = ("fabric", i)
+    raw = _table(ctx, path, raw)
+    if "builder" not in raw:
+        raise ctx.error(path, f"missing key 'builder' (one of {', '.join(BUILDERS)})")
+    builder = raw["builder"]
+    if builder not in BUILDERS:
+        close = difflib.get_close_matches(str(builder), list(BUILDERS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ctx.error(path + ("builder",), f"unknown builder {builder!r}{hint}; valid: "
+                                             f"{', '.join(BUILDERS)}")
+    fn = BUILDERS[builder]
+    schema = {"path": STR, "profile": STR} if fn is None else _builder_schema(fn)
+    common = {"name": STR, "builder": STR, "routing": STR,
+              "efficiency": _Type("a number or a table", _num_or_table)}
+    kwargs = _typed(ctx, path, raw, {**schema, **common}, extra=("edge",))
+    if "name" not in kwargs:
+        raise ctx.error(path, "missing key 'name' (what the comparison calls this design)")
+    name = kwargs.pop("name")
+    kwargs.pop("builder")
+    route = kwargs.pop("routing", "ecmp")
+    if route not in ("ecmp", "spray"):
+        raise ctx.error(path + ("routing",), f"unknown routing {route!r}; valid: ecmp, spray")
+    efficiency = kwargs.pop("efficiency", None)
+    if fn is None:
+        if "path" not in kwargs:
+            raise ctx.error(path, "missing key 'path' (the GraphML file of builder = 'graphml')")
+        gpath = ctx.base_dir / kwargs["path"]
+        try:
+            G = nx.read_graphml(gpath)
+        except FileNotFoundError:
+            raise ctx.error(path + ("path",), f"no such file: {gpath}") from None
+        except Exception as e:  # networkx raises several parser errors
+            raise ctx.error(path + ("path",), f"cannot read GraphML {gpath}: {e}") from None
+    else:
+        G = _build(ctx, path, fn, kwargs)
+    if "edge" in raw:
+        G = _edge_sites(ctx, path + ("edge",), raw["edge"], G)
+    profile = kwargs.get("profile", job.profile)
+    try:
+        fab = Fabric.from_networkx(G, efficiency=efficiency, profile=profile)
+    except (FabricError, ValueError, TypeError) as e:
+        raise ctx.wrap(e, path, {k: v for k, v in raw.items() if k in ("efficiency", "profile")}
+                       ) from None
+    if len(fab.gpus) < job.gpus:
+        raise ctx.error(path, f"design {name!r} has {len(fab.gpus)} GPUs but the job needs "
+                              f"{job.gpus} (data_parallel x tensor_parallel x "
+                              "pipeline_parallel)")
+    return name, fab, route
+
+
+def _edge_sites(ctx: _Ctx, path: PathKey, raw: Any, G: nx.Graph) -> nx.Graph:
+    raw = _table(ctx, path, raw)
+    _check_keys(ctx, path, raw, EDGE_SITES_KEYS)
+    kwargs: dict[str, Any] = {}
+    for key, schema in (("carriers", CARRIER_SCHEMA), ("sites", SITE_SCHEMA)):
+        items = raw.get(key)
+        if items is None:
+            raise ctx.error(path, f"missing [[{format_path(path + (key,))}]] tables")
+        if not isinstance(items, list):
+            raise ctx.error(path + (key,), f"expected an array of tables, got {_describe(items)}")
+        recs = []
+        for j, item in enumerate(items):
+            item = _table(ctx, path + (key, j), item)
+            recs.append(_typed(ctx, path + (key, j), item, schema))
+        kwargs[key] = recs
+    for key in ("border_gbps", "border_latency_us"):
+        if key in raw:
+            try:
+                kwargs[key] = _num(raw[key])
+            except ValueError as e:
+                raise ctx.error(path + (key,), str(e)) from None
+    try:
+        return topology.edge_sites(G, **kwargs)
+    except (FabricError, ValueError, TypeError) as e:
+        msg = str(e)
+        # "sites[0] ('paris').carriers: unknown carrier ..." -> that element's key
+        m = re.match(r"(carriers|sites)\[(\d+)\](?: \('[^']*'\))?(?:\.(\w+))?(?:\[[^\]]*\])?"
+                     r"\s*:?\s*", msg)
+        if m:
+            key, j, fld = m.group(1), int(m.group(2)), m.group(3)
+            raise ctx.error(path + (key, j) + ((fld,) if fld else ()), msg[m.end():]) from None
+        raise ctx.wrap(e, path, raw) from None
+
+
+def _background(ctx: _Ctx, raw: Any) -> tuple[Background, float | None]:
+    path = ("background",)
+    kwargs = _typed(ctx, path, _table(ctx, path, raw), BACKGROUND_SCHEMA)
+    load = kwargs.pop("load", None)
+    if "tenant" in kwargs:
+        traw = _table(ctx, path + ("tenant",), kwargs["tenant"])
+        tk = _typed(ctx, path + ("tenant",), traw, TENANT_SCHEMA)
+        if "op" not in tk or "size_bytes" not in tk:
+            raise ctx.error(path + ("tenant",), "needs op and size_bytes (a fabricsim."
+                                                "Collective: the other tenant's job)")
+        kwargs["tenant"] = _build(ctx, path + ("tenant",), Collective, tk)
+    if load is not None and not 0 <= load < 1:
+        raise ctx.error(path + ("load",), f"must be in [0, 1), got {load!r}")
+    return _build(ctx, path, Background, kwargs, raw), load
+
+
+def _check_edge(ctx: _Ctx, edge: dict, fabrics: dict) -> None:
+    from fabricsim.edge import POLICIES
+
+    for p in edge.get("policies", ()):
+        if p not in POLICIES:
+            raise ctx.error(("edge", "policies"), f"unknown policy {p!r}; valid: "
+                                                  f"{', '.join(POLICIES)}")
+    for name, fab in fabrics.items():
+        info = fab.graph.graph.get("edge")
+        if info is None:
+            continue
+        sites = [s["name"] for s in info["sites"]]
+        carriers = [c["name"] for c in info["carriers"]]
+        for key, valid in (("sites", sites), ("failed_carriers", carriers)):
+            for s in edge.get(key, ()):
+                if s not in valid:
+                    what = "site" if key == "sites" else "carrier"
+                    raise ctx.error(("edge", key), f"design {name!r} has no {what} {s!r}; it "
+                                                   f"has: {', '.join(valid)}")
+        target = edge.get("target")
+        if target is not None and target not in fab.gpus:
+            raise ctx.error(("edge", "target"), f"design {name!r} has no GPU {target!r}")
+
+
+def _check_collective(ctx: _Ctx, coll: dict, fabrics: dict) -> None:
+    from fabricsim.collectives import ALGORITHMS, normalize_op
+
+    path = ("collective",)
+    try:
+        coll["op"] = normalize_op(coll["op"])
+    except FabricError as e:
+        raise ctx.error(path + ("op",), str(e)) from None
+    if coll["algorithm"] not in ALGORITHMS:
+        raise ctx.error(path + ("algorithm",), f"unknown algorithm {coll['algorithm']!r}; "
+                                               f"valid: {', '.join(ALGORITHMS)}")
+    if coll.get("design") is not None and coll["design"] not in fabrics:
+        raise ctx.error(path + ("design",), f"no design named {coll['design']!r}; designs: "
+                                            f"{', '.join(fabrics)}")
+    if coll.get("routing", "ecmp") not in ("ecmp", "spray"):
+        raise ctx.error(path + ("routing",), f"unknown routing {coll['routing']!r}; valid: "
+                                             "ecmp, spray")
+    for k in ("min_bytes", "max_bytes"):
+        if coll[k] < 1:
+            raise ctx.error(path + (k,), f"must be >= 1 byte, got {coll[k]}")
+    if coll["max_bytes"] < coll["min_bytes"]:
+        raise ctx.error(path + ("max_bytes",), f"({coll['max_bytes']}) must be >= min_bytes "
+                                               f"({coll['min_bytes']})")
+    if coll["step_factor"] < 2:
+        raise ctx.error(path + ("step_factor",), f"must be >= 2, got {coll['step_factor']}")
+
+
+__all__ = ["Scenario", "load_scenario", "run_scenario", "example_path", "example_text",
+           "parse_size", "key_lines"]

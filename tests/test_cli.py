@@ -1,0 +1,258 @@
+"""The ``fabricsim`` command: compare / erosion / collective / example / demo, outputs, exit
+codes, and the same numbers as the Python API."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+import fabricsim as fs
+from fabricsim.__main__ import main as python_m_main
+from fabricsim.cli import main
+from fabricsim.scenario import example_text, load_scenario, run_scenario
+from test_scenario import TINY, line_of, replace
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scenario") / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def compared(tiny, tmp_path_factory):
+    """One `fabricsim compare` run writing every output; (exit code, stdout, out dir)."""
+    out = tmp_path_factory.mktemp("out")
+    cap = io.StringIO()
+    old, sys.stdout = sys.stdout, cap
+    try:
+        code = main(["compare", str(tiny), "--json", str(out / "c.json"), "--csv",
+                     str(out / "c.csv"), "--plot", str(out / "c.png"), "--no-progress"])
+    finally:
+        sys.stdout = old
+    return code, cap.getvalue(), out
+
+
+def clean(v):
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def test_compare_round_trips_to_the_python_api(compared, tiny):
+    code, _, out = compared
+    assert code == 0
+    doc = json.loads((out / "c.json").read_text())
+    api = run_scenario(load_scenario(tiny))
+    assert doc["load"] == api.load
+    assert doc["rows"] == [{k: clean(v) for k, v in r.items()} for r in api.rows]
+    assert set(doc["erosion"]) == {"ls 1:1", "ls 2:1"}
+    for name, er in api.erosion.items():
+        assert doc["erosion"][name] == [{k: clean(v) for k, v in r.items()} for r in er.rows]
+
+
+def test_compare_prints_table_verdict_and_erosion(compared):
+    code, text, out = compared
+    assert code == 0
+    assert text.startswith("== tiny ==")
+    assert "job: 20M-parameter model, DP 8 = 8 GPUs" in text
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.lstrip().startswith("design"))
+    for col in ("step p50 ms", "tokens/s", "erosion p50", "DP bottleneck"):
+        assert col in lines[head]
+    assert lines[head + 2].lstrip().startswith("ls 1:1")
+    assert lines[head + 3].lstrip().startswith("ls 2:1")
+    assert "At 30% background load" in text and "loses the most" in text
+    assert "# ls 1:1: ideal step" in text and "# ls 2:1: ideal step" in text
+    assert f"wrote {out / 'c.png'}" in text
+
+
+def test_compare_outputs_parse(compared):
+    _, _, out = compared
+    rows = list(csv.DictReader(io.StringIO((out / "c.csv").read_text())))
+    assert [r["design"] for r in rows] == ["ls 1:1", "ls 2:1"]
+    doc = json.loads((out / "c.json").read_text())
+    assert float(rows[0]["tokens_per_s_p50"]) == doc["rows"][0]["tokens_per_s_p50"]
+    png = (out / "c.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_json_to_stdout_is_only_json(tiny, capsys):
+    assert main(["compare", str(tiny), "--json", "-", "--samples", "1", "--seed", "5",
+                 "--loads", "0.3"]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads(out)
+    api = run_scenario(load_scenario(tiny), samples=1, seed=5)
+    assert doc["rows"][0]["erosion_p50"] == api.rows[0]["erosion_p50"]
+    assert [r["load"] for r in doc["erosion"]["ls 1:1"]] == [0.3]
+
+
+def test_csv_to_stdout(tiny, capsys):
+    assert main(["erosion", str(tiny), "--csv", "-", "--design", "ls 1:1", "--loads", "0"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["design"], float(r["load"])) for r in rows] == [("ls 1:1", 0.0)]
+
+
+def test_python_dash_m_is_fabricsim_compare(tiny, tmp_path, capsys):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert python_m_main([str(tiny), "--json", str(a), "--load", "0", "--loads", "0"]) == 0
+    assert main(["compare", str(tiny), "--json", str(b), "--load", "0", "--loads", "0"]) == 0
+    assert a.read_text() == b.read_text()
+    capsys.readouterr()
+    proc = subprocess.run([sys.executable, "-m", "fabricsim", str(tiny), "--load", "0",
+                           "--loads", "0"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "== tiny ==" in proc.stdout and "loses the most" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_progress_bar_goes_to_stderr(tiny, capsys):
+    assert main(["compare", str(tiny), "--load", "0", "--loads", "0", "--progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "compare [" in err and "compare [" not in out
+
+
+# --------------------------------------------------------------------------- erosion / collective
+
+
+def test_erosion_command_matches_fs_erosion(tiny, tmp_path, capsys):
+    path = tmp_path / "e.json"
+    assert main(["erosion", str(tiny), "--design", "ls 2:1", "--json", str(path),
+                 "--plot", str(tmp_path / "e.png")]) == 0
+    text = capsys.readouterr().out
+    assert "# ls 2:1: ideal step" in text and "# ls 1:1" not in text
+    sc = load_scenario(tiny)
+    er = fs.erosion(sc.fabrics["ls 2:1"], sc.job, sc.sweep_loads, sc.samples, sc.seed,
+                    background=sc.background, routing="spray", name="ls 2:1")
+    doc = json.loads(path.read_text())
+    assert doc["ls 2:1"]["rows"] == [{k: clean(v) for k, v in r.items()} for r in er.rows]
+    assert (tmp_path / "e.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_collective_command_prints_nccl_tests_table(tiny, tmp_path, capsys):
+    path = tmp_path / "c.json"
+    assert main(["collective", str(tiny), "--design", "ls 2:1", "--min-bytes", "1K",
+                 "--max-bytes", "4K", "--algorithm", "ring", "--json", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("# design 'ls 2:1' of ")
+    assert "# fabricsim all_reduce  ranks=8  algorithm=ring  routing=spray" in text
+    sizes = [int(line.split()[0]) for line in text.splitlines() if line[:1] == " "]
+    assert sizes == [1024, 2048, 4096]
+    doc = json.loads(path.read_text())
+    sc = load_scenario(tiny)
+    want = fs.collective(sc.fabrics["ls 2:1"], "all_reduce", 2048, algorithm="ring",
+                         routing="spray", seed=sc.seed)
+    assert doc["rows"][1]["busbw_GBps"] == want.busbw_GBps
+    assert doc["design"] == "ls 2:1" and doc["routing"] == "spray"
+
+
+def test_collective_defaults_come_from_the_scenario(tiny, tmp_path, capsys):
+    p = tmp_path / "s.toml"
+    p.write_text(TINY + '\n[collective]\nop = "all_gather"\nmin_bytes = "64K"\n'
+                        'max_bytes = "128K"\ndesign = "ls 1:1"\n')
+    assert main(["collective", str(p), "--csv", "-"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["op"], int(r["size_bytes"])) for r in rows] == [("all_gather", 65536),
+                                                               ("all_gather", 131072)]
+
+
+def test_example_command_prints_the_built_in_scenario(capsys):
+    assert main(["example"]) == 0
+    assert capsys.readouterr().out == example_text()
+
+
+def test_demo_command(capsys):
+    assert main(["demo", "--leaves", "2", "--spines", "2"]) == 0
+    assert "== cross-leaf permutation" in capsys.readouterr().out
+    assert main(["demo", "--profile", "tpu"]) == 2
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def run_bad(tmp_path, capsys, text: str, *argv: str) -> str:
+    p = tmp_path / "bad.toml"
+    p.write_text(text)
+    code = main([*(argv or ("compare",)), str(p)])
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert "Traceback" not in err and err.startswith("fabricsim: error: ")
+    return err
+
+
+@pytest.mark.parametrize("old, new, needle, key", [
+    ("oversubscription = 2.0", 'oversubscription = "two"', "two",
+     "fabric[1].oversubscription: expected a number, got 'two'"),
+    ("spines = 2", "spines = 2\nspine = 2", "spine = 2",
+     "fabric[0].spine: unknown key (did you mean 'spines'?); valid keys:"),
+    ('builder = "leaf_spine"', 'builder = "clos"', "clos",
+     "fabric[0].builder: unknown builder 'clos'"),
+    ("layers = 2", "layers = -1", "layers", "job.layers: must be an integer >= 1, got -1"),
+    ("samples = 2", 'samples = "many"', "many", "sweep.samples: expected an integer"),
+    ("hidden_size = 256", "hidden_size = 256 512", "hidden_size", "TOML syntax error: Expected"),
+])
+def test_bad_scenarios_exit_2_naming_key_and_line(tmp_path, capsys, old, new, needle, key):
+    bad = replace(TINY, old, new)
+    err = run_bad(tmp_path, capsys, bad)
+    assert f"bad.toml:{line_of(bad, needle)}: {key}" in err
+
+
+def test_missing_job_exits_2(tmp_path, capsys):
+    for cmd in ("compare", "erosion", "collective"):
+        err = run_bad(tmp_path, capsys, TINY.split("[job]")[0], cmd)
+        assert "bad.toml: job: missing: add a [job] table" in err
+
+
+def test_bad_command_line_exits_2(tiny, tmp_path, capsys):
+    cases = [
+        ["compare", str(tmp_path / "missing.toml")],
+        ["erosion", str(tiny), "--design", "nope"],
+        ["collective", str(tiny), "--design", "nope"],
+        ["collective", str(tiny), "--min-bytes", "1M", "--max-bytes", "1K"],
+        ["collective", str(tiny), "--op", "all_scatter"],
+        ["compare", str(tiny), "--json", "-", "--csv", "-"],
+        ["compare", str(tiny), "--json", str(tmp_path / "no" / "dir" / "x.json")],
+        ["compare", str(tiny), "--samples", "0"],
+        ["compare", str(tiny), "--load", "1.5"],
+        ["collective", str(tiny), "--max-bytes", "lots"],
+        ["frobnicate"],
+        [],
+    ]
+    for argv in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and err, argv
+    assert main(["compare", str(tmp_path / "missing.toml")]) == 2
+    assert "missing.toml: no such scenario file" in capsys.readouterr().err
+
+
+def test_plot_without_matplotlib_fails_before_running(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    called = []
+    monkeypatch.setattr("fabricsim.scenario.run_scenario", lambda *a, **k: called.append(1))
+    assert main(["compare", str(tiny), "--plot", str(tmp_path / "x.png")]) == 2
+    assert "--plot needs matplotlib" in capsys.readouterr().err and not called
+
+
+def test_ctrl_c_exits_130(tiny, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("fabricsim.scenario.run_scenario", interrupted)
+    assert main(["compare", str(tiny)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_help_exits_0(capsys):
+    assert main(["--help"]) == 0
+    assert "compare" in capsys.readouterr().out
+    assert main(["compare", "--help"]) == 0
+    assert "--json PATH|-" in capsys.readouterr().out
