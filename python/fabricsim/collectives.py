@@ -704,6 +704,8 @@ class Collective:
             raise InvalidArgumentError(
                 f"algorithm: {self.algorithm!r} does not build {self.op}; valid for {self.op}: "
                 f"{', '.join(('auto',) + SUPPORTED[self.op])}")
+        if self.max_flows is None:
+            object.__setattr__(self, "max_flows", DEFAULT_MAX_FLOWS)
         for what, v, lo in (("channels", self.channels, 1), ("pipeline_chunks", self.pipeline_chunks, 1),
                             ("max_flows", self.max_flows, 1000)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo):

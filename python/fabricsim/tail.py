@@ -40,6 +40,7 @@ from fabricsim.flows import FlowSet, concat_flowsets, flows_from_matrix, run_flo
 
 PLACEMENTS = ("fixed", "random")
 MAX_THREADS = 1024
+MAX_SAMPLES = 10_000_000  # results are held in memory, a few numbers per sample
 MAX_BACKGROUND_FLOWS = 2_000_000  # expected per sample; beyond it memory and time run away
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 SIZE_BUCKETS_BYTES = ((0, 1e5, "<100KB"), (1e5, 1e6, "100KB-1MB"), (1e6, 1e7, "1-10MB"),
@@ -157,8 +158,10 @@ def tail_latency(
     check_choice("metric", metric, METRICS)
     check_choice("placement", placement, PLACEMENTS)
     seed = check_seed(seed)
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
-        raise InvalidArgumentError(f"samples: must be an integer >= 1, got {samples!r}")
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) \
+            or not 1 <= samples <= MAX_SAMPLES:
+        raise InvalidArgumentError(
+            f"samples: must be an integer in 1..{MAX_SAMPLES:,}, got {samples!r}")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                 or not 1 <= threads <= MAX_THREADS):
         raise InvalidArgumentError(

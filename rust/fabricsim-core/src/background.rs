@@ -117,6 +117,12 @@ impl Background {
         Ok(())
     }
 
+    /// Expected number of arrivals in the window.
+    pub fn expected_arrivals(&self) -> f64 {
+        let rate: f64 = self.inject_bps.iter().map(|c| self.load * c / self.sizes.mean()).sum();
+        rate * (self.end_s - self.start_s).max(0.0)
+    }
+
     /// Arrivals in `[start_s, end_s)`. Every endpoint draws from its own stream of `seed`, so a
     /// longer window only adds later arrivals: the earlier ones stay exactly the same.
     pub fn generate(&self, seed: u64) -> Arrivals {

@@ -11,6 +11,9 @@ use crate::hash::{splitmix64, Rng};
 use crate::network::Network;
 use crate::routing::{route_flows, Policy, Router, NO_VIA};
 
+/// Windows are not extended past this many expected background arrivals per sample.
+pub const MAX_BACKGROUND_FLOWS: f64 = 4.0e6;
+
 /// Fixed flows run in every sample: the first `n_job` are the job whose completion time is
 /// measured; the rest (e.g. another tenant's repeated collective) are fixed background.
 #[derive(Clone, Debug, Default)]
@@ -151,7 +154,16 @@ fn run_sample(
         let job_end = out.finish_s[..tpl.n_job].iter().fold(0.0f64, |a, &b| a.max(b));
         match &mut window {
             Some(bg) if job_end > bg.end_s && extensions < 24 => {
-                bg.end_s = bg.start_s + (bg.end_s - bg.start_s).max(1e-6) * 1.5;
+                let longer = Background {
+                    end_s: bg.start_s + (bg.end_s - bg.start_s).max(1e-6) * 1.5,
+                    ..bg.clone()
+                };
+                if longer.expected_arrivals() > MAX_BACKGROUND_FLOWS {
+                    // A job this slowed would need millions more arrivals: stop here (the
+                    // load tapers off after the window; the caller is told via bg_generated).
+                    break (flows, out, n_tpl, generated);
+                }
+                *bg = longer;
                 extensions += 1;
             }
             _ => break (flows, out, n_tpl, generated),
