@@ -359,12 +359,13 @@ def step(
     comms = job.communication(fabric)
     per_component: dict[str, np.ndarray] = {}
     for name, (flows, rounds) in comms.items():
-        if bg is None or (bg.load == 0 and bg.static_fraction == 0 and bg.pattern != "tenant"):
+        quiet = bg is None or (bg.load == 0 and bg.static_fraction == 0 and bg.pattern != "tenant")
+        if quiet and samples == 1:
             t = run_flowset(fabric, flows, routing=routing, seed=seed, metric=metric).makespan_s
             times = np.full(samples, t)
         else:
-            res = tail_latency(fabric, flows, bg, samples, seed, routing=routing, metric=metric,
-                               threads=threads)
+            res = tail_latency(fabric, flows, None if quiet else bg, samples, seed,
+                               routing=routing, metric=metric, threads=threads)
             times = res.job_time_s
         per_component[name] = times * rounds
     return _combine(job, per_component, samples)
@@ -472,8 +473,9 @@ def erosion(
         bar = ProgressBar(len(loads), f"erosion {name}")
     for load in loads:
         bg = replace(template, load=load) if load > 0 else None
-        res = step(fabric, job, bg, samples if bg is not None else 1, seed, routing=routing,
-                   metric=metric, threads=threads)
+        # every load, 0 included, samples ECMP hash seeds the same way
+        res = step(fabric, job, bg, samples, seed, routing=routing, metric=metric,
+                   threads=threads)
         d = res.as_dict()
         d["load"] = load
         d["erosion_p50"] = 1.0 - d["tokens_per_s_p50"] / ideal_tps
