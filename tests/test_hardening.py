@@ -484,7 +484,7 @@ def mutated_graphs(draw):
     return G
 
 
-@fuzz(300)
+@fuzz(250)
 @given(G=mutated_graphs(), parallel=st.sampled_from(["aggregate", "reject"]) | JUNK,
        efficiency=st.one_of(st.none(), st.floats(0.5, 1.0), JUNK,
                             st.dictionaries(st.sampled_from(["access", "fabric", "x"]), JUNK,
@@ -539,7 +539,7 @@ def corrupt_row(data, flows: list) -> list:
     return flows
 
 
-@fuzz(300)
+@fuzz(250)
 @given(data=st.data())
 def test_fuzz_simulate(data):
     fab = data.draw(st.sampled_from(FABRICS), label="fabric")

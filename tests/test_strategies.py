@@ -54,6 +54,13 @@ def test_import_without_hypothesis_says_how_to_install():
     assert "pip install 'fabricsim[test]'" in out.stdout
 
 
+def test_doctests():
+    """The module's examples, including the property test of a user's own builder."""
+    import doctest
+
+    assert doctest.testmod(fst).failed == 0
+
+
 # ------------------------------------------------------------------------------ arguments
 
 BAD_ARGUMENTS = [

@@ -1,0 +1,182 @@
+"""Resource safety: the GIL is released while the engine runs (simulate and the Monte Carlo
+tail_latency), repeated calls do not leak, and memory grows linearly with the flows, at a
+bounded cost per flow (docs/resources.md records peak RSS for the largest scenarios).
+
+Ctrl-C is covered by tests/test_engine_runtime.py.
+"""
+
+import gc
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fabricsim as fs
+
+PAGE = 4096
+
+
+def rss_bytes() -> int:
+    """Current resident set size (Linux /proc/self/statm: resident pages x page size)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+
+
+# ------------------------------------------------------------------------------ GIL
+
+
+def ticks_while(work: Callable[[], object]) -> tuple[float, np.ndarray]:
+    """Run ``work`` in a thread while this thread ticks; return the run's duration and the
+    gaps between ticks during it."""
+    box: dict = {}
+
+    def run() -> None:
+        box["t0"] = time.perf_counter()
+        box["out"] = work()
+        box["t1"] = time.perf_counter()
+
+    th = threading.Thread(target=run)
+    ticks = []
+    th.start()
+    while th.is_alive():
+        ticks.append(time.perf_counter())
+        x = 0
+        for i in range(200):  # pure-Python work: needs the GIL
+            x += i
+    th.join()
+    t0, t1 = box["t0"], box["t1"]
+    during = np.array([t for t in ticks if t0 <= t <= t1])
+    return t1 - t0, np.diff(np.concatenate([[t0], during, [t1]]))
+
+
+def assert_gil_free(make_work: Callable[[int], Callable[[], object]], start: int) -> None:
+    """Grow the work until a run lasts >= 0.3 s, then check the ticking thread never stalled
+    for a quarter of it."""
+    size = start
+    for _ in range(8):
+        dur, gaps = ticks_while(make_work(size))
+        if dur >= 0.3:
+            break
+        size *= 2
+    else:
+        pytest.fail("could not make the engine run >= 0.3 s")
+    assert len(gaps) > 100, f"only {len(gaps)} ticks in a {dur:.2f} s run: GIL held?"
+    assert gaps.max() < dur / 4, f"the ticking thread stalled {gaps.max():.3f} s of {dur:.3f} s"
+
+
+def test_gil_released_during_simulate():
+    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=4, spines=4, hosts_per_leaf=8,
+                                                gpus_per_host=1))
+    gi = fab.indices(fab.gpus)
+
+    def make(m: int) -> Callable[[], object]:
+        rng = np.random.default_rng(1)
+        src = rng.integers(0, len(gi), m)
+        dst = (src + rng.integers(1, len(gi), m)) % len(gi)
+        flows = fs.FlowSet.build(gi[src], gi[dst], rng.uniform(1e6, 1e8, m),
+                                 release_s=rng.uniform(0, 0.02, m))
+        return lambda: fs.simulate(fab, flows)
+
+    assert_gil_free(make, 1000)
+
+
+def test_gil_released_during_tail_latency():
+    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=4,
+                                                gpus_per_host=2))
+    job = fs.Collective("all_to_all", 4 << 20, algorithm="direct")
+    bg = fs.Background(load=0.5, sizes="websearch")
+    assert_gil_free(lambda samples: lambda: fs.tail_latency(fab, job, bg, samples=samples,
+                                                            threads=1), 2)
+
+
+# ------------------------------------------------------------------------------ leaks
+
+
+@needs_proc
+def test_no_leak_across_repeated_calls():
+    """1,000 calls through the binding (results, Monte Carlo, errors raised by the core)
+    after a warm-up: RSS stays put."""
+    G = fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=1, gpus_per_host=2)
+    fab = fs.Fabric.from_networkx(G)
+    a, b, c = fab.gpus[:3]
+    H = G.copy()
+    H.add_node("site", role="edge_site")  # no links: unreachable
+    lonely = fs.Fabric.from_networkx(H)
+    ring = fs.Collective("all_reduce", 1 << 20, algorithm="ring")
+    bg = fs.Background(load=0.3, sizes="websearch")
+    cycle = fs.FlowSet.build(fab.indices([a, b]), fab.indices([b, a]), [1e3, 1e3],
+                             deps=[[1], [0]])
+    calls = [
+        lambda: fs.simulate(fab, [(a, c, 1e6), (c, b, 1e6, 0.0, [0])]),
+        lambda: fs.Fabric.from_networkx(G),
+        lambda: ring.run(fab),
+        lambda: fs.tail_latency(fab, ring, None, samples=2),
+        lambda: fs.simulate(fab, cycle),  # DependencyCycleError from the core
+        lambda: fs.tail_latency(fab, ring, bg, samples=2),
+        lambda: fs.simulate(lonely, [(a, "site", 1e3)]),  # UnreachableError from the core
+        lambda: fab.paths(a, c),
+    ]
+
+    def run(n: int) -> None:
+        for i in range(n):
+            try:
+                calls[i % len(calls)]()
+            except (fs.DependencyCycleError, fs.UnreachableError):
+                pass
+
+    run(200)  # warm-up: caches, allocator pools, lazily built routing tables
+    gc.collect()
+    before = rss_bytes()
+    run(1000)
+    gc.collect()
+    grown = rss_bytes() - before
+    assert grown < 4 << 20, f"RSS grew {grown / 2**20:.1f} MiB over 1,000 calls"
+
+
+# ------------------------------------------------------------------------------ memory bound
+
+PEAK = textwrap.dedent("""
+    import json, resource, sys
+    import numpy as np
+    import fabricsim as fs
+    m = int(sys.argv[1])
+    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=4, spines=4, hosts_per_leaf=8,
+                                                gpus_per_host=1))
+    gi = fab.indices(fab.gpus)
+    rng = np.random.default_rng(0)
+    src = rng.integers(0, len(gi), m)
+    dst = (src + rng.integers(1, len(gi), m)) % len(gi)
+    flows = fs.FlowSet.build(gi[src], gi[dst], np.full(m, 1e6),
+                             release_s=np.sort(rng.uniform(0, m * 2e-6, m)))
+    kib = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = kib()
+    res = fs.simulate(fab, flows)
+    print(json.dumps({"before_kib": before, "peak_kib": kib(), "flows": m}))
+""")
+
+
+def peak_growth_kib(m: int) -> int:
+    out = subprocess.run([sys.executable, "-c", PEAK, str(m)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    return d["peak_kib"] - d["before_kib"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss in KiB is Linux's")
+def test_memory_grows_linearly_with_flows():
+    """The engine's peak memory is O(flows) at a bounded cost per flow (docs/resources.md:
+    about 300 bytes per flow in a simulation, measured here)."""
+    small, large = 10_000, 40_000
+    per_flow = (peak_growth_kib(large) - peak_growth_kib(small)) * 1024 / (large - small)
+    assert per_flow < 1024, f"{per_flow:.0f} bytes of peak RSS per flow"
