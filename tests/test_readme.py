@@ -81,7 +81,8 @@ def test_schema_table_matches_schema_module():
 def test_setup_commands():
     text = readme()
     main_cmd = (
-        "python3 -m venv .venv && . .venv/bin/activate && pip install . && python -m fabricsim"
+        "python3 -m venv .venv && . .venv/bin/activate && pip install '.[plot]' && "
+        "python -m fabricsim --plot erosion.png"
     )
     test_cmd = "python3 -m venv .venv && . .venv/bin/activate && pip install '.[test]' && pytest"
     lines = text.splitlines()
