@@ -90,3 +90,11 @@ def test_setup_commands():
     ci = ROOT / ".ci" / "run"
     if ci.exists():
         assert test_cmd in ci.read_text(encoding="utf-8")
+
+
+def test_property_testing_example_runs():
+    """The README's "Property-testing your fabric" example is complete and passes."""
+    text = readme()
+    section = text.split("## Property-testing your fabric", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
