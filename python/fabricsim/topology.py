@@ -49,7 +49,24 @@ _DEFAULTS = {
 }
 
 
+MAX_ELEMENTS = 5_000_000
+"""Most nodes + edges a builder makes (networkx keeps each as Python dicts, ~1 KB apiece): a
+typo such as ``leaves=10**9`` is refused up front instead of filling memory for hours."""
+
 # ---------------------------------------------------------------------------- argument checks
+
+
+def _check_size(builder: str, nodes: int, edges: int) -> None:
+    if nodes + edges > MAX_ELEMENTS:
+        raise InvalidArgumentError(
+            f"{builder}: these arguments would build {nodes:,} nodes and {edges:,} edges; at "
+            f"most {MAX_ELEMENTS:,} in all (topology.MAX_ELEMENTS): check the counts"
+        )
+
+
+def _host_size(gpus: int) -> tuple[int, int]:
+    """Nodes and edges of one host: its GPUs, plus an NVSwitch and NVLinks if several."""
+    return (gpus + 1, gpus) if gpus > 1 else (gpus, 0)
 
 
 def _int_arg(name: str, value: Any, minimum: int) -> int:
@@ -222,6 +239,10 @@ def leaf_spine(
         ratio = 1.0 if oversubscription is None else _real_arg("oversubscription", oversubscription)
         uplink_gbps = downlink_gbps / (spines * ratio)
     ratio = downlink_gbps / (spines * uplink_gbps)
+    hn, he = _host_size(hw["gpus_per_host"])
+    hosts = leaves * hosts_per_leaf
+    _check_size("leaf_spine", leaves + spines + hosts * hn,
+                hosts * (he + hw["gpus_per_host"]) + leaves * spines)
 
     G = nx.Graph()
     G.graph.update(
@@ -302,6 +323,10 @@ def fat_tree(
     )
     half = k // 2
     link = hw["link_gbps"]
+    hn, he = _host_size(hw["gpus_per_host"])
+    n_hosts = k * half * half
+    _check_size("fat_tree", half * half + k * k + n_hosts * hn,
+                n_hosts * (he + hw["gpus_per_host"]) + 2 * k * half * half)
     G = nx.Graph()
     G.graph.update(
         builder="fat_tree",
@@ -396,6 +421,12 @@ def rail_optimized(
     leaf_uplink_gbps = nodes_per_su * hw["nic_gbps"] / (spines_per_su * ratio)
     core_uplink_gbps = rails * leaf_uplink_gbps / (n_cores * ratio) if n_cores else None
     lat_f = hw["fabric_latency_us"]
+    hn, he = _host_size(rails)
+    n_hosts = scalable_units * nodes_per_su
+    _check_size("rail_optimized",
+                n_cores + scalable_units * (rails + spines_per_su) + n_hosts * hn,
+                n_hosts * (he + rails)
+                + scalable_units * spines_per_su * (rails + n_cores))
     G = nx.Graph()
     G.graph.update(
         builder="rail_optimized",
