@@ -688,7 +688,7 @@ def _fabric(ctx: _Ctx, i: int, raw: Any, job: TrainingJob) -> tuple[str, Fabric,
     if "builder" not in raw:
         raise ctx.error(path, f"missing key 'builder' (one of {', '.join(BUILDERS)})")
     builder = raw["builder"]
-    if builder not in BUILDERS:
+    if not isinstance(builder, str) or builder not in BUILDERS:
         close = difflib.get_close_matches(str(builder), list(BUILDERS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ctx.error(path + ("builder",), f"unknown builder {builder!r}{hint}; valid: "
