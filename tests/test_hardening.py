@@ -7,6 +7,8 @@ The fuzz tests then push thousands of generated inputs, valid and invalid, throu
 API and accept only fabricsim's own exceptions (FabricError subclasses, never InternalError).
 """
 
+import importlib.util
+import json
 import math
 import re
 from collections.abc import Callable
@@ -22,6 +24,11 @@ from hypothesis import strategies as st
 import fabricsim as fs
 from fabricsim import exceptions as ex
 from fabricsim import strategies as fst
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -348,6 +355,71 @@ CASES = [
          ex.InvalidTypeError, "background", "'busy'"),
 ]
 
+SCENARIO = """
+title = "hardening"
+
+[[fabric]]
+name = "small"
+builder = "leaf_spine"
+leaves = 2
+hosts_per_leaf = 1
+gpus_per_host = 2
+oversubscription = 2.0
+
+[job]
+params = 1.24e8
+layers = 12
+hidden_size = 768
+seq_len = 2048
+data_parallel = 4
+global_batch_tokens = 8192
+
+[background]
+sizes = "websearch"
+pattern = "uniform"
+
+[sweep]
+loads = [0.0, 0.3]
+load = 0.3
+samples = 2
+collective_size_bytes = "1GiB"
+
+[collective]
+op = "all_reduce"
+max_bytes = "1MiB"
+"""
+
+
+def scenario_with(old: str, new: str) -> str:
+    assert old in SCENARIO
+    return SCENARIO.replace(old, new, 1)
+
+
+if importlib.util.find_spec("fabricsim.scenario") is not None:
+    from fabricsim.scenario import load_scenario
+
+    CASES += [
+        case("scenario-wrong-type", lambda: load_scenario(scenario_with(
+            "oversubscription = 2.0", 'oversubscription = "two"')), ex.ScenarioError,
+             "<scenario>:10:", "fabric[0].oversubscription", "expected a number", "'two'"),
+        case("scenario-wrong-integer", lambda: load_scenario(scenario_with(
+            "layers = 12", "layers = 12.5")), ex.ScenarioError, "<scenario>:14:",
+             "job.layers", "expected an integer, got 12.5"),
+        case("scenario-out-of-range", lambda: load_scenario(scenario_with(
+            "load = 0.3", "load = 1.5")), ex.ScenarioError, "sweep.load", "[0, 1)", "1.5"),
+        case("scenario-bad-size", lambda: load_scenario(scenario_with(
+            '"1GiB"', '"1 parsec"')), ex.ScenarioError, "sweep.collective_size_bytes",
+             "'1 parsec'"),
+        case("scenario-unknown-key", lambda: load_scenario(scenario_with(
+            "hidden_size", "hidden")), ex.ScenarioError, "job.hidden", "valid"),
+        case("scenario-missing-table", lambda: load_scenario(scenario_with("[job]", "[jobs]")),
+             ex.ScenarioError, "jobs"),
+        case("scenario-syntax-error", lambda: load_scenario(scenario_with(
+            "leaves = 2", "leaves = = 2")), ex.ScenarioError, "<scenario>:7:", "TOML syntax"),
+        case("scenario-missing-file", lambda: load_scenario("no/such/scenario.toml"),
+             ex.ScenarioError, "no/such/scenario.toml", "no such scenario file"),
+    ]
+
 _training = [
     case("training-bad-parallelism", lambda: fs.TrainingJob(params=7e9, layers=30,
                                                             hidden_size=4096,
@@ -636,3 +708,84 @@ def test_fuzz_tail_latency(data):
         warmup_s=value(data, "warmup_s", bad, st.none() | st.floats(0, 1e-4)),
         horizon=value(data, "horizon", bad, st.floats(0.5, 3)),
         vary_hash=value(data, "vary_hash", bad, st.booleans())))
+
+
+# ------------------------------------------------------------------------------ scenario files
+
+TOML_JUNK = st.sampled_from([
+    "two", "", "1GiB", "-5", "nan", 0, -1, 1, 7, 1.5, -0.0, NAN, INF, -INF, True, False, [],
+    [1, "a"], [[1e3, 1e6], [0.0, 1.0]], {"x": 1}, 2**31, 2**63 - 1, -(2**63), 1e300,
+]) | st.text(max_size=4) | st.integers(-10, 100) | st.floats()
+# (Integers stay small or huge: a count of, say, 50,000 hosts is valid, just slow to build.)
+
+
+def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) \
+            else repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # JSON string escapes are valid TOML basic-string escapes
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(x)}" for k, x in v.items()) + "}"
+    raise AssertionError(v)
+
+
+def to_toml(data: dict, prefix: str = "") -> str:
+    """A small TOML writer: scalars and inline arrays first, then tables and arrays of tables."""
+    lines = [f"{json.dumps(k)} = {toml_value(v)}" for k, v in data.items()
+             if not isinstance(v, dict) and not (isinstance(v, list) and v
+                                                 and all(isinstance(x, dict) for x in v))]
+    for k, v in data.items():
+        name = f"{prefix}{json.dumps(k)}"
+        if isinstance(v, dict):
+            lines += ["", f"[{name}]", to_toml(v, name + ".")]
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            for item in v:
+                lines += ["", f"[[{name}]]", to_toml(item, name + ".")]
+    return "\n".join(lines)
+
+
+def leaf_paths(data, path=()):
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from leaf_paths(v, path + (k,))
+    elif isinstance(data, list) and data and all(isinstance(x, dict) for x in data):
+        for i, v in enumerate(data):
+            yield from leaf_paths(v, path + (i,))
+    else:
+        yield path
+
+
+@fuzz(150)
+@given(data=st.data())
+def test_fuzz_scenario_files(data):
+    """Scenario files with one value replaced by junk of another type, a key added or
+    removed, or a table replaced by a value: ScenarioError (or another fabricsim error) only."""
+    load_scenario = pytest.importorskip("fabricsim.scenario").load_scenario
+    doc = tomllib.loads(SCENARIO)
+    paths = list(leaf_paths(doc))
+    for _ in range(data.draw(st.integers(0, 2), label="mutations")):
+        path = data.draw(st.sampled_from(paths), label="key")
+        parent = doc
+        for p in path[:-1]:
+            parent = parent[p] if isinstance(parent, (dict, list)) else parent
+        if not isinstance(parent, dict):
+            continue
+        how = data.draw(st.sampled_from(["junk", "junk", "junk", "delete", "add", "table"]))
+        if how == "junk":
+            parent[path[-1]] = data.draw(TOML_JUNK, label="value")
+        elif how == "delete":
+            parent.pop(path[-1], None)
+        elif how == "add":
+            parent[data.draw(st.sampled_from(["extra", "leafs", "name", "seed"]))] = \
+                data.draw(TOML_JUNK)
+        else:
+            parent[path[-1]] = {"value": data.draw(TOML_JUNK)}
+    text = to_toml(doc)
+    survives(lambda: load_scenario(text))
