@@ -79,10 +79,6 @@ def _hypothesis_setup_hook() -> None:
     type), so nothing is built until ``st.from_type`` asks for it."""
     from hypothesis import strategies as hst
 
-    from fabricsim.background import Background
-    from fabricsim.collectives import Collective
-    from fabricsim.fabric import Fabric
-
     hst.register_type_strategy(Fabric, lambda _t: fabrics())
     hst.register_type_strategy(Background, lambda _t: backgrounds())
     hst.register_type_strategy(Collective, lambda _t: collectives())
