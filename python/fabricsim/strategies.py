@@ -310,7 +310,7 @@ def fabric_graphs(
         for g in range(n_gpu):
             gpu = f"gpu{g}"
             G.add_node(gpu, role="gpu")
-            homes = draw(st.lists(st.integers(0, n_sw - 1), min_size=1,
+            homes = draw(st.lists(st.sampled_from(range(n_sw)), min_size=1,
                                   max_size=min(max_homes, n_sw), unique=True))
             for s in homes:
                 sw = f"sw{s}"
@@ -746,7 +746,7 @@ def traffic_matrices(
             if form >= 4:
                 row += (draw(st.just(0.0) | st.floats(0.0, max_start_s)),)
             if form == 5:
-                row += (draw(st.lists(st.integers(0, i - 1), max_size=min(i, max_deps),
+                row += (draw(st.lists(st.sampled_from(range(i)), max_size=min(i, max_deps),
                                       unique=True)) if i else [],)
             flows.append(row)
         return flows
