@@ -63,9 +63,10 @@ def size_cdf(sizes: Any) -> tuple[np.ndarray, np.ndarray]:
             )
         return SIZE_DISTRIBUTIONS[sizes]
     if isinstance(sizes, (int, float, np.integer, np.floating)) and not isinstance(sizes, bool):
+        if not 0 < sizes < 2**63:  # compared before float(): float(10**400) overflows
+            raise InvalidArgumentError(
+                f"sizes: a fixed size must be > 0 and < 2**63 bytes, got {sizes!r}")
         v = float(sizes)
-        if not np.isfinite(v) or v <= 0:
-            raise InvalidArgumentError(f"sizes: a fixed size must be finite and > 0 bytes, got {sizes!r}")
         return np.array([v, v]), np.array([0.0, 1.0])
     if isinstance(sizes, (tuple, list)) and len(sizes) == 2:
         try:
@@ -73,6 +74,8 @@ def size_cdf(sizes: Any) -> tuple[np.ndarray, np.ndarray]:
             cdf = np.asarray(sizes[1], dtype=float)
         except (TypeError, ValueError):
             raise InvalidTypeError("sizes: (values_bytes, cdf) must be numeric arrays") from None
+        except OverflowError:  # a Python int beyond float64
+            raise InvalidArgumentError("sizes: values and cdf must be finite") from None
         if values.ndim != 1 or cdf.ndim != 1:
             raise InvalidArgumentError(
                 f"sizes: values_bytes and cdf must be 1-D arrays, got shapes {values.shape} "
