@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import doctest
 import math
+import re
+from pathlib import Path
 
 import networkx as nx
 import pytest
@@ -425,3 +427,15 @@ def test_doctests():
 def test_run_scenario_rejects_other_objects():
     with pytest.raises(fs.ScenarioError, match="load it with fabricsim.load_scenario"):
         fs.run_scenario("tiny.toml")
+
+
+def test_readme_scenario_snippet_loads():
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md not next to tests/")
+    text = readme.read_text(encoding="utf-8")
+    section = text.split("## Comparing designs", 1)[1]
+    block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    sc = load_scenario(block, name="README.md")
+    assert list(sc.fabrics) == ["leaf-spine 2:1"] and sc.load == 0.3 and sc.samples == 8
+    assert sc.job.params == 1.24e8 and sc.job.gpus == 32

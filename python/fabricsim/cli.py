@@ -179,7 +179,12 @@ def describe_job(job) -> str:
 
 
 def describe_background(bg) -> str:
-    sizes = bg.sizes if isinstance(bg.sizes, str) else "custom sizes"
+    if isinstance(bg.sizes, str):
+        sizes = bg.sizes
+    elif isinstance(bg.sizes, (int, float)):
+        sizes = f"{bg.sizes:,.0f}-byte"
+    else:
+        sizes = "custom-CDF"
     text = f"{bg.pattern} {sizes} background (mean flow {bg.mean_size_bytes / 1e6:.2g} MB)"
     if bg.static_fraction:
         text += f", {bg.static_fraction:.0%} of every link taken statically"
