@@ -51,6 +51,10 @@ class FlowSet:
     def __len__(self) -> int:
         return len(self.src)
 
+    def latency_scales(self) -> np.ndarray:
+        """``latency_scale`` with its default (1 for every flow) filled in."""
+        return np.ones(len(self)) if self.latency_scale is None else self.latency_scale
+
     @classmethod
     def build(
         cls,
@@ -333,10 +337,6 @@ def simulate(
 
 
 
-def _scale_of(fs_: FlowSet) -> np.ndarray:
-    return np.ones(len(fs_)) if fs_.latency_scale is None else fs_.latency_scale
-
-
 def concat_flowsets(parts: Sequence[FlowSet], *, sequential: bool = False) -> FlowSet:
     """One flow set running ``parts`` together (dependencies and ECMP keys renumbered so each
     part keeps its own). ``sequential=True`` runs them back to back instead: a zero-byte local
@@ -373,7 +373,7 @@ def concat_flowsets(parts: Sequence[FlowSet], *, sequential: bool = False) -> Fl
             new_idx[keep] = dep_idx
             dep_idx = new_idx
         push(fs_.src, fs_.dst, fs_.size_bytes, fs_.release_s, fs_.delay_s, fs_.via,
-             fs_.flow_key + np.uint64(key_base), _scale_of(fs_), dep_ptr, dep_idx)
+             fs_.flow_key + np.uint64(key_base), fs_.latency_scales(), dep_ptr, dep_idx)
         key_base += int(fs_.flow_key.max()) + 1 if n else 0
         if sequential:
             node = fs_.src[:1] if n else np.zeros(1, np.int64)

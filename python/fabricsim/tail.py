@@ -125,10 +125,6 @@ def _workload_flows(fabric: Fabric, workload: Any, routing: str, seed: int, metr
         f"workload: expected a fabricsim.Collective or a traffic matrix, got {type(workload).__name__}")
 
 
-def _scale(fs_: FlowSet) -> np.ndarray:
-    return np.ones(len(fs_)) if fs_.latency_scale is None else fs_.latency_scale
-
-
 def tail_latency(
     fabric: Fabric,
     workload: Any,
@@ -198,7 +194,7 @@ def tail_latency(
         raise InvalidArgumentError(f"warmup_s: must be a number in [0, 1e9] s, got {warmup_s!r}")
     warmup_s = float(warmup_s)
     job = FlowSet(job.src, job.dst, job.size_bytes, job.release_s + warmup_s, job.delay_s,
-                  job.dep_ptr, job.dep_idx, job.via, job.flow_key, _scale(job))
+                  job.dep_ptr, job.dep_idx, job.via, job.flow_key, job.latency_scales())
     template = job
     bg_kwargs: dict[str, Any] = {}
     if bg is not None:
@@ -244,7 +240,7 @@ def tail_latency(
     try:
         out = _core.monte_carlo(
             fabric._core, t.src, t.dst, t.via, t.flow_key, t.size_bytes, t.release_s, t.delay_s,
-            t.dep_ptr, t.dep_idx, np.ascontiguousarray(_scale(t), np.float64), len(job),
+            t.dep_ptr, t.dep_idx, np.ascontiguousarray(t.latency_scales(), np.float64), len(job),
             int(samples), seed, routing, metric, bool(vary_hash), pool, cap,
             min(int(threads or 0), int(samples)),
             **bg_kwargs,

@@ -60,9 +60,14 @@ pub(crate) fn run_detached<T: Send>(
     let stop = AtomicBool::new(false);
     let result = py.detach(|| {
         std::thread::scope(|scope| {
-            let worker = scope.spawn(|| {
+            let caller = std::thread::current();
+            let stop = &stop;
+            let worker = scope.spawn(move || {
                 let cancel = || stop.load(Ordering::Relaxed);
-                catch_unwind(AssertUnwindSafe(|| work(&cancel)))
+                let out = catch_unwind(AssertUnwindSafe(|| work(&cancel)));
+                // Wake the caller at once instead of letting it sleep out its poll interval.
+                caller.unpark();
+                out
             });
             while !worker.is_finished() {
                 std::thread::park_timeout(Duration::from_millis(5));
