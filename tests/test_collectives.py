@@ -569,7 +569,7 @@ def test_subset_of_ranks():
 
 
 @pytest.mark.parametrize("kw", [dict(channels=0), dict(channels=65), dict(channels=True),
-                                dict(channels=1.5), dict(pipeline_chunks=0),
+                                dict(channels=1.5), dict(pipeline_chunks=0), dict(pipeline_chunks=10**40),
                                 dict(max_flows=999), dict(seed=-1)])
 def test_bad_options(kw):
     with pytest.raises(InvalidArgumentError):

@@ -110,6 +110,7 @@ NCCL_ALGORITHMS = {
 DEFAULT_MAX_FLOWS = 600_000
 PIPELINE_CHUNK_BYTES = 512 * 1024
 MAX_PIPELINE_CHUNKS = 64
+MAX_USER_PIPELINE_CHUNKS = 4096  # chains are planned as chunks x hops arrays
 
 
 def normalize_op(op: Any) -> str:
@@ -712,6 +713,9 @@ class Collective:
                 raise InvalidArgumentError(f"{what}: must be an integer >= {lo}, got {v!r}")
         if self.channels is not None and self.channels > 64:
             raise InvalidArgumentError(f"channels: at most 64 (NCCL's MAXCHANNELS), got {self.channels}")
+        if self.pipeline_chunks is not None and self.pipeline_chunks > MAX_USER_PIPELINE_CHUNKS:
+            raise InvalidArgumentError(
+                f"pipeline_chunks: at most {MAX_USER_PIPELINE_CHUNKS}, got {self.pipeline_chunks}")
 
     def _context(self, fabric: Fabric) -> _Ctx:
         ranks, hosts = _resolve_ranks(fabric, self.ranks)

@@ -15,22 +15,40 @@ pub struct SizeDist {
 impl SizeDist {
     pub fn new(values: Vec<f64>, cdf: Vec<f64>) -> Result<Self> {
         if values.len() != cdf.len() || values.len() < 2 {
-            return Err(invalid("size CDF", format!(
-                "values and cdf need the same length >= 2 (got {} and {})", values.len(), cdf.len())));
+            return Err(invalid(
+                "size CDF",
+                format!(
+                    "values and cdf need the same length >= 2 (got {} and {})",
+                    values.len(),
+                    cdf.len()
+                ),
+            ));
         }
         for i in 0..values.len() {
             if !(values[i].is_finite() && values[i] >= 0.0) {
-                return Err(invalid("size CDF", format!("values[{i}] = {} must be finite and >= 0", values[i])));
+                return Err(invalid(
+                    "size CDF",
+                    format!("values[{i}] = {} must be finite and >= 0", values[i]),
+                ));
             }
             if !(cdf[i].is_finite() && (0.0..=1.0).contains(&cdf[i])) {
-                return Err(invalid("size CDF", format!("cdf[{i}] = {} must be in [0, 1]", cdf[i])));
+                return Err(invalid(
+                    "size CDF",
+                    format!("cdf[{i}] = {} must be in [0, 1]", cdf[i]),
+                ));
             }
             if i > 0 && (values[i] < values[i - 1] || cdf[i] < cdf[i - 1]) {
-                return Err(invalid("size CDF", format!("values and cdf must be non-decreasing (index {i})")));
+                return Err(invalid(
+                    "size CDF",
+                    format!("values and cdf must be non-decreasing (index {i})"),
+                ));
             }
         }
         if cdf[cdf.len() - 1] != 1.0 {
-            return Err(invalid("size CDF", format!("the last cdf value must be 1, got {}", cdf[cdf.len() - 1])));
+            return Err(invalid(
+                "size CDF",
+                format!("the last cdf value must be 1, got {}", cdf[cdf.len() - 1]),
+            ));
         }
         // Mean of the piecewise-linear CDF: a point mass at values[0] of weight cdf[0], then
         // uniform pieces.
@@ -100,18 +118,37 @@ impl Background {
             return Err(invalid("background", "one NIC rate per endpoint"));
         }
         if !(self.load.is_finite() && (0.0..1.0).contains(&self.load)) {
-            return Err(invalid("load", format!("must be in [0, 1), got {}", self.load)));
+            return Err(invalid(
+                "load",
+                format!("must be in [0, 1), got {}", self.load),
+            ));
         }
-        if let Some(c) = self.inject_bps.iter().find(|c| !(c.is_finite() && **c > 0.0)) {
-            return Err(invalid("background", format!("NIC rate must be finite and > 0, got {c}")));
+        if let Some(c) = self
+            .inject_bps
+            .iter()
+            .find(|c| !(c.is_finite() && **c > 0.0))
+        {
+            return Err(invalid(
+                "background",
+                format!("NIC rate must be finite and > 0, got {c}"),
+            ));
         }
-        if !(self.start_s.is_finite() && self.end_s.is_finite() && self.start_s >= 0.0 && self.end_s >= self.start_s) {
-            return Err(invalid("background", "window must be finite with 0 <= start <= end"));
+        if !(self.start_s.is_finite()
+            && self.end_s.is_finite()
+            && self.start_s >= 0.0
+            && self.end_s >= self.start_s)
+        {
+            return Err(invalid(
+                "background",
+                "window must be finite with 0 <= start <= end",
+            ));
         }
         if let Pattern::Incast { receivers } = self.pattern {
             if receivers == 0 || receivers >= self.endpoints.len() {
-                return Err(invalid("incast receivers", format!(
-                    "must be in 1..{}, got {receivers}", self.endpoints.len())));
+                return Err(invalid(
+                    "incast receivers",
+                    format!("must be in 1..{}, got {receivers}", self.endpoints.len()),
+                ));
             }
         }
         Ok(())
@@ -119,7 +156,11 @@ impl Background {
 
     /// Expected number of arrivals in the window.
     pub fn expected_arrivals(&self) -> f64 {
-        let rate: f64 = self.inject_bps.iter().map(|c| self.load * c / self.sizes.mean()).sum();
+        let rate: f64 = self
+            .inject_bps
+            .iter()
+            .map(|c| self.load * c / self.sizes.mean())
+            .sum();
         rate * (self.end_s - self.start_s).max(0.0)
     }
 
@@ -142,14 +183,20 @@ impl Background {
         };
         #[allow(clippy::needless_range_loop)] // s is both an index and the sender id
         for s in 0..n {
-            let rng = &mut Rng::new(crate::hash::splitmix64(seed ^ crate::hash::splitmix64(s as u64 + 1)));
+            let rng = &mut Rng::new(crate::hash::splitmix64(
+                seed ^ crate::hash::splitmix64(s as u64 + 1),
+            ));
             let mean_gap = self.sizes.mean() / (self.load * self.inject_bps[s]);
             let mut t = self.start_s + rng.exponential(mean_gap);
             while t < self.end_s {
                 let d = match self.pattern {
                     Pattern::Uniform => {
                         let k = rng.below(n as u64 - 1) as usize;
-                        if k >= s { k + 1 } else { k }
+                        if k >= s {
+                            k + 1
+                        } else {
+                            k
+                        }
                     }
                     Pattern::Permutation => partner[s],
                     Pattern::Incast { .. } => {
@@ -233,7 +280,10 @@ mod tests {
         assert!((offered - 0.4).abs() < 0.02, "{offered}");
         assert!(src.iter().zip(&dst).all(|(s, d)| s != d));
         // a longer window keeps every earlier arrival
-        let longer = Background { end_s: 2.0, ..bg.clone() };
+        let longer = Background {
+            end_s: 2.0,
+            ..bg.clone()
+        };
         let (_, _, size2, rel2) = longer.generate(3);
         let (_, _, _, rel1) = bg.generate(3);
         let early: Vec<f64> = rel2.iter().copied().filter(|&t| t < 1.0).collect();

@@ -34,7 +34,11 @@ pub struct FlowSet {
 impl FlowSet {
     #[inline]
     fn latency(&self, f: usize) -> f64 {
-        let scale = if self.latency_scale.is_empty() { 1.0 } else { self.latency_scale[f] };
+        let scale = if self.latency_scale.is_empty() {
+            1.0
+        } else {
+            self.latency_scale[f]
+        };
         self.routes.latency_s[f] * scale
     }
 }
@@ -89,7 +93,10 @@ struct Ev {
 impl Eq for Ev {}
 impl Ord for Ev {
     fn cmp(&self, other: &Self) -> Ordering {
-        other.t.total_cmp(&self.t).then_with(|| other.id.cmp(&self.id))
+        other
+            .t
+            .total_cmp(&self.t)
+            .then_with(|| other.id.cmp(&self.id))
     }
 }
 impl PartialOrd for Ev {
@@ -111,51 +118,93 @@ fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
     let n = flows.size_bytes.len();
     let r = &flows.routes;
     if flows.release_s.len() != n || flows.delay_s.len() != n || r.latency_s.len() != n {
-        return Err(invalid("flows", "size, release, delay and latency need one entry per flow"));
+        return Err(invalid(
+            "flows",
+            "size, release, delay and latency need one entry per flow",
+        ));
     }
     if !(flows.latency_scale.is_empty() || flows.latency_scale.len() == n) {
         return Err(invalid("flows", "latency_scale needs one entry per flow"));
     }
-    if let Some(x) = flows.latency_scale.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
-        return Err(invalid("latency_scale", format!("must be finite and >= 0, got {x}")));
+    if let Some(x) = flows
+        .latency_scale
+        .iter()
+        .find(|x| !(x.is_finite() && **x >= 0.0))
+    {
+        return Err(invalid(
+            "latency_scale",
+            format!("must be finite and >= 0, got {x}"),
+        ));
     }
     if flows.dep_ptr.len() != n + 1 || r.ptr.len() != n + 1 {
-        return Err(invalid("flows", "dependency and route pointers need n_flows + 1 entries"));
+        return Err(invalid(
+            "flows",
+            "dependency and route pointers need n_flows + 1 entries",
+        ));
     }
-    if r.links.len() != r.fractions.len() || r.ptr[n] != r.links.len() || flows.dep_ptr[n] != flows.dep_idx.len() {
-        return Err(invalid("flows", "route or dependency arrays are inconsistent"));
+    if r.links.len() != r.fractions.len()
+        || r.ptr[n] != r.links.len()
+        || flows.dep_ptr[n] != flows.dep_idx.len()
+    {
+        return Err(invalid(
+            "flows",
+            "route or dependency arrays are inconsistent",
+        ));
     }
     for i in 0..n {
         let (s, rel, del) = (flows.size_bytes[i], flows.release_s[i], flows.delay_s[i]);
         if !(s.is_finite() && s >= 0.0) {
-            return Err(invalid(format!("flow {i}"), format!("size_bytes must be finite and >= 0, got {s}")));
+            return Err(invalid(
+                format!("flow {i}"),
+                format!("size_bytes must be finite and >= 0, got {s}"),
+            ));
         }
         if !(rel.is_finite() && rel >= 0.0) {
-            return Err(invalid(format!("flow {i}"), format!("start time must be finite and >= 0, got {rel}")));
+            return Err(invalid(
+                format!("flow {i}"),
+                format!("start time must be finite and >= 0, got {rel}"),
+            ));
         }
         if !(del.is_finite() && del >= 0.0) {
-            return Err(invalid(format!("flow {i}"), format!("delay must be finite and >= 0, got {del}")));
+            return Err(invalid(
+                format!("flow {i}"),
+                format!("delay must be finite and >= 0, got {del}"),
+            ));
         }
         if r.ptr[i] > r.ptr[i + 1] || flows.dep_ptr[i] > flows.dep_ptr[i + 1] {
-            return Err(invalid("flows", "route or dependency pointers must be non-decreasing"));
+            return Err(invalid(
+                "flows",
+                "route or dependency pointers must be non-decreasing",
+            ));
         }
     }
     for (k, &l) in r.links.iter().enumerate() {
         if l as usize >= net.n_links() {
-            return Err(invalid("flows", format!("route uses link {l}, but the network has {}", net.n_links())));
+            return Err(invalid(
+                "flows",
+                format!("route uses link {l}, but the network has {}", net.n_links()),
+            ));
         }
         let f = r.fractions[k];
         if !(f.is_finite() && f > 0.0) {
-            return Err(invalid("flows", format!("route fraction must be finite and > 0, got {f}")));
+            return Err(invalid(
+                "flows",
+                format!("route fraction must be finite and > 0, got {f}"),
+            ));
         }
     }
     for &d in &flows.dep_idx {
         if d as usize >= n {
-            return Err(invalid("flows", format!("dependency on flow {d}, but there are {n} flows")));
+            return Err(invalid(
+                "flows",
+                format!("dependency on flow {d}, but there are {n} flows"),
+            ));
         }
     }
     // Kahn's algorithm: every flow must be reachable from the roots, else there is a cycle.
-    let mut indeg: Vec<u32> = (0..n).map(|i| (flows.dep_ptr[i + 1] - flows.dep_ptr[i]) as u32).collect();
+    let mut indeg: Vec<u32> = (0..n)
+        .map(|i| (flows.dep_ptr[i + 1] - flows.dep_ptr[i]) as u32)
+        .collect();
     let succ = successors(flows);
     let mut stack: Vec<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
     let mut seen = 0;
@@ -235,6 +284,13 @@ struct Sim<'a> {
     frozen: Vec<bool>,
     busy_since: Vec<f64>,
     n_active: usize,
+    // This event batch: flows activated (`fresh`) and the lowest rate among flows that ended.
+    fresh: Vec<bool>,
+    added: Vec<u32>,
+    removed_min_rate: f64,
+    link_added_w: Vec<f64>,
+    // False re-rates whole connected components (the plain algorithm, kept as a test oracle).
+    incremental: bool,
     out: SimOutput,
 }
 
@@ -259,6 +315,8 @@ impl<'a> Sim<'a> {
         self.remaining[f] = self.flows.size_bytes[f];
         self.settled_at[f] = t;
         self.rate[f] = 0.0;
+        self.fresh[f] = true;
+        self.added.push(f as u32);
         for e in self.entries(f) {
             let l = self.flows.routes.links[e] as usize;
             if self.link_entries[l].is_empty() {
@@ -287,6 +345,7 @@ impl<'a> Sim<'a> {
             touched.push(l as u32);
         }
         self.remaining[f] = 0.0;
+        self.removed_min_rate = self.removed_min_rate.min(self.rate[f]);
         self.rate[f] = 0.0;
         self.version[f] = self.version[f].wrapping_add(1);
         self.state[f] = State::Propagating;
@@ -294,9 +353,76 @@ impl<'a> Sim<'a> {
         self.out.transfer_end_s[f] = t;
     }
 
-    /// Recompute max-min fair rates of every active flow connected to the `touched` links,
-    /// push their new projected transfer ends.
+    /// The level below which the max-min filling is unchanged by this batch's new flows: the
+    /// lowest level at which one of their links would saturate, given the rates the other
+    /// flows on it have now (each adds `fraction * min(rate, level)` to the link's load).
+    fn addition_threshold(&mut self) -> f64 {
+        let mut links: Vec<u32> = Vec::new();
+        for k in 0..self.added.len() {
+            let f = self.added[k] as usize;
+            for e in self.entries(f) {
+                let l = self.flows.routes.links[e] as usize;
+                if self.link_added_w[l] == 0.0 {
+                    links.push(l as u32);
+                }
+                self.link_added_w[l] += self.flows.routes.fractions[e];
+            }
+        }
+        let mut lowest = f64::INFINITY;
+        let mut others: Vec<(f64, f64)> = Vec::new();
+        for &l in &links {
+            let l = l as usize;
+            let w_new = std::mem::take(&mut self.link_added_w[l]);
+            others.clear();
+            for &e in &self.link_entries[l] {
+                let f = self.entry_flow[e as usize] as usize;
+                if !self.fresh[f] {
+                    others.push((self.rate[f], self.flows.routes.fractions[e as usize]));
+                }
+            }
+            others.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+            // Smallest level x with sum(frac * min(rate, x)) + w_new * x >= capacity.
+            let cap = self.net.capacity_bps(l);
+            let mut below = 0.0; // load of the flows with rate < x
+            let mut w_above: f64 = w_new + others.iter().map(|o| o.1).sum::<f64>();
+            let mut level = f64::NAN;
+            for &(r, frac) in &others {
+                let x = (cap - below) / w_above;
+                if x <= r {
+                    level = x;
+                    break;
+                }
+                below += frac * r;
+                w_above -= frac;
+            }
+            if level.is_nan() {
+                level = (cap - below) / w_new;
+            }
+            lowest = lowest.min(level.max(0.0));
+        }
+        lowest
+    }
+
+    /// Recompute max-min fair rates after this batch's starts and transfer ends, push the
+    /// changed flows' new projected transfer ends.
+    ///
+    /// Progressive filling raises every flow's rate together and freezes the flows of each
+    /// link as it saturates. Below the lowest rate of an ended flow, and below the level where
+    /// a new flow's link would first saturate, the filling runs exactly as it did before this
+    /// batch (an ended flow crosses no link that saturated below its rate; a new flow changes
+    /// nothing until one of its links saturates). So flows with a lower rate keep it, and the
+    /// filling resumes from that threshold for the others, and only for those connected to the
+    /// touched links through other flows above it: the rest of the network cannot notice.
     fn rerate(&mut self, t: f64, touched: &[u32], ends: &mut BinaryHeap<Ev>) {
+        let mut threshold = if self.incremental {
+            self.removed_min_rate
+        } else {
+            f64::NEG_INFINITY
+        };
+        if self.incremental && !self.added.is_empty() {
+            threshold = threshold.min(self.addition_threshold());
+        }
+        self.removed_min_rate = f64::INFINITY;
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             self.link_mark.iter_mut().for_each(|m| *m = 0);
@@ -304,7 +430,8 @@ impl<'a> Sim<'a> {
             self.stamp = 1;
         }
         let stamp = self.stamp;
-        // Connected component(s) of the touched links in the flow-link graph.
+        // The flows to re-rate: new ones and those at or above the threshold, reached from the
+        // touched links through one another.
         let mut comp_links: Vec<u32> = Vec::new();
         let mut comp_flows: Vec<u32> = Vec::new();
         let mut stack: Vec<u32> = Vec::new();
@@ -318,7 +445,7 @@ impl<'a> Sim<'a> {
             comp_links.push(l);
             for k in 0..self.link_entries[l as usize].len() {
                 let f = self.entry_flow[self.link_entries[l as usize][k] as usize] as usize;
-                if self.flow_mark[f] == stamp {
+                if self.flow_mark[f] == stamp || !(self.fresh[f] || self.rate[f] >= threshold) {
                     continue;
                 }
                 self.flow_mark[f] = stamp;
@@ -332,6 +459,11 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+        for k in 0..self.added.len() {
+            let f = self.added[k] as usize;
+            self.fresh[f] = false;
+        }
+        self.added.clear();
         if comp_flows.is_empty() {
             return;
         }
@@ -345,21 +477,39 @@ impl<'a> Sim<'a> {
         let mut heap: BinaryHeap<Ev> = BinaryHeap::new();
         for &l in &comp_links {
             let l = l as usize;
-            let mut w = 0.0;
+            let (mut w, mut n, mut frozen_load) = (0.0, 0u32, 0.0);
             for &e in &self.link_entries[l] {
-                w += self.flows.routes.fractions[e as usize];
+                let f = self.entry_flow[e as usize] as usize;
+                let frac = self.flows.routes.fractions[e as usize];
+                if self.flow_mark[f] == stamp {
+                    w += frac;
+                    n += 1;
+                } else {
+                    frozen_load += frac * self.rate[f];
+                }
             }
             self.link_unfrozen_w[l] = w;
-            self.link_unfrozen_n[l] = self.link_entries[l].len() as u32;
-            self.link_frozen_load[l] = 0.0;
+            self.link_unfrozen_n[l] = n;
+            self.link_frozen_load[l] = frozen_load;
             self.link_version[l] = self.link_version[l].wrapping_add(1);
             if self.link_unfrozen_n[l] > 0 {
-                heap.push(Ev { t: self.net.capacity_bps(l) / w, id: l as u32, version: self.link_version[l] });
+                let lvl =
+                    (self.net.capacity_bps(l) - frozen_load).max(0.0) / w.max(f64::MIN_POSITIVE);
+                heap.push(Ev {
+                    t: lvl,
+                    id: l as u32,
+                    version: self.link_version[l],
+                });
             }
         }
         let mut changed: Vec<u32> = Vec::new();
         let mut rounds = 0u64;
-        while let Some(Ev { t: level, id: l, version }) = heap.pop() {
+        while let Some(Ev {
+            t: level,
+            id: l,
+            version,
+        }) = heap.pop()
+        {
             let l = l as usize;
             if version != self.link_version[l] || self.link_unfrozen_n[l] == 0 {
                 continue;
@@ -367,7 +517,7 @@ impl<'a> Sim<'a> {
             changed.clear();
             for k in 0..self.link_entries[l].len() {
                 let f = self.entry_flow[self.link_entries[l][k] as usize] as usize;
-                if self.frozen[f] {
+                if self.frozen[f] || self.flow_mark[f] != stamp {
                     continue;
                 }
                 self.frozen[f] = true;
@@ -394,7 +544,11 @@ impl<'a> Sim<'a> {
                 self.link_version[l2] = self.link_version[l2].wrapping_add(1);
                 let lvl = (self.net.capacity_bps(l2) - self.link_frozen_load[l2]).max(0.0)
                     / self.link_unfrozen_w[l2].max(f64::MIN_POSITIVE);
-                heap.push(Ev { t: lvl.max(level), id: l2 as u32, version: self.link_version[l2] });
+                heap.push(Ev {
+                    t: lvl.max(level),
+                    id: l2 as u32,
+                    version: self.link_version[l2],
+                });
             }
             rounds += 1;
             if rounds % 256 == 0 && (self.cancel)() {
@@ -419,12 +573,18 @@ impl<'a> Sim<'a> {
             self.out.min_rate_bps[f] = self.out.min_rate_bps[f].min(r);
             self.out.max_rate_bps[f] = self.out.max_rate_bps[f].max(r);
             self.version[f] = self.version[f].wrapping_add(1);
-            ends.push(Ev { t: t + self.remaining[f] / r, id: f as u32, version: self.version[f] });
+            ends.push(Ev {
+                t: t + self.remaining[f] / r,
+                id: f as u32,
+                version: self.version[f],
+            });
         }
         // Stale projections pile up when rates change often: rebuild the heap now and then.
         if ends.len() > 4 * self.n_active + 4096 {
             let (state, version) = (&self.state, &self.version);
-            ends.retain(|e| state[e.id as usize] == State::Active && e.version == version[e.id as usize]);
+            ends.retain(|e| {
+                state[e.id as usize] == State::Active && e.version == version[e.id as usize]
+            });
         }
     }
 }
@@ -444,6 +604,16 @@ pub fn simulate_until(
     watch: Option<usize>,
     cancel: &dyn Fn() -> bool,
 ) -> Result<SimOutput> {
+    run(net, flows, watch, cancel, true)
+}
+
+fn run(
+    net: &Network,
+    flows: &FlowSet,
+    watch: Option<usize>,
+    cancel: &dyn Fn() -> bool,
+    incremental: bool,
+) -> Result<SimOutput> {
     validate(net, flows)?;
     let mut watching = watch.map(|w| w.min(flows.size_bytes.len())).unwrap_or(0);
     let n = flows.size_bytes.len();
@@ -460,7 +630,9 @@ pub fn simulate_until(
         cancel,
         cancelled: false,
         state: vec![State::Waiting; n],
-        waiting_preds: (0..n).map(|i| (flows.dep_ptr[i + 1] - flows.dep_ptr[i]) as u32).collect(),
+        waiting_preds: (0..n)
+            .map(|i| (flows.dep_ptr[i + 1] - flows.dep_ptr[i]) as u32)
+            .collect(),
         ready_s: vec![0.0; n],
         rate: vec![0.0; n],
         remaining: vec![0.0; n],
@@ -479,6 +651,11 @@ pub fn simulate_until(
         frozen: vec![false; n],
         busy_since: vec![0.0; m],
         n_active: 0,
+        fresh: vec![false; n],
+        added: Vec::new(),
+        removed_min_rate: f64::INFINITY,
+        link_added_w: vec![0.0; m],
+        incremental,
         out: SimOutput {
             start_s: vec![f64::NAN; n],
             transfer_end_s: vec![f64::NAN; n],
@@ -498,7 +675,11 @@ pub fn simulate_until(
     for i in 0..n {
         if sim.waiting_preds[i] == 0 {
             sim.state[i] = State::Scheduled;
-            starts.push(Ev { t: flows.release_s[i] + flows.delay_s[i], id: i as u32, version: 0 });
+            starts.push(Ev {
+                t: flows.release_s[i] + flows.delay_s[i],
+                id: i as u32,
+                version: 0,
+            });
         }
     }
     let mut touched: Vec<u32> = Vec::new();
@@ -539,7 +720,11 @@ pub fn simulate_until(
             }
             sim.settle(f, t);
             sim.deactivate(f, t, &mut touched);
-            finishes.push(Ev { t: t + flows.latency(f), id: f as u32, version: 0 });
+            finishes.push(Ev {
+                t: t + flows.latency(f),
+                id: f as u32,
+                version: 0,
+            });
         }
         // 2./3. Finishes release successors; starts activate flows. Zero-time chains (empty
         // routes, zero bytes, zero latency) can cascade within the same instant.
@@ -564,7 +749,11 @@ pub fn simulate_until(
                     if sim.waiting_preds[j] == 0 {
                         sim.state[j] = State::Scheduled;
                         let s = flows.release_s[j].max(sim.ready_s[j]) + flows.delay_s[j];
-                        starts.push(Ev { t: s, id: j as u32, version: 0 });
+                        starts.push(Ev {
+                            t: s,
+                            id: j as u32,
+                            version: 0,
+                        });
                     }
                 }
             }
@@ -579,7 +768,11 @@ pub fn simulate_until(
                 if flows.size_bytes[f] == 0.0 || flows.routes.ptr[f] == flows.routes.ptr[f + 1] {
                     sim.state[f] = State::Propagating;
                     sim.out.transfer_end_s[f] = top.t;
-                    finishes.push(Ev { t: top.t + flows.latency(f), id: f as u32, version: 0 });
+                    finishes.push(Ev {
+                        t: top.t + flows.latency(f),
+                        id: f as u32,
+                        version: 0,
+                    });
                 } else {
                     sim.activate(f, t, &mut touched);
                 }
@@ -612,7 +805,8 @@ pub fn simulate_until(
         };
         if sent > 0.0 {
             for e in flows.routes.ptr[f]..flows.routes.ptr[f + 1] {
-                sim.out.link_bytes[flows.routes.links[e] as usize] += sent * flows.routes.fractions[e];
+                sim.out.link_bytes[flows.routes.links[e] as usize] +=
+                    sent * flows.routes.fractions[e];
             }
         }
     }
@@ -657,7 +851,17 @@ mod tests {
         let dst: Vec<u32> = pairs.iter().map(|p| p.1).collect();
         let n = pairs.len();
         let keys: Vec<u64> = (0..n as u64).collect();
-        let routes = route_flows(&router, &src, &dst, &vec![NO_VIA; n], &keys, Policy::Ecmp, 0, &|| false).unwrap();
+        let routes = route_flows(
+            &router,
+            &src,
+            &dst,
+            &vec![NO_VIA; n],
+            &keys,
+            Policy::Ecmp,
+            0,
+            &|| false,
+        )
+        .unwrap();
         let mut dep_ptr = vec![0];
         let mut dep_idx = vec![];
         for i in 0..n {
@@ -696,7 +900,12 @@ mod tests {
         let net = line(1e9, 1e9);
         // 1 MB and 3 MB over the same path: 0.5 GB/s each until the first ends at 2 ms;
         // the second then has 2 MB left at 1 GB/s: ends at 4 ms.
-        let out = simulate(&net, &flowset(&net, &[(0, 2, 1e6), (0, 2, 3e6)], &[]), &never).unwrap();
+        let out = simulate(
+            &net,
+            &flowset(&net, &[(0, 2, 1e6), (0, 2, 3e6)], &[]),
+            &never,
+        )
+        .unwrap();
         assert!(close(out.transfer_end_s[0], 2e-3));
         assert!(close(out.transfer_end_s[1], 4e-3));
         assert!(close(out.finish_s[1], 4e-3 + 2e-6));
@@ -719,9 +928,16 @@ mod tests {
     fn cycles_are_rejected() {
         let net = line(1e9, 1e9);
         let fs = flowset(&net, &[(0, 2, 1.0), (2, 0, 1.0)], &[vec![1], vec![0]]);
-        assert!(matches!(simulate(&net, &fs, &never), Err(CoreError::DependencyCycle { .. })));
+        assert!(matches!(
+            simulate(&net, &fs, &never),
+            Err(CoreError::DependencyCycle { .. })
+        ));
         // flow 0 only waits on the 1 <-> 2 cycle: the error must name a flow on it
-        let fs = flowset(&net, &[(0, 2, 1.0), (2, 0, 1.0), (0, 2, 1.0)], &[vec![1], vec![2], vec![1]]);
+        let fs = flowset(
+            &net,
+            &[(0, 2, 1.0), (2, 0, 1.0), (0, 2, 1.0)],
+            &[vec![1], vec![2], vec![1]],
+        );
         match simulate(&net, &fs, &never) {
             Err(CoreError::DependencyCycle { flow }) => assert!(flow == 1 || flow == 2),
             other => panic!("expected a cycle error, got {other:?}"),
@@ -731,7 +947,12 @@ mod tests {
     #[test]
     fn zero_byte_and_local_flows_take_only_latency() {
         let net = line(1e9, 1e9);
-        let out = simulate(&net, &flowset(&net, &[(0, 2, 0.0), (0, 0, 1e9)], &[]), &never).unwrap();
+        let out = simulate(
+            &net,
+            &flowset(&net, &[(0, 2, 0.0), (0, 0, 1e9)], &[]),
+            &never,
+        )
+        .unwrap();
         assert!(close(out.finish_s[0], 2e-6));
         assert_eq!(out.finish_s[1], 0.0);
     }
@@ -755,6 +976,82 @@ mod tests {
         let net = line(1.0, 1.0);
         let pairs: Vec<(u32, u32, f64)> = (0..500).map(|i| (0, 2, 1.0 + i as f64)).collect();
         let fs = flowset(&net, &pairs, &[]);
-        assert!(matches!(simulate(&net, &fs, &|| true), Err(CoreError::Interrupted)));
+        assert!(matches!(
+            simulate(&net, &fs, &|| true),
+            Err(CoreError::Interrupted)
+        ));
+    }
+
+    /// A two-tier leaf-spine with uneven capacities: `leaves` x `hosts` hosts, `spines` spines.
+    fn leaf_spine(leaves: u32, spines: u32, hosts: u32) -> Arc<Network> {
+        let (mut src, mut dst, mut cap) = (vec![], vec![], vec![]);
+        let n_hosts = leaves * hosts;
+        let mut link = |a: u32, b: u32, c: f64| {
+            src.extend([a, b]);
+            dst.extend([b, a]);
+            cap.extend([c, c]);
+        };
+        for h in 0..n_hosts {
+            link(h, n_hosts + h / hosts, 1e9 * (1.0 + (h % 3) as f64));
+        }
+        for l in 0..leaves {
+            for s in 0..spines {
+                link(
+                    n_hosts + l,
+                    n_hosts + leaves + s,
+                    1.5e9 + 0.5e9 * ((l + s) % 2) as f64,
+                );
+            }
+        }
+        let n = (n_hosts + leaves + spines) as usize;
+        let transit = (0..n).map(|i| i >= n_hosts as usize).collect();
+        let m = src.len();
+        Arc::new(Network::new(n, src, dst, cap, vec![1e-6; m], transit).unwrap())
+    }
+
+    #[test]
+    fn incremental_rerating_matches_full_recomputation() {
+        use crate::hash::Rng;
+        let net = leaf_spine(4, 3, 4);
+        for seed in 0..40u64 {
+            let mut rng = Rng::new(seed);
+            let n = 20 + rng.below(120) as usize;
+            let pairs: Vec<(u32, u32, f64)> = (0..n)
+                .map(|_| {
+                    let a = rng.below(16) as u32;
+                    let b = (a + 1 + rng.below(15) as u32) % 16;
+                    (a, b, 1e3 * (1.0 + rng.below(1000) as f64))
+                })
+                .collect();
+            let deps: Vec<Vec<u32>> = (0..n)
+                .map(|i| {
+                    if i > 0 && rng.below(3) == 0 {
+                        vec![rng.below(i as u64) as u32]
+                    } else {
+                        vec![]
+                    }
+                })
+                .collect();
+            let mut fs = flowset(&net, &pairs, &deps);
+            for i in 0..n {
+                fs.release_s[i] = if rng.below(2) == 0 {
+                    0.0
+                } else {
+                    1e-6 * rng.below(500) as f64
+                };
+            }
+            let inc = run(&net, &fs, None, &never, true).unwrap();
+            let full = run(&net, &fs, None, &never, false).unwrap();
+            assert!(inc.flows_rerated <= full.flows_rerated);
+            for f in 0..n {
+                assert!(
+                    close(inc.finish_s[f], full.finish_s[f])
+                        || (inc.finish_s[f] - full.finish_s[f]).abs() <= 1e-9 * full.finish_s[f],
+                    "seed {seed} flow {f}: {} vs {}",
+                    inc.finish_s[f],
+                    full.finish_s[f]
+                );
+            }
+        }
     }
 }

@@ -33,5 +33,8 @@ impl std::error::Error for CoreError {}
 pub type Result<T> = std::result::Result<T, CoreError>;
 
 pub(crate) fn invalid(what: impl Into<String>, why: impl Into<String>) -> CoreError {
-    CoreError::InvalidArgument { what: what.into(), why: why.into() }
+    CoreError::InvalidArgument {
+        what: what.into(),
+        why: why.into(),
+    }
 }

@@ -24,7 +24,9 @@ pub struct Rng {
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng { state: splitmix64(seed ^ 0x5EED_F00D_CAFE_BABE) }
+        Rng {
+            state: splitmix64(seed ^ 0x5EED_F00D_CAFE_BABE),
+        }
     }
     #[inline]
     pub fn next_u64(&mut self) -> u64 {

@@ -76,17 +76,31 @@ fn run_sample(
 ) -> Result<SampleOut> {
     let sample_seed = splitmix64(cfg.seed ^ splitmix64(sample as u64 + 1));
     let mut rng = Rng::new(sample_seed);
-    let hash_seed = if cfg.vary_hash { rng.next_u64() } else { cfg.seed };
+    let hash_seed = if cfg.vary_hash {
+        rng.next_u64()
+    } else {
+        cfg.seed
+    };
     let (mut src, mut dst, mut via) = (tpl.src.clone(), tpl.dst.clone(), tpl.via.clone());
     if let Some(pool) = &cfg.placement_pool {
         // Re-place the job: its distinct GPUs map onto a random subset of the pool.
-        let mut ranks: Vec<u32> = tpl.src[..tpl.n_job].iter().chain(&tpl.dst[..tpl.n_job]).copied().collect();
+        let mut ranks: Vec<u32> = tpl.src[..tpl.n_job]
+            .iter()
+            .chain(&tpl.dst[..tpl.n_job])
+            .copied()
+            .collect();
         ranks.extend(tpl.via[..tpl.n_job].iter().filter(|&&v| v != NO_VIA));
         ranks.sort_unstable();
         ranks.dedup();
         if ranks.len() > pool.len() {
-            return Err(invalid("placement", format!(
-                "the job uses {} GPUs but the placement pool has only {}", ranks.len(), pool.len())));
+            return Err(invalid(
+                "placement",
+                format!(
+                    "the job uses {} GPUs but the placement pool has only {}",
+                    ranks.len(),
+                    pool.len()
+                ),
+            ));
         }
         let pick = sample_distinct(pool.len(), ranks.len(), &mut rng);
         let map = |x: u32| -> u32 {
@@ -140,7 +154,9 @@ fn run_sample(
                 }
             }
         }
-        let routes = route_flows(router, &src, &dst, &via, &keys, cfg.policy, hash_seed, cancel)?;
+        let routes = route_flows(
+            router, &src, &dst, &via, &keys, cfg.policy, hash_seed, cancel,
+        )?;
         let flows = FlowSet {
             size_bytes: size,
             release_s: release,
@@ -151,7 +167,9 @@ fn run_sample(
             latency_scale: scale,
         };
         let out = engine::simulate_until(net, &flows, Some(tpl.n_job), cancel)?;
-        let job_end = out.finish_s[..tpl.n_job].iter().fold(0.0f64, |a, &b| a.max(b));
+        let job_end = out.finish_s[..tpl.n_job]
+            .iter()
+            .fold(0.0f64, |a, &b| a.max(b));
         match &mut window {
             Some(bg) if job_end > bg.end_s && extensions < 24 => {
                 let longer = Background {
@@ -169,9 +187,17 @@ fn run_sample(
             _ => break (flows, out, n_tpl, generated),
         }
     };
-    let job_release = tpl.release_s[..tpl.n_job].iter().fold(f64::INFINITY, |a, &b| a.min(b));
-    let job_end = out.finish_s[..tpl.n_job].iter().fold(0.0f64, |a, &b| a.max(b));
-    let job_time_s = if tpl.n_job == 0 { 0.0 } else { job_end - job_release };
+    let job_release = tpl.release_s[..tpl.n_job]
+        .iter()
+        .fold(f64::INFINITY, |a, &b| a.min(b));
+    let job_end = out.finish_s[..tpl.n_job]
+        .iter()
+        .fold(0.0f64, |a, &b| a.max(b));
+    let job_time_s = if tpl.n_job == 0 {
+        0.0
+    } else {
+        job_end - job_release
+    };
     let (mut bsize, mut slow, mut fct) = (vec![], vec![], vec![]);
     for f in n_tpl..flows.size_bytes.len() {
         let fin = out.finish_s[f];
@@ -185,13 +211,27 @@ fn run_sample(
             alone = alone.min(net.capacity_bps(r.links[e] as usize) / r.fractions[e]);
         }
         let latency = r.latency_s[f];
-        let ideal = if alone.is_finite() { flows.size_bytes[f] / alone + latency } else { latency };
+        let ideal = if alone.is_finite() {
+            flows.size_bytes[f] / alone + latency
+        } else {
+            latency
+        };
         let actual = fin - flows.release_s[f];
         bsize.push(flows.size_bytes[f]);
         fct.push(actual);
-        slow.push(if ideal > 0.0 { (actual / ideal).max(1.0) } else { 1.0 });
+        slow.push(if ideal > 0.0 {
+            (actual / ideal).max(1.0)
+        } else {
+            1.0
+        });
     }
-    Ok(SampleOut { job_time_s, size: bsize, slowdown: slow, fct, generated })
+    Ok(SampleOut {
+        job_time_s,
+        size: bsize,
+        slowdown: slow,
+        fct,
+        generated,
+    })
 }
 
 /// Run `cfg.samples` independent samples on a thread pool of `threads` threads (0 = rayon's
@@ -242,7 +282,8 @@ pub fn run(
         let r = r?;
         out.job_time_s.push(r.job_time_s);
         out.bg_generated += r.generated;
-        out.bg_sample.extend(std::iter::repeat_n(i as u32, r.size.len()));
+        out.bg_sample
+            .extend(std::iter::repeat_n(i as u32, r.size.len()));
         out.bg_size_bytes.extend(r.size);
         out.bg_slowdown.extend(r.slowdown);
         out.bg_fct_s.extend(r.fct);
@@ -264,7 +305,17 @@ mod tests {
             src.extend([g, 4]);
             dst.extend([4, g]);
         }
-        let net = Arc::new(Network::new(5, src, dst, vec![1e9; 8], vec![1e-6; 8], vec![false, false, false, false, true]).unwrap());
+        let net = Arc::new(
+            Network::new(
+                5,
+                src,
+                dst,
+                vec![1e9; 8],
+                vec![1e-6; 8],
+                vec![false, false, false, false, true],
+            )
+            .unwrap(),
+        );
         let router = Router::new(net.clone(), crate::routing::Metric::Hops);
         (net, router)
     }
@@ -286,14 +337,24 @@ mod tests {
     }
 
     fn cfg(samples: usize) -> Config {
-        Config { samples, seed: 5, policy: Policy::Ecmp, vary_hash: true, placement_pool: None, capacity_factor: None }
+        Config {
+            samples,
+            seed: 5,
+            policy: Policy::Ecmp,
+            vary_hash: true,
+            placement_pool: None,
+            capacity_factor: None,
+        }
     }
 
     #[test]
     fn no_background_means_no_spread() {
         let (net, router) = star();
         let out = run(&net, &router, &job(), None, &cfg(8), 2, &|| false).unwrap();
-        assert!(out.job_time_s.iter().all(|&t| (t - (1e-3 + 2e-6)).abs() < 1e-15));
+        assert!(out
+            .job_time_s
+            .iter()
+            .all(|&t| (t - (1e-3 + 2e-6)).abs() < 1e-15));
     }
 
     #[test]

@@ -64,31 +64,52 @@ impl Network {
             ));
         }
         if transit.len() != n_nodes {
-            return Err(invalid("transit", format!("expected {n_nodes} entries, got {}", transit.len())));
+            return Err(invalid(
+                "transit",
+                format!("expected {n_nodes} entries, got {}", transit.len()),
+            ));
         }
         if n_nodes >= u32::MAX as usize || m >= u32::MAX as usize {
-            return Err(invalid("network", "too many nodes or links (limit 2^32 - 1)"));
+            return Err(invalid(
+                "network",
+                "too many nodes or links (limit 2^32 - 1)",
+            ));
         }
         let mut latency_ns = Vec::with_capacity(m);
         for l in 0..m {
             let (s, d) = (link_src[l] as usize, link_dst[l] as usize);
             if s >= n_nodes || d >= n_nodes {
-                return Err(invalid(format!("link {l}"), format!("node index out of range 0..{n_nodes}")));
+                return Err(invalid(
+                    format!("link {l}"),
+                    format!("node index out of range 0..{n_nodes}"),
+                ));
             }
             if s == d {
-                return Err(invalid(format!("link {l}"), format!("self-loop at node {s}")));
+                return Err(invalid(
+                    format!("link {l}"),
+                    format!("self-loop at node {s}"),
+                ));
             }
             let c = capacity_bps[l];
             if !(c.is_finite() && c > 0.0) {
-                return Err(invalid(format!("link {l}"), format!("capacity must be finite and > 0, got {c}")));
+                return Err(invalid(
+                    format!("link {l}"),
+                    format!("capacity must be finite and > 0, got {c}"),
+                ));
             }
             let lat = latency_s[l];
             if !(lat.is_finite() && lat >= 0.0) {
-                return Err(invalid(format!("link {l}"), format!("latency must be finite and >= 0, got {lat}")));
+                return Err(invalid(
+                    format!("link {l}"),
+                    format!("latency must be finite and >= 0, got {lat}"),
+                ));
             }
             let ns = (lat * 1e9).round();
             if ns > u32::MAX as f64 / 4.0 {
-                return Err(invalid(format!("link {l}"), format!("latency {lat} s is implausibly large")));
+                return Err(invalid(
+                    format!("link {l}"),
+                    format!("latency {lat} s is implausibly large"),
+                ));
             }
             latency_ns.push(ns as u32);
         }
@@ -155,7 +176,10 @@ impl Network {
 
     pub fn check_node(&self, what: &str, node: usize) -> Result<()> {
         if node >= self.n_nodes {
-            return Err(invalid(what, format!("node index {node} out of range 0..{}", self.n_nodes)));
+            return Err(invalid(
+                what,
+                format!("node index {node} out of range 0..{}", self.n_nodes),
+            ));
         }
         Ok(())
     }
@@ -164,12 +188,18 @@ impl Network {
     /// static background load, what-if scaling).
     pub fn scaled(&self, factor: &[f64]) -> Result<Self> {
         if factor.len() != self.n_links() {
-            return Err(invalid("capacity_factor", format!("expected {} entries, got {}", self.n_links(), factor.len())));
+            return Err(invalid(
+                "capacity_factor",
+                format!("expected {} entries, got {}", self.n_links(), factor.len()),
+            ));
         }
         let mut out = self.clone();
         for (l, f) in factor.iter().enumerate() {
             if !(f.is_finite() && *f > 0.0) {
-                return Err(invalid("capacity_factor", format!("link {l}: factor must be finite and > 0, got {f}")));
+                return Err(invalid(
+                    "capacity_factor",
+                    format!("link {l}: factor must be finite and > 0, got {f}"),
+                ));
             }
             out.capacity_bps[l] *= f;
         }
@@ -200,7 +230,14 @@ mod tests {
     #[test]
     fn rejects_bad_links() {
         let bad = |src: u32, cap: f64, lat: f64| {
-            Network::new(2, vec![src], vec![1], vec![cap], vec![lat], vec![true, true])
+            Network::new(
+                2,
+                vec![src],
+                vec![1],
+                vec![cap],
+                vec![lat],
+                vec![true, true],
+            )
         };
         assert!(bad(0, 1.0, 0.0).is_ok());
         assert!(bad(1, 1.0, 0.0).is_err()); // self loop

@@ -37,7 +37,10 @@ impl Metric {
         match name {
             "hops" => Ok(Metric::Hops),
             "latency" => Ok(Metric::Latency),
-            _ => Err(invalid("metric", format!("unknown metric {name:?}; valid: 'hops', 'latency'"))),
+            _ => Err(invalid(
+                "metric",
+                format!("unknown metric {name:?}; valid: 'hops', 'latency'"),
+            )),
         }
     }
 }
@@ -47,7 +50,10 @@ impl Policy {
         match name {
             "ecmp" => Ok(Policy::Ecmp),
             "spray" => Ok(Policy::Spray),
-            _ => Err(invalid("routing", format!("unknown routing policy {name:?}; valid: 'ecmp', 'spray'"))),
+            _ => Err(invalid(
+                "routing",
+                format!("unknown routing policy {name:?}; valid: 'ecmp', 'spray'"),
+            )),
         }
     }
 }
@@ -70,7 +76,11 @@ pub struct Router {
 impl Router {
     pub fn new(net: Arc<Network>, metric: Metric) -> Self {
         let tables = (0..net.n_nodes()).map(|_| OnceLock::new()).collect();
-        Router { net, metric, tables }
+        Router {
+            net,
+            metric,
+            tables,
+        }
     }
 
     pub fn network(&self) -> &Arc<Network> {
@@ -241,7 +251,14 @@ impl Router {
     }
 
     /// Route one flow from `src` to `dst`.
-    pub fn route(&self, src: usize, dst: usize, policy: Policy, seed: u64, flow_key: u64) -> Result<Route> {
+    pub fn route(
+        &self,
+        src: usize,
+        dst: usize,
+        policy: Policy,
+        seed: u64,
+        flow_key: u64,
+    ) -> Result<Route> {
         let mut route = Route::default();
         self.route_into(src, dst, policy, seed, flow_key, &mut route)?;
         Ok(route)
@@ -249,13 +266,35 @@ impl Router {
 
     /// Route a flow through a waypoint: `src -> via -> dst` (e.g. a PXN hop through the GPU that
     /// owns the rail NIC). Fractions of a link used by both halves add up.
-    pub fn route_via(&self, src: usize, via: usize, dst: usize, policy: Policy, seed: u64, flow_key: u64) -> Result<Route> {
+    pub fn route_via(
+        &self,
+        src: usize,
+        via: usize,
+        dst: usize,
+        policy: Policy,
+        seed: u64,
+        flow_key: u64,
+    ) -> Result<Route> {
         let first = self.route(src, via, policy, seed, flow_key)?;
         let second = self.route(via, dst, policy, seed, flow_key)?;
-        let mut pairs: Vec<(u32, f64)> = first.links.iter().copied().zip(first.fractions.iter().copied()).collect();
-        pairs.extend(second.links.iter().copied().zip(second.fractions.iter().copied()));
+        let mut pairs: Vec<(u32, f64)> = first
+            .links
+            .iter()
+            .copied()
+            .zip(first.fractions.iter().copied())
+            .collect();
+        pairs.extend(
+            second
+                .links
+                .iter()
+                .copied()
+                .zip(second.fractions.iter().copied()),
+        );
         pairs.sort_by_key(|p| p.0);
-        let mut route = Route { latency_s: first.latency_s + second.latency_s, ..Default::default() };
+        let mut route = Route {
+            latency_s: first.latency_s + second.latency_s,
+            ..Default::default()
+        };
         for (l, f) in pairs {
             if route.links.last() == Some(&l) {
                 *route.fractions.last_mut().unwrap_or(&mut 0.0) += f;
@@ -267,7 +306,15 @@ impl Router {
         Ok(route)
     }
 
-    fn route_into(&self, src: usize, dst: usize, policy: Policy, seed: u64, flow_key: u64, route: &mut Route) -> Result<()> {
+    fn route_into(
+        &self,
+        src: usize,
+        dst: usize,
+        policy: Policy,
+        seed: u64,
+        flow_key: u64,
+        route: &mut Route,
+    ) -> Result<()> {
         route.links.clear();
         route.fractions.clear();
         route.latency_s = 0.0;
@@ -328,7 +375,9 @@ impl Router {
                     for &l in &hops {
                         pairs.push((l, share));
                         let v = net.dst(l as usize) as u32;
-                        let entry = seen.get_mut(&v).ok_or(CoreError::Unreachable { src, dst })?;
+                        let entry = seen
+                            .get_mut(&v)
+                            .ok_or(CoreError::Unreachable { src, dst })?;
                         entry.0 += share;
                         entry.1 = entry.1.max(lat + net.latency_s(l as usize));
                     }
@@ -394,7 +443,10 @@ pub fn route_flows(
 ) -> Result<RoutedFlows> {
     let n = src.len();
     if dst.len() != n || via.len() != n || flow_key.len() != n {
-        return Err(invalid("flows", "src, dst, via and flow_key must have one entry per flow"));
+        return Err(invalid(
+            "flows",
+            "src, dst, via and flow_key must have one entry per flow",
+        ));
     }
     // Warm the tables in parallel first so the per-flow walks only read.
     let mut targets: Vec<usize> = dst.iter().map(|&d| d as usize).collect();
@@ -498,7 +550,11 @@ mod tests {
         assert_eq!(r.links.len(), 10);
         let total: f64 = r.fractions.iter().sum();
         assert!((total - 4.0).abs() < 1e-12); // one unit per hop
-        let quarters = r.fractions.iter().filter(|&&f| (f - 0.25).abs() < 1e-12).count();
+        let quarters = r
+            .fractions
+            .iter()
+            .filter(|&&f| (f - 0.25).abs() < 1e-12)
+            .count();
         assert_eq!(quarters, 8);
     }
 
@@ -516,7 +572,10 @@ mod tests {
         .unwrap();
         let router = Router::new(Arc::new(net), Metric::Hops);
         assert_eq!(router.dist(0, 1), 1);
-        assert!(matches!(router.route(0, 2, Policy::Ecmp, 0, 0), Err(CoreError::Unreachable { .. })));
+        assert!(matches!(
+            router.route(0, 2, Policy::Ecmp, 0, 0),
+            Err(CoreError::Unreachable { .. })
+        ));
     }
 
     #[test]
@@ -532,8 +591,20 @@ mod tests {
         )
         .unwrap();
         let net = Arc::new(net);
-        assert_eq!(Router::new(net.clone(), Metric::Hops).route(0, 2, Policy::Ecmp, 0, 0).unwrap().links, vec![0]);
-        assert_eq!(Router::new(net, Metric::Latency).route(0, 2, Policy::Ecmp, 0, 0).unwrap().links, vec![2, 4]);
+        assert_eq!(
+            Router::new(net.clone(), Metric::Hops)
+                .route(0, 2, Policy::Ecmp, 0, 0)
+                .unwrap()
+                .links,
+            vec![0]
+        );
+        assert_eq!(
+            Router::new(net, Metric::Latency)
+                .route(0, 2, Policy::Ecmp, 0, 0)
+                .unwrap()
+                .links,
+            vec![2, 4]
+        );
     }
 
     #[test]

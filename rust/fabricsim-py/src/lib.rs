@@ -20,7 +20,6 @@ use fabricsim_core::{CoreError, Network};
 
 mod montecarlo;
 
-
 /// Raise `fabricsim.exceptions.<name>(message)`, with extra attributes.
 fn py_error(py: Python<'_>, name: &str, msg: String, attrs: &[(&str, usize)]) -> PyErr {
     let make = || -> PyResult<PyErr> {
@@ -39,9 +38,12 @@ pub(crate) fn to_pyerr(py: Python<'_>, err: CoreError) -> PyErr {
     let msg = err.to_string();
     match err {
         CoreError::InvalidArgument { .. } => py_error(py, "InvalidArgumentError", msg, &[]),
-        CoreError::Unreachable { src, dst } => {
-            py_error(py, "UnreachableError", msg, &[("src_index", src), ("dst_index", dst)])
-        }
+        CoreError::Unreachable { src, dst } => py_error(
+            py,
+            "UnreachableError",
+            msg,
+            &[("src_index", src), ("dst_index", dst)],
+        ),
         CoreError::DependencyCycle { flow } => {
             py_error(py, "DependencyCycleError", msg, &[("flow_index", flow)])
         }
@@ -100,7 +102,12 @@ pub(crate) fn run_detached<T: Send>(
     }
 }
 
-pub(crate) fn indices(py: Python<'_>, what: &str, a: &PyReadonlyArray1<i64>, bound: usize) -> PyResult<Vec<u32>> {
+pub(crate) fn indices(
+    py: Python<'_>,
+    what: &str,
+    a: &PyReadonlyArray1<i64>,
+    bound: usize,
+) -> PyResult<Vec<u32>> {
     let mut out = Vec::with_capacity(a.len()?);
     for (i, &x) in a.as_array().iter().enumerate() {
         if x < 0 || x as u64 >= bound as u64 {
@@ -183,7 +190,13 @@ impl CoreFabric {
 
     /// Routing distance from src to dst (hops or whole ns), None if unreachable.
     #[pyo3(signature = (src, dst, metric = "hops"))]
-    fn distance(&self, py: Python<'_>, src: usize, dst: usize, metric: &str) -> PyResult<Option<u32>> {
+    fn distance(
+        &self,
+        py: Python<'_>,
+        src: usize,
+        dst: usize,
+        metric: &str,
+    ) -> PyResult<Option<u32>> {
         let router = self.router(py, metric)?;
         parse(py, self.net.check_node("src", src))?;
         parse(py, self.net.check_node("dst", dst))?;
@@ -211,24 +224,43 @@ impl CoreFabric {
             Some(v) => router.route_via(src, v, dst, policy, seed, flow_key),
         })?;
         let links: Vec<i64> = r.links.iter().map(|&l| l as i64).collect();
-        Ok((links.into_pyarray(py).into_any(), r.fractions.into_pyarray(py).into_any(), r.latency_s))
+        Ok((
+            links.into_pyarray(py).into_any(),
+            r.fractions.into_pyarray(py).into_any(),
+            r.latency_s,
+        ))
     }
 
     /// Every equal-cost path as a list of link ids (at most `limit`).
     #[pyo3(signature = (src, dst, metric = "hops", limit = 1024))]
-    fn paths(&self, py: Python<'_>, src: usize, dst: usize, metric: &str, limit: usize) -> PyResult<Vec<Vec<u32>>> {
+    fn paths(
+        &self,
+        py: Python<'_>,
+        src: usize,
+        dst: usize,
+        metric: &str,
+        limit: usize,
+    ) -> PyResult<Vec<Vec<u32>>> {
         let router = self.router(py, metric)?;
         run_detached(py, |_| router.paths(src, dst, limit))
     }
 
     /// Build routing tables toward `dsts` (all nodes when None); returns how many tables exist.
     #[pyo3(signature = (dsts = None, metric = "hops"))]
-    fn precompute(&self, py: Python<'_>, dsts: Option<PyReadonlyArray1<i64>>, metric: &str) -> PyResult<usize> {
+    fn precompute(
+        &self,
+        py: Python<'_>,
+        dsts: Option<PyReadonlyArray1<i64>>,
+        metric: &str,
+    ) -> PyResult<usize> {
         let router = self.router(py, metric)?;
         match dsts {
             None => run_detached(py, |_| router.precompute_all()),
             Some(d) => {
-                let d: Vec<usize> = indices(py, "dsts", &d, self.net.n_nodes())?.into_iter().map(|x| x as usize).collect();
+                let d: Vec<usize> = indices(py, "dsts", &d, self.net.n_nodes())?
+                    .into_iter()
+                    .map(|x| x as usize)
+                    .collect();
                 run_detached(py, |_| router.precompute(&d))
             }
         }
@@ -261,19 +293,34 @@ impl CoreFabric {
         let policy = parse(py, Policy::parse(policy))?;
         let src = indices(py, "src", &src, n_nodes)?;
         let dst = indices(py, "dst", &dst, n_nodes)?;
-        let via: Vec<u32> = via.as_array().iter().map(|&v| if v < 0 { NO_VIA } else { v as u32 }).collect();
+        let via: Vec<u32> = via
+            .as_array()
+            .iter()
+            .map(|&v| if v < 0 { NO_VIA } else { v as u32 })
+            .collect();
         if via.iter().any(|&v| v != NO_VIA && v as usize >= n_nodes) {
-            return Err(py_error(py, "InvalidArgumentError", "via: node index out of range".into(), &[]));
+            return Err(py_error(
+                py,
+                "InvalidArgumentError",
+                "via: node index out of range".into(),
+                &[],
+            ));
         }
         let n = src.len();
-        let dep_ptr: Vec<usize> = dep_ptr.as_array().iter().map(|&x| x.max(0) as usize).collect();
+        let dep_ptr: Vec<usize> = dep_ptr
+            .as_array()
+            .iter()
+            .map(|&x| x.max(0) as usize)
+            .collect();
         let dep_idx = indices(py, "dependencies", &dep_idx, n.max(1))?;
         let keys = flow_key.as_array().to_vec();
         let size = size_bytes.as_array().to_vec();
         let release = release_s.as_array().to_vec();
         let delay = delay_s.as_array().to_vec();
         let factor = capacity_factor.map(|f| f.as_array().to_vec());
-        let latency_scale = latency_scale.map(|f| f.as_array().to_vec()).unwrap_or_default();
+        let latency_scale = latency_scale
+            .map(|f| f.as_array().to_vec())
+            .unwrap_or_default();
         let net = self.net.clone();
         let out = run_detached(py, move |cancel| {
             let scaled;
@@ -285,7 +332,8 @@ impl CoreFabric {
                 None => &net,
             };
             let t0 = Instant::now();
-            let routes = routing::route_flows(router, &src, &dst, &via, &keys, policy, seed, cancel)?;
+            let routes =
+                routing::route_flows(router, &src, &dst, &via, &keys, policy, seed, cancel)?;
             let route_s = t0.elapsed().as_secs_f64();
             let flows = FlowSet {
                 size_bytes: size,
@@ -301,7 +349,9 @@ impl CoreFabric {
             let engine_s = t1.elapsed().as_secs_f64();
             let mean = out.mean_rate_bps(&flows.size_bytes);
             let latency: Vec<f64> = (0..flows.size_bytes.len())
-                .map(|f| flows.routes.latency_s[f] * flows.latency_scale.get(f).copied().unwrap_or(1.0))
+                .map(|f| {
+                    flows.routes.latency_s[f] * flows.latency_scale.get(f).copied().unwrap_or(1.0)
+                })
                 .collect();
             Ok((out, mean, latency, route_s, engine_s))
         })?;
@@ -316,7 +366,10 @@ impl CoreFabric {
         d.set_item("latency_s", latency.into_pyarray(py))?;
         d.set_item("link_bytes", out.link_bytes.into_pyarray(py))?;
         d.set_item("link_busy_s", out.link_busy_s.into_pyarray(py))?;
-        d.set_item("link_peak_utilization", out.link_peak_utilization.into_pyarray(py))?;
+        d.set_item(
+            "link_peak_utilization",
+            out.link_peak_utilization.into_pyarray(py),
+        )?;
         d.set_item("events", out.events)?;
         d.set_item("flows_rerated", out.flows_rerated)?;
         d.set_item("route_s", route_s)?;

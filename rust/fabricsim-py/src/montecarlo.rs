@@ -58,18 +58,35 @@ pub fn monte_carlo<'py>(
     let tpl = Template {
         src: indices(py, "src", &src, n_nodes)?,
         dst: indices(py, "dst", &dst, n_nodes)?,
-        via: via.as_array().iter().map(|&v| if v < 0 { NO_VIA } else { v as u32 }).collect(),
+        via: via
+            .as_array()
+            .iter()
+            .map(|&v| if v < 0 { NO_VIA } else { v as u32 })
+            .collect(),
         flow_key: flow_key.as_array().to_vec(),
         size_bytes: size_bytes.as_array().to_vec(),
         release_s: release_s.as_array().to_vec(),
         delay_s: delay_s.as_array().to_vec(),
-        dep_ptr: dep_ptr.as_array().iter().map(|&x| x.max(0) as usize).collect(),
+        dep_ptr: dep_ptr
+            .as_array()
+            .iter()
+            .map(|&x| x.max(0) as usize)
+            .collect(),
         dep_idx: indices(py, "dependencies", &dep_idx, n.max(1))?,
         latency_scale: latency_scale.as_array().to_vec(),
         n_job,
     };
-    if tpl.via.iter().any(|&v| v != NO_VIA && v as usize >= n_nodes) {
-        return Err(py_error(py, "InvalidArgumentError", "via: node index out of range".into(), &[]));
+    if tpl
+        .via
+        .iter()
+        .any(|&v| v != NO_VIA && v as usize >= n_nodes)
+    {
+        return Err(py_error(
+            py,
+            "InvalidArgumentError",
+            "via: node index out of range".into(),
+            &[],
+        ));
     }
     let pool = match placement_pool {
         Some(p) => Some(indices(py, "placement_pool", &p, n_nodes)?),
@@ -78,25 +95,34 @@ pub fn monte_carlo<'py>(
     let bg = match bg_endpoints {
         None => None,
         Some(ep) => {
-            let pattern = match bg_pattern {
-                "uniform" => Pattern::Uniform,
-                "permutation" => Pattern::Permutation,
-                "incast" => Pattern::Incast { receivers: bg_receivers },
-                other => {
-                    return Err(py_error(
+            let pattern =
+                match bg_pattern {
+                    "uniform" => Pattern::Uniform,
+                    "permutation" => Pattern::Permutation,
+                    "incast" => Pattern::Incast {
+                        receivers: bg_receivers,
+                    },
+                    other => return Err(py_error(
                         py,
                         "UnknownNameError",
-                        format!("pattern: unknown value {other:?}; valid: uniform, permutation, incast"),
+                        format!(
+                            "pattern: unknown value {other:?}; valid: uniform, permutation, incast"
+                        ),
                         &[],
-                    ))
-                }
-            };
-            let values = bg_size_values.map(|a| a.as_array().to_vec()).unwrap_or_default();
-            let cdf = bg_size_cdf.map(|a| a.as_array().to_vec()).unwrap_or_default();
+                    )),
+                };
+            let values = bg_size_values
+                .map(|a| a.as_array().to_vec())
+                .unwrap_or_default();
+            let cdf = bg_size_cdf
+                .map(|a| a.as_array().to_vec())
+                .unwrap_or_default();
             let sizes = SizeDist::new(values, cdf).map_err(|e| to_pyerr(py, e))?;
             Some(Background {
                 endpoints: indices(py, "background endpoints", &ep, n_nodes)?,
-                inject_bps: bg_inject_bps.map(|a| a.as_array().to_vec()).unwrap_or_default(),
+                inject_bps: bg_inject_bps
+                    .map(|a| a.as_array().to_vec())
+                    .unwrap_or_default(),
                 load: bg_load,
                 pattern,
                 sizes,
@@ -114,7 +140,9 @@ pub fn monte_carlo<'py>(
         capacity_factor: capacity_factor.map(|a| a.as_array().to_vec()),
     };
     let net = fabric.net.clone();
-    let out = run_detached(py, |cancel| montecarlo::run(&net, router, &tpl, bg.as_ref(), &cfg, threads, cancel))?;
+    let out = run_detached(py, |cancel| {
+        montecarlo::run(&net, router, &tpl, bg.as_ref(), &cfg, threads, cancel)
+    })?;
     let d = PyDict::new(py);
     d.set_item("job_time_s", out.job_time_s.into_pyarray(py))?;
     d.set_item("bg_size_bytes", out.bg_size_bytes.into_pyarray(py))?;
