@@ -273,6 +273,9 @@ struct Sim<'a> {
     entry_flow: Vec<u32>,
     entry_pos: Vec<u32>,
     link_entries: Vec<Vec<u32>>,
+    // The rate of the flow of each of those entries (+inf while it waits for its first), kept
+    // beside them so that scanning a link for flows above a threshold reads one array.
+    link_rates: Vec<Vec<f64>>,
     // Scratch for component search and water-filling, stamped to avoid clearing.
     link_mark: Vec<u32>,
     flow_mark: Vec<u32>,
@@ -284,8 +287,7 @@ struct Sim<'a> {
     frozen: Vec<bool>,
     busy_since: Vec<f64>,
     n_active: usize,
-    // This event batch: flows activated (`fresh`) and the lowest rate among flows that ended.
-    fresh: Vec<bool>,
+    // This event batch: flows activated and the lowest rate among flows that ended.
     added: Vec<u32>,
     removed_min_rate: f64,
     link_added_w: Vec<f64>,
@@ -315,7 +317,6 @@ impl<'a> Sim<'a> {
         self.remaining[f] = self.flows.size_bytes[f];
         self.settled_at[f] = t;
         self.rate[f] = 0.0;
-        self.fresh[f] = true;
         self.added.push(f as u32);
         for e in self.entries(f) {
             let l = self.flows.routes.links[e] as usize;
@@ -324,6 +325,7 @@ impl<'a> Sim<'a> {
             }
             self.entry_pos[e] = self.link_entries[l].len() as u32;
             self.link_entries[l].push(e as u32);
+            self.link_rates[l].push(f64::INFINITY);
             touched.push(l as u32);
         }
     }
@@ -333,6 +335,7 @@ impl<'a> Sim<'a> {
         for e in self.entries(f) {
             let l = self.flows.routes.links[e] as usize;
             let pos = self.entry_pos[e] as usize;
+            self.link_rates[l].swap_remove(pos);
             let list = &mut self.link_entries[l];
             list.swap_remove(pos);
             if pos < list.len() {
@@ -374,10 +377,9 @@ impl<'a> Sim<'a> {
             let l = l as usize;
             let w_new = std::mem::take(&mut self.link_added_w[l]);
             others.clear();
-            for &e in &self.link_entries[l] {
-                let f = self.entry_flow[e as usize] as usize;
-                if !self.fresh[f] {
-                    others.push((self.rate[f], self.flows.routes.fractions[e as usize]));
+            for (&e, &r) in self.link_entries[l].iter().zip(&self.link_rates[l]) {
+                if r < f64::INFINITY {
+                    others.push((r, self.flows.routes.fractions[e as usize]));
                 }
             }
             others.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
@@ -444,8 +446,12 @@ impl<'a> Sim<'a> {
         while let Some(l) = stack.pop() {
             comp_links.push(l);
             for k in 0..self.link_entries[l as usize].len() {
+                // New flows read +inf here.
+                if self.link_rates[l as usize][k] < threshold {
+                    continue;
+                }
                 let f = self.entry_flow[self.link_entries[l as usize][k] as usize] as usize;
-                if self.flow_mark[f] == stamp || !(self.fresh[f] || self.rate[f] >= threshold) {
+                if self.flow_mark[f] == stamp {
                     continue;
                 }
                 self.flow_mark[f] = stamp;
@@ -458,10 +464,6 @@ impl<'a> Sim<'a> {
                     }
                 }
             }
-        }
-        for k in 0..self.added.len() {
-            let f = self.added[k] as usize;
-            self.fresh[f] = false;
         }
         self.added.clear();
         if comp_flows.is_empty() {
@@ -566,6 +568,10 @@ impl<'a> Sim<'a> {
         for (k, &f) in comp_flows.iter().enumerate() {
             let f = f as usize;
             let r = self.rate[f];
+            for e in self.entries(f) {
+                let l = self.flows.routes.links[e] as usize;
+                self.link_rates[l][self.entry_pos[e] as usize] = r;
+            }
             if r == old_rate[k] {
                 // Same rate, same projected end: the queued event stays valid.
                 continue;
@@ -641,6 +647,7 @@ fn run(
         entry_flow,
         entry_pos: vec![0; n_entries],
         link_entries: vec![Vec::new(); m],
+        link_rates: vec![Vec::new(); m],
         link_mark: vec![0; m],
         flow_mark: vec![0; n],
         stamp: 0,
@@ -651,7 +658,6 @@ fn run(
         frozen: vec![false; n],
         busy_since: vec![0.0; m],
         n_active: 0,
-        fresh: vec![false; n],
         added: Vec::new(),
         removed_min_rate: f64::INFINITY,
         link_added_w: vec![0.0; m],
