@@ -235,6 +235,44 @@ fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
     Ok(())
 }
 
+/// Smallest level `x >= 0` at which a link of capacity `cap` saturates when flows of total
+/// weight `w_new` run at `x` beside flows `(rate, fraction)` each capped at their rate:
+/// `sum(fraction * min(rate, x)) + w_new * x = cap`, with `w_all = w_new + sum(fraction)`.
+/// The load is concave and piecewise linear in `x`, so Newton steps from the lower bound
+/// `cap / w_all` never overshoot and stop once a step crosses no rate; a sort is the fallback.
+fn saturation_level(cap: f64, w_new: f64, w_all: f64, others: &mut [(f64, f64)]) -> f64 {
+    let mut x = cap / w_all;
+    let mut above_prev = usize::MAX;
+    for _ in 0..6 {
+        let (mut load, mut slope, mut above) = (w_new * x, w_new, 0usize);
+        for &(r, frac) in others.iter() {
+            if r > x {
+                load += frac * x;
+                slope += frac;
+                above += 1;
+            } else {
+                load += frac * r;
+            }
+        }
+        if above == above_prev || load >= cap {
+            return x.max(0.0);
+        }
+        above_prev = above;
+        x += (cap - load) / slope;
+    }
+    others.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut below, mut w_above) = (0.0, w_all);
+    for &(r, frac) in others.iter() {
+        let x = (cap - below) / w_above;
+        if x <= r {
+            return x.max(0.0);
+        }
+        below += frac * r;
+        w_above -= frac;
+    }
+    ((cap - below) / w_new).max(0.0)
+}
+
 fn successors(flows: &FlowSet) -> (Vec<usize>, Vec<u32>) {
     let n = flows.size_bytes.len();
     let mut ptr = vec![0usize; n + 1];
@@ -253,6 +291,18 @@ fn successors(flows: &FlowSet) -> (Vec<usize>, Vec<u32>) {
         }
     }
     (ptr, idx)
+}
+
+#[derive(Default)]
+struct Scratch {
+    links: Vec<u32>,
+    others: Vec<(f64, f64)>,
+    comp_links: Vec<u32>,
+    comp_flows: Vec<u32>,
+    stack: Vec<u32>,
+    old_rate: Vec<f64>,
+    heap: BinaryHeap<Ev>,
+    changed: Vec<u32>,
 }
 
 struct Sim<'a> {
@@ -276,6 +326,12 @@ struct Sim<'a> {
     // The rate of the flow of each of those entries (+inf while it waits for its first), kept
     // beside them so that scanning a link for flows above a threshold reads one array.
     link_rates: Vec<Vec<f64>>,
+    link_fracs: Vec<Vec<f64>>,
+    // During a re-rating: positions (in link_entries[l]) of the flows being re-rated on each
+    // reached link l, as u_pos[u_start[l]..u_end[l]].
+    u_pos: Vec<u32>,
+    u_start: Vec<u32>,
+    u_end: Vec<u32>,
     // Scratch for component search and water-filling, stamped to avoid clearing.
     link_mark: Vec<u32>,
     flow_mark: Vec<u32>,
@@ -291,6 +347,8 @@ struct Sim<'a> {
     added: Vec<u32>,
     removed_min_rate: f64,
     link_added_w: Vec<f64>,
+    // Buffers reused by every re-rating (events are many and mostly small).
+    scratch: Scratch,
     // False re-rates whole connected components (the plain algorithm, kept as a test oracle).
     incremental: bool,
     out: SimOutput,
@@ -326,6 +384,7 @@ impl<'a> Sim<'a> {
             self.entry_pos[e] = self.link_entries[l].len() as u32;
             self.link_entries[l].push(e as u32);
             self.link_rates[l].push(f64::INFINITY);
+            self.link_fracs[l].push(self.flows.routes.fractions[e]);
             touched.push(l as u32);
         }
     }
@@ -336,6 +395,7 @@ impl<'a> Sim<'a> {
             let l = self.flows.routes.links[e] as usize;
             let pos = self.entry_pos[e] as usize;
             self.link_rates[l].swap_remove(pos);
+            self.link_fracs[l].swap_remove(pos);
             let list = &mut self.link_entries[l];
             list.swap_remove(pos);
             if pos < list.len() {
@@ -360,7 +420,9 @@ impl<'a> Sim<'a> {
     /// lowest level at which one of their links would saturate, given the rates the other
     /// flows on it have now (each adds `fraction * min(rate, level)` to the link's load).
     fn addition_threshold(&mut self) -> f64 {
-        let mut links: Vec<u32> = Vec::new();
+        let mut links = std::mem::take(&mut self.scratch.links);
+        let mut others = std::mem::take(&mut self.scratch.others);
+        links.clear();
         for k in 0..self.added.len() {
             let f = self.added[k] as usize;
             for e in self.entries(f) {
@@ -372,37 +434,24 @@ impl<'a> Sim<'a> {
             }
         }
         let mut lowest = f64::INFINITY;
-        let mut others: Vec<(f64, f64)> = Vec::new();
         for &l in &links {
             let l = l as usize;
             let w_new = std::mem::take(&mut self.link_added_w[l]);
             others.clear();
-            for (&e, &r) in self.link_entries[l].iter().zip(&self.link_rates[l]) {
+            let mut w_all = w_new;
+            for (&r, &frac) in self.link_rates[l].iter().zip(&self.link_fracs[l]) {
                 if r < f64::INFINITY {
-                    others.push((r, self.flows.routes.fractions[e as usize]));
+                    others.push((r, frac));
+                    w_all += frac;
                 }
             }
-            others.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-            // Smallest level x with sum(frac * min(rate, x)) + w_new * x >= capacity.
-            let cap = self.net.capacity_bps(l);
-            let mut below = 0.0; // load of the flows with rate < x
-            let mut w_above: f64 = w_new + others.iter().map(|o| o.1).sum::<f64>();
-            let mut level = f64::NAN;
-            for &(r, frac) in &others {
-                let x = (cap - below) / w_above;
-                if x <= r {
-                    level = x;
-                    break;
-                }
-                below += frac * r;
-                w_above -= frac;
-            }
-            if level.is_nan() {
-                level = (cap - below) / w_new;
-            }
-            lowest = lowest.min(level.max(0.0));
+            let level = saturation_level(self.net.capacity_bps(l), w_new, w_all, &mut others);
+            lowest = lowest.min(level);
         }
-        lowest
+        self.scratch.links = links;
+        self.scratch.others = others;
+        // Rounding must not lift the threshold above flows tied at it.
+        lowest * (1.0 - 1e-9)
     }
 
     /// Recompute max-min fair rates after this batch's starts and transfer ends, push the
@@ -434,9 +483,12 @@ impl<'a> Sim<'a> {
         let stamp = self.stamp;
         // The flows to re-rate: new ones and those at or above the threshold, reached from the
         // touched links through one another.
-        let mut comp_links: Vec<u32> = Vec::new();
-        let mut comp_flows: Vec<u32> = Vec::new();
-        let mut stack: Vec<u32> = Vec::new();
+        let mut comp_links = std::mem::take(&mut self.scratch.comp_links);
+        let mut comp_flows = std::mem::take(&mut self.scratch.comp_flows);
+        let mut stack = std::mem::take(&mut self.scratch.stack);
+        comp_links.clear();
+        comp_flows.clear();
+        self.u_pos.clear();
         for &l in touched {
             if self.link_mark[l as usize] != stamp {
                 self.link_mark[l as usize] = stamp;
@@ -445,12 +497,20 @@ impl<'a> Sim<'a> {
         }
         while let Some(l) = stack.pop() {
             comp_links.push(l);
-            for k in 0..self.link_entries[l as usize].len() {
-                // New flows read +inf here.
-                if self.link_rates[l as usize][k] < threshold {
+            let l = l as usize;
+            // One pass over the link: flows below the threshold keep their rates and make up its
+            // frozen load; the others (new flows read +inf) are re-rated.
+            let (mut w, mut frozen_load) = (0.0, 0.0);
+            self.u_start[l] = self.u_pos.len() as u32;
+            for k in 0..self.link_rates[l].len() {
+                let (r, frac) = (self.link_rates[l][k], self.link_fracs[l][k]);
+                if r < threshold {
+                    frozen_load += frac * r;
                     continue;
                 }
-                let f = self.entry_flow[self.link_entries[l as usize][k] as usize] as usize;
+                w += frac;
+                self.u_pos.push(k as u32);
+                let f = self.entry_flow[self.link_entries[l][k] as usize] as usize;
                 if self.flow_mark[f] == stamp {
                     continue;
                 }
@@ -464,39 +524,41 @@ impl<'a> Sim<'a> {
                     }
                 }
             }
+            self.u_end[l] = self.u_pos.len() as u32;
+            self.link_unfrozen_w[l] = w;
+            self.link_unfrozen_n[l] = self.u_end[l] - self.u_start[l];
+            self.link_frozen_load[l] = frozen_load;
         }
         self.added.clear();
-        if comp_flows.is_empty() {
-            return;
+        self.scratch.stack = stack;
+        if !comp_flows.is_empty() {
+            self.fill(t, &comp_links, &comp_flows, ends);
         }
+        self.scratch.comp_links = comp_links;
+        self.scratch.comp_flows = comp_flows;
+    }
+
+    /// Progressive filling of the `comp_flows` (those at or above `threshold` on `comp_links`;
+    /// the others keep their rates), then new projected transfer ends for those that changed.
+    fn fill(&mut self, t: f64, comp_links: &[u32], comp_flows: &[u32], ends: &mut BinaryHeap<Ev>) {
         self.out.flows_rerated += comp_flows.len() as u64;
-        let old_rate: Vec<f64> = comp_flows.iter().map(|&f| self.rate[f as usize]).collect();
-        for &f in &comp_flows {
+        let mut old_rate = std::mem::take(&mut self.scratch.old_rate);
+        let mut heap = std::mem::take(&mut self.scratch.heap);
+        let mut changed = std::mem::take(&mut self.scratch.changed);
+        old_rate.clear();
+        heap.clear();
+        old_rate.extend(comp_flows.iter().map(|&f| self.rate[f as usize]));
+        for &f in comp_flows {
             self.settle(f as usize, t);
             self.frozen[f as usize] = false;
         }
         // Progressive filling with a lazy heap of link saturation levels.
-        let mut heap: BinaryHeap<Ev> = BinaryHeap::new();
-        for &l in &comp_links {
+        for &l in comp_links {
             let l = l as usize;
-            let (mut w, mut n, mut frozen_load) = (0.0, 0u32, 0.0);
-            for &e in &self.link_entries[l] {
-                let f = self.entry_flow[e as usize] as usize;
-                let frac = self.flows.routes.fractions[e as usize];
-                if self.flow_mark[f] == stamp {
-                    w += frac;
-                    n += 1;
-                } else {
-                    frozen_load += frac * self.rate[f];
-                }
-            }
-            self.link_unfrozen_w[l] = w;
-            self.link_unfrozen_n[l] = n;
-            self.link_frozen_load[l] = frozen_load;
             self.link_version[l] = self.link_version[l].wrapping_add(1);
             if self.link_unfrozen_n[l] > 0 {
-                let lvl =
-                    (self.net.capacity_bps(l) - frozen_load).max(0.0) / w.max(f64::MIN_POSITIVE);
+                let lvl = (self.net.capacity_bps(l) - self.link_frozen_load[l]).max(0.0)
+                    / self.link_unfrozen_w[l].max(f64::MIN_POSITIVE);
                 heap.push(Ev {
                     t: lvl,
                     id: l as u32,
@@ -504,7 +566,6 @@ impl<'a> Sim<'a> {
                 });
             }
         }
-        let mut changed: Vec<u32> = Vec::new();
         let mut rounds = 0u64;
         while let Some(Ev {
             t: level,
@@ -517,9 +578,10 @@ impl<'a> Sim<'a> {
                 continue;
             }
             changed.clear();
-            for k in 0..self.link_entries[l].len() {
+            for i in self.u_start[l]..self.u_end[l] {
+                let k = self.u_pos[i as usize] as usize;
                 let f = self.entry_flow[self.link_entries[l][k] as usize] as usize;
-                if self.frozen[f] || self.flow_mark[f] != stamp {
+                if self.frozen[f] {
                     continue;
                 }
                 self.frozen[f] = true;
@@ -558,7 +620,7 @@ impl<'a> Sim<'a> {
                 return;
             }
         }
-        for &l in &comp_links {
+        for &l in comp_links {
             let l = l as usize;
             let util = self.link_frozen_load[l] / self.net.capacity_bps(l);
             if util > self.out.link_peak_utilization[l] {
@@ -592,6 +654,9 @@ impl<'a> Sim<'a> {
                 state[e.id as usize] == State::Active && e.version == version[e.id as usize]
             });
         }
+        self.scratch.old_rate = old_rate;
+        self.scratch.heap = heap;
+        self.scratch.changed = changed;
     }
 }
 
@@ -648,6 +713,10 @@ fn run(
         entry_pos: vec![0; n_entries],
         link_entries: vec![Vec::new(); m],
         link_rates: vec![Vec::new(); m],
+        link_fracs: vec![Vec::new(); m],
+        u_pos: Vec::new(),
+        u_start: vec![0; m],
+        u_end: vec![0; m],
         link_mark: vec![0; m],
         flow_mark: vec![0; n],
         stamp: 0,
@@ -661,6 +730,7 @@ fn run(
         added: Vec::new(),
         removed_min_rate: f64::INFINITY,
         link_added_w: vec![0.0; m],
+        scratch: Scratch::default(),
         incremental,
         out: SimOutput {
             start_s: vec![f64::NAN; n],
@@ -689,6 +759,7 @@ fn run(
         }
     }
     let mut touched: Vec<u32> = Vec::new();
+    let mut starting_now: Vec<Ev> = Vec::new();
     let mut last_t = 0.0f64;
     loop {
         // Drop stale transfer-end projections.
@@ -755,19 +826,32 @@ fn run(
                     if sim.waiting_preds[j] == 0 {
                         sim.state[j] = State::Scheduled;
                         let s = flows.release_s[j].max(sim.ready_s[j]) + flows.delay_s[j];
-                        starts.push(Ev {
+                        // Most successors start right away: skip the heap for them.
+                        let ev = Ev {
                             t: s,
                             id: j as u32,
                             version: 0,
-                        });
+                        };
+                        if s <= t {
+                            starting_now.push(ev);
+                        } else {
+                            starts.push(ev);
+                        }
                     }
                 }
             }
-            while let Some(top) = starts.peek().copied() {
-                if top.t > t {
-                    break;
-                }
-                starts.pop();
+            starting_now.reverse(); // pop in the order they were released
+            loop {
+                let top = match starting_now.pop() {
+                    Some(ev) => ev,
+                    None => match starts.peek() {
+                        Some(&ev) if ev.t <= t => {
+                            starts.pop();
+                            ev
+                        }
+                        _ => break,
+                    },
+                };
                 progressed = true;
                 let f = top.id as usize;
                 sim.out.start_s[f] = top.t;
@@ -1058,6 +1142,36 @@ mod tests {
                     full.finish_s[f]
                 );
             }
+        }
+    }
+
+    #[test]
+    fn saturation_level_solves_the_load_equation() {
+        use crate::hash::Rng;
+        let mut rng = Rng::new(7);
+        for _ in 0..2000 {
+            let k = rng.below(40) as usize;
+            let mut others: Vec<(f64, f64)> = (0..k)
+                .map(|_| {
+                    (
+                        1.0 + rng.below(20) as f64,
+                        if rng.below(2) == 0 { 1.0 } else { 0.25 },
+                    )
+                })
+                .collect();
+            let used: f64 = others.iter().map(|o| o.0 * o.1).sum();
+            let cap = used + 1.0 + rng.below(50) as f64;
+            let w_new = 0.5 + rng.below(3) as f64;
+            let w_all = w_new + others.iter().map(|o| o.1).sum::<f64>();
+            let load = |x: f64, o: &[(f64, f64)]| {
+                w_new * x + o.iter().map(|&(r, f)| f * r.min(x)).sum::<f64>()
+            };
+            let x = saturation_level(cap, w_new, w_all, &mut others);
+            assert!(
+                (load(x, &others) - cap).abs() <= 1e-9 * cap,
+                "load {} vs cap {cap}",
+                load(x, &others)
+            );
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::engine::{self, FlowSet};
 use crate::error::{invalid, CoreError, Result};
 use crate::hash::{splitmix64, Rng};
 use crate::network::Network;
-use crate::routing::{route_flows, Policy, Router, NO_VIA};
+use crate::routing::{connections, route_connections, Policy, Router, NO_VIA};
 
 /// Windows are not extended past this many expected background arrivals per sample.
 pub const MAX_BACKGROUND_FLOWS: f64 = 4.0e6;
@@ -65,10 +65,12 @@ struct SampleOut {
     generated: u64,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_sample(
     net: &Network,
     router: &Router,
     tpl: &Template,
+    groups: &(Vec<u32>, Vec<u32>),
     bg: Option<&Background>,
     cfg: &Config,
     sample: usize,
@@ -154,8 +156,16 @@ fn run_sample(
                 }
             }
         }
-        let routes = route_flows(
-            router, &src, &dst, &via, &keys, cfg.policy, hash_seed, cancel,
+        // The job's connections are the template's (placement maps ranks one to one); each
+        // background flow is a connection of its own.
+        let (mut rep_of, mut reps) = groups.clone();
+        let n_conn = reps.len() as u32;
+        for k in 0..(src.len() - n_tpl) as u32 {
+            rep_of.push(n_conn + k);
+            reps.push(n_tpl as u32 + k);
+        }
+        let routes = route_connections(
+            router, &src, &dst, &via, &keys, &rep_of, &reps, cfg.policy, hash_seed, cancel,
         )?;
         let flows = FlowSet {
             size_bytes: size,
@@ -262,6 +272,33 @@ pub fn run(
         }
         None => net,
     };
+    if tpl.dst.len() != tpl.src.len()
+        || tpl.via.len() != tpl.src.len()
+        || tpl.flow_key.len() != tpl.src.len()
+    {
+        return Err(invalid(
+            "template",
+            "src, dst, via and flow_key need one entry per flow",
+        ));
+    }
+    // Once for all samples: routing tables towards every node a flow can target, and the
+    // template's connections.
+    let mut targets: Vec<usize> = tpl
+        .dst
+        .iter()
+        .chain(tpl.via.iter().filter(|&&v| v != NO_VIA))
+        .map(|&d| d as usize)
+        .collect();
+    if let Some(bg) = bg {
+        targets.extend(bg.endpoints.iter().map(|&e| e as usize));
+    }
+    if let Some(pool) = &cfg.placement_pool {
+        targets.extend(pool.iter().map(|&e| e as usize));
+    }
+    targets.sort_unstable();
+    targets.dedup();
+    router.precompute(&targets)?;
+    let groups = connections(&tpl.src, &tpl.dst, &tpl.via, &tpl.flow_key);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -273,7 +310,7 @@ pub fn run(
                 if cancel() {
                     return Err(CoreError::Interrupted);
                 }
-                run_sample(net, router, tpl, bg, cfg, i, cancel)
+                run_sample(net, router, tpl, &groups, bg, cfg, i, cancel)
             })
             .collect()
     });

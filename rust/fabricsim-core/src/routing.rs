@@ -454,8 +454,22 @@ pub fn route_flows(
     targets.sort_unstable();
     targets.dedup();
     router.precompute(&targets)?;
-    // Flows of one connection (same endpoints, waypoint and hash key: e.g. every step of a
-    // collective channel) take the same route: route each connection once.
+    let (rep_of, reps) = connections(src, dst, via, flow_key);
+    route_connections(
+        router, src, dst, via, flow_key, &rep_of, &reps, policy, seed, cancel,
+    )
+}
+
+/// Group flows into connections (same endpoints, waypoint and hash key: e.g. every step of a
+/// collective channel), which take the same route. Returns, per flow, its connection's number,
+/// and per connection, one flow of it.
+pub fn connections(
+    src: &[u32],
+    dst: &[u32],
+    via: &[u32],
+    flow_key: &[u64],
+) -> (Vec<u32>, Vec<u32>) {
+    let n = src.len();
     let conn = |i: usize| (src[i], dst[i], via[i], flow_key[i]);
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.par_sort_unstable_by_key(|&i| conn(i as usize));
@@ -466,6 +480,27 @@ pub fn route_flows(
             reps.push(i);
         }
         rep_of[i as usize] = (reps.len() - 1) as u32;
+    }
+    (rep_of, reps)
+}
+
+/// Route each connection once (see [`connections`]) and give every flow its connection's route.
+#[allow(clippy::too_many_arguments)]
+pub fn route_connections(
+    router: &Router,
+    src: &[u32],
+    dst: &[u32],
+    via: &[u32],
+    flow_key: &[u64],
+    rep_of: &[u32],
+    reps: &[u32],
+    policy: Policy,
+    seed: u64,
+    cancel: &(dyn Fn() -> bool + Sync),
+) -> Result<RoutedFlows> {
+    let n = src.len();
+    if rep_of.len() != n || reps.iter().any(|&i| i as usize >= n) {
+        return Err(invalid("flows", "connection groups do not match the flows"));
     }
     let routes: Vec<Result<Route>> = reps
         .par_iter()
@@ -492,7 +527,7 @@ pub fn route_flows(
         latency_s: Vec::with_capacity(n),
     };
     out.ptr.push(0);
-    for &r in &rep_of {
+    for &r in rep_of {
         let r = &routes[r as usize];
         out.links.extend_from_slice(&r.links);
         out.fractions.extend_from_slice(&r.fractions);
