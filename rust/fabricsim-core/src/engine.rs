@@ -201,11 +201,20 @@ fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
             ));
         }
     }
-    // Kahn's algorithm: every flow must be reachable from the roots, else there is a cycle.
+    Ok(())
+}
+
+/// Kahn's algorithm: every flow must be reachable from the roots, else there is a cycle.
+/// `succ` is [`successors`] of the same dependencies.
+pub(crate) fn check_acyclic(
+    dep_ptr: &[usize],
+    dep_idx: &[u32],
+    succ: &(Vec<usize>, Vec<u32>),
+) -> Result<()> {
+    let n = dep_ptr.len() - 1;
     let mut indeg: Vec<u32> = (0..n)
-        .map(|i| (flows.dep_ptr[i + 1] - flows.dep_ptr[i]) as u32)
+        .map(|i| (dep_ptr[i + 1] - dep_ptr[i]) as u32)
         .collect();
-    let succ = successors(flows);
     let mut stack: Vec<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
     let mut seen = 0;
     while let Some(i) = stack.pop() {
@@ -224,7 +233,7 @@ fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
         let mut visited = vec![false; n];
         while !visited[f] {
             visited[f] = true;
-            let preds = &flows.dep_idx[flows.dep_ptr[f]..flows.dep_ptr[f + 1]];
+            let preds = &dep_idx[dep_ptr[f]..dep_ptr[f + 1]];
             match preds.iter().find(|&&p| indeg[p as usize] > 0) {
                 Some(&p) => f = p as usize,
                 None => break,
@@ -273,19 +282,19 @@ fn saturation_level(cap: f64, w_new: f64, w_all: f64, others: &mut [(f64, f64)])
     ((cap - below) / w_new).max(0.0)
 }
 
-fn successors(flows: &FlowSet) -> (Vec<usize>, Vec<u32>) {
-    let n = flows.size_bytes.len();
+pub(crate) fn successors(dep_ptr: &[usize], dep_idx: &[u32]) -> (Vec<usize>, Vec<u32>) {
+    let n = dep_ptr.len() - 1;
     let mut ptr = vec![0usize; n + 1];
-    for &d in &flows.dep_idx {
+    for &d in dep_idx {
         ptr[d as usize + 1] += 1;
     }
     for i in 0..n {
         ptr[i + 1] += ptr[i];
     }
     let mut fill = ptr.clone();
-    let mut idx = vec![0u32; flows.dep_idx.len()];
+    let mut idx = vec![0u32; dep_idx.len()];
     for i in 0..n {
-        for &d in &flows.dep_idx[flows.dep_ptr[i]..flows.dep_ptr[i + 1]] {
+        for &d in &dep_idx[dep_ptr[i]..dep_ptr[i + 1]] {
             idx[fill[d as usize]] = i as u32;
             fill[d as usize] += 1;
         }
@@ -675,7 +684,18 @@ pub fn simulate_until(
     watch: Option<usize>,
     cancel: &dyn Fn() -> bool,
 ) -> Result<SimOutput> {
-    run(net, flows, watch, cancel, true)
+    run(net, flows, watch, cancel, true, false)
+}
+
+/// [`simulate_until`] for flows whose dependencies are known to be acyclic (the Monte Carlo
+/// samples of one checked template): skips the cycle check.
+pub(crate) fn simulate_until_acyclic(
+    net: &Network,
+    flows: &FlowSet,
+    watch: Option<usize>,
+    cancel: &dyn Fn() -> bool,
+) -> Result<SimOutput> {
+    run(net, flows, watch, cancel, true, true)
 }
 
 fn run(
@@ -684,8 +704,14 @@ fn run(
     watch: Option<usize>,
     cancel: &dyn Fn() -> bool,
     incremental: bool,
+    known_acyclic: bool,
 ) -> Result<SimOutput> {
     validate(net, flows)?;
+    let succ = successors(&flows.dep_ptr, &flows.dep_idx);
+    if !known_acyclic {
+        check_acyclic(&flows.dep_ptr, &flows.dep_idx, &succ)?;
+    }
+    let (succ_ptr, succ_idx) = succ;
     let mut watching = watch.map(|w| w.min(flows.size_bytes.len())).unwrap_or(0);
     let n = flows.size_bytes.len();
     let m = net.n_links();
@@ -694,7 +720,6 @@ fn run(
     for f in 0..n {
         entry_flow[flows.routes.ptr[f]..flows.routes.ptr[f + 1]].fill(f as u32);
     }
-    let (succ_ptr, succ_idx) = successors(flows);
     let mut sim = Sim {
         net,
         flows,
@@ -1130,8 +1155,8 @@ mod tests {
                     1e-6 * rng.below(500) as f64
                 };
             }
-            let inc = run(&net, &fs, None, &never, true).unwrap();
-            let full = run(&net, &fs, None, &never, false).unwrap();
+            let inc = run(&net, &fs, None, &never, true, false).unwrap();
+            let full = run(&net, &fs, None, &never, false, false).unwrap();
             assert!(inc.flows_rerated <= full.flows_rerated);
             for f in 0..n {
                 assert!(

@@ -176,7 +176,7 @@ fn run_sample(
             routes,
             latency_scale: scale,
         };
-        let out = engine::simulate_until(net, &flows, Some(tpl.n_job), cancel)?;
+        let out = engine::simulate_until_acyclic(net, &flows, Some(tpl.n_job), cancel)?;
         let job_end = out.finish_s[..tpl.n_job]
             .iter()
             .fold(0.0f64, |a, &b| a.max(b));
@@ -299,6 +299,19 @@ pub fn run(
     targets.dedup();
     router.precompute(&targets)?;
     let groups = connections(&tpl.src, &tpl.dst, &tpl.via, &tpl.flow_key);
+    // Background flows add no dependencies: if the template's are acyclic, so is every sample.
+    if tpl.dep_ptr.len() != tpl.src.len() + 1
+        || tpl.dep_ptr.last() != Some(&tpl.dep_idx.len())
+        || tpl.dep_ptr.windows(2).any(|w| w[0] > w[1])
+        || tpl.dep_idx.iter().any(|&d| d as usize >= tpl.src.len())
+    {
+        return Err(invalid("template", "dependency arrays are inconsistent"));
+    }
+    engine::check_acyclic(
+        &tpl.dep_ptr,
+        &tpl.dep_idx,
+        &engine::successors(&tpl.dep_ptr, &tpl.dep_idx),
+    )?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
