@@ -314,6 +314,16 @@ struct Scratch {
     changed: Vec<u32>,
 }
 
+/// An active flow on a link: its rate (+inf until it gets its first) and its share of the
+/// link, kept beside the link so that scanning a link reads one array.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    rate: f64,
+    frac: f64,
+    entry: u32,
+    flow: u32,
+}
+
 struct Sim<'a> {
     net: &'a Network,
     flows: &'a FlowSet,
@@ -327,16 +337,11 @@ struct Sim<'a> {
     remaining: Vec<f64>,
     settled_at: Vec<f64>,
     version: Vec<u32>,
-    // Route entry `e` (an index into routes.links) belongs to flow entry_flow[e]; while active
-    // it sits at position entry_pos[e] of link_entries[link].
-    entry_flow: Vec<u32>,
+    // While its flow is active, route entry `e` (an index into routes.links) sits at position
+    // entry_pos[e] of slots[link].
     entry_pos: Vec<u32>,
-    link_entries: Vec<Vec<u32>>,
-    // The rate of the flow of each of those entries (+inf while it waits for its first), kept
-    // beside them so that scanning a link for flows above a threshold reads one array.
-    link_rates: Vec<Vec<f64>>,
-    link_fracs: Vec<Vec<f64>>,
-    // During a re-rating: positions (in link_entries[l]) of the flows being re-rated on each
+    slots: Vec<Vec<Slot>>,
+    // During a re-rating: positions (in slots[l]) of the flows being re-rated on each
     // reached link l, as u_pos[u_start[l]..u_end[l]].
     u_pos: Vec<u32>,
     u_start: Vec<u32>,
@@ -387,13 +392,16 @@ impl<'a> Sim<'a> {
         self.added.push(f as u32);
         for e in self.entries(f) {
             let l = self.flows.routes.links[e] as usize;
-            if self.link_entries[l].is_empty() {
+            if self.slots[l].is_empty() {
                 self.busy_since[l] = t;
             }
-            self.entry_pos[e] = self.link_entries[l].len() as u32;
-            self.link_entries[l].push(e as u32);
-            self.link_rates[l].push(f64::INFINITY);
-            self.link_fracs[l].push(self.flows.routes.fractions[e]);
+            self.entry_pos[e] = self.slots[l].len() as u32;
+            self.slots[l].push(Slot {
+                rate: f64::INFINITY,
+                frac: self.flows.routes.fractions[e],
+                entry: e as u32,
+                flow: f as u32,
+            });
             touched.push(l as u32);
         }
     }
@@ -403,12 +411,10 @@ impl<'a> Sim<'a> {
         for e in self.entries(f) {
             let l = self.flows.routes.links[e] as usize;
             let pos = self.entry_pos[e] as usize;
-            self.link_rates[l].swap_remove(pos);
-            self.link_fracs[l].swap_remove(pos);
-            let list = &mut self.link_entries[l];
+            let list = &mut self.slots[l];
             list.swap_remove(pos);
             if pos < list.len() {
-                let moved = list[pos] as usize;
+                let moved = list[pos].entry as usize;
                 self.entry_pos[moved] = pos as u32;
             }
             if list.is_empty() {
@@ -448,10 +454,10 @@ impl<'a> Sim<'a> {
             let w_new = std::mem::take(&mut self.link_added_w[l]);
             others.clear();
             let mut w_all = w_new;
-            for (&r, &frac) in self.link_rates[l].iter().zip(&self.link_fracs[l]) {
-                if r < f64::INFINITY {
-                    others.push((r, frac));
-                    w_all += frac;
+            for s in &self.slots[l] {
+                if s.rate < f64::INFINITY {
+                    others.push((s.rate, s.frac));
+                    w_all += s.frac;
                 }
             }
             let level = saturation_level(self.net.capacity_bps(l), w_new, w_all, &mut others);
@@ -511,15 +517,20 @@ impl<'a> Sim<'a> {
             // frozen load; the others (new flows read +inf) are re-rated.
             let (mut w, mut frozen_load) = (0.0, 0.0);
             self.u_start[l] = self.u_pos.len() as u32;
-            for k in 0..self.link_rates[l].len() {
-                let (r, frac) = (self.link_rates[l][k], self.link_fracs[l][k]);
+            for k in 0..self.slots[l].len() {
+                let Slot {
+                    rate: r,
+                    frac,
+                    flow,
+                    ..
+                } = self.slots[l][k];
                 if r < threshold {
                     frozen_load += frac * r;
                     continue;
                 }
                 w += frac;
                 self.u_pos.push(k as u32);
-                let f = self.entry_flow[self.link_entries[l][k] as usize] as usize;
+                let f = flow as usize;
                 if self.flow_mark[f] == stamp {
                     continue;
                 }
@@ -561,72 +572,92 @@ impl<'a> Sim<'a> {
             self.settle(f as usize, t);
             self.frozen[f as usize] = false;
         }
-        // Progressive filling with a lazy heap of link saturation levels.
-        for &l in comp_links {
-            let l = l as usize;
-            self.link_version[l] = self.link_version[l].wrapping_add(1);
-            if self.link_unfrozen_n[l] > 0 {
-                let lvl = (self.net.capacity_bps(l) - self.link_frozen_load[l]).max(0.0)
-                    / self.link_unfrozen_w[l].max(f64::MIN_POSITIVE);
-                heap.push(Ev {
-                    t: lvl,
-                    id: l as u32,
-                    version: self.link_version[l],
-                });
+        if let [f] = *comp_flows {
+            // One flow to re-rate (the common small event): it takes the tightest of its links.
+            let f = f as usize;
+            let mut level = f64::INFINITY;
+            for &l in comp_links {
+                let l = l as usize;
+                if self.link_unfrozen_n[l] > 0 {
+                    let lvl = (self.net.capacity_bps(l) - self.link_frozen_load[l]).max(0.0)
+                        / self.link_unfrozen_w[l].max(f64::MIN_POSITIVE);
+                    level = level.min(lvl);
+                }
             }
-        }
-        let mut rounds = 0u64;
-        while let Some(Ev {
-            t: level,
-            id: l,
-            version,
-        }) = heap.pop()
-        {
-            let l = l as usize;
-            if version != self.link_version[l] || self.link_unfrozen_n[l] == 0 {
-                continue;
+            self.frozen[f] = true;
+            self.rate[f] = level;
+            for e in self.entries(f) {
+                let l = self.flows.routes.links[e] as usize;
+                self.link_frozen_load[l] += self.flows.routes.fractions[e] * level;
             }
-            changed.clear();
-            for i in self.u_start[l]..self.u_end[l] {
-                let k = self.u_pos[i as usize] as usize;
-                let f = self.entry_flow[self.link_entries[l][k] as usize] as usize;
-                if self.frozen[f] {
+        } else {
+            // Progressive filling with a lazy heap of link saturation levels.
+            for &l in comp_links {
+                let l = l as usize;
+                self.link_version[l] = self.link_version[l].wrapping_add(1);
+                if self.link_unfrozen_n[l] > 0 {
+                    let lvl = (self.net.capacity_bps(l) - self.link_frozen_load[l]).max(0.0)
+                        / self.link_unfrozen_w[l].max(f64::MIN_POSITIVE);
+                    heap.push(Ev {
+                        t: lvl,
+                        id: l as u32,
+                        version: self.link_version[l],
+                    });
+                }
+            }
+            let mut rounds = 0u64;
+            while let Some(Ev {
+                t: level,
+                id: l,
+                version,
+            }) = heap.pop()
+            {
+                let l = l as usize;
+                if version != self.link_version[l] || self.link_unfrozen_n[l] == 0 {
                     continue;
                 }
-                self.frozen[f] = true;
-                self.rate[f] = level;
-                for e in self.entries(f) {
-                    let l2 = self.flows.routes.links[e] as usize;
-                    let frac = self.flows.routes.fractions[e];
-                    self.link_frozen_load[l2] += frac * level;
-                    self.link_unfrozen_w[l2] -= frac;
-                    self.link_unfrozen_n[l2] -= 1;
-                    if l2 != l {
-                        changed.push(l2 as u32);
+                changed.clear();
+                for i in self.u_start[l]..self.u_end[l] {
+                    let k = self.u_pos[i as usize] as usize;
+                    let f = self.slots[l][k].flow as usize;
+                    if self.frozen[f] {
+                        continue;
+                    }
+                    self.frozen[f] = true;
+                    self.rate[f] = level;
+                    for e in self.entries(f) {
+                        let l2 = self.flows.routes.links[e] as usize;
+                        let frac = self.flows.routes.fractions[e];
+                        self.link_frozen_load[l2] += frac * level;
+                        self.link_unfrozen_w[l2] -= frac;
+                        self.link_unfrozen_n[l2] -= 1;
+                        if l2 != l {
+                            changed.push(l2 as u32);
+                        }
                     }
                 }
-            }
-            // One new level per link whose load changed in this round (not one per flow).
-            changed.sort_unstable();
-            changed.dedup();
-            for &l2 in &changed {
-                let l2 = l2 as usize;
-                if self.link_unfrozen_n[l2] == 0 {
-                    continue;
+                // One new level per link whose load changed in this round (not one per flow).
+                changed.sort_unstable();
+                changed.dedup();
+                for &l2 in &changed {
+                    let l2 = l2 as usize;
+                    if self.link_unfrozen_n[l2] == 0 {
+                        continue;
+                    }
+                    self.link_version[l2] = self.link_version[l2].wrapping_add(1);
+                    let lvl = (self.net.capacity_bps(l2) - self.link_frozen_load[l2]).max(0.0)
+                        / self.link_unfrozen_w[l2].max(f64::MIN_POSITIVE);
+                    heap.push(Ev {
+                        t: lvl.max(level),
+                        id: l2 as u32,
+                        version: self.link_version[l2],
+                    });
                 }
-                self.link_version[l2] = self.link_version[l2].wrapping_add(1);
-                let lvl = (self.net.capacity_bps(l2) - self.link_frozen_load[l2]).max(0.0)
-                    / self.link_unfrozen_w[l2].max(f64::MIN_POSITIVE);
-                heap.push(Ev {
-                    t: lvl.max(level),
-                    id: l2 as u32,
-                    version: self.link_version[l2],
-                });
-            }
-            rounds += 1;
-            if rounds % 256 == 0 && (self.cancel)() {
-                self.cancelled = true;
-                return;
+                rounds += 1;
+                if rounds % 256 == 0 && (self.cancel)() {
+                    self.cancelled = true;
+                    return;
+                }
             }
         }
         for &l in comp_links {
@@ -641,7 +672,7 @@ impl<'a> Sim<'a> {
             let r = self.rate[f];
             for e in self.entries(f) {
                 let l = self.flows.routes.links[e] as usize;
-                self.link_rates[l][self.entry_pos[e] as usize] = r;
+                self.slots[l][self.entry_pos[e] as usize].rate = r;
             }
             if r == old_rate[k] {
                 // Same rate, same projected end: the queued event stays valid.
@@ -716,10 +747,6 @@ fn run(
     let n = flows.size_bytes.len();
     let m = net.n_links();
     let n_entries = flows.routes.links.len();
-    let mut entry_flow = vec![0u32; n_entries];
-    for f in 0..n {
-        entry_flow[flows.routes.ptr[f]..flows.routes.ptr[f + 1]].fill(f as u32);
-    }
     let mut sim = Sim {
         net,
         flows,
@@ -734,11 +761,8 @@ fn run(
         remaining: vec![0.0; n],
         settled_at: vec![0.0; n],
         version: vec![0; n],
-        entry_flow,
         entry_pos: vec![0; n_entries],
-        link_entries: vec![Vec::new(); m],
-        link_rates: vec![Vec::new(); m],
-        link_fracs: vec![Vec::new(); m],
+        slots: vec![Vec::new(); m],
         u_pos: Vec::new(),
         u_start: vec![0; m],
         u_end: vec![0; m],
