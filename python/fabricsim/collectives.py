@@ -244,20 +244,23 @@ def _ring_orders(ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
     n = len(ctx.ranks)
     orders, vias = [], []
     single_host = len(ctx.hosts) == 1
+    sizes = {len(h) for h in ctx.hosts}
+    grid = np.asarray(ctx.hosts, dtype=np.int64) if len(sizes) == 1 else None
+    nvswitches: dict[int, set] = {}  # rank position -> the NVSwitches it attaches to
     for c in range(ctx.channels):
-        order = []
-        for h in ctx.hosts:
-            shift = c % len(h)
-            order.extend(np.roll(h, -shift).tolist())
-        order = np.asarray(order, dtype=np.int64)
+        if grid is not None:  # equal hosts: rotate every host's GPUs at once
+            order = np.roll(grid, -(c % grid.shape[1]), axis=1).ravel()
+        else:
+            order = np.concatenate([np.roll(np.asarray(h, dtype=np.int64), -(c % len(h)))
+                                    for h in ctx.hosts])
         via = np.full(n, -1, dtype=np.int64)
         if not single_host:
             # The last GPU of each host hands its data over NVLink to the GPU owning the rail
             # NIC the channel uses, which sends it to the next host (rail-local traffic).
             pos = 0
             for h in ctx.hosts:
-                first, last = order[pos], order[pos + len(h) - 1]
-                if len(h) > 1 and _shares_host_switch(ctx, first, last):
+                first, last = int(order[pos]), int(order[pos + len(h) - 1])
+                if len(h) > 1 and _nvswitches(ctx, first, nvswitches) & _nvswitches(ctx, last, nvswitches):
                     via[pos + len(h) - 1] = ctx.ranks[first]
                 pos += len(h)
         orders.append(order)
@@ -265,11 +268,12 @@ def _ring_orders(ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(orders), np.stack(vias)
 
 
-def _shares_host_switch(ctx: _Ctx, a: int, b: int) -> bool:
-    g = ctx.fabric.graph
-    la, lb = ctx.fabric.label(int(ctx.ranks[a])), ctx.fabric.label(int(ctx.ranks[b]))
-    na = {v for v in g[la] if g.nodes[v].get("role") == "nvswitch"}
-    return any(v in na for v in g[lb])
+def _nvswitches(ctx: _Ctx, pos: int, cache: dict[int, set]) -> set:
+    if pos not in cache:
+        g = ctx.fabric.graph
+        label = ctx.fabric.label(int(ctx.ranks[pos]))
+        cache[pos] = {v for v in g[label] if g.nodes[v].get("role") == "nvswitch"}
+    return cache[pos]
 
 
 def _ring(plan: _Plan, ctx: _Ctx, ranks: np.ndarray, orders: np.ndarray, vias: np.ndarray,

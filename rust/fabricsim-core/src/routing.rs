@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use rayon::prelude::*;
 
 use crate::error::{invalid, CoreError, Result};
-use crate::hash::ecmp_hash;
+use crate::hash::{ecmp_hash, splitmix64};
 use crate::network::Network;
 
 pub const UNREACHABLE: u32 = u32::MAX;
@@ -469,17 +469,33 @@ pub fn connections(
     via: &[u32],
     flow_key: &[u64],
 ) -> (Vec<u32>, Vec<u32>) {
+    // Open addressing on a hash of the 4-tuple: one pass, connections numbered in order of
+    // first appearance.
     let n = src.len();
     let conn = |i: usize| (src[i], dst[i], via[i], flow_key[i]);
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.par_sort_unstable_by_key(|&i| conn(i as usize));
+    let cap = (2 * n).next_power_of_two().max(16);
+    let mask = cap - 1;
+    let mut table = vec![u32::MAX; cap]; // connection number, or empty
     let mut rep_of = vec![0u32; n];
     let mut reps: Vec<u32> = Vec::new();
-    for (k, &i) in order.iter().enumerate() {
-        if k == 0 || conn(i as usize) != conn(order[k - 1] as usize) {
-            reps.push(i);
+    for i in 0..n {
+        let (s, d, v, k) = conn(i);
+        let h = splitmix64(splitmix64(((s as u64) << 32 | d as u64) ^ k) ^ v as u64);
+        let mut slot = h as usize & mask;
+        loop {
+            let c = table[slot];
+            if c == u32::MAX {
+                table[slot] = reps.len() as u32;
+                rep_of[i] = reps.len() as u32;
+                reps.push(i as u32);
+                break;
+            }
+            if conn(reps[c as usize] as usize) == (s, d, v, k) {
+                rep_of[i] = c;
+                break;
+            }
+            slot = (slot + 1) & mask;
         }
-        rep_of[i as usize] = (reps.len() - 1) as u32;
     }
     (rep_of, reps)
 }
@@ -540,6 +556,36 @@ pub fn route_connections(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connections_group_equal_tuples_only() {
+        use std::collections::BTreeMap;
+        let mut rng = crate::hash::Rng::new(3);
+        let n = 5000;
+        let pick = |rng: &mut crate::hash::Rng, k: u64| rng.below(k) as u32;
+        let src: Vec<u32> = (0..n).map(|_| pick(&mut rng, 6)).collect();
+        let dst: Vec<u32> = (0..n).map(|_| pick(&mut rng, 6)).collect();
+        let via: Vec<u32> = (0..n)
+            .map(|_| {
+                if rng.below(2) == 0 {
+                    NO_VIA
+                } else {
+                    pick(&mut rng, 3)
+                }
+            })
+            .collect();
+        let key: Vec<u64> = (0..n).map(|_| rng.below(7)).collect();
+        let (rep_of, reps) = connections(&src, &dst, &via, &key);
+        let mut seen: BTreeMap<(u32, u32, u32, u64), u32> = BTreeMap::new();
+        for i in 0..n {
+            let t = (src[i], dst[i], via[i], key[i]);
+            let c = *seen.entry(t).or_insert(rep_of[i]);
+            assert_eq!(c, rep_of[i], "flow {i}");
+            let r = reps[c as usize] as usize;
+            assert_eq!((src[r], dst[r], via[r], key[r]), t);
+        }
+        assert_eq!(seen.len(), reps.len());
+    }
 
     /// Two leaves, `spines` spines, one GPU under each leaf. Nodes: gpu0=0, gpu1=1, leaf0=2,
     /// leaf1=3, spines 4.. . Every undirected edge i gives links 2i (u->v) and 2i+1 (v->u).
