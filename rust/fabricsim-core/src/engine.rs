@@ -311,7 +311,6 @@ struct Scratch {
     stack: Vec<u32>,
     old_rate: Vec<f64>,
     heap: BinaryHeap<Ev>,
-    changed: Vec<u32>,
 }
 
 /// An active flow on a link: its rate (+inf until it gets its first) and its share of the
@@ -353,7 +352,6 @@ struct Sim<'a> {
     link_unfrozen_w: Vec<f64>,
     link_unfrozen_n: Vec<u32>,
     link_frozen_load: Vec<f64>,
-    link_version: Vec<u32>,
     frozen: Vec<bool>,
     busy_since: Vec<f64>,
     n_active: usize,
@@ -564,7 +562,6 @@ impl<'a> Sim<'a> {
         self.out.flows_rerated += comp_flows.len() as u64;
         let mut old_rate = std::mem::take(&mut self.scratch.old_rate);
         let mut heap = std::mem::take(&mut self.scratch.heap);
-        let mut changed = std::mem::take(&mut self.scratch.changed);
         old_rate.clear();
         heap.clear();
         old_rate.extend(comp_flows.iter().map(|&f| self.rate[f as usize]));
@@ -591,32 +588,48 @@ impl<'a> Sim<'a> {
                 self.link_frozen_load[l] += self.flows.routes.fractions[e] * level;
             }
         } else {
-            // Progressive filling with a lazy heap of link saturation levels.
+            // Progressive filling with a lazy heap of link saturation levels (built in one
+            // heapify: most links never become a bottleneck).
+            let mut levels = heap.into_vec();
+            levels.clear();
             for &l in comp_links {
                 let l = l as usize;
-                self.link_version[l] = self.link_version[l].wrapping_add(1);
                 if self.link_unfrozen_n[l] > 0 {
                     let lvl = (self.net.capacity_bps(l) - self.link_frozen_load[l]).max(0.0)
                         / self.link_unfrozen_w[l].max(f64::MIN_POSITIVE);
-                    heap.push(Ev {
+                    levels.push(Ev {
                         t: lvl,
                         id: l as u32,
-                        version: self.link_version[l],
+                        version: 0,
                     });
                 }
             }
+            heap = BinaryHeap::from(levels);
             let mut rounds = 0u64;
+            // A link's level only rises as flows freeze, so a queued level may be stale (too
+            // low): recompute it when it comes up and queue it again if it rose.
+            let mut level_now = 0.0f64;
             while let Some(Ev {
-                t: level,
-                id: l,
-                version,
+                t: queued, id: l, ..
             }) = heap.pop()
             {
                 let l = l as usize;
-                if version != self.link_version[l] || self.link_unfrozen_n[l] == 0 {
+                if self.link_unfrozen_n[l] == 0 {
                     continue;
                 }
-                changed.clear();
+                let current = ((self.net.capacity_bps(l) - self.link_frozen_load[l]).max(0.0)
+                    / self.link_unfrozen_w[l].max(f64::MIN_POSITIVE))
+                .max(level_now);
+                if current > queued {
+                    heap.push(Ev {
+                        t: current,
+                        id: l as u32,
+                        version: 0,
+                    });
+                    continue;
+                }
+                let level = queued.max(level_now);
+                level_now = level;
                 for i in self.u_start[l]..self.u_end[l] {
                     let k = self.u_pos[i as usize] as usize;
                     let f = self.slots[l][k].flow as usize;
@@ -631,27 +644,7 @@ impl<'a> Sim<'a> {
                         self.link_frozen_load[l2] += frac * level;
                         self.link_unfrozen_w[l2] -= frac;
                         self.link_unfrozen_n[l2] -= 1;
-                        if l2 != l {
-                            changed.push(l2 as u32);
-                        }
                     }
-                }
-                // One new level per link whose load changed in this round (not one per flow).
-                changed.sort_unstable();
-                changed.dedup();
-                for &l2 in &changed {
-                    let l2 = l2 as usize;
-                    if self.link_unfrozen_n[l2] == 0 {
-                        continue;
-                    }
-                    self.link_version[l2] = self.link_version[l2].wrapping_add(1);
-                    let lvl = (self.net.capacity_bps(l2) - self.link_frozen_load[l2]).max(0.0)
-                        / self.link_unfrozen_w[l2].max(f64::MIN_POSITIVE);
-                    heap.push(Ev {
-                        t: lvl.max(level),
-                        id: l2 as u32,
-                        version: self.link_version[l2],
-                    });
                 }
                 rounds += 1;
                 if rounds % 256 == 0 && (self.cancel)() {
@@ -696,7 +689,6 @@ impl<'a> Sim<'a> {
         }
         self.scratch.old_rate = old_rate;
         self.scratch.heap = heap;
-        self.scratch.changed = changed;
     }
 }
 
@@ -772,7 +764,6 @@ fn run(
         link_unfrozen_w: vec![0.0; m],
         link_unfrozen_n: vec![0; m],
         link_frozen_load: vec![0.0; m],
-        link_version: vec![0; m],
         frozen: vec![false; n],
         busy_since: vec![0.0; m],
         n_active: 0,
