@@ -478,7 +478,7 @@ pub fn connections(
     let mut table = vec![u32::MAX; cap]; // connection number, or empty
     let mut rep_of = vec![0u32; n];
     let mut reps: Vec<u32> = Vec::new();
-    for i in 0..n {
+    for (i, rep) in rep_of.iter_mut().enumerate() {
         let (s, d, v, k) = conn(i);
         let h = splitmix64(splitmix64(((s as u64) << 32 | d as u64) ^ k) ^ v as u64);
         let mut slot = h as usize & mask;
@@ -486,12 +486,12 @@ pub fn connections(
             let c = table[slot];
             if c == u32::MAX {
                 table[slot] = reps.len() as u32;
-                rep_of[i] = reps.len() as u32;
+                *rep = reps.len() as u32;
                 reps.push(i as u32);
                 break;
             }
             if conn(reps[c as usize] as usize) == (s, d, v, k) {
-                rep_of[i] = c;
+                *rep = c;
                 break;
             }
             slot = (slot + 1) & mask;
