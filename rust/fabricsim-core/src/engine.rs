@@ -609,6 +609,7 @@ impl<'a> Sim<'a> {
             // A link's level only rises as flows freeze, so a queued level may be stale (too
             // low): recompute it when it comes up and queue it again if it rose.
             let mut level_now = 0.0f64;
+            let mut unfrozen = comp_flows.len();
             while let Some(Ev {
                 t: queued, id: l, ..
             }) = heap.pop()
@@ -638,6 +639,7 @@ impl<'a> Sim<'a> {
                     }
                     self.frozen[f] = true;
                     self.rate[f] = level;
+                    unfrozen -= 1;
                     for e in self.entries(f) {
                         let l2 = self.flows.routes.links[e] as usize;
                         let frac = self.flows.routes.fractions[e];
@@ -645,6 +647,9 @@ impl<'a> Sim<'a> {
                         self.link_unfrozen_w[l2] -= frac;
                         self.link_unfrozen_n[l2] -= 1;
                     }
+                }
+                if unfrozen == 0 {
+                    break; // the links still queued carry no flow left to rate
                 }
                 rounds += 1;
                 if rounds % 256 == 0 && (self.cancel)() {
