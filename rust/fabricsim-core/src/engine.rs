@@ -151,6 +151,15 @@ fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
             "route or dependency arrays are inconsistent",
         ));
     }
+    if r.links.len() >= u32::MAX as usize || n >= u32::MAX as usize {
+        return Err(invalid(
+            "flows",
+            format!(
+                "{} route entries and {n} flows: the engine indexes them with 32 bits",
+                r.links.len()
+            ),
+        ));
+    }
     for i in 0..n {
         let (s, rel, del) = (flows.size_bytes[i], flows.release_s[i], flows.delay_s[i]);
         if !(s.is_finite() && s >= 0.0) {
@@ -323,19 +332,50 @@ struct Slot {
     flow: u32,
 }
 
+/// What the engine tracks per flow. Remaining bytes are settled lazily when a rate changes.
+#[derive(Clone, Debug)]
+struct FlowState {
+    rate: f64,
+    remaining: f64,
+    settled_at: f64,
+    min_rate: f64,
+    max_rate: f64,
+    // The flow's route entries: routes.links[first..last].
+    first: u32,
+    last: u32,
+    version: u32,
+    mark: u32,
+    frozen: bool,
+    state: State,
+}
+
+impl Default for FlowState {
+    fn default() -> Self {
+        FlowState {
+            rate: 0.0,
+            remaining: 0.0,
+            settled_at: 0.0,
+            min_rate: f64::INFINITY,
+            max_rate: f64::NEG_INFINITY,
+            first: 0,
+            last: 0,
+            version: 0,
+            mark: 0,
+            frozen: false,
+            state: State::Waiting,
+        }
+    }
+}
+
 struct Sim<'a> {
     net: &'a Network,
     flows: &'a FlowSet,
     cancel: &'a dyn Fn() -> bool,
     cancelled: bool,
-    state: Vec<State>,
+    // Per-flow state, one cache line per flow.
+    fl: Vec<FlowState>,
     waiting_preds: Vec<u32>,
     ready_s: Vec<f64>,
-    // Active-transfer bookkeeping; remaining bytes are settled lazily when a rate changes.
-    rate: Vec<f64>,
-    remaining: Vec<f64>,
-    settled_at: Vec<f64>,
-    version: Vec<u32>,
     // While its flow is active, route entry `e` (an index into routes.links) sits at position
     // entry_pos[e] of slots[link].
     entry_pos: Vec<u32>,
@@ -347,12 +387,10 @@ struct Sim<'a> {
     u_end: Vec<u32>,
     // Scratch for component search and water-filling, stamped to avoid clearing.
     link_mark: Vec<u32>,
-    flow_mark: Vec<u32>,
     stamp: u32,
     link_unfrozen_w: Vec<f64>,
     link_unfrozen_n: Vec<u32>,
     link_frozen_load: Vec<f64>,
-    frozen: Vec<bool>,
     busy_since: Vec<f64>,
     n_active: usize,
     // This event batch: flows activated and the lowest rate among flows that ended.
@@ -368,25 +406,25 @@ struct Sim<'a> {
 
 impl<'a> Sim<'a> {
     fn entries(&self, f: usize) -> std::ops::Range<usize> {
-        self.flows.routes.ptr[f]..self.flows.routes.ptr[f + 1]
+        self.fl[f].first as usize..self.fl[f].last as usize
     }
 
     /// Bring flow `f`'s remaining bytes and its links' byte counters up to time `t`.
     fn settle(&mut self, f: usize, t: f64) {
-        let dt = t - self.settled_at[f];
-        if dt > 0.0 && self.rate[f] > 0.0 {
-            let sent = (self.rate[f] * dt).min(self.remaining[f]);
-            self.remaining[f] -= sent;
+        let dt = t - self.fl[f].settled_at;
+        if dt > 0.0 && self.fl[f].rate > 0.0 {
+            let sent = (self.fl[f].rate * dt).min(self.fl[f].remaining);
+            self.fl[f].remaining -= sent;
         }
-        self.settled_at[f] = t;
+        self.fl[f].settled_at = t;
     }
 
     fn activate(&mut self, f: usize, t: f64, touched: &mut Vec<u32>) {
-        self.state[f] = State::Active;
+        self.fl[f].state = State::Active;
         self.n_active += 1;
-        self.remaining[f] = self.flows.size_bytes[f];
-        self.settled_at[f] = t;
-        self.rate[f] = 0.0;
+        self.fl[f].remaining = self.flows.size_bytes[f];
+        self.fl[f].settled_at = t;
+        self.fl[f].rate = 0.0;
         self.added.push(f as u32);
         for e in self.entries(f) {
             let l = self.flows.routes.links[e] as usize;
@@ -420,11 +458,11 @@ impl<'a> Sim<'a> {
             }
             touched.push(l as u32);
         }
-        self.remaining[f] = 0.0;
-        self.removed_min_rate = self.removed_min_rate.min(self.rate[f]);
-        self.rate[f] = 0.0;
-        self.version[f] = self.version[f].wrapping_add(1);
-        self.state[f] = State::Propagating;
+        self.fl[f].remaining = 0.0;
+        self.removed_min_rate = self.removed_min_rate.min(self.fl[f].rate);
+        self.fl[f].rate = 0.0;
+        self.fl[f].version = self.fl[f].version.wrapping_add(1);
+        self.fl[f].state = State::Propagating;
         self.n_active -= 1;
         self.out.transfer_end_s[f] = t;
     }
@@ -490,7 +528,7 @@ impl<'a> Sim<'a> {
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             self.link_mark.iter_mut().for_each(|m| *m = 0);
-            self.flow_mark.iter_mut().for_each(|m| *m = 0);
+            self.fl.iter_mut().for_each(|x| x.mark = 0);
             self.stamp = 1;
         }
         let stamp = self.stamp;
@@ -529,10 +567,10 @@ impl<'a> Sim<'a> {
                 w += frac;
                 self.u_pos.push(k as u32);
                 let f = flow as usize;
-                if self.flow_mark[f] == stamp {
+                if self.fl[f].mark == stamp {
                     continue;
                 }
-                self.flow_mark[f] = stamp;
+                self.fl[f].mark = stamp;
                 comp_flows.push(f as u32);
                 for e in self.entries(f) {
                     let l2 = self.flows.routes.links[e];
@@ -564,10 +602,10 @@ impl<'a> Sim<'a> {
         let mut heap = std::mem::take(&mut self.scratch.heap);
         old_rate.clear();
         heap.clear();
-        old_rate.extend(comp_flows.iter().map(|&f| self.rate[f as usize]));
+        old_rate.extend(comp_flows.iter().map(|&f| self.fl[f as usize].rate));
         for &f in comp_flows {
             self.settle(f as usize, t);
-            self.frozen[f as usize] = false;
+            self.fl[f as usize].frozen = false;
         }
         if let [f] = *comp_flows {
             // One flow to re-rate (the common small event): it takes the tightest of its links.
@@ -581,8 +619,8 @@ impl<'a> Sim<'a> {
                     level = level.min(lvl);
                 }
             }
-            self.frozen[f] = true;
-            self.rate[f] = level;
+            self.fl[f].frozen = true;
+            self.fl[f].rate = level;
             for e in self.entries(f) {
                 let l = self.flows.routes.links[e] as usize;
                 self.link_frozen_load[l] += self.flows.routes.fractions[e] * level;
@@ -634,11 +672,11 @@ impl<'a> Sim<'a> {
                 for i in self.u_start[l]..self.u_end[l] {
                     let k = self.u_pos[i as usize] as usize;
                     let f = self.slots[l][k].flow as usize;
-                    if self.frozen[f] {
+                    if self.fl[f].frozen {
                         continue;
                     }
-                    self.frozen[f] = true;
-                    self.rate[f] = level;
+                    self.fl[f].frozen = true;
+                    self.fl[f].rate = level;
                     unfrozen -= 1;
                     for e in self.entries(f) {
                         let l2 = self.flows.routes.links[e] as usize;
@@ -667,7 +705,7 @@ impl<'a> Sim<'a> {
         }
         for (k, &f) in comp_flows.iter().enumerate() {
             let f = f as usize;
-            let r = self.rate[f];
+            let r = self.fl[f].rate;
             for e in self.entries(f) {
                 let l = self.flows.routes.links[e] as usize;
                 self.slots[l][self.entry_pos[e] as usize].rate = r;
@@ -676,20 +714,21 @@ impl<'a> Sim<'a> {
                 // Same rate, same projected end: the queued event stays valid.
                 continue;
             }
-            self.out.min_rate_bps[f] = self.out.min_rate_bps[f].min(r);
-            self.out.max_rate_bps[f] = self.out.max_rate_bps[f].max(r);
-            self.version[f] = self.version[f].wrapping_add(1);
+            self.fl[f].min_rate = self.fl[f].min_rate.min(r);
+            self.fl[f].max_rate = self.fl[f].max_rate.max(r);
+            self.fl[f].version = self.fl[f].version.wrapping_add(1);
             ends.push(Ev {
-                t: t + self.remaining[f] / r,
+                t: t + self.fl[f].remaining / r,
                 id: f as u32,
-                version: self.version[f],
+                version: self.fl[f].version,
             });
         }
         // Stale projections pile up when rates change often: rebuild the heap now and then.
         if ends.len() > 4 * self.n_active + 4096 {
-            let (state, version) = (&self.state, &self.version);
+            let fl = &self.fl;
             ends.retain(|e| {
-                state[e.id as usize] == State::Active && e.version == version[e.id as usize]
+                let x = &fl[e.id as usize];
+                x.state == State::Active && e.version == x.version
             });
         }
         self.scratch.old_rate = old_rate;
@@ -749,27 +788,27 @@ fn run(
         flows,
         cancel,
         cancelled: false,
-        state: vec![State::Waiting; n],
+        fl: (0..n)
+            .map(|f| FlowState {
+                first: flows.routes.ptr[f] as u32,
+                last: flows.routes.ptr[f + 1] as u32,
+                ..FlowState::default()
+            })
+            .collect(),
         waiting_preds: (0..n)
             .map(|i| (flows.dep_ptr[i + 1] - flows.dep_ptr[i]) as u32)
             .collect(),
         ready_s: vec![0.0; n],
-        rate: vec![0.0; n],
-        remaining: vec![0.0; n],
-        settled_at: vec![0.0; n],
-        version: vec![0; n],
         entry_pos: vec![0; n_entries],
         slots: vec![Vec::new(); m],
         u_pos: Vec::new(),
         u_start: vec![0; m],
         u_end: vec![0; m],
         link_mark: vec![0; m],
-        flow_mark: vec![0; n],
         stamp: 0,
         link_unfrozen_w: vec![0.0; m],
         link_unfrozen_n: vec![0; m],
         link_frozen_load: vec![0.0; m],
-        frozen: vec![false; n],
         busy_since: vec![0.0; m],
         n_active: 0,
         added: Vec::new(),
@@ -781,8 +820,8 @@ fn run(
             start_s: vec![f64::NAN; n],
             transfer_end_s: vec![f64::NAN; n],
             finish_s: vec![f64::NAN; n],
-            min_rate_bps: vec![f64::INFINITY; n],
-            max_rate_bps: vec![f64::NEG_INFINITY; n],
+            min_rate_bps: vec![f64::NAN; n],
+            max_rate_bps: vec![f64::NAN; n],
             link_bytes: vec![0.0; m],
             link_busy_s: vec![0.0; m],
             link_peak_utilization: vec![0.0; m],
@@ -795,7 +834,7 @@ fn run(
     let mut finishes: BinaryHeap<Ev> = BinaryHeap::new();
     for i in 0..n {
         if sim.waiting_preds[i] == 0 {
-            sim.state[i] = State::Scheduled;
+            sim.fl[i].state = State::Scheduled;
             starts.push(Ev {
                 t: flows.release_s[i] + flows.delay_s[i],
                 id: i as u32,
@@ -810,7 +849,7 @@ fn run(
         // Drop stale transfer-end projections.
         while let Some(top) = ends.peek() {
             let f = top.id as usize;
-            if sim.state[f] != State::Active || top.version != sim.version[f] {
+            if sim.fl[f].state != State::Active || top.version != sim.fl[f].version {
                 ends.pop();
             } else {
                 break;
@@ -837,7 +876,7 @@ fn run(
             }
             ends.pop();
             let f = top.id as usize;
-            if sim.state[f] != State::Active || top.version != sim.version[f] {
+            if sim.fl[f].state != State::Active || top.version != sim.fl[f].version {
                 continue;
             }
             sim.settle(f, t);
@@ -859,7 +898,7 @@ fn run(
                 finishes.pop();
                 progressed = true;
                 let f = top.id as usize;
-                sim.state[f] = State::Done;
+                sim.fl[f].state = State::Done;
                 sim.out.finish_s[f] = top.t;
                 if watch.is_some_and(|w| f < w) {
                     watching -= 1;
@@ -869,7 +908,7 @@ fn run(
                     sim.ready_s[j] = sim.ready_s[j].max(top.t);
                     sim.waiting_preds[j] -= 1;
                     if sim.waiting_preds[j] == 0 {
-                        sim.state[j] = State::Scheduled;
+                        sim.fl[j].state = State::Scheduled;
                         let s = flows.release_s[j].max(sim.ready_s[j]) + flows.delay_s[j];
                         // Most successors start right away: skip the heap for them.
                         let ev = Ev {
@@ -901,7 +940,7 @@ fn run(
                 let f = top.id as usize;
                 sim.out.start_s[f] = top.t;
                 if flows.size_bytes[f] == 0.0 || flows.routes.ptr[f] == flows.routes.ptr[f + 1] {
-                    sim.state[f] = State::Propagating;
+                    sim.fl[f].state = State::Propagating;
                     sim.out.transfer_end_s[f] = top.t;
                     finishes.push(Ev {
                         t: top.t + flows.latency(f),
@@ -930,11 +969,11 @@ fn run(
     }
     // Bytes each flow sent (all of it, unless the run stopped early), spread over its links.
     for f in 0..n {
-        let sent = match sim.state[f] {
+        let sent = match sim.fl[f].state {
             State::Done | State::Propagating => flows.size_bytes[f],
             State::Active => {
                 sim.settle(f, last_t);
-                flows.size_bytes[f] - sim.remaining[f]
+                flows.size_bytes[f] - sim.fl[f].remaining
             }
             _ => 0.0,
         };
@@ -946,10 +985,11 @@ fn run(
         }
     }
     let mut out = sim.out;
-    for f in 0..n {
-        if out.min_rate_bps[f] == f64::INFINITY {
-            out.min_rate_bps[f] = f64::NAN;
-            out.max_rate_bps[f] = f64::NAN;
+    for (f, x) in sim.fl.iter().enumerate() {
+        // NaN for flows never rated (zero bytes, no route, never started).
+        if x.min_rate != f64::INFINITY {
+            out.min_rate_bps[f] = x.min_rate;
+            out.max_rate_bps[f] = x.max_rate;
         }
     }
     Ok(out)
