@@ -200,13 +200,11 @@ class _Plan:
         cat = {k: np.concatenate([b[k] for b in self.blocks]) for k in self.blocks[0]}
         n = self.n
         if self.dep_succ:
-            succ = np.concatenate(self.dep_succ)
-            pred = np.concatenate(self.dep_pred)
-            order = np.lexsort((pred, succ))
-            succ, pred = succ[order], pred[order]
-            keep = np.ones(len(succ), bool)
-            keep[1:] = (succ[1:] != succ[:-1]) | (pred[1:] != pred[:-1])
-            succ, pred = succ[keep], pred[keep]
+            # One sort of a combined (successor, predecessor) key groups and dedups the edges.
+            key = np.concatenate(self.dep_succ).astype(np.int64) * n + np.concatenate(self.dep_pred)
+            key.sort()
+            key = key[np.concatenate([[True], key[1:] != key[:-1]])]
+            succ, pred = np.divmod(key, n)
             dep_ptr = np.concatenate([[0], np.cumsum(np.bincount(succ, minlength=n))]).astype(np.int64)
             dep_idx = pred
         else:
@@ -247,6 +245,10 @@ def _ring_orders(ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
     sizes = {len(h) for h in ctx.hosts}
     grid = np.asarray(ctx.hosts, dtype=np.int64) if len(sizes) == 1 else None
     nvswitches: dict[int, set] = {}  # rank position -> the NVSwitches it attaches to
+    # Hosts whose GPUs all share an NVSwitch: any two of them can hand data over NVLink.
+    shared = np.array([len(h) > 1 and bool(set.intersection(*(_nvswitches(ctx, int(p), nvswitches)
+                                                               for p in h)))
+                       for h in ctx.hosts])
     for c in range(ctx.channels):
         if grid is not None:  # equal hosts: rotate every host's GPUs at once
             order = np.roll(grid, -(c % grid.shape[1]), axis=1).ravel()
@@ -258,9 +260,10 @@ def _ring_orders(ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
             # The last GPU of each host hands its data over NVLink to the GPU owning the rail
             # NIC the channel uses, which sends it to the next host (rail-local traffic).
             pos = 0
-            for h in ctx.hosts:
+            for k, h in enumerate(ctx.hosts):
                 first, last = int(order[pos]), int(order[pos + len(h) - 1])
-                if len(h) > 1 and _nvswitches(ctx, first, nvswitches) & _nvswitches(ctx, last, nvswitches):
+                if shared[k] or (len(h) > 1 and _nvswitches(ctx, first, nvswitches)
+                                 & _nvswitches(ctx, last, nvswitches)):
                     via[pos + len(h) - 1] = ctx.ranks[first]
                 pos += len(h)
         orders.append(order)
