@@ -203,7 +203,9 @@ class _Plan:
             # One sort of a combined (successor, predecessor) key groups and dedups the edges.
             key = np.concatenate(self.dep_succ).astype(np.int64) * n + np.concatenate(self.dep_pred)
             key.sort()
-            key = key[np.concatenate([[True], key[1:] != key[:-1]])]
+            keep = np.ones(len(key), bool)
+            keep[1:] = key[1:] != key[:-1]
+            key = key[keep]
             succ, pred = np.divmod(key, n)
             dep_ptr = np.concatenate([[0], np.cumsum(np.bincount(succ, minlength=n))]).astype(np.int64)
             dep_idx = pred
