@@ -367,8 +367,21 @@ impl Default for FlowState {
     }
 }
 
+/// What a re-rating tracks per link.
+#[derive(Clone, Debug, Default)]
+struct LinkState {
+    cap: f64,
+    frozen_load: f64,
+    unfrozen_w: f64,
+    added_w: f64,
+    unfrozen_n: u32,
+    // The re-rated flows on the link: u_pos[u_start..u_end].
+    u_start: u32,
+    u_end: u32,
+    mark: u32,
+}
+
 struct Sim<'a> {
-    net: &'a Network,
     flows: &'a FlowSet,
     cancel: &'a dyn Fn() -> bool,
     cancelled: bool,
@@ -383,20 +396,15 @@ struct Sim<'a> {
     // During a re-rating: positions (in slots[l]) of the flows being re-rated on each
     // reached link l, as u_pos[u_start[l]..u_end[l]].
     u_pos: Vec<u32>,
-    u_start: Vec<u32>,
-    u_end: Vec<u32>,
     // Scratch for component search and water-filling, stamped to avoid clearing.
-    link_mark: Vec<u32>,
+    // Per-link state of the re-rating, one struct per link.
+    ls: Vec<LinkState>,
     stamp: u32,
-    link_unfrozen_w: Vec<f64>,
-    link_unfrozen_n: Vec<u32>,
-    link_frozen_load: Vec<f64>,
     busy_since: Vec<f64>,
     n_active: usize,
     // This event batch: flows activated and the lowest rate among flows that ended.
     added: Vec<u32>,
     removed_min_rate: f64,
-    link_added_w: Vec<f64>,
     // Buffers reused by every re-rating (events are many and mostly small).
     scratch: Scratch,
     // False re-rates whole connected components (the plain algorithm, kept as a test oracle).
@@ -478,16 +486,16 @@ impl<'a> Sim<'a> {
             let f = self.added[k] as usize;
             for e in self.entries(f) {
                 let l = self.flows.routes.links[e] as usize;
-                if self.link_added_w[l] == 0.0 {
+                if self.ls[l].added_w == 0.0 {
                     links.push(l as u32);
                 }
-                self.link_added_w[l] += self.flows.routes.fractions[e];
+                self.ls[l].added_w += self.flows.routes.fractions[e];
             }
         }
         let mut lowest = f64::INFINITY;
         for &l in &links {
             let l = l as usize;
-            let w_new = std::mem::take(&mut self.link_added_w[l]);
+            let w_new = std::mem::take(&mut self.ls[l].added_w);
             others.clear();
             let mut w_all = w_new;
             for s in &self.slots[l] {
@@ -496,7 +504,7 @@ impl<'a> Sim<'a> {
                     w_all += s.frac;
                 }
             }
-            let level = saturation_level(self.net.capacity_bps(l), w_new, w_all, &mut others);
+            let level = saturation_level(self.ls[l].cap, w_new, w_all, &mut others);
             lowest = lowest.min(level);
         }
         self.scratch.links = links;
@@ -527,7 +535,7 @@ impl<'a> Sim<'a> {
         self.removed_min_rate = f64::INFINITY;
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
-            self.link_mark.iter_mut().for_each(|m| *m = 0);
+            self.ls.iter_mut().for_each(|x| x.mark = 0);
             self.fl.iter_mut().for_each(|x| x.mark = 0);
             self.stamp = 1;
         }
@@ -541,8 +549,8 @@ impl<'a> Sim<'a> {
         comp_flows.clear();
         self.u_pos.clear();
         for &l in touched {
-            if self.link_mark[l as usize] != stamp {
-                self.link_mark[l as usize] = stamp;
+            if self.ls[l as usize].mark != stamp {
+                self.ls[l as usize].mark = stamp;
                 stack.push(l);
             }
         }
@@ -552,7 +560,7 @@ impl<'a> Sim<'a> {
             // One pass over the link: flows below the threshold keep their rates and make up its
             // frozen load; the others (new flows read +inf) are re-rated.
             let (mut w, mut frozen_load) = (0.0, 0.0);
-            self.u_start[l] = self.u_pos.len() as u32;
+            self.ls[l].u_start = self.u_pos.len() as u32;
             for k in 0..self.slots[l].len() {
                 let Slot {
                     rate: r,
@@ -574,16 +582,16 @@ impl<'a> Sim<'a> {
                 comp_flows.push(f as u32);
                 for e in self.entries(f) {
                     let l2 = self.flows.routes.links[e];
-                    if self.link_mark[l2 as usize] != stamp {
-                        self.link_mark[l2 as usize] = stamp;
+                    if self.ls[l2 as usize].mark != stamp {
+                        self.ls[l2 as usize].mark = stamp;
                         stack.push(l2);
                     }
                 }
             }
-            self.u_end[l] = self.u_pos.len() as u32;
-            self.link_unfrozen_w[l] = w;
-            self.link_unfrozen_n[l] = self.u_end[l] - self.u_start[l];
-            self.link_frozen_load[l] = frozen_load;
+            self.ls[l].u_end = self.u_pos.len() as u32;
+            self.ls[l].unfrozen_w = w;
+            self.ls[l].unfrozen_n = self.ls[l].u_end - self.ls[l].u_start;
+            self.ls[l].frozen_load = frozen_load;
         }
         self.added.clear();
         self.scratch.stack = stack;
@@ -613,9 +621,9 @@ impl<'a> Sim<'a> {
             let mut level = f64::INFINITY;
             for &l in comp_links {
                 let l = l as usize;
-                if self.link_unfrozen_n[l] > 0 {
-                    let lvl = (self.net.capacity_bps(l) - self.link_frozen_load[l]).max(0.0)
-                        / self.link_unfrozen_w[l].max(f64::MIN_POSITIVE);
+                if self.ls[l].unfrozen_n > 0 {
+                    let lvl = (self.ls[l].cap - self.ls[l].frozen_load).max(0.0)
+                        / self.ls[l].unfrozen_w.max(f64::MIN_POSITIVE);
                     level = level.min(lvl);
                 }
             }
@@ -623,7 +631,7 @@ impl<'a> Sim<'a> {
             self.fl[f].rate = level;
             for e in self.entries(f) {
                 let l = self.flows.routes.links[e] as usize;
-                self.link_frozen_load[l] += self.flows.routes.fractions[e] * level;
+                self.ls[l].frozen_load += self.flows.routes.fractions[e] * level;
             }
         } else {
             // Progressive filling with a lazy heap of link saturation levels (built in one
@@ -632,9 +640,9 @@ impl<'a> Sim<'a> {
             levels.clear();
             for &l in comp_links {
                 let l = l as usize;
-                if self.link_unfrozen_n[l] > 0 {
-                    let lvl = (self.net.capacity_bps(l) - self.link_frozen_load[l]).max(0.0)
-                        / self.link_unfrozen_w[l].max(f64::MIN_POSITIVE);
+                if self.ls[l].unfrozen_n > 0 {
+                    let lvl = (self.ls[l].cap - self.ls[l].frozen_load).max(0.0)
+                        / self.ls[l].unfrozen_w.max(f64::MIN_POSITIVE);
                     levels.push(Ev {
                         t: lvl,
                         id: l as u32,
@@ -653,11 +661,11 @@ impl<'a> Sim<'a> {
             }) = heap.pop()
             {
                 let l = l as usize;
-                if self.link_unfrozen_n[l] == 0 {
+                if self.ls[l].unfrozen_n == 0 {
                     continue;
                 }
-                let current = ((self.net.capacity_bps(l) - self.link_frozen_load[l]).max(0.0)
-                    / self.link_unfrozen_w[l].max(f64::MIN_POSITIVE))
+                let current = ((self.ls[l].cap - self.ls[l].frozen_load).max(0.0)
+                    / self.ls[l].unfrozen_w.max(f64::MIN_POSITIVE))
                 .max(level_now);
                 if current > queued {
                     heap.push(Ev {
@@ -669,7 +677,7 @@ impl<'a> Sim<'a> {
                 }
                 let level = queued.max(level_now);
                 level_now = level;
-                for i in self.u_start[l]..self.u_end[l] {
+                for i in self.ls[l].u_start..self.ls[l].u_end {
                     let k = self.u_pos[i as usize] as usize;
                     let f = self.slots[l][k].flow as usize;
                     if self.fl[f].frozen {
@@ -681,9 +689,9 @@ impl<'a> Sim<'a> {
                     for e in self.entries(f) {
                         let l2 = self.flows.routes.links[e] as usize;
                         let frac = self.flows.routes.fractions[e];
-                        self.link_frozen_load[l2] += frac * level;
-                        self.link_unfrozen_w[l2] -= frac;
-                        self.link_unfrozen_n[l2] -= 1;
+                        self.ls[l2].frozen_load += frac * level;
+                        self.ls[l2].unfrozen_w -= frac;
+                        self.ls[l2].unfrozen_n -= 1;
                     }
                 }
                 if unfrozen == 0 {
@@ -698,7 +706,7 @@ impl<'a> Sim<'a> {
         }
         for &l in comp_links {
             let l = l as usize;
-            let util = self.link_frozen_load[l] / self.net.capacity_bps(l);
+            let util = self.ls[l].frozen_load / self.ls[l].cap;
             if util > self.out.link_peak_utilization[l] {
                 self.out.link_peak_utilization[l] = util;
             }
@@ -784,7 +792,6 @@ fn run(
     let m = net.n_links();
     let n_entries = flows.routes.links.len();
     let mut sim = Sim {
-        net,
         flows,
         cancel,
         cancelled: false,
@@ -802,18 +809,17 @@ fn run(
         entry_pos: vec![0; n_entries],
         slots: vec![Vec::new(); m],
         u_pos: Vec::new(),
-        u_start: vec![0; m],
-        u_end: vec![0; m],
-        link_mark: vec![0; m],
+        ls: (0..m)
+            .map(|l| LinkState {
+                cap: net.capacity_bps(l),
+                ..LinkState::default()
+            })
+            .collect(),
         stamp: 0,
-        link_unfrozen_w: vec![0.0; m],
-        link_unfrozen_n: vec![0; m],
-        link_frozen_load: vec![0.0; m],
         busy_since: vec![0.0; m],
         n_active: 0,
         added: Vec::new(),
         removed_min_rate: f64::INFINITY,
-        link_added_w: vec![0.0; m],
         scratch: Scratch::default(),
         incremental,
         out: SimOutput {
