@@ -318,6 +318,7 @@ struct Scratch {
     comp_links: Vec<u32>,
     comp_flows: Vec<u32>,
     stack: Vec<u32>,
+    comps: Vec<(usize, usize, usize, usize)>,
     old_rate: Vec<f64>,
     heap: BinaryHeap<Ev>,
 }
@@ -545,61 +546,74 @@ impl<'a> Sim<'a> {
         let mut comp_links = std::mem::take(&mut self.scratch.comp_links);
         let mut comp_flows = std::mem::take(&mut self.scratch.comp_flows);
         let mut stack = std::mem::take(&mut self.scratch.stack);
+        let mut comps = std::mem::take(&mut self.scratch.comps);
         comp_links.clear();
         comp_flows.clear();
+        comps.clear();
         self.u_pos.clear();
-        for &l in touched {
-            if self.ls[l as usize].mark != stamp {
-                self.ls[l as usize].mark = stamp;
-                stack.push(l);
+        // One search per connected group of re-rated flows: max-min rates decompose over them,
+        // and most groups are a single flow.
+        for &root in touched {
+            if self.ls[root as usize].mark == stamp {
+                continue;
             }
-        }
-        while let Some(l) = stack.pop() {
-            comp_links.push(l);
-            let l = l as usize;
-            // One pass over the link: flows below the threshold keep their rates and make up its
-            // frozen load; the others (new flows read +inf) are re-rated.
-            let (mut w, mut frozen_load) = (0.0, 0.0);
-            self.ls[l].u_start = self.u_pos.len() as u32;
-            for k in 0..self.slots[l].len() {
-                let Slot {
-                    rate: r,
-                    frac,
-                    flow,
-                    ..
-                } = self.slots[l][k];
-                if r < threshold {
-                    frozen_load += frac * r;
-                    continue;
-                }
-                w += frac;
-                self.u_pos.push(k as u32);
-                let f = flow as usize;
-                if self.fl[f].mark == stamp {
-                    continue;
-                }
-                self.fl[f].mark = stamp;
-                comp_flows.push(f as u32);
-                for e in self.entries(f) {
-                    let l2 = self.flows.routes.links[e];
-                    if self.ls[l2 as usize].mark != stamp {
-                        self.ls[l2 as usize].mark = stamp;
-                        stack.push(l2);
+            self.ls[root as usize].mark = stamp;
+            stack.push(root);
+            let (links0, flows0) = (comp_links.len(), comp_flows.len());
+            while let Some(l) = stack.pop() {
+                comp_links.push(l);
+                let l = l as usize;
+                // One pass over the link: flows below the threshold keep their rates and make up its
+                // frozen load; the others (new flows read +inf) are re-rated.
+                let (mut w, mut frozen_load) = (0.0, 0.0);
+                self.ls[l].u_start = self.u_pos.len() as u32;
+                for k in 0..self.slots[l].len() {
+                    let Slot {
+                        rate: r,
+                        frac,
+                        flow,
+                        ..
+                    } = self.slots[l][k];
+                    if r < threshold {
+                        frozen_load += frac * r;
+                        continue;
+                    }
+                    w += frac;
+                    self.u_pos.push(k as u32);
+                    let f = flow as usize;
+                    if self.fl[f].mark == stamp {
+                        continue;
+                    }
+                    self.fl[f].mark = stamp;
+                    comp_flows.push(f as u32);
+                    for e in self.entries(f) {
+                        let l2 = self.flows.routes.links[e];
+                        if self.ls[l2 as usize].mark != stamp {
+                            self.ls[l2 as usize].mark = stamp;
+                            stack.push(l2);
+                        }
                     }
                 }
+                self.ls[l].u_end = self.u_pos.len() as u32;
+                self.ls[l].unfrozen_w = w;
+                self.ls[l].unfrozen_n = self.ls[l].u_end - self.ls[l].u_start;
+                self.ls[l].frozen_load = frozen_load;
             }
-            self.ls[l].u_end = self.u_pos.len() as u32;
-            self.ls[l].unfrozen_w = w;
-            self.ls[l].unfrozen_n = self.ls[l].u_end - self.ls[l].u_start;
-            self.ls[l].frozen_load = frozen_load;
+            if comp_flows.len() > flows0 {
+                comps.push((links0, comp_links.len(), flows0, comp_flows.len()));
+            }
         }
         self.added.clear();
         self.scratch.stack = stack;
-        if !comp_flows.is_empty() {
-            self.fill(t, &comp_links, &comp_flows, ends);
+        for &(l0, l1, f0, f1) in &comps {
+            self.fill(t, &comp_links[l0..l1], &comp_flows[f0..f1], ends);
+            if self.cancelled {
+                break;
+            }
         }
         self.scratch.comp_links = comp_links;
         self.scratch.comp_flows = comp_flows;
+        self.scratch.comps = comps;
     }
 
     /// Progressive filling of the `comp_flows` (those at or above `threshold` on `comp_links`;
