@@ -746,7 +746,7 @@ impl<'a> Sim<'a> {
             });
         }
         // Stale projections pile up when rates change often: rebuild the heap now and then.
-        if ends.len() > 4 * self.n_active + 4096 {
+        if ends.len() > 4 * self.n_active + 65_536 {
             let fl = &self.fl;
             ends.retain(|e| {
                 let x = &fl[e.id as usize];
