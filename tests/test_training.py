@@ -121,6 +121,15 @@ def test_compare_rows_outputs_and_plot(tmp_path):
     assert rows["1:1"]["switches"] == 6 and rows["1:1"]["gpus"] == 16
     table = cmp.table()
     assert "4:1" in table and "erosion" in table
+    # The DP bottleneck is read off the algorithm NCCL's tuner picks; the table says which.
+    head = next(line for line in table.splitlines() if line.lstrip().startswith("design"))
+    assert "routing" in head and "DP algorithm" in head
+    for r in cmp.rows:
+        assert r["routing"] == "ecmp"
+        assert r["dp_algorithm"] in ("ring", "tree"), r["dp_algorithm"]
+        fab = fs.Fabric.from_networkx(designs[r["design"]], profile=job.profile)
+        dp_flows = job.communication(fab)["data_parallel"][0]
+        assert dp_flows.meta["algorithm"] == r["dp_algorithm"]
     doc = json.loads(cmp.to_json(str(tmp_path / "c.json")))
     assert [r["design"] for r in doc["rows"]] == ["1:1", "4:1"]
     assert cmp.to_csv(str(tmp_path / "c.csv")).splitlines()[0].startswith("design")

@@ -75,23 +75,26 @@ def _as_designs(designs: Any, job: TrainingJob) -> list[tuple[str, Fabric, str]]
     return out
 
 
-def _bottleneck(fabric: Fabric, job: TrainingJob, routing: str, seed: int) -> tuple[str, float]:
+def _bottleneck(fabric: Fabric, job: TrainingJob, routing: str,
+                seed: int) -> tuple[str, float, str | None]:
     """Where the job's data-parallel (else its largest) traffic saturates, with no background:
-    the tier of the busiest link and its mean utilisation."""
+    the tier of the busiest link, its mean utilisation, and the collective algorithm that
+    traffic uses (NCCL's tuner may pick a tree, whose busiest link differs from a ring's)."""
     comms = job.communication(fabric)
     if not comms:
-        return ("none", 0.0)
+        return ("none", 0.0, None)
     name = "data_parallel" if "data_parallel" in comms else next(iter(comms))
     flows = comms[name][0]
+    algorithm = flows.meta.get("algorithm")
     sim = run_flowset(fabric, flows, routing=routing, seed=seed)
     t = sim.makespan_s
     if t <= 0:
-        return ("none", 0.0)
+        return ("none", 0.0, algorithm)
     util = sim.link_bytes / (fabric.usable_Bps * t)
     lid = int(np.argmax(util))
     roles = fabric.compiled.roles
     u, v = int(fabric.compiled.link_src[lid]), int(fabric.compiled.link_dst[lid])
-    return (f"{roles[u]}->{roles[v]}", float(util[lid]))
+    return (f"{roles[u]}->{roles[v]}", float(util[lid]), algorithm)
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,7 +107,7 @@ class Comparison:
     load: float = 0.5
 
     COLUMNS = (
-        ("design", "design", "{}"), ("gpus", "GPUs", "{}"), ("switches", "switches", "{}"),
+        ("design", "design", "{}"), ("routing", "routing", "{}"), ("gpus", "GPUs", "{}"), ("switches", "switches", "{}"),
         ("cables", "cables", "{}"), ("oversubscription", "oversub", "{:.2g}:1"),
         ("bisection_gbps", "bisection Tb/s", "{:.1f}", 1e-3),
         ("busbw_GBps", "AR busbw GB/s", "{:.1f}"),
@@ -113,7 +116,7 @@ class Comparison:
         ("tokens_per_s_p50", "tokens/s", "{:,.0f}"),
         ("erosion_p50", "erosion p50", "{:.1%}"), ("erosion_p99", "erosion p99", "{:.1%}"),
         ("mfu_p50", "MFU", "{:.1%}"),
-        ("bottleneck", "DP bottleneck", "{}"),
+        ("dp_algorithm", "DP algorithm", "{}"), ("bottleneck", "DP bottleneck", "{}"),
         ("edge_p99_ms", "edge p99 ms", "{:.1f}"),
         ("edge_availability", "edge avail.", "{:.5f}"),
     )
@@ -228,7 +231,7 @@ def compare(
         ranks = job.rank_to_gpu(fab)
         coll = Collective("all_reduce", collective_size_bytes, ranks, algorithm="ring")
         busbw = coll.run(fab, routing=routing, seed=seed).busbw_GBps
-        where, util = _bottleneck(fab, job, routing, seed)
+        where, util, dp_algorithm = _bottleneck(fab, job, routing, seed)
         if bar:
             bar.update()
         er: ErosionResult = erosion(fab, job, sweep, samples, seed, background=template,
@@ -255,6 +258,7 @@ def compare(
             "erosion_p99": at["erosion_p99"],
             "mfu_p50": at["mfu_p50"],
             "ideal_tokens_per_s": er.ideal_tokens_per_s,
+            "dp_algorithm": dp_algorithm,
             "bottleneck": f"{where} ({util:.0%})",
             "edge_p99_ms": None,
             "edge_availability": None,

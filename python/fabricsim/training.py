@@ -248,8 +248,10 @@ class TrainingJob:
         mf = self.max_flows_per_collective
 
         def union(colls):
-            return concat_flowsets([c.plan(fabric, c.algorithm if c.algorithm != "auto"
-                                           else _auto(c, fabric)) for c in colls])
+            algos = [c.algorithm if c.algorithm != "auto" else _auto(c, fabric) for c in colls]
+            fs_ = concat_flowsets([c.plan(fabric, a) for c, a in zip(colls, algos, strict=True)])
+            fs_.meta["algorithm"] = "+".join(sorted(set(algos)))
+            return fs_
 
         if self.data_parallel > 1:
             size = self.grad_bytes_per_group()
@@ -260,7 +262,9 @@ class TrainingJob:
             if len(ops) == 2:
                 ag = union([Collective("all_gather", size, grp, max_flows=mf)
                             for grp in groups["data_parallel"]])
+                algo = f"{fs_dp.meta['algorithm']}, then {ag.meta['algorithm']}"
                 fs_dp = concat_flowsets([fs_dp, ag], sequential=True)
+                fs_dp.meta["algorithm"] = algo
             out["data_parallel"] = (fs_dp, 1)
         act = self.microbatch_tokens * self.hidden_size * self.act_bytes
         layers_per_stage = self.layers // self.pipeline_parallel
