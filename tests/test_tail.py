@@ -169,3 +169,36 @@ def test_bad_arguments_are_named():
         fs.Background(load=0.5, sizes=(np.array([1.0, 2.0]), np.array([0.5, 0.4])))
     with pytest.raises(fs.UnknownNameError, match="websearch"):
         fs.Background(load=0.5, sizes="webscale")
+
+
+# ------------------------------------------------------------------------------ overload
+def test_offered_utilization_matches_the_uniform_closed_form():
+    """Uniform background among 8 GPUs on two leaves (4 each), 4:1 oversubscribed: a leaf's
+    GPUs send 4/7 of their load across, so its uplinks (one NIC's worth in all) carry
+    4 x load x NIC x 4/7, spread evenly over the spines: utilisation 16/7 x load."""
+    from fabricsim.background import nic_Bps, offered_utilization
+
+    fab = two_leaves(spines=2, per_leaf=4, oversubscription=4.0)
+    gpus = fab.indices(fab.gpus)
+    for load in (0.2, 0.5):
+        util, sampled = offered_utilization(fab, gpus, nic_Bps(fab, gpus), load)
+        assert not sampled
+        up = [fab.links_of_edge(f"leaf{i}", f"spine{s}")[0] for i in range(2) for s in range(2)]
+        # 16/7 x load NICs' worth of traffic over two uplinks of half a NIC each
+        nic_per_uplink = fab.usable_Bps[fab.links_of_edge(fab.gpus[0], "leaf0")[0]] / fab.usable_Bps[up[0]]
+        assert nic_per_uplink == pytest.approx(2.0)
+        assert util[up] == pytest.approx(16 / 7 * load * nic_per_uplink / 2, rel=1e-12)
+        # each GPU's NIC carries exactly the load it offers
+        assert util[fab.links_of_edge(fab.gpus[0], "leaf0")[0]] == pytest.approx(load)
+
+
+def test_tail_latency_warns_when_background_overloads_a_tier():
+    fab = two_leaves(spines=2, per_leaf=4, oversubscription=4.0)
+    job = fs.Collective("all_reduce", 1 << 20, algorithm="ring")
+    with pytest.warns(fs.OverloadWarning, match=r"leaf\d' -> 'spine\d'"):
+        fs.tail_latency(fab, job, fs.Background(load=0.5, sizes=1e5), samples=1, seed=0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fs.OverloadWarning)
+        fs.tail_latency(fab, job, fs.Background(load=0.3, sizes=1e5), samples=1, seed=0)

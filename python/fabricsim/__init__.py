@@ -27,6 +27,7 @@ from fabricsim.exceptions import (
     InvalidGraphError,
     InvalidTypeError,
     MissingAttributeError,
+    OverloadWarning,
     ParallelEdgeError,
     ScenarioError,
     SelfLoopError,
@@ -118,5 +119,6 @@ __all__ = [
     "UnreachableError",
     "DependencyCycleError",
     "ScenarioError",
+    "OverloadWarning",
     "InternalError",
 ]

@@ -185,3 +185,38 @@ def capacity_factor(fabric, static_fraction: float) -> np.ndarray | None:
     c = fabric.compiled
     kinds = np.array([k or "" for k in c.kind], dtype=object)[c.link_edge]
     return np.where(kinds == "nvlink", 1.0, 1.0 - static_fraction).astype(np.float64)
+
+
+def offered_utilization(fabric, endpoints: np.ndarray, inject_Bps: np.ndarray, load: float, *,
+                        metric: str = "latency", capacity_factor: np.ndarray | None = None,
+                        max_pairs: int = 20_000, seed: int = 0) -> tuple[np.ndarray, bool]:
+    """Expected utilisation of every link under uniform background (also the mean over random
+    permutations): each endpoint offers ``load`` x its NIC rate, spread evenly over the other
+    endpoints and, between two of them, evenly over the equal-cost paths (the mean over ECMP
+    hash seeds). Beyond ``max_pairs`` source/destination pairs a uniform sample of pairs stands
+    for all of them; the second value says whether it was sampled."""
+    from fabricsim.flows import FlowSet, run_flowset
+
+    endpoints = np.asarray(endpoints, np.int64)
+    n = len(endpoints)
+    m = fabric.compiled.link_src.shape[0]
+    if n < 2 or load <= 0:
+        return np.zeros(m), False
+    sampled = n * (n - 1) > max_pairs
+    if sampled:
+        rng = np.random.default_rng(seed)
+        s = rng.integers(0, n, max_pairs)
+        d = (s + rng.integers(1, n, max_pairs)) % n  # uniform over the other endpoints
+    else:
+        s, d = np.nonzero(~np.eye(n, dtype=bool))
+    # Bytes per second each pair offers, scaled so the pairs carry every endpoint's full load.
+    rate = load * inject_Bps[s] / (n - 1) * (n * (n - 1) / len(s))
+    k = len(s)
+    flows = FlowSet(endpoints[s], endpoints[d], rate, np.zeros(k), np.zeros(k),
+                    np.zeros(k + 1, np.int64), np.zeros(0, np.int64), np.full(k, -1, np.int64),
+                    np.arange(k, dtype=np.uint64), None)
+    # Every byte of a flow crosses each of its links in proportion to its split: link_bytes
+    # over one second is the offered load, whatever the simulated timing.
+    sim = run_flowset(fabric, flows, routing="spray", metric=metric)
+    cap = fabric.usable_Bps if capacity_factor is None else fabric.usable_Bps * capacity_factor
+    return sim.link_bytes / cap, sampled

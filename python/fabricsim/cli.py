@@ -23,6 +23,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -464,6 +465,11 @@ def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
     return ap
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # A user of the command wants the advice, not the library line that raised it.
+    print(f"fabricsim: warning: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None, *, prog: str = "fabricsim") -> int:
     """Run the ``fabricsim`` command with ``argv`` (default: ``sys.argv[1:]``); returns the
     exit code."""
@@ -476,7 +482,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "fabricsim") -> int:
         except SystemExit as e:  # --help or a usage error; argparse printed it
             return e.code if isinstance(e.code, int) else 2
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except KeyboardInterrupt:
         print("\nfabricsim: interrupted", file=sys.stderr)
         return 130

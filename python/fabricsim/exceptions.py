@@ -86,3 +86,8 @@ __all__ = [
     "ScenarioError",
     "InternalError",
 ]
+
+
+class OverloadWarning(UserWarning):
+    """The background offers some links more than their capacity: queues grow for as long as
+    the run lasts, so results depend on the horizon and a run can take minutes."""

@@ -19,6 +19,7 @@ empty fabric) cover finished flows only.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +32,16 @@ from fabricsim.background import (
     capacity_factor,
     mean_size_bytes,
     nic_Bps,
+    offered_utilization,
     size_cdf,
 )
 from fabricsim.collectives import Collective
-from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnreachableError
+from fabricsim.exceptions import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    OverloadWarning,
+    UnreachableError,
+)
 from fabricsim.fabric import METRICS, ROUTING_POLICIES, Fabric, check_choice, check_seed
 from fabricsim.flows import FlowSet, concat_flowsets, flows_from_matrix, run_flowset
 
@@ -223,6 +230,8 @@ def tail_latency(
                     f"{mean_size_bytes(values, cdf):.3g} bytes, over {end_s:.3g} s); at most "
                     f"{MAX_BACKGROUND_FLOWS:,} are simulated: use larger flows (sizes=), a lower "
                     "load, a shorter horizon or warmup_s")
+            if bg.pattern in ("uniform", "permutation"):
+                _warn_if_overloaded(fabric, endpoints, inject, bg, metric)
             bg_kwargs = dict(
                 bg_endpoints=np.ascontiguousarray(endpoints, np.int64),
                 bg_inject_bps=inject,
@@ -258,3 +267,25 @@ def tail_latency(
         meta={"samples": int(samples), "seed": seed, "routing": routing, "placement": placement,
               "warmup_s": float(warmup_s), "background": bg},
     )
+
+
+def _warn_if_overloaded(fabric: Fabric, endpoints: np.ndarray, inject: np.ndarray, bg: Any,
+                        metric: str) -> None:
+    """Warn when the background alone offers a link more than it carries (e.g. uniform traffic
+    across a 4:1 oversubscribed tier at load above 0.25): its queue then grows for as long as
+    the job runs, and so does the run."""
+    cap = capacity_factor(fabric, bg.static_fraction)
+    util, sampled = offered_utilization(fabric, endpoints, inject, bg.load, metric=metric,
+                                        capacity_factor=cap)
+    limit = 1.1 if sampled else 1.0 + 1e-9  # a sample of pairs estimates each link's share
+    over = np.flatnonzero(util > limit)
+    if len(over) == 0:
+        return
+    worst = int(over[np.argmax(util[over])])
+    u, v = fabric.link(worst)[:2]
+    warnings.warn(
+        f"background: at load {bg.load:g} the {bg.pattern} traffic offers {len(over)} links more "
+        f"than their capacity (the most: {util[worst]:.0%} of {u!r} -> {v!r}); their queues grow "
+        "for as long as the job runs, so results depend on the horizon and the run can take "
+        "minutes. Lower the load or add capacity on that tier.",
+        OverloadWarning, stacklevel=3)
