@@ -247,10 +247,6 @@ def _ring_orders(ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
     sizes = {len(h) for h in ctx.hosts}
     grid = np.asarray(ctx.hosts, dtype=np.int64) if len(sizes) == 1 else None
     nvswitches: dict[int, set] = {}  # rank position -> the NVSwitches it attaches to
-    # Hosts whose GPUs all share an NVSwitch: any two of them can hand data over NVLink.
-    shared = np.array([len(h) > 1 and bool(set.intersection(*(_nvswitches(ctx, int(p), nvswitches)
-                                                               for p in h)))
-                       for h in ctx.hosts])
     for c in range(ctx.channels):
         if grid is not None:  # equal hosts: rotate every host's GPUs at once
             order = np.roll(grid, -(c % grid.shape[1]), axis=1).ravel()
@@ -262,10 +258,10 @@ def _ring_orders(ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
             # The last GPU of each host hands its data over NVLink to the GPU owning the rail
             # NIC the channel uses, which sends it to the next host (rail-local traffic).
             pos = 0
-            for k, h in enumerate(ctx.hosts):
+            for h in ctx.hosts:
                 first, last = int(order[pos]), int(order[pos + len(h) - 1])
-                if shared[k] or (len(h) > 1 and _nvswitches(ctx, first, nvswitches)
-                                 & _nvswitches(ctx, last, nvswitches)):
+                if len(h) > 1 and (_nvswitches(ctx, first, nvswitches)
+                                   & _nvswitches(ctx, last, nvswitches)):
                     via[pos + len(h) - 1] = ctx.ranks[first]
                 pos += len(h)
         orders.append(order)

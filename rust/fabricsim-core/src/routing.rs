@@ -462,8 +462,9 @@ pub fn route_flows(
 
 /// Group flows into connections (same endpoints, waypoint and hash key: e.g. every step of a
 /// collective channel), which take the same route. Returns, per flow, its connection's number,
-/// and per connection, one flow of it.
-pub fn connections(
+/// and per connection, one flow of it. `dst`, `via` and `flow_key` must be as long as `src`
+/// (checked by the callers).
+pub(crate) fn connections(
     src: &[u32],
     dst: &[u32],
     via: &[u32],
@@ -502,7 +503,7 @@ pub fn connections(
 
 /// Route each connection once (see [`connections`]) and give every flow its connection's route.
 #[allow(clippy::too_many_arguments)]
-pub fn route_connections(
+pub(crate) fn route_connections(
     router: &Router,
     src: &[u32],
     dst: &[u32],
