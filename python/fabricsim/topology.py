@@ -36,6 +36,7 @@ from typing import Any
 import networkx as nx
 
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
+from fabricsim.schema import MAX_CAPACITY_GBPS, MIN_CAPACITY_GBPS
 
 # Built-in hardware defaults: an H100 SXM / ConnectX-7 class node (see /work/shared/reference.md:
 # NVLink 4 = 450 GB/s per direction = 3600 Gb/s; NDR / 400G NICs).
@@ -238,6 +239,10 @@ def leaf_spine(
     else:
         ratio = 1.0 if oversubscription is None else _real_arg("oversubscription", oversubscription)
         uplink_gbps = downlink_gbps / (spines * ratio)
+        if not MIN_CAPACITY_GBPS <= uplink_gbps <= MAX_CAPACITY_GBPS:
+            raise InvalidArgumentError(
+                f"oversubscription: {oversubscription!r} makes each uplink {uplink_gbps:.3g} Gb/s, "
+                f"outside [{MIN_CAPACITY_GBPS:g}, {MAX_CAPACITY_GBPS:g}] Gb/s")
     ratio = downlink_gbps / (spines * uplink_gbps)
     hn, he = _host_size(hw["gpus_per_host"])
     hosts = leaves * hosts_per_leaf
