@@ -33,6 +33,17 @@ class CoreFabric:
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], float]: ...
     def paths(self, src: int, dst: int, metric: str = "hops", limit: int = 1024) -> list[list[int]]: ...
     def precompute(self, dsts: npt.NDArray[np.int64] | None = None, metric: str = "hops") -> int: ...
+    def offered_link_bytes(
+        self,
+        src: npt.NDArray[np.int64],
+        dst: npt.NDArray[np.int64],
+        size_bytes: npt.NDArray[np.float64],
+        via: npt.NDArray[np.int64],
+        flow_key: npt.NDArray[np.uint64],
+        policy: str = "ecmp",
+        seed: int = 0,
+        metric: str = "hops",
+    ) -> npt.NDArray[np.float64]: ...
     def simulate(
         self,
         src: npt.NDArray[np.int64],

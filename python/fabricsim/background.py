@@ -195,8 +195,6 @@ def offered_utilization(fabric, endpoints: np.ndarray, inject_Bps: np.ndarray, l
     endpoints and, between two of them, evenly over the equal-cost paths (the mean over ECMP
     hash seeds). Beyond ``max_pairs`` source/destination pairs a uniform sample of pairs stands
     for all of them; the second value says whether it was sampled."""
-    from fabricsim.flows import FlowSet, run_flowset
-
     endpoints = np.asarray(endpoints, np.int64)
     n = len(endpoints)
     m = fabric.compiled.link_src.shape[0]
@@ -212,11 +210,10 @@ def offered_utilization(fabric, endpoints: np.ndarray, inject_Bps: np.ndarray, l
     # Bytes per second each pair offers, scaled so the pairs carry every endpoint's full load.
     rate = load * inject_Bps[s] / (n - 1) * (n * (n - 1) / len(s))
     k = len(s)
-    flows = FlowSet(endpoints[s], endpoints[d], rate, np.zeros(k), np.zeros(k),
-                    np.zeros(k + 1, np.int64), np.zeros(0, np.int64), np.full(k, -1, np.int64),
-                    np.arange(k, dtype=np.uint64), None)
-    # Every byte of a flow crosses each of its links in proportion to its split: link_bytes
-    # over one second is the offered load, whatever the simulated timing.
-    sim = run_flowset(fabric, flows, routing="spray", metric=metric)
+    # Each pair's bytes over one second, split evenly over its equal-cost paths, is the load
+    # it offers to every link it crosses.
+    offered_Bps = fabric._core.offered_link_bytes(
+        endpoints[s], endpoints[d], np.ascontiguousarray(rate, np.float64),
+        np.full(k, -1, np.int64), np.arange(k, dtype=np.uint64), policy="spray", metric=metric)
     cap = fabric.usable_Bps if capacity_factor is None else fabric.usable_Bps * capacity_factor
-    return sim.link_bytes / cap, sampled
+    return offered_Bps / cap, sampled

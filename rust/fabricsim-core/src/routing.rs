@@ -428,6 +428,34 @@ pub struct RoutedFlows {
     pub latency_s: Vec<f64>,
 }
 
+impl RoutedFlows {
+    /// Bytes each of `n_links` links carries when flow `f` sends `size_bytes[f]`, split over
+    /// its paths as routed: the offered load, whatever the timing.
+    pub fn link_bytes(&self, size_bytes: &[f64], n_links: usize) -> Result<Vec<f64>> {
+        if size_bytes.len() + 1 != self.ptr.len() {
+            return Err(invalid(
+                "size_bytes",
+                format!(
+                    "has {} entries for {} routed flows",
+                    size_bytes.len(),
+                    self.ptr.len().saturating_sub(1)
+                ),
+            ));
+        }
+        let mut out = vec![0.0; n_links];
+        for (f, &size) in size_bytes.iter().enumerate() {
+            for e in self.ptr[f]..self.ptr[f + 1] {
+                let l = self.links[e] as usize;
+                if l >= n_links {
+                    return Err(invalid("routes", format!("link {l} out of range")));
+                }
+                out[l] += size * self.fractions[e];
+            }
+        }
+        Ok(out)
+    }
+}
+
 pub const NO_VIA: u32 = u32::MAX;
 
 #[allow(clippy::too_many_arguments)]
@@ -638,6 +666,26 @@ mod tests {
             .filter(|&&f| (f - 0.25).abs() < 1e-12)
             .count();
         assert_eq!(quarters, 8);
+    }
+
+    #[test]
+    fn link_bytes_spread_each_flow_over_its_split() {
+        let router = Router::new(two_leaf(4), Metric::Hops);
+        let never = || false;
+        let routes =
+            route_flows(&router, &[0, 1], &[1, 0], &[NO_VIA; 2], &[0, 0], Policy::Spray, 0, &never)
+                .unwrap();
+        let bytes = routes.link_bytes(&[8.0, 4.0], router.net.n_links()).unwrap();
+        // gpu0 -> leaf0 carries all 8 bytes; each leaf0 -> spine uplink a quarter.
+        assert_eq!(bytes[0], 8.0);
+        assert_eq!(bytes[1], 4.0); // leaf0 -> gpu0 carries the reverse flow
+        for s in 0..4 {
+            assert_eq!(bytes[4 + 4 * s], 2.0, "leaf0 -> spine{s}");
+            assert_eq!(bytes[4 + 4 * s + 1], 1.0, "spine{s} -> leaf0");
+        }
+        let total: f64 = bytes.iter().sum();
+        assert!((total - 4.0 * 12.0).abs() < 1e-12); // every byte crosses four hops
+        assert!(routes.link_bytes(&[1.0], router.net.n_links()).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use numpy::{IntoPyArray, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -119,6 +119,26 @@ pub(crate) fn indices(
             ));
         }
         out.push(x as u32);
+    }
+    Ok(out)
+}
+
+/// Waypoints: a negative entry means none.
+fn waypoints(py: Python<'_>, via: &PyReadonlyArray1<i64>, n_nodes: usize) -> PyResult<Vec<u32>> {
+    let mut out = Vec::with_capacity(via.len()?);
+    for (i, &v) in via.as_array().iter().enumerate() {
+        if v < 0 {
+            out.push(NO_VIA);
+        } else if v as u64 >= n_nodes as u64 {
+            return Err(py_error(
+                py,
+                "InvalidArgumentError",
+                format!("via[{i}] = {v} is not a node index in 0..{n_nodes}"),
+                &[],
+            ));
+        } else {
+            out.push(v as u32);
+        }
     }
     Ok(out)
 }
@@ -266,6 +286,40 @@ impl CoreFabric {
         }
     }
 
+    /// Bytes per link when every flow sends its `size_bytes` over its routes (no timing, no
+    /// simulation): the offered load of a traffic matrix.
+    #[pyo3(signature = (src, dst, size_bytes, via, flow_key, policy = "ecmp", seed = 0,
+                        metric = "hops"))]
+    #[allow(clippy::too_many_arguments)]
+    fn offered_link_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        src: PyReadonlyArray1<i64>,
+        dst: PyReadonlyArray1<i64>,
+        size_bytes: PyReadonlyArray1<f64>,
+        via: PyReadonlyArray1<i64>,
+        flow_key: PyReadonlyArray1<u64>,
+        policy: &str,
+        seed: u64,
+        metric: &str,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let n_nodes = self.net.n_nodes();
+        let router = self.router(py, metric)?;
+        let policy = parse(py, Policy::parse(policy))?;
+        let src = indices(py, "src", &src, n_nodes)?;
+        let dst = indices(py, "dst", &dst, n_nodes)?;
+        let via = waypoints(py, &via, n_nodes)?;
+        let keys = flow_key.as_array().to_vec();
+        let size = size_bytes.as_array().to_vec();
+        let n_links = self.net.n_links();
+        let bytes = run_detached(py, move |cancel| {
+            let routes =
+                routing::route_flows(router, &src, &dst, &via, &keys, policy, seed, cancel)?;
+            routes.link_bytes(&size, n_links)
+        })?;
+        Ok(bytes.into_pyarray(py))
+    }
+
     /// Route and simulate a flow set. Returns a dict of numpy arrays (see fabricsim.flows).
     #[pyo3(signature = (src, dst, size_bytes, release_s, delay_s, dep_ptr, dep_idx, via, flow_key,
                         policy = "ecmp", seed = 0, metric = "hops", capacity_factor = None,
@@ -293,19 +347,7 @@ impl CoreFabric {
         let policy = parse(py, Policy::parse(policy))?;
         let src = indices(py, "src", &src, n_nodes)?;
         let dst = indices(py, "dst", &dst, n_nodes)?;
-        let via: Vec<u32> = via
-            .as_array()
-            .iter()
-            .map(|&v| if v < 0 { NO_VIA } else { v as u32 })
-            .collect();
-        if via.iter().any(|&v| v != NO_VIA && v as usize >= n_nodes) {
-            return Err(py_error(
-                py,
-                "InvalidArgumentError",
-                "via: node index out of range".into(),
-                &[],
-            ));
-        }
+        let via = waypoints(py, &via, n_nodes)?;
         let n = src.len();
         let dep_ptr: Vec<usize> = dep_ptr
             .as_array()
