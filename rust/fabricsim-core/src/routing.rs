@@ -67,6 +67,41 @@ pub struct Route {
     pub latency_s: f64,
 }
 
+/// Distances toward one destination: its own table if it forwards, else through the nodes
+/// that link into it (a GPU's NVSwitch and NIC), as (node, its table if it forwards, weight).
+struct Toward<'r> {
+    dst: usize,
+    own: Option<&'r [u32]>,
+    into: Vec<(usize, Option<&'r [u32]>, u32)>,
+}
+
+impl Toward<'_> {
+    #[inline]
+    fn dist(&self, u: usize) -> u32 {
+        if u == self.dst {
+            return 0;
+        }
+        if let Some(t) = self.own {
+            return t[u];
+        }
+        let mut best = UNREACHABLE;
+        for &(v, table, w) in &self.into {
+            let through = if v == u {
+                w
+            } else if let Some(t) = table {
+                if t[u] == UNREACHABLE {
+                    continue;
+                }
+                t[u].saturating_add(w)
+            } else {
+                continue;
+            };
+            best = best.min(through);
+        }
+        best
+    }
+}
+
 pub struct Router {
     net: Arc<Network>,
     metric: Metric,
@@ -186,48 +221,52 @@ impl Router {
         self.precompute(&all)
     }
 
-    /// Shortest distance from `u` to `dst` in the routing metric (`UNREACHABLE` if none).
-    pub fn dist(&self, u: usize, dst: usize) -> u32 {
-        if u == dst {
-            return 0;
-        }
+    /// How to read distances toward `dst`: looked up once per route, not once per hop and
+    /// candidate (the walks of a Monte Carlo sample spend their time here).
+    fn toward(&self, dst: usize) -> Toward<'_> {
         let net = &*self.net;
         if net.is_transit(dst) {
-            return self.table(dst)[u];
-        }
-        let mut best = UNREACHABLE;
-        for &l in net.in_links(dst) {
-            let v = net.src(l as usize);
-            let w = self.weight(l as usize);
-            let through = if v == u {
-                w
-            } else if net.is_transit(v) {
-                let t = self.table(v)[u];
-                if t == UNREACHABLE {
-                    continue;
-                }
-                t.saturating_add(w)
-            } else {
-                continue;
+            return Toward {
+                dst,
+                own: Some(self.table(dst)),
+                into: Vec::new(),
             };
-            best = best.min(through);
         }
-        best
+        let into = net
+            .in_links(dst)
+            .iter()
+            .map(|&l| {
+                let v = net.src(l as usize);
+                let table = net.is_transit(v).then(|| self.table(v));
+                (v, table, self.weight(l as usize))
+            })
+            .collect();
+        Toward {
+            dst,
+            own: None,
+            into,
+        }
     }
 
-    /// Equal-cost next hops (out-link ids, increasing) of `u` toward `dst`; `du` = dist(u, dst).
-    pub fn next_hops_into(&self, u: usize, dst: usize, du: u32, out: &mut Vec<u32>) {
+    /// Shortest distance from `u` to `dst` in the routing metric (`UNREACHABLE` if none).
+    pub fn dist(&self, u: usize, dst: usize) -> u32 {
+        self.toward(dst).dist(u)
+    }
+
+    /// Equal-cost next hops (out-link ids, increasing) of `u` toward `to.dst`; `du` = its
+    /// distance.
+    fn next_hops_into(&self, u: usize, to: &Toward<'_>, du: u32, out: &mut Vec<u32>) {
         out.clear();
-        if du == UNREACHABLE || u == dst {
+        if du == UNREACHABLE || u == to.dst {
             return;
         }
         let net = &*self.net;
         for &l in net.out_links(u) {
             let v = net.dst(l as usize);
-            if v != dst && !net.is_transit(v) {
+            if v != to.dst && !net.is_transit(v) {
                 continue;
             }
-            let dv = self.dist(v, dst);
+            let dv = to.dist(v);
             if dv != UNREACHABLE && dv as u64 + self.weight(l as usize) as u64 == du as u64 {
                 out.push(l);
             }
@@ -236,18 +275,19 @@ impl Router {
 
     pub fn next_hops(&self, u: usize, dst: usize) -> Vec<u32> {
         let mut out = Vec::new();
-        self.next_hops_into(u, dst, self.dist(u, dst), &mut out);
+        let to = self.toward(dst);
+        self.next_hops_into(u, &to, to.dist(u), &mut out);
         out
     }
 
-    fn check_pair(&self, src: usize, dst: usize) -> Result<u32> {
+    fn check_pair(&self, src: usize, dst: usize) -> Result<Toward<'_>> {
         self.net.check_node("src", src)?;
         self.net.check_node("dst", dst)?;
-        let d = self.dist(src, dst);
-        if d == UNREACHABLE {
+        let to = self.toward(dst);
+        if to.dist(src) == UNREACHABLE {
             return Err(CoreError::Unreachable { src, dst });
         }
-        Ok(d)
+        Ok(to)
     }
 
     /// Route one flow from `src` to `dst`.
@@ -318,7 +358,8 @@ impl Router {
         route.links.clear();
         route.fractions.clear();
         route.latency_s = 0.0;
-        let dsrc = self.check_pair(src, dst)?;
+        let to = self.check_pair(src, dst)?;
+        let dsrc = to.dist(src);
         if src == dst {
             return Ok(());
         }
@@ -328,7 +369,7 @@ impl Router {
             Policy::Ecmp => {
                 let (mut u, mut du) = (src, dsrc);
                 while u != dst {
-                    self.next_hops_into(u, dst, du, &mut hops);
+                    self.next_hops_into(u, &to, du, &mut hops);
                     if hops.is_empty() {
                         return Err(CoreError::Unreachable { src, dst });
                     }
@@ -338,7 +379,7 @@ impl Router {
                     route.fractions.push(1.0);
                     route.latency_s += net.latency_s(l);
                     u = net.dst(l);
-                    du = self.dist(u, dst);
+                    du = to.dist(u);
                 }
             }
             Policy::Spray => {
@@ -354,12 +395,12 @@ impl Router {
                     if u as usize == dst {
                         continue;
                     }
-                    self.next_hops_into(u as usize, dst, du, &mut hops);
+                    self.next_hops_into(u as usize, &to, du, &mut hops);
                     for &l in &hops {
                         let v = net.dst(l as usize) as u32;
                         if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(v) {
                             e.insert((0.0, 0.0));
-                            nodes.push((self.dist(v as usize, dst), v));
+                            nodes.push((to.dist(v as usize), v));
                         }
                     }
                 }
@@ -370,7 +411,7 @@ impl Router {
                         continue;
                     }
                     let (inflow, lat) = seen[&u];
-                    self.next_hops_into(u as usize, dst, du, &mut hops);
+                    self.next_hops_into(u as usize, &to, du, &mut hops);
                     let share = inflow / hops.len() as f64;
                     for &l in &hops {
                         pairs.push((l, share));
@@ -395,7 +436,7 @@ impl Router {
 
     /// Every equal-cost path from `src` to `dst` as link lists, at most `limit` of them.
     pub fn paths(&self, src: usize, dst: usize, limit: usize) -> Result<Vec<Vec<u32>>> {
-        self.check_pair(src, dst)?;
+        let to = self.check_pair(src, dst)?;
         let mut out = Vec::new();
         let mut stack: Vec<(usize, Vec<u32>)> = vec![(src, Vec::new())];
         let mut hops = Vec::new();
@@ -407,7 +448,7 @@ impl Router {
                 out.push(path);
                 continue;
             }
-            self.next_hops_into(u, dst, self.dist(u, dst), &mut hops);
+            self.next_hops_into(u, &to, to.dist(u), &mut hops);
             // Push in reverse so paths come out in increasing link-id order.
             for &l in hops.iter().rev() {
                 let mut p = path.clone();
