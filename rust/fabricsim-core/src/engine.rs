@@ -453,6 +453,7 @@ impl<'a> Sim<'a> {
 
     fn deactivate(&mut self, f: usize, t: f64, touched: &mut Vec<u32>) {
         // Whatever is left is within rounding of zero: count it as sent now.
+        let (touched0, mut shared) = (touched.len(), false);
         for e in self.entries(f) {
             let l = self.flows.routes.links[e] as usize;
             let pos = self.entry_pos[e] as usize;
@@ -464,16 +465,72 @@ impl<'a> Sim<'a> {
             }
             if list.is_empty() {
                 self.out.link_busy_s[l] += t - self.busy_since[l];
+            } else {
+                shared = true;
             }
             touched.push(l as u32);
         }
         self.fl[f].remaining = 0.0;
-        self.removed_min_rate = self.removed_min_rate.min(self.fl[f].rate);
+        if shared || !self.incremental {
+            self.removed_min_rate = self.removed_min_rate.min(self.fl[f].rate);
+        } else {
+            // It had its links to itself: nobody else's rate depends on it.
+            touched.truncate(touched0);
+        }
         self.fl[f].rate = 0.0;
         self.fl[f].version = self.fl[f].version.wrapping_add(1);
         self.fl[f].state = State::Propagating;
         self.n_active -= 1;
         self.out.transfer_end_s[f] = t;
+    }
+
+    /// New flows that have every one of their links to themselves (the common case when a ring
+    /// step follows the previous one on an idle path) take their tightest link's capacity
+    /// without a search, and leave the batch: they cannot change anyone else's rate. Their
+    /// links are marked so that the search below skips them.
+    fn start_isolated(&mut self, t: f64, stamp: u32, ends: &mut BinaryHeap<Ev>) {
+        let mut added = std::mem::take(&mut self.added);
+        let (fl, ls, slots) = (&mut self.fl[..], &mut self.ls[..], &mut self.slots[..]);
+        let entry_pos = &self.entry_pos[..];
+        let routes = &self.flows.routes;
+        let (route_links, route_fracs) = (&routes.links[..], &routes.fractions[..]);
+        let peak = &mut self.out.link_peak_utilization[..];
+        let isolated = &mut self.out.flows_rerated;
+        added.retain(|&f| {
+            let x = &mut fl[f as usize];
+            let (a, b) = (x.first as usize, x.last as usize);
+            if route_links[a..b].iter().any(|&l| slots[l as usize].len() != 1) {
+                return true;
+            }
+            let mut level = f64::INFINITY;
+            for (&l, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
+                level = level.min(ls[l as usize].cap / frac);
+            }
+            for ((&l, &frac), &pos) in route_links[a..b]
+                .iter()
+                .zip(&route_fracs[a..b])
+                .zip(&entry_pos[a..b])
+            {
+                let l = l as usize;
+                slots[l][pos as usize].rate = level;
+                ls[l].mark = stamp;
+                peak[l] = peak[l].max(frac * level / ls[l].cap);
+            }
+            x.mark = stamp;
+            x.rate = level;
+            x.settled_at = t;
+            *isolated += 1;
+            x.min_rate = x.min_rate.min(level);
+            x.max_rate = x.max_rate.max(level);
+            x.version = x.version.wrapping_add(1);
+            ends.push(Ev {
+                t: t + x.remaining / level,
+                id: f,
+                version: x.version,
+            });
+            false
+        });
+        self.added = added;
     }
 
     /// The level below which the max-min filling is unchanged by this batch's new flows: the
@@ -525,6 +582,16 @@ impl<'a> Sim<'a> {
     /// filling resumes from that threshold for the others, and only for those connected to the
     /// touched links through other flows above it: the rest of the network cannot notice.
     fn rerate(&mut self, t: f64, touched: &[u32], ends: &mut BinaryHeap<Ev>) {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.ls.iter_mut().for_each(|x| x.mark = 0);
+            self.fl.iter_mut().for_each(|x| x.mark = 0);
+            self.stamp = 1;
+        }
+        let stamp = self.stamp;
+        if self.incremental {
+            self.start_isolated(t, stamp, ends);
+        }
         let mut threshold = if self.incremental {
             self.removed_min_rate
         } else {
@@ -534,13 +601,6 @@ impl<'a> Sim<'a> {
             threshold = threshold.min(self.addition_threshold());
         }
         self.removed_min_rate = f64::INFINITY;
-        self.stamp = self.stamp.wrapping_add(1);
-        if self.stamp == 0 {
-            self.ls.iter_mut().for_each(|x| x.mark = 0);
-            self.fl.iter_mut().for_each(|x| x.mark = 0);
-            self.stamp = 1;
-        }
-        let stamp = self.stamp;
         // The flows to re-rate: new ones and those at or above the threshold, reached from the
         // touched links through one another.
         let mut comp_links = std::mem::take(&mut self.scratch.comp_links);
@@ -550,14 +610,17 @@ impl<'a> Sim<'a> {
         comp_links.clear();
         comp_flows.clear();
         comps.clear();
-        self.u_pos.clear();
+        // Plain slices, so the compiler keeps them in registers across the stores below.
+        let (slots, fl, ls, u_pos) = (&self.slots, &mut self.fl, &mut self.ls, &mut self.u_pos);
+        let route_links = &self.flows.routes.links[..];
+        u_pos.clear();
         // One search per connected group of re-rated flows: max-min rates decompose over them,
         // and most groups are a single flow.
         for &root in touched {
-            if self.ls[root as usize].mark == stamp {
+            if ls[root as usize].mark == stamp {
                 continue;
             }
-            self.ls[root as usize].mark = stamp;
+            ls[root as usize].mark = stamp;
             stack.push(root);
             let (links0, flows0) = (comp_links.len(), comp_flows.len());
             while let Some(l) = stack.pop() {
@@ -566,38 +629,35 @@ impl<'a> Sim<'a> {
                 // One pass over the link: flows below the threshold keep their rates and make up its
                 // frozen load; the others (new flows read +inf) are re-rated.
                 let (mut w, mut frozen_load) = (0.0, 0.0);
-                self.ls[l].u_start = self.u_pos.len() as u32;
-                for k in 0..self.slots[l].len() {
-                    let Slot {
-                        rate: r,
-                        frac,
-                        flow,
-                        ..
-                    } = self.slots[l][k];
-                    if r < threshold {
-                        frozen_load += frac * r;
+                let u_start = u_pos.len() as u32;
+                for (k, slot) in slots[l].iter().enumerate() {
+                    if slot.rate < threshold {
+                        frozen_load += slot.frac * slot.rate;
                         continue;
                     }
-                    w += frac;
-                    self.u_pos.push(k as u32);
-                    let f = flow as usize;
-                    if self.fl[f].mark == stamp {
+                    w += slot.frac;
+                    u_pos.push(k as u32);
+                    let x = &mut fl[slot.flow as usize];
+                    if x.mark == stamp {
                         continue;
                     }
-                    self.fl[f].mark = stamp;
-                    comp_flows.push(f as u32);
-                    for e in self.entries(f) {
-                        let l2 = self.flows.routes.links[e];
-                        if self.ls[l2 as usize].mark != stamp {
-                            self.ls[l2 as usize].mark = stamp;
+                    x.mark = stamp;
+                    comp_flows.push(slot.flow);
+                    for &l2 in &route_links[x.first as usize..x.last as usize] {
+                        let y = &mut ls[l2 as usize];
+                        if y.mark != stamp {
+                            y.mark = stamp;
                             stack.push(l2);
                         }
                     }
                 }
-                self.ls[l].u_end = self.u_pos.len() as u32;
-                self.ls[l].unfrozen_w = w;
-                self.ls[l].unfrozen_n = self.ls[l].u_end - self.ls[l].u_start;
-                self.ls[l].frozen_load = frozen_load;
+                let u_end = u_pos.len() as u32;
+                let y = &mut ls[l];
+                y.u_start = u_start;
+                y.u_end = u_end;
+                y.unfrozen_w = w;
+                y.unfrozen_n = u_end - u_start;
+                y.frozen_load = frozen_load;
             }
             if comp_flows.len() > flows0 {
                 comps.push((links0, comp_links.len(), flows0, comp_flows.len()));
@@ -622,30 +682,40 @@ impl<'a> Sim<'a> {
         self.out.flows_rerated += comp_flows.len() as u64;
         let mut old_rate = std::mem::take(&mut self.scratch.old_rate);
         let mut heap = std::mem::take(&mut self.scratch.heap);
+        // Plain slices, so the compiler keeps them in registers across the stores below.
+        let (fl, ls, slots) = (&mut self.fl[..], &mut self.ls[..], &mut self.slots[..]);
+        let (entry_pos, u_pos) = (&self.entry_pos[..], &self.u_pos[..]);
+        let routes = &self.flows.routes;
+        let (route_links, route_fracs) = (&routes.links[..], &routes.fractions[..]);
+        let level_of = |y: &LinkState| (y.cap - y.frozen_load).max(0.0) / y.unfrozen_w.max(f64::MIN_POSITIVE);
         old_rate.clear();
         heap.clear();
-        old_rate.extend(comp_flows.iter().map(|&f| self.fl[f as usize].rate));
         for &f in comp_flows {
-            self.settle(f as usize, t);
-            self.fl[f as usize].frozen = false;
+            let x = &mut fl[f as usize];
+            old_rate.push(x.rate);
+            // Settle the bytes sent at the old rate.
+            let dt = t - x.settled_at;
+            if dt > 0.0 && x.rate > 0.0 {
+                x.remaining -= (x.rate * dt).min(x.remaining);
+            }
+            x.settled_at = t;
+            x.frozen = false;
         }
         if let [f] = *comp_flows {
             // One flow to re-rate (the common small event): it takes the tightest of its links.
-            let f = f as usize;
+            let x = &mut fl[f as usize];
             let mut level = f64::INFINITY;
             for &l in comp_links {
-                let l = l as usize;
-                if self.ls[l].unfrozen_n > 0 {
-                    let lvl = (self.ls[l].cap - self.ls[l].frozen_load).max(0.0)
-                        / self.ls[l].unfrozen_w.max(f64::MIN_POSITIVE);
-                    level = level.min(lvl);
+                let y = &ls[l as usize];
+                if y.unfrozen_n > 0 {
+                    level = level.min(level_of(y));
                 }
             }
-            self.fl[f].frozen = true;
-            self.fl[f].rate = level;
-            for e in self.entries(f) {
-                let l = self.flows.routes.links[e] as usize;
-                self.ls[l].frozen_load += self.flows.routes.fractions[e] * level;
+            x.frozen = true;
+            x.rate = level;
+            let (a, b) = (x.first as usize, x.last as usize);
+            for (&l, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
+                ls[l as usize].frozen_load += frac * level;
             }
         } else {
             // Progressive filling with a lazy heap of link saturation levels (built in one
@@ -653,13 +723,11 @@ impl<'a> Sim<'a> {
             let mut levels = heap.into_vec();
             levels.clear();
             for &l in comp_links {
-                let l = l as usize;
-                if self.ls[l].unfrozen_n > 0 {
-                    let lvl = (self.ls[l].cap - self.ls[l].frozen_load).max(0.0)
-                        / self.ls[l].unfrozen_w.max(f64::MIN_POSITIVE);
+                let y = &ls[l as usize];
+                if y.unfrozen_n > 0 {
                     levels.push(Ev {
-                        t: lvl,
-                        id: l as u32,
+                        t: level_of(y),
+                        id: l,
                         version: 0,
                     });
                 }
@@ -674,38 +742,37 @@ impl<'a> Sim<'a> {
                 t: queued, id: l, ..
             }) = heap.pop()
             {
-                let l = l as usize;
-                if self.ls[l].unfrozen_n == 0 {
+                let y = &ls[l as usize];
+                if y.unfrozen_n == 0 {
                     continue;
                 }
-                let current = ((self.ls[l].cap - self.ls[l].frozen_load).max(0.0)
-                    / self.ls[l].unfrozen_w.max(f64::MIN_POSITIVE))
-                .max(level_now);
+                let current = level_of(y).max(level_now);
                 if current > queued {
                     heap.push(Ev {
                         t: current,
-                        id: l as u32,
+                        id: l,
                         version: 0,
                     });
                     continue;
                 }
                 let level = queued.max(level_now);
                 level_now = level;
-                for i in self.ls[l].u_start..self.ls[l].u_end {
-                    let k = self.u_pos[i as usize] as usize;
-                    let f = self.slots[l][k].flow as usize;
-                    if self.fl[f].frozen {
+                let (u0, u1) = (y.u_start as usize, y.u_end as usize);
+                let on_link = &slots[l as usize];
+                for &k in &u_pos[u0..u1] {
+                    let x = &mut fl[on_link[k as usize].flow as usize];
+                    if x.frozen {
                         continue;
                     }
-                    self.fl[f].frozen = true;
-                    self.fl[f].rate = level;
+                    x.frozen = true;
+                    x.rate = level;
                     unfrozen -= 1;
-                    for e in self.entries(f) {
-                        let l2 = self.flows.routes.links[e] as usize;
-                        let frac = self.flows.routes.fractions[e];
-                        self.ls[l2].frozen_load += frac * level;
-                        self.ls[l2].unfrozen_w -= frac;
-                        self.ls[l2].unfrozen_n -= 1;
+                    let (a, b) = (x.first as usize, x.last as usize);
+                    for (&l2, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
+                        let y2 = &mut ls[l2 as usize];
+                        y2.frozen_load += frac * level;
+                        y2.unfrozen_w -= frac;
+                        y2.unfrozen_n -= 1;
                     }
                 }
                 if unfrozen == 0 {
@@ -714,35 +781,38 @@ impl<'a> Sim<'a> {
                 rounds += 1;
                 if rounds % 256 == 0 && (self.cancel)() {
                     self.cancelled = true;
+                    self.scratch.old_rate = old_rate;
+                    self.scratch.heap = heap;
                     return;
                 }
             }
         }
+        let peak = &mut self.out.link_peak_utilization[..];
         for &l in comp_links {
-            let l = l as usize;
-            let util = self.ls[l].frozen_load / self.ls[l].cap;
-            if util > self.out.link_peak_utilization[l] {
-                self.out.link_peak_utilization[l] = util;
+            let y = &ls[l as usize];
+            let util = y.frozen_load / y.cap;
+            if util > peak[l as usize] {
+                peak[l as usize] = util;
             }
         }
-        for (k, &f) in comp_flows.iter().enumerate() {
-            let f = f as usize;
-            let r = self.fl[f].rate;
-            for e in self.entries(f) {
-                let l = self.flows.routes.links[e] as usize;
-                self.slots[l][self.entry_pos[e] as usize].rate = r;
+        for (&f, &old) in comp_flows.iter().zip(&old_rate) {
+            let x = &mut fl[f as usize];
+            let r = x.rate;
+            let (a, b) = (x.first as usize, x.last as usize);
+            for (&l, &pos) in route_links[a..b].iter().zip(&entry_pos[a..b]) {
+                slots[l as usize][pos as usize].rate = r;
             }
-            if r == old_rate[k] {
+            if r == old {
                 // Same rate, same projected end: the queued event stays valid.
                 continue;
             }
-            self.fl[f].min_rate = self.fl[f].min_rate.min(r);
-            self.fl[f].max_rate = self.fl[f].max_rate.max(r);
-            self.fl[f].version = self.fl[f].version.wrapping_add(1);
+            x.min_rate = x.min_rate.min(r);
+            x.max_rate = x.max_rate.max(r);
+            x.version = x.version.wrapping_add(1);
             ends.push(Ev {
-                t: t + self.fl[f].remaining / r,
-                id: f as u32,
-                version: self.fl[f].version,
+                t: t + x.remaining / r,
+                id: f,
+                version: x.version,
             });
         }
         // Stale projections pile up when rates change often: rebuild the heap now and then.
@@ -976,8 +1046,7 @@ fn run(
             }
         }
         if !touched.is_empty() {
-            touched.sort_unstable();
-            touched.dedup();
+            // Repeated links are fine: the re-rating marks each one it reaches.
             let tl = std::mem::take(&mut touched);
             sim.rerate(t, &tl, &mut ends);
             if sim.cancelled {
