@@ -499,7 +499,10 @@ impl<'a> Sim<'a> {
         added.retain(|&f| {
             let x = &mut fl[f as usize];
             let (a, b) = (x.first as usize, x.last as usize);
-            if route_links[a..b].iter().any(|&l| slots[l as usize].len() != 1) {
+            if route_links[a..b]
+                .iter()
+                .any(|&l| slots[l as usize].len() != 1)
+            {
                 return true;
             }
             let mut level = f64::INFINITY;
@@ -687,7 +690,8 @@ impl<'a> Sim<'a> {
         let (entry_pos, u_pos) = (&self.entry_pos[..], &self.u_pos[..]);
         let routes = &self.flows.routes;
         let (route_links, route_fracs) = (&routes.links[..], &routes.fractions[..]);
-        let level_of = |y: &LinkState| (y.cap - y.frozen_load).max(0.0) / y.unfrozen_w.max(f64::MIN_POSITIVE);
+        let level_of =
+            |y: &LinkState| (y.cap - y.frozen_load).max(0.0) / y.unfrozen_w.max(f64::MIN_POSITIVE);
         old_rate.clear();
         heap.clear();
         for &f in comp_flows {
@@ -843,18 +847,20 @@ pub fn simulate_until(
     watch: Option<usize>,
     cancel: &dyn Fn() -> bool,
 ) -> Result<SimOutput> {
-    run(net, flows, watch, cancel, true, false)
+    run(net, flows, watch, cancel, true, None)
 }
 
-/// [`simulate_until`] for flows whose dependencies are known to be acyclic (the Monte Carlo
-/// samples of one checked template): skips the cycle check.
+/// [`simulate_until`] for flows whose dependencies are known to be acyclic, with their
+/// successors (as [`successors`] gives them) already at hand: the Monte Carlo samples of one
+/// checked template.
 pub(crate) fn simulate_until_acyclic(
     net: &Network,
     flows: &FlowSet,
     watch: Option<usize>,
+    succ: (&[usize], &[u32]),
     cancel: &dyn Fn() -> bool,
 ) -> Result<SimOutput> {
-    run(net, flows, watch, cancel, true, true)
+    run(net, flows, watch, cancel, true, Some(succ))
 }
 
 fn run(
@@ -863,14 +869,28 @@ fn run(
     watch: Option<usize>,
     cancel: &dyn Fn() -> bool,
     incremental: bool,
-    known_acyclic: bool,
+    acyclic_with: Option<(&[usize], &[u32])>,
 ) -> Result<SimOutput> {
     validate(net, flows)?;
-    let succ = successors(&flows.dep_ptr, &flows.dep_idx);
-    if !known_acyclic {
-        check_acyclic(&flows.dep_ptr, &flows.dep_idx, &succ)?;
-    }
-    let (succ_ptr, succ_idx) = succ;
+    let computed;
+    let (succ_ptr, succ_idx) = match acyclic_with {
+        Some((ptr, idx))
+            if ptr.len() == flows.dep_ptr.len() && idx.len() == flows.dep_idx.len() =>
+        {
+            (ptr, idx)
+        }
+        Some(_) => {
+            return Err(invalid(
+                "successors",
+                "do not match the flows' dependencies",
+            ))
+        }
+        None => {
+            computed = successors(&flows.dep_ptr, &flows.dep_idx);
+            check_acyclic(&flows.dep_ptr, &flows.dep_idx, &computed)?;
+            (&computed.0[..], &computed.1[..])
+        }
+    };
     let mut watching = watch.map(|w| w.min(flows.size_bytes.len())).unwrap_or(0);
     let n = flows.size_bytes.len();
     let m = net.n_links();
@@ -1304,8 +1324,8 @@ mod tests {
                     1e-6 * rng.below(500) as f64
                 };
             }
-            let inc = run(&net, &fs, None, &never, true, false).unwrap();
-            let full = run(&net, &fs, None, &never, false, false).unwrap();
+            let inc = run(&net, &fs, None, &never, true, None).unwrap();
+            let full = run(&net, &fs, None, &never, false, None).unwrap();
             assert!(inc.flows_rerated <= full.flows_rerated);
             for f in 0..n {
                 assert!(

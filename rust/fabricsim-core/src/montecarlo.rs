@@ -71,6 +71,7 @@ fn run_sample(
     router: &Router,
     tpl: &Template,
     groups: &(Vec<u32>, Vec<u32>),
+    succ: &(Vec<usize>, Vec<u32>),
     bg: Option<&Background>,
     cfg: &Config,
     sample: usize,
@@ -83,7 +84,7 @@ fn run_sample(
     } else {
         cfg.seed
     };
-    let (mut src, mut dst, mut via) = (tpl.src.clone(), tpl.dst.clone(), tpl.via.clone());
+    let (mut src, mut dst, mut via_tpl) = (tpl.src.clone(), tpl.dst.clone(), tpl.via.clone());
     if let Some(pool) = &cfg.placement_pool {
         // Re-place the job: its distinct GPUs map onto a random subset of the pool.
         let mut ranks: Vec<u32> = tpl.src[..tpl.n_job]
@@ -114,8 +115,8 @@ fn run_sample(
         for i in 0..tpl.n_job {
             src[i] = map(src[i]);
             dst[i] = map(dst[i]);
-            if via[i] != NO_VIA {
-                via[i] = map(via[i]);
+            if via_tpl[i] != NO_VIA {
+                via_tpl[i] = map(via_tpl[i]);
             }
         }
     }
@@ -126,44 +127,45 @@ fn run_sample(
     let mut window = bg.cloned();
     let mut extensions = 0;
     let (flows, out, n_tpl, generated) = loop {
-        let mut src = src.clone();
-        let mut dst = dst.clone();
-        let mut via = via.clone();
-        let mut keys = tpl.flow_key.clone();
-        let mut size = tpl.size_bytes.clone();
-        let mut release = tpl.release_s.clone();
-        let mut delay = tpl.delay_s.clone();
-        let mut dep_ptr = tpl.dep_ptr.clone();
-        let mut scale = tpl.latency_scale.clone();
         let n_tpl = src.len();
-        let mut generated = 0;
-        if let Some(bg) = &window {
-            let (bs, bd, bz, br) = bg.generate(bg_seed);
-            generated = bs.len() as u64;
-            let last = *dep_ptr.last().unwrap_or(&0);
-            for k in 0..bs.len() {
-                src.push(bs[k]);
-                dst.push(bd[k]);
-                via.push(NO_VIA);
-                // background flows hash on their own keys, far from the template's
-                keys.push((1u64 << 62) + k as u64);
-                size.push(bz[k]);
-                release.push(br[k]);
-                delay.push(0.0);
-                dep_ptr.push(last);
-                if !scale.is_empty() {
-                    scale.push(1.0);
-                }
-            }
+        let (bs, bd, bz, br) = match &window {
+            Some(bg) => bg.generate(bg_seed),
+            None => Default::default(),
+        };
+        let generated = bs.len() as u64;
+        let n = n_tpl + bs.len();
+        // The template's flows, then the background's (no dependencies, no waypoint), each
+        // array allocated once at its final length.
+        let (src, dst) = ([&src[..], &bs[..]].concat(), [&dst[..], &bd[..]].concat());
+        let mut via = Vec::with_capacity(n);
+        via.extend_from_slice(&via_tpl);
+        via.resize(n, NO_VIA);
+        let mut keys = Vec::with_capacity(n);
+        keys.extend_from_slice(&tpl.flow_key);
+        keys.extend((0..bs.len() as u64).map(|k| (1u64 << 62) + k));
+        let size = [&tpl.size_bytes[..], &bz[..]].concat();
+        let release = [&tpl.release_s[..], &br[..]].concat();
+        let mut delay = Vec::with_capacity(n);
+        delay.extend_from_slice(&tpl.delay_s);
+        delay.resize(n, 0.0);
+        let last = *tpl.dep_ptr.last().unwrap_or(&0);
+        let mut dep_ptr = Vec::with_capacity(n + 1);
+        dep_ptr.extend_from_slice(&tpl.dep_ptr);
+        dep_ptr.resize(n + 1, last);
+        let mut scale = Vec::new();
+        if !tpl.latency_scale.is_empty() {
+            scale.reserve_exact(n);
+            scale.extend_from_slice(&tpl.latency_scale);
+            scale.resize(n, 1.0);
         }
-        // The job's connections are the template's (placement maps ranks one to one); each
-        // background flow is a connection of its own.
-        let (mut rep_of, mut reps) = groups.clone();
-        let n_conn = reps.len() as u32;
-        for k in 0..(src.len() - n_tpl) as u32 {
-            rep_of.push(n_conn + k);
-            reps.push(n_tpl as u32 + k);
-        }
+        // Each background flow is a connection of its own.
+        let n_conn = groups.1.len() as u32;
+        let rep_of = [
+            &groups.0[..],
+            &(n_conn..n_conn + generated as u32).collect::<Vec<_>>(),
+        ]
+        .concat();
+        let reps = [&groups.1[..], &(n_tpl as u32..n as u32).collect::<Vec<_>>()].concat();
         let routes = route_connections(
             router, &src, &dst, &via, &keys, &rep_of, &reps, cfg.policy, hash_seed, cancel,
         )?;
@@ -176,7 +178,17 @@ fn run_sample(
             routes,
             latency_scale: scale,
         };
-        let out = engine::simulate_until_acyclic(net, &flows, Some(tpl.n_job), cancel)?;
+        // The template's successors, and none for the background flows.
+        let mut succ_ptr = Vec::with_capacity(n + 1);
+        succ_ptr.extend_from_slice(&succ.0);
+        succ_ptr.resize(n + 1, succ.1.len());
+        let out = engine::simulate_until_acyclic(
+            net,
+            &flows,
+            Some(tpl.n_job),
+            (&succ_ptr, &succ.1),
+            cancel,
+        )?;
         let job_end = out.finish_s[..tpl.n_job]
             .iter()
             .fold(0.0f64, |a, &b| a.max(b));
@@ -307,11 +319,8 @@ pub fn run(
     {
         return Err(invalid("template", "dependency arrays are inconsistent"));
     }
-    engine::check_acyclic(
-        &tpl.dep_ptr,
-        &tpl.dep_idx,
-        &engine::successors(&tpl.dep_ptr, &tpl.dep_idx),
-    )?;
+    let succ = engine::successors(&tpl.dep_ptr, &tpl.dep_idx);
+    engine::check_acyclic(&tpl.dep_ptr, &tpl.dep_idx, &succ)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -323,7 +332,7 @@ pub fn run(
                 if cancel() {
                     return Err(CoreError::Interrupted);
                 }
-                run_sample(net, router, tpl, &groups, bg, cfg, i, cancel)
+                run_sample(net, router, tpl, &groups, &succ, bg, cfg, i, cancel)
             })
             .collect()
     });

@@ -713,10 +713,20 @@ mod tests {
     fn link_bytes_spread_each_flow_over_its_split() {
         let router = Router::new(two_leaf(4), Metric::Hops);
         let never = || false;
-        let routes =
-            route_flows(&router, &[0, 1], &[1, 0], &[NO_VIA; 2], &[0, 0], Policy::Spray, 0, &never)
-                .unwrap();
-        let bytes = routes.link_bytes(&[8.0, 4.0], router.net.n_links()).unwrap();
+        let routes = route_flows(
+            &router,
+            &[0, 1],
+            &[1, 0],
+            &[NO_VIA; 2],
+            &[0, 0],
+            Policy::Spray,
+            0,
+            &never,
+        )
+        .unwrap();
+        let bytes = routes
+            .link_bytes(&[8.0, 4.0], router.net.n_links())
+            .unwrap();
         // gpu0 -> leaf0 carries all 8 bytes; each leaf0 -> spine uplink a quarter.
         assert_eq!(bytes[0], 8.0);
         assert_eq!(bytes[1], 4.0); // leaf0 -> gpu0 carries the reverse flow

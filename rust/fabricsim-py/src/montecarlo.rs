@@ -95,22 +95,23 @@ pub fn monte_carlo<'py>(
     let bg = match bg_endpoints {
         None => None,
         Some(ep) => {
-            let pattern =
-                match bg_pattern {
-                    "uniform" => Pattern::Uniform,
-                    "permutation" => Pattern::Permutation,
-                    "incast" => Pattern::Incast {
-                        receivers: bg_receivers,
-                    },
-                    other => return Err(py_error(
+            let pattern = match bg_pattern {
+                "uniform" => Pattern::Uniform,
+                "permutation" => Pattern::Permutation,
+                "incast" => Pattern::Incast {
+                    receivers: bg_receivers,
+                },
+                other => {
+                    return Err(py_error(
                         py,
                         "UnknownNameError",
                         format!(
                             "pattern: unknown value {other:?}; valid: uniform, permutation, incast"
                         ),
                         &[],
-                    )),
-                };
+                    ))
+                }
+            };
             let values = bg_size_values
                 .map(|a| a.as_array().to_vec())
                 .unwrap_or_default();
