@@ -9,7 +9,9 @@ use crate::engine::{self, FlowSet};
 use crate::error::{invalid, CoreError, Result};
 use crate::hash::{splitmix64, Rng};
 use crate::network::Network;
-use crate::routing::{connections, route_connections, Policy, Router, NO_VIA};
+use crate::routing::{
+    connections, expand, join, route_connections, EcmpPaths, Policy, Route, Router, NO_VIA,
+};
 
 /// Windows are not extended past this many expected background arrivals per sample.
 pub const MAX_BACKGROUND_FLOWS: f64 = 4.0e6;
@@ -65,12 +67,20 @@ struct SampleOut {
     generated: u64,
 }
 
+/// What a sample needs to route one template connection.
+enum KnownRoute {
+    Fixed(Route),
+    Ecmp(EcmpPaths),
+    EcmpVia(EcmpPaths, EcmpPaths),
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_sample(
     net: &Network,
     router: &Router,
     tpl: &Template,
     groups: &(Vec<u32>, Vec<u32>),
+    known: Option<&[KnownRoute]>,
     succ: &(Vec<usize>, Vec<u32>),
     bg: Option<&Background>,
     cfg: &Config,
@@ -166,9 +176,31 @@ fn run_sample(
         ]
         .concat();
         let reps = [&groups.1[..], &(n_tpl as u32..n as u32).collect::<Vec<_>>()].concat();
-        let routes = route_connections(
-            router, &src, &dst, &via, &keys, &rep_of, &reps, cfg.policy, hash_seed, cancel,
-        )?;
+        let routes = match known {
+            // The template's connections from what is known of them, the background's afresh.
+            Some(known) => {
+                let mut routes = Vec::with_capacity(reps.len());
+                for (c, k) in known.iter().enumerate() {
+                    let key = keys[groups.1[c] as usize];
+                    routes.push(match k {
+                        KnownRoute::Fixed(r) => r.clone(),
+                        KnownRoute::Ecmp(p) => p.walk(net, hash_seed, key)?,
+                        KnownRoute::EcmpVia(a, b) => {
+                            join(&a.walk(net, hash_seed, key)?, &b.walk(net, hash_seed, key)?)
+                        }
+                    });
+                }
+                for &i in &reps[known.len()..] {
+                    let i = i as usize;
+                    let (s, d) = (src[i] as usize, dst[i] as usize);
+                    routes.push(router.route(s, d, cfg.policy, hash_seed, keys[i])?);
+                }
+                expand(&rep_of, &routes)
+            }
+            None => route_connections(
+                router, &src, &dst, &via, &keys, &rep_of, &reps, cfg.policy, hash_seed, cancel,
+            )?,
+        };
         let flows = FlowSet {
             size_bytes: size,
             release_s: release,
@@ -320,6 +352,42 @@ pub fn run(
         return Err(invalid("template", "dependency arrays are inconsistent"));
     }
     let succ = engine::successors(&tpl.dep_ptr, &tpl.dep_idx);
+    // Without random placement the template's connections are the same in every sample: find
+    // their equal-cost paths once (or, spraying, which ignores the seed, their routes).
+    let known: Option<Vec<KnownRoute>> = if cfg.placement_pool.is_none() {
+        let found: Vec<Result<KnownRoute>> = groups
+            .1
+            .par_iter()
+            .map(|&i| {
+                if cancel() {
+                    return Err(CoreError::Interrupted);
+                }
+                let i = i as usize;
+                let (s, d, v) = (tpl.src[i] as usize, tpl.dst[i] as usize, tpl.via[i]);
+                Ok(match (cfg.policy, v) {
+                    (Policy::Spray, NO_VIA) => {
+                        KnownRoute::Fixed(router.route(s, d, Policy::Spray, 0, 0)?)
+                    }
+                    (Policy::Spray, v) => KnownRoute::Fixed(router.route_via(
+                        s,
+                        v as usize,
+                        d,
+                        Policy::Spray,
+                        0,
+                        0,
+                    )?),
+                    (Policy::Ecmp, NO_VIA) => KnownRoute::Ecmp(router.ecmp_paths(s, d)?),
+                    (Policy::Ecmp, v) => KnownRoute::EcmpVia(
+                        router.ecmp_paths(s, v as usize)?,
+                        router.ecmp_paths(v as usize, d)?,
+                    ),
+                })
+            })
+            .collect();
+        Some(found.into_iter().collect::<Result<_>>()?)
+    } else {
+        None
+    };
     engine::check_acyclic(&tpl.dep_ptr, &tpl.dep_idx, &succ)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -332,7 +400,18 @@ pub fn run(
                 if cancel() {
                     return Err(CoreError::Interrupted);
                 }
-                run_sample(net, router, tpl, &groups, &succ, bg, cfg, i, cancel)
+                run_sample(
+                    net,
+                    router,
+                    tpl,
+                    &groups,
+                    known.as_deref(),
+                    &succ,
+                    bg,
+                    cfg,
+                    i,
+                    cancel,
+                )
             })
             .collect()
     });

@@ -317,35 +317,116 @@ impl Router {
     ) -> Result<Route> {
         let first = self.route(src, via, policy, seed, flow_key)?;
         let second = self.route(via, dst, policy, seed, flow_key)?;
-        let mut pairs: Vec<(u32, f64)> = first
-            .links
-            .iter()
-            .copied()
-            .zip(first.fractions.iter().copied())
-            .collect();
-        pairs.extend(
-            second
-                .links
-                .iter()
-                .copied()
-                .zip(second.fractions.iter().copied()),
-        );
-        pairs.sort_by_key(|p| p.0);
-        let mut route = Route {
-            latency_s: first.latency_s + second.latency_s,
+        Ok(join(&first, &second))
+    }
+
+    /// The equal-cost next hops of every node on the shortest paths from `src` to `dst`.
+    pub fn ecmp_paths(&self, src: usize, dst: usize) -> Result<EcmpPaths> {
+        let to = self.check_pair(src, dst)?;
+        let mut found: Vec<(u32, Vec<u32>)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![src];
+        seen.insert(src);
+        let mut hops = Vec::new();
+        while let Some(u) = stack.pop() {
+            if u == dst {
+                continue;
+            }
+            self.next_hops_into(u, &to, to.dist(u), &mut hops);
+            for &l in &hops {
+                let v = self.net.dst(l as usize);
+                if seen.insert(v) {
+                    stack.push(v);
+                }
+            }
+            found.push((u as u32, hops.clone()));
+        }
+        found.sort_unstable_by_key(|e| e.0);
+        let mut paths = EcmpPaths {
+            src: src as u32,
+            dst: dst as u32,
+            ptr: vec![0],
             ..Default::default()
         };
-        for (l, f) in pairs {
-            if route.links.last() == Some(&l) {
-                *route.fractions.last_mut().unwrap_or(&mut 0.0) += f;
-            } else {
-                route.links.push(l);
-                route.fractions.push(f);
+        for (u, h) in found {
+            paths.nodes.push(u);
+            paths.links.extend(h);
+            paths.ptr.push(paths.links.len() as u32);
+        }
+        Ok(paths)
+    }
+}
+
+/// Every equal-cost next hop of every node on the shortest paths of one connection, found
+/// once ([`Router::ecmp_paths`]): the ECMP route for any seed is then a walk that hashes at
+/// each node, as [`Router::route`] does (the Monte Carlo re-hashes the same connections in
+/// every sample).
+#[derive(Clone, Debug, Default)]
+pub struct EcmpPaths {
+    src: u32,
+    dst: u32,
+    nodes: Vec<u32>,
+    ptr: Vec<u32>,
+    links: Vec<u32>,
+}
+
+impl EcmpPaths {
+    /// The route [`Router::route`] gives with `Policy::Ecmp`, `seed` and `flow_key`.
+    pub fn walk(&self, net: &Network, seed: u64, flow_key: u64) -> Result<Route> {
+        let mut route = Route::default();
+        let (src, dst) = (self.src as usize, self.dst as usize);
+        let mut u = src;
+        while u != dst {
+            let hops = match self.nodes.binary_search(&(u as u32)) {
+                Ok(i) => &self.links[self.ptr[i] as usize..self.ptr[i + 1] as usize],
+                Err(_) => &[][..],
+            };
+            if hops.is_empty() {
+                return Err(CoreError::Unreachable { src, dst });
             }
+            let k = (ecmp_hash(seed, flow_key, u as u64) % hops.len() as u64) as usize;
+            let l = hops[k] as usize;
+            route.links.push(l as u32);
+            route.fractions.push(1.0);
+            route.latency_s += net.latency_s(l);
+            u = net.dst(l);
         }
         Ok(route)
     }
+}
 
+/// A route through a waypoint: both halves, with the fractions of a link used by both added.
+pub(crate) fn join(first: &Route, second: &Route) -> Route {
+    let mut pairs: Vec<(u32, f64)> = first
+        .links
+        .iter()
+        .copied()
+        .zip(first.fractions.iter().copied())
+        .collect();
+    pairs.extend(
+        second
+            .links
+            .iter()
+            .copied()
+            .zip(second.fractions.iter().copied()),
+    );
+    pairs.sort_by_key(|p| p.0);
+    let mut route = Route {
+        latency_s: first.latency_s + second.latency_s,
+        ..Default::default()
+    };
+    for (l, f) in pairs {
+        if route.links.last() == Some(&l) {
+            *route.fractions.last_mut().unwrap_or(&mut 0.0) += f;
+        } else {
+            route.links.push(l);
+            route.fractions.push(f);
+        }
+    }
+    route
+}
+
+impl Router {
     fn route_into(
         &self,
         src: usize,
@@ -605,6 +686,12 @@ pub(crate) fn route_connections(
         })
         .collect();
     let routes: Vec<Route> = routes.into_iter().collect::<Result<_>>()?;
+    Ok(expand(rep_of, &routes))
+}
+
+/// Every flow's route from its connection's (`rep_of[i]` indexes `routes`).
+pub(crate) fn expand(rep_of: &[u32], routes: &[Route]) -> RoutedFlows {
+    let n = rep_of.len();
     let total: usize = rep_of.iter().map(|&r| routes[r as usize].links.len()).sum();
     let mut out = RoutedFlows {
         ptr: Vec::with_capacity(n + 1),
@@ -620,7 +707,7 @@ pub(crate) fn route_connections(
         out.latency_s.push(r.latency_s);
         out.ptr.push(out.links.len());
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -737,6 +824,34 @@ mod tests {
         let total: f64 = bytes.iter().sum();
         assert!((total - 4.0 * 12.0).abs() < 1e-12); // every byte crosses four hops
         assert!(routes.link_bytes(&[1.0], router.net.n_links()).is_err());
+    }
+
+    #[test]
+    fn ecmp_paths_walk_like_route() {
+        let router = Router::new(two_leaf(8), Metric::Hops);
+        let net = router.network().clone();
+        for (src, dst) in [(0, 1), (1, 0), (0, 5), (4, 1), (0, 0)] {
+            let paths = router.ecmp_paths(src, dst).unwrap();
+            for seed in 0..20u64 {
+                for key in [0u64, 7, 1 << 40] {
+                    let walked = paths.walk(&net, seed, key).unwrap();
+                    assert_eq!(
+                        walked,
+                        router.route(src, dst, Policy::Ecmp, seed, key).unwrap()
+                    );
+                }
+            }
+        }
+        // Through a waypoint: both halves joined as route_via joins them.
+        let (a, b) = (
+            router.ecmp_paths(0, 6).unwrap(),
+            router.ecmp_paths(6, 1).unwrap(),
+        );
+        let joined = join(&a.walk(&net, 3, 9).unwrap(), &b.walk(&net, 3, 9).unwrap());
+        assert_eq!(
+            joined,
+            router.route_via(0, 6, 1, Policy::Ecmp, 3, 9).unwrap()
+        );
     }
 
     #[test]
