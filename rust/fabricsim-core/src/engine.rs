@@ -320,6 +320,7 @@ struct Scratch {
     comp_links: Vec<u32>,
     comp_flows: Vec<u32>,
     stack: Vec<u32>,
+    comps: Vec<(usize, usize, usize, usize, u32)>,
     lazy_links: Vec<u32>,
     old_rate: Vec<f64>,
     heap: BinaryHeap<Ev>,
@@ -581,17 +582,19 @@ impl<'a> Sim<'a> {
         lowest * (1.0 - 1e-9)
     }
 
-    fn next_stamp(&mut self) -> u32 {
-        self.stamp = self.stamp.wrapping_add(1);
-        if self.stamp == 0 {
+    /// A fresh stamp. `need` more will follow in this batch without a reset in between (a
+    /// reset clears every mark, and a batch compares its marks for order).
+    fn next_stamp(&mut self, need: usize) -> u32 {
+        if self.stamp as u64 + need as u64 + 2 >= u32::MAX as u64 {
             self.ls.iter_mut().for_each(|x| {
                 x.mark = 0;
                 x.root = 0;
                 x.lazy = 0;
             });
             self.fl.iter_mut().for_each(|x| x.mark = 0);
-            self.stamp = 1;
+            self.stamp = 0;
         }
+        self.stamp += 1;
         self.stamp
     }
 
@@ -605,13 +608,15 @@ impl<'a> Sim<'a> {
     /// nothing until one of its links saturates). So flows with a lower rate keep it, and the
     /// filling resumes from that threshold for the others, and only for those connected to the
     /// touched links through other flows above it: the rest of the network cannot notice.
+    /// Max-min rates decompose over connected groups of those flows; each is filled on its
+    /// own (most are a single flow).
     ///
     /// The search first stops at links that were not saturated (see [`Sim::reach`]); if that
     /// proves too narrow, it runs again without stopping.
     fn rerate(&mut self, t: f64, touched: &[u32], ends: &mut BinaryHeap<Ev>) {
-        let stamp = self.next_stamp();
+        let event = self.next_stamp(2 * touched.len() + 2);
         if self.incremental {
-            self.start_isolated(t, stamp, ends);
+            self.start_isolated(t, event, ends);
         }
         let mut threshold = if self.incremental {
             self.removed_min_rate
@@ -623,78 +628,107 @@ impl<'a> Sim<'a> {
         }
         self.removed_min_rate = f64::INFINITY;
         self.added.clear();
+        for &l in touched {
+            self.ls[l as usize].root = event;
+        }
         let mut comp_links = std::mem::take(&mut self.scratch.comp_links);
         let mut comp_flows = std::mem::take(&mut self.scratch.comp_flows);
-        self.reach(
+        let mut comps = std::mem::take(&mut self.scratch.comps);
+        self.scratch.old_rate.clear();
+        let mut ok = self.reach(
             threshold,
             touched,
-            stamp,
+            event,
             self.incremental,
             &mut comp_links,
             &mut comp_flows,
+            &mut comps,
         );
-        let mut ok = comp_flows.is_empty() || self.fill(t, stamp, &comp_links, &comp_flows);
+        if ok {
+            for &(l0, l1, f0, f1, stamp) in &comps {
+                ok = self.fill(t, stamp, &comp_links[l0..l1], &comp_flows[f0..f1]);
+                if !ok || self.cancelled {
+                    break;
+                }
+            }
+        }
         if !ok && !self.cancelled {
-            // A link the search stopped at became some re-rated flow's bottleneck below the
-            // rate of a flow it left alone: restore the old rates and search everything.
-            for (&f, &r) in comp_flows.iter().zip(&self.scratch.old_rate) {
+            // The search that stopped at spare capacity was too narrow somewhere: put back
+            // the rates filled so far and search everything.
+            self.out.searches_widened += 1;
+            let filled = self.scratch.old_rate.len();
+            for (&f, &r) in comp_flows[..filled].iter().zip(&self.scratch.old_rate) {
                 self.fl[f as usize].rate = r;
             }
-            self.out.searches_widened += 1;
-            let stamp = self.next_stamp();
+            self.scratch.old_rate.clear();
+            let event = self.next_stamp(touched.len() + 1); // above every mark so far
             self.reach(
                 threshold,
                 touched,
-                stamp,
+                event,
                 false,
                 &mut comp_links,
                 &mut comp_flows,
+                &mut comps,
             );
-            ok = self.fill(t, stamp, &comp_links, &comp_flows);
+            for &(l0, l1, f0, f1, stamp) in &comps {
+                self.fill(t, stamp, &comp_links[l0..l1], &comp_flows[f0..f1]);
+                if self.cancelled {
+                    break;
+                }
+            }
         }
-        if ok && !self.cancelled && !comp_flows.is_empty() {
+        if !self.cancelled && !comp_flows.is_empty() {
             self.publish(t, &comp_links, &comp_flows, ends);
         }
         self.scratch.comp_links = comp_links;
         self.scratch.comp_flows = comp_flows;
+        self.scratch.comps = comps;
     }
 
-    /// The flows to re-rate: new ones and those at or above `threshold`, reached from the
-    /// `touched` links through one another, and the links they cross (with each link's
-    /// frozen load and re-rated flows set up for the filling).
+    /// The flows to re-rate, one connected group at a time (`comps`: ranges of `comp_links`
+    /// and `comp_flows`, and the group's stamp): new ones and those at or above `threshold`,
+    /// reached from the `touched` links through one another, with the links they cross (each
+    /// link's frozen load and re-rated flows set up for the filling). Links and flows marked
+    /// above `event` belong to this batch.
     ///
     /// With `lazy`, the search does not go on through a link (other than a touched one) that
     /// was not saturated: the flows on it that nothing else reaches keep their rates, as long
     /// as the link does not end up limiting a re-rated flow below one of them (the filling
     /// checks, see [`Sim::fill`]). A link with spare capacity is nobody's bottleneck, so
-    /// without that they still have theirs, unchanged.
+    /// without that they still have theirs, unchanged. False if two groups meet at such a link
+    /// (they would have to be filled together): search again without `lazy`.
+    #[allow(clippy::too_many_arguments)]
     fn reach(
         &mut self,
         threshold: f64,
         touched: &[u32],
-        stamp: u32,
+        event: u32,
         lazy: bool,
         comp_links: &mut Vec<u32>,
         comp_flows: &mut Vec<u32>,
-    ) {
+        comps: &mut Vec<(usize, usize, usize, usize, u32)>,
+    ) -> bool {
         let mut stack = std::mem::take(&mut self.scratch.stack);
         let mut lazy_links = std::mem::take(&mut self.scratch.lazy_links);
-        // Plain slices, so the compiler keeps them in registers across the stores below.
-        let (slots, fl, ls, u_pos) = (&self.slots, &mut self.fl, &mut self.ls, &mut self.u_pos);
         let route_links = &self.flows.routes.links[..];
-        u_pos.clear();
+        self.u_pos.clear();
         comp_links.clear();
         comp_flows.clear();
-        lazy_links.clear();
+        comps.clear();
+        stack.clear();
+        let mut met = false;
         for &root in touched {
-            ls[root as usize].root = stamp;
-        }
-        for &root in touched {
-            if ls[root as usize].mark == stamp {
-                continue;
+            if self.ls[root as usize].mark >= event {
+                continue; // reached by an earlier group, or a flow alone on its links
             }
-            ls[root as usize].mark = stamp;
+            let group = self.next_stamp(0);
+            // Plain slices, so the compiler keeps them in registers across the stores below.
+            let (slots, fl, ls, u_pos) = (&self.slots, &mut self.fl, &mut self.ls, &mut self.u_pos);
+            ls[root as usize].mark = group;
             stack.push(root);
+            lazy_links.clear();
+            let (links0, flows0) = (comp_links.len(), comp_flows.len());
             while let Some(l) = stack.pop() {
                 comp_links.push(l);
                 let l = l as usize;
@@ -712,10 +746,10 @@ impl<'a> Sim<'a> {
                     u_pos.push(k as u32);
                 }
                 let y = &mut ls[l];
-                if lazy && y.root != stamp && load < y.cap * (1.0 - 1e-9) {
-                    // Settled once the search is over.
+                if lazy && y.root != event && load < y.cap * (1.0 - 1e-9) {
+                    // Settled once this group's search is over.
                     u_pos.truncate(u_start);
-                    y.lazy = stamp;
+                    y.lazy = group;
                     lazy_links.push(l as u32);
                     continue;
                 }
@@ -728,46 +762,56 @@ impl<'a> Sim<'a> {
                 for &k in &u_pos[u_start..u_end] {
                     let flow = slots[l][k as usize].flow;
                     let x = &mut fl[flow as usize];
-                    if x.mark == stamp {
+                    if x.mark == group {
                         continue;
                     }
-                    x.mark = stamp;
+                    x.mark = group;
                     comp_flows.push(flow);
                     for &l2 in &route_links[x.first as usize..x.last as usize] {
                         let y2 = &mut ls[l2 as usize];
-                        if y2.mark != stamp {
-                            y2.mark = stamp;
+                        if y2.mark != group {
+                            // Another group got here first: only possible through a link
+                            // one of them stopped at.
+                            met |= y2.mark > event;
+                            y2.mark = group;
                             stack.push(l2);
                         }
                     }
                 }
             }
-        }
-        // The links the search stopped at: the flows it reached by other links are re-rated,
-        // the others count as frozen load at their rates.
-        for &l in &lazy_links {
-            let l = l as usize;
-            let (mut w, mut frozen_load, mut top_other) = (0.0, 0.0, 0.0f64);
-            let u_start = u_pos.len();
-            for (k, slot) in slots[l].iter().enumerate() {
-                if fl[slot.flow as usize].mark == stamp {
-                    w += slot.frac;
-                    u_pos.push(k as u32);
-                } else {
-                    frozen_load += slot.frac * slot.rate;
-                    top_other = top_other.max(slot.rate);
+            // The links this group stopped at: the flows it reached by other links are
+            // re-rated, the others count as frozen load at their rates.
+            for &l in &lazy_links {
+                let l = l as usize;
+                let (mut w, mut frozen_load, mut top_other) = (0.0, 0.0, 0.0f64);
+                let u_start = u_pos.len();
+                for (k, slot) in slots[l].iter().enumerate() {
+                    if fl[slot.flow as usize].mark == group {
+                        w += slot.frac;
+                        u_pos.push(k as u32);
+                    } else {
+                        frozen_load += slot.frac * slot.rate;
+                        top_other = top_other.max(slot.rate);
+                    }
                 }
+                let y = &mut ls[l];
+                y.u_start = u_start as u32;
+                y.u_end = u_pos.len() as u32;
+                y.unfrozen_w = w;
+                y.unfrozen_n = y.u_end - y.u_start;
+                y.frozen_load = frozen_load;
+                y.top_other = top_other;
             }
-            let y = &mut ls[l];
-            y.u_start = u_start as u32;
-            y.u_end = u_pos.len() as u32;
-            y.unfrozen_w = w;
-            y.unfrozen_n = y.u_end - y.u_start;
-            y.frozen_load = frozen_load;
-            y.top_other = top_other;
+            if comp_flows.len() > flows0 {
+                comps.push((links0, comp_links.len(), flows0, comp_flows.len(), group));
+            }
+            if met {
+                break;
+            }
         }
         self.scratch.stack = stack;
         self.scratch.lazy_links = lazy_links;
+        !met
     }
 
     /// Progressive filling of the `comp_flows` (the others on `comp_links` keep their rates).
@@ -788,7 +832,6 @@ impl<'a> Sim<'a> {
         let too_narrow =
             |y: &LinkState, level: f64| y.lazy == stamp && y.top_other > level * (1.0 + 1e-9);
         let mut ok = true;
-        old_rate.clear();
         heap.clear();
         for &f in comp_flows {
             let x = &mut fl[f as usize];
