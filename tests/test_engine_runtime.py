@@ -79,8 +79,12 @@ def _interrupt(script, *, after=1.0, grace=3.0):
     SIGINT. Returns (seconds from signal to exit or None if it had to be killed, returncode,
     stdout, stderr)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # A test runner started in the background (`cmd &` without job control) passes SIGINT on
+    # ignored, and Python then installs no KeyboardInterrupt handler: give the child the
+    # default, as an interactive shell would.
     p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env)
+                         stderr=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = p.stdout.readline()
         assert line.startswith("start"), (line, p.stderr.read() if p.poll() is not None else "")
