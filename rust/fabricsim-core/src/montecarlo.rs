@@ -152,6 +152,7 @@ fn run_sample(
         via.resize(n, NO_VIA);
         let mut keys = Vec::with_capacity(n);
         keys.extend_from_slice(&tpl.flow_key);
+        // Background flows hash on their own keys, far from the template's.
         keys.extend((0..bs.len() as u64).map(|k| (1u64 << 62) + k));
         let size = [&tpl.size_bytes[..], &bz[..]].concat();
         let release = [&tpl.release_s[..], &br[..]].concat();
@@ -168,7 +169,8 @@ fn run_sample(
             scale.extend_from_slice(&tpl.latency_scale);
             scale.resize(n, 1.0);
         }
-        // Each background flow is a connection of its own.
+        // The job's connections are the template's (placement maps ranks one to one); each
+        // background flow is a connection of its own.
         let n_conn = groups.1.len() as u32;
         let rep_of = [
             &groups.0[..],
