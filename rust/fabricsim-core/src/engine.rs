@@ -371,6 +371,21 @@ impl Default for FlowState {
     }
 }
 
+impl FlowState {
+    /// Record the rate just set (`self.rate`, flow `f`) and queue its projected transfer end;
+    /// the older projection goes stale.
+    fn project_end(&mut self, f: u32, t: f64, ends: &mut BinaryHeap<Ev>) {
+        self.min_rate = self.min_rate.min(self.rate);
+        self.max_rate = self.max_rate.max(self.rate);
+        self.version = self.version.wrapping_add(1);
+        ends.push(Ev {
+            t: t + self.remaining / self.rate,
+            id: f,
+            version: self.version,
+        });
+    }
+}
+
 /// What a re-rating tracks per link.
 #[derive(Clone, Debug, Default)]
 struct LinkState {
@@ -531,14 +546,7 @@ impl<'a> Sim<'a> {
             x.rate = level;
             x.settled_at = t;
             *isolated += 1;
-            x.min_rate = x.min_rate.min(level);
-            x.max_rate = x.max_rate.max(level);
-            x.version = x.version.wrapping_add(1);
-            ends.push(Ev {
-                t: t + x.remaining / level,
-                id: f,
-                version: x.version,
-            });
+            x.project_end(f, t, ends);
             false
         });
         self.added = added;
@@ -967,18 +975,10 @@ impl<'a> Sim<'a> {
             for (&l, &pos) in route_links[a..b].iter().zip(&entry_pos[a..b]) {
                 slots[l as usize][pos as usize].rate = r;
             }
-            if r == old {
-                // Same rate, same projected end: the queued event stays valid.
-                continue;
+            // Same rate, same projected end: the queued event stays valid.
+            if r != old {
+                x.project_end(f, t, ends);
             }
-            x.min_rate = x.min_rate.min(r);
-            x.max_rate = x.max_rate.max(r);
-            x.version = x.version.wrapping_add(1);
-            ends.push(Ev {
-                t: t + x.remaining / r,
-                id: f,
-                version: x.version,
-            });
         }
         // Stale projections pile up when rates change often: rebuild the heap now and then.
         if ends.len() > 4 * self.n_active + 65_536 {

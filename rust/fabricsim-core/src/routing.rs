@@ -375,24 +375,42 @@ impl EcmpPaths {
     pub fn walk(&self, net: &Network, seed: u64, flow_key: u64) -> Result<Route> {
         let mut route = Route::default();
         let (src, dst) = (self.src as usize, self.dst as usize);
-        let mut u = src;
-        while u != dst {
-            let hops = match self.nodes.binary_search(&(u as u32)) {
-                Ok(i) => &self.links[self.ptr[i] as usize..self.ptr[i + 1] as usize],
-                Err(_) => &[][..],
-            };
-            if hops.is_empty() {
-                return Err(CoreError::Unreachable { src, dst });
+        ecmp_walk(net, src, dst, seed, flow_key, &mut route, |u, hops| {
+            hops.clear();
+            if let Ok(i) = self.nodes.binary_search(&(u as u32)) {
+                hops.extend_from_slice(&self.links[self.ptr[i] as usize..self.ptr[i + 1] as usize]);
             }
-            let k = (ecmp_hash(seed, flow_key, u as u64) % hops.len() as u64) as usize;
-            let l = hops[k] as usize;
-            route.links.push(l as u32);
-            route.fractions.push(1.0);
-            route.latency_s += net.latency_s(l);
-            u = net.dst(l);
-        }
+        })?;
         Ok(route)
     }
+}
+
+/// One ECMP path from `src` to `dst`: at every node the flow's hash picks one of the
+/// equal-cost next hops that `hops_at(node, buffer)` writes into the buffer. Appends to `route`.
+fn ecmp_walk(
+    net: &Network,
+    src: usize,
+    dst: usize,
+    seed: u64,
+    flow_key: u64,
+    route: &mut Route,
+    mut hops_at: impl FnMut(usize, &mut Vec<u32>),
+) -> Result<()> {
+    let mut hops = Vec::new();
+    let mut u = src;
+    while u != dst {
+        hops_at(u, &mut hops);
+        if hops.is_empty() {
+            return Err(CoreError::Unreachable { src, dst });
+        }
+        let k = (ecmp_hash(seed, flow_key, u as u64) % hops.len() as u64) as usize;
+        let l = hops[k] as usize;
+        route.links.push(l as u32);
+        route.fractions.push(1.0);
+        route.latency_s += net.latency_s(l);
+        u = net.dst(l);
+    }
+    Ok(())
 }
 
 /// A route through a waypoint: both halves, with the fractions of a link used by both added.
@@ -447,22 +465,9 @@ impl Router {
         let net = &*self.net;
         let mut hops = Vec::new();
         match policy {
-            Policy::Ecmp => {
-                let (mut u, mut du) = (src, dsrc);
-                while u != dst {
-                    self.next_hops_into(u, &to, du, &mut hops);
-                    if hops.is_empty() {
-                        return Err(CoreError::Unreachable { src, dst });
-                    }
-                    let k = (ecmp_hash(seed, flow_key, u as u64) % hops.len() as u64) as usize;
-                    let l = hops[k] as usize;
-                    route.links.push(l as u32);
-                    route.fractions.push(1.0);
-                    route.latency_s += net.latency_s(l);
-                    u = net.dst(l);
-                    du = to.dist(u);
-                }
-            }
+            Policy::Ecmp => ecmp_walk(net, src, dst, seed, flow_key, route, |u, hops| {
+                self.next_hops_into(u, &to, to.dist(u), hops)
+            })?,
             Policy::Spray => {
                 // Nodes of the equal-cost DAG, visited farthest-first so every node's inflow is
                 // complete before it is split.

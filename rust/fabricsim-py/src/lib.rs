@@ -162,6 +162,27 @@ impl CoreFabric {
             Metric::Latency => &self.latency,
         })
     }
+
+    /// What routing a flow set needs, checked: the router, the policy and the endpoints.
+    #[allow(clippy::type_complexity)]
+    fn flow_endpoints(
+        &self,
+        py: Python<'_>,
+        metric: &str,
+        policy: &str,
+        src: &PyReadonlyArray1<i64>,
+        dst: &PyReadonlyArray1<i64>,
+        via: &PyReadonlyArray1<i64>,
+    ) -> PyResult<(&Router, Policy, Vec<u32>, Vec<u32>, Vec<u32>)> {
+        let n_nodes = self.net.n_nodes();
+        Ok((
+            self.router(py, metric)?,
+            parse(py, Policy::parse(policy))?,
+            indices(py, "src", src, n_nodes)?,
+            indices(py, "dst", dst, n_nodes)?,
+            waypoints(py, via, n_nodes)?,
+        ))
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -303,12 +324,8 @@ impl CoreFabric {
         seed: u64,
         metric: &str,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let n_nodes = self.net.n_nodes();
-        let router = self.router(py, metric)?;
-        let policy = parse(py, Policy::parse(policy))?;
-        let src = indices(py, "src", &src, n_nodes)?;
-        let dst = indices(py, "dst", &dst, n_nodes)?;
-        let via = waypoints(py, &via, n_nodes)?;
+        let (router, policy, src, dst, via) =
+            self.flow_endpoints(py, metric, policy, &src, &dst, &via)?;
         let keys = flow_key.as_array().to_vec();
         let size = size_bytes.as_array().to_vec();
         let n_links = self.net.n_links();
@@ -342,12 +359,8 @@ impl CoreFabric {
         capacity_factor: Option<PyReadonlyArray1<f64>>,
         latency_scale: Option<PyReadonlyArray1<f64>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let n_nodes = self.net.n_nodes();
-        let router = self.router(py, metric)?;
-        let policy = parse(py, Policy::parse(policy))?;
-        let src = indices(py, "src", &src, n_nodes)?;
-        let dst = indices(py, "dst", &dst, n_nodes)?;
-        let via = waypoints(py, &via, n_nodes)?;
+        let (router, policy, src, dst, via) =
+            self.flow_endpoints(py, metric, policy, &src, &dst, &via)?;
         let n = src.len();
         let dep_ptr: Vec<usize> = dep_ptr
             .as_array()
