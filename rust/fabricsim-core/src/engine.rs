@@ -84,21 +84,41 @@ impl SimOutput {
     }
 }
 
-/// A min-heap entry ordered by time, then id (deterministic tie-breaking).
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Ev {
-    t: f64,
-    id: u32,
-    version: u32,
+/// A min-heap entry ordered by time, then id (deterministic tie-breaking), packed into one
+/// integer whose order is that order, so that heap comparisons are a single compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Ev(u128);
+
+impl Ev {
+    #[inline]
+    fn new(t: f64, id: u32, version: u32) -> Ev {
+        // f64::total_cmp's order as an unsigned integer.
+        let b = t.to_bits() as i64;
+        let k = (b ^ ((((b >> 63) as u64) >> 1) as i64)) as u64 ^ (1 << 63);
+        Ev(((k as u128) << 64) | ((id as u128) << 32) | version as u128)
+    }
+
+    #[inline]
+    fn t(self) -> f64 {
+        let k = ((self.0 >> 64) as u64 ^ (1 << 63)) as i64;
+        f64::from_bits((k ^ ((((k >> 63) as u64) >> 1) as i64)) as u64)
+    }
+
+    #[inline]
+    fn id(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    #[inline]
+    fn version(self) -> u32 {
+        self.0 as u32
+    }
 }
 
-impl Eq for Ev {}
+// Reversed: std's BinaryHeap is a max-heap.
 impl Ord for Ev {
     fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .t
-            .total_cmp(&self.t)
-            .then_with(|| other.id.cmp(&self.id))
+        other.0.cmp(&self.0)
     }
 }
 impl PartialOrd for Ev {
@@ -378,11 +398,7 @@ impl FlowState {
         self.min_rate = self.min_rate.min(self.rate);
         self.max_rate = self.max_rate.max(self.rate);
         self.version = self.version.wrapping_add(1);
-        ends.push(Ev {
-            t: t + self.remaining / self.rate,
-            id: f,
-            version: self.version,
-        });
+        ends.push(Ev::new(t + self.remaining / self.rate, f, self.version));
     }
 }
 
@@ -879,11 +895,7 @@ impl<'a> Sim<'a> {
             for &l in comp_links {
                 let y = &ls[l as usize];
                 if y.unfrozen_n > 0 {
-                    levels.push(Ev {
-                        t: level_of(y),
-                        id: l,
-                        version: 0,
-                    });
+                    levels.push(Ev::new(level_of(y), l, 0));
                 }
             }
             heap = BinaryHeap::from(levels);
@@ -892,21 +904,15 @@ impl<'a> Sim<'a> {
             // low): recompute it when it comes up and queue it again if it rose.
             let mut level_now = 0.0f64;
             let mut unfrozen = comp_flows.len();
-            while let Some(Ev {
-                t: queued, id: l, ..
-            }) = heap.pop()
-            {
+            while let Some(top) = heap.pop() {
+                let (queued, l) = (top.t(), top.id());
                 let y = &ls[l as usize];
                 if y.unfrozen_n == 0 {
                     continue;
                 }
                 let current = level_of(y).max(level_now);
                 if current > queued {
-                    heap.push(Ev {
-                        t: current,
-                        id: l,
-                        version: 0,
-                    });
+                    heap.push(Ev::new(current, l, 0));
                     continue;
                 }
                 let level = queued.max(level_now);
@@ -984,8 +990,8 @@ impl<'a> Sim<'a> {
         if ends.len() > 4 * self.n_active + 65_536 {
             let fl = &self.fl;
             ends.retain(|e| {
-                let x = &fl[e.id as usize];
-                x.state == State::Active && e.version == x.version
+                let x = &fl[e.id() as usize];
+                x.state == State::Active && e.version() == x.version
             });
         }
     }
@@ -1105,11 +1111,7 @@ fn run(
     for i in 0..n {
         if sim.waiting_preds[i] == 0 {
             sim.fl[i].state = State::Scheduled;
-            starts.push(Ev {
-                t: flows.release_s[i] + flows.delay_s[i],
-                id: i as u32,
-                version: 0,
-            });
+            starts.push(Ev::new(flows.release_s[i] + flows.delay_s[i], i as u32, 0));
         }
     }
     let mut touched: Vec<u32> = Vec::new();
@@ -1118,8 +1120,8 @@ fn run(
     loop {
         // Drop stale transfer-end projections.
         while let Some(top) = ends.peek() {
-            let f = top.id as usize;
-            if sim.fl[f].state != State::Active || top.version != sim.fl[f].version {
+            let f = top.id() as usize;
+            if sim.fl[f].state != State::Active || top.version() != sim.fl[f].version {
                 ends.pop();
             } else {
                 break;
@@ -1128,7 +1130,7 @@ fn run(
         let t = [starts.peek(), ends.peek(), finishes.peek()]
             .iter()
             .flatten()
-            .map(|e| e.t)
+            .map(|e| e.t())
             .fold(f64::INFINITY, f64::min);
         if t == f64::INFINITY || (watch.is_some() && watching == 0) {
             break;
@@ -1141,51 +1143,43 @@ fn run(
         // 1. Transfers ending now (within rounding) end together.
         let window = t * (1.0 + 1e-12) + 1e-15;
         while let Some(top) = ends.peek().copied() {
-            if top.t > window {
+            if top.t() > window {
                 break;
             }
             ends.pop();
-            let f = top.id as usize;
-            if sim.fl[f].state != State::Active || top.version != sim.fl[f].version {
+            let f = top.id() as usize;
+            if sim.fl[f].state != State::Active || top.version() != sim.fl[f].version {
                 continue;
             }
             sim.settle(f, t);
             sim.deactivate(f, t, &mut touched);
-            finishes.push(Ev {
-                t: t + flows.latency(f),
-                id: f as u32,
-                version: 0,
-            });
+            finishes.push(Ev::new(t + flows.latency(f), f as u32, 0));
         }
         // 2./3. Finishes release successors; starts activate flows. Zero-time chains (empty
         // routes, zero bytes, zero latency) can cascade within the same instant.
         loop {
             let mut progressed = false;
             while let Some(top) = finishes.peek().copied() {
-                if top.t > t {
+                if top.t() > t {
                     break;
                 }
                 finishes.pop();
                 progressed = true;
-                let f = top.id as usize;
+                let f = top.id() as usize;
                 sim.fl[f].state = State::Done;
-                sim.out.finish_s[f] = top.t;
+                sim.out.finish_s[f] = top.t();
                 if watch.is_some_and(|w| f < w) {
                     watching -= 1;
                 }
                 for &j in &succ_idx[succ_ptr[f]..succ_ptr[f + 1]] {
                     let j = j as usize;
-                    sim.ready_s[j] = sim.ready_s[j].max(top.t);
+                    sim.ready_s[j] = sim.ready_s[j].max(top.t());
                     sim.waiting_preds[j] -= 1;
                     if sim.waiting_preds[j] == 0 {
                         sim.fl[j].state = State::Scheduled;
                         let s = flows.release_s[j].max(sim.ready_s[j]) + flows.delay_s[j];
                         // Most successors start right away: skip the heap for them.
-                        let ev = Ev {
-                            t: s,
-                            id: j as u32,
-                            version: 0,
-                        };
+                        let ev = Ev::new(s, j as u32, 0);
                         if s <= t {
                             starting_now.push(ev);
                         } else {
@@ -1199,7 +1193,7 @@ fn run(
                 let top = match starting_now.pop() {
                     Some(ev) => ev,
                     None => match starts.peek() {
-                        Some(&ev) if ev.t <= t => {
+                        Some(&ev) if ev.t() <= t => {
                             starts.pop();
                             ev
                         }
@@ -1207,16 +1201,12 @@ fn run(
                     },
                 };
                 progressed = true;
-                let f = top.id as usize;
-                sim.out.start_s[f] = top.t;
+                let f = top.id() as usize;
+                sim.out.start_s[f] = top.t();
                 if flows.size_bytes[f] == 0.0 || flows.routes.ptr[f] == flows.routes.ptr[f + 1] {
                     sim.fl[f].state = State::Propagating;
-                    sim.out.transfer_end_s[f] = top.t;
-                    finishes.push(Ev {
-                        t: top.t + flows.latency(f),
-                        id: f as u32,
-                        version: 0,
-                    });
+                    sim.out.transfer_end_s[f] = top.t();
+                    finishes.push(Ev::new(top.t() + flows.latency(f), f as u32, 0));
                 } else {
                     sim.activate(f, t, &mut touched);
                 }
