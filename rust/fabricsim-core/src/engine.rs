@@ -136,7 +136,10 @@ enum State {
     Done,
 }
 
-fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
+/// Check `flows` for the engine: array shapes in full, values from flow `from` on (the flows
+/// before it are known good: a Monte Carlo sample's template, checked once, and routes the
+/// router made for it).
+fn validate(net: &Network, flows: &FlowSet, from: usize) -> Result<()> {
     let n = flows.size_bytes.len();
     let r = &flows.routes;
     if flows.release_s.len() != n || flows.delay_s.len() != n || r.latency_s.len() != n {
@@ -147,16 +150,6 @@ fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
     }
     if !(flows.latency_scale.is_empty() || flows.latency_scale.len() == n) {
         return Err(invalid("flows", "latency_scale needs one entry per flow"));
-    }
-    if let Some(x) = flows
-        .latency_scale
-        .iter()
-        .find(|x| !(x.is_finite() && **x >= 0.0))
-    {
-        return Err(invalid(
-            "latency_scale",
-            format!("must be finite and >= 0, got {x}"),
-        ));
     }
     if flows.dep_ptr.len() != n + 1 || r.ptr.len() != n + 1 {
         return Err(invalid(
@@ -182,26 +175,16 @@ fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
             ),
         ));
     }
-    for i in 0..n {
-        let (s, rel, del) = (flows.size_bytes[i], flows.release_s[i], flows.delay_s[i]);
-        if !(s.is_finite() && s >= 0.0) {
-            return Err(invalid(
-                format!("flow {i}"),
-                format!("size_bytes must be finite and >= 0, got {s}"),
-            ));
-        }
-        if !(rel.is_finite() && rel >= 0.0) {
-            return Err(invalid(
-                format!("flow {i}"),
-                format!("start time must be finite and >= 0, got {rel}"),
-            ));
-        }
-        if !(del.is_finite() && del >= 0.0) {
-            return Err(invalid(
-                format!("flow {i}"),
-                format!("delay must be finite and >= 0, got {del}"),
-            ));
-        }
+    let from = from.min(n);
+    let scale = flows.latency_scale.get(from..).unwrap_or(&[]);
+    check_values(
+        &flows.size_bytes[from..],
+        &flows.release_s[from..],
+        &flows.delay_s[from..],
+        scale,
+        from,
+    )?;
+    for i in from..n {
         if r.ptr[i] > r.ptr[i + 1] || flows.dep_ptr[i] > flows.dep_ptr[i + 1] {
             return Err(invalid(
                 "flows",
@@ -209,14 +192,14 @@ fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
             ));
         }
     }
-    for (k, &l) in r.links.iter().enumerate() {
+    let e0 = r.ptr[from];
+    for (&l, &f) in r.links[e0..].iter().zip(&r.fractions[e0..]) {
         if l as usize >= net.n_links() {
             return Err(invalid(
                 "flows",
                 format!("route uses link {l}, but the network has {}", net.n_links()),
             ));
         }
-        let f = r.fractions[k];
         if !(f.is_finite() && f > 0.0) {
             return Err(invalid(
                 "flows",
@@ -224,13 +207,53 @@ fn validate(net: &Network, flows: &FlowSet) -> Result<()> {
             ));
         }
     }
-    for &d in &flows.dep_idx {
+    for &d in &flows.dep_idx[flows.dep_ptr[from]..] {
         if d as usize >= n {
             return Err(invalid(
                 "flows",
                 format!("dependency on flow {d}, but there are {n} flows"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Per-flow values the engine needs: sizes, start times and delays finite and >= 0, latency
+/// scales (if any) too. Flow numbers in messages start at `first`.
+pub(crate) fn check_values(
+    size_bytes: &[f64],
+    release_s: &[f64],
+    delay_s: &[f64],
+    latency_scale: &[f64],
+    first: usize,
+) -> Result<()> {
+    let bad = |x: f64| !(x.is_finite() && x >= 0.0);
+    for (i, ((&s, &rel), &del)) in size_bytes.iter().zip(release_s).zip(delay_s).enumerate() {
+        let i = i + first;
+        if bad(s) {
+            return Err(invalid(
+                format!("flow {i}"),
+                format!("size_bytes must be finite and >= 0, got {s}"),
+            ));
+        }
+        if bad(rel) {
+            return Err(invalid(
+                format!("flow {i}"),
+                format!("start time must be finite and >= 0, got {rel}"),
+            ));
+        }
+        if bad(del) {
+            return Err(invalid(
+                format!("flow {i}"),
+                format!("delay must be finite and >= 0, got {del}"),
+            ));
+        }
+    }
+    if let Some(x) = latency_scale.iter().find(|&&x| bad(x)) {
+        return Err(invalid(
+            "latency_scale",
+            format!("must be finite and >= 0, got {x}"),
+        ));
     }
     Ok(())
 }
@@ -1012,20 +1035,22 @@ pub fn simulate_until(
     watch: Option<usize>,
     cancel: &dyn Fn() -> bool,
 ) -> Result<SimOutput> {
-    run(net, flows, watch, cancel, true, None)
+    run(net, flows, watch, cancel, true, None, 0)
 }
 
 /// [`simulate_until`] for flows whose dependencies are known to be acyclic, with their
-/// successors (as [`successors`] gives them) already at hand: the Monte Carlo samples of one
-/// checked template.
+/// successors (as [`successors`] gives them) already at hand, and the values of the first
+/// `checked` flows already checked ([`check_values`]; their routes from the router): the Monte
+/// Carlo samples of one checked template.
 pub(crate) fn simulate_until_acyclic(
     net: &Network,
     flows: &FlowSet,
     watch: Option<usize>,
     succ: (&[usize], &[u32]),
+    checked: usize,
     cancel: &dyn Fn() -> bool,
 ) -> Result<SimOutput> {
-    run(net, flows, watch, cancel, true, Some(succ))
+    run(net, flows, watch, cancel, true, Some(succ), checked)
 }
 
 fn run(
@@ -1035,8 +1060,9 @@ fn run(
     cancel: &dyn Fn() -> bool,
     incremental: bool,
     acyclic_with: Option<(&[usize], &[u32])>,
+    checked: usize,
 ) -> Result<SimOutput> {
-    validate(net, flows)?;
+    validate(net, flows, checked)?;
     let computed;
     let (succ_ptr, succ_idx) = match acyclic_with {
         Some((ptr, idx))
@@ -1474,8 +1500,8 @@ mod tests {
                 1e-6 * rng.below(500) as f64
             };
         }
-        let inc = run(net, &fs, None, &never, true, None).unwrap();
-        let full = run(net, &fs, None, &never, false, None).unwrap();
+        let inc = run(net, &fs, None, &never, true, None, 0).unwrap();
+        let full = run(net, &fs, None, &never, false, None, 0).unwrap();
         assert_eq!(full.searches_widened, 0);
         for f in 0..n {
             assert!(

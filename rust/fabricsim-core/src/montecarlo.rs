@@ -221,6 +221,7 @@ fn run_sample(
             &flows,
             Some(tpl.n_job),
             (&succ_ptr, &succ.1),
+            n_tpl,
             cancel,
         )?;
         let job_end = out.finish_s[..tpl.n_job]
@@ -353,6 +354,24 @@ pub fn run(
     {
         return Err(invalid("template", "dependency arrays are inconsistent"));
     }
+    if tpl.size_bytes.len() != tpl.src.len()
+        || tpl.release_s.len() != tpl.src.len()
+        || tpl.delay_s.len() != tpl.src.len()
+        || !(tpl.latency_scale.is_empty() || tpl.latency_scale.len() == tpl.src.len())
+    {
+        return Err(invalid(
+            "template",
+            "size, release, delay and latency scale need one entry per flow",
+        ));
+    }
+    // Once here; the samples only check the background flows they add.
+    engine::check_values(
+        &tpl.size_bytes,
+        &tpl.release_s,
+        &tpl.delay_s,
+        &tpl.latency_scale,
+        0,
+    )?;
     let succ = engine::successors(&tpl.dep_ptr, &tpl.dep_idx);
     // Without random placement the template's connections are the same in every sample: find
     // their equal-cost paths once (or, spraying, which ignores the seed, their routes).
@@ -495,6 +514,19 @@ mod tests {
             .job_time_s
             .iter()
             .all(|&t| (t - (1e-3 + 2e-6)).abs() < 1e-15));
+    }
+
+    #[test]
+    fn bad_template_values_are_rejected_once_up_front() {
+        let (net, router) = star();
+        let mut tpl = job();
+        tpl.size_bytes[0] = f64::NAN;
+        let err = run(&net, &router, &tpl, None, &cfg(4), 2, &|| false).unwrap_err();
+        assert!(err.to_string().contains("flow 0"), "{err}");
+        let mut tpl = job();
+        tpl.latency_scale = vec![-1.0];
+        let err = run(&net, &router, &tpl, None, &cfg(4), 2, &|| false).unwrap_err();
+        assert!(err.to_string().contains("latency_scale"), "{err}");
     }
 
     #[test]
