@@ -427,6 +427,8 @@ impl CoreFabric {
         )?;
         d.set_item("events", out.events)?;
         d.set_item("flows_rerated", out.flows_rerated)?;
+        d.set_item("searches_widened", out.searches_widened)?;
+        d.set_item("groups_merged", out.groups_merged)?;
         d.set_item("route_s", route_s)?;
         d.set_item("engine_s", engine_s)?;
         Ok(d)
