@@ -16,11 +16,12 @@ Example counts follow the Hypothesis profile (tests/conftest.py); the expensive 
 """
 
 import math
+import warnings
 
 import networkx as nx
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import fabricsim as fs
@@ -274,8 +275,17 @@ def test_same_seed_same_results_whatever_the_threads(G, data, routing, seed, loa
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     coll = data.draw(fst.collectives(fab, max_size_bytes=1 << 20), label="collective")
     bg = fs.Background(load=load, sizes="websearch")
-    runs = [fs.tail_latency(f, coll, bg, samples=4, seed=seed % 2**32, routing=routing,
-                            threads=t) for f, t in ((fab, 1), (fab2, 2), (fab, None))]
+    with warnings.catch_warnings():
+        # A background that offers some link more than it carries (odd graphs with a thin
+        # access link on the shortest path) has no steady state: its queue, and the run, grow
+        # for as long as the job runs (minutes). Such draws test nothing about threads.
+        warnings.simplefilter("error", fs.OverloadWarning)
+        try:
+            runs = [fs.tail_latency(f, coll, bg, samples=4, seed=seed % 2**32,
+                                    routing=routing, threads=t)
+                    for f, t in ((fab, 1), (fab2, 2), (fab, None))]
+        except fs.OverloadWarning:
+            assume(False)
     for r in runs[1:]:
         np.testing.assert_array_equal(r.job_time_s, runs[0].job_time_s)
         np.testing.assert_array_equal(r.bg_slowdown, runs[0].bg_slowdown)
