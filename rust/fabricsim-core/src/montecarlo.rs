@@ -10,7 +10,7 @@ use crate::error::{invalid, CoreError, Result};
 use crate::hash::{splitmix64, Rng};
 use crate::network::Network;
 use crate::routing::{
-    connections, expand, join, route_connections, EcmpPaths, Policy, Route, Router, NO_VIA,
+    connections, join, route_connections, EcmpPaths, Policy, Route, RoutedFlows, Router, NO_VIA,
 };
 
 /// Windows are not extended past this many expected background arrivals per sample.
@@ -181,23 +181,28 @@ fn run_sample(
         let routes = match known {
             // The template's connections from what is known of them, the background's afresh.
             Some(known) => {
-                let mut routes = Vec::with_capacity(reps.len());
+                let mut conns = RoutedFlows {
+                    ptr: Vec::with_capacity(reps.len() + 1),
+                    ..Default::default()
+                };
+                conns.ptr.push(0);
                 for (c, k) in known.iter().enumerate() {
                     let key = keys[groups.1[c] as usize];
-                    routes.push(match k {
-                        KnownRoute::Fixed(r) => r.clone(),
-                        KnownRoute::Ecmp(p) => p.walk(net, hash_seed, key)?,
-                        KnownRoute::EcmpVia(a, b) => {
-                            join(&a.walk(net, hash_seed, key)?, &b.walk(net, hash_seed, key)?)
-                        }
-                    });
+                    match k {
+                        KnownRoute::Fixed(r) => conns.push(r),
+                        KnownRoute::Ecmp(p) => p.walk_into(net, hash_seed, key, &mut conns)?,
+                        KnownRoute::EcmpVia(a, b) => conns.push(&join(
+                            &a.walk(net, hash_seed, key)?,
+                            &b.walk(net, hash_seed, key)?,
+                        )),
+                    }
                 }
                 for &i in &reps[known.len()..] {
                     let i = i as usize;
                     let (s, d) = (src[i] as usize, dst[i] as usize);
-                    routes.push(router.route(s, d, cfg.policy, hash_seed, keys[i])?);
+                    conns.push(&router.route(s, d, cfg.policy, hash_seed, keys[i])?);
                 }
-                expand(&rep_of, &routes)
+                conns.expand(&rep_of)
             }
             None => route_connections(
                 router, &src, &dst, &via, &keys, &rep_of, &reps, cfg.policy, hash_seed, cancel,

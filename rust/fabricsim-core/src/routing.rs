@@ -375,42 +375,101 @@ impl EcmpPaths {
     pub fn walk(&self, net: &Network, seed: u64, flow_key: u64) -> Result<Route> {
         let mut route = Route::default();
         let (src, dst) = (self.src as usize, self.dst as usize);
-        ecmp_walk(net, src, dst, seed, flow_key, &mut route, |u, hops| {
-            hops.clear();
-            if let Ok(i) = self.nodes.binary_search(&(u as u32)) {
-                hops.extend_from_slice(&self.links[self.ptr[i] as usize..self.ptr[i + 1] as usize]);
-            }
-        })?;
+        route.latency_s = ecmp_walk(
+            net,
+            src,
+            dst,
+            seed,
+            flow_key,
+            &mut &*self,
+            &mut route.links,
+            &mut route.fractions,
+        )?;
         Ok(route)
+    }
+
+    /// [`EcmpPaths::walk`], appended to `out` as its next route.
+    pub(crate) fn walk_into(
+        &self,
+        net: &Network,
+        seed: u64,
+        flow_key: u64,
+        out: &mut RoutedFlows,
+    ) -> Result<()> {
+        let (src, dst) = (self.src as usize, self.dst as usize);
+        let latency_s = ecmp_walk(
+            net,
+            src,
+            dst,
+            seed,
+            flow_key,
+            &mut &*self,
+            &mut out.links,
+            &mut out.fractions,
+        )?;
+        out.latency_s.push(latency_s);
+        out.ptr.push(out.links.len());
+        Ok(())
     }
 }
 
-/// One ECMP path from `src` to `dst`: at every node the flow's hash picks one of the
-/// equal-cost next hops that `hops_at(node, buffer)` writes into the buffer. Appends to `route`.
+/// The equal-cost next hops of a node toward one destination.
+trait NextHops {
+    fn at(&mut self, u: usize) -> &[u32];
+}
+
+impl NextHops for &EcmpPaths {
+    fn at(&mut self, u: usize) -> &[u32] {
+        match self.nodes.binary_search(&(u as u32)) {
+            Ok(i) => &self.links[self.ptr[i] as usize..self.ptr[i + 1] as usize],
+            Err(_) => &[],
+        }
+    }
+}
+
+/// [`Router::next_hops_into`] toward one destination, into a reused buffer.
+struct RouterHops<'r> {
+    router: &'r Router,
+    to: Toward<'r>,
+    buf: Vec<u32>,
+}
+
+impl NextHops for RouterHops<'_> {
+    fn at(&mut self, u: usize) -> &[u32] {
+        self.router
+            .next_hops_into(u, &self.to, self.to.dist(u), &mut self.buf);
+        &self.buf
+    }
+}
+
+/// One ECMP path from `src` to `dst`: at every node the flow's hash picks one of its
+/// equal-cost next hops. Appends the links (fraction 1 each) and returns the path's latency.
+#[allow(clippy::too_many_arguments)]
 fn ecmp_walk(
     net: &Network,
     src: usize,
     dst: usize,
     seed: u64,
     flow_key: u64,
-    route: &mut Route,
-    mut hops_at: impl FnMut(usize, &mut Vec<u32>),
-) -> Result<()> {
-    let mut hops = Vec::new();
+    next_hops: &mut impl NextHops,
+    links: &mut Vec<u32>,
+    fractions: &mut Vec<f64>,
+) -> Result<f64> {
+    let mut latency_s = 0.0;
     let mut u = src;
     while u != dst {
-        hops_at(u, &mut hops);
+        let hops = next_hops.at(u);
         if hops.is_empty() {
             return Err(CoreError::Unreachable { src, dst });
         }
         let k = (ecmp_hash(seed, flow_key, u as u64) % hops.len() as u64) as usize;
         let l = hops[k] as usize;
-        route.links.push(l as u32);
-        route.fractions.push(1.0);
-        route.latency_s += net.latency_s(l);
+        links.push(l as u32);
+        fractions.push(1.0);
+        latency_s += net.latency_s(l);
         u = net.dst(l);
     }
-    Ok(())
+    Ok(latency_s)
 }
 
 /// A route through a waypoint: both halves, with the fractions of a link used by both added.
@@ -465,9 +524,23 @@ impl Router {
         let net = &*self.net;
         let mut hops = Vec::new();
         match policy {
-            Policy::Ecmp => ecmp_walk(net, src, dst, seed, flow_key, route, |u, hops| {
-                self.next_hops_into(u, &to, to.dist(u), hops)
-            })?,
+            Policy::Ecmp => {
+                let mut next_hops = RouterHops {
+                    router: self,
+                    to,
+                    buf: std::mem::take(&mut hops),
+                };
+                route.latency_s = ecmp_walk(
+                    net,
+                    src,
+                    dst,
+                    seed,
+                    flow_key,
+                    &mut next_hops,
+                    &mut route.links,
+                    &mut route.fractions,
+                )?;
+            }
             Policy::Spray => {
                 // Nodes of the equal-cost DAG, visited farthest-first so every node's inflow is
                 // complete before it is split.
@@ -556,6 +629,37 @@ pub struct RoutedFlows {
 }
 
 impl RoutedFlows {
+    /// Append `route` as the next one.
+    pub(crate) fn push(&mut self, route: &Route) {
+        if self.ptr.is_empty() {
+            self.ptr.push(0);
+        }
+        self.links.extend_from_slice(&route.links);
+        self.fractions.extend_from_slice(&route.fractions);
+        self.latency_s.push(route.latency_s);
+        self.ptr.push(self.links.len());
+    }
+
+    /// One route per flow, flow `i` taking route `rep_of[i]` of these.
+    pub(crate) fn expand(&self, rep_of: &[u32]) -> RoutedFlows {
+        let span = |r: u32| self.ptr[r as usize]..self.ptr[r as usize + 1];
+        let total: usize = rep_of.iter().map(|&r| span(r).len()).sum();
+        let mut out = RoutedFlows {
+            ptr: Vec::with_capacity(rep_of.len() + 1),
+            links: Vec::with_capacity(total),
+            fractions: Vec::with_capacity(total),
+            latency_s: Vec::with_capacity(rep_of.len()),
+        };
+        out.ptr.push(0);
+        for &r in rep_of {
+            out.links.extend_from_slice(&self.links[span(r)]);
+            out.fractions.extend_from_slice(&self.fractions[span(r)]);
+            out.latency_s.push(self.latency_s[r as usize]);
+            out.ptr.push(out.links.len());
+        }
+        out
+    }
+
     /// Bytes each of `n_links` links carries when flow `f` sends `size_bytes[f]`, split over
     /// its paths as routed: the offered load, whatever the timing.
     pub fn link_bytes(&self, size_bytes: &[f64], n_links: usize) -> Result<Vec<f64>> {
@@ -696,23 +800,9 @@ pub(crate) fn route_connections(
 
 /// Every flow's route from its connection's (`rep_of[i]` indexes `routes`).
 pub(crate) fn expand(rep_of: &[u32], routes: &[Route]) -> RoutedFlows {
-    let n = rep_of.len();
-    let total: usize = rep_of.iter().map(|&r| routes[r as usize].links.len()).sum();
-    let mut out = RoutedFlows {
-        ptr: Vec::with_capacity(n + 1),
-        links: Vec::with_capacity(total),
-        fractions: Vec::with_capacity(total),
-        latency_s: Vec::with_capacity(n),
-    };
-    out.ptr.push(0);
-    for &r in rep_of {
-        let r = &routes[r as usize];
-        out.links.extend_from_slice(&r.links);
-        out.fractions.extend_from_slice(&r.fractions);
-        out.latency_s.push(r.latency_s);
-        out.ptr.push(out.links.len());
-    }
-    out
+    let mut conns = RoutedFlows::default();
+    routes.iter().for_each(|r| conns.push(r));
+    conns.expand(rep_of)
 }
 
 #[cfg(test)]
