@@ -403,7 +403,11 @@ fn merge_met(
     };
     let tail: Vec<Group> = comps.drain(first..).collect();
     let base = (tail[0].links.0, tail[0].flows.0, tail[0].lazy.0);
-    let (mut links, mut flows, mut lazy) = (vec![], vec![], vec![]);
+    let (mut links, mut flows, mut lazy) = (
+        Vec::with_capacity(comp_links.len() - base.0),
+        Vec::with_capacity(comp_flows.len() - base.1),
+        Vec::with_capacity(lazy_links.len() - base.2),
+    );
     let mut copy = |e: &Group| {
         links.extend_from_slice(&comp_links[e.links.0..e.links.1]);
         flows.extend_from_slice(&comp_flows[e.flows.0..e.flows.1]);
