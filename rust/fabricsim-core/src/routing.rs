@@ -6,6 +6,8 @@
 //! `min over d's transit neighbours v of T_v[u] + w(v -> d)`. A 4,096-GPU pod needs tables for
 //! its few hundred switches, not its 4,096 GPUs; tables are built lazily and in parallel.
 
+use std::collections::hash_map::{Entry, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
@@ -60,6 +62,27 @@ impl Policy {
 
 /// A routed flow: the directed links it loads with the fraction of its rate on each, and its
 /// propagation latency (the slowest of its paths).
+/// A hasher for node ids in per-route maps: one multiply (SipHash, std's default, cost a fifth
+/// of a sprayed route's time). Not for keys an adversary picks.
+#[derive(Default)]
+struct NodeHasher(u64);
+
+impl Hasher for NodeHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.0 = (self.0.rotate_left(5) ^ x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type NodeHash = BuildHasherDefault<NodeHasher>;
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Route {
     pub links: Vec<u32>,
@@ -543,13 +566,15 @@ impl Router {
             }
             Policy::Spray => {
                 // Nodes of the equal-cost DAG, visited farthest-first so every node's inflow is
-                // complete before it is split.
-                let mut nodes: Vec<(u32, u32)> = vec![(dsrc, src as u32)];
-                let mut seen = std::collections::HashMap::new();
+                // complete before it is split; each with its next hops, found once.
+                let mut nodes: Vec<(u32, u32, u32)> = Vec::new(); // (distance, node, hops end)
+                let mut dag_hops: Vec<u32> = Vec::new();
+                let mut seen: HashMap<u32, (f64, f64), NodeHash> = HashMap::default();
                 seen.insert(src as u32, (1.0f64, 0.0f64)); // node -> (inflow, worst latency)
+                let mut queue = vec![(dsrc, src as u32)];
                 let mut i = 0;
-                while i < nodes.len() {
-                    let (du, u) = nodes[i];
+                while i < queue.len() {
+                    let (du, u) = queue[i];
                     i += 1;
                     if u as usize == dst {
                         continue;
@@ -557,22 +582,29 @@ impl Router {
                     self.next_hops_into(u as usize, &to, du, &mut hops);
                     for &l in &hops {
                         let v = net.dst(l as usize) as u32;
-                        if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(v) {
+                        if let Entry::Vacant(e) = seen.entry(v) {
                             e.insert((0.0, 0.0));
-                            nodes.push((to.dist(v as usize), v));
+                            queue.push((to.dist(v as usize), v));
                         }
                     }
+                    dag_hops.extend_from_slice(&hops);
+                    nodes.push((du, u, dag_hops.len() as u32));
                 }
-                nodes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-                let mut pairs: Vec<(u32, f64)> = Vec::new();
-                for &(du, u) in &nodes {
-                    if u as usize == dst {
-                        continue;
-                    }
+                let mut order: Vec<usize> = (0..nodes.len()).collect();
+                order.sort_by(|&a, &b| {
+                    nodes[b]
+                        .0
+                        .cmp(&nodes[a].0)
+                        .then(nodes[a].1.cmp(&nodes[b].1))
+                });
+                let mut pairs: Vec<(u32, f64)> = Vec::with_capacity(dag_hops.len());
+                for k in order {
+                    let (_, u, end) = nodes[k];
+                    let start = if k == 0 { 0 } else { nodes[k - 1].2 };
+                    let hops = &dag_hops[start as usize..end as usize];
                     let (inflow, lat) = seen[&u];
-                    self.next_hops_into(u as usize, &to, du, &mut hops);
                     let share = inflow / hops.len() as f64;
-                    for &l in &hops {
+                    for &l in hops {
                         pairs.push((l, share));
                         let v = net.dst(l as usize) as u32;
                         let entry = seen
