@@ -87,7 +87,8 @@ impl SimOutput {
 }
 
 /// A min-heap entry ordered by time, then id (deterministic tie-breaking), packed into one
-/// integer whose order is that order, so that heap comparisons are a single compare.
+/// integer whose order is that order, so that heap comparisons are a single compare. The low
+/// 32 bits carry a version (a transfer-end projection goes stale when its flow's rate changes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Ev(u128);
 
