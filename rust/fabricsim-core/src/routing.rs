@@ -397,17 +397,8 @@ impl EcmpPaths {
     /// The route [`Router::route`] gives with `Policy::Ecmp`, `seed` and `flow_key`.
     pub fn walk(&self, net: &Network, seed: u64, flow_key: u64) -> Result<Route> {
         let mut route = Route::default();
-        let (src, dst) = (self.src as usize, self.dst as usize);
-        route.latency_s = ecmp_walk(
-            net,
-            src,
-            dst,
-            seed,
-            flow_key,
-            &mut &*self,
-            &mut route.links,
-            &mut route.fractions,
-        )?;
+        route.latency_s =
+            self.walk_links(net, seed, flow_key, &mut route.links, &mut route.fractions)?;
         Ok(route)
     }
 
@@ -419,20 +410,22 @@ impl EcmpPaths {
         flow_key: u64,
         out: &mut RoutedFlows,
     ) -> Result<()> {
-        let (src, dst) = (self.src as usize, self.dst as usize);
-        let latency_s = ecmp_walk(
-            net,
-            src,
-            dst,
-            seed,
-            flow_key,
-            &mut &*self,
-            &mut out.links,
-            &mut out.fractions,
-        )?;
+        let latency_s = self.walk_links(net, seed, flow_key, &mut out.links, &mut out.fractions)?;
         out.latency_s.push(latency_s);
         out.ptr.push(out.links.len());
         Ok(())
+    }
+
+    fn walk_links(
+        &self,
+        net: &Network,
+        seed: u64,
+        flow_key: u64,
+        links: &mut Vec<u32>,
+        fractions: &mut Vec<f64>,
+    ) -> Result<f64> {
+        let (src, dst) = (self.src as usize, self.dst as usize);
+        ecmp_walk(net, src, dst, seed, flow_key, &mut &*self, links, fractions)
     }
 }
 
