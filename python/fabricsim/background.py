@@ -132,8 +132,10 @@ class Background:
         if isinstance(sf, bool) or not isinstance(sf, (int, float)) or not 0.0 <= sf < 1.0:
             raise InvalidArgumentError(f"static_fraction: must be in [0, 1), got {sf!r}")
         r = self.incast_receivers
-        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-            raise InvalidArgumentError(f"incast_receivers: must be an integer >= 1, got {r!r}")
+        # The upper bound keeps it a machine integer; the core checks it against the endpoints.
+        if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r < 2**32:
+            raise InvalidArgumentError(
+                f"incast_receivers: must be an integer in 1..{2**32 - 1}, got {r!r}")
         if self.pattern == "tenant":
             from fabricsim.collectives import Collective
 
