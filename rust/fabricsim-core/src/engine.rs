@@ -772,7 +772,17 @@ impl<'a> Sim<'a> {
             &mut comp_flows,
             &mut comps,
         );
-        let ok = self.fill_groups(t, &comps, &comp_links, &comp_flows);
+        let mut ok = true;
+        for g in &comps {
+            let (links, flows) = (
+                &comp_links[g.links.0..g.links.1],
+                &comp_flows[g.flows.0..g.flows.1],
+            );
+            ok = self.fill(t, g, links, flows);
+            if !ok || self.cancelled {
+                break;
+            }
+        }
         if !ok && !self.cancelled {
             // The search that stopped at spare capacity was too narrow somewhere: put back
             // the rates filled so far and search everything.
@@ -792,8 +802,16 @@ impl<'a> Sim<'a> {
                 &mut comp_flows,
                 &mut comps,
             );
-            // Nothing stopped early this time: the check cannot fail.
-            self.fill_groups(t, &comps, &comp_links, &comp_flows);
+            for g in &comps {
+                let (links, flows) = (
+                    &comp_links[g.links.0..g.links.1],
+                    &comp_flows[g.flows.0..g.flows.1],
+                );
+                self.fill(t, g, links, flows);
+                if self.cancelled {
+                    break;
+                }
+            }
         }
         if !self.cancelled && !comp_flows.is_empty() {
             self.publish(t, &comp_links, &comp_flows, ends);
@@ -947,29 +965,6 @@ impl<'a> Sim<'a> {
         self.scratch.stack = stack;
         self.scratch.lazy_links = lazy_links;
         self.scratch.met = met;
-    }
-
-    /// Fill each group in turn; false as soon as one proves its search too narrow.
-    fn fill_groups(
-        &mut self,
-        t: f64,
-        comps: &[Group],
-        comp_links: &[u32],
-        comp_flows: &[u32],
-    ) -> bool {
-        for g in comps {
-            let (links, flows) = (
-                &comp_links[g.links.0..g.links.1],
-                &comp_flows[g.flows.0..g.flows.1],
-            );
-            if !self.fill(t, g, links, flows) {
-                return false;
-            }
-            if self.cancelled {
-                break;
-            }
-        }
-        true
     }
 
     /// Progressive filling of group `g`'s flows (the others on its links keep their rates).
