@@ -101,7 +101,7 @@ def edge() -> float:
 
 
 def example() -> float:
-    sc = fs.load_scenario(fs.scenario.example_path())
+    sc = fs.load_scenario(fs.cli.scenario.example_path())
     print(f"== built-in example ({len(sc.fabrics)} designs x {len(sc.sweep_loads)} loads x "
           f"{sc.samples} samples) ==")
     t0 = time.perf_counter()

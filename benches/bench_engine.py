@@ -37,8 +37,8 @@ import textwrap
 import time
 
 import fabricsim as fs
-from fabricsim.collectives import Collective
-from fabricsim.flows import run_flowset
+from fabricsim.traffic.collectives import Collective
+from fabricsim.traffic.flows import run_flowset
 
 PROFILE = "h100-ndr400"
 MC_SAMPLES = int(os.environ.get("FABRICSIM_BENCH_SAMPLES", "1000"))
@@ -75,7 +75,7 @@ MC_BACKGROUND = fs.Background(load=0.5, sizes="storage")
 
 @functools.cache
 def example():
-    return fs.load_scenario(fs.scenario.example_path())
+    return fs.load_scenario(fs.cli.scenario.example_path())
 
 
 def all_reduce_4096(algorithm: str):

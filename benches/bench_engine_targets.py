@@ -19,8 +19,8 @@ import sys
 import time
 
 import fabricsim as fs
-from fabricsim.collectives import Collective
-from fabricsim.flows import run_flowset
+from fabricsim.traffic.collectives import Collective
+from fabricsim.traffic.flows import run_flowset
 
 
 def rust_vs_reference() -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 import fabricsim as fs
-from fabricsim import schema, topology
+from fabricsim.fabric import schema, builders
 
 TARGET_S = 2.0
 
@@ -103,18 +103,18 @@ def bench_one(name: str, build: Callable[[], nx.Graph], repeat: int) -> list[Row
 def fabrics(quick: bool) -> dict[str, Callable[[], nx.Graph]]:
     if quick:
         return {
-            "rail_optimized 2 SU x 4 nodes x 8 GPUs": lambda: topology.rail_optimized(
+            "rail_optimized 2 SU x 4 nodes x 8 GPUs": lambda: builders.rail_optimized(
                 scalable_units=2, nodes_per_su=4
             ),
-            "fat_tree k=8": lambda: topology.fat_tree(k=8),
+            "fat_tree k=8": lambda: builders.fat_tree(k=8),
         }
     return {
         # 16 SUs x 32 nodes x 8 GPUs = 4,096 GPUs (DGX SuperPOD scale, with a core tier).
-        "rail_optimized 4,096 GPUs": lambda: topology.rail_optimized(
+        "rail_optimized 4,096 GPUs": lambda: builders.rail_optimized(
             scalable_units=16, nodes_per_su=32, gpus_per_node=8
         ),
         # k^3/4 = 8,192 hosts, one GPU each.
-        "fat_tree k=32": lambda: topology.fat_tree(k=32),
+        "fat_tree k=32": lambda: builders.fat_tree(k=32),
     }
 
 

@@ -43,15 +43,15 @@ def all_reduce_under_load(samples: int = 50) -> None:
 def edge_single_vs_dual() -> None:
     base = fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=1)
     carriers = [
-        fs.topology.Carrier(name="carrier-a", capacity_gbps=100, availability=0.995,
+        fs.builders.Carrier(name="carrier-a", capacity_gbps=100, availability=0.995,
                             jitter_us=2000.0),
-        fs.topology.Carrier(name="carrier-b", capacity_gbps=100, availability=0.99,
+        fs.builders.Carrier(name="carrier-b", capacity_gbps=100, availability=0.99,
                             jitter_us=4000.0, latency_us_per_km=5.0, base_latency_us=500.0),
     ]
     sites = [
-        fs.topology.Site(name="single", carriers=["carrier-a"], distance_km=1500,
+        fs.builders.Site(name="single", carriers=["carrier-a"], distance_km=1500,
                          capacity_gbps=10),
-        fs.topology.Site(name="dual", carriers=["carrier-a", "carrier-b"], distance_km=1500,
+        fs.builders.Site(name="dual", carriers=["carrier-a", "carrier-b"], distance_km=1500,
                          capacity_gbps=10),
     ]
     fab = fs.Fabric.from_networkx(fs.edge_sites(base, sites=sites, carriers=carriers))

@@ -14,8 +14,8 @@ import pytest
 
 import fabricsim as fs
 from fabricsim.__main__ import main as python_m_main
-from fabricsim.cli import main
-from fabricsim.scenario import example_text, load_scenario, run_scenario
+from fabricsim.cli.commands import main
+from fabricsim.cli.scenario import example_text, load_scenario, run_scenario
 from test_scenario import TINY, line_of, replace
 
 
@@ -237,7 +237,7 @@ def test_bad_command_line_exits_2(tiny, tmp_path, capsys):
 def test_plot_without_matplotlib_fails_before_running(tiny, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     called = []
-    monkeypatch.setattr("fabricsim.scenario.run_scenario", lambda *a, **k: called.append(1))
+    monkeypatch.setattr("fabricsim.cli.scenario.run_scenario", lambda *a, **k: called.append(1))
     assert main(["compare", str(tiny), "--plot", str(tmp_path / "x.png")]) == 2
     assert "--plot needs matplotlib" in capsys.readouterr().err and not called
 
@@ -246,7 +246,7 @@ def test_ctrl_c_exits_130(tiny, capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("fabricsim.scenario.run_scenario", interrupted)
+    monkeypatch.setattr("fabricsim.cli.scenario.run_scenario", interrupted)
     assert main(["compare", str(tiny)]) == 130
     assert "interrupted" in capsys.readouterr().err
 

@@ -1,4 +1,4 @@
-"""Differential tests: the Rust core against the pure-Python reference (fabricsim.reference).
+"""Differential tests: the Rust core against the pure-Python reference (fabricsim.testing.reference).
 
 Random small fabrics (a random connected graph of switches, GPUs homed on one or two switches,
 random capacities and latencies), random flow sets (sizes including 0, release times, delays,
@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fabricsim as fs
-from fabricsim import reference as ref
+from fabricsim.testing import reference as ref
 
 REL, ABS = 1e-9, 1e-15
 SETTINGS = settings(max_examples=150, deadline=None,

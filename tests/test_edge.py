@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import fabricsim as fs
-from fabricsim import edge, failures
-from fabricsim.edge import edge_latency
+from fabricsim.analysis import edge, failures
+from fabricsim.analysis.edge import edge_latency
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,

@@ -128,7 +128,7 @@ def test_ctrl_c_interrupts_routing_and_few_huge_events():
     events that each re-rate a million flows. Ctrl-C must still stop it within ~1 s."""
     script = textwrap.dedent("""
         import fabricsim as fs
-        from fabricsim.flows import run_flowset
+        from fabricsim.traffic.flows import run_flowset
         fab = fs.Fabric.from_networkx(
             fs.leaf_spine(leaves=16, spines=8, hosts_per_leaf=64, gpus_per_host=1))
         flows = fs.Collective("all_to_all", 1 << 30, algorithm="direct").plan(fab)

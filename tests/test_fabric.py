@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fabricsim as fs
-from fabricsim import schema, topology
+from fabricsim.fabric import schema, builders
 from fabricsim.exceptions import (
     DependencyCycleError,
     EmptyFabricError,
@@ -61,7 +61,7 @@ def two_gpus() -> nx.Graph:
 def small_leaf_spine(**kw) -> nx.Graph:
     args = {"leaves": 2, "spines": 4, "hosts_per_leaf": 2, "gpus_per_host": 2}
     args.update(kw)
-    return topology.leaf_spine(**args)
+    return builders.leaf_spine(**args)
 
 
 def transit_view(fab: fs.Fabric, src, dst) -> nx.Graph:
@@ -114,8 +114,8 @@ def sample_pairs(fab: fs.Fabric, n: int, seed: int) -> list[tuple]:
 
 
 def edge_site_graph() -> nx.Graph:
-    return topology.edge_sites(
-        topology.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=2),
+    return builders.edge_sites(
+        builders.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=2),
         carriers=[
             {"name": "a", "capacity_gbps": 100.0, "availability": 0.999},
             {"name": "b", "capacity_gbps": 40.0},
@@ -128,13 +128,13 @@ def edge_site_graph() -> nx.Graph:
 
 
 BUILDERS = {
-    "leaf_spine": lambda: topology.leaf_spine(
+    "leaf_spine": lambda: builders.leaf_spine(
         leaves=3, spines=2, hosts_per_leaf=2, gpus_per_host=4, oversubscription=2.0
     ),
-    "fat_tree": lambda: topology.fat_tree(k=4),
-    "fat_tree_multi_gpu": lambda: topology.fat_tree(k=4, gpus_per_host=2),
-    "rail_optimized_1su": lambda: topology.rail_optimized(nodes_per_su=4, gpus_per_node=4),
-    "rail_optimized_3su": lambda: topology.rail_optimized(
+    "fat_tree": lambda: builders.fat_tree(k=4),
+    "fat_tree_multi_gpu": lambda: builders.fat_tree(k=4, gpus_per_host=2),
+    "rail_optimized_1su": lambda: builders.rail_optimized(nodes_per_su=4, gpus_per_node=4),
+    "rail_optimized_3su": lambda: builders.rail_optimized(
         scalable_units=3, nodes_per_su=2, gpus_per_node=4, cores=2
     ),
     "edge_sites": edge_site_graph,
@@ -377,8 +377,8 @@ def test_to_networkx_of_multigraph_is_aggregated_graph():
 
 ROUTING_FABRICS = {
     "leaf_spine": lambda: small_leaf_spine(oversubscription=2.0),
-    "fat_tree": lambda: topology.fat_tree(k=4, gpus_per_host=2),
-    "rail_optimized": lambda: topology.rail_optimized(
+    "fat_tree": lambda: builders.fat_tree(k=4, gpus_per_host=2),
+    "rail_optimized": lambda: builders.rail_optimized(
         scalable_units=2, nodes_per_su=3, gpus_per_node=4
     ),
     "edge_sites": edge_site_graph,
@@ -446,7 +446,7 @@ def test_paths_count_equals_spines_cross_leaf(spines):
 
 @pytest.mark.parametrize("k", [4, 6])
 def test_fat_tree_path_counts(k):
-    fab = fs.Fabric.from_networkx(topology.fat_tree(k=k))
+    fab = fs.Fabric.from_networkx(builders.fat_tree(k=k))
     half = k // 2
     src = "pod0/host0/gpu0"
     cross_pod = fab.paths(src, "pod1/host0/gpu0")
@@ -503,7 +503,7 @@ def test_spray_cross_leaf_fractions():
 
 
 def test_same_seed_same_paths():
-    G = topology.fat_tree(k=6)
+    G = builders.fat_tree(k=6)
     fab1, fab2 = fs.Fabric.from_networkx(G), fs.Fabric.from_networkx(G)
     fab2.precompute_routes()
     for key, (s, d) in enumerate(sample_pairs(fab1, 40, seed=9)):
@@ -720,7 +720,7 @@ def test_precompute_routes():
 
 def line_fabric(efficiency=None) -> fs.Fabric:
     """leaf_spine with 2 leaves x 2 spines, one GPU per leaf: uplinks are 200 Gb/s."""
-    G = topology.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1)
+    G = builders.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1)
     return fs.Fabric.from_networkx(G, efficiency=efficiency)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fabricsim as fs
-from fabricsim import failures
+from fabricsim.analysis import failures
 from fabricsim.exceptions import (
     EmptyFabricError,
     InvalidArgumentError,
@@ -16,7 +16,7 @@ from fabricsim.exceptions import (
     UnknownNameError,
     UnreachableError,
 )
-from fabricsim.failures import bisection_gbps, fail, fail_random, failure_impact
+from fabricsim.analysis.failures import bisection_gbps, fail, fail_random, failure_impact
 
 BIG_BYTES = 1e9
 
@@ -122,7 +122,7 @@ def test_failed_gpu_in_a_workload_is_named(ls):
 
 def test_flowset_and_mapping_workloads(ls):
     flows = cross_leaf_permutation(ls, size=1e8)
-    fset = fs.flows.flows_from_matrix(ls, flows)
+    fset = fs.traffic.flows.flows_from_matrix(ls, flows)
     mapping = {"src": [f[0] for f in flows], "dst": [f[1] for f in flows],
                "size_bytes": [f[2] for f in flows]}
     # Spines are numbered before the hosts: failing one renumbers every GPU, so the FlowSet's

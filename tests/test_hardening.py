@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import fabricsim as fs
 from fabricsim import exceptions as ex
-from fabricsim import strategies as fst
+from fabricsim.testing import strategies as fst
 
 try:
     import tomllib
@@ -395,8 +395,8 @@ def scenario_with(old: str, new: str) -> str:
     return SCENARIO.replace(old, new, 1)
 
 
-if importlib.util.find_spec("fabricsim.scenario") is not None:
-    from fabricsim.scenario import load_scenario
+if importlib.util.find_spec("fabricsim.cli.scenario") is not None:
+    from fabricsim.cli.scenario import load_scenario
 
     CASES += [
         case("scenario-wrong-type", lambda: load_scenario(scenario_with(
@@ -767,7 +767,7 @@ def leaf_paths(data, path=()):
 def test_fuzz_scenario_files(data):
     """Scenario files with one value replaced by junk of another type, a key added or
     removed, or a table replaced by a value: ScenarioError (or another fabricsim error) only."""
-    load_scenario = pytest.importorskip("fabricsim.scenario").load_scenario
+    load_scenario = pytest.importorskip("fabricsim.cli.scenario").load_scenario
     doc = tomllib.loads(SCENARIO)
     paths = list(leaf_paths(doc))
     for _ in range(data.draw(st.integers(0, 2), label="mutations")):

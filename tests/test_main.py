@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from fabricsim.demo import main
+from fabricsim.cli.demo import main
 
 
 def run(capsys, *argv: str) -> str:

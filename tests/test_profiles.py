@@ -9,9 +9,9 @@ import math
 import pytest
 
 import fabricsim as fs
-from fabricsim import profiles, topology
+from fabricsim.fabric import profiles, builders
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
-from fabricsim.profiles import Profile
+from fabricsim.fabric.profiles import Profile
 
 H100 = profiles.get_profile("h100-ndr400")
 A100 = profiles.get_profile("a100-hdr200")
@@ -168,7 +168,7 @@ def test_zero_base_latency_allowed():
 
 
 def test_builders_read_profile_by_name():
-    G = topology.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, profile="a100-hdr200")
+    G = builders.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, profile="a100-hdr200")
     gpus = [n for n, r in G.nodes(data="role") if r == "gpu"]
     assert len(gpus) == 2 * A100.gpus_per_node
     acc = {d["capacity_gbps"] for _, _, d in G.edges(data=True) if d["kind"] == "access"}
@@ -182,11 +182,11 @@ def test_builders_read_profile_by_name():
 
 def test_builder_with_unknown_profile_name():
     with pytest.raises(UnknownNameError, match="h100-ndr400"):
-        topology.rail_optimized(nodes_per_su=2, profile="nope")
+        builders.rail_optimized(nodes_per_su=2, profile="nope")
 
 
 def test_fabric_uses_profile_efficiency():
-    G = topology.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=2)
+    G = builders.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=2)
     fab = fs.Fabric.from_networkx(G, profile="h100-ndr400")
     assert fab.efficiency == H100.efficiency
     H = fab.to_networkx()
@@ -198,7 +198,7 @@ def test_fabric_uses_profile_efficiency():
 
 
 def test_fabric_with_unknown_profile():
-    G = topology.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1, gpus_per_host=2)
+    G = builders.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1, gpus_per_host=2)
     with pytest.raises(UnknownNameError, match="valid"):
         fs.Fabric.from_networkx(G, profile="h200-magic")
 
@@ -206,7 +206,7 @@ def test_fabric_with_unknown_profile():
 def test_single_nic_transfer_time_matches_measured_busbw():
     # A 1 GiB point-to-point transfer through one leaf at the H100 profile's usable rate:
     # 48 GB/s (inside nccl-tests' 46-49 GB/s per NIC).
-    G = topology.leaf_spine(leaves=1, spines=1, hosts_per_leaf=2, gpus_per_host=1)
+    G = builders.leaf_spine(leaves=1, spines=1, hosts_per_leaf=2, gpus_per_host=1)
     fab = fs.Fabric.from_networkx(G, profile="h100-ndr400")
     a, b = fab.gpus
     size = 2**30

@@ -1,4 +1,4 @@
-"""Properties of the engine, over fabrics and workloads drawn with ``fabricsim.strategies``.
+"""Properties of the engine, over fabrics and workloads drawn with ``fabricsim.testing.strategies``.
 
 * no link ever carries more than its capacity;
 * every byte sent is delivered: each link carries exactly the bytes of the flows routed over it;
@@ -25,7 +25,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import fabricsim as fs
-from fabricsim import strategies as fst
+from fabricsim.testing import strategies as fst
 
 REL = 1e-9
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 import fabricsim as fs
-from fabricsim import queueing
+from fabricsim.analysis import queueing
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
     UnknownNameError,
     UnreachableError,
 )
-from fabricsim.queueing import message_latency
+from fabricsim.analysis.queueing import message_latency
 
 MTU = 4096
 

@@ -1,5 +1,5 @@
 """README.md stays true: its quickstart runs and prints what it says, its schema table matches
-fabricsim.schema, and its two set-up commands are the ones .ci/run relies on."""
+fabricsim.fabric.schema, and its two set-up commands are the ones .ci/run relies on."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fabricsim import schema
+from fabricsim.fabric import schema
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fabricsim import reference as ref
+from fabricsim.testing import reference as ref
 from fabricsim.exceptions import DependencyCycleError, UnreachableError
 
 REL = 1e-12

@@ -12,8 +12,8 @@ import networkx as nx
 import pytest
 
 import fabricsim as fs
-from fabricsim import scenario
-from fabricsim.scenario import example_path, example_text, key_lines, load_scenario, parse_size
+from fabricsim.cli import scenario
+from fabricsim.cli.scenario import example_path, example_text, key_lines, load_scenario, parse_size
 
 TINY = """\
 title = "tiny"

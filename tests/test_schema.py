@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fabricsim import schema
+from fabricsim.fabric import schema
 from fabricsim.exceptions import (
     EmptyFabricError,
     InvalidAttributeError,

@@ -1,4 +1,4 @@
-"""fabricsim.strategies: arguments checked up front, every draw valid, shrinking towards the
+"""fabricsim.testing.strategies: arguments checked up front, every draw valid, shrinking towards the
 simplest fabric, type registration through Hypothesis's entry point, settings profiles."""
 
 import importlib.metadata
@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 import fabricsim as fs
-from fabricsim import schema
-from fabricsim import strategies as fst
-from fabricsim.background import size_cdf
+from fabricsim.fabric import schema
+from fabricsim.testing import strategies as fst
+from fabricsim.traffic.background import size_cdf
 
 try:
     import tomllib
@@ -46,7 +46,7 @@ def test_import_without_hypothesis_says_how_to_install():
         sys.modules["hypothesis"] = None  # as if it were not installed
         import fabricsim  # the package itself never needs Hypothesis
         try:
-            import fabricsim.strategies
+            import fabricsim.testing.strategies
         except ImportError as e:
             print("ImportError:", e)
     """)
@@ -257,7 +257,7 @@ def test_backgrounds_run_in_tail_latency(bg, load):
 
 
 def test_training_jobs_are_valid():
-    training = pytest.importorskip("fabricsim.training")
+    training = pytest.importorskip("fabricsim.analysis.training")
 
     @given(kw=fst.training_jobs(max_gpus=16))
     def check(kw):
@@ -297,7 +297,7 @@ def test_setup_hook_registers_fabricsim_types():
     assert isinstance(find(st.from_type(fs.Collective), lambda c: True), fs.Collective)
     bg = find(st.from_type(fs.Background), lambda b: b.load > 0)
     assert isinstance(bg, fs.Background)
-    training = sys.modules.get("fabricsim.training")
+    training = sys.modules.get("fabricsim.analysis.training")
     if training is not None:
         assert isinstance(find(st.from_type(training.TrainingJob), lambda j: True),
                           training.TrainingJob)
@@ -307,15 +307,15 @@ def test_pyproject_declares_the_entry_point():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     hook = data["project"]["entry-points"]["hypothesis"]["_"]
     module, _, attr = hook.partition(":")
-    assert (module, attr) == ("fabricsim.strategies", "_hypothesis_setup_hook")
+    assert (module, attr) == ("fabricsim.testing.strategies", "_hypothesis_setup_hook")
 
 
 def test_entry_point_registers_types_in_a_fresh_interpreter():
     eps = importlib.metadata.entry_points(group="hypothesis")
-    if not any(ep.value == "fabricsim.strategies:_hypothesis_setup_hook" for ep in eps):
+    if not any(ep.value == "fabricsim.testing.strategies:_hypothesis_setup_hook" for ep in eps):
         pytest.skip("installed metadata predates the entry point: reinstall fabricsim "
                     "(pip install -e . / maturin develop)")
-    for first in ("import hypothesis", "import fabricsim.strategies"):
+    for first in ("import hypothesis", "import fabricsim.testing.strategies"):
         out = run_python(f"""
             {first}
             import warnings
@@ -349,7 +349,7 @@ def test_profiles(restore_profile):
 def test_profile_from_environment():
     code = """
         from hypothesis import settings
-        from fabricsim.strategies import load_profile
+        from fabricsim.testing.strategies import load_profile
         print(load_profile(), settings.default.max_examples)
     """
     out = run_python(code, FABRICSIM_HYPOTHESIS_PROFILE="thorough")

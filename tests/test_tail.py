@@ -176,7 +176,7 @@ def test_offered_utilization_matches_the_uniform_closed_form():
     """Uniform background among 8 GPUs on two leaves (4 each), 4:1 oversubscribed: a leaf's
     GPUs send 4/7 of their load across, so its uplinks (one NIC's worth in all) carry
     4 x load x NIC x 4/7, spread evenly over the spines: utilisation 16/7 x load."""
-    from fabricsim.background import nic_Bps, offered_utilization
+    from fabricsim.traffic.background import nic_Bps, offered_utilization
 
     fab = two_leaves(spines=2, per_leaf=4, oversubscription=4.0)
     gpus = fab.indices(fab.gpus)

@@ -10,7 +10,7 @@ from collections import Counter
 import networkx as nx
 import pytest
 
-from fabricsim import schema, topology
+from fabricsim.fabric import schema, builders
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
 
 
@@ -53,7 +53,7 @@ class FakeProfile:
 
 
 def test_leaf_spine_defaults():
-    G = topology.leaf_spine()
+    G = builders.leaf_spine()
     assert_valid(G)
     hosts, gpus = 16, 128
     assert roles(G) == {"gpu": gpus, "nvswitch": hosts, "leaf": 4, "spine": 4}
@@ -72,7 +72,7 @@ def test_leaf_spine_defaults():
 
 
 def test_leaf_spine_gpu_wiring():
-    G = topology.leaf_spine(leaves=3, spines=2, hosts_per_leaf=2, gpus_per_host=4)
+    G = builders.leaf_spine(leaves=3, spines=2, hosts_per_leaf=2, gpus_per_host=4)
     for h in range(6):
         host = f"host{h}"
         for g in range(4):
@@ -86,7 +86,7 @@ def test_leaf_spine_gpu_wiring():
 
 
 def test_leaf_spine_single_gpu_hosts_have_no_nvswitch():
-    G = topology.leaf_spine(leaves=2, spines=1, hosts_per_leaf=3, gpus_per_host=1)
+    G = builders.leaf_spine(leaves=2, spines=1, hosts_per_leaf=3, gpus_per_host=1)
     assert_valid(G)
     assert roles(G) == {"gpu": 6, "leaf": 2, "spine": 1}
     assert kinds(G) == {"access": 6, "fabric": 2}
@@ -94,7 +94,7 @@ def test_leaf_spine_single_gpu_hosts_have_no_nvswitch():
 
 @pytest.mark.parametrize("ratio", [1.0, 2.0, 4.0, 1.5])
 def test_leaf_spine_oversubscription(ratio):
-    G = topology.leaf_spine(
+    G = builders.leaf_spine(
         leaves=4, spines=4, hosts_per_leaf=4, gpus_per_host=8, oversubscription=ratio
     )
     assert_valid(G)
@@ -106,7 +106,7 @@ def test_leaf_spine_oversubscription(ratio):
 
 
 def test_leaf_spine_uplink_gbps_sets_ratio():
-    G = topology.leaf_spine(
+    G = builders.leaf_spine(
         leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=2, nic_gbps=100.0, uplink_gbps=100.0
     )
     # downlink 2*2*100 = 400 over 2 uplinks of 100 -> 2:1
@@ -116,7 +116,7 @@ def test_leaf_spine_uplink_gbps_sets_ratio():
 
 
 def test_leaf_spine_latencies():
-    G = topology.leaf_spine(
+    G = builders.leaf_spine(
         leaves=1,
         spines=1,
         hosts_per_leaf=1,
@@ -132,7 +132,7 @@ def test_leaf_spine_latencies():
 
 def test_leaf_spine_uplink_and_oversubscription_exclusive():
     with pytest.raises(InvalidArgumentError, match="uplink_gbps and oversubscription"):
-        topology.leaf_spine(uplink_gbps=100.0, oversubscription=2.0)
+        builders.leaf_spine(uplink_gbps=100.0, oversubscription=2.0)
 
 
 @pytest.mark.parametrize(
@@ -156,12 +156,12 @@ def test_leaf_spine_uplink_and_oversubscription_exclusive():
 )
 def test_leaf_spine_bad_arguments(kwargs, name):
     with pytest.raises(InvalidArgumentError, match=f"^{name} must be"):
-        topology.leaf_spine(**kwargs)
+        builders.leaf_spine(**kwargs)
 
 
 def test_keyword_only():
     with pytest.raises(TypeError):
-        topology.leaf_spine(4)  # type: ignore[misc]
+        builders.leaf_spine(4)  # type: ignore[misc]
 
 
 # ------------------------------------------------------------------- fat_tree
@@ -169,7 +169,7 @@ def test_keyword_only():
 
 @pytest.mark.parametrize("k", [2, 4, 8])
 def test_fat_tree_closed_forms(k):
-    G = topology.fat_tree(k=k)
+    G = builders.fat_tree(k=k)
     assert_valid(G)
     half = k // 2
     hosts = k**3 // 4
@@ -188,7 +188,7 @@ def test_fat_tree_closed_forms(k):
 
 
 def test_fat_tree_wiring_k4():
-    G = topology.fat_tree(k=4)
+    G = builders.fat_tree(k=4)
     for p in range(4):
         for j in range(2):
             edge = f"pod{p}/edge{j}"
@@ -215,7 +215,7 @@ def test_fat_tree_wiring_k4():
 @pytest.mark.parametrize("k", [4, 8])
 def test_fat_tree_multi_gpu_hosts(k):
     g = 4
-    G = topology.fat_tree(k=k, gpus_per_host=g, link_gbps=200.0, nvlink_gbps=1000.0)
+    G = builders.fat_tree(k=k, gpus_per_host=g, link_gbps=200.0, nvlink_gbps=1000.0)
     assert_valid(G)
     hosts = k**3 // 4
     r = roles(G)
@@ -231,19 +231,19 @@ def test_fat_tree_multi_gpu_hosts(k):
 @pytest.mark.parametrize(("k", "msg"), [(3, "even"), (0, ">= 2"), (-4, ">= 2"), (4.0, "k must")])
 def test_fat_tree_bad_k(k, msg):
     with pytest.raises(InvalidArgumentError, match=msg):
-        topology.fat_tree(k=k)
+        builders.fat_tree(k=k)
 
 
 def test_fat_tree_bad_link():
     with pytest.raises(InvalidArgumentError, match="^link_gbps"):
-        topology.fat_tree(link_gbps=0.0)
+        builders.fat_tree(link_gbps=0.0)
 
 
 # ------------------------------------------------------------------- rail_optimized
 
 
 def test_rail_optimized_defaults_one_su():
-    G = topology.rail_optimized()
+    G = builders.rail_optimized()
     assert_valid(G)
     assert roles(G) == {"gpu": 256, "nvswitch": 32, "leaf": 8, "spine": 8}
     assert kinds(G) == {"nvlink": 256, "access": 256, "fabric": 64}
@@ -253,7 +253,7 @@ def test_rail_optimized_defaults_one_su():
 
 
 def test_rail_optimized_nic_i_on_rail_leaf_i():
-    G = topology.rail_optimized(scalable_units=2, nodes_per_su=3, gpus_per_node=4)
+    G = builders.rail_optimized(scalable_units=2, nodes_per_su=3, gpus_per_node=4)
     for s in range(2):
         for n in range(3):
             node = f"su{s}/node{n}"
@@ -269,7 +269,7 @@ def test_rail_optimized_nic_i_on_rail_leaf_i():
 
 @pytest.mark.parametrize("ratio", [1.0, 2.0])
 def test_rail_optimized_one_su_has_no_core(ratio):
-    G = topology.rail_optimized(
+    G = builders.rail_optimized(
         nodes_per_su=4, gpus_per_node=8, spines_per_su=2, oversubscription=ratio
     )
     assert_valid(G)
@@ -283,7 +283,7 @@ def test_rail_optimized_one_su_has_no_core(ratio):
 
 @pytest.mark.parametrize(("sus", "cores", "ratio"), [(2, None, 1.0), (3, 4, 1.0), (3, 2, 2.0)])
 def test_rail_optimized_core_tier(sus, cores, ratio):
-    G = topology.rail_optimized(
+    G = builders.rail_optimized(
         scalable_units=sus, nodes_per_su=4, gpus_per_node=8, cores=cores, oversubscription=ratio
     )
     assert_valid(G)
@@ -311,7 +311,7 @@ def test_rail_optimized_core_tier(sus, cores, ratio):
 
 
 def test_rail_optimized_single_gpu_nodes():
-    G = topology.rail_optimized(nodes_per_su=4, gpus_per_node=1)
+    G = builders.rail_optimized(nodes_per_su=4, gpus_per_node=1)
     assert_valid(G)
     assert roles(G) == {"gpu": 4, "leaf": 1, "spine": 1}
 
@@ -332,14 +332,14 @@ def test_rail_optimized_single_gpu_nodes():
 )
 def test_rail_optimized_bad_arguments(kwargs, pattern):
     with pytest.raises(InvalidArgumentError, match=pattern):
-        topology.rail_optimized(**kwargs)
+        builders.rail_optimized(**kwargs)
 
 
 # ------------------------------------------------------------------- profiles
 
 
 def test_profile_object_supplies_defaults():
-    G = topology.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1, profile=FakeProfile())
+    G = builders.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1, profile=FakeProfile())
     assert_valid(G)
     assert roles(G)["gpu"] == 4
     assert G.edges["host0/gpu0", "leaf0"]["capacity_gbps"] == 200.0
@@ -351,7 +351,7 @@ def test_profile_object_supplies_defaults():
 
 
 def test_explicit_argument_beats_profile():
-    G = topology.rail_optimized(
+    G = builders.rail_optimized(
         nodes_per_su=2, gpus_per_node=2, nic_gbps=800.0, profile=FakeProfile()
     )
     assert roles(G)["gpu"] == 4
@@ -361,18 +361,18 @@ def test_explicit_argument_beats_profile():
 
 def test_profile_missing_attribute_falls_back_to_builtin():
     prof = types.SimpleNamespace(nic_gbps=100.0)
-    G = topology.fat_tree(k=2, profile=prof)
+    G = builders.fat_tree(k=2, profile=prof)
     assert G.edges["pod0/host0/gpu0", "pod0/edge0"]["capacity_gbps"] == 100.0
     assert G.graph["params"]["gpus_per_host"] == 1  # the fat tree's own default
     assert G.graph["params"]["fabric_latency_us"] == 0.6
 
 
 def test_fat_tree_profile_gpus_per_host():
-    G = topology.fat_tree(k=2, profile=FakeProfile())
+    G = builders.fat_tree(k=2, profile=FakeProfile())
     assert roles(G)["gpu"] == 2 * 4
     assert G.graph["params"]["link_gbps"] == 200.0
     assert (
-        topology.fat_tree(k=2, gpus_per_host=1, profile=FakeProfile()).graph["params"][
+        builders.fat_tree(k=2, gpus_per_host=1, profile=FakeProfile()).graph["params"][
             "gpus_per_host"
         ]
         == 1
@@ -388,11 +388,10 @@ def test_profile_name_is_looked_up(monkeypatch):
         seen.append(name)
         return FakeProfile()
 
-    fake = types.ModuleType("fabricsim.profiles")
+    fake = types.ModuleType("fabricsim.fabric.profiles")
     fake.get_profile = get_profile
-    monkeypatch.setitem(sys.modules, "fabricsim.profiles", fake)
-    monkeypatch.setattr(fabricsim, "profiles", fake, raising=False)
-    G = topology.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1, profile="h100")
+    monkeypatch.setattr(builders, "profiles", fake)
+    G = builders.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1, profile="h100")
     assert seen == ["h100"]
     assert G.graph["params"]["profile"] == "h100"
     assert G.graph["params"]["nic_gbps"] == 200.0
@@ -400,14 +399,14 @@ def test_profile_name_is_looked_up(monkeypatch):
 
 def test_bad_profile_value_is_reported():
     with pytest.raises(InvalidArgumentError, match="^nic_gbps must be"):
-        topology.leaf_spine(profile=types.SimpleNamespace(nic_gbps=-1.0))
+        builders.leaf_spine(profile=types.SimpleNamespace(nic_gbps=-1.0))
 
 
 # ------------------------------------------------------------------- edge_sites
 
 CARRIERS = [
     {"name": "alpha", "capacity_gbps": 100.0, "availability": 0.999, "jitter_us": 20.0},
-    topology.Carrier(
+    builders.Carrier(
         name="beta",
         capacity_gbps=40.0,
         availability=0.99,
@@ -417,7 +416,7 @@ CARRIERS = [
 ]
 SITES = [
     {"name": "lyon", "carriers": ["alpha"], "distance_km": 400.0, "capacity_gbps": 10.0},
-    topology.Site(
+    builders.Site(
         name="nice",
         carriers=("alpha", "beta"),
         distance_km={"alpha": 700.0, "beta": 650.0},
@@ -427,13 +426,13 @@ SITES = [
 
 
 def small_fabric() -> nx.Graph:
-    return topology.leaf_spine(leaves=2, spines=3, hosts_per_leaf=1, gpus_per_host=2)
+    return builders.leaf_spine(leaves=2, spines=3, hosts_per_leaf=1, gpus_per_host=2)
 
 
 def test_edge_sites_structure():
     fabric = small_fabric()
     before = (fabric.number_of_nodes(), fabric.number_of_edges())
-    G = topology.edge_sites(fabric, sites=SITES, carriers=CARRIERS)
+    G = builders.edge_sites(fabric, sites=SITES, carriers=CARRIERS)
     assert (fabric.number_of_nodes(), fabric.number_of_edges()) == before  # input untouched
     assert_valid(G)
     r = roles(G)
@@ -483,8 +482,8 @@ def test_edge_sites_structure():
 
 
 def test_edge_sites_attach_to_top_tier():
-    G = topology.edge_sites(
-        topology.fat_tree(k=4),
+    G = builders.edge_sites(
+        builders.fat_tree(k=4),
         sites=SITES,
         carriers=CARRIERS,
         border_gbps=400.0,
@@ -503,12 +502,12 @@ def test_edge_sites_attach_to_top_tier():
     flat.add_nodes_from(["l0", "l1"], role="leaf")
     for a, b in (("g0", "l0"), ("g1", "l1"), ("l0", "l1")):
         flat.add_edge(a, b, capacity_gbps=1.0, latency_us=1.0, kind="access")
-    G = topology.edge_sites(flat, sites=SITES[:1], carriers=CARRIERS[:1])
+    G = builders.edge_sites(flat, sites=SITES[:1], carriers=CARRIERS[:1])
     assert {v for v in G["border"] if v.startswith("l")} == {"l0", "l1"}
 
 
 def test_edge_sites_single_distance_applies_to_every_carrier():
-    G = topology.edge_sites(
+    G = builders.edge_sites(
         small_fabric(),
         carriers=CARRIERS,
         sites=[
@@ -597,21 +596,21 @@ def site(**kw):
 )
 def test_edge_sites_bad_arguments(sites, carriers, exc, pattern):
     with pytest.raises(exc, match=pattern):
-        topology.edge_sites(small_fabric(), sites=sites, carriers=carriers)
+        builders.edge_sites(small_fabric(), sites=sites, carriers=carriers)
 
 
 def test_edge_sites_bad_fabric():
     with pytest.raises(InvalidTypeError, match="fabric"):
-        topology.edge_sites("fabric", sites=SITES, carriers=CARRIERS)
+        builders.edge_sites("fabric", sites=SITES, carriers=CARRIERS)
     with pytest.raises(InvalidArgumentError, match="fabric must be an undirected"):
-        topology.edge_sites(nx.DiGraph(small_fabric()), sites=SITES, carriers=CARRIERS)
-    G = topology.edge_sites(small_fabric(), sites=SITES, carriers=CARRIERS)
+        builders.edge_sites(nx.DiGraph(small_fabric()), sites=SITES, carriers=CARRIERS)
+    G = builders.edge_sites(small_fabric(), sites=SITES, carriers=CARRIERS)
     with pytest.raises(InvalidArgumentError, match="already has a node 'border'"):
-        topology.edge_sites(G, sites=SITES, carriers=CARRIERS)
+        builders.edge_sites(G, sites=SITES, carriers=CARRIERS)
     only_gpus = nx.Graph()
     only_gpus.add_nodes_from(["a", "b"], role="gpu")
     with pytest.raises(InvalidArgumentError, match="no core, spine or leaf"):
-        topology.edge_sites(only_gpus, sites=SITES, carriers=CARRIERS)
+        builders.edge_sites(only_gpus, sites=SITES, carriers=CARRIERS)
 
 
 @pytest.mark.parametrize(
@@ -620,11 +619,11 @@ def test_edge_sites_bad_fabric():
 )
 def test_edge_sites_bad_border(kwargs, name):
     with pytest.raises(InvalidArgumentError, match=f"^{name} must be"):
-        topology.edge_sites(small_fabric(), sites=SITES, carriers=CARRIERS, **kwargs)
+        builders.edge_sites(small_fabric(), sites=SITES, carriers=CARRIERS, **kwargs)
 
 
 def test_oversubscription_that_leaves_no_uplink_capacity_is_named():
     # found by fuzzing: 4.5e307:1 made the uplinks 0 Gb/s and the builder divided by zero
     with pytest.raises(InvalidArgumentError, match="oversubscription"):
-        topology.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=1,
+        builders.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=1,
                       oversubscription=4.49423283715579e+307)

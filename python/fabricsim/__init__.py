@@ -3,20 +3,38 @@
 Build a fabric (``leaf_spine``, ``fat_tree``, ``rail_optimized``, ``edge_sites`` or your own
 ``networkx`` graph), compile it with :meth:`Fabric.from_networkx`, and run traffic through the
 Rust core's max-min fair flow engine.
+
+The package is layered; each layer imports only the ones above it in this list:
+
+* :mod:`fabricsim.exceptions`, :mod:`fabricsim._validate` (argument checks) and
+  :mod:`fabricsim._engine` (the only module that talks to the Rust extension);
+* :mod:`fabricsim.fabric`: schema, builders, hardware profiles, :class:`Fabric`;
+* :mod:`fabricsim.traffic`: flows, background load, collectives;
+* :mod:`fabricsim.analysis`: tail latency, queueing, edge, failures, training, comparison;
+* :mod:`fabricsim.cli`: the scenario format and the ``fabricsim`` command;
+* :mod:`fabricsim.testing`: the reference oracle and Hypothesis strategies.
 """
 
-from fabricsim import edge, exceptions, failures, profiles, queueing, schema, topology
-from fabricsim._core import __version__
-from fabricsim.background import SIZE_DISTRIBUTIONS, Background
-from fabricsim.collectives import (
-    Collective,
-    CollectiveResult,
-    PhaseTiming,
-    collective,
-    sweep_sizes,
+from fabricsim import _aliases, exceptions
+from fabricsim._engine import __version__
+from fabricsim.analysis import edge, failures, queueing, training
+from fabricsim.analysis.comparison import Comparison, Design, compare
+from fabricsim.analysis.edge import EdgeReport, edge_latency
+from fabricsim.analysis.failures import bisection_gbps, fail, fail_random, failure_impact
+from fabricsim.analysis.queueing import LatencyResult, link_utilization, message_latency
+from fabricsim.analysis.tail import TailLatencyResult, tail_latency
+from fabricsim.analysis.training import (
+    ErosionResult,
+    StepResult,
+    TrainingJob,
+    erosion,
+    ideal_fabric,
+    plot_erosion,
+    step,
+    sweep_oversubscription,
+    sweep_routing,
 )
-from fabricsim.compare import Comparison, Design, compare
-from fabricsim.edge import EdgeReport, edge_latency
+from fabricsim.cli.scenario import Scenario, load_scenario, run_scenario
 from fabricsim.exceptions import (
     DependencyCycleError,
     EmptyFabricError,
@@ -35,30 +53,30 @@ from fabricsim.exceptions import (
     UnknownRoleError,
     UnreachableError,
 )
-from fabricsim.fabric import Fabric, Route
-from fabricsim.failures import bisection_gbps, fail, fail_random, failure_impact
-from fabricsim.flows import FlowSet, SimulationResult, simulate
-from fabricsim.queueing import LatencyResult, link_utilization, message_latency
-from fabricsim.scenario import Scenario, load_scenario, run_scenario
-from fabricsim.tail import TailLatencyResult, tail_latency
-from fabricsim.topology import edge_sites, fat_tree, leaf_spine, rail_optimized
-from fabricsim.training import (
-    ErosionResult,
-    StepResult,
-    TrainingJob,
-    erosion,
-    ideal_fabric,
-    plot_erosion,
-    step,
-    sweep_oversubscription,
-    sweep_routing,
+from fabricsim.fabric import builders, profiles, schema
+from fabricsim.fabric.builders import edge_sites, fat_tree, leaf_spine, rail_optimized
+from fabricsim.fabric.compiled import Fabric, Route
+from fabricsim.traffic.background import SIZE_DISTRIBUTIONS, Background
+from fabricsim.traffic.collectives import (
+    Collective,
+    CollectiveResult,
+    PhaseTiming,
+    collective,
+    sweep_sizes,
 )
+from fabricsim.traffic.flows import FlowSet, SimulationResult, simulate
+
+#: ``fs.topology`` was the builders' module before 0.2; it stays as an alias for one release.
+topology = builders
+_aliases.install()
 
 __all__ = [
     "__version__",
     "exceptions",
     "schema",
     "topology",
+    "builders",
+    "training",
     "Fabric",
     "Route",
     "FlowSet",

@@ -7,8 +7,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from fabricsim.cli import COMMANDS
-from fabricsim.cli import main as cli_main
+from fabricsim.cli.commands import COMMANDS
+from fabricsim.cli.commands import main as cli_main
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,7 +42,7 @@ class InvalidAttributeError(InvalidGraphError):
 
 
 class UnknownRoleError(InvalidGraphError):
-    """A node's ``role`` is not one of :data:`fabricsim.schema.ROLES`."""
+    """A node's ``role`` is not one of :data:`fabricsim.fabric.schema.ROLES`."""
 
 
 class SelfLoopError(InvalidGraphError):

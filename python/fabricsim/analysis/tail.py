@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from fabricsim import _core
-from fabricsim.background import (
+from fabricsim import _validate
+from fabricsim.traffic.background import (
     Background,
     as_background,
     capacity_factor,
@@ -35,15 +35,15 @@ from fabricsim.background import (
     offered_utilization,
     size_cdf,
 )
-from fabricsim.collectives import Collective
+from fabricsim.traffic.collectives import Collective
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
     OverloadWarning,
     UnreachableError,
 )
-from fabricsim.fabric import METRICS, ROUTING_POLICIES, Fabric, check_choice, check_seed
-from fabricsim.flows import FlowSet, concat_flowsets, flows_from_matrix, run_flowset
+from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
+from fabricsim.traffic.flows import FlowSet, concat_flowsets, flows_from_matrix, run_flowset
 
 PLACEMENTS = ("fixed", "random")
 MAX_THREADS = 1024
@@ -157,10 +157,10 @@ def tail_latency(
     """
     if not isinstance(fabric, Fabric):
         raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
-    check_choice("routing", routing, ROUTING_POLICIES)
-    check_choice("metric", metric, METRICS)
-    check_choice("placement", placement, PLACEMENTS)
-    seed = check_seed(seed)
+    _validate.choice("routing", routing, ROUTING_POLICIES)
+    _validate.choice("metric", metric, METRICS)
+    _validate.choice("placement", placement, PLACEMENTS)
+    seed = _validate.seed(seed)
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) \
             or not 1 <= samples <= MAX_SAMPLES:
         raise InvalidArgumentError(
@@ -245,24 +245,17 @@ def tail_latency(
             )
     cap = capacity_factor(fabric, bg.static_fraction) if bg is not None else None
     pool = np.ascontiguousarray(gpus, np.int64) if placement == "random" else None
-    t = template
-    try:
-        out = _core.monte_carlo(
-            fabric._core, t.src, t.dst, t.via, t.flow_key, t.size_bytes, t.release_s, t.delay_s,
-            t.dep_ptr, t.dep_idx, np.ascontiguousarray(t.latency_scales(), np.float64), len(job),
-            int(samples), seed, routing, metric, bool(vary_hash), pool, cap,
-            min(int(threads or 0), int(samples)),
-            **bg_kwargs,
-        )
-    except UnreachableError as e:
-        raise fabric._unreachable(e) from None
+    out = fabric._engine.monte_carlo(
+        template, np.ascontiguousarray(template.latency_scales(), np.float64), len(job),
+        int(samples), seed, routing, metric, bool(vary_hash), pool, cap,
+        min(int(threads or 0), int(samples)), **bg_kwargs)
     return TailLatencyResult(
-        job_time_s=out["job_time_s"],
+        job_time_s=out.job_time_s,
         unloaded_time_s=float(unloaded_s),
-        bg_size_bytes=out["bg_size_bytes"],
-        bg_slowdown=out["bg_slowdown"],
-        bg_sample=out["bg_sample"],
-        bg_generated=int(out["bg_generated"]),
+        bg_size_bytes=out.bg_size_bytes,
+        bg_slowdown=out.bg_slowdown,
+        bg_sample=out.bg_sample,
+        bg_generated=out.bg_generated,
         algorithm=algorithm,
         meta={"samples": int(samples), "seed": seed, "routing": routing, "placement": placement,
               "warmup_s": float(warmup_s), "background": bg},

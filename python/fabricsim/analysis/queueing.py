@@ -61,8 +61,9 @@ from typing import Any
 
 import numpy as np
 
+from fabricsim import _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
-from fabricsim.fabric import ROUTING_POLICIES, Fabric, check_choice, check_seed
+from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
 
 DEFAULT_QUANTILES = (0.5, 0.9, 0.99, 0.999)
 
@@ -316,8 +317,8 @@ def message_latency(
     """
     if not isinstance(fabric, Fabric):
         raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
-    check_choice("routing", routing, ROUTING_POLICIES)
-    seed = check_seed(seed)
+    _validate.choice("routing", routing, ROUTING_POLICIES)
+    seed = _validate.seed(seed)
     size = _positive("size_bytes", size_bytes, allow_zero=True)
     mtu = _positive("mtu_bytes", mtu_bytes)
     n = _count("samples", samples)

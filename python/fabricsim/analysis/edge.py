@@ -19,7 +19,7 @@ Model of one request from a site, served through carrier ``c``
   WAN delay variation shows; a carrier with ``jitter_us = 0`` adds none.
 * **Queueing** (only with ``carrier_load``): each direction of the circuit is an M/M/1 queue
   of ``mtu_bytes`` packets at utilisation ``carrier_load`` over the circuit's usable capacity,
-  exactly as in :mod:`fabricsim.queueing` (Kleinrock): wait 0 with probability ``1 - rho``,
+  exactly as in :mod:`fabricsim.analysis.queueing` (Kleinrock): wait 0 with probability ``1 - rho``,
   else exponential with mean ``(mtu / C) / (1 - rho)``.
 * ``server_ms`` is added to every served request. Request and response sizes are not
   modelled (serialisation of a small RPC on a WAN circuit is negligible next to distance).
@@ -29,7 +29,7 @@ independently of the other carriers and of the other requests (each carrier is o
 shared-risk group: every site circuit over it and its hand-off share one draw per request;
 availability is the carrier's, not a product over its edges). Carriers named in
 ``failed_carriers`` are always down; so are carriers a site cannot use on this fabric (its
-circuit or the carrier's PoP was removed with :func:`fabricsim.failures.fail`, or no route
+circuit or the carrier's PoP was removed with :func:`fabricsim.analysis.failures.fail`, or no route
 through the PoP reaches the target). The same carrier states and jitter draws are used for
 every policy of a site (common random numbers), so the policies are compared on equal terms.
 
@@ -74,14 +74,15 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from fabricsim import _validate
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
     UnknownNameError,
     UnreachableError,
 )
-from fabricsim.fabric import Fabric, check_choice, check_seed
-from fabricsim.queueing import mm1_mean_wait_s, sample_mm1_wait_s
+from fabricsim.fabric.compiled import Fabric
+from fabricsim.analysis.queueing import mm1_mean_wait_s, sample_mm1_wait_s
 
 POLICIES = ("primary_backup", "split", "lowest_latency")
 COLUMNS = (
@@ -369,7 +370,7 @@ def edge_latency(
     if not policies:
         raise InvalidArgumentError("policies: give at least one policy")
     for p in policies:
-        check_choice("policies", p, POLICIES)
+        _validate.choice("policies", p, POLICIES)
     failed = _names("failed_carriers", failed_carriers)
     for c in failed:
         if c not in carriers:
@@ -382,7 +383,7 @@ def edge_latency(
     slo_ms = _number("slo_ms", slo_ms, allow_zero=False)
     server_ms = _number("server_ms", server_ms, allow_zero=True)
     mtu_bytes = _number("mtu_bytes", mtu_bytes, allow_zero=False)
-    seed = check_seed(seed)
+    seed = _validate.seed(seed)
     loads = _carrier_loads(carrier_load, list(carriers))
     if target is None:
         target = fabric.gpus[0]

@@ -1,6 +1,6 @@
 """Fabric builders: plain functions with keyword arguments that return a schema-valid ``nx.Graph``.
 
-Every builder follows :mod:`fabricsim.schema`: nodes carry ``role`` (and ``host`` / ``rail`` /
+Every builder follows :mod:`fabricsim.fabric.schema`: nodes carry ``role`` (and ``host`` / ``rail`` /
 ``pod`` / ``su`` where they apply), every edge carries ``capacity_gbps`` (per direction),
 ``latency_us`` (one way) and ``kind``. Labels are readable strings:
 
@@ -20,7 +20,7 @@ edge; every GPU has its own NIC (one ``access`` edge). Builders record ``G.graph
 
 Hardware defaults (``gpus_per_*``, ``nic_gbps``, ``nvlink_gbps`` and the latencies) resolve as:
 explicit argument > ``profile`` > built-in default. ``profile`` is a profile name looked up
-with :func:`fabricsim.profiles.get_profile`, or any object with the attributes ``nic_gbps``,
+with :func:`fabricsim.fabric.profiles.get_profile`, or any object with the attributes ``nic_gbps``,
 ``nvlink_gbps``, ``gpus_per_node``, ``nvlink_latency_us``, ``access_latency_us``,
 ``fabric_latency_us`` (a missing attribute falls back to the built-in default).
 """
@@ -36,7 +36,8 @@ from typing import Any
 import networkx as nx
 
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
-from fabricsim.schema import MAX_CAPACITY_GBPS, MIN_CAPACITY_GBPS
+from fabricsim.fabric import profiles
+from fabricsim.fabric.schema import MAX_CAPACITY_GBPS, MIN_CAPACITY_GBPS
 
 # Built-in hardware defaults: an H100 SXM / ConnectX-7 class node (see /work/shared/reference.md:
 # NVLink 4 = 450 GB/s per direction = 3600 Gb/s; NDR / 400G NICs).
@@ -61,7 +62,7 @@ def _check_size(builder: str, nodes: int, edges: int) -> None:
     if nodes + edges > MAX_ELEMENTS:
         raise InvalidArgumentError(
             f"{builder}: these arguments would build {nodes:,} nodes and {edges:,} edges; at "
-            f"most {MAX_ELEMENTS:,} in all (topology.MAX_ELEMENTS): check the counts"
+            f"most {MAX_ELEMENTS:,} in all (builders.MAX_ELEMENTS): check the counts"
         )
 
 
@@ -100,14 +101,6 @@ def _resolve_profile(profile: Any) -> Any:
     if profile is None:
         return None
     if isinstance(profile, str):
-        try:
-            from fabricsim import profiles
-        except ModuleNotFoundError as exc:
-            if exc.name != "fabricsim.profiles":
-                raise
-            raise InvalidArgumentError(
-                f"profile: cannot look up {profile!r}, fabricsim.profiles is not available"
-            ) from exc
         return profiles.get_profile(profile)
     return profile
 
@@ -207,8 +200,8 @@ def leaf_spine(
     fabric is non-blocking (``oversubscription=1``). Defaults: ``nvlink_gbps=3600``,
     ``nvlink_latency_us=0.5``, ``access_latency_us=fabric_latency_us=0.6`` (or from ``profile``).
 
-    >>> from fabricsim import topology
-    >>> G = topology.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=2,
+    >>> from fabricsim.fabric import builders
+    >>> G = builders.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=2,
     ...                         oversubscription=2.0)
     >>> G.edges["leaf0", "spine1"]["capacity_gbps"], G.graph["oversubscription"]
     (200.0, 2.0)
@@ -304,8 +297,8 @@ def fat_tree(
     switch has ``k/2 * gpus_per_host`` downlinks against ``k/2`` uplinks: the edge tier is
     then ``gpus_per_host``:1 oversubscribed (stored in ``G.graph["oversubscription"]``).
 
-    >>> from fabricsim import topology
-    >>> G = topology.fat_tree(k=4)
+    >>> from fabricsim.fabric import builders
+    >>> G = builders.fat_tree(k=4)
     >>> sum(1 for _, r in G.nodes(data="role") if r == "gpu"), G.number_of_edges()
     (16, 48)
     >>> sorted(G["pod0/agg1"])
@@ -392,8 +385,8 @@ def rail_optimized(
     with links sized so that spine downlink / spine uplink = ``oversubscription`` as well.
     ``cores`` may only be given when ``scalable_units > 1``.
 
-    >>> from fabricsim import topology
-    >>> G = topology.rail_optimized(nodes_per_su=4, gpus_per_node=8)
+    >>> from fabricsim.fabric import builders
+    >>> G = builders.rail_optimized(nodes_per_su=4, gpus_per_node=8)
     >>> sorted(G["su0/node2/gpu5"])
     ['su0/leaf5', 'su0/node2/nvswitch']
     >>> G.edges["su0/leaf0", "su0/spine0"]["capacity_gbps"]  # 4 * 400 / 8 spines
@@ -564,9 +557,9 @@ def edge_sites(
     ``sites`` and ``carriers`` are lists of :class:`Site` / :class:`Carrier` or of dicts with
     the same keys.
 
-    >>> from fabricsim import topology
-    >>> G = topology.edge_sites(
-    ...     topology.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1),
+    >>> from fabricsim.fabric import builders
+    >>> G = builders.edge_sites(
+    ...     builders.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1),
     ...     carriers=[{"name": "a", "capacity_gbps": 100.0, "availability": 0.999},
     ...               {"name": "b", "capacity_gbps": 40.0, "availability": 0.99}],
     ...     sites=[{"name": "lyon", "carriers": ["a", "b"], "distance_km": 400.0,

@@ -18,7 +18,9 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from fabricsim import _core, schema
+from fabricsim import _validate
+from fabricsim import _engine
+from fabricsim.fabric import schema
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
@@ -29,20 +31,6 @@ from fabricsim.exceptions import (
 ROUTING_POLICIES = ("ecmp", "spray")
 METRICS = ("hops", "latency")
 MIN_USABLE_GBPS = 1e-9  # capacity x efficiency; below it transfer times can overflow a float
-
-
-def check_choice(what: str, value: Any, valid: Iterable[str]) -> str:
-    """Raise UnknownNameError listing the valid names unless ``value`` is one of them."""
-    valid = tuple(valid)
-    if not isinstance(value, str) or value not in valid:
-        raise UnknownNameError(f"{what}: unknown value {value!r}; valid: {', '.join(valid)}")
-    return value
-
-
-def check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-        raise InvalidArgumentError(f"seed: must be an integer in [0, 2**64), got {seed!r}")
-    return int(seed)
 
 
 @dataclass(frozen=True)
@@ -94,13 +82,15 @@ class Fabric:
                 f"{factor[lid]:g}); the usable capacity must be at least {MIN_USABLE_GBPS:g} Gb/s"
             )
         self._usable_Bps.flags.writeable = False
-        self._core = _core.CoreFabric(
+        #: The Rust core's view of this fabric (package-internal: see ``fabricsim._engine``).
+        self._engine = _engine.Engine(
             compiled.num_nodes,
-            np.ascontiguousarray(compiled.link_src, dtype=np.int64),
-            np.ascontiguousarray(compiled.link_dst, dtype=np.int64),
+            compiled.link_src,
+            compiled.link_dst,
             self._usable_Bps,
-            np.ascontiguousarray(compiled.latency_s, dtype=np.float64),
-            np.ascontiguousarray(compiled.transit, dtype=bool),
+            compiled.latency_s,
+            compiled.transit,
+            label=self.label,
         )
         self._gpus = [compiled.nodes[i] for i in compiled.gpus.tolist()]
 
@@ -114,7 +104,7 @@ class Fabric:
         efficiency: float | Mapping[str, float] | None = None,
         profile: Any = None,
     ) -> Fabric:
-        """Validate ``G`` against :mod:`fabricsim.schema` and compile it.
+        """Validate ``G`` against :mod:`fabricsim.fabric.schema` and compile it.
 
         ``parallel``: what to do with MultiGraph parallel edges (``"aggregate"`` or
         ``"reject"``). ``efficiency``: one number for every link, or a mapping from edge kind
@@ -220,19 +210,10 @@ class Fabric:
         return (lid, lid ^ 1)
 
     # -- routing ------------------------------------------------------------------------------
-    def _unreachable(self, err: UnreachableError) -> UnreachableError:
-        s = getattr(err, "src_index", None)
-        d = getattr(err, "dst_index", None)
-        if s is None or d is None:
-            return err
-        e = UnreachableError(f"no path from {self.label(s)!r} to {self.label(d)!r}")
-        e.src, e.dst = self.label(s), self.label(d)
-        return e
-
     def distance(self, src: Hashable, dst: Hashable, *, metric: str = "latency") -> float:
         """Routing distance (hops, or µs along the lowest-latency path); inf if unreachable."""
-        check_choice("metric", metric, METRICS)
-        d = self._core.distance(self.index(src), self.index(dst), metric)
+        _validate.choice("metric", metric, METRICS)
+        d = self._engine.distance(self.index(src), self.index(dst), metric)
         if d is None:
             return math.inf
         return float(d) if metric == "hops" else d / 1000.0
@@ -240,14 +221,11 @@ class Fabric:
     def paths(self, src: Hashable, dst: Hashable, *, metric: str = "latency", limit: int = 1024) -> list[list]:
         """Every equal-cost shortest path from ``src`` to ``dst`` as node lists (at most
         ``limit``), the paths ECMP chooses among."""
-        check_choice("metric", metric, METRICS)
+        _validate.choice("metric", metric, METRICS)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit < 2**32:
             raise InvalidArgumentError(
                 f"limit: must be an integer in 1..2**32 - 1, got {limit!r}")
-        try:
-            raw = self._core.paths(self.index(src), self.index(dst), metric, limit)
-        except UnreachableError as e:
-            raise self._unreachable(e) from None
+        raw = self._engine.paths(self.index(src), self.index(dst), metric, limit)
         nodes, dsts = self._c.nodes, self._c.link_dst
         return [[src] + [nodes[int(dsts[lid])] for lid in p] for p in raw]
 
@@ -264,16 +242,13 @@ class Fabric:
     ) -> Route:
         """How one flow is routed: ECMP picks one equal-cost path by a seeded hash of
         (seed, flow_key) at every switch; ``"spray"`` splits it evenly over all of them."""
-        check_choice("routing policy", policy, ROUTING_POLICIES)
-        check_choice("metric", metric, METRICS)
-        seed, flow_key = check_seed(seed), check_seed(flow_key)
+        _validate.choice("routing policy", policy, ROUTING_POLICIES)
+        _validate.choice("metric", metric, METRICS)
+        seed, flow_key = _validate.seed(seed), _validate.seed(flow_key)
         v = None if via is None else self.index(via)
-        try:
-            ids, fractions, latency_s = self._core.route(
-                self.index(src), self.index(dst), policy, seed, flow_key, metric, v
-            )
-        except UnreachableError as e:
-            raise self._unreachable(e) from None
+        ids, fractions, latency_s = self._engine.route(
+            self.index(src), self.index(dst), policy, seed, flow_key, metric, v
+        )
         if policy == "ecmp":
             # Present the single path in walk order.
             order = _walk_order(ids, self._c.link_src, self._c.link_dst, self.index(src))
@@ -291,9 +266,9 @@ class Fabric:
     def precompute_routes(self, dsts: Iterable[Hashable] | None = None, *, metric: str = "latency") -> int:
         """Build the routing tables toward ``dsts`` (every node by default) in parallel;
         returns how many per-switch tables exist. Routing does this lazily anyway."""
-        check_choice("metric", metric, METRICS)
+        _validate.choice("metric", metric, METRICS)
         arr = None if dsts is None else self.indices(dsts, "dsts")
-        return self._core.precompute(arr, metric)
+        return self._engine.precompute(arr, metric)
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in sorted(self.role_counts().items()))
@@ -316,7 +291,7 @@ def _walk_order(ids: np.ndarray, link_src: np.ndarray, link_dst: np.ndarray, sta
 
 def _resolve_efficiency(efficiency: Any, profile: Any) -> dict[str, float]:
     if efficiency is None and profile is not None:
-        from fabricsim import profiles
+        from fabricsim.fabric import profiles
 
         efficiency = profiles.get_profile(profile).efficiency
     if efficiency is None:

@@ -137,7 +137,7 @@ class Background:
             raise InvalidArgumentError(
                 f"incast_receivers: must be an integer in 1..{2**32 - 1}, got {r!r}")
         if self.pattern == "tenant":
-            from fabricsim.collectives import Collective
+            from fabricsim.traffic.collectives import Collective
 
             if not isinstance(self.tenant, Collective):
                 raise InvalidArgumentError(
@@ -214,8 +214,8 @@ def offered_utilization(fabric, endpoints: np.ndarray, inject_Bps: np.ndarray, l
     k = len(s)
     # Each pair's bytes over one second, split evenly over its equal-cost paths, is the load
     # it offers to every link it crosses.
-    offered_Bps = fabric._core.offered_link_bytes(
+    offered_Bps = fabric._engine.offered_link_bytes(
         endpoints[s], endpoints[d], np.ascontiguousarray(rate, np.float64),
-        np.full(k, -1, np.int64), np.arange(k, dtype=np.uint64), policy="spray", metric=metric)
+        policy="spray", metric=metric)
     cap = fabric.usable_Bps if capacity_factor is None else fabric.usable_Bps * capacity_factor
     return offered_Bps / cap, sampled

@@ -64,9 +64,10 @@ from typing import Any
 
 import numpy as np
 
+from fabricsim import _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
-from fabricsim.fabric import METRICS, ROUTING_POLICIES, Fabric, check_choice, check_seed
-from fabricsim.flows import MAX_SIZE_BYTES, FlowSet, SimulationResult, run_flowset
+from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
+from fabricsim.traffic.flows import MAX_SIZE_BYTES, FlowSet, SimulationResult, run_flowset
 
 OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "reduce",
        "send_recv")
@@ -119,7 +120,7 @@ def normalize_op(op: Any) -> str:
     key = op.strip().lower().replace("-", "_").replace(" ", "_")
     key = {"allreduce": "all_reduce", "allgather": "all_gather", "reducescatter": "reduce_scatter",
            "alltoall": "all_to_all", "sendrecv": "send_recv", "bcast": "broadcast"}.get(key, key)
-    return check_choice("op", key, OPS)
+    return _validate.choice("op", key, OPS)
 
 
 def check_size(size_bytes: Any, what: str = "size_bytes") -> int:
@@ -705,7 +706,7 @@ class Collective:
     def __post_init__(self) -> None:
         object.__setattr__(self, "op", normalize_op(self.op))
         object.__setattr__(self, "size_bytes", check_size(self.size_bytes))
-        check_choice("algorithm", self.algorithm, ALGORITHMS)
+        _validate.choice("algorithm", self.algorithm, ALGORITHMS)
         if self.algorithm != "auto" and self.algorithm not in SUPPORTED[self.op]:
             raise InvalidArgumentError(
                 f"algorithm: {self.algorithm!r} does not build {self.op}; valid for {self.op}: "
@@ -726,7 +727,7 @@ class Collective:
         ranks, hosts = _resolve_ranks(fabric, self.ranks)
         overhead = 0.0
         if self.profile is not None:
-            from fabricsim import profiles
+            from fabricsim.fabric import profiles
 
             overhead = profiles.get_profile(self.profile).base_latency_us * 1e-6
         channels = self.channels or max(len(h) for h in hosts)
@@ -751,9 +752,9 @@ class Collective:
             engine: str = "rust") -> CollectiveResult:
         if not isinstance(fabric, Fabric):
             raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
-        check_choice("routing", routing, ROUTING_POLICIES)
-        check_choice("metric", metric, METRICS)
-        seed = check_seed(seed)
+        _validate.choice("routing", routing, ROUTING_POLICIES)
+        _validate.choice("metric", metric, METRICS)
+        seed = _validate.seed(seed)
         ctx = self._context(fabric)
         results = {}
         for algo in self.candidates(fabric):

@@ -17,7 +17,7 @@ converged around it), not a transient, and surviving links keep their capacity.
 
 The failed graph records what failed in ``G.graph["failed"]`` (``links``, ``nodes``,
 ``carriers``, accumulated over repeated calls); ``G.graph["edge"]`` is kept as built, so
-:func:`fabricsim.edge.edge_latency` still knows every site's carriers and treats the missing
+:func:`fabricsim.analysis.edge.edge_latency` still knows every site's carriers and treats the missing
 ones as down. Schema rule: every GPU must still reach every other GPU; a failure that cuts
 GPUs off raises :class:`~fabricsim.exceptions.UnreachableError` naming the pair and the
 failure.
@@ -49,7 +49,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from fabricsim import schema
+from fabricsim import _validate
+from fabricsim.fabric import schema
 from fabricsim.exceptions import (
     EmptyFabricError,
     InvalidArgumentError,
@@ -57,7 +58,7 @@ from fabricsim.exceptions import (
     UnknownNameError,
     UnreachableError,
 )
-from fabricsim.fabric import ROUTING_POLICIES, Fabric, check_choice, check_seed
+from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
 
 DEFAULT_RANDOM_ROLES = ("leaf", "spine", "core")
 _BISECTION_SCALE = 1_000_000  # max flow on integer capacities of 1e-6 Gb/s (exact arithmetic)
@@ -214,12 +215,12 @@ def fail_random(
     fabric = _check_fabric(fabric)
     p_link = _probability("link_probability", link_probability)
     p_node = _probability("node_probability", node_probability)
-    seed = check_seed(seed)
+    seed = _validate.seed(seed)
     if isinstance(roles, str):
         roles = (roles,)
     roles = tuple(_as_list("roles", roles))
     for r in roles:
-        check_choice("roles", r, schema.ROLES)
+        _validate.choice("roles", r, schema.ROLES)
     if "gpu" in roles:
         raise InvalidArgumentError(
             "roles: fail_random never fails GPUs; fail one explicitly with fail(nodes=[...])"
@@ -326,8 +327,8 @@ def bisection_gbps(fabric: Fabric) -> float:
 
 def _workload_endpoints(fabric: Fabric, workload: Any) -> tuple[str, list]:
     """("collective" | "flows", endpoint labels) of a workload on the unfailed fabric."""
-    from fabricsim.collectives import Collective
-    from fabricsim.flows import FlowSet
+    from fabricsim.traffic.collectives import Collective
+    from fabricsim.traffic.flows import FlowSet
 
     if isinstance(workload, Collective):
         ranks = list(fabric.gpus) if workload.ranks is None else list(workload.ranks)
@@ -371,7 +372,7 @@ def _remap_flowset(fs_: Any, before: Fabric, after: Fabric) -> Any:
 
 
 def _run(fabric: Fabric, kind: str, workload: Any, routing: str, seed: int) -> float:
-    from fabricsim.flows import simulate
+    from fabricsim.traffic.flows import simulate
 
     if kind == "collective":
         return workload.run(fabric, routing=routing, seed=seed).time_s
@@ -408,8 +409,8 @@ def failure_impact(
     (2.0, 200.0)
     """
     fabric = _check_fabric(fabric)
-    check_choice("routing", routing, ROUTING_POLICIES)
-    seed = check_seed(seed)
+    _validate.choice("routing", routing, ROUTING_POLICIES)
+    seed = _validate.seed(seed)
     kind, ends = _workload_endpoints(fabric, workload)
     if kind == "collective" and workload.ranks is None:
         workload = dataclasses.replace(workload, ranks=list(fabric.gpus))
@@ -430,7 +431,7 @@ def failure_impact(
 
     time_before_s = _run(fabric, kind, workload, routing, seed)
     after_workload = workload
-    from fabricsim.flows import FlowSet
+    from fabricsim.traffic.flows import FlowSet
 
     if isinstance(workload, FlowSet):
         after_workload = _remap_flowset(workload, fabric, after)

@@ -63,7 +63,7 @@ or be directly linked to it. Edge sites are not checked.
 Example
 -------
 >>> import networkx as nx
->>> from fabricsim import schema
+>>> from fabricsim.fabric import schema
 >>> G = nx.Graph()
 >>> G.add_node("gpu0", role="gpu"); G.add_node("gpu1", role="gpu"); G.add_node("sw", role="leaf")
 >>> G.add_edge("gpu0", "sw", capacity_gbps=400.0, latency_us=0.6, kind="access")
@@ -256,7 +256,7 @@ def validate(G: Any, *, parallel: str = "aggregate") -> nx.Graph:
     :class:`fabricsim.exceptions.FabricError` whose message names the node, edge or argument.
 
     >>> import networkx as nx
-    >>> from fabricsim import schema
+    >>> from fabricsim.fabric import schema
     >>> G = nx.Graph()
     >>> G.add_node("a", role="gpu"); G.add_node("b", role="gpu")
     >>> G.add_edge("a", "b", capacity_gbps=100, latency_us=1)
@@ -270,7 +270,7 @@ def compile(G: Any, *, parallel: str = "aggregate") -> CompiledFabric:
     """Validate ``G`` (like :func:`validate`) and flatten it into a :class:`CompiledFabric`.
 
     >>> import networkx as nx
-    >>> from fabricsim import schema
+    >>> from fabricsim.fabric import schema
     >>> G = nx.Graph()
     >>> G.add_node("a", role="gpu"); G.add_node("b", role="gpu")
     >>> G.add_edge("a", "b", capacity_gbps=8, latency_us=2)

@@ -5,7 +5,7 @@ Every strategy function takes keyword-only arguments, checks them before drawing
 (raising :class:`hypothesis.errors.InvalidArgument` naming the argument) and shrinks towards
 the smallest valid example: the fewest switches and GPUs, one link speed, the smallest sizes.
 
-Graphs (``nx.Graph`` that pass :mod:`fabricsim.schema`)
+Graphs (``nx.Graph`` that pass :mod:`fabricsim.fabric.schema`)
     :func:`fabric_graphs` (arbitrary: a random spanning tree of switches, extra switch links,
     GPUs homed on one or two switches), :func:`leaf_spine_graphs`, :func:`fat_tree_graphs`,
     :func:`rail_optimized_graphs`, :func:`edge_site_graphs` (the builders, their parameters
@@ -33,7 +33,7 @@ Example: check that your own builder never oversubscribes a link under an all-re
 >>> import networkx as nx
 >>> from hypothesis import given, settings, strategies as st
 >>> import fabricsim as fs
->>> from fabricsim import strategies as fst
+>>> from fabricsim.testing import strategies as fst
 >>> def my_pod(racks: int, gpus_per_rack: int) -> nx.Graph:  # your builder
 ...     G = nx.Graph()
 ...     G.add_node("core", role="spine")
@@ -65,10 +65,10 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from fabricsim import schema, topology
-from fabricsim.background import PATTERNS, SIZE_DISTRIBUTIONS, Background
-from fabricsim.collectives import ALGORITHMS, OPS, SUPPORTED, Collective
-from fabricsim.fabric import Fabric
+from fabricsim.fabric import schema, builders
+from fabricsim.traffic.background import PATTERNS, SIZE_DISTRIBUTIONS, Background
+from fabricsim.traffic.collectives import ALGORITHMS, OPS, SUPPORTED, Collective
+from fabricsim.fabric.compiled import Fabric
 
 
 def _hypothesis_setup_hook() -> None:
@@ -83,7 +83,7 @@ def _hypothesis_setup_hook() -> None:
     hst.register_type_strategy(Background, lambda _t: backgrounds())
     hst.register_type_strategy(Collective, lambda _t: collectives())
     try:
-        from fabricsim.training import TrainingJob
+        from fabricsim.analysis.training import TrainingJob
     except ImportError:  # pragma: no cover - an install without the training module
         return
     hst.register_type_strategy(TrainingJob, lambda _t: training_jobs().map(
@@ -97,7 +97,7 @@ try:
     from hypothesis.strategies import SearchStrategy
 except ImportError as _e:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
-        "fabricsim.strategies needs Hypothesis, which is not installed: "
+        "fabricsim.testing.strategies needs Hypothesis, which is not installed: "
         "pip install 'fabricsim[test]' (or pip install hypothesis)"
     ) from _e
 
@@ -245,7 +245,7 @@ def fabric_graphs(
     max_latency_us: float = 10.0,
 ) -> SearchStrategy[nx.Graph]:
     """Arbitrary schema-valid fabrics: ``min_switches..max_switches`` forwarding nodes (roles
-    drawn from the non-endpoint roles of :data:`fabricsim.schema.ROLES`) joined by a random
+    drawn from the non-endpoint roles of :data:`fabricsim.fabric.schema.ROLES`) joined by a random
     spanning tree (always connected; shrinks towards a path) plus up to ``max_extra_links``
     more switch links, and ``min_gpus..max_gpus`` GPUs each homed on 1..``max_homes``
     switches. Up to ``max_edge_sites`` edge sites hang off one switch each over a ``wan``
@@ -372,7 +372,7 @@ def leaf_spine_graphs(
         gph = draw(st.integers(_min_count(min_gpus, leaves * hosts), max_gph),
                    label="gpus_per_host")
         spines = draw(st.integers(min_spines, max_spines), label="spines")
-        return topology.leaf_spine(leaves=leaves, spines=spines, hosts_per_leaf=hosts,
+        return builders.leaf_spine(leaves=leaves, spines=spines, hosts_per_leaf=hosts,
                                    gpus_per_host=gph, oversubscription=draw(ratio),
                                    nic_gbps=draw(nic))
 
@@ -413,7 +413,7 @@ def fat_tree_graphs(
     def build(draw) -> nx.Graph:
         k = draw(st.sampled_from(ks), label="k")
         gph = draw(st.integers(_min_count(min_gpus, k**3 // 4), max_gph), label="gpus_per_host")
-        return topology.fat_tree(k=k, gpus_per_host=gph, link_gbps=draw(link))
+        return builders.fat_tree(k=k, gpus_per_host=gph, link_gbps=draw(link))
 
     return _drawn(build)
 
@@ -462,7 +462,7 @@ def rail_optimized_graphs(
         gpn = draw(st.integers(_min_count(min_gpus, su * nodes), max_gpn), label="gpus_per_node")
         spines = draw(st.none() | st.integers(1, max_spines), label="spines_per_su")
         cores = draw(st.none() | st.integers(1, max_cores), label="cores") if su > 1 else None
-        return topology.rail_optimized(scalable_units=su, nodes_per_su=nodes, gpus_per_node=gpn,
+        return builders.rail_optimized(scalable_units=su, nodes_per_su=nodes, gpus_per_node=gpn,
                                        spines_per_su=spines, cores=cores,
                                        oversubscription=draw(ratio), nic_gbps=draw(nic))
 
@@ -510,7 +510,7 @@ def edge_site_graphs(
         n_c = draw(st.integers(min_carriers, max_carriers), label="carriers")
         names = [f"c{i}" for i in range(n_c)]
         carriers = [
-            topology.Carrier(
+            builders.Carrier(
                 name=c,
                 capacity_gbps=draw(gbps),
                 availability=draw(st.just(1.0) | st.floats(0.9, 1.0, exclude_min=True)),
@@ -520,7 +520,7 @@ def edge_site_graphs(
             for c in names
         ]
         sites = [
-            topology.Site(
+            builders.Site(
                 name=f"s{i}",
                 carriers=tuple(draw(st.lists(st.sampled_from(names), min_size=1,
                                              max_size=n_c, unique=True))),
@@ -529,7 +529,7 @@ def edge_site_graphs(
             )
             for i in range(draw(st.integers(min_sites, max_sites), label="sites"))
         ]
-        return topology.edge_sites(G, sites=sites, carriers=carriers)
+        return builders.edge_sites(G, sites=sites, carriers=carriers)
 
     return _drawn(build)
 
@@ -652,7 +652,7 @@ def collectives(
         where = "any fabric" if fabric is None else repr(fabric)
         raise InvalidArgument(
             f"ops={list(ops)!r} and algorithms={list(algorithms)!r}: no algorithm builds any "
-            f"of the ops for {where} (see fabricsim.collectives.SUPPORTED)")
+            f"of the ops for {where} (see fabricsim.traffic.collectives.SUPPORTED)")
 
     def build(draw) -> Collective:
         op, algo = draw(st.sampled_from(pairs), label="op, algorithm")
@@ -849,7 +849,7 @@ def training_jobs(
     (2, 1, 1)
     """
     max_gpus = _int("max_gpus", max_gpus, 1)
-    from fabricsim import profiles as _profiles
+    from fabricsim.fabric import profiles as _profiles
 
     valid = _profiles.list_profiles()
     if isinstance(profiles, str) or not isinstance(profiles, Iterable) or not list(profiles):

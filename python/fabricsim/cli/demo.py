@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 import fabricsim as fs
-from fabricsim import profiles
+from fabricsim.fabric import profiles
 
 METRIC = "latency"  # intra-host traffic stays on NVLink (see README, "Routing")
 _TIER_ORDER = {"nvlink": 0, "access": 1, "fabric": 2, "wan": 3}

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from fabricsim import _engine, _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnreachableError
-from fabricsim.fabric import METRICS, ROUTING_POLICIES, Fabric, check_choice, check_seed
+from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
 
 MAX_SIZE_BYTES = 2**63 - 1
 ENGINES = ("rust", "reference")
@@ -279,14 +280,14 @@ def run_flowset(
     engine: str = "rust",
 ) -> SimulationResult:
     """Simulate a packed :class:`FlowSet` (node indices) on ``fabric``."""
-    check_choice("routing", routing, ROUTING_POLICIES)
-    check_choice("metric", metric, METRICS)
-    check_choice("engine", engine, ENGINES)
-    seed = check_seed(seed)
+    _validate.choice("routing", routing, ROUTING_POLICIES)
+    _validate.choice("metric", metric, METRICS)
+    _validate.choice("engine", engine, ENGINES)
+    seed = _validate.seed(seed)
     if capacity_factor is not None:
         capacity_factor = np.ascontiguousarray(capacity_factor, dtype=np.float64)
     if engine == "reference":
-        from fabricsim import reference
+        from fabricsim.testing import reference
 
         c = fabric.compiled
         cap = fabric.usable_Bps if capacity_factor is None else fabric.usable_Bps * capacity_factor
@@ -302,14 +303,10 @@ def run_flowset(
         d.setdefault("latency_s", np.full(len(fs_), math.nan))
         d["events"] = 0
     else:
-        try:
-            d = fabric._core.simulate(
-                fs_.src, fs_.dst, fs_.size_bytes, fs_.release_s, fs_.delay_s,
-                fs_.dep_ptr, fs_.dep_idx, fs_.via, fs_.flow_key,
-                routing, seed, metric, capacity_factor, fs_.latency_scale,
-            )
-        except UnreachableError as e:
-            raise fabric._unreachable(e) from None
+        out = fabric._engine.simulate(
+            fs_, policy=routing, seed=seed, metric=metric, capacity_factor=capacity_factor
+        )
+        d = {k: getattr(out, k) for k in _engine.SimOutput.__dataclass_fields__}
     timings = {k: d[k] for k in ("route_s", "engine_s") if k in d}
     fields = SimulationResult.__dataclass_fields__
     return SimulationResult(**{k: d[k] for k in fields if k != "timings"}, timings=timings)

@@ -45,10 +45,11 @@ from typing import Any
 
 import numpy as np
 
-from fabricsim.collectives import Collective
+from fabricsim import _validate
+from fabricsim.traffic.collectives import Collective
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
-from fabricsim.fabric import Fabric, check_choice, check_seed
-from fabricsim.flows import FlowSet, concat_flowsets, run_flowset
+from fabricsim.fabric.compiled import Fabric
+from fabricsim.traffic.flows import FlowSet, concat_flowsets, run_flowset
 
 PLACEMENTS = ("rail", "linear", "random")
 COMPONENTS = ("data_parallel", "tensor_parallel", "pipeline_parallel", "expert_parallel")
@@ -119,8 +120,8 @@ class TrainingJob:
             _pos_int("microbatches", self.microbatches)
         _pos_real("compute_efficiency", self.compute_efficiency, upper=1.0)
         _pos_real("overlap", self.overlap, upper=1.0, allow_zero=True)
-        check_choice("placement", self.placement, PLACEMENTS)
-        check_seed(self.placement_seed)
+        _validate.choice("placement", self.placement, PLACEMENTS)
+        _validate.seed(self.placement_seed)
         _pos_int("max_flows_per_collective", self.max_flows_per_collective, 1000)
         if self.layers % self.pipeline_parallel:
             raise InvalidArgumentError(
@@ -135,7 +136,7 @@ class TrainingJob:
             raise InvalidArgumentError(
                 f"global_batch_tokens ({self.global_batch_tokens}) must be a multiple of "
                 f"data_parallel x seq_len ({self.data_parallel * self.seq_len})")
-        from fabricsim import profiles
+        from fabricsim.fabric import profiles
 
         profiles.get_profile(self.profile)
         if self.ranks is not None:
@@ -169,7 +170,7 @@ class TrainingJob:
 
     @property
     def peak_flops(self) -> float:
-        from fabricsim import profiles
+        from fabricsim.fabric import profiles
 
         return profiles.get_profile(self.profile).peak_tflops_bf16 * 1e12
 
@@ -352,8 +353,8 @@ def step(
     """Run one training step's communication through the engine (with ``background``
     traffic over ``samples`` Monte Carlo samples) and combine it with compute. See the module
     docs for every formula."""
-    from fabricsim.background import as_background
-    from fabricsim.tail import tail_latency
+    from fabricsim.traffic.background import as_background
+    from fabricsim.analysis.tail import tail_latency
 
     if not isinstance(job, TrainingJob):
         raise InvalidTypeError(f"job: expected a fabricsim.TrainingJob, got {type(job).__name__}")
@@ -460,7 +461,7 @@ def erosion(
     """Step time, tokens/s and erosion (throughput lost vs the ideal non-blocking fabric) at
     each background load, at p50 and p99. ``background``: a :class:`fabricsim.Background`
     template (sizes, pattern, endpoints); its ``load`` is replaced by each load in turn."""
-    from fabricsim.background import Background, as_background
+    from fabricsim.traffic.background import Background, as_background
 
     loads = tuple(float(x) for x in background_loads)
     if not loads:
@@ -524,7 +525,7 @@ def plot_erosion(results: list[ErosionResult] | dict, path: str) -> str:
 
 def _rebuild(G, oversubscription: float):
     """The same builder design with another oversubscription ratio."""
-    from fabricsim import topology
+    from fabricsim.fabric import builders
 
     builder = G.graph.get("builder")
     params = dict(G.graph.get("params", {}))
@@ -538,13 +539,13 @@ def _rebuild(G, oversubscription: float):
         keys = ("leaves", "spines", "hosts_per_leaf", "gpus_per_host", "nic_gbps",
                 "oversubscription", "nvlink_gbps", "nvlink_latency_us", "access_latency_us",
                 "fabric_latency_us")
-        return topology.leaf_spine(**{k: params[k] for k in keys if k in params})
+        return builders.leaf_spine(**{k: params[k] for k in keys if k in params})
     keys = ("scalable_units", "nodes_per_su", "gpus_per_node", "nic_gbps", "nvlink_gbps",
             "spines_per_su", "cores", "oversubscription", "nvlink_latency_us",
             "access_latency_us", "fabric_latency_us")
     if params.get("scalable_units", 1) == 1:
         params.pop("cores", None)
-    return topology.rail_optimized(**{k: params[k] for k in keys if k in params})
+    return builders.rail_optimized(**{k: params[k] for k in keys if k in params})
 
 
 def sweep_oversubscription(

@@ -30,12 +30,13 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from fabricsim.background import Background, as_background
-from fabricsim.collectives import Collective
+from fabricsim import _validate
+from fabricsim.traffic.background import Background, as_background
+from fabricsim.traffic.collectives import Collective
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
-from fabricsim.fabric import ROUTING_POLICIES, Fabric, check_choice
-from fabricsim.flows import run_flowset
-from fabricsim.training import ErosionResult, TrainingJob, erosion, plot_erosion
+from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
+from fabricsim.traffic.flows import run_flowset
+from fabricsim.analysis.training import ErosionResult, TrainingJob, erosion, plot_erosion
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def _as_designs(designs: Any, job: TrainingJob) -> list[tuple[str, Fabric, str]]
         if d.name in seen:
             raise InvalidArgumentError(f"designs: the name {d.name!r} appears twice")
         seen.add(d.name)
-        check_choice(f"design {d.name!r}: routing", d.routing, ROUTING_POLICIES)
+        _validate.choice(f"design {d.name!r}: routing", d.routing, ROUTING_POLICIES)
         if isinstance(d.fabric, Fabric):
             fab = d.fabric
         elif isinstance(d.fabric, nx.Graph):
@@ -226,7 +227,7 @@ def compare(
 
         bar = ProgressBar(len(items) * (len(sweep) + 2), "compare")
     for name, fab, routing in items:
-        from fabricsim.failures import bisection_gbps
+        from fabricsim.analysis.failures import bisection_gbps
 
         ranks = job.rank_to_gpu(fab)
         coll = Collective("all_reduce", collective_size_bytes, ranks, algorithm="ring")
@@ -264,7 +265,7 @@ def compare(
             "edge_availability": None,
         }
         if edge and "edge" in G.graph:
-            from fabricsim.edge import edge_latency
+            from fabricsim.analysis.edge import edge_latency
 
             kwargs = dict(edge) if isinstance(edge, Mapping) else {}
             kwargs.setdefault("policies", ("primary_backup",))

@@ -9,7 +9,7 @@
     fabricsim demo                        a tour of one leaf-spine fabric: paths, ECMP collisions
 
 Without ``SCENARIO.toml`` the built-in example runs (``fabricsim example`` prints it). The
-format is documented in :mod:`fabricsim.scenario`. ``python -m fabricsim`` is ``fabricsim
+format is documented in :mod:`fabricsim.cli.scenario`. ``python -m fabricsim`` is ``fabricsim
 compare``. Exit codes: 0 ok, 2 bad input (the message names the file, line and key), 130
 interrupted (Ctrl-C).
 """
@@ -42,7 +42,7 @@ class UsageError(Exception):
 
 
 def _load(path: str | None):
-    from fabricsim.scenario import example_path, load_scenario
+    from fabricsim.cli.scenario import example_path, load_scenario
 
     if path is None:
         return load_scenario(example_path(), name=EXAMPLE_LABEL)
@@ -70,7 +70,7 @@ def _seed(text: str) -> int:
 
 
 def _size(text: str) -> int:
-    from fabricsim.scenario import parse_size
+    from fabricsim.cli.scenario import parse_size
 
     try:
         v = parse_size(text)
@@ -239,7 +239,7 @@ def verdict(cmp) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from fabricsim.scenario import run_scenario
+    from fabricsim.cli.scenario import run_scenario
 
     _check_outputs(args)
     sc = _load(args.scenario)
@@ -299,7 +299,7 @@ def _pick_designs(sc, names: Sequence[str] | None) -> list[str]:
 
 
 def cmd_erosion(args: argparse.Namespace) -> int:
-    from fabricsim.training import erosion, plot_erosion
+    from fabricsim.analysis.training import erosion, plot_erosion
 
     _check_outputs(args)
     sc = _load(args.scenario)
@@ -336,7 +336,7 @@ def cmd_erosion(args: argparse.Namespace) -> int:
 
 
 def cmd_collective(args: argparse.Namespace) -> int:
-    from fabricsim.collectives import sweep_sizes
+    from fabricsim.traffic.collectives import sweep_sizes
 
     _check_outputs(args)
     sc = _load(args.scenario)
@@ -373,14 +373,14 @@ def cmd_collective(args: argparse.Namespace) -> int:
 
 
 def cmd_example(args: argparse.Namespace) -> int:
-    from fabricsim.scenario import example_text
+    from fabricsim.cli.scenario import example_text
 
     sys.stdout.write(example_text())
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from fabricsim import demo
+    from fabricsim.cli import demo
 
     try:
         return demo.main(args.demo_args, prog="fabricsim demo")

@@ -10,7 +10,7 @@ A :class:`Profile` feeds two places:
 Units follow the rest of fabricsim: ``*_gbps`` are Gb/s **per direction**, ``*_latency_us``
 one-way µs, ``peak_tflops_bf16`` dense (no sparsity) TFLOP/s per GPU.
 
->>> from fabricsim import profiles
+>>> from fabricsim.fabric import profiles
 >>> p = profiles.get_profile("h100-ndr400")
 >>> p.nvlink_gbps, p.nic_gbps, p.gpus_per_node
 (3600.0, 400.0, 8)
@@ -253,7 +253,7 @@ def get_profile(name_or_obj: str | Profile) -> Profile:
         return name_or_obj
     if not isinstance(name_or_obj, str):
         raise InvalidTypeError(
-            f"profile: expected a profile name or a fabricsim.profiles.Profile, "
+            f"profile: expected a profile name or a fabricsim.fabric.profiles.Profile, "
             f"got {type(name_or_obj).__name__}"
         )
     key = name_or_obj.strip().lower()

@@ -63,7 +63,7 @@ Sizes (``*_bytes``, and a fixed background size) are integers or strings with a 
 ``K``/``M``/``G``/``T`` and ``KiB``/``MiB``/``GiB``/``TiB`` are powers of 1024 (as nccl-tests'
 ``-b 8 -e 8G``), ``KB``/``MB``/``GB``/``TB`` powers of 1000. A ``graphml`` design reads
 ``path`` (relative to the scenario file) with :func:`networkx.read_graphml`; it must follow
-:mod:`fabricsim.schema`.
+:mod:`fabricsim.fabric.schema`.
 
 Errors
 ------
@@ -98,17 +98,17 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 import networkx as nx
 
-from fabricsim import topology
-from fabricsim.background import Background
-from fabricsim.collectives import Collective
+from fabricsim.fabric import builders
+from fabricsim.traffic.background import Background
+from fabricsim.traffic.collectives import Collective
 from fabricsim.exceptions import FabricError, ScenarioError
-from fabricsim.fabric import Fabric
-from fabricsim.training import TrainingJob
+from fabricsim.fabric.compiled import Fabric
+from fabricsim.analysis.training import TrainingJob
 
 BUILDERS: dict[str, Callable[..., nx.Graph] | None] = {
-    "leaf_spine": topology.leaf_spine,
-    "fat_tree": topology.fat_tree,
-    "rail_optimized": topology.rail_optimized,
+    "leaf_spine": builders.leaf_spine,
+    "fat_tree": builders.fat_tree,
+    "rail_optimized": builders.rail_optimized,
     "graphml": None,
 }
 TOP_KEYS = ("title", "description", "fabric", "job", "background", "sweep", "edge", "collective")
@@ -489,7 +489,7 @@ class Scenario:
     @property
     def designs(self) -> list:
         """The designs as :class:`fabricsim.Design` records (name, fabric, routing)."""
-        from fabricsim.compare import Design
+        from fabricsim.analysis.comparison import Design
 
         return [Design(name, fab, self.routing[name]) for name, fab in self.fabrics.items()]
 
@@ -513,7 +513,7 @@ def run_scenario(scenario: Scenario, *, samples: int | None = None, seed: int | 
     file's). Returns the :class:`fabricsim.Comparison`; ``fabricsim compare`` prints it.
 
     >>> import fabricsim as fs
-    >>> sc = fs.load_scenario(fs.scenario.example_path())
+    >>> sc = fs.load_scenario(fs.cli.scenario.example_path())
     >>> list(sc.fabrics)[:2], sc.load
     (['rail-optimized 1:1', 'leaf-spine 1:1'], 0.3)
     >>> fs.load_scenario(sc.source.replace('example', 'exmple'))
@@ -521,7 +521,7 @@ def run_scenario(scenario: Scenario, *, samples: int | None = None, seed: int | 
     ...
     fabricsim.exceptions.ScenarioError: ...exmple.toml: no such scenario file
     """
-    from fabricsim.compare import compare
+    from fabricsim.analysis.comparison import compare
 
     if not isinstance(scenario, Scenario):
         raise ScenarioError(f"scenario: expected a fabricsim.Scenario, got "
@@ -535,7 +535,7 @@ def example_path():
     """The built-in example scenario (a ``importlib.resources`` Traversable)."""
     from importlib import resources
 
-    return resources.files("fabricsim").joinpath("scenarios", "example.toml")
+    return resources.files("fabricsim.cli").joinpath("scenarios", "example.toml")
 
 
 def example_text() -> str:
@@ -755,7 +755,7 @@ def _edge_sites(ctx: _Ctx, path: PathKey, raw: Any, G: nx.Graph) -> nx.Graph:
             except ValueError as e:
                 raise ctx.error(path + (key,), str(e)) from None
     try:
-        return topology.edge_sites(G, **kwargs)
+        return builders.edge_sites(G, **kwargs)
     except (FabricError, ValueError, TypeError) as e:
         msg = str(e)
         # "sites[0] ('paris').carriers: unknown carrier ..." -> that element's key
@@ -784,7 +784,7 @@ def _background(ctx: _Ctx, raw: Any) -> tuple[Background, float | None]:
 
 
 def _check_edge(ctx: _Ctx, edge: dict, fabrics: dict) -> None:
-    from fabricsim.edge import POLICIES
+    from fabricsim.analysis.edge import POLICIES
 
     for p in edge.get("policies", ()):
         if p not in POLICIES:
@@ -808,7 +808,7 @@ def _check_edge(ctx: _Ctx, edge: dict, fabrics: dict) -> None:
 
 
 def _check_collective(ctx: _Ctx, coll: dict, fabrics: dict) -> None:
-    from fabricsim.collectives import ALGORITHMS, normalize_op
+    from fabricsim.traffic.collectives import ALGORITHMS, normalize_op
 
     path = ("collective",)
     try:

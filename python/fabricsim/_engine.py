@@ -1,0 +1,256 @@
+"""The one seam between the Python package and the Rust extension ``fabricsim._core``.
+
+No other module imports ``_core``. This module
+
+* owns the compiled fabric the core routes on (:class:`Engine`, one per :class:`Fabric`);
+* passes flat numpy arrays in (node and link indices, bytes, seconds) and turns what comes
+  back into frozen result objects (:class:`SimOutput`, :class:`MonteCarloOutput`), so no
+  string-keyed dict leaves it;
+* names the nodes of an unreachable pair by their labels: the core only knows indices, so an
+  :class:`UnreachableError` from it is re-raised here with ``src`` / ``dst`` set.
+
+Units follow the core: bytes, bytes/s and seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from fabricsim import _core
+from fabricsim.exceptions import UnreachableError
+
+__version__: str = _core.__version__
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+def thread_count() -> int:
+    """Threads in the Rust core's pool (``RAYON_NUM_THREADS`` or the machine's cores)."""
+    return _core.thread_count()
+
+
+class FlowArrays(Protocol):
+    """What the engine needs of a flow set (``fabricsim.traffic.flows.FlowSet`` has it)."""
+
+    src: I64
+    dst: I64
+    size_bytes: F64
+    release_s: F64
+    delay_s: F64
+    dep_ptr: I64
+    dep_idx: I64
+    via: I64
+    flow_key: npt.NDArray[np.uint64]
+    latency_scale: F64 | None
+
+    def __len__(self) -> int: ...
+
+
+@dataclass(frozen=True, eq=False)
+class SimOutput:
+    """What one run of the flow engine returns: per-flow times (s) and rates (bytes/s), per-link
+    statistics indexed by directed link id, and how long routing and the engine took."""
+
+    start_s: F64
+    transfer_end_s: F64
+    finish_s: F64
+    mean_rate_Bps: F64
+    min_rate_Bps: F64
+    max_rate_Bps: F64
+    latency_s: F64
+    link_bytes: F64
+    link_busy_s: F64
+    link_peak_utilization: F64
+    events: int
+    route_s: float
+    engine_s: float
+    searches_widened: int = 0
+    groups_merged: int = 0
+    flows_rerated: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class MonteCarloOutput:
+    """Per-sample job times (s) and the finished background flows' sizes, FCT slowdowns and
+    sample numbers; ``bg_generated`` counts every background flow generated."""
+
+    job_time_s: F64
+    bg_size_bytes: F64
+    bg_slowdown: F64
+    bg_sample: I64
+    bg_generated: int
+
+
+class Engine:
+    """A fabric compiled for the Rust core: routing, simulation and Monte Carlo on it.
+
+    ``label`` maps a node index to its label, to name nodes in errors.
+    """
+
+    def __init__(
+        self,
+        n_nodes: int,
+        link_src: I64,
+        link_dst: I64,
+        capacity_Bps: F64,
+        latency_s: F64,
+        transit: npt.NDArray[np.bool_],
+        label: Callable[[int], Hashable],
+    ) -> None:
+        self._label = label
+        self._core = _core.CoreFabric(
+            n_nodes,
+            np.ascontiguousarray(link_src, dtype=np.int64),
+            np.ascontiguousarray(link_dst, dtype=np.int64),
+            np.ascontiguousarray(capacity_Bps, dtype=np.float64),
+            np.ascontiguousarray(latency_s, dtype=np.float64),
+            np.ascontiguousarray(transit, dtype=bool),
+        )
+
+    def _unreachable(self, err: UnreachableError) -> UnreachableError:
+        s = getattr(err, "src_index", None)
+        d = getattr(err, "dst_index", None)
+        if s is None or d is None:
+            return err
+        src, dst = self._label(s), self._label(d)
+        e = UnreachableError(f"no path from {src!r} to {dst!r}")
+        e.src, e.dst = src, dst
+        return e
+
+    def distance(self, src: int, dst: int, metric: str) -> int | None:
+        """Routing distance (hops, or ns along the lowest-latency path); None if unreachable."""
+        return self._core.distance(src, dst, metric)
+
+    def paths(self, src: int, dst: int, metric: str, limit: int) -> list[list[int]]:
+        """Every equal-cost shortest path as lists of directed link ids (at most ``limit``)."""
+        try:
+            return self._core.paths(src, dst, metric, limit)
+        except UnreachableError as e:
+            raise self._unreachable(e) from None
+
+    def route(
+        self, src: int, dst: int, policy: str, seed: int, flow_key: int, metric: str, via: int | None
+    ) -> tuple[I64, F64, float]:
+        """(link ids, fraction of the flow on each, propagation latency in s) of one flow."""
+        try:
+            return self._core.route(src, dst, policy, seed, flow_key, metric, via)
+        except UnreachableError as e:
+            raise self._unreachable(e) from None
+
+    def precompute(self, dsts: I64 | None, metric: str) -> int:
+        """Build the routing tables toward ``dsts`` (all nodes if None); returns their count."""
+        return self._core.precompute(dsts, metric)
+
+    def offered_link_bytes(
+        self,
+        src: I64,
+        dst: I64,
+        size_bytes: F64,
+        *,
+        via: I64 | None = None,
+        flow_key: npt.NDArray[np.uint64] | None = None,
+        policy: str = "ecmp",
+        seed: int = 0,
+        metric: str = "hops",
+    ) -> F64:
+        """Bytes each directed link carries when the flows are routed (no simulation)."""
+        k = len(src)
+        via = np.full(k, -1, np.int64) if via is None else via
+        flow_key = np.arange(k, dtype=np.uint64) if flow_key is None else flow_key
+        try:
+            return self._core.offered_link_bytes(
+                src, dst, size_bytes, via, flow_key, policy=policy, seed=seed, metric=metric
+            )
+        except UnreachableError as e:
+            raise self._unreachable(e) from None
+
+    def simulate(
+        self,
+        flows: FlowArrays,
+        *,
+        policy: str,
+        seed: int,
+        metric: str,
+        capacity_factor: F64 | None = None,
+    ) -> SimOutput:
+        """Run the max-min fair flow engine on ``flows``."""
+        try:
+            d = self._core.simulate(
+                flows.src,
+                flows.dst,
+                flows.size_bytes,
+                flows.release_s,
+                flows.delay_s,
+                flows.dep_ptr,
+                flows.dep_idx,
+                flows.via,
+                flows.flow_key,
+                policy,
+                seed,
+                metric,
+                capacity_factor,
+                flows.latency_scale,
+            )
+        except UnreachableError as e:
+            raise self._unreachable(e) from None
+        return SimOutput(
+            **{k: d[k] for k in SimOutput.__dataclass_fields__ if k in d},  # type: ignore[arg-type]
+        )
+
+    def monte_carlo(
+        self,
+        template: FlowArrays,
+        latency_scale: F64,
+        job_flows: int,
+        samples: int,
+        seed: int,
+        policy: str,
+        metric: str,
+        vary_hash: bool,
+        placement_pool: I64 | None,
+        capacity_factor: F64 | None,
+        threads: int,
+        **background: Any,
+    ) -> MonteCarloOutput:
+        """``samples`` independent runs of ``template`` (the job is its first ``job_flows``
+        flows) with background arrivals (``bg_*`` keywords, see ``_core.pyi``)."""
+        t = template
+        try:
+            out = _core.monte_carlo(
+                self._core,
+                t.src,
+                t.dst,
+                t.via,
+                t.flow_key,
+                t.size_bytes,
+                t.release_s,
+                t.delay_s,
+                t.dep_ptr,
+                t.dep_idx,
+                latency_scale,
+                job_flows,
+                samples,
+                seed,
+                policy,
+                metric,
+                vary_hash,
+                placement_pool,
+                capacity_factor,
+                threads,
+                **background,
+            )
+        except UnreachableError as e:
+            raise self._unreachable(e) from None
+        return MonteCarloOutput(
+            job_time_s=out["job_time_s"],
+            bg_size_bytes=out["bg_size_bytes"],
+            bg_slowdown=out["bg_slowdown"],
+            bg_sample=out["bg_sample"],
+            bg_generated=int(out["bg_generated"]),
+        )

@@ -1,0 +1,119 @@
+"""The one set of argument checks, with one message style.
+
+Every public function checks its arguments with these before doing any work. A failed check
+raises a :class:`fabricsim.FabricError` subclass whose message starts with the argument's name
+as the caller wrote it, then says what it must be and what it got::
+
+    samples: must be an integer >= 1, got 0
+    routing: unknown value 'spary'; valid: ecmp, spray
+
+Values are returned converted (``numpy.int64`` -> ``int``, ``numpy.float64`` -> ``float``) so
+that nothing downstream meets a bool posing as a number or an overflowing numpy scalar.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
+
+#: Sizes are whole bytes, at most what an int64 holds (the engine's flow sizes).
+MAX_SIZE_BYTES = 2**63 - 1
+#: Seeds and ECMP flow keys are unsigned 64-bit integers.
+MAX_SEED = 2**64
+
+
+def is_real(value: Any) -> bool:
+    """A real number that is not a bool (``numbers.Real`` covers numpy scalars)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_integer(value: Any) -> bool:
+    """An integer that is not a bool (``numbers.Integral`` covers numpy integers)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def choice(name: str, value: Any, valid: Iterable[str]) -> str:
+    """``value`` must be one of ``valid``; the error lists them."""
+    valid = tuple(valid)
+    if not isinstance(value, str) or value not in valid:
+        raise UnknownNameError(f"{name}: unknown value {value!r}; valid: {', '.join(valid)}")
+    return value
+
+
+def seed(value: Any, name: str = "seed") -> int:
+    """An integer in [0, 2**64): seeds and ECMP flow keys."""
+    if not is_integer(value) or not 0 <= value < MAX_SEED:
+        raise InvalidArgumentError(f"{name}: must be an integer in [0, 2**64), got {value!r}")
+    return int(value)
+
+
+def integer(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """An integer in ``[minimum, maximum]`` (no upper bound when ``maximum`` is None)."""
+    ok = is_integer(value) and value >= minimum and (maximum is None or value <= maximum)
+    if not ok:
+        bound = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum:,}"
+        raise InvalidArgumentError(f"{name}: must be an integer {bound}, got {value!r}")
+    return int(value)
+
+
+def real(
+    name: str,
+    value: Any,
+    *,
+    minimum: float = -math.inf,
+    maximum: float = math.inf,
+    min_open: bool = False,
+    max_open: bool = False,
+) -> float:
+    """A finite number in the interval the bounds give (``*_open``: the bound is excluded)."""
+    x = float(value) if is_real(value) else math.nan
+    ok = (
+        math.isfinite(x)
+        and (x > minimum if min_open else x >= minimum)
+        and (x < maximum if max_open else x <= maximum)
+    )
+    if not ok:
+        if maximum == math.inf:
+            bound = f"{'>' if min_open else '>='} {minimum:g}"
+        elif minimum == -math.inf:
+            bound = f"{'<' if max_open else '<='} {maximum:g}"
+        else:
+            lo, hi = "(" if min_open else "[", ")" if max_open else "]"
+            bound = f"in {lo}{minimum:g}, {maximum:g}{hi}"
+        raise InvalidArgumentError(f"{name}: must be a finite number {bound}, got {value!r}")
+    return x
+
+
+def positive(name: str, value: Any, *, allow_zero: bool = False, upper: float | None = None) -> float:
+    """A finite number > 0 (>= 0 with ``allow_zero``), at most ``upper`` if given."""
+    return real(
+        name,
+        value,
+        minimum=0.0,
+        min_open=not allow_zero,
+        maximum=math.inf if upper is None else upper,
+    )
+
+
+def probability(name: str, value: Any) -> float:
+    """A number in [0, 1]."""
+    return real(name, value, minimum=0.0, maximum=1.0)
+
+
+def size_bytes(value: Any, name: str = "size_bytes") -> int:
+    """A whole number of bytes in 1 .. 2**63 - 1 (a float must be integral)."""
+    if isinstance(value, bool):
+        raise InvalidTypeError(f"{name}: expected an integer number of bytes, got {value!r}")
+    if isinstance(value, float):
+        if not math.isfinite(value) or value != int(value):
+            raise InvalidArgumentError(f"{name}: must be a whole number of bytes, got {value!r}")
+        value = int(value)
+    if not is_integer(value):
+        raise InvalidTypeError(f"{name}: expected an integer number of bytes, got {value!r}")
+    if not 1 <= value <= MAX_SIZE_BYTES:
+        raise InvalidArgumentError(f"{name}: must be between 1 and 2**63 - 1 bytes, got {value}")
+    return int(value)

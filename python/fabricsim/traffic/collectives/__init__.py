@@ -1,0 +1,1 @@
+from fabricsim.traffic.collectives.api import *  # noqa: F403  (split below)
