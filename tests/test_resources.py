@@ -2,7 +2,7 @@
 tail_latency), repeated calls do not leak, and memory grows linearly with the flows, at a
 bounded cost per flow (docs/resources.md records peak RSS for the largest scenarios).
 
-Ctrl-C is covered by tests/test_engine_runtime.py.
+Ctrl-C is covered by tests/test_engine.py.
 """
 
 import gc

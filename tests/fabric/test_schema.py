@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fabricsim.fabric import schema
 from fabricsim.exceptions import (
     EmptyFabricError,
     InvalidAttributeError,
@@ -24,6 +23,7 @@ from fabricsim.exceptions import (
     UnknownRoleError,
     UnreachableError,
 )
+from fabricsim.fabric import schema
 
 
 def tiny(graph_cls=nx.Graph) -> nx.Graph:

@@ -9,6 +9,7 @@ import pytest
 
 import fabricsim as fs
 from fabricsim.analysis import failures
+from fabricsim.analysis.failures import bisection_gbps, fail, fail_random, failure_impact
 from fabricsim.exceptions import (
     EmptyFabricError,
     InvalidArgumentError,
@@ -16,7 +17,6 @@ from fabricsim.exceptions import (
     UnknownNameError,
     UnreachableError,
 )
-from fabricsim.analysis.failures import bisection_gbps, fail, fail_random, failure_impact
 
 BIG_BYTES = 1e9
 

@@ -11,12 +11,12 @@ import subprocess
 import sys
 
 import pytest
+from test_scenario import TINY, line_of, replace
 
 import fabricsim as fs
 from fabricsim.__main__ import main as python_m_main
 from fabricsim.cli.commands import main
 from fabricsim.cli.scenario import example_text, load_scenario, run_scenario
-from test_scenario import TINY, line_of, replace
 
 
 @pytest.fixture(scope="module")

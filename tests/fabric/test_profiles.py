@@ -9,8 +9,8 @@ import math
 import pytest
 
 import fabricsim as fs
-from fabricsim.fabric import profiles, builders
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
+from fabricsim.fabric import builders, profiles
 from fabricsim.fabric.profiles import Profile
 
 H100 = profiles.get_profile("h100-ndr400")

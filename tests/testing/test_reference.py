@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fabricsim.testing import reference as ref
 from fabricsim.exceptions import DependencyCycleError, UnreachableError
+from fabricsim.testing import reference as ref
 
 REL = 1e-12
 

@@ -11,13 +11,13 @@ import pytest
 
 import fabricsim as fs
 from fabricsim.analysis import queueing
+from fabricsim.analysis.queueing import message_latency
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
     UnknownNameError,
     UnreachableError,
 )
-from fabricsim.analysis.queueing import message_latency
 
 MTU = 4096
 

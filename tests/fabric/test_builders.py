@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-import sys
 import types
 from collections import Counter
 
 import networkx as nx
 import pytest
 
-from fabricsim.fabric import schema, builders
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
+from fabricsim.fabric import builders, schema
 
 
 def roles(G: nx.Graph) -> Counter:
@@ -380,7 +379,6 @@ def test_fat_tree_profile_gpus_per_host():
 
 
 def test_profile_name_is_looked_up(monkeypatch):
-    import fabricsim
 
     seen = []
 

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import fabricsim as fs
-from fabricsim.fabric import schema, builders
 from fabricsim.exceptions import (
     DependencyCycleError,
     EmptyFabricError,
@@ -27,6 +26,7 @@ from fabricsim.exceptions import (
     UnknownRoleError,
     UnreachableError,
 )
+from fabricsim.fabric import builders, schema
 
 MASK64 = (1 << 64) - 1
 

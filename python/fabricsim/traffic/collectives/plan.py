@@ -1,0 +1,183 @@
+"""The vocabulary of collectives and the flow-DAG builder every algorithm writes into:
+ops, algorithms, nccl-tests bus-bandwidth factors, which algorithm runs which op, and
+:class:`_Plan` (flows as numpy blocks plus dependency edges, packed into a FlowSet)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fabricsim import _validate
+from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
+from fabricsim.fabric.compiled import Fabric
+from fabricsim.traffic.flows import MAX_SIZE_BYTES, FlowSet
+
+OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "reduce",
+       "send_recv")
+ALGORITHMS = ("auto", "ring", "tree", "halving_doubling", "direct", "pairwise", "hierarchical")
+
+#: nccl-tests bus-bandwidth factor per op (n = ranks).
+BUSBW_FACTOR = {
+    "all_reduce": lambda n: 2.0 * (n - 1) / n,
+    "all_gather": lambda n: (n - 1) / n,
+    "reduce_scatter": lambda n: (n - 1) / n,
+    "all_to_all": lambda n: (n - 1) / n,
+    "broadcast": lambda n: 1.0,
+    "reduce": lambda n: 1.0,
+    "send_recv": lambda n: 1.0,
+}
+
+#: Which algorithms build each op.
+SUPPORTED = {
+    "all_reduce": ("ring", "tree", "halving_doubling", "direct", "hierarchical"),
+    "all_gather": ("ring", "halving_doubling", "direct", "hierarchical"),
+    "reduce_scatter": ("ring", "halving_doubling", "direct", "hierarchical"),
+    "all_to_all": ("direct", "pairwise"),
+    "broadcast": ("ring", "direct"),
+    "reduce": ("ring", "direct"),
+    "send_recv": ("direct",),
+}
+
+#: What ``algorithm="auto"`` chooses among: the algorithms NCCL itself runs for each op
+#: (its tuner picks ring or tree for all-reduce; rings for the others; all-to-all and
+#: send/recv are grouped point-to-point). The MPI-style ones are there to ask for by name.
+NCCL_ALGORITHMS = {
+    "all_reduce": ("ring", "tree"),
+    "all_gather": ("ring",),
+    "reduce_scatter": ("ring",),
+    "all_to_all": ("direct",),
+    "broadcast": ("ring",),
+    "reduce": ("ring",),
+    "send_recv": ("direct",),
+}
+
+DEFAULT_MAX_FLOWS = 600_000
+PIPELINE_CHUNK_BYTES = 512 * 1024
+MAX_PIPELINE_CHUNKS = 64
+MAX_USER_PIPELINE_CHUNKS = 4096  # chains are planned as chunks x hops arrays
+
+
+def normalize_op(op: Any) -> str:
+    if not isinstance(op, str):
+        raise InvalidTypeError(f"op: expected a string, got {op!r}")
+    key = op.strip().lower().replace("-", "_").replace(" ", "_")
+    key = {"allreduce": "all_reduce", "allgather": "all_gather", "reducescatter": "reduce_scatter",
+           "alltoall": "all_to_all", "sendrecv": "send_recv", "bcast": "broadcast"}.get(key, key)
+    return _validate.choice("op", key, OPS)
+
+
+def check_size(size_bytes: Any, what: str = "size_bytes") -> int:
+    """Sizes are whole bytes, 1 .. 2**63 - 1."""
+    if isinstance(size_bytes, bool):
+        raise InvalidTypeError(f"{what}: expected an integer number of bytes, got {size_bytes!r}")
+    if isinstance(size_bytes, float):
+        if not math.isfinite(size_bytes) or size_bytes != int(size_bytes):
+            raise InvalidArgumentError(
+                f"{what}: must be a whole number of bytes, got {size_bytes!r}")
+        size_bytes = int(size_bytes)
+    if not isinstance(size_bytes, (int, np.integer)):
+        raise InvalidTypeError(f"{what}: expected an integer number of bytes, got {size_bytes!r}")
+    if not 1 <= size_bytes <= MAX_SIZE_BYTES:
+        raise InvalidArgumentError(f"{what}: must be between 1 and 2**63 - 1 bytes, got {size_bytes}")
+    return int(size_bytes)
+
+
+class _Plan:
+    """Accumulates flows (as numpy blocks) and dependency edges, then packs a FlowSet."""
+
+    def __init__(self) -> None:
+        self.blocks: list[dict[str, np.ndarray]] = []
+        self.dep_succ: list[np.ndarray] = []
+        self.dep_pred: list[np.ndarray] = []
+        self.n = 0
+        self.n_conns = 0
+        self.phase_names: list[str] = []
+
+    def conns(self, k: int) -> np.ndarray:
+        """``k`` fresh connection ids. A connection (NCCL: one queue pair) is hashed once by
+        ECMP, so every step it carries takes the same path."""
+        ids = np.arange(self.n_conns, self.n_conns + k, dtype=np.int64)
+        self.n_conns += k
+        return ids
+
+    def phase(self, name: str) -> int:
+        self.phase_names.append(name)
+        return len(self.phase_names) - 1
+
+    def add(self, src, dst, size, *, phase: int, step, via=None, delay=0.0, scale=1.0,
+            conn=None) -> np.ndarray:
+        src, dst = np.broadcast_arrays(np.asarray(src, np.int64), np.asarray(dst, np.int64))
+        src = src.reshape(-1)
+        k = len(src)
+        ids = np.arange(self.n, self.n + k, dtype=np.int64)
+
+        def full(x, dtype):
+            a = np.asarray(x, dtype=dtype)
+            if a.size == k:
+                return a.reshape(-1).copy()
+            return np.broadcast_to(a, (k,)).copy()
+
+        self.blocks.append({
+            "src": src,
+            "dst": full(dst, np.int64),
+            "size": full(size, np.float64),
+            "via": full(-1 if via is None else via, np.int64),
+            "delay": full(delay, np.float64),
+            "scale": full(scale, np.float64),
+            "phase": full(phase, np.int64),
+            "step": full(step, np.int64),
+            "conn": self.conns(k) if conn is None else full(conn, np.int64),
+        })
+        self.n += k
+        return ids
+
+    def depend(self, succ, pred) -> None:
+        """Flows ``succ[i]`` wait for ``pred[i]`` (broadcast together)."""
+        succ, pred = np.broadcast_arrays(np.asarray(succ, np.int64), np.asarray(pred, np.int64))
+        self.dep_succ.append(succ.reshape(-1))
+        self.dep_pred.append(pred.reshape(-1))
+
+    def pack(self) -> tuple[FlowSet, np.ndarray, np.ndarray]:
+        cat = {k: np.concatenate([b[k] for b in self.blocks]) for k in self.blocks[0]}
+        n = self.n
+        if self.dep_succ:
+            # One sort of a combined (successor, predecessor) key groups and dedups the edges.
+            key = np.concatenate(self.dep_succ).astype(np.int64) * n + np.concatenate(self.dep_pred)
+            key.sort()
+            keep = np.ones(len(key), bool)
+            keep[1:] = key[1:] != key[:-1]
+            key = key[keep]
+            succ, pred = np.divmod(key, n)
+            dep_ptr = np.concatenate([[0], np.cumsum(np.bincount(succ, minlength=n))]).astype(np.int64)
+            dep_idx = pred
+        else:
+            dep_ptr, dep_idx = np.zeros(n + 1, np.int64), np.zeros(0, np.int64)
+        fs_ = FlowSet(
+            src=cat["src"], dst=cat["dst"], size_bytes=cat["size"],
+            release_s=np.zeros(n), delay_s=cat["delay"], dep_ptr=dep_ptr, dep_idx=dep_idx,
+            via=cat["via"], flow_key=cat["conn"].astype(np.uint64),
+            latency_scale=cat["scale"],
+        )
+        return fs_, cat["phase"], cat["step"]
+
+
+def _groups(steps: int, max_groups: int) -> np.ndarray:
+    """Split ``steps`` consecutive steps into at most ``max_groups`` near-equal groups."""
+    g = max(1, min(steps, max_groups))
+    base, extra = divmod(steps, g)
+    return np.array([base + (1 if j < extra else 0) for j in range(g)], dtype=np.int64)
+
+
+@dataclass
+class _Ctx:
+    fabric: Fabric
+    ranks: np.ndarray  # node indices, in ring order (host-grouped)
+    hosts: list[np.ndarray]  # positions into ranks, per host, sorted by rail
+    channels: int
+    overhead_s: float
+    max_flows: int
+    chunks: int
+    root: int  # node index of the first rank given: the root of broadcast / reduce
