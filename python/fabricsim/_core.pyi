@@ -1,21 +1,31 @@
-# Hand-written stubs of the Rust extension fabricsim._core (kept in step with rust/fabricsim-py).
-# Node and link arguments are integer indices of a compiled fabric; units are bytes, bytes/s, s.
+# Hand-written stubs of the Rust extension fabricsim._core (rust/fabricsim-py), checked against
+# the built module by `python -m mypy.stubtest fabricsim._core` in .ci/run.
+# Only fabricsim._engine imports this module. Node and link arguments are integer indices of a
+# compiled fabric; units are bytes, bytes/s and seconds.
+
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
+__all__ = ["CoreFabric", "__version__", "monte_carlo", "thread_count"]
 
+_I64 = npt.NDArray[np.int64]
+_U64 = npt.NDArray[np.uint64]
+_F64 = npt.NDArray[np.float64]
+
+@final
 class CoreFabric:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         n_nodes: int,
-        link_src: npt.NDArray[np.int64],
-        link_dst: npt.NDArray[np.int64],
-        capacity_bps: npt.NDArray[np.float64],
-        latency_s: npt.NDArray[np.float64],
+        link_src: _I64,
+        link_dst: _I64,
+        capacity_bps: _F64,
+        latency_s: _F64,
         transit: npt.NDArray[np.bool_],
-    ) -> None: ...
+    ) -> CoreFabric: ...
     @property
     def n_nodes(self) -> int: ...
     @property
@@ -30,36 +40,69 @@ class CoreFabric:
         flow_key: int = 0,
         metric: str = "hops",
         via: int | None = None,
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], float]: ...
-    def paths(self, src: int, dst: int, metric: str = "hops", limit: int = 1024) -> list[list[int]]: ...
-    def precompute(self, dsts: npt.NDArray[np.int64] | None = None, metric: str = "hops") -> int: ...
+    ) -> tuple[_I64, _F64, float]: ...
+    def paths(
+        self, src: int, dst: int, metric: str = "hops", limit: int = 1024
+    ) -> list[list[int]]: ...
+    def precompute(self, dsts: _I64 | None = None, metric: str = "hops") -> int: ...
     def offered_link_bytes(
         self,
-        src: npt.NDArray[np.int64],
-        dst: npt.NDArray[np.int64],
-        size_bytes: npt.NDArray[np.float64],
-        via: npt.NDArray[np.int64],
-        flow_key: npt.NDArray[np.uint64],
+        src: _I64,
+        dst: _I64,
+        size_bytes: _F64,
+        via: _I64,
+        flow_key: _U64,
         policy: str = "ecmp",
         seed: int = 0,
         metric: str = "hops",
-    ) -> npt.NDArray[np.float64]: ...
+    ) -> _F64: ...
     def simulate(
         self,
-        src: npt.NDArray[np.int64],
-        dst: npt.NDArray[np.int64],
-        size_bytes: npt.NDArray[np.float64],
-        release_s: npt.NDArray[np.float64],
-        delay_s: npt.NDArray[np.float64],
-        dep_ptr: npt.NDArray[np.int64],
-        dep_idx: npt.NDArray[np.int64],
-        via: npt.NDArray[np.int64],
-        flow_key: npt.NDArray[np.uint64],
+        src: _I64,
+        dst: _I64,
+        size_bytes: _F64,
+        release_s: _F64,
+        delay_s: _F64,
+        dep_ptr: _I64,
+        dep_idx: _I64,
+        via: _I64,
+        flow_key: _U64,
         policy: str = "ecmp",
         seed: int = 0,
         metric: str = "hops",
-        capacity_factor: npt.NDArray[np.float64] | None = None,
-        latency_scale: npt.NDArray[np.float64] | None = None,
-    ) -> dict[str, np.ndarray | int]: ...
+        capacity_factor: _F64 | None = None,
+        latency_scale: _F64 | None = None,
+    ) -> dict[str, Any]: ...
 
+def monte_carlo(
+    fabric: CoreFabric,
+    src: _I64,
+    dst: _I64,
+    via: _I64,
+    flow_key: _U64,
+    size_bytes: _F64,
+    release_s: _F64,
+    delay_s: _F64,
+    dep_ptr: _I64,
+    dep_idx: _I64,
+    latency_scale: _F64,
+    n_job: int,
+    samples: int,
+    seed: int,
+    policy: str = "ecmp",
+    metric: str = "hops",
+    vary_hash: bool = True,
+    placement_pool: _I64 | None = None,
+    capacity_factor: _F64 | None = None,
+    threads: int = 0,
+    bg_endpoints: _I64 | None = None,
+    bg_inject_bps: _F64 | None = None,
+    bg_load: float = 0.0,
+    bg_pattern: str = "uniform",
+    bg_receivers: int = 1,
+    bg_size_values: _F64 | None = None,
+    bg_size_cdf: _F64 | None = None,
+    bg_start_s: float = 0.0,
+    bg_end_s: float = 0.0,
+) -> dict[str, Any]: ...
 def thread_count() -> int: ...

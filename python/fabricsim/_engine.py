@@ -38,16 +38,26 @@ def thread_count() -> int:
 class FlowArrays(Protocol):
     """What the engine needs of a flow set (``fabricsim.traffic.flows.FlowSet`` has it)."""
 
-    src: I64
-    dst: I64
-    size_bytes: F64
-    release_s: F64
-    delay_s: F64
-    dep_ptr: I64
-    dep_idx: I64
-    via: I64
-    flow_key: npt.NDArray[np.uint64]
-    latency_scale: F64 | None
+    @property
+    def src(self) -> I64: ...
+    @property
+    def dst(self) -> I64: ...
+    @property
+    def size_bytes(self) -> F64: ...
+    @property
+    def release_s(self) -> F64: ...
+    @property
+    def delay_s(self) -> F64: ...
+    @property
+    def dep_ptr(self) -> I64: ...
+    @property
+    def dep_idx(self) -> I64: ...
+    @property
+    def via(self) -> I64: ...
+    @property
+    def flow_key(self) -> npt.NDArray[np.uint64]: ...
+    @property
+    def latency_scale(self) -> F64 | None: ...
 
     def __len__(self) -> int: ...
 
@@ -200,7 +210,7 @@ class Engine:
         except UnreachableError as e:
             raise self._unreachable(e) from None
         return SimOutput(
-            **{k: d[k] for k in SimOutput.__dataclass_fields__ if k in d},  # type: ignore[arg-type]
+            **{k: d[k] for k in SimOutput.__dataclass_fields__ if k in d},
         )
 
     def monte_carlo(

@@ -8,6 +8,8 @@ panic surfaces as :class:`InternalError` and is always a bug in fabricsim.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 
 class FabricError(Exception):
     """Base class of every error fabricsim raises on purpose."""
@@ -54,7 +56,18 @@ class ParallelEdgeError(InvalidGraphError):
 
 
 class UnreachableError(FabricError, ValueError):
-    """Two endpoints have no path between them (GPUs cut off, every path failed...)."""
+    """Two endpoints have no path between them (GPUs cut off, every path failed...).
+
+    ``src`` / ``dst`` are the labels of the pair (``src_index`` / ``dst_index`` their node
+    indices, as the Rust core reports them); ``endpoints`` lists workload endpoints a failure
+    removed. Attributes that do not apply are None.
+    """
+
+    src: Hashable | None = None
+    dst: Hashable | None = None
+    src_index: int | None = None
+    dst_index: int | None = None
+    endpoints: list[Hashable] | None = None
 
 
 class DependencyCycleError(InvalidArgumentError):

@@ -226,7 +226,7 @@ def _edge_info(fabric: Fabric) -> dict:
             "sites and carriers); build it with fs.edge_sites(fabric_graph, sites=[...], "
             "carriers=[...]) and compile that with fs.Fabric.from_networkx"
         )
-    return info
+    return dict(info)
 
 
 def _number(what: str, value: Any, *, allow_zero: bool) -> float:

@@ -346,7 +346,7 @@ def _workload_endpoints(fabric: Fabric, workload: Any) -> tuple[str, list]:
             f"(src, dst, size_bytes, ...) tuples, mapping of arrays or FlowSet), got {workload!r}"
         )
     rows = list(workload)
-    ends = []
+    ends: list = []
     for i, row in enumerate(rows):
         if not isinstance(row, (tuple, list)) or len(row) < 3:
             raise InvalidArgumentError(

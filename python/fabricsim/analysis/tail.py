@@ -126,8 +126,8 @@ def _workload_flows(fabric: Fabric, workload: Any, routing: str, seed: int, metr
         return fs_, base.time_s, base.algorithm
     if isinstance(workload, (list, tuple, dict, FlowSet)):
         fs_ = flows_from_matrix(fabric, workload)
-        base = run_flowset(fabric, fs_, routing=routing, seed=seed, metric=metric)
-        return fs_, base.makespan_s, None
+        alone = run_flowset(fabric, fs_, routing=routing, seed=seed, metric=metric)
+        return fs_, alone.makespan_s, None
     raise InvalidTypeError(
         f"workload: expected a fabricsim.Collective or a traffic matrix, got {type(workload).__name__}")
 
@@ -205,6 +205,7 @@ def tail_latency(
     template = job
     bg_kwargs: dict[str, Any] = {}
     if bg is not None:
+        assert endpoints is not None  # set whenever there is a background
         if bg.pattern == "tenant":
             tenant = bg.tenant
             if tenant.ranks is None:

@@ -213,7 +213,7 @@ class TrainingJob:
 
             order = [lab for _, lab in sorted(enumerate(gpus), key=key)]
             # keep hosts in fabric order
-            first = {}
+            first: dict = {}
             for pos, lab in enumerate(gpus):
                 first.setdefault(str(g.nodes[lab].get("host", lab)), pos)
             order.sort(key=lambda lab: first[str(g.nodes[lab].get("host", lab))])
@@ -536,7 +536,7 @@ def _rebuild(G, oversubscription: float):
     params.pop("uplink_gbps", None)
     params["oversubscription"] = oversubscription
     if builder == "leaf_spine":
-        keys = ("leaves", "spines", "hosts_per_leaf", "gpus_per_host", "nic_gbps",
+        keys: tuple[str, ...] = ("leaves", "spines", "hosts_per_leaf", "gpus_per_host", "nic_gbps",
                 "oversubscription", "nvlink_gbps", "nvlink_latency_us", "access_latency_us",
                 "fabric_latency_us")
         return builders.leaf_spine(**{k: params[k] for k in keys if k in params})

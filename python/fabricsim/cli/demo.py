@@ -43,6 +43,7 @@ def table(head: Sequence[str], rows: Sequence[Sequence[object]], right: set[int]
 
 def describe(fab: fs.Fabric) -> str:
     G = fab.graph
+    role_rows: list[tuple[str, int]] = sorted(fab.role_counts().items(), key=lambda kv: -kv[1])
     p = G.graph["params"]
     out = [
         "== fabric ==",
@@ -51,7 +52,7 @@ def describe(fab: fs.Fabric) -> str:
         "",
         table(
             ("role", "count"),
-            sorted(fab.role_counts().items(), key=lambda kv: -kv[1]),
+            role_rows,
             right={1},
         ),
         "",

@@ -94,7 +94,7 @@ from typing import Any
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 import networkx as nx
 
@@ -509,7 +509,7 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
             raise ctx.error(("fabric", i, "name"), f"the design name {name!r} appears twice")
         fabrics[name], routing[name] = fab, route
 
-    sweep = dict(SWEEP_DEFAULTS)
+    sweep: dict[str, Any] = dict(SWEEP_DEFAULTS)
     raw_sweep = _table(ctx, ("sweep",), data.get("sweep", {}))
     sweep.update(_typed(ctx, ("sweep",), raw_sweep, SWEEP_SCHEMA))
     background, bg_load = _background(ctx, data.get("background", {}))

@@ -124,7 +124,7 @@ def _pick(value: Any, prof: Any, attr: str) -> Any:
 
 def _hardware(prof: Any, **given: Any) -> dict:
     """Resolve and check the hardware arguments shared by the builders."""
-    out = {}
+    out: dict[str, Any] = {}
     for name, value in given.items():
         attr = "gpus_per_node" if name in ("gpus_per_host", "gpus_per_node") else name
         attr = "nic_gbps" if name == "link_gbps" else attr
@@ -461,7 +461,7 @@ def rail_optimized(
                 _link(G, leaf, sp, leaf_uplink_gbps, lat_f, "fabric")
         for sp in spines:
             for c in core_labels:
-                _link(G, sp, c, core_uplink_gbps, lat_f, "fabric")
+                _link(G, sp, c, float(core_uplink_gbps or 0.0), lat_f, "fabric")
     return G
 
 
@@ -602,8 +602,8 @@ def edge_sites(
         )
 
     site_recs: dict[str, Site] = {}
-    for i, item in enumerate(sites):
-        s = _as_record(Site, "sites", i, item)
+    for i, site_item in enumerate(sites):
+        s = _as_record(Site, "sites", i, site_item)
         what = f"sites[{i}]"
         name = _name_arg(what, s.name)
         what = f"{what} ({name!r})"

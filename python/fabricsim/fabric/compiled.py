@@ -281,7 +281,8 @@ def _walk_order(ids: np.ndarray, link_src: np.ndarray, link_dst: np.ndarray, sta
     out_of: dict[int, list[int]] = {}
     for k, lid in enumerate(ids.tolist()):
         out_of.setdefault(int(link_src[lid]), []).append(k)
-    order, u = [], start
+    order: list[int] = []
+    u = start
     while out_of.get(u) and len(order) < len(ids):
         k = out_of[u].pop(0)
         order.append(k)

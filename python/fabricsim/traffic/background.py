@@ -163,7 +163,7 @@ def as_background(background: Any) -> Background | None:
     if isinstance(background, Background):
         return background
     if isinstance(background, (int, float, np.integer, np.floating)) and not isinstance(background, bool):
-        return Background(load=background)  # checked there (float(10**400) overflows)
+        return Background(load=float(background))  # checked there (float(10**400) overflows)
     raise InvalidTypeError(
         f"background: expected a fabricsim.Background, a load in [0, 1) or None, got {background!r}")
 

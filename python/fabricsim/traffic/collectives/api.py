@@ -126,8 +126,13 @@ def _resolve_ranks(fabric: Fabric, ranks: Any) -> tuple[np.ndarray, list[np.ndar
         raise InvalidArgumentError(
             f"ranks: {labels[int(bad[0])]!r} is not a GPU (role {roles[int(bad[0])]!r})")
     if len(set(idx.tolist())) != len(idx):
-        seen: set = set()
-        dup = next(lab for lab, i in zip(labels, idx.tolist(), strict=False) if i in seen or seen.add(i))
+        seen: set[int] = set()
+        dup = None
+        for lab, i in zip(labels, idx.tolist(), strict=False):
+            if i in seen:
+                dup = lab
+                break
+            seen.add(i)
         raise InvalidArgumentError(f"ranks: GPU {dup!r} appears more than once")
     # Group by host (order of first appearance), each host's GPUs by rail, like NCCL's rings.
     g = fabric.graph
