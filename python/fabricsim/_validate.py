@@ -7,6 +7,17 @@ as the caller wrote it, then says what it must be and what it got::
     samples: must be an integer >= 1, got 0
     routing: unknown value 'spary'; valid: ecmp, spray
 
+>>> integer("samples", 10)
+10
+>>> integer("samples", 0)
+Traceback (most recent call last):
+...
+fabricsim.exceptions.InvalidArgumentError: samples: must be an integer >= 1, got 0
+>>> choice("routing", "spary", ("ecmp", "spray"))
+Traceback (most recent call last):
+...
+fabricsim.exceptions.UnknownNameError: routing: unknown value 'spary'; valid: ecmp, spray
+
 Values are returned converted (``numpy.int64`` -> ``int``, ``numpy.float64`` -> ``float``) so
 that nothing downstream meets a bool posing as a number or an overflowing numpy scalar.
 """

@@ -23,7 +23,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +31,12 @@ import networkx as nx
 import numpy as np
 
 from fabricsim import _validate
-from fabricsim.traffic.background import Background, as_background
-from fabricsim.traffic.collectives import Collective
+from fabricsim.analysis.training import ErosionResult, TrainingJob, erosion, plot_erosion
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
+from fabricsim.traffic.background import Background, as_background
+from fabricsim.traffic.collectives import Collective
 from fabricsim.traffic.flows import run_flowset
-from fabricsim.analysis.training import ErosionResult, TrainingJob, erosion, plot_erosion
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ def compare(
     job: TrainingJob,
     background: Any = None,
     *,
-    load: float = 0.5,
+    load: float | None = None,
     loads: Sequence[float] | None = None,
     samples: int = 10,
     seed: int = 0,
@@ -208,17 +208,35 @@ def compare(
     progress: bool = False,
 ) -> Comparison:
     """Compare fabric ``designs`` (name -> Fabric or graph, or a list of :class:`Design`) for
-    ``job``. The erosion sweep runs at ``loads`` (default: 0, 0.25, ``load``, 0.75); the row
-    reports it at ``load``. ``background`` is the :class:`Background` template (sizes, pattern);
+    ``job``. The erosion sweep runs at exactly ``loads`` (default: 0, 0.25, 0.5, 0.75, plus
+    ``load`` if given); each design's row reports the sweep at ``load``, which must be one of
+    ``loads`` (default: 0.5 without ``loads``, else the highest of ``loads``). ``background`` is the :class:`Background` template (sizes, pattern);
     its load is set per sweep point. ``edge``: True, or keyword arguments for
     :func:`fabricsim.edge_latency`, to add edge p99 latency and availability for designs built
     with :func:`fabricsim.edge_sites`."""
     if not isinstance(job, TrainingJob):
         raise InvalidTypeError(f"job: expected a fabricsim.TrainingJob, got {type(job).__name__}")
     template = as_background(background) or Background()
-    if isinstance(load, bool) or not isinstance(load, (int, float)) or not 0 <= load < 1:
-        raise InvalidArgumentError(f"load: must be in [0, 1), got {load!r}")
-    sweep = tuple(sorted(set(loads if loads is not None else (0.0, 0.25, load, 0.75)) | {load}))
+    if load is not None:
+        load = _validate.real("load", load, minimum=0.0, maximum=1.0, max_open=True)
+    if loads is None:
+        load = 0.5 if load is None else load
+        sweep = tuple(sorted({0.0, 0.25, 0.5, 0.75, load}))
+    else:
+        if isinstance(loads, (str, bytes)) or not isinstance(loads, Iterable):
+            raise InvalidTypeError(f"loads: expected a list of loads, got {loads!r}")
+        sweep = tuple(sorted({
+            _validate.real(f"loads[{i}]", x, minimum=0.0, maximum=1.0, max_open=True)
+            for i, x in enumerate(loads)
+        }))
+        if not sweep:
+            raise InvalidArgumentError("loads: give at least one load")
+        if load is None:
+            load = sweep[-1]
+        elif load not in sweep:
+            raise InvalidArgumentError(
+                f"load: {load:g} is not one of the loads swept ({', '.join(f'{x:g}' for x in sweep)})"
+            )
     items = _as_designs(designs, job)
     rows, erosions = [], {}
     bar = None

@@ -75,6 +75,7 @@ import networkx as nx
 import numpy as np
 
 from fabricsim import _validate
+from fabricsim.analysis.queueing import mm1_mean_wait_s, sample_mm1_wait_s
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
@@ -82,7 +83,6 @@ from fabricsim.exceptions import (
     UnreachableError,
 )
 from fabricsim.fabric.compiled import Fabric
-from fabricsim.analysis.queueing import mm1_mean_wait_s, sample_mm1_wait_s
 
 POLICIES = ("primary_backup", "split", "lowest_latency")
 COLUMNS = (

@@ -50,7 +50,6 @@ import networkx as nx
 import numpy as np
 
 from fabricsim import _validate
-from fabricsim.fabric import schema
 from fabricsim.exceptions import (
     EmptyFabricError,
     InvalidArgumentError,
@@ -58,6 +57,7 @@ from fabricsim.exceptions import (
     UnknownNameError,
     UnreachableError,
 )
+from fabricsim.fabric import schema
 from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
 
 DEFAULT_RANDOM_ROLES = ("leaf", "spine", "core")

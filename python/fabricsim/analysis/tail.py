@@ -15,6 +15,14 @@ the window is rerun with a 1.5x longer one. Every endpoint draws arrivals from i
 a longer window only adds later arrivals: the result equals an unbounded window. Background
 flows still running when the job ends are censored: the FCT slowdowns (FCT / FCT alone on an
 empty fabric) cover finished flows only.
+
+>>> import fabricsim as fs
+>>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2,
+...                                             gpus_per_host=1))
+>>> coll = fs.Collective("all_reduce", 1 << 20, algorithm="ring")
+>>> res = fs.tail_latency(fab, coll, fs.Background(load=0.3), samples=20, seed=1)
+>>> len(res.job_time_s), res.p99_s >= res.p50_s >= res.unloaded_time_s
+(20, True)
 """
 
 from __future__ import annotations
@@ -26,6 +34,12 @@ from typing import Any
 import numpy as np
 
 from fabricsim import _validate
+from fabricsim.exceptions import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    OverloadWarning,
+)
+from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
 from fabricsim.traffic.background import (
     Background,
     as_background,
@@ -36,13 +50,6 @@ from fabricsim.traffic.background import (
     size_cdf,
 )
 from fabricsim.traffic.collectives import Collective
-from fabricsim.exceptions import (
-    InvalidArgumentError,
-    InvalidTypeError,
-    OverloadWarning,
-    UnreachableError,
-)
-from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
 from fabricsim.traffic.flows import FlowSet, concat_flowsets, flows_from_matrix, run_flowset
 
 PLACEMENTS = ("fixed", "random")

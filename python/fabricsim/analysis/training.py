@@ -46,9 +46,9 @@ from typing import Any
 import numpy as np
 
 from fabricsim import _validate
-from fabricsim.traffic.collectives import Collective
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import Fabric
+from fabricsim.traffic.collectives import Collective
 from fabricsim.traffic.flows import FlowSet, concat_flowsets, run_flowset
 
 PLACEMENTS = ("rail", "linear", "random")
@@ -353,8 +353,8 @@ def step(
     """Run one training step's communication through the engine (with ``background``
     traffic over ``samples`` Monte Carlo samples) and combine it with compute. See the module
     docs for every formula."""
-    from fabricsim.traffic.background import as_background
     from fabricsim.analysis.tail import tail_latency
+    from fabricsim.traffic.background import as_background
 
     if not isinstance(job, TrainingJob):
         raise InvalidTypeError(f"job: expected a fabricsim.TrainingJob, got {type(job).__name__}")

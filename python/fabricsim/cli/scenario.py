@@ -402,7 +402,7 @@ class Scenario:
 
     def compare_kwargs(self, **overrides: Any) -> dict:
         """The keyword arguments :func:`run_scenario` passes to :func:`fabricsim.compare`."""
-        kw = dict(load=self.load, loads=self.loads, samples=self.samples, seed=self.seed,
+        kw = dict(load=self.load, loads=self.sweep_loads, samples=self.samples, seed=self.seed,
                   collective_size_bytes=self.collective_size_bytes, edge=self.edge)
         kw.update({k: v for k, v in overrides.items() if v is not None})
         return kw

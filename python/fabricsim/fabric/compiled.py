@@ -18,15 +18,13 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from fabricsim import _validate
-from fabricsim import _engine
-from fabricsim.fabric import schema
+from fabricsim import _engine, _validate
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
     UnknownNameError,
-    UnreachableError,
 )
+from fabricsim.fabric import schema
 
 ROUTING_POLICIES = ("ecmp", "spray")
 METRICS = ("hops", "latency")

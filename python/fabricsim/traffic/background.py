@@ -211,7 +211,6 @@ def offered_utilization(fabric, endpoints: np.ndarray, inject_Bps: np.ndarray, l
         s, d = np.nonzero(~np.eye(n, dtype=bool))
     # Bytes per second each pair offers, scaled so the pairs carry every endpoint's full load.
     rate = load * inject_Bps[s] / (n - 1) * (n * (n - 1) / len(s))
-    k = len(s)
     # Each pair's bytes over one second, split evenly over its equal-cost paths, is the load
     # it offers to every link it crosses.
     offered_Bps = fabric._engine.offered_link_bytes(

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from fabricsim import _engine, _validate
-from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnreachableError
+from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
 
 MAX_SIZE_BYTES = 2**63 - 1

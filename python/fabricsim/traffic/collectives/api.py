@@ -71,16 +71,6 @@ class CollectiveResult:
     alternatives: dict = field(default_factory=dict)
 
     @property
-    def algbw_gbps(self) -> float:
-        """Same as ``algbw_GBps``: GB/s, the unit nccl-tests prints."""
-        return self.algbw_GBps
-
-    @property
-    def busbw_gbps(self) -> float:
-        """Same as ``busbw_GBps``: GB/s, the unit nccl-tests prints."""
-        return self.busbw_GBps
-
-    @property
     def time_us(self) -> float:
         return self.time_s * 1e6
 
@@ -299,8 +289,8 @@ def collective(
     >>> import fabricsim as fs
     >>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=4, gpus_per_host=1))
     >>> r = fs.collective(fab, "all_gather", 1 << 30, algorithm="ring")
-    >>> r.algorithm, round(r.busbw_GBps, 2)
-    ('ring', 50.0)
+    >>> r.algorithm, round(r.busbw_GBps)  # 400 Gb/s NICs: 50 GB/s less the per-step latency
+    ('ring', 50)
     """
     return Collective(op, size_bytes, ranks, algorithm, channels, profile, pipeline_chunks,
                       max_flows).run(fabric, routing=routing, seed=seed, metric=metric, engine=engine)

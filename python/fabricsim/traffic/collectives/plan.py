@@ -1,6 +1,12 @@
 """The vocabulary of collectives and the flow-DAG builder every algorithm writes into:
 ops, algorithms, nccl-tests bus-bandwidth factors, which algorithm runs which op, and
-:class:`_Plan` (flows as numpy blocks plus dependency edges, packed into a FlowSet)."""
+:class:`_Plan` (flows as numpy blocks plus dependency edges, packed into a FlowSet).
+
+>>> BUSBW_FACTOR["all_reduce"](8)  # nccl-tests: busbw = algbw x 2(n-1)/n
+1.75
+>>> SUPPORTED["all_to_all"]  # the algorithms that run an all-to-all
+('direct', 'pairwise')
+"""
 
 from __future__ import annotations
 
