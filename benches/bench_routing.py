@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 import fabricsim as fs
-from fabricsim.fabric import schema, builders
+from fabricsim.fabric import builders, schema
 
 TARGET_S = 2.0
 
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--repeat must be >= 1")
 
     print(
-        f"fabricsim {fs.__version__}, {fs._core.thread_count()} Rust threads, "
+        f"fabricsim {fs.__version__}, {fs._engine.thread_count()} Rust threads, "
         f"Python {sys.version.split()[0]}, best of {args.repeat}"
     )
     rows: list[Row] = []

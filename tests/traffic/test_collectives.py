@@ -366,7 +366,7 @@ def test_oversubscription_slows_multi_channel_ring_by_ratio(metric, o):
 
 
 def test_hops_metric_intra_host_nvlink_and_nic_paths_tie():
-    """Documented (README, "Multi-GPU hosts"): with metric="hops" two GPUs of one host are two
+    """Documented (docs/schema.md, "Multi-GPU hosts"): with metric="hops" two GPUs of one host are two
     hops apart both through their NVSwitch and through their shared leaf, so both are
     equal-cost paths and spraying splits intra-host traffic between NVLink and the NIC; the
     latency metric keeps only the NVLink path."""

@@ -23,7 +23,7 @@ import numpy as np
 import fabricsim as fs
 from fabricsim.fabric import profiles
 
-METRIC = "latency"  # intra-host traffic stays on NVLink (see README, "Routing")
+METRIC = "latency"  # intra-host traffic stays on NVLink (see docs/schema.md, "Routing semantics")
 _TIER_ORDER = {"nvlink": 0, "access": 1, "fabric": 2, "wan": 3}
 
 
