@@ -49,9 +49,10 @@ def imports(path: Path) -> list[tuple[int, str]]:
             for a in node.names:
                 sub = f"{node.module}.{a.name}"
                 # "from fabricsim.fabric import profiles" imports the module fabricsim.fabric.profiles
-                is_module = (PACKAGE.parent / Path(*sub.split("."))).with_suffix(".py").exists() or (
-                    PACKAGE.parent / Path(*sub.split("."))
-                ).is_dir()
+                base = PACKAGE.parent / Path(*sub.split("."))
+                is_module = base.is_dir() or any(
+                    base.with_suffix(s).exists() for s in (".py", ".pyi")
+                )
                 out.append((node.lineno, sub if is_module else node.module))
     return out
 
