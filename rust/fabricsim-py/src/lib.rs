@@ -6,7 +6,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
@@ -51,38 +52,93 @@ pub(crate) fn to_pyerr(py: Python<'_>, err: CoreError) -> PyErr {
     }
 }
 
+/// How often the calling thread looks for Ctrl-C while the worker runs.
+const SIGNAL_POLL: Duration = Duration::from_millis(5);
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Worker threads kept between calls (starting a thread costs more than a tiny call), with the
+/// process they belong to: a forked child inherits the list but not the threads.
+static IDLE_WORKERS: Mutex<(u32, Vec<mpsc::Sender<Job>>)> = Mutex::new((0, Vec::new()));
+
+/// An idle worker of this process, or a new one.
+fn take_worker() -> std::io::Result<mpsc::Sender<Job>> {
+    // try_lock: a child forked while another thread held the lock would wait forever.
+    if let Ok(mut idle) = IDLE_WORKERS.try_lock() {
+        if idle.0 != std::process::id() {
+            // Forked: the threads behind these senders do not exist here.
+            std::mem::forget(std::mem::take(&mut idle.1));
+            idle.0 = std::process::id();
+        }
+        if let Some(w) = idle.1.pop() {
+            return Ok(w);
+        }
+    }
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("fabricsim-core".into())
+        .spawn(move || rx.into_iter().for_each(|job| job()))?;
+    Ok(tx)
+}
+
+/// Give a worker back for the next call (or let it end, if the list is busy).
+fn return_worker(worker: mpsc::Sender<Job>) {
+    if let Ok(mut idle) = IDLE_WORKERS.try_lock() {
+        if idle.0 == std::process::id() {
+            idle.1.push(worker);
+        }
+    }
+}
+
 /// Run `work` without the GIL on a worker thread while this (the main) thread watches for
 /// Ctrl-C: Python delivers signals only to the main thread, so the work itself polls a cheap
-/// atomic flag. A panic becomes `fabricsim.InternalError` (a bug report, never a crash); core
+/// atomic flag. The worker sends its result through a channel, so the caller wakes the moment
+/// it is written (a tiny call costs the hand-off, not a poll interval); workers are reused
+/// across calls. A panic becomes `fabricsim.InternalError` (a bug report, never a crash); core
 /// errors become Python exceptions.
-pub(crate) fn run_detached<T: Send>(
+pub(crate) fn run_detached<T: Send + 'static>(
     py: Python<'_>,
-    work: impl FnOnce(&(dyn Fn() -> bool + Sync)) -> Result<T, CoreError> + Send,
+    work: impl FnOnce(&(dyn Fn() -> bool + Sync)) -> Result<T, CoreError> + Send + 'static,
 ) -> PyResult<T> {
-    let stop = AtomicBool::new(false);
-    let result = py.detach(|| {
-        std::thread::scope(|scope| {
-            let caller = std::thread::current();
-            let stop = &stop;
-            let worker = scope.spawn(move || {
-                let cancel = || stop.load(Ordering::Relaxed);
-                let out = catch_unwind(AssertUnwindSafe(|| work(&cancel)));
-                // Wake the caller at once instead of letting it sleep out its poll interval.
-                caller.unpark();
-                out
-            });
-            while !worker.is_finished() {
-                std::thread::park_timeout(Duration::from_millis(5));
-                if worker.is_finished() {
-                    break;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::sync_channel(1);
+    let job: Job = {
+        let stop = stop.clone();
+        Box::new(move || {
+            let cancel = || stop.load(Ordering::Relaxed);
+            // The caller waits for this: the send cannot fail.
+            let _ = tx.send(catch_unwind(AssertUnwindSafe(|| work(&cancel))));
+        })
+    };
+    let result = py.detach(move || {
+        let worker =
+            take_worker().map_err(|e| format!("fabricsim cannot start a worker thread: {e}"))?;
+        worker
+            .send(job)
+            .map_err(|_| "fabricsim lost a worker thread (this is a bug, please report it)")?;
+        let out = loop {
+            match rx.recv_timeout(SIGNAL_POLL) {
+                Ok(out) => break out,
+                Err(RecvTimeoutError::Timeout) => {
+                    if Python::attach(|py| py.check_signals().is_err()) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
                 }
-                if Python::attach(|py| py.check_signals().is_err()) {
-                    stop.store(true, Ordering::Relaxed);
+                // The worker ended without sending: it catches panics, so this is a bug.
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err("fabricsim's worker thread ended without a result \
+                                (this is a bug, please report it)"
+                        .to_string())
                 }
             }
-            worker.join().unwrap_or_else(Err)
-        })
+        };
+        return_worker(worker);
+        Ok(out)
     });
+    let result = match result {
+        Ok(r) => r,
+        Err(msg) => return Err(internal_error(py, msg)),
+    };
     match result {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_pyerr(py, e)),
@@ -92,14 +148,16 @@ pub(crate) fn run_detached<T: Send>(
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(py_error(
+            Err(internal_error(
                 py,
-                "InternalError",
                 format!("fabricsim core panicked (this is a bug, please report it): {what}"),
-                &[],
             ))
         }
     }
+}
+
+fn internal_error(py: Python<'_>, msg: String) -> PyErr {
+    py_error(py, "InternalError", msg, &[])
 }
 
 pub(crate) fn indices(
@@ -151,12 +209,12 @@ fn parse<T>(py: Python<'_>, r: Result<T, CoreError>) -> PyResult<T> {
 #[pyclass(frozen, module = "fabricsim._core")]
 pub struct CoreFabric {
     pub(crate) net: Arc<Network>,
-    hops: Router,
-    latency: Router,
+    hops: Arc<Router>,
+    latency: Arc<Router>,
 }
 
 impl CoreFabric {
-    pub(crate) fn router(&self, py: Python<'_>, metric: &str) -> PyResult<&Router> {
+    pub(crate) fn router(&self, py: Python<'_>, metric: &str) -> PyResult<&Arc<Router>> {
         Ok(match parse(py, Metric::parse(metric))? {
             Metric::Hops => &self.hops,
             Metric::Latency => &self.latency,
@@ -173,10 +231,10 @@ impl CoreFabric {
         src: &PyReadonlyArray1<i64>,
         dst: &PyReadonlyArray1<i64>,
         via: &PyReadonlyArray1<i64>,
-    ) -> PyResult<(&Router, Policy, Vec<u32>, Vec<u32>, Vec<u32>)> {
+    ) -> PyResult<(Arc<Router>, Policy, Vec<u32>, Vec<u32>, Vec<u32>)> {
         let n_nodes = self.net.n_nodes();
         Ok((
-            self.router(py, metric)?,
+            self.router(py, metric)?.clone(),
             parse(py, Policy::parse(policy))?,
             indices(py, "src", src, n_nodes)?,
             indices(py, "dst", dst, n_nodes)?,
@@ -213,8 +271,8 @@ impl CoreFabric {
         )?;
         let net = Arc::new(net);
         Ok(CoreFabric {
-            hops: Router::new(net.clone(), Metric::Hops),
-            latency: Router::new(net.clone(), Metric::Latency),
+            hops: Arc::new(Router::new(net.clone(), Metric::Hops)),
+            latency: Arc::new(Router::new(net.clone(), Metric::Latency)),
             net,
         })
     }
@@ -258,9 +316,9 @@ impl CoreFabric {
         metric: &str,
         via: Option<usize>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, f64)> {
-        let router = self.router(py, metric)?;
+        let router = self.router(py, metric)?.clone();
         let policy = parse(py, Policy::parse(policy))?;
-        let r = run_detached(py, |_| match via {
+        let r = run_detached(py, move |_| match via {
             None => router.route(src, dst, policy, seed, flow_key),
             Some(v) => router.route_via(src, v, dst, policy, seed, flow_key),
         })?;
@@ -282,8 +340,8 @@ impl CoreFabric {
         metric: &str,
         limit: usize,
     ) -> PyResult<Vec<Vec<u32>>> {
-        let router = self.router(py, metric)?;
-        run_detached(py, |_| router.paths(src, dst, limit))
+        let router = self.router(py, metric)?.clone();
+        run_detached(py, move |_| router.paths(src, dst, limit))
     }
 
     /// Build routing tables toward `dsts` (all nodes when None); returns how many tables exist.
@@ -294,15 +352,15 @@ impl CoreFabric {
         dsts: Option<PyReadonlyArray1<i64>>,
         metric: &str,
     ) -> PyResult<usize> {
-        let router = self.router(py, metric)?;
+        let router = self.router(py, metric)?.clone();
         match dsts {
-            None => run_detached(py, |_| router.precompute_all()),
+            None => run_detached(py, move |_| router.precompute_all()),
             Some(d) => {
                 let d: Vec<usize> = indices(py, "dsts", &d, self.net.n_nodes())?
                     .into_iter()
                     .map(|x| x as usize)
                     .collect();
-                run_detached(py, |_| router.precompute(&d))
+                run_detached(py, move |_| router.precompute(&d))
             }
         }
     }
@@ -331,7 +389,7 @@ impl CoreFabric {
         let n_links = self.net.n_links();
         let bytes = run_detached(py, move |cancel| {
             let routes =
-                routing::route_flows(router, &src, &dst, &via, &keys, policy, seed, cancel)?;
+                routing::route_flows(&router, &src, &dst, &via, &keys, policy, seed, cancel)?;
             routes.link_bytes(&size, n_links)
         })?;
         Ok(bytes.into_pyarray(py))
@@ -388,7 +446,7 @@ impl CoreFabric {
             };
             let t0 = Instant::now();
             let routes =
-                routing::route_flows(router, &src, &dst, &via, &keys, policy, seed, cancel)?;
+                routing::route_flows(&router, &src, &dst, &via, &keys, policy, seed, cancel)?;
             let route_s = t0.elapsed().as_secs_f64();
             let flows = FlowSet {
                 size_bytes: size,

@@ -52,7 +52,7 @@ pub fn monte_carlo<'py>(
     bg_end_s: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let n_nodes = fabric.net.n_nodes();
-    let router = fabric.router(py, metric)?;
+    let router = fabric.router(py, metric)?.clone();
     let policy = Policy::parse(policy).map_err(|e| to_pyerr(py, e))?;
     let n = src.len()?;
     let tpl = Template {
@@ -141,8 +141,8 @@ pub fn monte_carlo<'py>(
         capacity_factor: capacity_factor.map(|a| a.as_array().to_vec()),
     };
     let net = fabric.net.clone();
-    let out = run_detached(py, |cancel| {
-        montecarlo::run(&net, router, &tpl, bg.as_ref(), &cfg, threads, cancel)
+    let out = run_detached(py, move |cancel| {
+        montecarlo::run(&net, &router, &tpl, bg.as_ref(), &cfg, threads, cancel)
     })?;
     let d = PyDict::new(py);
     d.set_item("job_time_s", out.job_time_s.into_pyarray(py))?;
