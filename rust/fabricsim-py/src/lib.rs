@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
-use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -19,38 +18,10 @@ use fabricsim_core::engine::{self, FlowSet};
 use fabricsim_core::routing::{self, Metric, Policy, Router, NO_VIA};
 use fabricsim_core::{CoreError, Network};
 
+mod errors;
 mod montecarlo;
 
-/// Raise `fabricsim.exceptions.<name>(message)`, with extra attributes.
-fn py_error(py: Python<'_>, name: &str, msg: String, attrs: &[(&str, usize)]) -> PyErr {
-    let make = || -> PyResult<PyErr> {
-        let module = py.import("fabricsim.exceptions")?;
-        let cls = module.getattr(name)?;
-        let exc = cls.call1((msg.clone(),))?;
-        for (k, v) in attrs {
-            exc.setattr(*k, *v)?;
-        }
-        Ok(PyErr::from_value(exc))
-    };
-    make().unwrap_or_else(|e| e)
-}
-
-pub(crate) fn to_pyerr(py: Python<'_>, err: CoreError) -> PyErr {
-    let msg = err.to_string();
-    match err {
-        CoreError::InvalidArgument { .. } => py_error(py, "InvalidArgumentError", msg, &[]),
-        CoreError::Unreachable { src, dst } => py_error(
-            py,
-            "UnreachableError",
-            msg,
-            &[("src_index", src), ("dst_index", dst)],
-        ),
-        CoreError::DependencyCycle { flow } => {
-            py_error(py, "DependencyCycleError", msg, &[("flow_index", flow)])
-        }
-        CoreError::Interrupted => PyKeyboardInterrupt::new_err("fabricsim run interrupted"),
-    }
-}
+use errors::{internal_error, invalid_argument, parse, to_pyerr};
 
 /// How often the calling thread looks for Ctrl-C while the worker runs.
 const SIGNAL_POLL: Duration = Duration::from_millis(5);
@@ -137,7 +108,7 @@ pub(crate) fn run_detached<T: Send + 'static>(
     });
     let result = match result {
         Ok(r) => r,
-        Err(msg) => return Err(internal_error(py, msg)),
+        Err(msg) => return Err(internal_error(msg)),
     };
     match result {
         Ok(Ok(v)) => Ok(v),
@@ -148,33 +119,20 @@ pub(crate) fn run_detached<T: Send + 'static>(
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(internal_error(
-                py,
-                format!("fabricsim core panicked (this is a bug, please report it): {what}"),
-            ))
+            Err(internal_error(format!(
+                "fabricsim core panicked (this is a bug, please report it): {what}"
+            )))
         }
     }
 }
 
-fn internal_error(py: Python<'_>, msg: String) -> PyErr {
-    py_error(py, "InternalError", msg, &[])
-}
-
-pub(crate) fn indices(
-    py: Python<'_>,
-    what: &str,
-    a: &PyReadonlyArray1<i64>,
-    bound: usize,
-) -> PyResult<Vec<u32>> {
+pub(crate) fn indices(what: &str, a: &PyReadonlyArray1<i64>, bound: usize) -> PyResult<Vec<u32>> {
     let mut out = Vec::with_capacity(a.len()?);
     for (i, &x) in a.as_array().iter().enumerate() {
         if x < 0 || x as u64 >= bound as u64 {
-            return Err(py_error(
-                py,
-                "InvalidArgumentError",
-                format!("{what}[{i}] = {x} is not a node index in 0..{bound}"),
-                &[],
-            ));
+            return Err(invalid_argument(format!(
+                "{what}[{i}] = {x} is not a node index in 0..{bound}"
+            )));
         }
         out.push(x as u32);
     }
@@ -182,27 +140,20 @@ pub(crate) fn indices(
 }
 
 /// Waypoints: a negative entry means none.
-fn waypoints(py: Python<'_>, via: &PyReadonlyArray1<i64>, n_nodes: usize) -> PyResult<Vec<u32>> {
+fn waypoints(via: &PyReadonlyArray1<i64>, n_nodes: usize) -> PyResult<Vec<u32>> {
     let mut out = Vec::with_capacity(via.len()?);
     for (i, &v) in via.as_array().iter().enumerate() {
         if v < 0 {
             out.push(NO_VIA);
         } else if v as u64 >= n_nodes as u64 {
-            return Err(py_error(
-                py,
-                "InvalidArgumentError",
-                format!("via[{i}] = {v} is not a node index in 0..{n_nodes}"),
-                &[],
-            ));
+            return Err(invalid_argument(format!(
+                "via[{i}] = {v} is not a node index in 0..{n_nodes}"
+            )));
         } else {
             out.push(v as u32);
         }
     }
     Ok(out)
-}
-
-fn parse<T>(py: Python<'_>, r: Result<T, CoreError>) -> PyResult<T> {
-    r.map_err(|e| to_pyerr(py, e))
 }
 
 /// A compiled fabric: the network plus lazily built routing tables for both metrics.
@@ -236,9 +187,9 @@ impl CoreFabric {
         Ok((
             self.router(py, metric)?.clone(),
             parse(py, Policy::parse(policy))?,
-            indices(py, "src", src, n_nodes)?,
-            indices(py, "dst", dst, n_nodes)?,
-            waypoints(py, via, n_nodes)?,
+            indices("src", src, n_nodes)?,
+            indices("dst", dst, n_nodes)?,
+            waypoints(via, n_nodes)?,
         ))
     }
 }
@@ -256,8 +207,8 @@ impl CoreFabric {
         latency_s: PyReadonlyArray1<f64>,
         transit: PyReadonlyArray1<bool>,
     ) -> PyResult<Self> {
-        let src = indices(py, "link_src", &link_src, n_nodes)?;
-        let dst = indices(py, "link_dst", &link_dst, n_nodes)?;
+        let src = indices("link_src", &link_src, n_nodes)?;
+        let dst = indices("link_dst", &link_dst, n_nodes)?;
         let net = parse(
             py,
             Network::new(
@@ -356,7 +307,7 @@ impl CoreFabric {
         match dsts {
             None => run_detached(py, move |_| router.precompute_all()),
             Some(d) => {
-                let d: Vec<usize> = indices(py, "dsts", &d, self.net.n_nodes())?
+                let d: Vec<usize> = indices("dsts", &d, self.net.n_nodes())?
                     .into_iter()
                     .map(|x| x as usize)
                     .collect();
@@ -425,7 +376,7 @@ impl CoreFabric {
             .iter()
             .map(|&x| x.max(0) as usize)
             .collect();
-        let dep_idx = indices(py, "dependencies", &dep_idx, n.max(1))?;
+        let dep_idx = indices("dependencies", &dep_idx, n.max(1))?;
         let keys = flow_key.as_array().to_vec();
         let size = size_bytes.as_array().to_vec();
         let release = release_s.as_array().to_vec();

@@ -9,7 +9,8 @@ use fabricsim_core::background::{Background, Pattern, SizeDist};
 use fabricsim_core::montecarlo::{self, Config, Template};
 use fabricsim_core::routing::{Policy, NO_VIA};
 
-use crate::{indices, py_error, run_detached, to_pyerr, CoreFabric};
+use crate::errors::{invalid_argument, to_pyerr, unknown_name};
+use crate::{indices, run_detached, CoreFabric};
 
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
@@ -56,8 +57,8 @@ pub fn monte_carlo<'py>(
     let policy = Policy::parse(policy).map_err(|e| to_pyerr(py, e))?;
     let n = src.len()?;
     let tpl = Template {
-        src: indices(py, "src", &src, n_nodes)?,
-        dst: indices(py, "dst", &dst, n_nodes)?,
+        src: indices("src", &src, n_nodes)?,
+        dst: indices("dst", &dst, n_nodes)?,
         via: via
             .as_array()
             .iter()
@@ -72,7 +73,7 @@ pub fn monte_carlo<'py>(
             .iter()
             .map(|&x| x.max(0) as usize)
             .collect(),
-        dep_idx: indices(py, "dependencies", &dep_idx, n.max(1))?,
+        dep_idx: indices("dependencies", &dep_idx, n.max(1))?,
         latency_scale: latency_scale.as_array().to_vec(),
         n_job,
     };
@@ -81,15 +82,10 @@ pub fn monte_carlo<'py>(
         .iter()
         .any(|&v| v != NO_VIA && v as usize >= n_nodes)
     {
-        return Err(py_error(
-            py,
-            "InvalidArgumentError",
-            "via: node index out of range".into(),
-            &[],
-        ));
+        return Err(invalid_argument("via: node index out of range".into()));
     }
     let pool = match placement_pool {
-        Some(p) => Some(indices(py, "placement_pool", &p, n_nodes)?),
+        Some(p) => Some(indices("placement_pool", &p, n_nodes)?),
         None => None,
     };
     let bg = match bg_endpoints {
@@ -102,14 +98,9 @@ pub fn monte_carlo<'py>(
                     receivers: bg_receivers,
                 },
                 other => {
-                    return Err(py_error(
-                        py,
-                        "UnknownNameError",
-                        format!(
-                            "pattern: unknown value {other:?}; valid: uniform, permutation, incast"
-                        ),
-                        &[],
-                    ))
+                    return Err(unknown_name(format!(
+                        "pattern: unknown value {other:?}; valid: uniform, permutation, incast"
+                    )))
                 }
             };
             let values = bg_size_values
@@ -120,7 +111,7 @@ pub fn monte_carlo<'py>(
                 .unwrap_or_default();
             let sizes = SizeDist::new(values, cdf).map_err(|e| to_pyerr(py, e))?;
             Some(Background {
-                endpoints: indices(py, "background endpoints", &ep, n_nodes)?,
+                endpoints: indices("background endpoints", &ep, n_nodes)?,
                 inject_bps: bg_inject_bps
                     .map(|a| a.as_array().to_vec())
                     .unwrap_or_default(),
