@@ -12,6 +12,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use crate::csr::group_by_key;
 use crate::error::{invalid, CoreError, Result};
 use crate::network::Network;
 use crate::routing::RoutedFlows;
@@ -161,7 +162,9 @@ fn validate(net: &Network, flows: &FlowSet, from: usize) -> Result<()> {
         ));
     }
     if r.links.len() != r.fractions.len()
+        || r.ptr[0] != 0
         || r.ptr[n] != r.links.len()
+        || flows.dep_ptr[0] != 0
         || flows.dep_ptr[n] != flows.dep_idx.len()
     {
         return Err(invalid(
@@ -350,24 +353,15 @@ fn saturation_level(cap: f64, w_new: f64, w_all: f64, others: &mut [(f64, f64)])
     ((cap - below) / w_new).max(0.0)
 }
 
+/// Successors of every flow (the transpose of its predecessor lists), in increasing order.
 pub(crate) fn successors(dep_ptr: &[usize], dep_idx: &[u32]) -> (Vec<usize>, Vec<u32>) {
     let n = dep_ptr.len() - 1;
-    let mut ptr = vec![0usize; n + 1];
-    for &d in dep_idx {
-        ptr[d as usize + 1] += 1;
-    }
-    for i in 0..n {
-        ptr[i + 1] += ptr[i];
-    }
-    let mut fill = ptr.clone();
-    let mut idx = vec![0u32; dep_idx.len()];
-    for i in 0..n {
-        for &d in &dep_idx[dep_ptr[i]..dep_ptr[i + 1]] {
-            idx[fill[d as usize]] = i as u32;
-            fill[d as usize] += 1;
-        }
-    }
-    (ptr, idx)
+    let pairs = (0..n).flat_map(|i| {
+        dep_idx[dep_ptr[i]..dep_ptr[i + 1]]
+            .iter()
+            .map(move |&d| (d as usize, i as u32))
+    });
+    group_by_key(n, pairs)
 }
 
 /// One connected group of flows to re-rate: its ranges of `comp_links` and `comp_flows`, and the
@@ -1582,7 +1576,7 @@ mod tests {
     /// Returns how often its first, narrowed search had to be widened.
     /// Returns how often the incremental run widened a search and merged groups.
     fn check_against_full(net: &Arc<Network>, hosts: u64, seed: u64) -> (u64, u64) {
-        use crate::hash::Rng;
+        use crate::rng::Rng;
         let mut rng = Rng::new(seed);
         let n = 20 + rng.below(120) as usize;
         let pairs: Vec<(u32, u32, f64)> = (0..n)
@@ -1636,7 +1630,7 @@ mod tests {
         // where searches meet, and sometimes one of them ends up limiting a re-rated flow: every
         // path runs.
         for seed in 0..60u64 {
-            let mut rng = crate::hash::Rng::new(1000 + seed);
+            let mut rng = crate::rng::Rng::new(1000 + seed);
             let base = leaf_spine(4, 3, 4);
             let caps: Vec<f64> = (0..base.n_links())
                 .map(|_| 0.5e9 * (1 + rng.below(8)) as f64)
@@ -1660,7 +1654,7 @@ mod tests {
 
     #[test]
     fn saturation_level_solves_the_load_equation() {
-        use crate::hash::Rng;
+        use crate::rng::Rng;
         let mut rng = Rng::new(7);
         for _ in 0..2000 {
             let k = rng.below(40) as usize;

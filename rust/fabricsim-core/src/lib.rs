@@ -8,11 +8,12 @@
 //! Units are SI throughout: bytes, bytes/s, seconds.
 
 pub mod background;
+mod csr;
 pub mod engine;
 pub mod error;
-pub mod hash;
 pub mod montecarlo;
 pub mod network;
+pub mod rng;
 pub mod routing;
 
 pub use error::{CoreError, Result};

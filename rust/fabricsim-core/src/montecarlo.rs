@@ -7,8 +7,8 @@ use rayon::prelude::*;
 use crate::background::{sample_distinct, Background};
 use crate::engine::{self, FlowSet};
 use crate::error::{invalid, CoreError, Result};
-use crate::hash::{splitmix64, Rng};
 use crate::network::Network;
+use crate::rng::{splitmix64, Rng};
 use crate::routing::{
     connections, join, route_connections, EcmpPaths, Policy, Route, RoutedFlows, Router, NO_VIA,
 };
@@ -353,6 +353,7 @@ pub fn run(
     let groups = connections(&tpl.src, &tpl.dst, &tpl.via, &tpl.flow_key);
     // Background flows add no dependencies: if the template's are acyclic, so is every sample.
     if tpl.dep_ptr.len() != tpl.src.len() + 1
+        || tpl.dep_ptr[0] != 0
         || tpl.dep_ptr.last() != Some(&tpl.dep_idx.len())
         || tpl.dep_ptr.windows(2).any(|w| w[0] > w[1])
         || tpl.dep_idx.iter().any(|&d| d as usize >= tpl.src.len())

@@ -13,8 +13,8 @@ use std::sync::{Arc, OnceLock};
 use rayon::prelude::*;
 
 use crate::error::{invalid, CoreError, Result};
-use crate::hash::{ecmp_hash, splitmix64};
 use crate::network::Network;
+use crate::rng::{ecmp_hash, splitmix64};
 
 pub const UNREACHABLE: u32 = u32::MAX;
 
@@ -839,9 +839,9 @@ mod tests {
     #[test]
     fn connections_group_equal_tuples_only() {
         use std::collections::BTreeMap;
-        let mut rng = crate::hash::Rng::new(3);
+        let mut rng = crate::rng::Rng::new(3);
         let n = 5000;
-        let pick = |rng: &mut crate::hash::Rng, k: u64| rng.below(k) as u32;
+        let pick = |rng: &mut crate::rng::Rng, k: u64| rng.below(k) as u32;
         let src: Vec<u32> = (0..n).map(|_| pick(&mut rng, 6)).collect();
         let dst: Vec<u32> = (0..n).map(|_| pick(&mut rng, 6)).collect();
         let via: Vec<u32> = (0..n)
