@@ -14,9 +14,9 @@ use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use fabricsim_core::engine::{self, FlowSet};
+use fabricsim_core::engine;
 use fabricsim_core::routing::{self, Metric, Policy, Router, NO_VIA};
-use fabricsim_core::{CoreError, Network};
+use fabricsim_core::{CoreError, Demand, Network};
 
 mod errors;
 mod montecarlo;
@@ -171,29 +171,63 @@ impl CoreFabric {
             Metric::Latency => &self.latency,
         })
     }
+}
 
-    /// What routing a flow set needs, checked: the router, the policy and the endpoints.
-    #[allow(clippy::type_complexity)]
-    fn flow_endpoints(
-        &self,
-        py: Python<'_>,
-        metric: &str,
-        policy: &str,
-        src: &PyReadonlyArray1<i64>,
-        dst: &PyReadonlyArray1<i64>,
-        via: &PyReadonlyArray1<i64>,
-    ) -> PyResult<(Arc<Router>, Policy, Vec<u32>, Vec<u32>, Vec<u32>)> {
-        let n_nodes = self.net.n_nodes();
-        Ok((
-            self.router(py, metric)?.clone(),
-            parse(py, Policy::parse(policy))?,
-            indices("src", src, n_nodes)?,
-            indices("dst", dst, n_nodes)?,
-            waypoints(via, n_nodes)?,
-        ))
+/// Where a flow set's flows go, checked: node indices in range, waypoints (negative = none),
+/// the ECMP keys. The rest of the demand is left empty.
+pub(crate) fn endpoints(
+    src: &PyReadonlyArray1<i64>,
+    dst: &PyReadonlyArray1<i64>,
+    via: &PyReadonlyArray1<i64>,
+    flow_key: &PyReadonlyArray1<u64>,
+    n_nodes: usize,
+) -> PyResult<Demand> {
+    Ok(Demand {
+        src: indices("src", src, n_nodes)?,
+        dst: indices("dst", dst, n_nodes)?,
+        via: waypoints(via, n_nodes)?,
+        flow_key: flow_key.as_array().to_vec(),
+        ..Demand::default()
+    })
+}
+
+/// A flow set's arrays as `fabricsim.flows.FlowSet` passes them.
+pub(crate) struct FlowArrays<'py> {
+    pub src: PyReadonlyArray1<'py, i64>,
+    pub dst: PyReadonlyArray1<'py, i64>,
+    pub via: PyReadonlyArray1<'py, i64>,
+    pub flow_key: PyReadonlyArray1<'py, u64>,
+    pub size_bytes: PyReadonlyArray1<'py, f64>,
+    pub release_s: PyReadonlyArray1<'py, f64>,
+    pub delay_s: PyReadonlyArray1<'py, f64>,
+    pub dep_ptr: PyReadonlyArray1<'py, i64>,
+    pub dep_idx: PyReadonlyArray1<'py, i64>,
+    pub latency_scale: Option<PyReadonlyArray1<'py, f64>>,
+}
+
+impl FlowArrays<'_> {
+    /// The demand, with its node and flow indices checked (the core checks the rest).
+    pub(crate) fn demand(&self, n_nodes: usize) -> PyResult<Demand> {
+        let mut d = endpoints(&self.src, &self.dst, &self.via, &self.flow_key, n_nodes)?;
+        d.dep_ptr = self
+            .dep_ptr
+            .as_array()
+            .iter()
+            .map(|&x| x.max(0) as usize)
+            .collect();
+        d.dep_idx = indices("dependencies", &self.dep_idx, d.len().max(1))?;
+        d.size_bytes = self.size_bytes.as_array().to_vec();
+        d.release_s = self.release_s.as_array().to_vec();
+        d.delay_s = self.delay_s.as_array().to_vec();
+        d.latency_scale = match &self.latency_scale {
+            Some(a) => a.as_array().to_vec(),
+            None => Vec::new(),
+        };
+        Ok(d)
     }
 }
 
+// The Python signatures take one array per field, as fabricsim.flows passes them.
 #[allow(clippy::too_many_arguments)]
 #[pymethods]
 impl CoreFabric {
@@ -320,7 +354,6 @@ impl CoreFabric {
     /// simulation): the offered load of a traffic matrix.
     #[pyo3(signature = (src, dst, size_bytes, via, flow_key, policy = "ecmp", seed = 0,
                         metric = "hops"))]
-    #[allow(clippy::too_many_arguments)]
     fn offered_link_bytes<'py>(
         &self,
         py: Python<'py>,
@@ -333,15 +366,16 @@ impl CoreFabric {
         seed: u64,
         metric: &str,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let (router, policy, src, dst, via) =
-            self.flow_endpoints(py, metric, policy, &src, &dst, &via)?;
-        let keys = flow_key.as_array().to_vec();
-        let size = size_bytes.as_array().to_vec();
+        let router = self.router(py, metric)?.clone();
+        let policy = parse(py, Policy::parse(policy))?;
+        let demand = Demand {
+            size_bytes: size_bytes.as_array().to_vec(),
+            ..endpoints(&src, &dst, &via, &flow_key, self.net.n_nodes())?
+        };
         let n_links = self.net.n_links();
         let bytes = run_detached(py, move |cancel| {
-            let routes =
-                routing::route_flows(&router, &src, &dst, &via, &keys, policy, seed, cancel)?;
-            routes.link_bytes(&size, n_links)
+            let routes = routing::route_flows(&router, &demand, policy, seed, cancel)?;
+            routes.link_bytes(&demand.size_bytes, n_links)
         })?;
         Ok(bytes.into_pyarray(py))
     }
@@ -368,23 +402,22 @@ impl CoreFabric {
         capacity_factor: Option<PyReadonlyArray1<f64>>,
         latency_scale: Option<PyReadonlyArray1<f64>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let (router, policy, src, dst, via) =
-            self.flow_endpoints(py, metric, policy, &src, &dst, &via)?;
-        let n = src.len();
-        let dep_ptr: Vec<usize> = dep_ptr
-            .as_array()
-            .iter()
-            .map(|&x| x.max(0) as usize)
-            .collect();
-        let dep_idx = indices("dependencies", &dep_idx, n.max(1))?;
-        let keys = flow_key.as_array().to_vec();
-        let size = size_bytes.as_array().to_vec();
-        let release = release_s.as_array().to_vec();
-        let delay = delay_s.as_array().to_vec();
+        let router = self.router(py, metric)?.clone();
+        let policy = parse(py, Policy::parse(policy))?;
+        let demand = FlowArrays {
+            src,
+            dst,
+            via,
+            flow_key,
+            size_bytes,
+            release_s,
+            delay_s,
+            dep_ptr,
+            dep_idx,
+            latency_scale,
+        }
+        .demand(self.net.n_nodes())?;
         let factor = capacity_factor.map(|f| f.as_array().to_vec());
-        let latency_scale = latency_scale
-            .map(|f| f.as_array().to_vec())
-            .unwrap_or_default();
         let net = self.net.clone();
         let out = run_detached(py, move |cancel| {
             let scaled;
@@ -396,26 +429,14 @@ impl CoreFabric {
                 None => &net,
             };
             let t0 = Instant::now();
-            let routes =
-                routing::route_flows(&router, &src, &dst, &via, &keys, policy, seed, cancel)?;
+            let routes = routing::route_flows(&router, &demand, policy, seed, cancel)?;
             let route_s = t0.elapsed().as_secs_f64();
-            let flows = FlowSet {
-                size_bytes: size,
-                release_s: release,
-                delay_s: delay,
-                dep_ptr,
-                dep_idx,
-                routes,
-                latency_scale,
-            };
             let t1 = Instant::now();
-            let out = engine::simulate(net_ref, &flows, cancel)?;
+            let out = engine::simulate(net_ref, &demand, &routes, cancel)?;
             let engine_s = t1.elapsed().as_secs_f64();
-            let mean = out.mean_rate_bps(&flows.size_bytes);
-            let latency: Vec<f64> = (0..flows.size_bytes.len())
-                .map(|f| {
-                    flows.routes.latency_s[f] * flows.latency_scale.get(f).copied().unwrap_or(1.0)
-                })
+            let mean = out.mean_rate_bps(&demand.size_bytes);
+            let latency: Vec<f64> = (0..demand.len())
+                .map(|f| routes.latency_s[f] * demand.latency_scale.get(f).copied().unwrap_or(1.0))
                 .collect();
             Ok((out, mean, latency, route_s, engine_s))
         })?;

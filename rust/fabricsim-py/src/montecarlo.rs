@@ -6,11 +6,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use fabricsim_core::background::{Background, Pattern, SizeDist};
-use fabricsim_core::montecarlo::{self, Config, Template};
-use fabricsim_core::routing::{Policy, NO_VIA};
+use fabricsim_core::montecarlo::{self, Config};
+use fabricsim_core::routing::Policy;
 
-use crate::errors::{invalid_argument, to_pyerr, unknown_name};
-use crate::{indices, run_detached, CoreFabric};
+use crate::errors::{to_pyerr, unknown_name};
+use crate::{indices, run_detached, CoreFabric, FlowArrays};
 
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
@@ -55,35 +55,19 @@ pub fn monte_carlo<'py>(
     let n_nodes = fabric.net.n_nodes();
     let router = fabric.router(py, metric)?.clone();
     let policy = Policy::parse(policy).map_err(|e| to_pyerr(py, e))?;
-    let n = src.len()?;
-    let tpl = Template {
-        src: indices("src", &src, n_nodes)?,
-        dst: indices("dst", &dst, n_nodes)?,
-        via: via
-            .as_array()
-            .iter()
-            .map(|&v| if v < 0 { NO_VIA } else { v as u32 })
-            .collect(),
-        flow_key: flow_key.as_array().to_vec(),
-        size_bytes: size_bytes.as_array().to_vec(),
-        release_s: release_s.as_array().to_vec(),
-        delay_s: delay_s.as_array().to_vec(),
-        dep_ptr: dep_ptr
-            .as_array()
-            .iter()
-            .map(|&x| x.max(0) as usize)
-            .collect(),
-        dep_idx: indices("dependencies", &dep_idx, n.max(1))?,
-        latency_scale: latency_scale.as_array().to_vec(),
-        n_job,
-    };
-    if tpl
-        .via
-        .iter()
-        .any(|&v| v != NO_VIA && v as usize >= n_nodes)
-    {
-        return Err(invalid_argument("via: node index out of range".into()));
+    let tpl = FlowArrays {
+        src,
+        dst,
+        via,
+        flow_key,
+        size_bytes,
+        release_s,
+        delay_s,
+        dep_ptr,
+        dep_idx,
+        latency_scale: Some(latency_scale),
     }
+    .demand(n_nodes)?;
     let pool = match placement_pool {
         Some(p) => Some(indices("placement_pool", &p, n_nodes)?),
         None => None,
@@ -125,6 +109,7 @@ pub fn monte_carlo<'py>(
     };
     let cfg = Config {
         samples,
+        n_job,
         seed,
         policy,
         vary_hash,

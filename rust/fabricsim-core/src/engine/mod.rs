@@ -15,6 +15,7 @@ mod validate;
 
 use std::collections::BinaryHeap;
 
+use crate::demand::Demand;
 use crate::error::{invalid, CoreError, Result};
 use crate::network::Network;
 use crate::routing::RoutedFlows;
@@ -23,33 +24,6 @@ use event::{Ev, State};
 use rerate::{LinkState, Scratch};
 use validate::validate;
 pub(crate) use validate::{check_acyclic, check_values, successors};
-
-/// Flows to simulate. Routes come from [`crate::routing::route_flows`] (or are built by hand).
-#[derive(Clone, Debug, Default)]
-pub struct FlowSet {
-    pub size_bytes: Vec<f64>,
-    pub release_s: Vec<f64>,
-    pub delay_s: Vec<f64>,
-    /// Predecessors of flow `i`: `dep_idx[dep_ptr[i]..dep_ptr[i + 1]]`.
-    pub dep_ptr: Vec<usize>,
-    pub dep_idx: Vec<u32>,
-    pub routes: RoutedFlows,
-    /// Propagation latency is counted this many times (default 1; empty = all 1). A flow that
-    /// stands for `g` pipelined steps of a collective pays `g` path latencies.
-    pub latency_scale: Vec<f64>,
-}
-
-impl FlowSet {
-    #[inline]
-    fn latency(&self, f: usize) -> f64 {
-        let scale = if self.latency_scale.is_empty() {
-            1.0
-        } else {
-            self.latency_scale[f]
-        };
-        self.routes.latency_s[f] * scale
-    }
-}
 
 /// What happened, per flow and per link.
 #[derive(Clone, Debug, Default)]
@@ -151,7 +125,8 @@ impl FlowState {
 }
 
 struct Sim<'a> {
-    flows: &'a FlowSet,
+    demand: &'a Demand,
+    routes: &'a RoutedFlows,
     cancel: &'a dyn Fn() -> bool,
     cancelled: bool,
     // Per-flow state, one cache line per flow.
@@ -199,19 +174,19 @@ impl<'a> Sim<'a> {
     fn activate(&mut self, f: usize, t: f64, touched: &mut Vec<u32>) {
         self.fl[f].state = State::Active;
         self.n_active += 1;
-        self.fl[f].remaining = self.flows.size_bytes[f];
+        self.fl[f].remaining = self.demand.size_bytes[f];
         self.fl[f].settled_at = t;
         self.fl[f].rate = 0.0;
         self.added.push(f as u32);
         for e in self.entries(f) {
-            let l = self.flows.routes.links[e] as usize;
+            let l = self.routes.links[e] as usize;
             if self.slots[l].is_empty() {
                 self.busy_since[l] = t;
             }
             self.entry_pos[e] = self.slots[l].len() as u32;
             self.slots[l].push(Slot {
                 rate: f64::INFINITY,
-                frac: self.flows.routes.fractions[e],
+                frac: self.routes.fractions[e],
                 entry: e as u32,
                 flow: f as u32,
             });
@@ -223,7 +198,7 @@ impl<'a> Sim<'a> {
         // Whatever is left is within rounding of zero: count it as sent now.
         let (touched0, mut shared) = (touched.len(), false);
         for e in self.entries(f) {
-            let l = self.flows.routes.links[e] as usize;
+            let l = self.routes.links[e] as usize;
             let pos = self.entry_pos[e] as usize;
             let list = &mut self.slots[l];
             list.swap_remove(pos);
@@ -253,22 +228,33 @@ impl<'a> Sim<'a> {
     }
 }
 
-/// Run the simulation. `cancel` is polled at every event and every few hundred water-filling
-/// rounds (keep it cheap, e.g. an atomic load); returning true stops the run with
-/// [`CoreError::Interrupted`].
-pub fn simulate(net: &Network, flows: &FlowSet, cancel: &dyn Fn() -> bool) -> Result<SimOutput> {
-    simulate_until(net, flows, None, cancel)
+/// Run the simulation of `demand` over `routes` (one per flow, as
+/// [`crate::routing::route_flows`] gives them, or built by hand). `cancel` is polled at every
+/// event and every few hundred water-filling rounds (keep it cheap, e.g. an atomic load);
+/// returning true stops the run with [`CoreError::Interrupted`].
+pub fn simulate(
+    net: &Network,
+    demand: &Demand,
+    routes: &RoutedFlows,
+    cancel: &dyn Fn() -> bool,
+) -> Result<SimOutput> {
+    simulate_until(net, demand, routes, None, cancel)
 }
 
 /// Like [`simulate`], but stop as soon as the first `watch` flows (e.g. a job among background
 /// traffic) have all finished; flows still running then keep NaN times.
 pub fn simulate_until(
     net: &Network,
-    flows: &FlowSet,
+    demand: &Demand,
+    routes: &RoutedFlows,
     watch: Option<usize>,
     cancel: &dyn Fn() -> bool,
 ) -> Result<SimOutput> {
-    run(net, flows, watch, cancel, true, None, 0)
+    let how = Mode {
+        watch,
+        ..Mode::default()
+    };
+    run(net, demand, routes, how, cancel)
 }
 
 /// [`simulate_until`] for flows whose dependencies are known to be acyclic, with their
@@ -277,29 +263,69 @@ pub fn simulate_until(
 /// Carlo samples of one checked template.
 pub(crate) fn simulate_until_acyclic(
     net: &Network,
-    flows: &FlowSet,
+    demand: &Demand,
+    routes: &RoutedFlows,
     watch: Option<usize>,
     succ: (&[usize], &[u32]),
     checked: usize,
     cancel: &dyn Fn() -> bool,
 ) -> Result<SimOutput> {
-    run(net, flows, watch, cancel, true, Some(succ), checked)
+    let how = Mode {
+        watch,
+        succ: Some(succ),
+        checked,
+        ..Mode::default()
+    };
+    run(net, demand, routes, how, cancel)
+}
+
+/// How [`run`] runs.
+struct Mode<'a> {
+    /// Stop once the first `watch` flows have finished.
+    watch: Option<usize>,
+    /// False re-rates whole connected components (the plain algorithm, kept as a test oracle).
+    incremental: bool,
+    /// The flows' successors, when their dependencies are known to be acyclic.
+    succ: Option<(&'a [usize], &'a [u32])>,
+    /// The values of the first `checked` flows are known to be good.
+    checked: usize,
+}
+
+impl Default for Mode<'_> {
+    fn default() -> Self {
+        Mode {
+            watch: None,
+            incremental: true,
+            succ: None,
+            checked: 0,
+        }
+    }
+}
+
+/// Flow `f`'s propagation latency: its route's, times its latency scale.
+#[inline]
+fn latency(demand: &Demand, routes: &RoutedFlows, f: usize) -> f64 {
+    routes.latency_s[f] * demand.latency_scale_of(f)
 }
 
 fn run(
     net: &Network,
-    flows: &FlowSet,
-    watch: Option<usize>,
+    demand: &Demand,
+    routes: &RoutedFlows,
+    how: Mode<'_>,
     cancel: &dyn Fn() -> bool,
-    incremental: bool,
-    acyclic_with: Option<(&[usize], &[u32])>,
-    checked: usize,
 ) -> Result<SimOutput> {
-    validate(net, flows, checked)?;
+    let Mode {
+        watch,
+        incremental,
+        succ: acyclic_with,
+        checked,
+    } = how;
+    validate(net, demand, routes, checked)?;
     let computed;
     let (succ_ptr, succ_idx) = match acyclic_with {
         Some((ptr, idx))
-            if ptr.len() == flows.dep_ptr.len() && idx.len() == flows.dep_idx.len() =>
+            if ptr.len() == demand.dep_ptr.len() && idx.len() == demand.dep_idx.len() =>
         {
             (ptr, idx)
         }
@@ -310,28 +336,29 @@ fn run(
             ))
         }
         None => {
-            computed = successors(&flows.dep_ptr, &flows.dep_idx);
-            check_acyclic(&flows.dep_ptr, &flows.dep_idx, &computed)?;
+            computed = successors(&demand.dep_ptr, &demand.dep_idx);
+            check_acyclic(&demand.dep_ptr, &demand.dep_idx, &computed)?;
             (&computed.0[..], &computed.1[..])
         }
     };
-    let mut watching = watch.map(|w| w.min(flows.size_bytes.len())).unwrap_or(0);
-    let n = flows.size_bytes.len();
+    let mut watching = watch.map(|w| w.min(demand.size_bytes.len())).unwrap_or(0);
+    let n = demand.size_bytes.len();
     let m = net.n_links();
-    let n_entries = flows.routes.links.len();
+    let n_entries = routes.links.len();
     let mut sim = Sim {
-        flows,
+        demand,
+        routes,
         cancel,
         cancelled: false,
         fl: (0..n)
             .map(|f| FlowState {
-                first: flows.routes.ptr[f] as u32,
-                last: flows.routes.ptr[f + 1] as u32,
+                first: routes.ptr[f] as u32,
+                last: routes.ptr[f + 1] as u32,
                 ..FlowState::default()
             })
             .collect(),
         waiting_preds: (0..n)
-            .map(|i| (flows.dep_ptr[i + 1] - flows.dep_ptr[i]) as u32)
+            .map(|i| (demand.dep_ptr[i + 1] - demand.dep_ptr[i]) as u32)
             .collect(),
         ready_s: vec![0.0; n],
         entry_pos: vec![0; n_entries],
@@ -368,7 +395,11 @@ fn run(
     for i in 0..n {
         if sim.waiting_preds[i] == 0 {
             sim.fl[i].state = State::Scheduled;
-            starts.push(Ev::new(flows.release_s[i] + flows.delay_s[i], i as u32, 0));
+            starts.push(Ev::new(
+                demand.release_s[i] + demand.delay_s[i],
+                i as u32,
+                0,
+            ));
         }
     }
     let mut touched: Vec<u32> = Vec::new();
@@ -410,7 +441,7 @@ fn run(
             }
             sim.settle(f, t);
             sim.deactivate(f, t, &mut touched);
-            finishes.push(Ev::new(t + flows.latency(f), f as u32, 0));
+            finishes.push(Ev::new(t + latency(demand, routes, f), f as u32, 0));
         }
         // 2./3. Finishes release successors; starts activate flows. Zero-time chains (empty
         // routes, zero bytes, zero latency) can cascade within the same instant.
@@ -434,7 +465,7 @@ fn run(
                     sim.waiting_preds[j] -= 1;
                     if sim.waiting_preds[j] == 0 {
                         sim.fl[j].state = State::Scheduled;
-                        let s = flows.release_s[j].max(sim.ready_s[j]) + flows.delay_s[j];
+                        let s = demand.release_s[j].max(sim.ready_s[j]) + demand.delay_s[j];
                         // Most successors start right away: skip the heap for them.
                         let ev = Ev::new(s, j as u32, 0);
                         if s <= t {
@@ -460,10 +491,10 @@ fn run(
                 progressed = true;
                 let f = top.id() as usize;
                 sim.out.start_s[f] = top.t();
-                if flows.size_bytes[f] == 0.0 || flows.routes.ptr[f] == flows.routes.ptr[f + 1] {
+                if demand.size_bytes[f] == 0.0 || routes.ptr[f] == routes.ptr[f + 1] {
                     sim.fl[f].state = State::Propagating;
                     sim.out.transfer_end_s[f] = top.t();
-                    finishes.push(Ev::new(top.t() + flows.latency(f), f as u32, 0));
+                    finishes.push(Ev::new(top.t() + latency(demand, routes, f), f as u32, 0));
                 } else {
                     sim.activate(f, t, &mut touched);
                 }
@@ -486,17 +517,16 @@ fn run(
     // Bytes each flow sent (all of it, unless the run stopped early), spread over its links.
     for f in 0..n {
         let sent = match sim.fl[f].state {
-            State::Done | State::Propagating => flows.size_bytes[f],
+            State::Done | State::Propagating => demand.size_bytes[f],
             State::Active => {
                 sim.settle(f, last_t);
-                flows.size_bytes[f] - sim.fl[f].remaining
+                demand.size_bytes[f] - sim.fl[f].remaining
             }
             _ => 0.0,
         };
         if sent > 0.0 {
-            for e in flows.routes.ptr[f]..flows.routes.ptr[f + 1] {
-                sim.out.link_bytes[flows.routes.links[e] as usize] +=
-                    sent * flows.routes.fractions[e];
+            for e in routes.ptr[f]..routes.ptr[f + 1] {
+                sim.out.link_bytes[routes.links[e] as usize] += sent * routes.fractions[e];
             }
         }
     }
@@ -536,23 +566,14 @@ mod tests {
         )
     }
 
-    fn flowset(net: &Arc<Network>, pairs: &[(u32, u32, f64)], deps: &[Vec<u32>]) -> FlowSet {
+    /// Flows between the given pairs (ECMP-routed), with the given predecessors.
+    fn flowset(
+        net: &Arc<Network>,
+        pairs: &[(u32, u32, f64)],
+        deps: &[Vec<u32>],
+    ) -> (Demand, RoutedFlows) {
         let router = Router::new(net.clone(), Metric::Hops);
-        let src: Vec<u32> = pairs.iter().map(|p| p.0).collect();
-        let dst: Vec<u32> = pairs.iter().map(|p| p.1).collect();
         let n = pairs.len();
-        let keys: Vec<u64> = (0..n as u64).collect();
-        let routes = route_flows(
-            &router,
-            &src,
-            &dst,
-            &vec![NO_VIA; n],
-            &keys,
-            Policy::Ecmp,
-            0,
-            &|| false,
-        )
-        .unwrap();
         let mut dep_ptr = vec![0];
         let mut dep_idx = vec![];
         for i in 0..n {
@@ -561,15 +582,24 @@ mod tests {
             }
             dep_ptr.push(dep_idx.len());
         }
-        FlowSet {
+        let demand = Demand {
+            src: pairs.iter().map(|p| p.0).collect(),
+            dst: pairs.iter().map(|p| p.1).collect(),
+            via: vec![NO_VIA; n],
+            flow_key: (0..n as u64).collect(),
             size_bytes: pairs.iter().map(|p| p.2).collect(),
             release_s: vec![0.0; n],
             delay_s: vec![0.0; n],
             dep_ptr,
             dep_idx,
-            routes,
             latency_scale: vec![],
-        }
+        };
+        let routes = route_flows(&router, &demand, Policy::Ecmp, 0, &|| false).unwrap();
+        (demand, routes)
+    }
+
+    fn sim(net: &Network, flows: &(Demand, RoutedFlows)) -> Result<SimOutput> {
+        simulate(net, &flows.0, &flows.1, &never)
     }
 
     fn close(a: f64, b: f64) -> bool {
@@ -579,7 +609,7 @@ mod tests {
     #[test]
     fn single_flow_time_is_size_over_bottleneck_plus_latency() {
         let net = line(1e9, 5e8);
-        let out = simulate(&net, &flowset(&net, &[(0, 2, 1e6)], &[]), &never).unwrap();
+        let out = sim(&net, &flowset(&net, &[(0, 2, 1e6)], &[])).unwrap();
         assert!(close(out.finish_s[0], 1e6 / 5e8 + 2e-6));
         assert!(close(out.link_bytes[0], 1e6));
         assert!(close(out.link_peak_utilization[2], 1.0));
@@ -591,12 +621,7 @@ mod tests {
         let net = line(1e9, 1e9);
         // 1 MB and 3 MB over the same path: 0.5 GB/s each until the first ends at 2 ms;
         // the second then has 2 MB left at 1 GB/s: ends at 4 ms.
-        let out = simulate(
-            &net,
-            &flowset(&net, &[(0, 2, 1e6), (0, 2, 3e6)], &[]),
-            &never,
-        )
-        .unwrap();
+        let out = sim(&net, &flowset(&net, &[(0, 2, 1e6), (0, 2, 3e6)], &[])).unwrap();
         assert!(close(out.transfer_end_s[0], 2e-3));
         assert!(close(out.transfer_end_s[1], 4e-3));
         assert!(close(out.finish_s[1], 4e-3 + 2e-6));
@@ -607,9 +632,9 @@ mod tests {
     fn dependencies_and_delays_chain() {
         let net = line(1e9, 1e9);
         let mut fs = flowset(&net, &[(0, 2, 1e6), (2, 0, 1e6)], &[vec![], vec![0]]);
-        fs.delay_s[1] = 5e-6;
-        fs.latency_scale = vec![1.0, 3.0];
-        let out = simulate(&net, &fs, &never).unwrap();
+        fs.0.delay_s[1] = 5e-6;
+        fs.0.latency_scale = vec![1.0, 3.0];
+        let out = sim(&net, &fs).unwrap();
         let first = 1e-3 + 2e-6;
         assert!(close(out.start_s[1], first + 5e-6));
         assert!(close(out.finish_s[1], 2.0 * first + 5e-6 + 4e-6));
@@ -620,7 +645,7 @@ mod tests {
         let net = line(1e9, 1e9);
         let fs = flowset(&net, &[(0, 2, 1.0), (2, 0, 1.0)], &[vec![1], vec![0]]);
         assert!(matches!(
-            simulate(&net, &fs, &never),
+            sim(&net, &fs),
             Err(CoreError::DependencyCycle { .. })
         ));
         // flow 0 only waits on the 1 <-> 2 cycle: the error must name a flow on it
@@ -629,7 +654,7 @@ mod tests {
             &[(0, 2, 1.0), (2, 0, 1.0), (0, 2, 1.0)],
             &[vec![1], vec![2], vec![1]],
         );
-        match simulate(&net, &fs, &never) {
+        match sim(&net, &fs) {
             Err(CoreError::DependencyCycle { flow }) => assert!(flow == 1 || flow == 2),
             other => panic!("expected a cycle error, got {other:?}"),
         }
@@ -638,12 +663,7 @@ mod tests {
     #[test]
     fn zero_byte_and_local_flows_take_only_latency() {
         let net = line(1e9, 1e9);
-        let out = simulate(
-            &net,
-            &flowset(&net, &[(0, 2, 0.0), (0, 0, 1e9)], &[]),
-            &never,
-        )
-        .unwrap();
+        let out = sim(&net, &flowset(&net, &[(0, 2, 0.0), (0, 0, 1e9)], &[])).unwrap();
         assert!(close(out.finish_s[0], 2e-6));
         assert_eq!(out.finish_s[1], 0.0);
     }
@@ -654,7 +674,7 @@ mod tests {
         // Max-min: x = y = 0.5 (A saturates), z = 1.5.
         let net = line(1.0, 2.0);
         let fs = flowset(&net, &[(0, 2, 10.0), (0, 1, 10.0), (1, 2, 100.0)], &[]);
-        let out = simulate(&net, &fs, &never).unwrap();
+        let out = sim(&net, &fs).unwrap();
         assert!(close(out.min_rate_bps[0], 0.5));
         assert!(close(out.transfer_end_s[0], 20.0));
         assert!(close(out.min_rate_bps[2], 1.5));
@@ -668,7 +688,7 @@ mod tests {
         let pairs: Vec<(u32, u32, f64)> = (0..500).map(|i| (0, 2, 1.0 + i as f64)).collect();
         let fs = flowset(&net, &pairs, &[]);
         assert!(matches!(
-            simulate(&net, &fs, &|| true),
+            simulate(&net, &fs.0, &fs.1, &|| true),
             Err(CoreError::Interrupted)
         ));
     }
@@ -726,14 +746,24 @@ mod tests {
             .collect();
         let mut fs = flowset(net, &pairs, &deps);
         for i in 0..n {
-            fs.release_s[i] = if rng.below(2) == 0 {
+            fs.0.release_s[i] = if rng.below(2) == 0 {
                 0.0
             } else {
                 1e-6 * rng.below(500) as f64
             };
         }
-        let inc = run(net, &fs, None, &never, true, None, 0).unwrap();
-        let full = run(net, &fs, None, &never, false, None, 0).unwrap();
+        let inc = run(net, &fs.0, &fs.1, Mode::default(), &never).unwrap();
+        let full = run(
+            net,
+            &fs.0,
+            &fs.1,
+            Mode {
+                incremental: false,
+                ..Mode::default()
+            },
+            &never,
+        )
+        .unwrap();
         assert_eq!((full.searches_widened, full.groups_merged), (0, 0));
         for f in 0..n {
             assert!(

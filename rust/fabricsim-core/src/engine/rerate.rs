@@ -163,7 +163,7 @@ impl Sim<'_> {
         let mut added = std::mem::take(&mut self.added);
         let (fl, ls, slots) = (&mut self.fl[..], &mut self.ls[..], &mut self.slots[..]);
         let entry_pos = &self.entry_pos[..];
-        let routes = &self.flows.routes;
+        let routes = &self.routes;
         let (route_links, route_fracs) = (&routes.links[..], &routes.fractions[..]);
         let peak = &mut self.out.link_peak_utilization[..];
         let isolated = &mut self.out.flows_rerated;
@@ -210,11 +210,11 @@ impl Sim<'_> {
         for k in 0..self.added.len() {
             let f = self.added[k] as usize;
             for e in self.entries(f) {
-                let l = self.flows.routes.links[e] as usize;
+                let l = self.routes.links[e] as usize;
                 if self.ls[l].added_w == 0.0 {
                     links.push(l as u32);
                 }
-                self.ls[l].added_w += self.flows.routes.fractions[e];
+                self.ls[l].added_w += self.routes.fractions[e];
             }
         }
         let mut lowest = f64::INFINITY;
@@ -375,7 +375,7 @@ impl Sim<'_> {
         let mut stack = std::mem::take(&mut self.scratch.stack);
         let mut lazy_links = std::mem::take(&mut self.scratch.lazy_links);
         let mut met = std::mem::take(&mut self.scratch.met);
-        let route_links = &self.flows.routes.links[..];
+        let route_links = &self.routes.links[..];
         self.u_pos.clear();
         comp_links.clear();
         comp_flows.clear();
@@ -505,7 +505,7 @@ impl Sim<'_> {
         // Plain slices, so the compiler keeps them in registers across the stores below.
         let (fl, ls, slots) = (&mut self.fl[..], &mut self.ls[..], &self.slots[..]);
         let u_pos = &self.u_pos[..];
-        let routes = &self.flows.routes;
+        let routes = &self.routes;
         let (route_links, route_fracs) = (&routes.links[..], &routes.fractions[..]);
         let level_of =
             |y: &LinkState| (y.cap - y.frozen_load).max(0.0) / y.unfrozen_w.max(f64::MIN_POSITIVE);
@@ -623,7 +623,7 @@ impl Sim<'_> {
     ) {
         let (fl, ls, slots) = (&mut self.fl[..], &self.ls[..], &mut self.slots[..]);
         let entry_pos = &self.entry_pos[..];
-        let route_links = &self.flows.routes.links[..];
+        let route_links = &self.routes.links[..];
         let peak = &mut self.out.link_peak_utilization[..];
         for &l in comp_links {
             let y = &ls[l as usize];

@@ -2,17 +2,16 @@
 //! successor lists the run follows.
 
 use crate::csr::group_by_key;
+use crate::demand::Demand;
 use crate::error::{invalid, CoreError, Result};
 use crate::network::Network;
+use crate::routing::RoutedFlows;
 
-use super::FlowSet;
-
-/// Check `flows` for the engine: array shapes in full, values from flow `from` on (the flows
+/// Check a demand and its routes for the engine: array shapes in full, values from flow `from` on (the flows
 /// before it are known good: a Monte Carlo sample's template, checked once, and routes the
 /// router made for it).
-pub(super) fn validate(net: &Network, flows: &FlowSet, from: usize) -> Result<()> {
+pub(super) fn validate(net: &Network, flows: &Demand, r: &RoutedFlows, from: usize) -> Result<()> {
     let n = flows.size_bytes.len();
-    let r = &flows.routes;
     if flows.release_s.len() != n || flows.delay_s.len() != n || r.latency_s.len() != n {
         return Err(invalid(
             "flows",

@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use super::{Policy, Route, Router, NO_VIA};
+use crate::demand::Demand;
 use crate::error::{invalid, CoreError, Result};
 use crate::rng::splitmix64;
 
@@ -77,46 +78,38 @@ impl RoutedFlows {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Route every flow of `demand` (its `src`, `dst`, `via` and `flow_key`; the rest is not read),
+/// in parallel, each connection once.
 pub fn route_flows(
     router: &Router,
-    src: &[u32],
-    dst: &[u32],
-    via: &[u32],
-    flow_key: &[u64],
+    demand: &Demand,
     policy: Policy,
     seed: u64,
     cancel: &(dyn Fn() -> bool + Sync),
 ) -> Result<RoutedFlows> {
-    let n = src.len();
-    if dst.len() != n || via.len() != n || flow_key.len() != n {
-        return Err(invalid(
-            "flows",
-            "src, dst, via and flow_key must have one entry per flow",
-        ));
-    }
+    demand.check_endpoints("flows")?;
     // Warm the tables in parallel first so the per-flow walks only read.
-    let mut targets: Vec<usize> = dst.iter().map(|&d| d as usize).collect();
-    targets.extend(via.iter().filter(|&&v| v != NO_VIA).map(|&v| v as usize));
+    let mut targets: Vec<usize> = demand.dst.iter().map(|&d| d as usize).collect();
+    targets.extend(
+        demand
+            .via
+            .iter()
+            .filter(|&&v| v != NO_VIA)
+            .map(|&v| v as usize),
+    );
     targets.sort_unstable();
     targets.dedup();
     router.precompute(&targets)?;
-    let (rep_of, reps) = connections(src, dst, via, flow_key);
-    route_connections(
-        router, src, dst, via, flow_key, &rep_of, &reps, policy, seed, cancel,
-    )
+    let (rep_of, reps) = connections(demand);
+    route_connections(router, demand, (&rep_of, &reps), policy, seed, cancel)
 }
 
 /// Group flows into connections (same endpoints, waypoint and hash key: e.g. every step of a
 /// collective channel), which take the same route. Returns, per flow, its connection's number,
 /// and per connection, one flow of it. `dst`, `via` and `flow_key` must be as long as `src`
 /// (checked by the callers).
-pub(crate) fn connections(
-    src: &[u32],
-    dst: &[u32],
-    via: &[u32],
-    flow_key: &[u64],
-) -> (Vec<u32>, Vec<u32>) {
+pub(crate) fn connections(demand: &Demand) -> (Vec<u32>, Vec<u32>) {
+    let (src, dst, via, flow_key) = (&demand.src, &demand.dst, &demand.via, &demand.flow_key);
     // Open addressing on a hash of the 4-tuple: one pass, connections numbered in order of
     // first appearance.
     let n = src.len();
@@ -148,20 +141,17 @@ pub(crate) fn connections(
     (rep_of, reps)
 }
 
-/// Route each connection once (see [`connections`]) and give every flow its connection's route.
-#[allow(clippy::too_many_arguments)]
+/// Route each connection once and give every flow its connection's route: `conns` is
+/// [`connections`] of `demand` (per flow its connection, per connection one flow of it).
 pub(crate) fn route_connections(
     router: &Router,
-    src: &[u32],
-    dst: &[u32],
-    via: &[u32],
-    flow_key: &[u64],
-    rep_of: &[u32],
-    reps: &[u32],
+    demand: &Demand,
+    (rep_of, reps): (&[u32], &[u32]),
     policy: Policy,
     seed: u64,
     cancel: &(dyn Fn() -> bool + Sync),
 ) -> Result<RoutedFlows> {
+    let (src, dst, via, flow_key) = (&demand.src, &demand.dst, &demand.via, &demand.flow_key);
     let n = src.len();
     if rep_of.len() != n || reps.iter().any(|&i| i as usize >= n) {
         return Err(invalid("flows", "connection groups do not match the flows"));
@@ -215,7 +205,14 @@ mod tests {
             })
             .collect();
         let key: Vec<u64> = (0..n).map(|_| rng.below(7)).collect();
-        let (rep_of, reps) = connections(&src, &dst, &via, &key);
+        let demand = Demand {
+            src: src.clone(),
+            dst: dst.clone(),
+            via: via.clone(),
+            flow_key: key.clone(),
+            ..Demand::default()
+        };
+        let (rep_of, reps) = connections(&demand);
         let mut seen: BTreeMap<(u32, u32, u32, u64), u32> = BTreeMap::new();
         for i in 0..n {
             let t = (src[i], dst[i], via[i], key[i]);

@@ -137,17 +137,14 @@ mod tests {
     fn link_bytes_spread_each_flow_over_its_split() {
         let router = Router::new(two_leaf(4), Metric::Hops);
         let never = || false;
-        let routes = route_flows(
-            &router,
-            &[0, 1],
-            &[1, 0],
-            &[NO_VIA; 2],
-            &[0, 0],
-            Policy::Spray,
-            0,
-            &never,
-        )
-        .unwrap();
+        let demand = crate::Demand {
+            src: vec![0, 1],
+            dst: vec![1, 0],
+            via: vec![NO_VIA; 2],
+            flow_key: vec![0, 0],
+            ..Default::default()
+        };
+        let routes = route_flows(&router, &demand, Policy::Spray, 0, &never).unwrap();
         let bytes = routes
             .link_bytes(&[8.0, 4.0], router.network().n_links())
             .unwrap();
