@@ -1,27 +1,27 @@
-//! Compressed sparse rows: the one transpose the core needs (links grouped by their end node,
-//! flows grouped by the flow they wait on).
+//! Compressed sparse rows: the one transpose the core needs (the links into and out of every
+//! node, the successors of every flow).
 
-/// Group items by key: `(key, item)` pairs in iteration order, every key in `0..n_keys`.
-/// Returns `(ptr, items)`: key `k`'s items are `items[ptr[k]..ptr[k + 1]]`, in the order the
-/// pairs came (so items visited in increasing order stay sorted).
-pub(crate) fn group_by_key<I>(n_keys: usize, pairs: I) -> (Vec<usize>, Vec<u32>)
-where
-    I: Iterator<Item = (usize, u32)> + Clone,
-{
-    let mut ptr = vec![0usize; n_keys + 1];
-    for (k, _) in pairs.clone() {
-        ptr[k + 1] += 1;
+/// The transpose of a sparse 0/1 matrix in CSR form: row `i` has entries in the columns
+/// `idx[ptr[i]..ptr[i + 1]]` (every one `< n_cols`; `ptr` starts at 0 and ends at `idx.len()`).
+/// Returns `(ptr, rows)`: column `c` has entries in the rows `rows[ptr[c]..ptr[c + 1]]`, in
+/// increasing order.
+pub(crate) fn transpose(n_cols: usize, ptr: &[usize], idx: &[u32]) -> (Vec<usize>, Vec<u32>) {
+    let mut out_ptr = vec![0usize; n_cols + 1];
+    for &c in idx {
+        out_ptr[c as usize + 1] += 1;
     }
-    for i in 0..n_keys {
-        ptr[i + 1] += ptr[i];
+    for c in 0..n_cols {
+        out_ptr[c + 1] += out_ptr[c];
     }
-    let mut fill = ptr.clone();
-    let mut items = vec![0u32; ptr[n_keys]];
-    for (k, item) in pairs {
-        items[fill[k]] = item;
-        fill[k] += 1;
+    let mut fill = out_ptr.clone();
+    let mut rows = vec![0u32; idx.len()];
+    for i in 0..ptr.len().saturating_sub(1) {
+        for &c in &idx[ptr[i]..ptr[i + 1]] {
+            rows[fill[c as usize]] = i as u32;
+            fill[c as usize] += 1;
+        }
     }
-    (ptr, items)
+    (out_ptr, rows)
 }
 
 #[cfg(test)]
@@ -29,10 +29,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn groups_in_order() {
-        let keys = [2usize, 0, 2, 1, 0];
-        let (ptr, items) = group_by_key(4, keys.iter().enumerate().map(|(i, &k)| (k, i as u32)));
-        assert_eq!(ptr, vec![0, 2, 3, 5, 5]);
-        assert_eq!(items, vec![1, 4, 3, 0, 2]);
+    fn transposes_in_row_order() {
+        // Rows: 0 -> {2}, 1 -> {0, 2}, 2 -> {}, 3 -> {1, 0}.
+        let (ptr, rows) = transpose(3, &[0, 1, 3, 3, 5], &[2, 0, 2, 1, 0]);
+        assert_eq!(ptr, vec![0, 2, 3, 5]);
+        assert_eq!(rows, vec![1, 3, 3, 0, 1]);
     }
 }

@@ -1,7 +1,7 @@
 //! A fabric as the core sees it: nodes `0..n`, directed links with a capacity and a latency,
 //! adjacency in CSR form (out-links and in-links of each node, in increasing link id order).
 
-use crate::csr::group_by_key;
+use crate::csr::transpose;
 use crate::error::{invalid, Result};
 
 #[derive(Debug, Clone)]
@@ -21,15 +21,12 @@ pub struct Network {
     in_links: Vec<u32>,
 }
 
-/// Links grouped by a node of theirs (`keys[link]`), each node's in increasing link id order.
+/// Links grouped by a node of theirs (`keys[link]`), each node's in increasing link id order:
+/// the transpose of the one-entry-per-link matrix.
 fn csr(n: usize, keys: &[u32]) -> (Vec<u32>, Vec<u32>) {
-    let (ptr, items) = group_by_key(
-        n,
-        keys.iter()
-            .enumerate()
-            .map(|(l, &k)| (k as usize, l as u32)),
-    );
-    (ptr.into_iter().map(|p| p as u32).collect(), items)
+    let one_each: Vec<usize> = (0..=keys.len()).collect();
+    let (ptr, links) = transpose(n, &one_each, keys);
+    (ptr.into_iter().map(|p| p as u32).collect(), links)
 }
 
 impl Network {

@@ -1,7 +1,7 @@
 //! Checks of a flow set before a run: shapes, values, dependencies (acyclic), and the
 //! successor lists the run follows.
 
-use crate::csr::group_by_key;
+use crate::csr::transpose;
 use crate::demand::Demand;
 use crate::error::{invalid, CoreError, Result};
 use crate::network::Network;
@@ -183,11 +183,5 @@ pub(crate) fn check_acyclic(
 
 /// Successors of every flow (the transpose of its predecessor lists), in increasing order.
 pub(crate) fn successors(dep_ptr: &[usize], dep_idx: &[u32]) -> (Vec<usize>, Vec<u32>) {
-    let n = dep_ptr.len() - 1;
-    let pairs = (0..n).flat_map(|i| {
-        dep_idx[dep_ptr[i]..dep_ptr[i + 1]]
-            .iter()
-            .map(move |&d| (d as usize, i as u32))
-    });
-    group_by_key(n, pairs)
+    transpose(dep_ptr.len() - 1, dep_ptr, dep_idx)
 }
