@@ -2,7 +2,7 @@
 //! an empirical CDF, between endpoints in a pattern (uniform pairs, a permutation, incast).
 
 use crate::error::{invalid, Result};
-use crate::hash::Rng;
+use crate::rng::Rng;
 
 /// An empirical flow-size distribution: `P(size <= values[i]) = cdf[i]`, linear in between.
 #[derive(Clone, Debug)]
@@ -183,8 +183,8 @@ impl Background {
         };
         #[allow(clippy::needless_range_loop)] // s is both an index and the sender id
         for s in 0..n {
-            let rng = &mut Rng::new(crate::hash::splitmix64(
-                seed ^ crate::hash::splitmix64(s as u64 + 1),
+            let rng = &mut Rng::new(crate::rng::splitmix64(
+                seed ^ crate::rng::splitmix64(s as u64 + 1),
             ));
             let mean_gap = self.sizes.mean() / (self.load * self.inject_bps[s]);
             let mut t = self.start_s + rng.exponential(mean_gap);

@@ -5,10 +5,11 @@
 use rayon::prelude::*;
 
 use crate::background::{sample_distinct, Background};
-use crate::engine::{self, FlowSet};
+use crate::demand::Demand;
+use crate::engine;
 use crate::error::{invalid, CoreError, Result};
-use crate::hash::{splitmix64, Rng};
 use crate::network::Network;
+use crate::rng::{splitmix64, Rng};
 use crate::routing::{
     connections, join, route_connections, EcmpPaths, Policy, Route, RoutedFlows, Router, NO_VIA,
 };
@@ -16,26 +17,12 @@ use crate::routing::{
 /// Windows are not extended past this many expected background arrivals per sample.
 pub const MAX_BACKGROUND_FLOWS: f64 = 4.0e6;
 
-/// Fixed flows run in every sample: the first `n_job` are the job whose completion time is
-/// measured; the rest (e.g. another tenant's repeated collective) are fixed background.
-#[derive(Clone, Debug, Default)]
-pub struct Template {
-    pub src: Vec<u32>,
-    pub dst: Vec<u32>,
-    pub via: Vec<u32>,
-    pub flow_key: Vec<u64>,
-    pub size_bytes: Vec<f64>,
-    pub release_s: Vec<f64>,
-    pub delay_s: Vec<f64>,
-    pub dep_ptr: Vec<usize>,
-    pub dep_idx: Vec<u32>,
-    pub latency_scale: Vec<f64>,
-    pub n_job: usize,
-}
-
 #[derive(Clone, Debug)]
 pub struct Config {
     pub samples: usize,
+    /// The template's first `n_job` flows are the job whose completion time is measured; the
+    /// rest (e.g. another tenant's repeated collective) are fixed background.
+    pub n_job: usize,
     pub seed: u64,
     pub policy: Policy,
     /// Draw a fresh ECMP hash seed per sample (else every sample uses `seed`).
@@ -74,234 +61,253 @@ enum KnownRoute {
     EcmpVia(EcmpPaths, EcmpPaths),
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_sample(
-    net: &Network,
-    router: &Router,
-    tpl: &Template,
-    groups: &(Vec<u32>, Vec<u32>),
-    known: Option<&[KnownRoute]>,
-    succ: &(Vec<usize>, Vec<u32>),
-    bg: Option<&Background>,
-    cfg: &Config,
-    sample: usize,
-    cancel: &(dyn Fn() -> bool + Sync),
-) -> Result<SampleOut> {
-    let sample_seed = splitmix64(cfg.seed ^ splitmix64(sample as u64 + 1));
-    let mut rng = Rng::new(sample_seed);
-    let hash_seed = if cfg.vary_hash {
-        rng.next_u64()
-    } else {
-        cfg.seed
-    };
-    let (mut src, mut dst, mut via_tpl) = (tpl.src.clone(), tpl.dst.clone(), tpl.via.clone());
-    if let Some(pool) = &cfg.placement_pool {
-        // Re-place the job: its distinct GPUs map onto a random subset of the pool.
-        let mut ranks: Vec<u32> = tpl.src[..tpl.n_job]
-            .iter()
-            .chain(&tpl.dst[..tpl.n_job])
-            .copied()
-            .collect();
-        ranks.extend(tpl.via[..tpl.n_job].iter().filter(|&&v| v != NO_VIA));
-        ranks.sort_unstable();
-        ranks.dedup();
-        if ranks.len() > pool.len() {
-            return Err(invalid(
-                "placement",
-                format!(
-                    "the job uses {} GPUs but the placement pool has only {}",
-                    ranks.len(),
-                    pool.len()
-                ),
-            ));
-        }
-        let pick = sample_distinct(pool.len(), ranks.len(), &mut rng);
-        let map = |x: u32| -> u32 {
-            match ranks.binary_search(&x) {
-                Ok(k) => pool[pick[k]],
-                Err(_) => x,
-            }
-        };
-        for i in 0..tpl.n_job {
-            src[i] = map(src[i]);
-            dst[i] = map(dst[i]);
-            if via_tpl[i] != NO_VIA {
-                via_tpl[i] = map(via_tpl[i]);
-            }
-        }
-    }
-    // Background arrivals are generated over a window; if the job outlasts it, the sample is
-    // rerun with a 1.5x longer window. Arrivals after the job ends cannot change it, and a longer
-    // window keeps every earlier arrival, so this equals an unbounded window.
-    let bg_seed = rng.next_u64();
-    let mut window = bg.cloned();
-    let mut extensions = 0;
-    let (flows, out, n_tpl, generated) = loop {
-        let n_tpl = src.len();
-        let (bs, bd, bz, br) = match &window {
-            Some(bg) => bg.generate(bg_seed),
-            None => Default::default(),
-        };
-        let generated = bs.len() as u64;
-        let n = n_tpl + bs.len();
-        // The template's flows, then the background's (no dependencies, no waypoint), each
-        // array allocated once at its final length.
-        let (src, dst) = ([&src[..], &bs[..]].concat(), [&dst[..], &bd[..]].concat());
-        let mut via = Vec::with_capacity(n);
-        via.extend_from_slice(&via_tpl);
-        via.resize(n, NO_VIA);
-        let mut keys = Vec::with_capacity(n);
-        keys.extend_from_slice(&tpl.flow_key);
-        // Background flows hash on their own keys, far from the template's.
-        keys.extend((0..bs.len() as u64).map(|k| (1u64 << 62) + k));
-        let size = [&tpl.size_bytes[..], &bz[..]].concat();
-        let release = [&tpl.release_s[..], &br[..]].concat();
-        let mut delay = Vec::with_capacity(n);
-        delay.extend_from_slice(&tpl.delay_s);
-        delay.resize(n, 0.0);
-        let last = *tpl.dep_ptr.last().unwrap_or(&0);
-        let mut dep_ptr = Vec::with_capacity(n + 1);
-        dep_ptr.extend_from_slice(&tpl.dep_ptr);
-        dep_ptr.resize(n + 1, last);
-        let mut scale = Vec::new();
-        if !tpl.latency_scale.is_empty() {
-            scale.reserve_exact(n);
-            scale.extend_from_slice(&tpl.latency_scale);
-            scale.resize(n, 1.0);
-        }
-        // The job's connections are the template's (placement maps ranks one to one); each
-        // background flow is a connection of its own.
-        let n_conn = groups.1.len() as u32;
-        let rep_of = [
-            &groups.0[..],
-            &(n_conn..n_conn + generated as u32).collect::<Vec<_>>(),
-        ]
-        .concat();
-        let reps = [&groups.1[..], &(n_tpl as u32..n as u32).collect::<Vec<_>>()].concat();
-        let routes = match known {
-            // The template's connections from what is known of them, the background's afresh.
-            Some(known) => {
-                let mut conns = RoutedFlows {
-                    ptr: Vec::with_capacity(reps.len() + 1),
-                    ..Default::default()
-                };
-                conns.ptr.push(0);
-                for (c, k) in known.iter().enumerate() {
-                    let key = keys[groups.1[c] as usize];
-                    match k {
-                        KnownRoute::Fixed(r) => conns.push(r),
-                        KnownRoute::Ecmp(p) => p.walk_into(net, hash_seed, key, &mut conns)?,
-                        KnownRoute::EcmpVia(a, b) => conns.push(&join(
-                            &a.walk(net, hash_seed, key)?,
-                            &b.walk(net, hash_seed, key)?,
-                        )),
-                    }
-                }
-                for &i in &reps[known.len()..] {
-                    let i = i as usize;
-                    let (s, d) = (src[i] as usize, dst[i] as usize);
-                    conns.push(&router.route(s, d, cfg.policy, hash_seed, keys[i])?);
-                }
-                conns.expand(&rep_of)
-            }
-            None => route_connections(
-                router, &src, &dst, &via, &keys, &rep_of, &reps, cfg.policy, hash_seed, cancel,
-            )?,
-        };
-        let flows = FlowSet {
-            size_bytes: size,
-            release_s: release,
-            delay_s: delay,
-            dep_ptr,
-            dep_idx: tpl.dep_idx.clone(),
-            routes,
-            latency_scale: scale,
-        };
-        // The template's successors, and none for the background flows.
-        let mut succ_ptr = Vec::with_capacity(n + 1);
-        succ_ptr.extend_from_slice(&succ.0);
-        succ_ptr.resize(n + 1, succ.1.len());
-        let out = engine::simulate_until_acyclic(
-            net,
-            &flows,
-            Some(tpl.n_job),
-            (&succ_ptr, &succ.1),
-            n_tpl,
-            cancel,
-        )?;
-        let job_end = out.finish_s[..tpl.n_job]
-            .iter()
-            .fold(0.0f64, |a, &b| a.max(b));
-        match &mut window {
-            Some(bg) if job_end > bg.end_s && extensions < 24 => {
-                let longer = Background {
-                    end_s: bg.start_s + (bg.end_s - bg.start_s).max(1e-6) * 1.5,
-                    ..bg.clone()
-                };
-                if longer.expected_arrivals() > MAX_BACKGROUND_FLOWS {
-                    // A job this slowed would need millions more arrivals: stop here (the
-                    // load tapers off after the window; the caller is told via bg_generated).
-                    break (flows, out, n_tpl, generated);
-                }
-                *bg = longer;
-                extensions += 1;
-            }
-            _ => break (flows, out, n_tpl, generated),
-        }
-    };
-    let job_release = tpl.release_s[..tpl.n_job]
-        .iter()
-        .fold(f64::INFINITY, |a, &b| a.min(b));
-    let job_end = out.finish_s[..tpl.n_job]
-        .iter()
-        .fold(0.0f64, |a, &b| a.max(b));
-    let job_time_s = if tpl.n_job == 0 {
-        0.0
-    } else {
-        job_end - job_release
-    };
-    let (mut bsize, mut slow, mut fct) = (vec![], vec![], vec![]);
-    for f in n_tpl..flows.size_bytes.len() {
-        let fin = out.finish_s[f];
-        if !fin.is_finite() {
-            continue; // still running when the job finished (censored)
-        }
-        // Ideal FCT: the flow alone on the fabric, at its route's bottleneck.
-        let r = &flows.routes;
-        let mut alone = f64::INFINITY;
-        for e in r.ptr[f]..r.ptr[f + 1] {
-            alone = alone.min(net.capacity_bps(r.links[e] as usize) / r.fractions[e]);
-        }
-        let latency = r.latency_s[f];
-        let ideal = if alone.is_finite() {
-            flows.size_bytes[f] / alone + latency
-        } else {
-            latency
-        };
-        let actual = fin - flows.release_s[f];
-        bsize.push(flows.size_bytes[f]);
-        fct.push(actual);
-        slow.push(if ideal > 0.0 {
-            (actual / ideal).max(1.0)
-        } else {
-            1.0
-        });
-    }
-    Ok(SampleOut {
-        job_time_s,
-        size: bsize,
-        slowdown: slow,
-        fct,
-        generated,
-    })
+/// What every sample shares, worked out once.
+struct Samples<'a> {
+    net: &'a Network,
+    router: &'a Router,
+    /// Fixed flows run in every sample (the job first, see [`Config::n_job`]).
+    tpl: &'a Demand,
+    bg: Option<&'a Background>,
+    cfg: &'a Config,
+    /// The template's connections: per flow its number, per connection one flow of it.
+    groups: (Vec<u32>, Vec<u32>),
+    /// How to route each template connection, when every sample has the same ones.
+    known: Option<Vec<KnownRoute>>,
+    /// The template's dependency successors.
+    succ: (Vec<usize>, Vec<u32>),
 }
 
-/// Run `cfg.samples` independent samples on a thread pool of `threads` threads (0 = rayon's
-/// default).
+impl Samples<'_> {
+    /// Sample number `sample`: its placement, hash seed and background, run until the job ends.
+    fn run(&self, sample: usize, cancel: &(dyn Fn() -> bool + Sync)) -> Result<SampleOut> {
+        let (net, router, tpl, bg, cfg) = (self.net, self.router, self.tpl, self.bg, self.cfg);
+        let (groups, known, succ) = (&self.groups, self.known.as_deref(), &self.succ);
+        let sample_seed = splitmix64(cfg.seed ^ splitmix64(sample as u64 + 1));
+        let mut rng = Rng::new(sample_seed);
+        let hash_seed = if cfg.vary_hash {
+            rng.next_u64()
+        } else {
+            cfg.seed
+        };
+        let (mut src, mut dst, mut via_tpl) = (tpl.src.clone(), tpl.dst.clone(), tpl.via.clone());
+        if let Some(pool) = &cfg.placement_pool {
+            // Re-place the job: its distinct GPUs map onto a random subset of the pool.
+            let mut ranks: Vec<u32> = tpl.src[..cfg.n_job]
+                .iter()
+                .chain(&tpl.dst[..cfg.n_job])
+                .copied()
+                .collect();
+            ranks.extend(tpl.via[..cfg.n_job].iter().filter(|&&v| v != NO_VIA));
+            ranks.sort_unstable();
+            ranks.dedup();
+            if ranks.len() > pool.len() {
+                return Err(invalid(
+                    "placement",
+                    format!(
+                        "the job uses {} GPUs but the placement pool has only {}",
+                        ranks.len(),
+                        pool.len()
+                    ),
+                ));
+            }
+            let pick = sample_distinct(pool.len(), ranks.len(), &mut rng);
+            let map = |x: u32| -> u32 {
+                match ranks.binary_search(&x) {
+                    Ok(k) => pool[pick[k]],
+                    Err(_) => x,
+                }
+            };
+            for i in 0..cfg.n_job {
+                src[i] = map(src[i]);
+                dst[i] = map(dst[i]);
+                if via_tpl[i] != NO_VIA {
+                    via_tpl[i] = map(via_tpl[i]);
+                }
+            }
+        }
+        // Background arrivals are generated over a window; if the job outlasts it, the sample is
+        // rerun with a 1.5x longer window. Arrivals after the job ends cannot change it, and a longer
+        // window keeps every earlier arrival, so this equals an unbounded window.
+        let bg_seed = rng.next_u64();
+        let mut window = bg.cloned();
+        let mut extensions = 0;
+        let (demand, routes, out, n_tpl, generated) = loop {
+            let n_tpl = src.len();
+            let (bs, bd, bz, br) = match &window {
+                Some(bg) => bg.generate(bg_seed),
+                None => Default::default(),
+            };
+            let generated = bs.len() as u64;
+            let n = n_tpl + bs.len();
+            // The template's flows, then the background's (no dependencies, no waypoint), each
+            // array allocated once at its final length.
+            let (src, dst) = ([&src[..], &bs[..]].concat(), [&dst[..], &bd[..]].concat());
+            let mut via = Vec::with_capacity(n);
+            via.extend_from_slice(&via_tpl);
+            via.resize(n, NO_VIA);
+            let mut keys = Vec::with_capacity(n);
+            keys.extend_from_slice(&tpl.flow_key);
+            // Background flows hash on their own keys, far from the template's.
+            keys.extend((0..bs.len() as u64).map(|k| (1u64 << 62) + k));
+            let size = [&tpl.size_bytes[..], &bz[..]].concat();
+            let release = [&tpl.release_s[..], &br[..]].concat();
+            let mut delay = Vec::with_capacity(n);
+            delay.extend_from_slice(&tpl.delay_s);
+            delay.resize(n, 0.0);
+            let last = *tpl.dep_ptr.last().unwrap_or(&0);
+            let mut dep_ptr = Vec::with_capacity(n + 1);
+            dep_ptr.extend_from_slice(&tpl.dep_ptr);
+            dep_ptr.resize(n + 1, last);
+            let mut scale = Vec::new();
+            if !tpl.latency_scale.is_empty() {
+                scale.reserve_exact(n);
+                scale.extend_from_slice(&tpl.latency_scale);
+                scale.resize(n, 1.0);
+            }
+            // The job's connections are the template's (placement maps ranks one to one); each
+            // background flow is a connection of its own.
+            let n_conn = groups.1.len() as u32;
+            let rep_of = [
+                &groups.0[..],
+                &(n_conn..n_conn + generated as u32).collect::<Vec<_>>(),
+            ]
+            .concat();
+            let reps = [&groups.1[..], &(n_tpl as u32..n as u32).collect::<Vec<_>>()].concat();
+            let demand = Demand {
+                src,
+                dst,
+                via,
+                flow_key: keys,
+                size_bytes: size,
+                release_s: release,
+                delay_s: delay,
+                dep_ptr,
+                dep_idx: tpl.dep_idx.clone(),
+                latency_scale: scale,
+            };
+            let routes = match known {
+                // The template's connections from what is known of them, the background's afresh.
+                Some(known) => {
+                    let mut conns = RoutedFlows {
+                        ptr: Vec::with_capacity(reps.len() + 1),
+                        ..Default::default()
+                    };
+                    conns.ptr.push(0);
+                    for (c, k) in known.iter().enumerate() {
+                        let key = demand.flow_key[groups.1[c] as usize];
+                        match k {
+                            KnownRoute::Fixed(r) => conns.push(r),
+                            KnownRoute::Ecmp(p) => p.walk_into(net, hash_seed, key, &mut conns)?,
+                            KnownRoute::EcmpVia(a, b) => conns.push(&join(
+                                &a.walk(net, hash_seed, key)?,
+                                &b.walk(net, hash_seed, key)?,
+                            )),
+                        }
+                    }
+                    for &i in &reps[known.len()..] {
+                        let i = i as usize;
+                        let (s, d) = (demand.src[i] as usize, demand.dst[i] as usize);
+                        let key = demand.flow_key[i];
+                        conns.push(&router.route(s, d, cfg.policy, hash_seed, key)?);
+                    }
+                    conns.expand(&rep_of)
+                }
+                None => route_connections(
+                    router,
+                    &demand,
+                    (&rep_of, &reps),
+                    cfg.policy,
+                    hash_seed,
+                    cancel,
+                )?,
+            };
+            // The template's successors, and none for the background flows.
+            let mut succ_ptr = Vec::with_capacity(n + 1);
+            succ_ptr.extend_from_slice(&succ.0);
+            succ_ptr.resize(n + 1, succ.1.len());
+            let out = engine::simulate_until_acyclic(
+                net,
+                &demand,
+                &routes,
+                Some(cfg.n_job),
+                (&succ_ptr, &succ.1),
+                n_tpl,
+                cancel,
+            )?;
+            let job_end = out.finish_s[..cfg.n_job]
+                .iter()
+                .fold(0.0f64, |a, &b| a.max(b));
+            match &mut window {
+                Some(bg) if job_end > bg.end_s && extensions < 24 => {
+                    let longer = Background {
+                        end_s: bg.start_s + (bg.end_s - bg.start_s).max(1e-6) * 1.5,
+                        ..bg.clone()
+                    };
+                    if longer.expected_arrivals() > MAX_BACKGROUND_FLOWS {
+                        // A job this slowed would need millions more arrivals: stop here (the
+                        // load tapers off after the window; the caller is told via bg_generated).
+                        break (demand, routes, out, n_tpl, generated);
+                    }
+                    *bg = longer;
+                    extensions += 1;
+                }
+                _ => break (demand, routes, out, n_tpl, generated),
+            }
+        };
+        let job_release = tpl.release_s[..cfg.n_job]
+            .iter()
+            .fold(f64::INFINITY, |a, &b| a.min(b));
+        let job_end = out.finish_s[..cfg.n_job]
+            .iter()
+            .fold(0.0f64, |a, &b| a.max(b));
+        let job_time_s = if cfg.n_job == 0 {
+            0.0
+        } else {
+            job_end - job_release
+        };
+        let (mut bsize, mut slow, mut fct) = (vec![], vec![], vec![]);
+        for f in n_tpl..demand.len() {
+            let fin = out.finish_s[f];
+            if !fin.is_finite() {
+                continue; // still running when the job finished (censored)
+            }
+            // Ideal FCT: the flow alone on the fabric, at its route's bottleneck.
+            let r = &routes;
+            let mut alone = f64::INFINITY;
+            for e in r.ptr[f]..r.ptr[f + 1] {
+                alone = alone.min(net.capacity_bps(r.links[e] as usize) / r.fractions[e]);
+            }
+            let latency = r.latency_s[f];
+            let ideal = if alone.is_finite() {
+                demand.size_bytes[f] / alone + latency
+            } else {
+                latency
+            };
+            let actual = fin - demand.release_s[f];
+            bsize.push(demand.size_bytes[f]);
+            fct.push(actual);
+            slow.push(if ideal > 0.0 {
+                (actual / ideal).max(1.0)
+            } else {
+                1.0
+            });
+        }
+        Ok(SampleOut {
+            job_time_s,
+            size: bsize,
+            slowdown: slow,
+            fct,
+            generated,
+        })
+    }
+}
+
+/// Run `cfg.samples` independent samples of the template `tpl` (plus `bg`) on a thread pool of
+/// `threads` threads (0 = rayon's default).
 pub fn run(
     net: &Network,
     router: &Router,
-    tpl: &Template,
+    tpl: &Demand,
     bg: Option<&Background>,
     cfg: &Config,
     threads: usize,
@@ -313,7 +319,8 @@ pub fn run(
     if let Some(bg) = bg {
         bg.validate()?;
     }
-    if tpl.n_job > tpl.src.len() {
+    tpl.check_shapes("template")?;
+    if cfg.n_job > tpl.len() {
         return Err(invalid("template", "n_job exceeds the number of flows"));
     }
     let scaled;
@@ -324,15 +331,6 @@ pub fn run(
         }
         None => net,
     };
-    if tpl.dst.len() != tpl.src.len()
-        || tpl.via.len() != tpl.src.len()
-        || tpl.flow_key.len() != tpl.src.len()
-    {
-        return Err(invalid(
-            "template",
-            "src, dst, via and flow_key need one entry per flow",
-        ));
-    }
     // Once for all samples: routing tables towards every node a flow can target, and the
     // template's connections.
     let mut targets: Vec<usize> = tpl
@@ -350,25 +348,7 @@ pub fn run(
     targets.sort_unstable();
     targets.dedup();
     router.precompute(&targets)?;
-    let groups = connections(&tpl.src, &tpl.dst, &tpl.via, &tpl.flow_key);
-    // Background flows add no dependencies: if the template's are acyclic, so is every sample.
-    if tpl.dep_ptr.len() != tpl.src.len() + 1
-        || tpl.dep_ptr.last() != Some(&tpl.dep_idx.len())
-        || tpl.dep_ptr.windows(2).any(|w| w[0] > w[1])
-        || tpl.dep_idx.iter().any(|&d| d as usize >= tpl.src.len())
-    {
-        return Err(invalid("template", "dependency arrays are inconsistent"));
-    }
-    if tpl.size_bytes.len() != tpl.src.len()
-        || tpl.release_s.len() != tpl.src.len()
-        || tpl.delay_s.len() != tpl.src.len()
-        || !(tpl.latency_scale.is_empty() || tpl.latency_scale.len() == tpl.src.len())
-    {
-        return Err(invalid(
-            "template",
-            "size, release, delay and latency scale need one entry per flow",
-        ));
-    }
+    let groups = connections(tpl);
     // Once here; the samples only check the background flows they add.
     engine::check_values(
         &tpl.size_bytes,
@@ -414,7 +394,18 @@ pub fn run(
     } else {
         None
     };
+    // Background flows add no dependencies: if the template's are acyclic, so is every sample.
     engine::check_acyclic(&tpl.dep_ptr, &tpl.dep_idx, &succ)?;
+    let samples = Samples {
+        net,
+        router,
+        tpl,
+        bg,
+        cfg,
+        groups,
+        known,
+        succ,
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -426,18 +417,7 @@ pub fn run(
                 if cancel() {
                     return Err(CoreError::Interrupted);
                 }
-                run_sample(
-                    net,
-                    router,
-                    tpl,
-                    &groups,
-                    known.as_deref(),
-                    &succ,
-                    bg,
-                    cfg,
-                    i,
-                    cancel,
-                )
+                samples.run(i, cancel)
             })
             .collect()
     });
@@ -484,8 +464,8 @@ mod tests {
         (net, router)
     }
 
-    fn job() -> Template {
-        Template {
+    fn job() -> Demand {
+        Demand {
             src: vec![0],
             dst: vec![1],
             via: vec![NO_VIA],
@@ -496,13 +476,13 @@ mod tests {
             dep_ptr: vec![0, 0],
             dep_idx: vec![],
             latency_scale: vec![],
-            n_job: 1,
         }
     }
 
     fn cfg(samples: usize) -> Config {
         Config {
             samples,
+            n_job: 1,
             seed: 5,
             policy: Policy::Ecmp,
             vary_hash: true,

@@ -1,6 +1,7 @@
 //! A fabric as the core sees it: nodes `0..n`, directed links with a capacity and a latency,
 //! adjacency in CSR form (out-links and in-links of each node, in increasing link id order).
 
+use crate::csr::transpose;
 use crate::error::{invalid, Result};
 
 #[derive(Debug, Clone)]
@@ -20,22 +21,12 @@ pub struct Network {
     in_links: Vec<u32>,
 }
 
+/// Links grouped by a node of theirs (`keys[link]`), each node's in increasing link id order:
+/// the transpose of the one-entry-per-link matrix.
 fn csr(n: usize, keys: &[u32]) -> (Vec<u32>, Vec<u32>) {
-    let mut ptr = vec![0u32; n + 1];
-    for &k in keys {
-        ptr[k as usize + 1] += 1;
-    }
-    for i in 0..n {
-        ptr[i + 1] += ptr[i];
-    }
-    let mut fill = ptr.clone();
-    let mut items = vec![0u32; keys.len()];
-    // Links are visited in id order, so each node's list is sorted by link id.
-    for (link, &k) in keys.iter().enumerate() {
-        items[fill[k as usize] as usize] = link as u32;
-        fill[k as usize] += 1;
-    }
-    (ptr, items)
+    let one_each: Vec<usize> = (0..=keys.len()).collect();
+    let (ptr, links) = transpose(n, &one_each, keys);
+    (ptr.into_iter().map(|p| p as u32).collect(), links)
 }
 
 impl Network {

@@ -6,83 +6,110 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
-use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use fabricsim_core::engine::{self, FlowSet};
+use fabricsim_core::engine;
 use fabricsim_core::routing::{self, Metric, Policy, Router, NO_VIA};
-use fabricsim_core::{CoreError, Network};
+use fabricsim_core::{CoreError, Demand, Network};
 
+mod errors;
 mod montecarlo;
 
-/// Raise `fabricsim.exceptions.<name>(message)`, with extra attributes.
-fn py_error(py: Python<'_>, name: &str, msg: String, attrs: &[(&str, usize)]) -> PyErr {
-    let make = || -> PyResult<PyErr> {
-        let module = py.import("fabricsim.exceptions")?;
-        let cls = module.getattr(name)?;
-        let exc = cls.call1((msg.clone(),))?;
-        for (k, v) in attrs {
-            exc.setattr(*k, *v)?;
+use errors::{internal_error, invalid_argument, parse, to_pyerr};
+
+/// How often the calling thread looks for Ctrl-C while the worker runs.
+const SIGNAL_POLL: Duration = Duration::from_millis(5);
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Worker threads kept between calls (starting a thread costs more than a tiny call), with the
+/// process they belong to: a forked child inherits the list but not the threads.
+static IDLE_WORKERS: Mutex<(u32, Vec<mpsc::Sender<Job>>)> = Mutex::new((0, Vec::new()));
+
+/// An idle worker of this process, or a new one.
+fn take_worker() -> std::io::Result<mpsc::Sender<Job>> {
+    // try_lock: a child forked while another thread held the lock would wait forever.
+    if let Ok(mut idle) = IDLE_WORKERS.try_lock() {
+        if idle.0 != std::process::id() {
+            // Forked: the threads behind these senders do not exist here.
+            std::mem::forget(std::mem::take(&mut idle.1));
+            idle.0 = std::process::id();
         }
-        Ok(PyErr::from_value(exc))
-    };
-    make().unwrap_or_else(|e| e)
+        if let Some(w) = idle.1.pop() {
+            return Ok(w);
+        }
+    }
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("fabricsim-core".into())
+        .spawn(move || rx.into_iter().for_each(|job| job()))?;
+    Ok(tx)
 }
 
-pub(crate) fn to_pyerr(py: Python<'_>, err: CoreError) -> PyErr {
-    let msg = err.to_string();
-    match err {
-        CoreError::InvalidArgument { .. } => py_error(py, "InvalidArgumentError", msg, &[]),
-        CoreError::Unreachable { src, dst } => py_error(
-            py,
-            "UnreachableError",
-            msg,
-            &[("src_index", src), ("dst_index", dst)],
-        ),
-        CoreError::DependencyCycle { flow } => {
-            py_error(py, "DependencyCycleError", msg, &[("flow_index", flow)])
+/// Give a worker back for the next call (or let it end, if the list is busy).
+fn return_worker(worker: mpsc::Sender<Job>) {
+    if let Ok(mut idle) = IDLE_WORKERS.try_lock() {
+        if idle.0 == std::process::id() {
+            idle.1.push(worker);
         }
-        CoreError::Interrupted => PyKeyboardInterrupt::new_err("fabricsim run interrupted"),
     }
 }
 
 /// Run `work` without the GIL on a worker thread while this (the main) thread watches for
 /// Ctrl-C: Python delivers signals only to the main thread, so the work itself polls a cheap
-/// atomic flag. A panic becomes `fabricsim.InternalError` (a bug report, never a crash); core
+/// atomic flag. The worker sends its result through a channel, so the caller wakes the moment
+/// it is written (a tiny call costs the hand-off, not a poll interval); workers are reused
+/// across calls. A panic becomes `fabricsim.InternalError` (a bug report, never a crash); core
 /// errors become Python exceptions.
-pub(crate) fn run_detached<T: Send>(
+pub(crate) fn run_detached<T: Send + 'static>(
     py: Python<'_>,
-    work: impl FnOnce(&(dyn Fn() -> bool + Sync)) -> Result<T, CoreError> + Send,
+    work: impl FnOnce(&(dyn Fn() -> bool + Sync)) -> Result<T, CoreError> + Send + 'static,
 ) -> PyResult<T> {
-    let stop = AtomicBool::new(false);
-    let result = py.detach(|| {
-        std::thread::scope(|scope| {
-            let caller = std::thread::current();
-            let stop = &stop;
-            let worker = scope.spawn(move || {
-                let cancel = || stop.load(Ordering::Relaxed);
-                let out = catch_unwind(AssertUnwindSafe(|| work(&cancel)));
-                // Wake the caller at once instead of letting it sleep out its poll interval.
-                caller.unpark();
-                out
-            });
-            while !worker.is_finished() {
-                std::thread::park_timeout(Duration::from_millis(5));
-                if worker.is_finished() {
-                    break;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::sync_channel(1);
+    let job: Job = {
+        let stop = stop.clone();
+        Box::new(move || {
+            let cancel = || stop.load(Ordering::Relaxed);
+            // The caller waits for this: the send cannot fail.
+            let _ = tx.send(catch_unwind(AssertUnwindSafe(|| work(&cancel))));
+        })
+    };
+    let result = py.detach(move || {
+        let worker =
+            take_worker().map_err(|e| format!("fabricsim cannot start a worker thread: {e}"))?;
+        worker
+            .send(job)
+            .map_err(|_| "fabricsim lost a worker thread (this is a bug, please report it)")?;
+        let out = loop {
+            match rx.recv_timeout(SIGNAL_POLL) {
+                Ok(out) => break out,
+                Err(RecvTimeoutError::Timeout) => {
+                    if Python::attach(|py| py.check_signals().is_err()) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
                 }
-                if Python::attach(|py| py.check_signals().is_err()) {
-                    stop.store(true, Ordering::Relaxed);
+                // The worker ended without sending: it catches panics, so this is a bug.
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err("fabricsim's worker thread ended without a result \
+                                (this is a bug, please report it)"
+                        .to_string())
                 }
             }
-            worker.join().unwrap_or_else(Err)
-        })
+        };
+        return_worker(worker);
+        Ok(out)
     });
+    let result = match result {
+        Ok(r) => r,
+        Err(msg) => return Err(internal_error(msg)),
+    };
     match result {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_pyerr(py, e)),
@@ -92,31 +119,20 @@ pub(crate) fn run_detached<T: Send>(
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(py_error(
-                py,
-                "InternalError",
-                format!("fabricsim core panicked (this is a bug, please report it): {what}"),
-                &[],
-            ))
+            Err(internal_error(format!(
+                "fabricsim core panicked (this is a bug, please report it): {what}"
+            )))
         }
     }
 }
 
-pub(crate) fn indices(
-    py: Python<'_>,
-    what: &str,
-    a: &PyReadonlyArray1<i64>,
-    bound: usize,
-) -> PyResult<Vec<u32>> {
+pub(crate) fn indices(what: &str, a: &PyReadonlyArray1<i64>, bound: usize) -> PyResult<Vec<u32>> {
     let mut out = Vec::with_capacity(a.len()?);
     for (i, &x) in a.as_array().iter().enumerate() {
         if x < 0 || x as u64 >= bound as u64 {
-            return Err(py_error(
-                py,
-                "InvalidArgumentError",
-                format!("{what}[{i}] = {x} is not a node index in 0..{bound}"),
-                &[],
-            ));
+            return Err(invalid_argument(format!(
+                "{what}[{i}] = {x} is not a node index in 0..{bound}"
+            )));
         }
         out.push(x as u32);
     }
@@ -124,18 +140,15 @@ pub(crate) fn indices(
 }
 
 /// Waypoints: a negative entry means none.
-fn waypoints(py: Python<'_>, via: &PyReadonlyArray1<i64>, n_nodes: usize) -> PyResult<Vec<u32>> {
+fn waypoints(via: &PyReadonlyArray1<i64>, n_nodes: usize) -> PyResult<Vec<u32>> {
     let mut out = Vec::with_capacity(via.len()?);
     for (i, &v) in via.as_array().iter().enumerate() {
         if v < 0 {
             out.push(NO_VIA);
         } else if v as u64 >= n_nodes as u64 {
-            return Err(py_error(
-                py,
-                "InvalidArgumentError",
-                format!("via[{i}] = {v} is not a node index in 0..{n_nodes}"),
-                &[],
-            ));
+            return Err(invalid_argument(format!(
+                "via[{i}] = {v} is not a node index in 0..{n_nodes}"
+            )));
         } else {
             out.push(v as u32);
         }
@@ -143,48 +156,78 @@ fn waypoints(py: Python<'_>, via: &PyReadonlyArray1<i64>, n_nodes: usize) -> PyR
     Ok(out)
 }
 
-fn parse<T>(py: Python<'_>, r: Result<T, CoreError>) -> PyResult<T> {
-    r.map_err(|e| to_pyerr(py, e))
-}
-
 /// A compiled fabric: the network plus lazily built routing tables for both metrics.
 #[pyclass(frozen, module = "fabricsim._core")]
 pub struct CoreFabric {
     pub(crate) net: Arc<Network>,
-    hops: Router,
-    latency: Router,
+    hops: Arc<Router>,
+    latency: Arc<Router>,
 }
 
 impl CoreFabric {
-    pub(crate) fn router(&self, py: Python<'_>, metric: &str) -> PyResult<&Router> {
+    pub(crate) fn router(&self, py: Python<'_>, metric: &str) -> PyResult<&Arc<Router>> {
         Ok(match parse(py, Metric::parse(metric))? {
             Metric::Hops => &self.hops,
             Metric::Latency => &self.latency,
         })
     }
+}
 
-    /// What routing a flow set needs, checked: the router, the policy and the endpoints.
-    #[allow(clippy::type_complexity)]
-    fn flow_endpoints(
-        &self,
-        py: Python<'_>,
-        metric: &str,
-        policy: &str,
-        src: &PyReadonlyArray1<i64>,
-        dst: &PyReadonlyArray1<i64>,
-        via: &PyReadonlyArray1<i64>,
-    ) -> PyResult<(&Router, Policy, Vec<u32>, Vec<u32>, Vec<u32>)> {
-        let n_nodes = self.net.n_nodes();
-        Ok((
-            self.router(py, metric)?,
-            parse(py, Policy::parse(policy))?,
-            indices(py, "src", src, n_nodes)?,
-            indices(py, "dst", dst, n_nodes)?,
-            waypoints(py, via, n_nodes)?,
-        ))
+/// Where a flow set's flows go, checked: node indices in range, waypoints (negative = none),
+/// the ECMP keys. The rest of the demand is left empty.
+pub(crate) fn endpoints(
+    src: &PyReadonlyArray1<i64>,
+    dst: &PyReadonlyArray1<i64>,
+    via: &PyReadonlyArray1<i64>,
+    flow_key: &PyReadonlyArray1<u64>,
+    n_nodes: usize,
+) -> PyResult<Demand> {
+    Ok(Demand {
+        src: indices("src", src, n_nodes)?,
+        dst: indices("dst", dst, n_nodes)?,
+        via: waypoints(via, n_nodes)?,
+        flow_key: flow_key.as_array().to_vec(),
+        ..Demand::default()
+    })
+}
+
+/// A flow set's arrays as `fabricsim.flows.FlowSet` passes them.
+pub(crate) struct FlowArrays<'py> {
+    pub src: PyReadonlyArray1<'py, i64>,
+    pub dst: PyReadonlyArray1<'py, i64>,
+    pub via: PyReadonlyArray1<'py, i64>,
+    pub flow_key: PyReadonlyArray1<'py, u64>,
+    pub size_bytes: PyReadonlyArray1<'py, f64>,
+    pub release_s: PyReadonlyArray1<'py, f64>,
+    pub delay_s: PyReadonlyArray1<'py, f64>,
+    pub dep_ptr: PyReadonlyArray1<'py, i64>,
+    pub dep_idx: PyReadonlyArray1<'py, i64>,
+    pub latency_scale: Option<PyReadonlyArray1<'py, f64>>,
+}
+
+impl FlowArrays<'_> {
+    /// The demand, with its node and flow indices checked (the core checks the rest).
+    pub(crate) fn demand(&self, n_nodes: usize) -> PyResult<Demand> {
+        let mut d = endpoints(&self.src, &self.dst, &self.via, &self.flow_key, n_nodes)?;
+        d.dep_ptr = self
+            .dep_ptr
+            .as_array()
+            .iter()
+            .map(|&x| x.max(0) as usize)
+            .collect();
+        d.dep_idx = indices("dependencies", &self.dep_idx, d.len().max(1))?;
+        d.size_bytes = self.size_bytes.as_array().to_vec();
+        d.release_s = self.release_s.as_array().to_vec();
+        d.delay_s = self.delay_s.as_array().to_vec();
+        d.latency_scale = match &self.latency_scale {
+            Some(a) => a.as_array().to_vec(),
+            None => Vec::new(),
+        };
+        Ok(d)
     }
 }
 
+// The Python signatures take one array per field, as fabricsim.flows passes them.
 #[allow(clippy::too_many_arguments)]
 #[pymethods]
 impl CoreFabric {
@@ -198,8 +241,8 @@ impl CoreFabric {
         latency_s: PyReadonlyArray1<f64>,
         transit: PyReadonlyArray1<bool>,
     ) -> PyResult<Self> {
-        let src = indices(py, "link_src", &link_src, n_nodes)?;
-        let dst = indices(py, "link_dst", &link_dst, n_nodes)?;
+        let src = indices("link_src", &link_src, n_nodes)?;
+        let dst = indices("link_dst", &link_dst, n_nodes)?;
         let net = parse(
             py,
             Network::new(
@@ -213,8 +256,8 @@ impl CoreFabric {
         )?;
         let net = Arc::new(net);
         Ok(CoreFabric {
-            hops: Router::new(net.clone(), Metric::Hops),
-            latency: Router::new(net.clone(), Metric::Latency),
+            hops: Arc::new(Router::new(net.clone(), Metric::Hops)),
+            latency: Arc::new(Router::new(net.clone(), Metric::Latency)),
             net,
         })
     }
@@ -258,9 +301,9 @@ impl CoreFabric {
         metric: &str,
         via: Option<usize>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, f64)> {
-        let router = self.router(py, metric)?;
+        let router = self.router(py, metric)?.clone();
         let policy = parse(py, Policy::parse(policy))?;
-        let r = run_detached(py, |_| match via {
+        let r = run_detached(py, move |_| match via {
             None => router.route(src, dst, policy, seed, flow_key),
             Some(v) => router.route_via(src, v, dst, policy, seed, flow_key),
         })?;
@@ -282,8 +325,8 @@ impl CoreFabric {
         metric: &str,
         limit: usize,
     ) -> PyResult<Vec<Vec<u32>>> {
-        let router = self.router(py, metric)?;
-        run_detached(py, |_| router.paths(src, dst, limit))
+        let router = self.router(py, metric)?.clone();
+        run_detached(py, move |_| router.paths(src, dst, limit))
     }
 
     /// Build routing tables toward `dsts` (all nodes when None); returns how many tables exist.
@@ -294,15 +337,15 @@ impl CoreFabric {
         dsts: Option<PyReadonlyArray1<i64>>,
         metric: &str,
     ) -> PyResult<usize> {
-        let router = self.router(py, metric)?;
+        let router = self.router(py, metric)?.clone();
         match dsts {
-            None => run_detached(py, |_| router.precompute_all()),
+            None => run_detached(py, move |_| router.precompute_all()),
             Some(d) => {
-                let d: Vec<usize> = indices(py, "dsts", &d, self.net.n_nodes())?
+                let d: Vec<usize> = indices("dsts", &d, self.net.n_nodes())?
                     .into_iter()
                     .map(|x| x as usize)
                     .collect();
-                run_detached(py, |_| router.precompute(&d))
+                run_detached(py, move |_| router.precompute(&d))
             }
         }
     }
@@ -311,7 +354,6 @@ impl CoreFabric {
     /// simulation): the offered load of a traffic matrix.
     #[pyo3(signature = (src, dst, size_bytes, via, flow_key, policy = "ecmp", seed = 0,
                         metric = "hops"))]
-    #[allow(clippy::too_many_arguments)]
     fn offered_link_bytes<'py>(
         &self,
         py: Python<'py>,
@@ -324,15 +366,16 @@ impl CoreFabric {
         seed: u64,
         metric: &str,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let (router, policy, src, dst, via) =
-            self.flow_endpoints(py, metric, policy, &src, &dst, &via)?;
-        let keys = flow_key.as_array().to_vec();
-        let size = size_bytes.as_array().to_vec();
+        let router = self.router(py, metric)?.clone();
+        let policy = parse(py, Policy::parse(policy))?;
+        let demand = Demand {
+            size_bytes: size_bytes.as_array().to_vec(),
+            ..endpoints(&src, &dst, &via, &flow_key, self.net.n_nodes())?
+        };
         let n_links = self.net.n_links();
         let bytes = run_detached(py, move |cancel| {
-            let routes =
-                routing::route_flows(router, &src, &dst, &via, &keys, policy, seed, cancel)?;
-            routes.link_bytes(&size, n_links)
+            let routes = routing::route_flows(&router, &demand, policy, seed, cancel)?;
+            routes.link_bytes(&demand.size_bytes, n_links)
         })?;
         Ok(bytes.into_pyarray(py))
     }
@@ -359,23 +402,22 @@ impl CoreFabric {
         capacity_factor: Option<PyReadonlyArray1<f64>>,
         latency_scale: Option<PyReadonlyArray1<f64>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let (router, policy, src, dst, via) =
-            self.flow_endpoints(py, metric, policy, &src, &dst, &via)?;
-        let n = src.len();
-        let dep_ptr: Vec<usize> = dep_ptr
-            .as_array()
-            .iter()
-            .map(|&x| x.max(0) as usize)
-            .collect();
-        let dep_idx = indices(py, "dependencies", &dep_idx, n.max(1))?;
-        let keys = flow_key.as_array().to_vec();
-        let size = size_bytes.as_array().to_vec();
-        let release = release_s.as_array().to_vec();
-        let delay = delay_s.as_array().to_vec();
+        let router = self.router(py, metric)?.clone();
+        let policy = parse(py, Policy::parse(policy))?;
+        let demand = FlowArrays {
+            src,
+            dst,
+            via,
+            flow_key,
+            size_bytes,
+            release_s,
+            delay_s,
+            dep_ptr,
+            dep_idx,
+            latency_scale,
+        }
+        .demand(self.net.n_nodes())?;
         let factor = capacity_factor.map(|f| f.as_array().to_vec());
-        let latency_scale = latency_scale
-            .map(|f| f.as_array().to_vec())
-            .unwrap_or_default();
         let net = self.net.clone();
         let out = run_detached(py, move |cancel| {
             let scaled;
@@ -387,26 +429,14 @@ impl CoreFabric {
                 None => &net,
             };
             let t0 = Instant::now();
-            let routes =
-                routing::route_flows(router, &src, &dst, &via, &keys, policy, seed, cancel)?;
+            let routes = routing::route_flows(&router, &demand, policy, seed, cancel)?;
             let route_s = t0.elapsed().as_secs_f64();
-            let flows = FlowSet {
-                size_bytes: size,
-                release_s: release,
-                delay_s: delay,
-                dep_ptr,
-                dep_idx,
-                routes,
-                latency_scale,
-            };
             let t1 = Instant::now();
-            let out = engine::simulate(net_ref, &flows, cancel)?;
+            let out = engine::simulate(net_ref, &demand, &routes, cancel)?;
             let engine_s = t1.elapsed().as_secs_f64();
-            let mean = out.mean_rate_bps(&flows.size_bytes);
-            let latency: Vec<f64> = (0..flows.size_bytes.len())
-                .map(|f| {
-                    flows.routes.latency_s[f] * flows.latency_scale.get(f).copied().unwrap_or(1.0)
-                })
+            let mean = out.mean_rate_bps(&demand.size_bytes);
+            let latency: Vec<f64> = (0..demand.len())
+                .map(|f| routes.latency_s[f] * demand.latency_scale.get(f).copied().unwrap_or(1.0))
                 .collect();
             Ok((out, mean, latency, route_s, engine_s))
         })?;

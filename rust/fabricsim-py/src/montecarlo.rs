@@ -6,10 +6,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use fabricsim_core::background::{Background, Pattern, SizeDist};
-use fabricsim_core::montecarlo::{self, Config, Template};
-use fabricsim_core::routing::{Policy, NO_VIA};
+use fabricsim_core::montecarlo::{self, Config};
+use fabricsim_core::routing::Policy;
 
-use crate::{indices, py_error, run_detached, to_pyerr, CoreFabric};
+use crate::errors::{to_pyerr, unknown_name};
+use crate::{indices, run_detached, CoreFabric, FlowArrays};
 
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
@@ -52,44 +53,23 @@ pub fn monte_carlo<'py>(
     bg_end_s: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let n_nodes = fabric.net.n_nodes();
-    let router = fabric.router(py, metric)?;
+    let router = fabric.router(py, metric)?.clone();
     let policy = Policy::parse(policy).map_err(|e| to_pyerr(py, e))?;
-    let n = src.len()?;
-    let tpl = Template {
-        src: indices(py, "src", &src, n_nodes)?,
-        dst: indices(py, "dst", &dst, n_nodes)?,
-        via: via
-            .as_array()
-            .iter()
-            .map(|&v| if v < 0 { NO_VIA } else { v as u32 })
-            .collect(),
-        flow_key: flow_key.as_array().to_vec(),
-        size_bytes: size_bytes.as_array().to_vec(),
-        release_s: release_s.as_array().to_vec(),
-        delay_s: delay_s.as_array().to_vec(),
-        dep_ptr: dep_ptr
-            .as_array()
-            .iter()
-            .map(|&x| x.max(0) as usize)
-            .collect(),
-        dep_idx: indices(py, "dependencies", &dep_idx, n.max(1))?,
-        latency_scale: latency_scale.as_array().to_vec(),
-        n_job,
-    };
-    if tpl
-        .via
-        .iter()
-        .any(|&v| v != NO_VIA && v as usize >= n_nodes)
-    {
-        return Err(py_error(
-            py,
-            "InvalidArgumentError",
-            "via: node index out of range".into(),
-            &[],
-        ));
+    let tpl = FlowArrays {
+        src,
+        dst,
+        via,
+        flow_key,
+        size_bytes,
+        release_s,
+        delay_s,
+        dep_ptr,
+        dep_idx,
+        latency_scale: Some(latency_scale),
     }
+    .demand(n_nodes)?;
     let pool = match placement_pool {
-        Some(p) => Some(indices(py, "placement_pool", &p, n_nodes)?),
+        Some(p) => Some(indices("placement_pool", &p, n_nodes)?),
         None => None,
     };
     let bg = match bg_endpoints {
@@ -102,14 +82,9 @@ pub fn monte_carlo<'py>(
                     receivers: bg_receivers,
                 },
                 other => {
-                    return Err(py_error(
-                        py,
-                        "UnknownNameError",
-                        format!(
-                            "pattern: unknown value {other:?}; valid: uniform, permutation, incast"
-                        ),
-                        &[],
-                    ))
+                    return Err(unknown_name(format!(
+                        "pattern: unknown value {other:?}; valid: uniform, permutation, incast"
+                    )))
                 }
             };
             let values = bg_size_values
@@ -120,7 +95,7 @@ pub fn monte_carlo<'py>(
                 .unwrap_or_default();
             let sizes = SizeDist::new(values, cdf).map_err(|e| to_pyerr(py, e))?;
             Some(Background {
-                endpoints: indices(py, "background endpoints", &ep, n_nodes)?,
+                endpoints: indices("background endpoints", &ep, n_nodes)?,
                 inject_bps: bg_inject_bps
                     .map(|a| a.as_array().to_vec())
                     .unwrap_or_default(),
@@ -134,6 +109,7 @@ pub fn monte_carlo<'py>(
     };
     let cfg = Config {
         samples,
+        n_job,
         seed,
         policy,
         vary_hash,
@@ -141,8 +117,8 @@ pub fn monte_carlo<'py>(
         capacity_factor: capacity_factor.map(|a| a.as_array().to_vec()),
     };
     let net = fabric.net.clone();
-    let out = run_detached(py, |cancel| {
-        montecarlo::run(&net, router, &tpl, bg.as_ref(), &cfg, threads, cancel)
+    let out = run_detached(py, move |cancel| {
+        montecarlo::run(&net, &router, &tpl, bg.as_ref(), &cfg, threads, cancel)
     })?;
     let d = PyDict::new(py);
     d.set_item("job_time_s", out.job_time_s.into_pyarray(py))?;

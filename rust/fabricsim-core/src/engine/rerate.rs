@@ -1,0 +1,691 @@
+//! Incremental max-min re-rating after an event batch: the threshold below which nothing
+//! changes, the search for the connected groups of flows to re-rate (stopping at links with
+//! spare capacity, merging searches that meet), progressive filling of each group, and
+//! publishing the new rates. See DEVELOPERS.md, "Flow engine".
+
+use std::collections::BinaryHeap;
+
+use super::event::{Ev, State};
+use super::Sim;
+
+/// Smallest level `x >= 0` at which a link of capacity `cap` saturates when flows of total
+/// weight `w_new` run at `x` beside flows `(rate, fraction)` each capped at their rate:
+/// `sum(fraction * min(rate, x)) + w_new * x = cap`, with `w_all = w_new + sum(fraction)`.
+/// The load is concave and piecewise linear in `x`, so Newton steps from the lower bound
+/// `cap / w_all` never overshoot and stop once a step crosses no rate; a sort is the fallback.
+fn saturation_level(cap: f64, w_new: f64, w_all: f64, others: &mut [(f64, f64)]) -> f64 {
+    let mut x = cap / w_all;
+    let mut above_prev = usize::MAX;
+    for _ in 0..6 {
+        let (mut load, mut slope, mut above) = (w_new * x, w_new, 0usize);
+        for &(r, frac) in others.iter() {
+            if r > x {
+                load += frac * x;
+                slope += frac;
+                above += 1;
+            } else {
+                load += frac * r;
+            }
+        }
+        if above == above_prev || load >= cap {
+            return x.max(0.0);
+        }
+        above_prev = above;
+        x += (cap - load) / slope;
+    }
+    others.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut below, mut w_above) = (0.0, w_all);
+    for &(r, frac) in others.iter() {
+        let x = (cap - below) / w_above;
+        if x <= r {
+            return x.max(0.0);
+        }
+        below += frac * r;
+        w_above -= frac;
+    }
+    ((cap - below) / w_new).max(0.0)
+}
+
+/// One connected group of flows to re-rate: its ranges of `comp_links` and `comp_flows`, and the
+/// stamps of the searches it is made of (`lo..=hi`; more than one when searches met).
+#[derive(Clone, Copy, Debug)]
+struct Group {
+    links: (usize, usize),
+    flows: (usize, usize),
+    // The links its search stopped at: lazy_links[lazy.0..lazy.1].
+    lazy: (usize, usize),
+    lo: u32,
+    hi: u32,
+}
+
+impl Group {
+    fn has(&self, stamps: &[u32]) -> bool {
+        stamps.iter().any(|&s| self.lo <= s && s <= self.hi)
+    }
+}
+
+/// Make the current group `g` (the last ranges of the three lists) the union of itself and the
+/// earlier groups whose stamps are in `met`: those move next to it, the others found since the
+/// first of them move before them, keeping their order.
+fn merge_met(
+    met: &[u32],
+    g: &mut Group,
+    comps: &mut Vec<Group>,
+    comp_links: &mut [u32],
+    comp_flows: &mut [u32],
+    lazy_links: &mut [u32],
+) {
+    let Some(first) = comps.iter().position(|e| e.has(met)) else {
+        return;
+    };
+    let tail: Vec<Group> = comps.drain(first..).collect();
+    let base = (tail[0].links.0, tail[0].flows.0, tail[0].lazy.0);
+    let (mut links, mut flows, mut lazy) = (
+        Vec::with_capacity(comp_links.len() - base.0),
+        Vec::with_capacity(comp_flows.len() - base.1),
+        Vec::with_capacity(lazy_links.len() - base.2),
+    );
+    let mut copy = |e: &Group| {
+        links.extend_from_slice(&comp_links[e.links.0..e.links.1]);
+        flows.extend_from_slice(&comp_flows[e.flows.0..e.flows.1]);
+        lazy.extend_from_slice(&lazy_links[e.lazy.0..e.lazy.1]);
+        (links.len(), flows.len(), lazy.len())
+    };
+    let mut at = (0, 0, 0);
+    for e in tail.iter().filter(|e| !e.has(met)) {
+        let end = copy(e);
+        comps.push(Group {
+            links: (base.0 + at.0, base.0 + end.0),
+            flows: (base.1 + at.1, base.1 + end.1),
+            lazy: (base.2 + at.2, base.2 + end.2),
+            ..*e
+        });
+        at = end;
+    }
+    for e in tail.iter().filter(|e| e.has(met)) {
+        copy(e);
+        g.lo = g.lo.min(e.lo);
+    }
+    comp_links[base.0..base.0 + links.len()].copy_from_slice(&links);
+    comp_flows[base.1..base.1 + flows.len()].copy_from_slice(&flows);
+    lazy_links[base.2..base.2 + lazy.len()].copy_from_slice(&lazy);
+    (g.links.0, g.flows.0, g.lazy.0) = (base.0 + at.0, base.1 + at.1, base.2 + at.2);
+}
+
+#[derive(Default)]
+pub(super) struct Scratch {
+    links: Vec<u32>,
+    others: Vec<(f64, f64)>,
+    comp_links: Vec<u32>,
+    comp_flows: Vec<u32>,
+    stack: Vec<u32>,
+    comps: Vec<Group>,
+    lazy_links: Vec<u32>,
+    met: Vec<u32>,
+    old_rate: Vec<f64>,
+    heap: BinaryHeap<Ev>,
+}
+
+/// What a re-rating tracks per link.
+#[derive(Clone, Debug, Default)]
+pub(super) struct LinkState {
+    cap: f64,
+    frozen_load: f64,
+    unfrozen_w: f64,
+    added_w: f64,
+    unfrozen_n: u32,
+    // The re-rated flows on the link: u_pos[u_start..u_end].
+    u_start: u32,
+    u_end: u32,
+    mark: u32,
+    // Stamps: touched by this batch; the search stopped here (then `top_other` is the highest
+    // rate among the flows on it that it did not re-rate).
+    root: u32,
+    lazy: u32,
+    top_other: f64,
+}
+
+impl LinkState {
+    pub(super) fn new(cap: f64) -> Self {
+        LinkState {
+            cap,
+            ..LinkState::default()
+        }
+    }
+}
+
+impl Sim<'_> {
+    /// New flows that have every one of their links to themselves (the common case when a ring
+    /// step follows the previous one on an idle path) take their tightest link's capacity
+    /// without a search, and leave the batch: they cannot change anyone else's rate. Their
+    /// links are marked so that the search below skips them.
+    fn start_isolated(&mut self, t: f64, stamp: u32, ends: &mut BinaryHeap<Ev>) {
+        let mut added = std::mem::take(&mut self.added);
+        let (fl, ls, slots) = (&mut self.fl[..], &mut self.ls[..], &mut self.slots[..]);
+        let entry_pos = &self.entry_pos[..];
+        let routes = &self.routes;
+        let (route_links, route_fracs) = (&routes.links[..], &routes.fractions[..]);
+        let peak = &mut self.out.link_peak_utilization[..];
+        let isolated = &mut self.out.flows_rerated;
+        added.retain(|&f| {
+            let x = &mut fl[f as usize];
+            let (a, b) = (x.first as usize, x.last as usize);
+            if route_links[a..b]
+                .iter()
+                .any(|&l| slots[l as usize].len() != 1)
+            {
+                return true;
+            }
+            let mut level = f64::INFINITY;
+            for (&l, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
+                level = level.min(ls[l as usize].cap / frac);
+            }
+            for ((&l, &frac), &pos) in route_links[a..b]
+                .iter()
+                .zip(&route_fracs[a..b])
+                .zip(&entry_pos[a..b])
+            {
+                let l = l as usize;
+                slots[l][pos as usize].rate = level;
+                ls[l].mark = stamp;
+                peak[l] = peak[l].max(frac * level / ls[l].cap);
+            }
+            x.mark = stamp;
+            x.rate = level;
+            x.settled_at = t;
+            *isolated += 1;
+            x.project_end(f, t, ends);
+            false
+        });
+        self.added = added;
+    }
+
+    /// The level below which the max-min filling is unchanged by this batch's new flows: the
+    /// lowest level at which one of their links would saturate, given the rates the other
+    /// flows on it have now (each adds `fraction * min(rate, level)` to the link's load).
+    fn addition_threshold(&mut self) -> f64 {
+        let mut links = std::mem::take(&mut self.scratch.links);
+        let mut others = std::mem::take(&mut self.scratch.others);
+        links.clear();
+        for k in 0..self.added.len() {
+            let f = self.added[k] as usize;
+            for e in self.entries(f) {
+                let l = self.routes.links[e] as usize;
+                if self.ls[l].added_w == 0.0 {
+                    links.push(l as u32);
+                }
+                self.ls[l].added_w += self.routes.fractions[e];
+            }
+        }
+        let mut lowest = f64::INFINITY;
+        for &l in &links {
+            let l = l as usize;
+            let w_new = std::mem::take(&mut self.ls[l].added_w);
+            others.clear();
+            let mut w_all = w_new;
+            for s in &self.slots[l] {
+                if s.rate < f64::INFINITY {
+                    others.push((s.rate, s.frac));
+                    w_all += s.frac;
+                }
+            }
+            let level = saturation_level(self.ls[l].cap, w_new, w_all, &mut others);
+            lowest = lowest.min(level);
+        }
+        self.scratch.links = links;
+        self.scratch.others = others;
+        // Rounding must not lift the threshold above flows tied at it.
+        lowest * (1.0 - 1e-9)
+    }
+
+    /// A fresh stamp. `need` more will follow in this batch without a reset in between (a
+    /// reset clears every mark, and a batch compares its marks for order).
+    fn next_stamp(&mut self, need: usize) -> u32 {
+        if self.stamp as u64 + need as u64 + 2 >= u32::MAX as u64 {
+            self.ls.iter_mut().for_each(|x| {
+                x.mark = 0;
+                x.root = 0;
+                x.lazy = 0;
+            });
+            self.fl.iter_mut().for_each(|x| x.mark = 0);
+            self.stamp = 0;
+        }
+        self.stamp += 1;
+        self.stamp
+    }
+
+    /// Recompute max-min fair rates after this batch's starts and transfer ends, push the
+    /// changed flows' new projected transfer ends.
+    ///
+    /// Progressive filling raises every flow's rate together and freezes the flows of each
+    /// link as it saturates. Below the lowest rate of an ended flow, and below the level where
+    /// a new flow's link would first saturate, the filling runs exactly as it did before this
+    /// batch (an ended flow crosses no link that saturated below its rate; a new flow changes
+    /// nothing until one of its links saturates). So flows with a lower rate keep it, and the
+    /// filling resumes from that threshold for the others, and only for those connected to the
+    /// touched links through other flows above it: the rest of the network cannot notice.
+    /// Max-min rates decompose over connected groups of those flows; each is filled on its
+    /// own (most are a single flow).
+    ///
+    /// The search first stops at links that were not saturated (see [`Sim::reach`]); if that
+    /// proves too narrow, it runs again without stopping.
+    pub(super) fn rerate(&mut self, t: f64, touched: &[u32], ends: &mut BinaryHeap<Ev>) {
+        let event = self.next_stamp(2 * touched.len() + 2);
+        if self.incremental {
+            self.start_isolated(t, event, ends);
+        }
+        let mut threshold = if self.incremental {
+            self.removed_min_rate
+        } else {
+            f64::NEG_INFINITY
+        };
+        if self.incremental && !self.added.is_empty() {
+            threshold = threshold.min(self.addition_threshold());
+        }
+        self.removed_min_rate = f64::INFINITY;
+        self.added.clear();
+        for &l in touched {
+            self.ls[l as usize].root = event;
+        }
+        let mut comp_links = std::mem::take(&mut self.scratch.comp_links);
+        let mut comp_flows = std::mem::take(&mut self.scratch.comp_flows);
+        let mut comps = std::mem::take(&mut self.scratch.comps);
+        self.scratch.old_rate.clear();
+        self.reach(
+            threshold,
+            touched,
+            event,
+            self.incremental,
+            &mut comp_links,
+            &mut comp_flows,
+            &mut comps,
+        );
+        let mut ok = true;
+        for g in &comps {
+            let (links, flows) = (
+                &comp_links[g.links.0..g.links.1],
+                &comp_flows[g.flows.0..g.flows.1],
+            );
+            ok = self.fill(t, g, links, flows);
+            if !ok || self.cancelled {
+                break;
+            }
+        }
+        if !ok && !self.cancelled {
+            // The search that stopped at spare capacity was too narrow somewhere: put back
+            // the rates filled so far and search everything.
+            self.out.searches_widened += 1;
+            let filled = self.scratch.old_rate.len();
+            for (&f, &r) in comp_flows[..filled].iter().zip(&self.scratch.old_rate) {
+                self.fl[f as usize].rate = r;
+            }
+            self.scratch.old_rate.clear();
+            let event = self.next_stamp(touched.len() + 1); // above every mark so far
+            self.reach(
+                threshold,
+                touched,
+                event,
+                false,
+                &mut comp_links,
+                &mut comp_flows,
+                &mut comps,
+            );
+            for g in &comps {
+                let (links, flows) = (
+                    &comp_links[g.links.0..g.links.1],
+                    &comp_flows[g.flows.0..g.flows.1],
+                );
+                self.fill(t, g, links, flows);
+                if self.cancelled {
+                    break;
+                }
+            }
+        }
+        if !self.cancelled && !comp_flows.is_empty() {
+            self.publish(t, &comp_links, &comp_flows, ends);
+        }
+        self.scratch.comp_links = comp_links;
+        self.scratch.comp_flows = comp_flows;
+        self.scratch.comps = comps;
+    }
+
+    /// The flows to re-rate, one connected group at a time (`comps`): new ones and those at or
+    /// above `threshold`, reached from the `touched` links through one another, with the links
+    /// they cross (each link's frozen load and re-rated flows set up for the filling). Links and
+    /// flows marked above `event` belong to this batch.
+    ///
+    /// With `lazy`, the search does not go on through a link (other than a touched one) that
+    /// was not saturated: the flows on it that nothing else reaches keep their rates, as long
+    /// as the link does not end up limiting a re-rated flow below one of them (the filling
+    /// checks, see [`Sim::fill`]). A link with spare capacity is nobody's bottleneck, so
+    /// without that they still have theirs, unchanged. Two searches can only meet at such a
+    /// link (a link searched through takes every flow on it above the threshold); their
+    /// groups are then filled as one.
+    #[allow(clippy::too_many_arguments)]
+    fn reach(
+        &mut self,
+        threshold: f64,
+        touched: &[u32],
+        event: u32,
+        lazy: bool,
+        comp_links: &mut Vec<u32>,
+        comp_flows: &mut Vec<u32>,
+        comps: &mut Vec<Group>,
+    ) {
+        let mut stack = std::mem::take(&mut self.scratch.stack);
+        let mut lazy_links = std::mem::take(&mut self.scratch.lazy_links);
+        let mut met = std::mem::take(&mut self.scratch.met);
+        let route_links = &self.routes.links[..];
+        self.u_pos.clear();
+        comp_links.clear();
+        comp_flows.clear();
+        comps.clear();
+        stack.clear();
+        lazy_links.clear();
+        for &root in touched {
+            if self.ls[root as usize].mark >= event {
+                continue; // reached by an earlier group, or a flow alone on its links
+            }
+            let group = self.next_stamp(0);
+            // Plain slices, so the compiler keeps them in registers across the stores below.
+            let (slots, fl, ls, u_pos) = (&self.slots, &mut self.fl, &mut self.ls, &mut self.u_pos);
+            ls[root as usize].mark = group;
+            stack.push(root);
+            let mut g = Group {
+                links: (comp_links.len(), 0),
+                flows: (comp_flows.len(), 0),
+                lazy: (lazy_links.len(), 0),
+                lo: group,
+                hi: group,
+            };
+            met.clear();
+            while let Some(l) = stack.pop() {
+                comp_links.push(l);
+                let l = l as usize;
+                // One pass over the link: flows below the threshold keep their rates and make
+                // up its frozen load; the others (new flows read +inf) are re-rated.
+                let (mut w, mut frozen_load, mut load) = (0.0, 0.0, 0.0);
+                let u_start = u_pos.len();
+                for (k, slot) in slots[l].iter().enumerate() {
+                    load += slot.frac * slot.rate;
+                    if slot.rate < threshold {
+                        frozen_load += slot.frac * slot.rate;
+                        continue;
+                    }
+                    w += slot.frac;
+                    u_pos.push(k as u32);
+                }
+                let y = &mut ls[l];
+                if lazy && y.root != event && load < y.cap * (1.0 - 1e-9) {
+                    // Settled once this group's search is over.
+                    u_pos.truncate(u_start);
+                    y.lazy = group;
+                    lazy_links.push(l as u32);
+                    continue;
+                }
+                let u_end = u_pos.len();
+                y.u_start = u_start as u32;
+                y.u_end = u_end as u32;
+                y.unfrozen_w = w;
+                y.unfrozen_n = (u_end - u_start) as u32;
+                y.frozen_load = frozen_load;
+                for &k in &u_pos[u_start..u_end] {
+                    let flow = slots[l][k as usize].flow;
+                    let x = &mut fl[flow as usize];
+                    if x.mark == group {
+                        continue;
+                    }
+                    x.mark = group;
+                    comp_flows.push(flow);
+                    for &l2 in &route_links[x.first as usize..x.last as usize] {
+                        let y2 = &mut ls[l2 as usize];
+                        if y2.mark == group {
+                            continue;
+                        }
+                        if y2.mark > event {
+                            // An earlier group stopped at this link: fill them together.
+                            if !met.contains(&y2.mark) {
+                                met.push(y2.mark);
+                            }
+                            continue;
+                        }
+                        y2.mark = group;
+                        stack.push(l2);
+                    }
+                }
+            }
+            if comp_flows.len() == g.flows.0 {
+                // Nothing to re-rate: the root's other flows keep their rates.
+                comp_links.truncate(g.links.0);
+                continue;
+            }
+            if !met.is_empty() {
+                merge_met(&met, &mut g, comps, comp_links, comp_flows, &mut lazy_links);
+                self.out.groups_merged += 1;
+            }
+            // The links this group stopped at: the flows it reached by other links are
+            // re-rated, the others count as frozen load at their rates.
+            for &l in &lazy_links[g.lazy.0..] {
+                let l = l as usize;
+                let (mut w, mut frozen_load, mut top_other) = (0.0, 0.0, 0.0f64);
+                let u_start = u_pos.len();
+                for (k, slot) in slots[l].iter().enumerate() {
+                    if fl[slot.flow as usize].mark >= g.lo {
+                        w += slot.frac;
+                        u_pos.push(k as u32);
+                    } else {
+                        frozen_load += slot.frac * slot.rate;
+                        top_other = top_other.max(slot.rate);
+                    }
+                }
+                let y = &mut ls[l];
+                y.u_start = u_start as u32;
+                y.u_end = u_pos.len() as u32;
+                y.unfrozen_w = w;
+                y.unfrozen_n = y.u_end - y.u_start;
+                y.frozen_load = frozen_load;
+                y.top_other = top_other;
+            }
+            (g.links.1, g.flows.1, g.lazy.1) =
+                (comp_links.len(), comp_flows.len(), lazy_links.len());
+            comps.push(g);
+        }
+        self.scratch.stack = stack;
+        self.scratch.lazy_links = lazy_links;
+        self.scratch.met = met;
+    }
+
+    /// Progressive filling of group `g`'s flows (the others on its links keep their rates).
+    /// False if a link its search stopped at (`LinkState::lazy` in `g.lo..=g.hi`) froze a flow
+    /// below the rate of a flow the search left alone there: that one would have had to give way.
+    fn fill(&mut self, t: f64, g: &Group, comp_links: &[u32], comp_flows: &[u32]) -> bool {
+        self.out.flows_rerated += comp_flows.len() as u64;
+        let mut old_rate = std::mem::take(&mut self.scratch.old_rate);
+        let mut heap = std::mem::take(&mut self.scratch.heap);
+        // Plain slices, so the compiler keeps them in registers across the stores below.
+        let (fl, ls, slots) = (&mut self.fl[..], &mut self.ls[..], &self.slots[..]);
+        let u_pos = &self.u_pos[..];
+        let routes = &self.routes;
+        let (route_links, route_fracs) = (&routes.links[..], &routes.fractions[..]);
+        let level_of =
+            |y: &LinkState| (y.cap - y.frozen_load).max(0.0) / y.unfrozen_w.max(f64::MIN_POSITIVE);
+        // Where a stopped-at link limits re-rated flows to `level`, no flow it kept may be faster.
+        let too_narrow = |y: &LinkState, level: f64| {
+            (g.lo..=g.hi).contains(&y.lazy) && y.top_other > level * (1.0 + 1e-9)
+        };
+        let mut ok = true;
+        heap.clear();
+        for &f in comp_flows {
+            let x = &mut fl[f as usize];
+            old_rate.push(x.rate);
+            // Settle the bytes sent at the old rate.
+            let dt = t - x.settled_at;
+            if dt > 0.0 && x.rate > 0.0 {
+                x.remaining -= (x.rate * dt).min(x.remaining);
+            }
+            x.settled_at = t;
+            x.frozen = false;
+        }
+        if let [f] = *comp_flows {
+            // One flow to re-rate: it takes the tightest of its links.
+            let x = &mut fl[f as usize];
+            let (mut level, mut at) = (f64::INFINITY, usize::MAX);
+            for &l in comp_links {
+                let y = &ls[l as usize];
+                if y.unfrozen_n > 0 && level_of(y) < level {
+                    (level, at) = (level_of(y), l as usize);
+                }
+            }
+            if at != usize::MAX && too_narrow(&ls[at], level) {
+                ok = false;
+            }
+            x.frozen = true;
+            x.rate = level;
+            let (a, b) = (x.first as usize, x.last as usize);
+            for (&l, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
+                ls[l as usize].frozen_load += frac * level;
+            }
+        } else {
+            // Progressive filling with a lazy heap of link saturation levels (built in one
+            // heapify: most links never become a bottleneck).
+            let mut levels = heap.into_vec();
+            levels.clear();
+            for &l in comp_links {
+                let y = &ls[l as usize];
+                if y.unfrozen_n > 0 {
+                    levels.push(Ev::new(level_of(y), l, 0));
+                }
+            }
+            heap = BinaryHeap::from(levels);
+            let mut rounds = 0u64;
+            // A link's level only rises as flows freeze, so a queued level may be stale (too
+            // low): recompute it when it comes up and queue it again if it rose.
+            let mut level_now = 0.0f64;
+            let mut unfrozen = comp_flows.len();
+            while let Some(top) = heap.pop() {
+                let (queued, l) = (top.t(), top.id());
+                let y = &ls[l as usize];
+                if y.unfrozen_n == 0 {
+                    continue;
+                }
+                let current = level_of(y).max(level_now);
+                if current > queued {
+                    heap.push(Ev::new(current, l, 0));
+                    continue;
+                }
+                let level = queued.max(level_now);
+                if too_narrow(y, level) {
+                    ok = false;
+                    break;
+                }
+                level_now = level;
+                let (u0, u1) = (y.u_start as usize, y.u_end as usize);
+                let on_link = &slots[l as usize];
+                for &k in &u_pos[u0..u1] {
+                    let x = &mut fl[on_link[k as usize].flow as usize];
+                    if x.frozen {
+                        continue;
+                    }
+                    x.frozen = true;
+                    x.rate = level;
+                    unfrozen -= 1;
+                    let (a, b) = (x.first as usize, x.last as usize);
+                    for (&l2, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
+                        let y2 = &mut ls[l2 as usize];
+                        y2.frozen_load += frac * level;
+                        y2.unfrozen_w -= frac;
+                        y2.unfrozen_n -= 1;
+                    }
+                }
+                if unfrozen == 0 {
+                    break; // the links still queued carry no flow left to rate
+                }
+                rounds += 1;
+                if rounds % 256 == 0 && (self.cancel)() {
+                    self.cancelled = true;
+                    break;
+                }
+            }
+        }
+        self.scratch.old_rate = old_rate;
+        self.scratch.heap = heap;
+        ok
+    }
+
+    /// Make the filled rates current: on the links, in the peak utilisations and as new
+    /// projected transfer ends for the flows whose rate changed.
+    fn publish(
+        &mut self,
+        t: f64,
+        comp_links: &[u32],
+        comp_flows: &[u32],
+        ends: &mut BinaryHeap<Ev>,
+    ) {
+        let (fl, ls, slots) = (&mut self.fl[..], &self.ls[..], &mut self.slots[..]);
+        let entry_pos = &self.entry_pos[..];
+        let route_links = &self.routes.links[..];
+        let peak = &mut self.out.link_peak_utilization[..];
+        for &l in comp_links {
+            let y = &ls[l as usize];
+            let util = y.frozen_load / y.cap;
+            if util > peak[l as usize] {
+                peak[l as usize] = util;
+            }
+        }
+        for (&f, &old) in comp_flows.iter().zip(&self.scratch.old_rate) {
+            let x = &mut fl[f as usize];
+            let r = x.rate;
+            let (a, b) = (x.first as usize, x.last as usize);
+            for (&l, &pos) in route_links[a..b].iter().zip(&entry_pos[a..b]) {
+                slots[l as usize][pos as usize].rate = r;
+            }
+            // Same rate, same projected end: the queued event stays valid.
+            if r != old {
+                x.project_end(f, t, ends);
+            }
+        }
+        // Stale projections pile up when rates change often: rebuild the heap now and then.
+        if ends.len() > 4 * self.n_active + 65_536 {
+            let fl = &self.fl;
+            ends.retain(|e| {
+                let x = &fl[e.id() as usize];
+                x.state == State::Active && e.version() == x.version
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saturation_level_solves_the_load_equation() {
+        use crate::rng::Rng;
+        let mut rng = Rng::new(7);
+        for _ in 0..2000 {
+            let k = rng.below(40) as usize;
+            let mut others: Vec<(f64, f64)> = (0..k)
+                .map(|_| {
+                    (
+                        1.0 + rng.below(20) as f64,
+                        if rng.below(2) == 0 { 1.0 } else { 0.25 },
+                    )
+                })
+                .collect();
+            let used: f64 = others.iter().map(|o| o.0 * o.1).sum();
+            let cap = used + 1.0 + rng.below(50) as f64;
+            let w_new = 0.5 + rng.below(3) as f64;
+            let w_all = w_new + others.iter().map(|o| o.1).sum::<f64>();
+            let load = |x: f64, o: &[(f64, f64)]| {
+                w_new * x + o.iter().map(|&(r, f)| f * r.min(x)).sum::<f64>()
+            };
+            let x = saturation_level(cap, w_new, w_all, &mut others);
+            assert!(
+                (load(x, &others) - cap).abs() <= 1e-9 * cap,
+                "load {} vs cap {cap}",
+                load(x, &others)
+            );
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Distance tables: one per forwarding node, built lazily (and in parallel on request), and
+//! read through [`Toward`] for endpoints that do not forward.
+
+use std::sync::{Arc, OnceLock};
+
+use rayon::prelude::*;
+
+use super::{Metric, UNREACHABLE};
+use crate::error::{CoreError, Result};
+use crate::network::Network;
+
+/// Distances toward one destination: its own table if it forwards, else through the nodes
+/// that link into it (a GPU's NVSwitch and NIC), as (node, its table if it forwards, weight).
+pub(super) struct Toward<'r> {
+    pub(super) dst: usize,
+    own: Option<&'r [u32]>,
+    into: Vec<(usize, Option<&'r [u32]>, u32)>,
+}
+
+impl Toward<'_> {
+    #[inline]
+    pub(super) fn dist(&self, u: usize) -> u32 {
+        if u == self.dst {
+            return 0;
+        }
+        if let Some(t) = self.own {
+            return t[u];
+        }
+        let mut best = UNREACHABLE;
+        for &(v, table, w) in &self.into {
+            let through = if v == u {
+                w
+            } else if let Some(t) = table {
+                if t[u] == UNREACHABLE {
+                    continue;
+                }
+                t[u].saturating_add(w)
+            } else {
+                continue;
+            };
+            best = best.min(through);
+        }
+        best
+    }
+}
+
+pub struct Router {
+    pub(super) net: Arc<Network>,
+    metric: Metric,
+    tables: Vec<OnceLock<Box<[u32]>>>,
+}
+
+impl Router {
+    pub fn new(net: Arc<Network>, metric: Metric) -> Self {
+        let tables = (0..net.n_nodes()).map(|_| OnceLock::new()).collect();
+        Router {
+            net,
+            metric,
+            tables,
+        }
+    }
+
+    pub fn network(&self) -> &Arc<Network> {
+        &self.net
+    }
+
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    #[inline]
+    fn weight(&self, link: usize) -> u32 {
+        match self.metric {
+            Metric::Hops => 1,
+            Metric::Latency => self.net.latency_ns(link).max(1),
+        }
+    }
+
+    /// Distances from every node to `target`, relaxing only through transit nodes (and the
+    /// target itself). Dijkstra with a bucket-free binary heap; BFS when every weight is 1.
+    fn build_table(&self, target: usize) -> Box<[u32]> {
+        let net = &*self.net;
+        let mut dist = vec![UNREACHABLE; net.n_nodes()];
+        dist[target] = 0;
+        match self.metric {
+            Metric::Hops => {
+                let mut queue = std::collections::VecDeque::new();
+                queue.push_back(target as u32);
+                while let Some(v) = queue.pop_front() {
+                    let v = v as usize;
+                    if v != target && !net.is_transit(v) {
+                        continue;
+                    }
+                    let dv = dist[v];
+                    for &l in net.in_links(v) {
+                        let u = net.src(l as usize);
+                        if dist[u] == UNREACHABLE {
+                            dist[u] = dv + 1;
+                            queue.push_back(u as u32);
+                        }
+                    }
+                }
+            }
+            Metric::Latency => {
+                use std::cmp::Reverse;
+                let mut heap = std::collections::BinaryHeap::new();
+                heap.push(Reverse((0u64, target as u32)));
+                while let Some(Reverse((d, v))) = heap.pop() {
+                    let v = v as usize;
+                    if d > dist[v] as u64 || (v != target && !net.is_transit(v)) {
+                        continue;
+                    }
+                    for &l in net.in_links(v) {
+                        let u = net.src(l as usize);
+                        let nd = (d + self.weight(l as usize) as u64).min(UNREACHABLE as u64 - 1);
+                        if nd < dist[u] as u64 {
+                            dist[u] = nd as u32;
+                            heap.push(Reverse((nd, u as u32)));
+                        }
+                    }
+                }
+            }
+        }
+        dist.into_boxed_slice()
+    }
+
+    fn table(&self, target: usize) -> &[u32] {
+        self.tables[target].get_or_init(|| self.build_table(target))
+    }
+
+    /// The tables needed to reach `dst`: its own if it forwards, else its transit neighbours'.
+    fn tables_for(&self, dst: usize, out: &mut Vec<usize>) {
+        if self.net.is_transit(dst) {
+            out.push(dst);
+        } else {
+            for &l in self.net.in_links(dst) {
+                let v = self.net.src(l as usize);
+                if self.net.is_transit(v) {
+                    out.push(v);
+                }
+            }
+        }
+    }
+
+    /// Build (in parallel) every table needed to route to `dsts`. Returns how many tables exist.
+    pub fn precompute(&self, dsts: &[usize]) -> Result<usize> {
+        let mut need = Vec::new();
+        for &d in dsts {
+            self.net.check_node("destination", d)?;
+            self.tables_for(d, &mut need);
+        }
+        need.sort_unstable();
+        need.dedup();
+        need.par_iter().for_each(|&v| {
+            self.table(v);
+        });
+        Ok(self.tables.iter().filter(|t| t.get().is_some()).count())
+    }
+
+    /// Routing tables for every endpoint (GPU / edge site) and every switch.
+    pub fn precompute_all(&self) -> Result<usize> {
+        let all: Vec<usize> = (0..self.net.n_nodes()).collect();
+        self.precompute(&all)
+    }
+
+    /// How to read distances toward `dst`: looked up once per route, not once per hop and
+    /// candidate (the walks of a Monte Carlo sample spend their time here).
+    fn toward(&self, dst: usize) -> Toward<'_> {
+        let net = &*self.net;
+        if net.is_transit(dst) {
+            return Toward {
+                dst,
+                own: Some(self.table(dst)),
+                into: Vec::new(),
+            };
+        }
+        let into = net
+            .in_links(dst)
+            .iter()
+            .map(|&l| {
+                let v = net.src(l as usize);
+                let table = net.is_transit(v).then(|| self.table(v));
+                (v, table, self.weight(l as usize))
+            })
+            .collect();
+        Toward {
+            dst,
+            own: None,
+            into,
+        }
+    }
+
+    /// Shortest distance from `u` to `dst` in the routing metric (`UNREACHABLE` if none).
+    pub fn dist(&self, u: usize, dst: usize) -> u32 {
+        self.toward(dst).dist(u)
+    }
+
+    /// Equal-cost next hops (out-link ids, increasing) of `u` toward `to.dst`; `du` = its
+    /// distance.
+    pub(super) fn next_hops_into(&self, u: usize, to: &Toward<'_>, du: u32, out: &mut Vec<u32>) {
+        out.clear();
+        if du == UNREACHABLE || u == to.dst {
+            return;
+        }
+        let net = &*self.net;
+        for &l in net.out_links(u) {
+            let v = net.dst(l as usize);
+            if v != to.dst && !net.is_transit(v) {
+                continue;
+            }
+            let dv = to.dist(v);
+            if dv != UNREACHABLE && dv as u64 + self.weight(l as usize) as u64 == du as u64 {
+                out.push(l);
+            }
+        }
+    }
+
+    pub fn next_hops(&self, u: usize, dst: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        let to = self.toward(dst);
+        self.next_hops_into(u, &to, to.dist(u), &mut out);
+        out
+    }
+
+    pub(super) fn check_pair(&self, src: usize, dst: usize) -> Result<Toward<'_>> {
+        self.net.check_node("src", src)?;
+        self.net.check_node("dst", dst)?;
+        let to = self.toward(dst);
+        if to.dist(src) == UNREACHABLE {
+            return Err(CoreError::Unreachable { src, dst });
+        }
+        Ok(to)
+    }
+}
