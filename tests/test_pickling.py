@@ -18,11 +18,10 @@ from concurrent.futures import ProcessPoolExecutor
 import networkx as nx
 import numpy as np
 import pytest
-from scenario_text import TINY
 
 import fabricsim as fs
 from fabricsim.analysis.sweep import Sweep
-
+from scenario_text import TINY
 
 #: Wall-clock measurements, which differ between two runs of the same simulation.
 TIMINGS = {"timings", "route_s", "engine_s"}

@@ -375,3 +375,12 @@ def test_cli_sweep_writes_parquet_plot_and_resumes(tmp_path, capsys):
     assert meta["fingerprint"] == Sweep(fs.load_scenario(grid)).fingerprint
     assert main(args) == 0
     assert f"0 points ran in 0.0 s; 16 were already in {out}" in capsys.readouterr().out
+
+
+def test_doctests():
+    import doctest
+
+    from fabricsim.fabric import compiled
+
+    assert doctest.testmod(sw).failed == 0
+    assert doctest.testmod(compiled).failed == 0  # Fabric.__reduce__'s pickling example

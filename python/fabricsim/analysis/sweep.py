@@ -36,7 +36,7 @@ that is invalid only together (say, a design too small for the job) becomes a ro
 ...                         "load": [0.0, 0.1]})
 >>> len(sw), [p.params["routing"] for p in sw][:2]
 (4, ['ecmp', 'ecmp'])
->>> sw.points[0].id == fs.Sweep(sc, axes={"routing": ["ecmp"], "load": [0.0]}).points[1].id
+>>> sw.points[0].id == fs.Sweep(sc, axes={"routing": ["ecmp"], "load": [0.0]}).points[2].id
 True
 """
 
@@ -78,8 +78,9 @@ BUILDERS: dict[str, Callable[..., Any]] = {
 #: Sweep-level axes (bare names) and what they set.
 SWEEP_FIELDS = ("load", "seed", "samples", "collective_size_bytes")
 NAMESPACES = ("fabric", "job", "background")
-#: Batches aim at tasks of about this many seconds (Dask's per-task overhead is about a
-#: millisecond, so a task this long keeps it well under 5 %; see docs/sweeps.md).
+#: Batches aim at tasks of about this many seconds: Dask's per-task overhead (its docs: from
+#: about 200 us to 1 ms per task; measured here, 20 ms on a loaded 2-core LocalCluster, see
+#: docs/sweeps.md) then stays far below 5 % of a task.
 TARGET_TASK_S = 2.0
 #: The Parquet schema-metadata key holding the sweep's fingerprint.
 META_KEY = b"fabricsim.sweep"
@@ -321,9 +322,8 @@ class Sweep:
                 raise SweepAxisError(name, "ambiguous: write " + " or ".join(
                     f"{ns}.{name}" for ns, _ in hits))
         valid = self._valid_names()
-        close = difflib.get_close_matches(name, valid, n=1)
-        if not close and "." not in name:
-            close = difflib.get_close_matches(name, [v.split(".", 1)[-1] for v in valid], n=1)
+        bare = list(dict.fromkeys(v.split(".", 1)[-1] for v in valid))
+        close = difflib.get_close_matches(name, valid if "." in name else bare, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise SweepAxisError(name, f"unknown field{hint}; valid: design, routing, "
                                    f"{', '.join(SWEEP_FIELDS)}, fabric.<a keyword of the "
@@ -570,7 +570,12 @@ def _need(module: str):
 class ResultsFile:
     """The Parquet file a sweep writes: all rows so far, replaced atomically on each flush
     (written to a temporary file beside it, then renamed over it), with the sweep's
-    fingerprint in the schema metadata so that a resume never mixes two base scenarios."""
+    fingerprint in the schema metadata so that a resume never mixes two base scenarios.
+
+    Flushes come at most every ``flush_s`` seconds, and at most every 10 times the last
+    write's duration (a 10,000-row file takes about half a second to rewrite: the driver
+    then spends at most a tenth of its time writing); a kill loses the points finished
+    since the last flush, which a resume runs again."""
 
     def __init__(self, path: str | os.PathLike, fingerprint: str, *, flush_s: float = 1.0):
         self.path = Path(path)
@@ -579,6 +584,7 @@ class ResultsFile:
         self.rows: dict[str, dict] = {}
         self._dirty = False
         self._last = time.monotonic()
+        self._interval = flush_s
         if self.path.exists():
             pq = _need("pyarrow.parquet")
             try:
@@ -600,7 +606,7 @@ class ResultsFile:
         for r in rows:
             self.rows[r["point_id"]] = r
         self._dirty = True
-        if time.monotonic() - self._last >= self.flush_s:
+        if time.monotonic() - self._last >= self._interval:
             self.flush()
 
     def flush(self) -> None:
@@ -617,6 +623,7 @@ class ResultsFile:
                                      "fabricsim": __version__}).encode()
         table = table.replace_schema_metadata(meta)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        t0 = time.monotonic()
         try:
             pq.write_table(table, tmp)
             with open(tmp, "rb") as f:
@@ -627,6 +634,7 @@ class ResultsFile:
                 tmp.unlink()
         self._dirty = False
         self._last = time.monotonic()
+        self._interval = max(self.flush_s, 10 * (self._last - t0))
 
 
 def frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None):
@@ -943,12 +951,13 @@ def plot_pareto(df, sweep: Sweep, path: str) -> str:
     front = pareto_front(at)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.4), sharey=True)
     for ax, cost in zip(axes, ("switches", "cables", "optics"), strict=True):
-        ax.scatter(at[cost], at["tokens_per_s_p50"], color="0.6", s=18, label="design variant")
+        ax.scatter(at[cost], at["tokens_per_s_p50"] / 1e6, color="0.6", s=18,
+                   label="design variant")
         f = front.sort_values(cost)
-        ax.plot(f[cost], f["tokens_per_s_p50"], "o-", color="C3", label="Pareto front")
+        ax.plot(f[cost], f["tokens_per_s_p50"] / 1e6, "o-", color="C3", label="Pareto front")
         ax.set_xlabel(cost)
         ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("tokens/s (p50, mean over seeds)")
+    axes[0].set_ylabel("million tokens/s (p50, mean over seeds)")
     axes[0].legend(loc="lower right")
     fig.suptitle(f"{getattr(sweep.base, 'title', '') or 'sweep'}: tokens/s vs cost proxies at "
                  f"background load {load:g} ({len(at)} variants, {len(front)} on the front)")
