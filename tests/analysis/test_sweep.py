@@ -314,6 +314,8 @@ def test_without_dask_it_runs_locally_and_says_what_to_install(monkeypatch, scen
     s = Sweep(scenario, axes={"design": ["ls 1:1"], "load": [0.0]})
     with pytest.raises(ImportError, match=r"pip install 'fabricsim\[dask\]'"):
         run_sweep(s, executor="tcp://127.0.0.1:8786")
+    with pytest.raises(fs.InvalidTypeError, match="executor: expected"):
+        run_sweep(s, executor=object())
     assert len(run_sweep(s)) == 1  # the default: local processes
     grid = tmp_path / "grid.toml"
     grid.write_text(GRID)
@@ -331,6 +333,8 @@ def test_bad_run_arguments(scenario):
         run_sweep(s, executor=3)
     with pytest.raises(fs.InvalidArgumentError, match="batch_size: must be an integer >= 1"):
         run_sweep(s, batch_size=0)
+    with pytest.raises(fs.InvalidArgumentError, match="out: the directory .* does not exist"):
+        run_sweep(s, executor="serial", out="/nonexistent-dir/r.parquet")
     with pytest.raises(fs.InvalidTypeError, match="sweep: expected a fabricsim.Sweep"):
         run_sweep([], executor="serial")
     with pytest.raises(fs.InvalidTypeError, match="base: expected a fabricsim.Scenario"):

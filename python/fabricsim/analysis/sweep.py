@@ -578,7 +578,7 @@ class ResultsFile:
     since the last flush, which a resume runs again."""
 
     def __init__(self, path: str | os.PathLike, fingerprint: str, *, flush_s: float = 1.0):
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         self.fingerprint = fingerprint
         self.flush_s = flush_s
         self.rows: dict[str, dict] = {}
@@ -662,9 +662,16 @@ def frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = Non
 
 def _dask_client(executor: Any):
     """A ``distributed.Client`` for ``executor`` (a Client, or a scheduler address)."""
+    import asyncio
+
+    wrong = InvalidTypeError(f"executor: expected None, 'serial', 'processes', a "
+                             f"dask.distributed.Client or a scheduler address, got "
+                             f"{type(executor).__name__}")
     try:
         import distributed
     except ImportError:
+        if not isinstance(executor, str):
+            raise wrong from None
         raise ImportError(f"running on a Dask cluster needs dask.distributed: {DASK_HINT}"
                           ) from None
     if isinstance(executor, distributed.Client):
@@ -672,12 +679,10 @@ def _dask_client(executor: Any):
     if isinstance(executor, str):
         try:
             return distributed.Client(executor, timeout="20s"), True
-        except OSError as e:
+        except (OSError, TimeoutError, asyncio.TimeoutError) as e:
             raise InvalidArgumentError(f"executor: cannot reach the Dask scheduler at "
                                        f"{executor!r}: {e}") from None
-    raise InvalidTypeError(f"executor: expected None, 'serial', 'processes', a "
-                           f"dask.distributed.Client or a scheduler address, got "
-                           f"{type(executor).__name__}")
+    raise wrong
 
 
 def _batches(points: Sequence[SweepPoint], size: int) -> list[list[SweepPoint]]:
@@ -725,6 +730,11 @@ def run_sweep(
     if threads is not None:
         threads = _validate.integer("threads", threads, minimum=1)
     _need("pandas")
+    if out is not None:
+        _need("pyarrow")
+        parent = Path(out).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise InvalidArgumentError(f"out: the directory {parent} does not exist")
     mode = executor
     if executor is None:
         mode = "processes"
