@@ -141,7 +141,8 @@ def main() -> None:
         batch = max(1, min(round(2.0 / cpu_point), math.ceil(10_000 / (2 * n))))
         tasks = math.ceil(10_000 / batch)
         est = 10_000 * cpu_point / n / (busy if n > 1 else 1.0)
-        print(f"  {n:>8} {batch:>6} {tasks:>7} {est / 60:>8.1f} min")
+        when = f"{est / 60:.1f} min" if est >= 120 else f"{est:.0f} s"
+        print(f"  {n:>8} {batch:>6} {tasks:>7} {when:>10}")
     print(f"(at this run's contended wall time a point, {per_point:.3f} s, multiply by "
           f"{per_point / cpu_point:.1f}; LocalCluster start-up {t_up:.1f} s not included; load "
           f"average {os.getloadavg()[0]:.2f} at the end)")
