@@ -77,10 +77,9 @@ BUILDERS: dict[str, Callable[..., Any]] = {
 }
 #: Sweep-level axes (bare names) and what they set.
 SWEEP_FIELDS = ("load", "seed", "samples", "collective_size_bytes")
-NAMESPACES = ("fabric", "job", "background")
 #: Batches aim at tasks of about this many seconds: Dask's per-task overhead (its docs: from
-#: about 200 us to 1 ms per task; measured here, 20 ms on a loaded 2-core LocalCluster, see
-#: docs/sweeps.md) then stays far below 5 % of a task.
+#: about 200 us to 1 ms of scheduler time per task; measured end to end here, 6-15 ms a task on
+#: a loaded 2-core LocalCluster, see docs/sweeps.md) then stays well below 5 % of a task.
 TARGET_TASK_S = 2.0
 #: The Parquet schema-metadata key holding the sweep's fingerprint.
 META_KEY = b"fabricsim.sweep"
