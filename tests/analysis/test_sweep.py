@@ -217,6 +217,30 @@ def test_dask_local_cluster_gives_identical_rows(cluster, scenario, serial):
     pd.testing.assert_frame_equal(df, serial)
 
 
+def test_a_dask_worker_killed_mid_sweep_loses_no_point(cluster, scenario, serial, tmp_path):
+    from distributed import Client
+
+    out = tmp_path / "r.parquet"
+    with Client(cluster) as client:
+        pids = client.run(os.getpid)
+        killed = []
+
+        def kill_a_busy_worker(rows):
+            if killed:
+                return
+            busy = [w for w, tasks in client.processing().items() if tasks and w in pids]
+            if busy:
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append(busy[0])
+
+        df = run_sweep(Sweep(scenario), executor=client, batch_size=2, out=out,
+                       on_rows=kill_a_busy_worker)
+    assert killed, "no worker was busy to kill"
+    # the scheduler ran the dead worker's tasks again elsewhere: every row, once, identical
+    pd.testing.assert_frame_equal(df, serial)
+    assert sorted(pd.read_parquet(out)["point_id"]) == sorted(serial["point_id"])
+
+
 def test_dask_writes_parquet_that_resumes_locally(cluster, scenario, serial, tmp_path):
     out = tmp_path / "r.parquet"
     half = Sweep(scenario, axes={"spines": [1], "routing": ["ecmp", "spray"]})
