@@ -331,7 +331,8 @@ class Sweep:
 
     def _axis(self, name: str, values: Any) -> _Axis:
         ns, fld = self._resolve(name)
-        if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, (Sequence, np.ndarray)):
+        if isinstance(values, (str, bytes, Mapping)) or \
+                not isinstance(values, (Sequence, np.ndarray)):
             raise SweepAxisError(name, f"expected a list of values, got {values!r}")
         vals = tuple(v.item() if isinstance(v, np.generic) else v for v in values)
         if not vals:
@@ -754,7 +755,7 @@ def run_sweep(
     pending = [p for p in sweep.points if p.id not in done]
     skipped = len(sweep) - len(pending)
     t0 = time.perf_counter()
-    stats = {"points": len(sweep), "skipped": skipped, "ran": 0, "tasks": 0,
+    stats: dict[str, Any] = {"points": len(sweep), "skipped": skipped, "ran": 0, "tasks": 0,
              "task_s": 0.0, "executor": mode if mode != "dask" else "dask", "batch_size": None}
     bar = None
     if progress:
