@@ -241,6 +241,19 @@ def test_a_dask_worker_killed_mid_sweep_loses_no_point(cluster, scenario, serial
     assert sorted(pd.read_parquet(out)["point_id"]) == sorted(serial["point_id"])
 
 
+def test_cli_on_a_dask_scheduler(cluster, serial, tmp_path, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GRID)
+    out = tmp_path / "r.parquet"
+    assert main(["sweep", str(grid), "--scheduler", cluster.scheduler_address, "--out",
+                 str(out), "--batch-size", "3", "--progress"]) == 0
+    cap = capsys.readouterr()
+    assert f"running on the Dask cluster at {cluster.scheduler_address}" in cap.out
+    assert "16/16" in cap.err  # the progress bar
+    df = pd.read_parquet(out).set_index("point_id").loc[serial["point_id"]].reset_index()
+    pd.testing.assert_frame_equal(df, serial)
+
+
 def test_dask_writes_parquet_that_resumes_locally(cluster, scenario, serial, tmp_path):
     out = tmp_path / "r.parquet"
     half = Sweep(scenario, axes={"spines": [1], "routing": ["ecmp", "spray"]})
