@@ -780,17 +780,17 @@ def run_sweep(
 
     client = owned = None
     try:
-        if pending and batch_size is None:
-            rows, dt = run_batch(sweep, pending[:1], threads)  # time one point, here
-            finished(rows, dt)
-            pending = pending[1:]
-            batch_size = max(1, round(TARGET_TASK_S / max(dt, 1e-6)))
-        if mode == "dask":
+        if mode == "dask":  # connect first: an unreachable scheduler fails before any work
             client, owned = _dask_client(executor)
             n_workers = max(1, sum(w.get("nthreads", 1) for w in
                                    client.scheduler_info().get("workers", {}).values()))
         else:
             n_workers = workers or os.cpu_count() or 1
+        if pending and batch_size is None:
+            rows, dt = run_batch(sweep, pending[:1], threads)  # time one point, here
+            finished(rows, dt)
+            pending = pending[1:]
+            batch_size = max(1, round(TARGET_TASK_S / max(dt, 1e-6)))
         if pending and mode != "serial":
             # at least two tasks per worker, so a slow batch does not leave the others idle
             batch_size = max(1, min(batch_size or 1, math.ceil(len(pending) / (2 * n_workers))))
