@@ -22,6 +22,7 @@ from fabricsim.analysis.comparison import Comparison, Design, compare
 from fabricsim.analysis.edge import EdgeReport, edge_latency
 from fabricsim.analysis.failures import bisection_gbps, fail, fail_random, failure_impact
 from fabricsim.analysis.queueing import LatencyResult, link_utilization, message_latency
+from fabricsim.analysis.sweep import Sweep, SweepPoint, run_sweep
 from fabricsim.analysis.tail import TailLatencyResult, tail_latency
 from fabricsim.analysis.training import (
     ErosionResult,
@@ -106,6 +107,9 @@ __all__ = [
     "Scenario",
     "load_scenario",
     "run_scenario",
+    "Sweep",
+    "SweepPoint",
+    "run_sweep",
     "TrainingJob",
     "StepResult",
     "ErosionResult",

@@ -5,6 +5,7 @@
     fabricsim compare [SCENARIO.toml]     design comparison + erosion per design (the main job)
     fabricsim erosion [SCENARIO.toml]     erosion tables only (step time, tokens/s vs load)
     fabricsim collective [SCENARIO.toml]  nccl-tests-style size sweep on one design
+    fabricsim sweep [SCENARIO.toml]       every combination of [sweep.grid], locally or on Dask
     fabricsim example                     print the built-in example scenario (to copy and edit)
     fabricsim demo                        a tour of one leaf-spine fabric: paths, ECMP collisions
 
@@ -31,7 +32,7 @@ from typing import Any
 from fabricsim.exceptions import FabricError, ScenarioError
 
 EXAMPLE_LABEL = "example.toml (built-in)"
-COMMANDS = ("compare", "erosion", "collective", "example", "demo")
+COMMANDS = ("compare", "erosion", "collective", "sweep", "example", "demo")
 
 
 class UsageError(Exception):
@@ -372,6 +373,70 @@ def cmd_collective(args: argparse.Namespace) -> int:
     return 0
 
 
+def _has_dask() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("distributed") is not None
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from fabricsim.analysis import sweep as sw
+
+    _check_outputs(args)
+    for mod in ("pandas", "pyarrow"):
+        import importlib.util
+
+        if importlib.util.find_spec(mod) is None:
+            raise UsageError(f"fabricsim sweep needs {mod}: {sw.DASK_HINT}")
+    if args.out is not None:
+        parent = Path(args.out).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise UsageError(f"--out {args.out}: the directory {parent} does not exist")
+    if args.scheduler is not None and not _has_dask():
+        raise UsageError(f"--scheduler needs dask.distributed: {sw.DASK_HINT}")
+    sc = _load(args.scenario)
+    try:
+        sweep = sw.Sweep(sc)
+    except sw.SweepAxisError as e:  # a Scenario built by hand; files are checked when loaded
+        raise UsageError(str(e)) from None
+    print("\n".join(_heading(sc, "design-space sweep")))
+    print(f"job: {describe_job(sc.job)}")
+    axes = ", ".join(f"{a.column} ({len(a.values)})" for a in sweep.axes) or "none"
+    print(f"{len(sweep)} points: {len(sc.fabrics)} designs x axes {axes}"
+          + ("" if any(a.column == "load" for a in sweep.axes)
+             else f" x loads {', '.join(f'{x:g}' for x in sc.sweep_loads)}"))
+    if args.scheduler is not None:
+        executor, where = args.scheduler, f"on the Dask cluster at {args.scheduler}"
+    elif args.local_workers == 1:
+        executor, where = "serial", "in this process"
+    else:
+        n = args.local_workers or os.cpu_count() or 1
+        executor, where = "processes", f"in {n} local processes"
+    print(f"running {where}" + ("" if args.out is None else f", writing {args.out}")
+          + ("" if _has_dask() or args.scheduler else
+             f" (to run on a Dask cluster: {sw.DASK_HINT}, then --scheduler ADDRESS)"),
+          flush=True)
+    try:
+        df = sw.run_sweep(sweep, executor=executor, workers=args.local_workers,
+                          out=args.out, batch_size=args.batch_size, progress=_progress(args))
+    except ImportError as e:
+        raise UsageError(str(e)) from None
+    stats = df.attrs.get("fabricsim.sweep", {})
+    print()
+    print(sw.summary(df, sweep))
+    print()
+    done = f"{stats.get('ran', 0)} points ran in {stats.get('wall_s', 0.0):.1f} s"
+    if stats.get("skipped"):
+        done += f"; {stats['skipped']} were already in {args.out}"
+    print(done)
+    if args.out:
+        print(f"wrote {args.out} ({len(df)} rows; pandas.read_parquet({str(args.out)!r}))")
+    if args.plot:
+        sw.plot_pareto(df, sweep, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def cmd_example(args: argparse.Namespace) -> int:
     from fabricsim.cli.scenario import example_text
 
@@ -454,6 +519,33 @@ def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
                    "hierarchical")
     p.add_argument("--routing", choices=("ecmp", "spray"), help="default: the design's")
     p.set_defaults(func=cmd_collective)
+
+    p = sub.add_parser("sweep", help="run every combination of the scenario's [sweep.grid]",
+                       description="One point per design variant, routing, job/background "
+                       "variant, seed and load ([sweep.grid] or [[sweep.axis]] tables; default: "
+                       "every design at every load of [sweep]). Runs in local processes, or on "
+                       "an existing Dask cluster with --scheduler; writes one Parquet row per "
+                       "point as points finish and skips the points already in --out, so a "
+                       "killed sweep resumes. Ends with the best design per load and the "
+                       "Pareto front of tokens/s against switches, cables and optics.")
+    p.add_argument("scenario", nargs="?", metavar="SCENARIO.toml",
+                   help="scenario file (default: the built-in example)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a Dask scheduler, e.g. tcp://host:8786 (needs fabricsim[dask])")
+    where.add_argument("--local-workers", type=_positive_int, metavar="N",
+                       help="local worker processes (default: one per core; 1 = in this "
+                       "process)")
+    p.add_argument("--out", metavar="PATH.parquet",
+                   help="Parquet file of the rows, written as points finish; points already "
+                   "in it are skipped (resume)")
+    p.add_argument("--plot", metavar="PNG", help="write tokens/s vs switches, cables and "
+                   "optics with the Pareto front")
+    p.add_argument("--batch-size", type=_positive_int, metavar="K",
+                   help="points per task (default: about 2 s of work per task)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("example", help="print the built-in example scenario")
     p.set_defaults(func=cmd_example)

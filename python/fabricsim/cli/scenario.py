@@ -48,6 +48,13 @@ Format (every table but ``[[fabric]]`` and ``[job]`` is optional)::
     seed = 0
     collective_size_bytes = "1GiB"   # the all-reduce behind the busbw column
 
+    [sweep.grid]                     # optional: what ``fabricsim sweep`` runs (every combination)
+    spines = [4, 8]                  # a builder keyword (of the designs whose builder takes it)
+    routing = ["ecmp", "spray"]
+    load = [0.0, 0.3]                # default: [sweep] loads
+    "job.data_parallel" = [16, 32]   # qualified: fabric.X, job.X, background.X
+    # or one [[sweep.axis]] table per axis: name = "spines", values = [4, 8]
+
     [edge]                           # fabricsim.edge_latency keyword arguments (not seed)
     requests = 20000
     slo_ms = 50.0
@@ -98,6 +105,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 import networkx as nx
 
+from fabricsim.analysis.sweep import DesignSpec, Sweep, SweepAxisError
 from fabricsim.analysis.training import TrainingJob
 from fabricsim.cli.toml_lines import PathKey, format_path, key_lines
 from fabricsim.exceptions import FabricError, ScenarioError
@@ -386,6 +394,8 @@ class Scenario:
     title: str = ""
     description: str = ""
     source: str = "<scenario>"
+    specs: dict = field(default_factory=dict)  # name -> DesignSpec (how a builder made it)
+    axes: dict = field(default_factory=dict)  # [sweep.grid] / [[sweep.axis]]: name -> values
 
     @property
     def designs(self) -> list:
@@ -503,15 +513,19 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
         raise ctx.error(("fabric",), "expected at least one [[fabric]] table")
     fabrics: dict[str, Fabric] = {}
     routing: dict[str, str] = {}
+    specs: dict[str, DesignSpec] = {}
     for i, raw in enumerate(fabrics_raw):
-        name, fab, route = _fabric(ctx, i, raw, job)
+        name, fab, route, spec = _fabric(ctx, i, raw, job)
         if name in fabrics:
             raise ctx.error(("fabric", i, "name"), f"the design name {name!r} appears twice")
         fabrics[name], routing[name] = fab, route
+        if spec is not None:
+            specs[name] = spec
 
     sweep: dict[str, Any] = dict(SWEEP_DEFAULTS)
     raw_sweep = _table(ctx, ("sweep",), data.get("sweep", {}))
-    sweep.update(_typed(ctx, ("sweep",), raw_sweep, SWEEP_SCHEMA))
+    sweep.update(_typed(ctx, ("sweep",), raw_sweep, SWEEP_SCHEMA, extra=("grid", "axis")))
+    axes, axis_paths = _sweep_axes(ctx, raw_sweep)
     background, bg_load = _background(ctx, data.get("background", {}))
     if bg_load is not None:
         if "load" in raw_sweep and raw_sweep["load"] != bg_load:
@@ -562,14 +576,71 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
                        COLLECTIVE_SCHEMA))
     _check_collective(ctx, coll, fabrics)
 
-    return Scenario(
+    sc = Scenario(
         fabrics=fabrics, routing=routing, job=job, background=background,
         loads=tuple(float(x) for x in sweep["loads"]), load=float(sweep["load"]),
         samples=int(sweep["samples"]), seed=int(sweep["seed"]),
         collective_size_bytes=int(sweep["collective_size_bytes"]), edge=edge,
         collective=coll, title=data.get("title", ""), description=data.get("description", ""),
-        source=source,
+        source=source, specs=specs, axes=axes,
     )
+    if axes:  # every axis checked now, before anything runs
+        try:
+            Sweep(sc)
+        except SweepAxisError as e:
+            raise ctx.error(axis_paths.get(e.axis, ("sweep",)), e.detail) from None
+    return sc
+
+
+def _sweep_axes(ctx: _Ctx, raw_sweep: Mapping) -> tuple[dict, dict]:
+    """``[sweep.grid]`` (name = [values]; a nested table qualifies: ``[sweep.grid.job]``) and
+    ``[[sweep.axis]]`` (name, values) as one ordered mapping, with each axis's key path."""
+    axes: dict[str, list] = {}
+    paths: dict[str, PathKey] = {}
+
+    def add(name: str, values: Any, path: PathKey) -> None:
+        if name in axes:
+            raise ctx.error(path, f"the axis {name!r} is given twice")
+        if not isinstance(values, list):
+            raise ctx.error(path, f"expected an array of values, got {_describe(values)}")
+        fld = name.rsplit(".", 1)[-1]
+        conv = parse_size if fld.endswith("_bytes") else _bg_sizes if fld == "sizes" else None
+        if conv is not None:
+            out = []
+            for i, v in enumerate(values):
+                try:
+                    out.append(conv(v))
+                except ValueError as e:
+                    raise ctx.error(path, f"element {i}: {e}") from None
+            values = out
+        axes[name], paths[name] = values, path
+
+    if "grid" in raw_sweep:
+        grid = _table(ctx, ("sweep", "grid"), raw_sweep["grid"])
+        for k, v in grid.items():
+            if isinstance(v, dict):
+                for k2, v2 in v.items():
+                    add(f"{k}.{k2}", v2, ("sweep", "grid", k, k2))
+            else:
+                add(k, v, ("sweep", "grid", k))
+    if "axis" in raw_sweep:
+        items = raw_sweep["axis"]
+        if not isinstance(items, list):
+            raise ctx.error(("sweep", "axis"), "expected [[sweep.axis]] tables (name, values), "
+                                               f"got {_describe(items)}")
+        for j, item in enumerate(items):
+            path = ("sweep", "axis", j)
+            item = _table(ctx, path, item)
+            _check_keys(ctx, path, item, ("name", "values"))
+            for k in ("name", "values"):
+                if k not in item:
+                    raise ctx.error(path, f"missing key {k!r} (an axis has a name and values)")
+            if not isinstance(item["name"], str):
+                raise ctx.error(path + ("name",), f"expected a string, got "
+                                                  f"{_describe(item['name'])}")
+            add(item["name"], item["values"], path + ("values",))
+            paths[item["name"]] = path + ("name",)
+    return axes, paths
 
 
 def _job(ctx: _Ctx, raw: Any) -> TrainingJob:
@@ -583,7 +654,8 @@ def _job(ctx: _Ctx, raw: Any) -> TrainingJob:
     return _build(ctx, path, TrainingJob, kwargs)
 
 
-def _fabric(ctx: _Ctx, i: int, raw: Any, job: TrainingJob) -> tuple[str, Fabric, str]:
+def _fabric(ctx: _Ctx, i: int, raw: Any,
+            job: TrainingJob) -> tuple[str, Fabric, str, DesignSpec | None]:
     path = ("fabric", i)
     raw = _table(ctx, path, raw)
     if "builder" not in raw:
@@ -619,8 +691,10 @@ def _fabric(ctx: _Ctx, i: int, raw: Any, job: TrainingJob) -> tuple[str, Fabric,
             raise ctx.error(path + ("path",), f"cannot read GraphML {gpath}: {e}") from None
     else:
         G = _build(ctx, path, fn, kwargs)
+    edge_kwargs = None
     if "edge" in raw:
-        G = _edge_sites(ctx, path + ("edge",), raw["edge"], G)
+        G, edge_kwargs = _edge_sites(ctx, path + ("edge",), raw["edge"], G)
+    spec = None if fn is None else DesignSpec(builder, dict(kwargs), edge_kwargs, efficiency)
     profile = kwargs.get("profile", job.profile)
     try:
         fab = Fabric.from_networkx(G, efficiency=efficiency, profile=profile)
@@ -631,10 +705,10 @@ def _fabric(ctx: _Ctx, i: int, raw: Any, job: TrainingJob) -> tuple[str, Fabric,
         raise ctx.error(path, f"design {name!r} has {len(fab.gpus)} GPUs but the job needs "
                               f"{job.gpus} (data_parallel x tensor_parallel x "
                               "pipeline_parallel)")
-    return name, fab, route
+    return name, fab, route, spec
 
 
-def _edge_sites(ctx: _Ctx, path: PathKey, raw: Any, G: nx.Graph) -> nx.Graph:
+def _edge_sites(ctx: _Ctx, path: PathKey, raw: Any, G: nx.Graph) -> tuple[nx.Graph, dict]:
     raw = _table(ctx, path, raw)
     _check_keys(ctx, path, raw, EDGE_SITES_KEYS)
     kwargs: dict[str, Any] = {}
@@ -656,7 +730,7 @@ def _edge_sites(ctx: _Ctx, path: PathKey, raw: Any, G: nx.Graph) -> nx.Graph:
             except ValueError as e:
                 raise ctx.error(path + (key,), str(e)) from None
     try:
-        return builders.edge_sites(G, **kwargs)
+        return builders.edge_sites(G, **kwargs), kwargs
     except (FabricError, ValueError, TypeError) as e:
         msg = str(e)
         # "sites[0] ('paris').carriers: unknown carrier ..." -> that element's key

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
@@ -91,6 +92,22 @@ class Fabric:
             label=self.label,
         )
         self._gpus = [compiled.nodes[i] for i in compiled.gpus.tolist()]
+
+    # -- pickling -----------------------------------------------------------------------------
+    def __reduce__(self) -> tuple:
+        """Pickle (and ``copy.deepcopy``) by rebuilding from the compiled arrays and the
+        validated graph: the Rust core's routing state is not pickled but built afresh by
+        ``__init__`` on the other side, so a fabric crosses to a process pool or a Dask
+        worker and simulates identically there.
+
+        >>> import pickle, fabricsim as fs
+        >>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1,
+        ...                                             gpus_per_host=1))
+        >>> copy = pickle.loads(pickle.dumps(fab))
+        >>> copy.paths(copy.gpus[0], copy.gpus[1]) == fab.paths(fab.gpus[0], fab.gpus[1])
+        True
+        """
+        return (_unpickle_fabric, (type(self), self._c, self._efficiency))
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -271,6 +288,16 @@ class Fabric:
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in sorted(self.role_counts().items()))
         return f"<Fabric {len(self.nodes)} nodes ({counts}), {len(self._c.edges)} edges>"
+
+
+def _unpickle_fabric(cls: type, compiled: schema.CompiledFabric,
+                     efficiency: Mapping[str, float]) -> Fabric:
+    """Rebuild a pickled :class:`Fabric` (its arrays come back read-only, as compiled)."""
+    for f in dataclasses.fields(compiled):
+        value = getattr(compiled, f.name)
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return cls(compiled, efficiency)
 
 
 def _walk_order(ids: np.ndarray, link_src: np.ndarray, link_dst: np.ndarray, start: int) -> np.ndarray:
