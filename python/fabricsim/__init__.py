@@ -61,6 +61,7 @@ from fabricsim.traffic.collectives import (
     Collective,
     CollectiveResult,
     PhaseTiming,
+    SizeSweep,
     collective,
     sweep_sizes,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "Collective",
     "CollectiveResult",
     "PhaseTiming",
+    "SizeSweep",
     "collective",
     "sweep_sizes",
     "edge",

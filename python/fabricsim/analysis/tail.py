@@ -19,6 +19,7 @@ empty fabric) cover finished flows only.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,36 @@ class TailLatencyResult:
             q["count"] = int(m.sum())
             out[name] = q
         return out
+
+    def __repr__(self) -> str:
+        q = self.quantiles_s
+        return (f"<TailLatencyResult {len(self.job_time_s)} samples: job p50 "
+                f"{q['p50'] * 1e3:.4g} ms, p99 {q['p99'] * 1e3:.4g} ms (unloaded "
+                f"{self.unloaded_time_s * 1e3:.4g} ms), {len(self.bg_slowdown):,} background "
+                "flows>")
+
+    def _repr_html_(self) -> str:
+        from fabricsim._display import html_table
+
+        q = self.quantiles_s
+        rows = [(k, v * 1e3, v / self.unloaded_time_s if self.unloaded_time_s > 0 else None)
+                for k, v in q.items()]
+        return html_table(("quantile", "job time (ms)", "slowdown"), rows, caption=repr(self))
+
+    def to_pandas(self, what: str = "samples") -> Any:
+        """A DataFrame: ``what="samples"`` (one row per Monte Carlo sample: ``job_time_s``,
+        ``slowdown`` vs the unloaded time) or ``"background"`` (one row per finished
+        background flow: ``sample``, ``size_bytes``, ``slowdown``)."""
+        from fabricsim._display import pandas
+
+        _validate.choice("what", what, ("samples", "background"))
+        pd = pandas()
+        if what == "samples":
+            base = self.unloaded_time_s if self.unloaded_time_s > 0 else math.nan
+            return pd.DataFrame({"job_time_s": self.job_time_s,
+                                 "slowdown": self.job_time_s / base}).rename_axis("sample")
+        return pd.DataFrame({"sample": self.bg_sample, "size_bytes": self.bg_size_bytes,
+                             "slowdown": self.bg_slowdown})
 
     def as_dict(self) -> dict:
         return {

@@ -325,6 +325,12 @@ class StepResult:
         """Tokens/s at the p99 step time (the slow tail)."""
         return self.job.global_batch_tokens / self.step_time_p99_s
 
+    def __repr__(self) -> str:
+        return (f"<StepResult {len(self.step_time_s)} sample(s): step p50 "
+                f"{self.step_time_p50_s * 1e3:.2f} ms, p99 {self.step_time_p99_s * 1e3:.2f} ms, "
+                f"compute {self.compute_time_s * 1e3:.2f} ms, "
+                f"{self.tokens_per_s_p50:,.0f} tokens/s>")
+
     def as_dict(self) -> dict:
         return {
             "compute_time_s": self.compute_time_s,
@@ -431,6 +437,38 @@ class ErosionResult:
     ideal_step_time_s: float
     ideal_tokens_per_s: float
 
+    def to_pandas(self) -> Any:
+        """One row per load: ``load``, step time and tokens/s quantiles, ``erosion_p50`` /
+        ``erosion_p99``, MFU, per-component communication times (s); ``df.attrs`` holds the
+        design name and the ideal fabric's step time and tokens/s."""
+        from fabricsim._display import pandas
+
+        df = pandas().DataFrame([dict(r) for r in self.rows])
+        df.insert(0, "design", self.name)
+        df.attrs.update(name=self.name, ideal_step_time_s=self.ideal_step_time_s,
+                        ideal_tokens_per_s=self.ideal_tokens_per_s)
+        return df
+
+    def plot(self, path: str | None = None, *, ax: Any = None) -> Any:
+        """:func:`plot_erosion` of this one design; returns the Figure."""
+        return plot_erosion([self], path, ax=ax)
+
+    def __repr__(self) -> str:
+        worst = max((r["erosion_p50"] for r in self.rows), default=float("nan"))
+        return (f"<ErosionResult {self.name!r}: {len(self.rows)} loads "
+                f"{min(self.loads):g}..{max(self.loads):g}, ideal "
+                f"{self.ideal_tokens_per_s:,.0f} tokens/s, erosion p50 up to {worst:.1%}>")
+
+    def _repr_html_(self) -> str:
+        from fabricsim._display import html_table
+
+        cols = ("load", "step p50 (ms)", "step p99 (ms)", "tokens/s p50", "erosion p50",
+                "erosion p99", "MFU p50")
+        rows = [(r["load"], r["step_time_p50_s"] * 1e3, r["step_time_p99_s"] * 1e3,
+                 r["tokens_per_s_p50"], f"{r['erosion_p50']:.1%}", f"{r['erosion_p99']:.1%}",
+                 f"{r['mfu_p50']:.1%}") for r in self.rows]
+        return html_table(cols, rows, caption=repr(self))
+
     def table(self) -> str:
         head = (f"{'load':>5} {'step p50 (ms)':>14} {'step p99 (ms)':>14} {'tokens/s p50':>14} "
                 f"{'erosion p50':>12} {'erosion p99':>12} {'MFU p50':>8}")
@@ -473,9 +511,9 @@ def erosion(
     rows = []
     bar = None
     if progress:
-        from fabricsim._progress import ProgressBar
+        from fabricsim._progress import progress_bar
 
-        bar = ProgressBar(len(loads), f"erosion {name}")
+        bar = progress_bar(len(loads), f"erosion {name}")
     for load in loads:
         bg = replace(template, load=load) if load > 0 else None
         # every load, 0 included, samples ECMP hash seeds the same way
@@ -493,17 +531,19 @@ def erosion(
     return ErosionResult(name, loads, tuple(rows), ideal_t, ideal_tps)
 
 
-def plot_erosion(results: list[ErosionResult] | dict, path: str) -> str:
-    """PNG of tokens/s (p50) and p99 step time against background load, one line per design."""
-    try:
-        import matplotlib
+def plot_erosion(results: list[ErosionResult] | dict | ErosionResult, path: str | None = None,
+                 *, ax: Any = None) -> Any:
+    """Tokens/s (p50) and p99 step time against background load, one line per design, on two
+    axes side by side: ``ax`` (a pair of matplotlib axes) or a new figure. Returns the Figure;
+    with ``path`` it is also written there (PNG, SVG, ... by the extension). The matplotlib
+    backend is left as it is (a notebook keeps its own)."""
+    from fabricsim._display import axes
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("plotting needs matplotlib: pip install 'fabricsim[plot]'") from None
-    items = list(results.values()) if isinstance(results, dict) else list(results)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    if isinstance(results, ErosionResult):
+        items = [results]
+    else:
+        items = list(results.values()) if isinstance(results, dict) else list(results)
+    fig, (ax1, ax2) = axes(ax, ncols=2, figsize=(11, 4.2))
     for r in items:
         loads = [row["load"] for row in r.rows]
         ax1.plot(loads, [row["tokens_per_s_p50"] for row in r.rows], marker="o", label=r.name)
@@ -514,13 +554,18 @@ def plot_erosion(results: list[ErosionResult] | dict, path: str) -> str:
     ax2.set_xlabel("east-west background load (fraction of NIC capacity)")
     ax2.set_ylabel("step time p99 (ms)")
     ax2.set_title("Tail step time")
-    for ax in (ax1, ax2):
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    for a in (ax1, ax2):
+        a.grid(True, alpha=0.3)
+        a.legend()
+    if ax is None:
+        fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        if ax is None:  # a figure we made only to write: free it (it still displays)
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+    return fig
 
 
 def _rebuild(G, oversubscription: float):

@@ -98,6 +98,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 import networkx as nx
 
+from fabricsim._validate import parse_size
 from fabricsim.analysis.training import TrainingJob
 from fabricsim.cli.toml_lines import PathKey, format_path, key_lines
 from fabricsim.exceptions import FabricError, ScenarioError
@@ -167,36 +168,6 @@ def _describe(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return repr(v)
-
-
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?\s*([KMGT]?)(i?)(B?)\s*$", re.I)
-
-
-def parse_size(value: Any) -> int:
-    """Bytes from an integer, an integral float or a string like ``"8G"``, ``"1 GiB"``,
-    ``"4MB"`` (K/M/G/T and KiB/... = powers of 1024; KB/MB/... = powers of 1000)."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a size in bytes, got {_describe(value)}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if math.isfinite(value) and value == int(value):
-            return int(value)
-        raise ValueError(f"expected a whole number of bytes, got {value!r}")
-    if isinstance(value, str):
-        m = _SIZE_RE.match(value)
-        if m:
-            num, exp, unit, i, b = m.groups()
-            x = float(num) * (10 ** int(exp) if exp else 1)
-            unit = unit.upper()
-            power = "KMGT".index(unit) + 1 if unit else 0
-            base = 1000 if (b and not i and unit) else 1024
-            x *= base**power
-            if x == int(x):
-                return int(x)
-            raise ValueError(f"{value!r} is not a whole number of bytes")
-    raise ValueError(f"expected a size in bytes (an integer or a string like '8G', '1GiB'), "
-                     f"got {_describe(value)}")
 
 
 class _Type:

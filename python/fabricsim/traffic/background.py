@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from fabricsim import _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
 
 # Empirical flow-size CDFs, sizes in bytes. P(size <= value) = cdf, linear in between.
@@ -56,6 +57,8 @@ PATTERNS = ("uniform", "permutation", "incast", "tenant")
 
 def size_cdf(sizes: Any) -> tuple[np.ndarray, np.ndarray]:
     """Resolve ``sizes`` to (values_bytes, cdf) arrays, validating user arrays."""
+    if isinstance(sizes, str) and sizes not in SIZE_DISTRIBUTIONS and sizes[:1].isdigit():
+        sizes = _validate.size_bytes(sizes, "sizes")  # a fixed size: "4MiB"
     if isinstance(sizes, str):
         if sizes not in SIZE_DISTRIBUTIONS:
             raise UnknownNameError(
