@@ -56,6 +56,7 @@ from fabricsim.exceptions import (
 from fabricsim.fabric import builders, profiles, schema
 from fabricsim.fabric.builders import edge_sites, fat_tree, leaf_spine, rail_optimized
 from fabricsim.fabric.compiled import Fabric, Route
+from fabricsim.fabric.io import read_cable_list
 from fabricsim.traffic.background import SIZE_DISTRIBUTIONS, Background
 from fabricsim.traffic.collectives import (
     Collective,
@@ -125,6 +126,7 @@ __all__ = [
     "fat_tree",
     "rail_optimized",
     "edge_sites",
+    "read_cable_list",
     "FabricError",
     "InvalidArgumentError",
     "InvalidTypeError",

@@ -17,6 +17,7 @@ from hypothesis.errors import InvalidArgument
 
 import fabricsim as fs
 from fabricsim.fabric import schema
+from fabricsim.fabric.schema import graph_record
 from fabricsim.testing import strategies as fst
 from fabricsim.traffic.background import size_cdf
 
@@ -161,8 +162,8 @@ def test_fabric_graphs_are_schema_valid_and_within_bounds(G):
                    fst.rail_optimized_graphs(min_gpus=3), fst.edge_site_graphs()))
 def test_builder_graphs_are_schema_valid(G):
     fab = fs.Fabric.from_networkx(G)
-    assert len(fab.gpus) >= (3 if G.graph.get("edge") is None else 2)
-    if G.graph.get("edge") is None:
+    assert len(fab.gpus) >= (3 if graph_record(G, "edge_sites") is None else 2)
+    if graph_record(G, "edge_sites") is None:
         assert G.graph["builder"] in ("leaf_spine", "fat_tree", "rail_optimized")
     else:
         assert len(fab.compiled.roles[fab.compiled.roles == "edge_site"]) >= 1
@@ -172,7 +173,7 @@ def test_builder_graphs_are_schema_valid(G):
                                max_hosts_per_leaf=2, max_gpus_per_host=3,
                                oversubscription=st.sampled_from([1.0, 3.0])))
 def test_leaf_spine_parameters_stay_in_bounds(G):
-    p = G.graph["params"]
+    p = graph_record(G, "params")
     assert 2 <= p["leaves"] <= 3 and 1 <= p["spines"] <= 2
     assert 1 <= p["hosts_per_leaf"] <= 2 and 1 <= p["gpus_per_host"] <= 3
     assert G.graph["oversubscription"] == pytest.approx(p["oversubscription"])

@@ -34,6 +34,7 @@ from fabricsim import _validate
 from fabricsim.traffic.background import Background, as_background
 from fabricsim.traffic.collectives import Collective
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
+from fabricsim.fabric import schema
 from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
 from fabricsim.traffic.flows import run_flowset
 from fabricsim.analysis.training import ErosionResult, TrainingJob, erosion, plot_erosion
@@ -284,7 +285,7 @@ def compare(
             "edge_p99_ms": None,
             "edge_availability": None,
         }
-        if edge and "edge" in G.graph:
+        if edge and schema.graph_record(G, "edge_sites") is not None:
             from fabricsim.analysis.edge import edge_latency
 
             kwargs = dict(edge) if isinstance(edge, Mapping) else {}

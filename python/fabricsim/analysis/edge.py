@@ -1,6 +1,6 @@
 """Carrier-diverse edge paths: request latency, SLO attainment and availability per edge site.
 
-Works on fabrics built with :func:`fabricsim.edge_sites`, whose ``G.graph["edge"]`` records the
+Works on fabrics built with :func:`fabricsim.edge_sites`, whose ``G.graph["edge_sites"]`` records the
 carriers (capacity, availability, jitter), the sites (the carriers each is homed on, in order)
 and the labels of the ``site/<name>``, ``pop/<carrier>`` and ``border`` nodes.
 
@@ -81,6 +81,7 @@ from fabricsim.exceptions import (
     UnknownNameError,
     UnreachableError,
 )
+from fabricsim.fabric import schema
 from fabricsim.fabric.compiled import Fabric
 from fabricsim.analysis.queueing import mm1_mean_wait_s, sample_mm1_wait_s
 
@@ -219,10 +220,10 @@ def _fmt(x: float, digits: int) -> str:
 
 
 def _edge_info(fabric: Fabric) -> dict:
-    info = fabric.graph.graph.get("edge")
+    info = schema.graph_record(fabric.graph, "edge_sites")
     if not isinstance(info, Mapping) or "sites" not in info or "carriers" not in info:
         raise InvalidArgumentError(
-            "fabric: not an edge_sites fabric (its graph has no G.graph['edge'] record of "
+            "fabric: not an edge_sites fabric (its graph has no G.graph['edge_sites'] record of "
             "sites and carriers); build it with fs.edge_sites(fabric_graph, sites=[...], "
             "carriers=[...]) and compile that with fs.Fabric.from_networkx"
         )

@@ -16,7 +16,7 @@ converged around it), not a transient, and surviving links keep their capacity.
   shared-risk group: it fails as a whole.
 
 The failed graph records what failed in ``G.graph["failed"]`` (``links``, ``nodes``,
-``carriers``, accumulated over repeated calls); ``G.graph["edge"]`` is kept as built, so
+``carriers``, accumulated over repeated calls); ``G.graph["edge_sites"]`` is kept as built, so
 :func:`fabricsim.analysis.edge.edge_latency` still knows every site's carriers and treats the missing
 ones as down. Schema rule: every GPU must still reach every other GPU; a failure that cuts
 GPUs off raises :class:`~fabricsim.exceptions.UnreachableError` naming the pair and the
@@ -80,7 +80,7 @@ def known_carriers(G: nx.Graph) -> list[str]:
     """Carrier names of a graph: those ``edge_sites`` recorded, then any other ``carrier``
     edge attribute, in first-seen order."""
     names: dict[str, None] = {}
-    for c in (G.graph.get("edge") or {}).get("carriers", ()):
+    for c in (schema.graph_record(G, "edge_sites") or {}).get("carriers", ()):
         names[c["name"]] = None
     for _, _, c in G.edges(data="carrier"):
         if c is not None:
@@ -168,12 +168,12 @@ def fail(
     G.remove_nodes_from(nodes)
     G.remove_nodes_from(pops)
 
-    before = G0.graph.get("failed") or {}
-    G.graph["failed"] = {
+    before = schema.graph_record(G0, "failed") or {}
+    G.graph["failed"] = schema.record_text({
         "links": [*before.get("links", ()), *([u, v] for u, v in pairs)],
         "nodes": list(dict.fromkeys([*before.get("nodes", ()), *nodes])),
         "carriers": list(dict.fromkeys([*before.get("carriers", ()), *carriers])),
-    }
+    })
     what = _describe(pairs, nodes, list(dict.fromkeys(carriers)))
     try:
         compiled = schema.compile(G)

@@ -573,7 +573,7 @@ def _rebuild(G, oversubscription: float):
     from fabricsim.fabric import builders
 
     builder = G.graph.get("builder")
-    params = dict(G.graph.get("params", {}))
+    params = builders.params(G)
     if builder not in ("leaf_spine", "rail_optimized"):
         raise InvalidArgumentError(
             f"oversubscription sweep: needs a fabric built by leaf_spine or rail_optimized "

@@ -10,7 +10,8 @@ Format (every table but ``[[fabric]]`` and ``[job]`` is optional)::
 
     [[fabric]]                       # one per design, in the order the table lists them
     name = "leaf-spine 2:1"          # required, unique
-    builder = "leaf_spine"           # leaf_spine | fat_tree | rail_optimized | graphml
+    builder = "leaf_spine"           # leaf_spine | fat_tree | rail_optimized | graphml | gml
+                                     # | cable_list
     leaves = 4                       # ... the builder's keyword arguments
     oversubscription = 2.0
     profile = "h100-ndr400"          # builder hardware defaults and usable-bandwidth fractions
@@ -61,9 +62,11 @@ Format (every table but ``[[fabric]]`` and ``[job]`` is optional)::
 
 Sizes (``*_bytes``, and a fixed background size) are integers or strings with a unit:
 ``K``/``M``/``G``/``T`` and ``KiB``/``MiB``/``GiB``/``TiB`` are powers of 1024 (as nccl-tests'
-``-b 8 -e 8G``), ``KB``/``MB``/``GB``/``TB`` powers of 1000. A ``graphml`` design reads
-``path`` (relative to the scenario file) with :func:`networkx.read_graphml`; it must follow
-:mod:`fabricsim.fabric.schema`.
+``-b 8 -e 8G``), ``KB``/``MB``/``GB``/``TB`` powers of 1000. A ``graphml`` / ``gml`` design
+reads ``path`` (relative to the scenario file) with :func:`networkx.read_graphml` / :func:`networkx.read_gml`
+(a builder's graph written with ``nx.write_graphml`` / ``nx.write_gml`` reads back to the same
+fabric); a ``cable_list`` design reads a CSV cable list (:mod:`fabricsim.fabric.io`). The
+graph must follow :mod:`fabricsim.fabric.schema`.
 
 Errors
 ------
@@ -104,6 +107,7 @@ from fabricsim.cli.toml_lines import PathKey, format_path, key_lines
 from fabricsim.exceptions import FabricError, ScenarioError
 from fabricsim.fabric import builders
 from fabricsim.fabric.compiled import Fabric
+from fabricsim.fabric.io import read_cable_list
 from fabricsim.traffic.background import Background
 from fabricsim.traffic.collectives import Collective
 
@@ -112,6 +116,14 @@ BUILDERS: dict[str, Callable[..., nx.Graph] | None] = {
     "fat_tree": builders.fat_tree,
     "rail_optimized": builders.rail_optimized,
     "graphml": None,
+    "gml": None,
+    "cable_list": None,
+}
+#: Designs read from a file (``path``, relative to the scenario): the reader and what it reads.
+FILE_BUILDERS: dict[str, tuple[Callable[..., nx.Graph], str]] = {
+    "graphml": (nx.read_graphml, "GraphML"),
+    "gml": (nx.read_gml, "GML"),
+    "cable_list": (read_cable_list, "cable list"),
 }
 TOP_KEYS = ("title", "description", "fabric", "job", "background", "sweep", "edge", "collective")
 FABRIC_KEYS = ("name", "builder", "routing", "efficiency", "edge")
@@ -520,11 +532,11 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
     edge: Any = None
     if "edge" in data:
         edge = _typed(ctx, ("edge",), _table(ctx, ("edge",), data["edge"]), EDGE_SCHEMA)
-        if not any("edge" in f.graph.graph for f in fabrics.values()):
+        if not any(builders.graph_record(f.graph, "edge_sites") is not None for f in fabrics.values()):
             raise ctx.error(("edge",), "no design has edge sites: add a [fabric.edge] table "
                                        "to at least one [[fabric]]")
         _check_edge(ctx, edge, fabrics)
-    elif any("edge" in f.graph.graph for f in fabrics.values()):
+    elif any(builders.graph_record(f.graph, "edge_sites") is not None for f in fabrics.values()):
         edge = True
 
     coll = dict(COLLECTIVE_DEFAULTS)
@@ -579,15 +591,19 @@ def _fabric(ctx: _Ctx, i: int, raw: Any, job: TrainingJob) -> tuple[str, Fabric,
         raise ctx.error(path + ("routing",), f"unknown routing {route!r}; valid: ecmp, spray")
     efficiency = kwargs.pop("efficiency", None)
     if fn is None:
+        reader, what = FILE_BUILDERS[builder]
         if "path" not in kwargs:
-            raise ctx.error(path, "missing key 'path' (the GraphML file of builder = 'graphml')")
+            raise ctx.error(path, f"missing key 'path' (the {what} file of builder = "
+                                  f"{builder!r})")
         gpath = ctx.base_dir / kwargs["path"]
+        if not gpath.is_file():
+            raise ctx.error(path + ("path",), f"no such file: {gpath}")
         try:
-            G = nx.read_graphml(gpath)
-        except FileNotFoundError:
-            raise ctx.error(path + ("path",), f"no such file: {gpath}") from None
+            G = reader(gpath)
+        except FabricError as e:
+            raise ctx.error(path + ("path",), str(e)) from None
         except Exception as e:  # networkx raises several parser errors
-            raise ctx.error(path + ("path",), f"cannot read GraphML {gpath}: {e}") from None
+            raise ctx.error(path + ("path",), f"cannot read {what} {gpath}: {e}") from None
     else:
         G = _build(ctx, path, fn, kwargs)
     if "edge" in raw:
@@ -663,7 +679,7 @@ def _check_edge(ctx: _Ctx, edge: dict, fabrics: dict) -> None:
             raise ctx.error(("edge", "policies"), f"unknown policy {p!r}; valid: "
                                                   f"{', '.join(POLICIES)}")
     for name, fab in fabrics.items():
-        info = fab.graph.graph.get("edge")
+        info = builders.graph_record(fab.graph, "edge_sites")
         if info is None:
             continue
         sites = [s["name"] for s in info["sites"]]

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -116,14 +117,33 @@ class Fabric:
         compiled = schema.compile(G, parallel=parallel)
         return cls(compiled, _resolve_efficiency(efficiency, profile))
 
+    @classmethod
+    def from_cable_list(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        efficiency: float | Mapping[str, float] | None = None,
+        profile: Any = None,
+    ) -> Fabric:
+        """A fabric from a CSV cable list (``a_node,a_role,b_node,b_role,gbps,latency_us[,
+        carrier]``, the format inventory tools export; see :mod:`fabricsim.fabric.io`), with
+        :meth:`from_networkx`'s ``efficiency`` / ``profile``. Parallel cables aggregate."""
+        from fabricsim.fabric.io import read_cable_list
+
+        return cls.from_networkx(read_cable_list(path), efficiency=efficiency, profile=profile)
+
     def to_networkx(self) -> nx.Graph:
         """A copy of the validated graph; each edge also carries ``usable_gbps`` (capacity x
-        efficiency) and ``link_ids`` (its two directed link ids in this fabric)."""
+        efficiency) and its two directed link ids in this fabric: ``link_id_uv`` (u -> v, in
+        the edge's ``(u, v)`` order) and ``link_id_vu``. Every attribute is a plain str / int /
+        float, so :func:`networkx.write_graphml` and :func:`networkx.write_gml` write it, and
+        the file compiles back to this fabric."""
         G = self._c.graph.copy()
         usable = self._usable_Bps * 8 / 1e9
         for i, (u, v) in enumerate(self._c.edges):
             G.edges[u, v]["usable_gbps"] = float(usable[2 * i])
-            G.edges[u, v]["link_ids"] = (2 * i, 2 * i + 1)
+            G.edges[u, v]["link_id_uv"] = 2 * i
+            G.edges[u, v]["link_id_vu"] = 2 * i + 1
         return G
 
     # -- what it is ---------------------------------------------------------------------------
