@@ -15,6 +15,8 @@ The package is layered; each layer imports only the ones above it in this list:
 * :mod:`fabricsim.testing`: the reference oracle and Hypothesis strategies.
 """
 
+import sys as _sys
+
 from fabricsim import _aliases, exceptions
 from fabricsim._engine import __version__
 from fabricsim.analysis import edge, failures, queueing, training
@@ -71,6 +73,12 @@ from fabricsim.traffic.flows import FlowSet, SimulationResult, simulate
 #: ``fs.topology`` was the builders' module before 0.2; it stays as an alias for one release.
 topology = builders
 _aliases.install()
+
+_IMPORTED = True  # the Hypothesis entry point (_fabricsim_hypothesis) checks this
+if "hypothesis.strategies" in _sys.modules:  # Hypothesis came first: st.from_type works now
+    from fabricsim.testing._hypothesis import register_types as _register_types
+
+    _register_types()
 
 __all__ = [
     "__version__",
