@@ -37,6 +37,7 @@ from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric import schema
 from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
 from fabricsim.traffic.flows import run_flowset
+from fabricsim.types import Routing
 from fabricsim.analysis.training import ErosionResult, TrainingJob, erosion, plot_erosion
 
 
@@ -47,7 +48,7 @@ class Design:
 
     name: str
     fabric: Any
-    routing: str = "ecmp"
+    routing: Routing = "ecmp"
 
 
 def _as_designs(designs: Any, job: TrainingJob) -> list[tuple[str, Fabric, str]]:

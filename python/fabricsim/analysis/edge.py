@@ -83,6 +83,7 @@ from fabricsim.exceptions import (
 )
 from fabricsim.fabric import schema
 from fabricsim.fabric.compiled import Fabric
+from fabricsim.types import EdgePolicy
 from fabricsim.analysis.queueing import mm1_mean_wait_s, sample_mm1_wait_s
 
 POLICIES = ("primary_backup", "split", "lowest_latency")
@@ -325,7 +326,7 @@ def edge_latency(
     fabric: Fabric,
     *,
     sites: Iterable[str] | None = None,
-    policies: Sequence[str] = POLICIES,
+    policies: Sequence[EdgePolicy] = POLICIES,
     requests: int = 20_000,
     slo_ms: float = 100.0,
     server_ms: float = 0.0,

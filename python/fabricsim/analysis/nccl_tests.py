@@ -21,9 +21,14 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
+from fabricsim.types import Algorithm, Op, Routing
+
+if TYPE_CHECKING:
+    from fabricsim.fabric.compiled import Fabric
 
 #: nccl-tests binaries and the fabricsim op each measures.
 BINARIES = {"all_reduce": "all_reduce", "all_gather": "all_gather", "alltoall": "all_to_all",
@@ -251,13 +256,13 @@ class Calibration:
 
 
 def calibrate(
-    fabric: Any,
-    log: Any,
+    fabric: Fabric,
+    log: str | Path | NcclLog,
     *,
-    op: str | None = None,
-    ranks: Any = None,
-    algorithm: str = "auto",
-    routing: str = "ecmp",
+    op: Op | None = None,
+    ranks: Sequence[Hashable] | None = None,
+    algorithm: Algorithm = "auto",
+    routing: Routing = "ecmp",
     seed: int = 0,
     design: str = "fabric",
     progress: bool = False,

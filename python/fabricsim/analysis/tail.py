@@ -45,6 +45,7 @@ from fabricsim.exceptions import (
 )
 from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
 from fabricsim.traffic.flows import FlowSet, concat_flowsets, flows_from_matrix, run_flowset
+from fabricsim.types import Metric, Routing, TailPlacement
 
 PLACEMENTS = ("fixed", "random")
 MAX_THREADS = 1024
@@ -170,9 +171,9 @@ def tail_latency(
     samples: int = 100,
     seed: int = 0,
     *,
-    routing: str = "ecmp",
-    metric: str = "latency",
-    placement: str = "fixed",
+    routing: Routing = "ecmp",
+    metric: Metric = "latency",
+    placement: TailPlacement = "fixed",
     vary_hash: bool = True,
     threads: int | None = None,
     warmup_s: float | None = None,

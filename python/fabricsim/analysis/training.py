@@ -40,6 +40,7 @@ GPU order; ``"random"`` shuffles it (seeded).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -50,6 +51,7 @@ from fabricsim.traffic.collectives import Collective
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import Fabric
 from fabricsim.traffic.flows import FlowSet, concat_flowsets, run_flowset
+from fabricsim.types import JobPlacement, Metric, Routing
 
 PLACEMENTS = ("rail", "linear", "random")
 COMPONENTS = ("data_parallel", "tensor_parallel", "pipeline_parallel", "expert_parallel")
@@ -102,7 +104,7 @@ class TrainingJob:
     act_bytes: int = 2
     overlap: float = 0.0
     sharded_optimizer: bool = False
-    placement: str = "rail"
+    placement: JobPlacement = "rail"
     placement_seed: int = 0
     max_flows_per_collective: int = 50_000
     ranks: tuple | None = None
@@ -352,8 +354,8 @@ def step(
     samples: int = 1,
     seed: int = 0,
     *,
-    routing: str = "ecmp",
-    metric: str = "latency",
+    routing: Routing = "ecmp",
+    metric: Metric = "latency",
     threads: int | None = None,
 ) -> StepResult:
     """Run one training step's communication through the engine (with ``background``
@@ -490,8 +492,8 @@ def erosion(
     seed: int = 0,
     *,
     background: Any = None,
-    routing: str = "ecmp",
-    metric: str = "latency",
+    routing: Routing = "ecmp",
+    metric: Metric = "latency",
     threads: int | None = None,
     name: str = "fabric",
     progress: bool = False,
@@ -616,7 +618,7 @@ def sweep_oversubscription(
 def sweep_routing(
     fabric: Fabric,
     job: TrainingJob,
-    routings=("ecmp", "spray"),
+    routings: Sequence[Routing] = ("ecmp", "spray"),
     background_loads=(0.0, 0.3, 0.6, 0.9),
     samples: int = 10,
     seed: int = 0,

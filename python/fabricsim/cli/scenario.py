@@ -92,7 +92,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -101,6 +101,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 import networkx as nx
 
+from fabricsim import types as fabricsim_types
 from fabricsim._validate import parse_size
 from fabricsim.analysis.training import TrainingJob
 from fabricsim.cli.toml_lines import PathKey, format_path, key_lines
@@ -108,6 +109,10 @@ from fabricsim.exceptions import FabricError, ScenarioError
 from fabricsim.fabric import builders
 from fabricsim.fabric.compiled import Fabric
 from fabricsim.fabric.io import read_cable_list
+from fabricsim.types import Routing
+
+if TYPE_CHECKING:
+    from fabricsim.analysis.comparison import Comparison
 from fabricsim.traffic.background import Background
 from fabricsim.traffic.collectives import Collective
 
@@ -261,7 +266,8 @@ STRS = _Type("strings", _list_of(_str, "strings", allow_single=True))
 NUMS = _Type("numbers", _list_of(_num, "numbers"))
 
 ANY = _Type("a value", lambda v: v)  # the library checks it
-_ANNOTATION_TYPES = {"int": INT, "float": NUM, "str": STR, "bool": BOOL, "Any": STR}
+_ANNOTATION_TYPES = {"int": INT, "float": NUM, "str": STR, "bool": BOOL, "Any": STR,
+                     **{name: STR for name in fabricsim_types.__all__}}  # Literal names
 
 
 def _annotation_type(annotation: Any) -> _Type:
@@ -356,7 +362,7 @@ class Scenario:
     needs. ``collective`` holds the defaults of ``fabricsim collective``."""
 
     fabrics: dict  # name -> Fabric, in file order
-    routing: dict  # name -> "ecmp" | "spray"
+    routing: dict[str, Routing]  # name -> "ecmp" | "spray"
     job: TrainingJob
     background: Background
     loads: tuple
@@ -392,7 +398,7 @@ class Scenario:
 
 
 def run_scenario(scenario: Scenario, *, samples: int | None = None, seed: int | None = None,
-                 threads: int | None = None, progress: bool = False):
+                 threads: int | None = None, progress: bool = False) -> Comparison:
     """Run ``scenario`` with :func:`fabricsim.compare` (``samples`` / ``seed`` override the
     file's). Returns the :class:`fabricsim.Comparison`; ``fabricsim compare`` prints it.
 

@@ -22,6 +22,7 @@ import numpy as np
 from fabricsim import _validate
 from fabricsim import _engine
 from fabricsim.fabric import schema
+from fabricsim.types import Metric, Routing
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
@@ -230,7 +231,7 @@ class Fabric:
         return (lid, lid ^ 1)
 
     # -- routing ------------------------------------------------------------------------------
-    def distance(self, src: Hashable, dst: Hashable, *, metric: str = "latency") -> float:
+    def distance(self, src: Hashable, dst: Hashable, *, metric: Metric = "latency") -> float:
         """Routing distance (hops, or µs along the lowest-latency path); inf if unreachable."""
         _validate.choice("metric", metric, METRICS)
         d = self._engine.distance(self.index(src), self.index(dst), metric)
@@ -238,7 +239,7 @@ class Fabric:
             return math.inf
         return float(d) if metric == "hops" else d / 1000.0
 
-    def paths(self, src: Hashable, dst: Hashable, *, metric: str = "latency", limit: int = 1024) -> list[list]:
+    def paths(self, src: Hashable, dst: Hashable, *, metric: Metric = "latency", limit: int = 1024) -> list[list]:
         """Every equal-cost shortest path from ``src`` to ``dst`` as node lists (at most
         ``limit``), the paths ECMP chooses among."""
         _validate.choice("metric", metric, METRICS)
@@ -254,10 +255,10 @@ class Fabric:
         src: Hashable,
         dst: Hashable,
         *,
-        policy: str = "ecmp",
+        policy: Routing = "ecmp",
         seed: int = 0,
         flow_key: int = 0,
-        metric: str = "latency",
+        metric: Metric = "latency",
         via: Hashable | None = None,
     ) -> Route:
         """How one flow is routed: ECMP picks one equal-cost path by a seeded hash of
@@ -283,7 +284,7 @@ class Fabric:
             latency_us=latency_s * 1e6,
         )
 
-    def precompute_routes(self, dsts: Iterable[Hashable] | None = None, *, metric: str = "latency") -> int:
+    def precompute_routes(self, dsts: Iterable[Hashable] | None = None, *, metric: Metric = "latency") -> int:
         """Build the routing tables toward ``dsts`` (every node by default) in parallel;
         returns how many per-switch tables exist. Routing does this lazily anyway."""
         _validate.choice("metric", metric, METRICS)

@@ -182,7 +182,7 @@ def _graph(rows: list[tuple[str, dict]], source: str) -> nx.Graph:
     # cables), named after its first NVSwitch.
     nvl = nx.Graph((u, v) for u, v, e in cables if e["kind"] == "nvlink")
     for comp in nx.connected_components(nvl):
-        switches = sorted((str(n) for n in comp if attrs[n]["role"] == "nvswitch"))
+        switches = sorted(str(n) for n in comp if attrs[n]["role"] == "nvswitch")
         if not switches:
             continue
         host = next((attrs[n]["host"] for n in sorted(comp, key=str) if "host" in attrs[n]),

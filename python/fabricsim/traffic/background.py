@@ -28,6 +28,7 @@ import numpy as np
 
 from fabricsim import _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
+from fabricsim.types import Pattern
 
 # Empirical flow-size CDFs, sizes in bytes. P(size <= value) = cdf, linear in between.
 SIZE_DISTRIBUTIONS: dict[str, tuple[np.ndarray, np.ndarray]] = {
@@ -115,7 +116,7 @@ class Background:
 
     load: float = 0.0
     sizes: Any = "websearch"
-    pattern: str = "uniform"
+    pattern: Pattern = "uniform"
     endpoints: Sequence[Hashable] | None = None
     incast_receivers: int = 1
     tenant: Any = None

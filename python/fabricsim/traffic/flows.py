@@ -24,6 +24,7 @@ import numpy as np
 from fabricsim import _engine, _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnreachableError
 from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
+from fabricsim.types import Engine, Metric, Routing
 
 MAX_SIZE_BYTES = 2**63 - 1
 ENGINES = ("rust", "reference")
@@ -330,11 +331,11 @@ def run_flowset(
     fabric: Fabric,
     fs_: FlowSet,
     *,
-    routing: str = "ecmp",
+    routing: Routing = "ecmp",
     seed: int = 0,
-    metric: str = "latency",
+    metric: Metric = "latency",
     capacity_factor: np.ndarray | None = None,
-    engine: str = "rust",
+    engine: Engine = "rust",
 ) -> SimulationResult:
     """Simulate a packed :class:`FlowSet` (node indices) on ``fabric``."""
     _validate.choice("routing", routing, ROUTING_POLICIES)
@@ -376,10 +377,10 @@ def simulate(
     fabric: Fabric,
     flows: Any,
     *,
-    routing: str = "ecmp",
+    routing: Routing = "ecmp",
     seed: int = 0,
-    metric: str = "latency",
-    engine: str = "rust",
+    metric: Metric = "latency",
+    engine: Engine = "rust",
 ) -> SimulationResult:
     """Run a traffic matrix on ``fabric`` and return per-flow start/finish times.
 

@@ -28,6 +28,7 @@ from fabricsim.traffic.collectives.plan import (
     normalize_op,
 )
 from fabricsim.traffic.flows import FlowSet, SimulationResult, run_flowset
+from fabricsim.types import Algorithm, Datatype, Engine, Metric, Op, Routing
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,8 +51,8 @@ class PhaseTiming:
 class CollectiveResult:
     """One collective on one fabric. Bandwidths in GB/s (1e9 bytes/s), nccl-tests style."""
 
-    op: str
-    algorithm: str
+    op: Op
+    algorithm: Algorithm
     size_bytes: int
     n_ranks: int
     channels: int
@@ -205,10 +206,10 @@ class Collective:
     50.0
     """
 
-    op: str
+    op: Op
     size_bytes: int
     ranks: Sequence[Hashable] | None = None
-    algorithm: str = "auto"
+    algorithm: Algorithm = "auto"
     channels: int | None = None
     profile: Any = None
     pipeline_chunks: int | None = None
@@ -259,8 +260,8 @@ class Collective:
         fs_.meta.update(phase=phase, step=step, phase_names=names, algorithm=algorithm)
         return fs_
 
-    def run(self, fabric: Fabric, *, routing: str = "ecmp", seed: int = 0, metric: str = "latency",
-            engine: str = "rust") -> CollectiveResult:
+    def run(self, fabric: Fabric, *, routing: Routing = "ecmp", seed: int = 0, metric: Metric = "latency",
+            engine: Engine = "rust") -> CollectiveResult:
         if not isinstance(fabric, Fabric):
             raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
         _validate.choice("routing", routing, ROUTING_POLICIES)
@@ -314,19 +315,19 @@ def _result(coll: Collective, fabric: Fabric, ctx: _Ctx, algo: str, fs_: FlowSet
 
 def collective(
     fabric: Fabric,
-    op: str,
+    op: Op,
     size_bytes: int,
     ranks: Sequence[Hashable] | None = None,
-    algorithm: str = "auto",
+    algorithm: Algorithm = "auto",
     channels: int | None = None,
     profile: Any = None,
-    routing: str = "ecmp",
+    routing: Routing = "ecmp",
     seed: int = 0,
     *,
-    metric: str = "latency",
+    metric: Metric = "latency",
     pipeline_chunks: int | None = None,
     max_flows: int = DEFAULT_MAX_FLOWS,
-    engine: str = "rust",
+    engine: Engine = "rust",
 ) -> CollectiveResult:
     """Time one collective on ``fabric``: ``op`` of ``size_bytes`` (nccl-tests size) among
     ``ranks`` (GPU labels; default every GPU) with ``algorithm`` (``"auto"`` picks the fastest).
@@ -374,12 +375,12 @@ class SizeSweep(Sequence):
     sequence of them), with nccl-tests' table (:meth:`table`), a DataFrame
     (:meth:`to_pandas`) and a bus-bandwidth plot (:meth:`plot`)."""
 
-    op: str
+    op: Op
     n_ranks: int
-    algorithm: str
-    routing: str
+    algorithm: Algorithm
+    routing: Routing
     seed: int
-    datatype: str
+    datatype: Datatype
     results: tuple[CollectiveResult, ...]
 
     def __len__(self) -> int:
@@ -489,18 +490,18 @@ def _human(nbytes: int) -> str:
 
 def sweep_sizes(
     fabric: Fabric,
-    op: str = "all_reduce",
+    op: Op = "all_reduce",
     *,
     min_bytes: int | str = 8,
     max_bytes: int | str = 8 << 30,
     step_factor: int = 2,
     ranks: Sequence[Hashable] | None = None,
-    algorithm: str = "auto",
+    algorithm: Algorithm = "auto",
     channels: int | None = None,
     profile: Any = None,
-    routing: str = "ecmp",
+    routing: Routing = "ecmp",
     seed: int = 0,
-    datatype: str = "float",
+    datatype: Datatype = "float",
     dtype_bytes: int | None = None,
     file: Any = None,
     progress: bool = False,
