@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
