@@ -152,8 +152,8 @@ def parse_log(text: str, *, op: str | None = None) -> Any:
     ... # Avg bus bandwidth    : 0.00123
     ... '''
     >>> df = parse_log(text)
-    >>> list(df["size_bytes"]), df.attrs["n_ranks"], df["in_place_time_us"].iloc[1]
-    ([8, 16], 8, 42.02)
+    >>> df["size_bytes"].tolist(), df.attrs["n_ranks"], df["in_place_time_us"].tolist()
+    ([8, 16], 8, [41.9, 42.02])
     """
     return parse(text, op=op).to_pandas()
 
