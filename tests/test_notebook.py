@@ -135,3 +135,18 @@ def test_progress_uses_tqdm_or_the_built_in_bar(fab, job, monkeypatch, capsys):
     fs.sweep_sizes(fab, min_bytes=8, max_bytes=16, progress=True, file=buf)
     assert "all_reduce sweep [" in capsys.readouterr().err
     assert "sweep [" not in buf.getvalue()
+
+
+def test_edge_report():
+    from fabricsim.fabric import builders
+
+    G = builders.edge_sites(
+        builders.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1),
+        carriers=[{"name": "a", "capacity_gbps": 100.0, "availability": 0.999}],
+        sites=[{"name": "lyon", "carriers": ["a"], "distance_km": 400.0,
+                "capacity_gbps": 10.0}])
+    rep = fs.edge_latency(fs.Fabric.from_networkx(G), requests=1000)
+    assert repr(rep).startswith("<EdgeReport ") and len(repr(rep)) < 120
+    df = rep.to_pandas()
+    assert list(df["site"]) == [r["site"] for r in rep.rows]
+    assert "<td style='text-align:right'>lyon</td>" in rep._repr_html_()

@@ -149,6 +149,27 @@ class EdgeReport:
             f"policies: {', '.join(policies)}"
         )
 
+    def __repr__(self) -> str:
+        worst = min((r["availability"] for r in self.rows), default=math.nan)
+        return (f"<EdgeReport {len(self.rows)} site x policy rows, SLO {self.slo_ms:g} ms, "
+                f"lowest availability {worst:.4%}>")
+
+    def _repr_html_(self) -> str:
+        from fabricsim._display import html_table
+
+        cols = ("site", "policy", "carriers", "p50 (ms)", "p99 (ms)", "within SLO",
+                "availability", "expected")
+        rows = [(r["site"], r["policy"], "+".join(r["carriers"]), r["p50_ms"], r["p99_ms"],
+                 f"{r['within_slo']:.3%}", f"{r['availability']:.4%}",
+                 f"{r['availability_expected']:.4%}") for r in self.rows]
+        return html_table(cols, rows, caption=repr(self))
+
+    def to_pandas(self) -> Any:
+        """One row per site and policy (the :data:`COLUMNS`)."""
+        from fabricsim._display import pandas
+
+        return pandas().DataFrame([dict(r) for r in self.rows], columns=list(COLUMNS))
+
     def table(self) -> str:
         """A fixed-width text table, one line per site and policy."""
         head = ("site", "policy", "carriers", "p50_ms", "p99_ms", f"<= {self.slo_ms:g} ms",
