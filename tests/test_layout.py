@@ -17,6 +17,8 @@ LAYERS = {
     "fabricsim._engine": 0,
     "fabricsim._progress": 0,
     "fabricsim._aliases": 0,
+    "fabricsim._display": 0,
+    "fabricsim.types": 0,
     "fabricsim._core": 0,
     "fabricsim.testing.reference": 0,  # the oracle: exceptions only (flows runs it on request)
     "fabricsim.fabric": 1,

@@ -15,6 +15,8 @@ The package is layered; each layer imports only the ones above it in this list:
 * :mod:`fabricsim.testing`: the reference oracle and Hypothesis strategies.
 """
 
+import sys as _sys
+
 from fabricsim import _aliases, exceptions
 from fabricsim._engine import __version__
 from fabricsim.analysis import edge, failures, queueing, training
@@ -57,11 +59,13 @@ from fabricsim.exceptions import (
 from fabricsim.fabric import builders, profiles, schema
 from fabricsim.fabric.builders import edge_sites, fat_tree, leaf_spine, rail_optimized
 from fabricsim.fabric.compiled import Fabric, Route
+from fabricsim.fabric.io import read_cable_list
 from fabricsim.traffic.background import SIZE_DISTRIBUTIONS, Background
 from fabricsim.traffic.collectives import (
     Collective,
     CollectiveResult,
     PhaseTiming,
+    SizeSweep,
     collective,
     sweep_sizes,
 )
@@ -70,6 +74,12 @@ from fabricsim.traffic.flows import FlowSet, SimulationResult, simulate
 #: ``fs.topology`` was the builders' module before 0.2; it stays as an alias for one release.
 topology = builders
 _aliases.install()
+
+_IMPORTED = True  # the Hypothesis entry point (_fabricsim_hypothesis) checks this
+if "hypothesis.strategies" in _sys.modules:  # Hypothesis came first: st.from_type works now
+    from fabricsim.testing._hypothesis import register_types as _register_types
+
+    _register_types()
 
 __all__ = [
     "__version__",
@@ -86,6 +96,7 @@ __all__ = [
     "Collective",
     "CollectiveResult",
     "PhaseTiming",
+    "SizeSweep",
     "collective",
     "sweep_sizes",
     "edge",
@@ -127,6 +138,7 @@ __all__ = [
     "fat_tree",
     "rail_optimized",
     "edge_sites",
+    "read_cable_list",
     "FabricError",
     "InvalidArgumentError",
     "InvalidTypeError",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 
 class ProgressBar:
@@ -32,3 +33,14 @@ class ProgressBar:
     def close(self) -> None:
         self.file.write("\n")
         self.file.flush()
+
+
+def progress_bar(total: int, desc: str = "") -> Any:
+    """A progress bar for ``progress=True`` in the API: ``tqdm.auto`` when tqdm is installed
+    (a widget in Jupyter, text on a terminal), else :class:`ProgressBar`. Both have
+    ``update(k)`` and ``close()``."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return ProgressBar(total, desc)
+    return tqdm(total=total, desc=desc)

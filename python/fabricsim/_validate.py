@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
 
@@ -47,12 +48,16 @@ def is_integer(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def choice(name: str, value: Any, valid: Iterable[str]) -> str:
-    """``value`` must be one of ``valid``; the error lists them."""
-    valid = tuple(valid)
-    if not isinstance(value, str) or value not in valid:
-        raise UnknownNameError(f"{name}: unknown value {value!r}; valid: {', '.join(valid)}")
-    return value
+_Name = TypeVar("_Name", bound=str)
+
+
+def choice(name: str, value: Any, valid: Iterable[_Name]) -> _Name:
+    """``value`` must be one of ``valid``; the error lists them. Returns it typed as one of
+    them (a ``Literal`` type when ``valid`` is a tuple of one)."""
+    names = tuple(valid)
+    if not isinstance(value, str) or value not in names:
+        raise UnknownNameError(f"{name}: unknown value {value!r}; valid: {', '.join(names)}")
+    return names[names.index(value)]
 
 
 def seed(value: Any, name: str = "seed") -> int:
@@ -115,16 +120,69 @@ def probability(name: str, value: Any) -> float:
     return real(name, value, minimum=0.0, maximum=1.0)
 
 
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?\s*([KMGT]?)(i?)(B?)\s*$", re.I)
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, dict):
+        return "a table"
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v)
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from an integer, an integral float or a string like ``"8G"``, ``"1 GiB"``,
+    ``"4MB"``: ``K``/``M``/``G``/``T`` and ``KiB``/``MiB``/... are powers of 1024 (as nccl-tests'
+    ``-b 8 -e 8G``), ``KB``/``MB``/... powers of 1000. Raises ``ValueError`` (the scenario
+    reader and the command line turn it into their own errors); no range check.
+
+    >>> parse_size("8G"), parse_size("1GiB"), parse_size("4MB"), parse_size("1.5K")
+    (8589934592, 1073741824, 4000000, 1536)
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a size in bytes, got {_describe(value)}")
+    if is_integer(value):
+        return int(value)
+    if isinstance(value, float):
+        if math.isfinite(value) and value == int(value):
+            return int(value)
+        raise ValueError(f"expected a whole number of bytes, got {value!r}")
+    if isinstance(value, str):
+        m = _SIZE_RE.match(value)
+        if m:
+            num, exp, unit, i, b = m.groups()
+            x = float(num) * (10 ** int(exp) if exp else 1)
+            unit = unit.upper()
+            power = "KMGT".index(unit) + 1 if unit else 0
+            base = 1000 if (b and not i and unit) else 1024
+            x *= base**power
+            if x == int(x):
+                return int(x)
+            raise ValueError(f"{value!r} is not a whole number of bytes")
+    raise ValueError(f"expected a size in bytes (an integer or a string like '8G', '1GiB'), "
+                     f"got {_describe(value)}")
+
+
 def size_bytes(value: Any, name: str = "size_bytes") -> int:
-    """A whole number of bytes in 1 .. 2**63 - 1 (a float must be integral)."""
+    """A whole number of bytes in 1 .. 2**63 - 1: an integer, an integral float or a size
+    string (``"64M"``, ``"1GiB"``, ``"4MB"``: see :func:`parse_size`)."""
     if isinstance(value, bool):
         raise InvalidTypeError(f"{name}: expected an integer number of bytes, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = parse_size(value)
+        except ValueError as e:
+            raise InvalidArgumentError(f"{name}: {e}") from None
     if isinstance(value, float):
         if not math.isfinite(value) or value != int(value):
             raise InvalidArgumentError(f"{name}: must be a whole number of bytes, got {value!r}")
         value = int(value)
     if not is_integer(value):
-        raise InvalidTypeError(f"{name}: expected an integer number of bytes, got {value!r}")
+        raise InvalidTypeError(f"{name}: expected an integer number of bytes or a size string "
+                               f"like '64M', got {value!r}")
     if not 1 <= value <= MAX_SIZE_BYTES:
         raise InvalidArgumentError(f"{name}: must be between 1 and 2**63 - 1 bytes, got {value}")
     return int(value)

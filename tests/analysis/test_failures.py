@@ -17,6 +17,7 @@ from fabricsim.exceptions import (
     UnknownNameError,
     UnreachableError,
 )
+from fabricsim.fabric.schema import graph_record
 
 BIG_BYTES = 1e9
 
@@ -84,7 +85,7 @@ def test_failed_uplink_cable(ls):
     after = fail(ls, links=[("spine2", "leaf1")])  # given in the other orientation
     assert not after.graph.has_edge("leaf1", "spine2")
     assert bisection_gbps(after) == 1200.0
-    assert after.graph.graph["failed"]["links"] == [["spine2", "leaf1"]]
+    assert graph_record(after.graph, "failed")["links"] == [["spine2", "leaf1"]]
 
 
 def test_failing_every_spine_names_gpus_and_the_failure(ls):
@@ -179,12 +180,12 @@ def test_failing_a_carrier_removes_its_edges_and_pop():
     assert all(c != "a" for _, _, c in G.edges(data="carrier"))
     assert sum(1 for _, _, c in fab.graph.edges(data="carrier") if c == "a") == 2
     assert sum(1 for _, _, c in G.edges(data="carrier") if c == "b") == 2
-    assert G.graph["failed"]["carriers"] == ["a"]
-    assert G.graph["edge"] == fab.graph.graph["edge"]  # the build record is kept
+    assert graph_record(G, "failed")["carriers"] == ["a"]
+    assert graph_record(G, "edge_sites") == graph_record(fab.graph, "edge_sites")  # the build record is kept
     assert after.efficiency == fab.efficiency == {"default": 0.9}
     assert after.route("site/x", after.gpus[0]).links[0] == ("site/x", "pop/b")
     twice = fail(after, carriers=["b"], nodes=["spine0"])
-    assert twice.graph.graph["failed"] == {"links": [], "nodes": ["spine0"],
+    assert graph_record(twice.graph, "failed") == {"links": [], "nodes": ["spine0"],
                                            "carriers": ["a", "b"]}
     assert list(twice.graph.neighbors("site/x")) == []
 

@@ -133,8 +133,9 @@ def test_compare_rows_outputs_and_plot(tmp_path):
     doc = json.loads(cmp.to_json(str(tmp_path / "c.json")))
     assert [r["design"] for r in doc["rows"]] == ["1:1", "4:1"]
     assert cmp.to_csv(str(tmp_path / "c.csv")).splitlines()[0].startswith("design")
-    png = cmp.plot(str(tmp_path / "c.png"))
-    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    fig = cmp.plot(str(tmp_path / "c.png"))  # written there, and the Figure returned
+    assert len(fig.axes) == 2
+    assert open(tmp_path / "c.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_bad_jobs_are_named():

@@ -15,7 +15,8 @@ from test_scenario import TINY, line_of, replace
 
 import fabricsim as fs
 from fabricsim.__main__ import main as python_m_main
-from fabricsim.cli.commands import main
+from fabricsim.analysis import nccl_tests
+from fabricsim.cli.commands import build_parser, main
 from fabricsim.cli.scenario import example_text, load_scenario, run_scenario
 
 
@@ -114,10 +115,17 @@ def test_python_dash_m_is_fabricsim_compare(tiny, tmp_path, capsys):
     assert "Traceback" not in proc.stderr
 
 
-def test_progress_bar_goes_to_stderr(tiny, capsys):
+@pytest.mark.parametrize("tqdm", [True, False])
+def test_progress_bar_goes_to_stderr(tiny, capsys, monkeypatch, tqdm):
+    if not tqdm:  # without tqdm the built-in bar draws
+        monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    else:
+        pytest.importorskip("tqdm.auto")
     assert main(["compare", str(tiny), "--load", "0", "--loads", "0", "--progress"]) == 0
     out, err = capsys.readouterr()
-    assert "compare [" in err and "compare [" not in out
+    bar = "compare: 100%|" if tqdm else "compare ["
+    assert bar in err and "compare" not in out.split("==")[0]
+    assert "6/6" in err
 
 
 # --------------------------------------------------------------------------- erosion / collective
@@ -143,7 +151,7 @@ def test_collective_command_prints_nccl_tests_table(tiny, tmp_path, capsys):
                  "--max-bytes", "4K", "--algorithm", "ring", "--json", str(path)]) == 0
     text = capsys.readouterr().out
     assert text.startswith("# design 'ls 2:1' of ")
-    assert "# fabricsim all_reduce  ranks=8  algorithm=ring  routing=spray" in text
+    assert "# fabricsim all_reduce: 8 ranks, algorithm ring, routing spray, seed 1" in text
     sizes = [int(line.split()[0]) for line in text.splitlines() if line[:1] == " "]
     assert sizes == [1024, 2048, 4096]
     doc = json.loads(path.read_text())
@@ -152,6 +160,70 @@ def test_collective_command_prints_nccl_tests_table(tiny, tmp_path, capsys):
                          routing="spray", seed=sc.seed)
     assert doc["rows"][1]["busbw_GBps"] == want.busbw_GBps
     assert doc["design"] == "ls 2:1" and doc["routing"] == "spray"
+    # the nccl-tests log reader reads it as it reads a real log
+    log = nccl_tests.parse(text)
+    assert [r["size_bytes"] for r in log.rows] == [1024, 2048, 4096]
+    assert log.rows[1]["busbw_GBps"] == pytest.approx(want.busbw_GBps, abs=0.005)
+    assert log.rows[1]["in_place_busbw_GBps"] == log.rows[1]["busbw_GBps"]
+    assert log.rows[0]["redop"] == "sum" and log.rows[0]["root"] == -1
+    assert log.avg_busbw_GBps[0] == pytest.approx(
+        sum(r["busbw_GBps"] for r in doc["rows"]) / 3, rel=1e-5)
+
+
+def test_collective_nccl_tests_aliases(tiny, capsys):
+    argv = ["collective", str(tiny), "--design", "ls 2:1", "--op", "all_gather"]
+    assert main([*argv, "-b", "1K", "-e", "4K", "-f", "4", "-g", "4", "-d", "half"]) == 0
+    a = nccl_tests.parse(capsys.readouterr().out)
+    assert main([*argv, "--minbytes", "1K", "--maxbytes", "4K", "--stepfactor", "4",
+                 "--ngpus", "4", "--datatype", "half"]) == 0
+    b = nccl_tests.parse(capsys.readouterr().out)
+    assert a.rows == b.rows
+    assert [r["size_bytes"] for r in a.rows] == [1024, 4096]
+    assert [r["count"] for r in a.rows] == [1024 // 2 // 4, 4096 // 2 // 4]  # per rank, half
+    assert a.rows[0]["type"] == "half" and a.rows[0]["redop"] == "none"
+    sc = load_scenario(tiny)
+    fab = sc.fabrics["ls 2:1"]
+    want = fs.collective(fab, "all_gather", 4096, fab.gpus[:4], routing="spray", seed=sc.seed)
+    assert a.rows[1]["time_us"] == pytest.approx(want.time_us, abs=0.006)
+
+
+def test_collective_options_fail_before_any_output(tiny, capsys):
+    for extra in (["--op", "all_to_all", "--algorithm", "ring"], ["-g", "99"], ["-d", "float7"],
+                  ["-f", "1"], ["--op", "all_scatter"], ["--algorithm", "ringg"]):
+        assert main(["collective", str(tiny), *extra]) == 2, extra
+        out, err = capsys.readouterr()
+        assert out == "", (extra, out)
+        assert err.startswith("fabricsim: error: "), (extra, err)
+    assert main(["collective", str(tiny), "--op", "all_to_all", "--algorithm", "ring"]) == 2
+    assert "'ring' does not build all_to_all" in capsys.readouterr().err
+
+
+def test_version_and_no_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["--version"])
+    assert e.value.code == 0
+    capsys.readouterr()
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"fabricsim {fs.__version__}\n"
+    assert python_m_main(["--version"]) == 0
+    assert capsys.readouterr().out == f"fabricsim {fs.__version__}\n"
+    assert "Without a COMMAND, fabricsim runs compare" in build_parser().format_help()
+
+
+def test_fabricsim_alone_runs_compare_like_python_m(tiny, capsys, monkeypatch):
+    calls = []
+    monkeypatch.setattr("fabricsim.cli.commands.cmd_compare",
+                        lambda args: calls.append(("compare", args.scenario)) or 0)
+    for entry in (main, python_m_main):
+        assert entry([]) == 0
+        assert entry([str(tiny)]) == 0
+    assert calls == [("compare", None), ("compare", str(tiny))] * 2
+    # the console script is the same function
+    import importlib.metadata as md
+
+    eps = [e for e in md.entry_points(group="console_scripts") if e.name == "fabricsim"]
+    if eps:  # installed: the entry point is fabricsim.cli:main
+        assert eps[0].value == "fabricsim.cli:main"
 
 
 def test_collective_defaults_come_from_the_scenario(tiny, tmp_path, capsys):
@@ -224,7 +296,6 @@ def test_bad_command_line_exits_2(tiny, tmp_path, capsys):
         ["compare", str(tiny), "--load", "1.5"],
         ["collective", str(tiny), "--max-bytes", "lots"],
         ["frobnicate"],
-        [],
     ]
     for argv in cases:
         assert main(argv) == 2, argv

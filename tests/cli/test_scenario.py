@@ -14,6 +14,7 @@ import pytest
 import fabricsim as fs
 from fabricsim.cli import scenario
 from fabricsim.cli.scenario import example_path, example_text, key_lines, load_scenario, parse_size
+from fabricsim.fabric.schema import graph_record
 from scenario_text import TINY, line_of, replace
 
 
@@ -96,18 +97,49 @@ def test_built_in_example_ships_and_tells_designs_apart():
     assert load_scenario(example_text()).loads == sc.loads
 
 
-def test_graphml_builder(tmp_path):
+@pytest.mark.parametrize("fmt", ["graphml", "gml"])
+def test_graphml_and_gml_builders_give_the_same_fabric(tmp_path, fmt):
     G = fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=2)
-    G.graph.clear()  # graphml stores only scalar graph attributes
-    nx.write_graphml(G, tmp_path / "mine.graphml")
+    getattr(nx, f"write_{fmt}")(G, tmp_path / f"mine.{fmt}")  # the builder's graph, unchanged
     text = TINY.replace('builder = "leaf_spine"\nleaves = 2\nspines = 2\nhosts_per_leaf = 2\n'
-                        'gpus_per_host = 2\n\n', 'builder = "graphml"\npath = "mine.graphml"\n\n',
+                        'gpus_per_host = 2\n\n', f'builder = "{fmt}"\npath = "mine.{fmt}"\n\n',
                         1)
     (tmp_path / "s.toml").write_text(text)
     sc = load_scenario(tmp_path / "s.toml")
-    assert sc.fabrics["ls 1:1"].graph.number_of_edges() == G.number_of_edges()
-    (tmp_path / "s.toml").write_text(text.replace("mine.graphml", "nope.graphml"))
+    fab, ref = sc.fabrics["ls 1:1"], load_scenario(TINY).fabrics["ls 1:1"]
+    assert fab.graph.graph["builder"] == "leaf_spine"
+    assert graph_record(fab.graph, "params") == graph_record(ref.graph, "params")
+    for a, b in ((fab, ref),):
+        assert list(a.graph.edges(data=True)) == list(b.graph.edges(data=True))
+        ra, rb = fs.collective(a, "all_reduce", "16M"), fs.collective(b, "all_reduce", "16M")
+        assert ra.time_s == rb.time_s and ra.algorithm == rb.algorithm
+    (tmp_path / "s.toml").write_text(text.replace(f"mine.{fmt}", f"nope.{fmt}"))
     with pytest.raises(fs.ScenarioError, match=r"s\.toml:6: fabric\[0\]\.path: no such file"):
+        load_scenario(tmp_path / "s.toml")
+    (tmp_path / f"bad.{fmt}").write_text("not a graph")
+    (tmp_path / "s.toml").write_text(text.replace(f"mine.{fmt}", f"bad.{fmt}"))
+    with pytest.raises(fs.ScenarioError, match=r"s\.toml:6: fabric\[0\]\.path: cannot read"):
+        load_scenario(tmp_path / "s.toml")
+
+
+def test_cable_list_builder(tmp_path):
+    lines = ["a_node,a_role,b_node,b_role,gbps,latency_us"]
+    for h in range(4):
+        for g in range(2):
+            gpu = f"h{h}g{g}"
+            lines += [f"{gpu},gpu,h{h}/nvs,nvswitch,3600,0.5", f"{gpu},gpu,leaf{h // 2},leaf,400,0.6"]
+    lines += [f"leaf{i},leaf,spine{s},spine,800,0.6" for i in range(2) for s in range(2)]
+    (tmp_path / "cables.csv").write_text("\n".join(lines) + "\n")
+    text = TINY.replace('builder = "leaf_spine"\nleaves = 2\nspines = 2\nhosts_per_leaf = 2\n'
+                        'gpus_per_host = 2\n\n', 'builder = "cable_list"\npath = "cables.csv"\n\n',
+                        1)
+    (tmp_path / "s.toml").write_text(text)
+    fab = load_scenario(tmp_path / "s.toml").fabrics["ls 1:1"]
+    assert len(fab.gpus) == 8 and fab.switch_count == 4
+    assert fab.graph.nodes["h3g1"]["host"] == "h3/nvs"
+    (tmp_path / "cables.csv").write_text("\n".join(lines[:3] + ["x,gpu,y,router,1,1"]) + "\n")
+    with pytest.raises(fs.ScenarioError, match=r"fabric\[0\]\.path: .*cables\.csv:4: b_role: "
+                                               r"unknown role 'router'"):
         load_scenario(tmp_path / "s.toml")
 
 
@@ -133,7 +165,7 @@ capacity_gbps = 10.0
 def test_edge_sites_and_edge_table():
     text = replace(TINY, "\n[[fabric]]\nname = \"ls 2:1\"", EDGE + "\n[[fabric]]\nname = \"ls 2:1\"")
     sc = load_scenario(text)
-    info = sc.fabrics["ls 1:1"].graph.graph["edge"]
+    info = graph_record(sc.fabrics["ls 1:1"].graph, "edge_sites")
     assert [c["name"] for c in info["carriers"]] == ["a", "b"]
     assert "edge" not in sc.fabrics["ls 2:1"].graph.graph
     assert sc.edge is True  # edge sites present: compare reports them
@@ -208,7 +240,7 @@ def test_unknown_builder_and_routing():
     bad = replace(TINY, 'builder = "leaf_spine"', 'builder = "leafspine"')
     assert error(bad) == (f"bad.toml:{line_of(bad, 'leafspine')}: fabric[0].builder: unknown "
                           "builder 'leafspine' (did you mean 'leaf_spine'?); valid: leaf_spine, "
-                          "fat_tree, rail_optimized, graphml")
+                          "fat_tree, rail_optimized, graphml, gml, cable_list")
     bad = replace(TINY, 'routing = "spray"', 'routing = "random"')
     assert error(bad).startswith(f"bad.toml:{line_of(bad, 'random')}: fabric[1].routing: "
                                  "unknown routing 'random'")

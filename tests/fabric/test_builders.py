@@ -11,6 +11,7 @@ import pytest
 
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
 from fabricsim.fabric import builders, schema
+from fabricsim.fabric.schema import graph_record
 
 
 def roles(G: nx.Graph) -> Counter:
@@ -60,7 +61,7 @@ def test_leaf_spine_defaults():
     assert G.number_of_nodes() == gpus + hosts + 8
     assert G.graph["builder"] == "leaf_spine"
     assert G.graph["oversubscription"] == 1.0
-    p = G.graph["params"]
+    p = graph_record(G, "params")
     assert (p["leaves"], p["spines"], p["hosts_per_leaf"], p["gpus_per_host"]) == (4, 4, 4, 8)
     assert (p["nic_gbps"], p["nvlink_gbps"]) == (400.0, 3600.0)
     # non-blocking: each leaf's 32 NICs of 400G = 4 uplinks of 3200G
@@ -110,7 +111,7 @@ def test_leaf_spine_uplink_gbps_sets_ratio():
     )
     # downlink 2*2*100 = 400 over 2 uplinks of 100 -> 2:1
     assert G.graph["oversubscription"] == 2.0
-    assert G.graph["params"]["uplink_gbps"] == 100.0
+    assert graph_record(G, "params")["uplink_gbps"] == 100.0
     assert G.edges["leaf1", "spine0"]["capacity_gbps"] == 100.0
 
 
@@ -248,7 +249,7 @@ def test_rail_optimized_defaults_one_su():
     assert kinds(G) == {"nvlink": 256, "access": 256, "fabric": 64}
     assert G.graph["builder"] == "rail_optimized"
     assert G.graph["oversubscription"] == 1.0
-    assert G.graph["params"]["cores"] == 0
+    assert graph_record(G, "params")["cores"] == 0
 
 
 def test_rail_optimized_nic_i_on_rail_leaf_i():
@@ -306,7 +307,7 @@ def test_rail_optimized_core_tier(sus, cores, ratio):
         assert {v for v in G[sp] if G.nodes[v]["role"] == "core"} == set(with_role(G, "core"))
     for leaf in with_role(G, "leaf"):
         assert cap_sum(G, leaf, "spine") == pytest.approx(cap_sum(G, leaf, "gpu") / ratio)
-    assert G.graph["params"]["cores"] == n_cores
+    assert graph_record(G, "params")["cores"] == n_cores
 
 
 def test_rail_optimized_single_gpu_nodes():
@@ -346,7 +347,7 @@ def test_profile_object_supplies_defaults():
     assert G.edges["host0/gpu0", "host0/nvswitch"]["capacity_gbps"] == 2400.0
     assert G.edges["host0/gpu0", "host0/nvswitch"]["latency_us"] == 0.25
     assert G.edges["leaf0", "spine0"]["latency_us"] == 1.5
-    assert G.graph["params"]["profile"] == "fake"
+    assert graph_record(G, "params")["profile"] == "fake"
 
 
 def test_explicit_argument_beats_profile():
@@ -362,16 +363,16 @@ def test_profile_missing_attribute_falls_back_to_builtin():
     prof = types.SimpleNamespace(nic_gbps=100.0)
     G = builders.fat_tree(k=2, profile=prof)
     assert G.edges["pod0/host0/gpu0", "pod0/edge0"]["capacity_gbps"] == 100.0
-    assert G.graph["params"]["gpus_per_host"] == 1  # the fat tree's own default
-    assert G.graph["params"]["fabric_latency_us"] == 0.6
+    assert graph_record(G, "params")["gpus_per_host"] == 1  # the fat tree's own default
+    assert graph_record(G, "params")["fabric_latency_us"] == 0.6
 
 
 def test_fat_tree_profile_gpus_per_host():
     G = builders.fat_tree(k=2, profile=FakeProfile())
     assert roles(G)["gpu"] == 2 * 4
-    assert G.graph["params"]["link_gbps"] == 200.0
+    assert graph_record(G, "params")["link_gbps"] == 200.0
     assert (
-        builders.fat_tree(k=2, gpus_per_host=1, profile=FakeProfile()).graph["params"][
+        builders.params(builders.fat_tree(k=2, gpus_per_host=1, profile=FakeProfile()))[
             "gpus_per_host"
         ]
         == 1
@@ -391,8 +392,8 @@ def test_profile_name_is_looked_up(monkeypatch):
     monkeypatch.setattr(builders, "profiles", fake)
     G = builders.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1, profile="h100")
     assert seen == ["h100"]
-    assert G.graph["params"]["profile"] == "h100"
-    assert G.graph["params"]["nic_gbps"] == 200.0
+    assert graph_record(G, "params")["profile"] == "h100"
+    assert graph_record(G, "params")["nic_gbps"] == 200.0
 
 
 def test_bad_profile_value_is_reported():
@@ -465,7 +466,7 @@ def test_edge_sites_structure():
     assert G.edges["site/nice", "pop/alpha"]["latency_us"] == 3500.0
     d = G.edges["site/nice", "pop/beta"]
     assert (d["latency_us"], d["capacity_gbps"], d["jitter_us"]) == (50.0 + 4.0 * 650.0, 25.0, 0.0)
-    info = G.graph["edge"]
+    info = graph_record(G, "edge_sites")
     assert info["border"] == "border" and info["border_gbps"] == 140.0
     assert info["site_nodes"] == {"lyon": "site/lyon", "nice": "site/nice"}
     assert info["pop_nodes"] == {"alpha": "pop/alpha", "beta": "pop/beta"}

@@ -349,7 +349,7 @@ def test_to_networkx_round_trip():
         orig = G.edges[u, v]
         assert {k: d[k] for k in orig} == orig
         assert d["usable_gbps"] == pytest.approx(orig["capacity_gbps"] * eff[orig["kind"]])
-        lu, lv = d["link_ids"]
+        lu, lv = d["link_id_uv"], d["link_id_vu"]
         assert lv == lu + 1 and lu % 2 == 0
         assert {fab.link(lu), fab.link(lv)} == {(u, v), (v, u)}
         assert fab.links_of_edge(u, v) == (lu, lv) if fab.link(lu) == (u, v) else (lv, lu)
@@ -808,7 +808,8 @@ def test_rust_engine_matches_reference_engine():
         ([("a", "b", -1.0)], InvalidArgumentError, "flow 0: size_bytes"),
         ([("a", "b", 1.0), ("a", "b", math.nan)], InvalidArgumentError, "flow 1: size_bytes"),
         ([("a", "b", math.inf)], InvalidArgumentError, "size_bytes"),
-        ([("a", "b", "big")], InvalidTypeError, "size_bytes"),
+        ([("a", "b", "big")], InvalidArgumentError, "flows[0]: size_bytes: expected a size"),
+        ([("a", "b", [1])], InvalidTypeError, "size_bytes"),
         ([("a", "nowhere", 1.0)], InvalidArgumentError, "'nowhere'"),
         ([("ghost", "b", 1.0)], InvalidArgumentError, "'ghost'"),
         ([("a", "b", 1.0, -1.0)], InvalidArgumentError, "start_s"),

@@ -12,6 +12,7 @@ import fabricsim as fs
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
 from fabricsim.fabric import builders, profiles
 from fabricsim.fabric.profiles import Profile
+from fabricsim.fabric.schema import graph_record
 
 H100 = profiles.get_profile("h100-ndr400")
 A100 = profiles.get_profile("a100-hdr200")
@@ -177,7 +178,7 @@ def test_builders_read_profile_by_name():
     assert acc == {A100.nic_gbps}
     assert nvl == {A100.nvlink_gbps}
     assert lat == {A100.nvlink_latency_us}
-    assert G.graph["params"]["profile"] == "a100-hdr200"
+    assert graph_record(G, "params")["profile"] == "a100-hdr200"
 
 
 def test_builder_with_unknown_profile_name():

@@ -17,6 +17,7 @@ from hypothesis.errors import InvalidArgument
 
 import fabricsim as fs
 from fabricsim.fabric import schema
+from fabricsim.fabric.schema import graph_record
 from fabricsim.testing import strategies as fst
 from fabricsim.traffic.background import size_cdf
 
@@ -161,8 +162,8 @@ def test_fabric_graphs_are_schema_valid_and_within_bounds(G):
                    fst.rail_optimized_graphs(min_gpus=3), fst.edge_site_graphs()))
 def test_builder_graphs_are_schema_valid(G):
     fab = fs.Fabric.from_networkx(G)
-    assert len(fab.gpus) >= (3 if G.graph.get("edge") is None else 2)
-    if G.graph.get("edge") is None:
+    assert len(fab.gpus) >= (3 if graph_record(G, "edge_sites") is None else 2)
+    if graph_record(G, "edge_sites") is None:
         assert G.graph["builder"] in ("leaf_spine", "fat_tree", "rail_optimized")
     else:
         assert len(fab.compiled.roles[fab.compiled.roles == "edge_site"]) >= 1
@@ -172,7 +173,7 @@ def test_builder_graphs_are_schema_valid(G):
                                max_hosts_per_leaf=2, max_gpus_per_host=3,
                                oversubscription=st.sampled_from([1.0, 3.0])))
 def test_leaf_spine_parameters_stay_in_bounds(G):
-    p = G.graph["params"]
+    p = graph_record(G, "params")
     assert 2 <= p["leaves"] <= 3 and 1 <= p["spines"] <= 2
     assert 1 <= p["hosts_per_leaf"] <= 2 and 1 <= p["gpus_per_host"] <= 3
     assert G.graph["oversubscription"] == pytest.approx(p["oversubscription"])
@@ -259,10 +260,22 @@ def test_backgrounds_run_in_tail_latency(bg, load):
 def test_training_jobs_are_valid():
     training = pytest.importorskip("fabricsim.analysis.training")
 
-    @given(kw=fst.training_jobs(max_gpus=16))
-    def check(kw):
-        job = training.TrainingJob(**kw)
-        assert job.gpus <= 16
+    @given(job=fst.training_jobs(max_gpus=16), kw=fst.training_job_kwargs(max_gpus=4))
+    def check(job, kw):
+        assert isinstance(job, training.TrainingJob) and job.gpus <= 16
+        assert training.TrainingJob(**kw).gpus <= 4
+
+    check()
+
+
+def test_scenarios_run():
+    @settings(max_examples=3, deadline=None)
+    @given(sc=fst.scenarios(max_designs=2, max_samples=1))
+    def check(sc):
+        assert isinstance(sc, fs.Scenario)
+        assert sc.load in sc.loads
+        cmp = fs.run_scenario(sc)
+        assert [r["design"] for r in cmp.rows] == list(sc.fabrics)
 
     check()
 
@@ -291,42 +304,77 @@ def test_collectives_shrink_to_the_smallest():
 
 
 def test_setup_hook_registers_fabricsim_types():
-    fst._hypothesis_setup_hook()  # what Hypothesis's entry point runs at import
+    fst._hypothesis_setup_hook()  # what the entry point does once fabricsim is imported
     fab = find(st.from_type(fs.Fabric), lambda f: len(f.gpus) >= 3)
     assert isinstance(fab, fs.Fabric) and len(fab.gpus) >= 3
     assert isinstance(find(st.from_type(fs.Collective), lambda c: True), fs.Collective)
     bg = find(st.from_type(fs.Background), lambda b: b.load > 0)
     assert isinstance(bg, fs.Background)
-    training = sys.modules.get("fabricsim.analysis.training")
-    if training is not None:
-        assert isinstance(find(st.from_type(training.TrainingJob), lambda j: True),
-                          training.TrainingJob)
+    assert isinstance(find(st.from_type(fs.TrainingJob), lambda j: True), fs.TrainingJob)
+    sc = find(st.from_type(fs.Scenario), lambda s: True)
+    assert isinstance(sc, fs.Scenario) and sc.job.gpus <= min(len(f.gpus)
+                                                              for f in sc.fabrics.values())
 
 
 def test_pyproject_declares_the_entry_point():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     hook = data["project"]["entry-points"]["hypothesis"]["_"]
     module, _, attr = hook.partition(":")
-    assert (module, attr) == ("fabricsim.testing.strategies", "_hypothesis_setup_hook")
+    assert (module, attr) == ("_fabricsim_hypothesis", "_hypothesis_setup_hook")
+    assert "_fabricsim_hypothesis" in data["tool"]["maturin"]["python-packages"]
+    assert (ROOT / "python" / "_fabricsim_hypothesis" / "__init__.py").is_file()
+
+
+REGISTERED = """
+    import sys, warnings
+    {first}
+    from hypothesis import strategies as st
+    import fabricsim as fs
+    {hook}
+    warnings.simplefilter("ignore")  # .example() outside a test
+    print(type(st.from_type(fs.Fabric).example()).__name__,
+          type(st.from_type(fs.Scenario).example()).__name__)
+"""
+
+
+def test_types_register_whichever_is_imported_first():
+    # Without the installed entry point too: fabricsim registers when Hypothesis came first,
+    # the entry point's hook when fabricsim did.
+    for first, hook in (("import hypothesis", ""),
+                        ("import fabricsim", "import _fabricsim_hypothesis as h; "
+                                             "h._hypothesis_setup_hook()")):
+        out = run_python(REGISTERED.format(first=first, hook=hook), HYPOTHESIS_NO_PLUGINS="1")
+        assert out.returncode == 0, (first, out.stderr)
+        assert out.stdout.split() == ["Fabric", "Scenario"], (first, out.stdout)
+
+
+def test_the_hook_does_not_import_fabricsim():
+    out = run_python("""
+        import sys
+        import _fabricsim_hypothesis as h
+        h._hypothesis_setup_hook()
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("fabricsim", "numpy",
+                                                                  "networkx")))
+    """)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_entry_point_registers_types_in_a_fresh_interpreter():
     eps = importlib.metadata.entry_points(group="hypothesis")
-    if not any(ep.value == "fabricsim.testing.strategies:_hypothesis_setup_hook" for ep in eps):
-        pytest.skip("installed metadata predates the entry point: reinstall fabricsim "
+    if not any(ep.value == "_fabricsim_hypothesis:_hypothesis_setup_hook" for ep in eps):
+        pytest.skip("installed metadata predates the lazy entry point: reinstall fabricsim "
                     "(pip install -e . / maturin develop)")
-    for first in ("import hypothesis", "import fabricsim.testing.strategies"):
-        out = run_python(f"""
-            {first}
-            import warnings
-            from hypothesis import strategies as st
-            import fabricsim as fs
-            warnings.simplefilter("ignore")  # .example() outside a test
-            fab = st.from_type(fs.Fabric).example()  # no explicit registration
-            print(type(fab).__name__)
-        """)
+    out = run_python("""
+        import sys
+        import hypothesis
+        print("fabricsim" in sys.modules)
+    """)
+    assert out.stdout.strip() == "False", out.stderr  # import hypothesis stays light
+    for first in ("import hypothesis", "import fabricsim.testing.strategies", "import fabricsim"):
+        out = run_python(REGISTERED.format(first=first, hook=""))
         assert out.returncode == 0, (first, out.stderr)
-        assert out.stdout.strip() == "Fabric"
+        assert out.stdout.split() == ["Fabric", "Scenario"]
 
 
 # ------------------------------------------------------------------------------ profiles

@@ -530,7 +530,8 @@ def test_halving_doubling_half_collective_needs_power_of_two():
     (0, InvalidArgumentError), (-1, InvalidArgumentError), (float("nan"), InvalidArgumentError),
     (float("inf"), InvalidArgumentError), (1.5, InvalidArgumentError),
     (2**63, InvalidArgumentError), (True, InvalidTypeError), (False, InvalidTypeError),
-    ("8", InvalidTypeError), (None, InvalidTypeError)])
+    ("eight", InvalidArgumentError), ("1.5B", InvalidArgumentError), ([8], InvalidTypeError),
+    (None, InvalidTypeError)])
 def test_bad_sizes(size, exc):
     with pytest.raises(exc, match="size_bytes"):
         fs.collective(switch(2), "all_reduce", size)
@@ -578,26 +579,75 @@ def test_bad_options(kw):
 
 
 # ------------------------------------------------------------------------------ sweep_sizes
+def test_size_strings_are_sizes():
+    fab = switch(4)
+    a = fs.collective(fab, "all_gather", "1MiB", algorithm="ring")
+    b = fs.collective(fab, "all_gather", 1 << 20, algorithm="ring")
+    assert a.size_bytes == 1 << 20 and a.time_s == b.time_s
+    assert fs.Collective("all_reduce", "8G").size_bytes == 8 << 30
+    assert fs.Collective("all_reduce", "4MB").size_bytes == 4_000_000
+    res = fs.simulate(fab, [(fab.gpus[0], fab.gpus[1], "1M")])
+    assert res.flow_bytes.tolist() == [1 << 20]
+    assert fs.Background(load=0.1, sizes="4MiB").mean_size_bytes == 4 << 20
+
+
 def test_sweep_sizes_table():
     fab = switch(4)
     buf = io.StringIO()
     res = fs.sweep_sizes(fab, "all_reduce", min_bytes=8, max_bytes=1 << 16, file=buf)
     sizes = [8 << k for k in range(14)]
     assert [r.size_bytes for r in res] == sizes
+    assert buf.getvalue() == res.table() + "\n"  # printed as it ran, the same table
     lines = buf.getvalue().splitlines()
     header = [ln for ln in lines if ln.startswith("#")]
     rows = [ln for ln in lines if not ln.startswith("#")]
-    assert all(w in header[-1] for w in ("size", "count", "type", "time", "algbw", "busbw"))
+    # nccl-tests' column names (src/common.cu), out-of-place then in-place
+    assert header[3].split() == ["#", "size", "count", "type", "redop", "root", "time", "algbw",
+                                 "busbw", "#wrong", "time", "algbw", "busbw", "#wrong"]
+    assert "out-of-place" in header[2] and "in-place" in header[2]
     assert len(rows) == len(sizes)
     for r, ln in zip(res, rows, strict=True):
         f = ln.split()
+        assert len(f) == 13
         assert int(f[0]) == r.size_bytes and int(f[1]) == r.size_bytes // 4
-        assert f[2] == "float" and f[3] == r.algorithm
-        assert float(f[4]) == pytest.approx(r.time_us, abs=0.006)
-        assert float(f[5]) == pytest.approx(r.algbw_GBps, abs=0.006)
-        assert float(f[6]) == pytest.approx(r.busbw_GBps, abs=0.006)
+        assert f[2:5] == ["float", "sum", "-1"]
+        assert float(f[5]) == pytest.approx(r.time_us, abs=0.06)
+        assert float(f[6]) == pytest.approx(r.algbw_GBps, abs=0.006)
+        assert float(f[7]) == pytest.approx(r.busbw_GBps, abs=0.006)
+        assert f[8] == "N/A" and f[9:12] == f[5:8]
+    avg = float(header[-2].split(":")[1])
+    assert header[-2].startswith("# Avg bus bandwidth    : ")
+    assert avg == pytest.approx(sum(r.busbw_GBps for r in res) / len(res), rel=1e-5)
     times = [r.time_s for r in res]
     assert times == sorted(times)
     assert fs.sweep_sizes(fab, "all_reduce", min_bytes=8, max_bytes=64, file=False)
     with pytest.raises(InvalidArgumentError, match="max_bytes"):
         fs.sweep_sizes(fab, min_bytes=64, max_bytes=8, file=False)
+
+
+def test_sweep_sizes_prints_nothing_by_default(capsys):
+    fab = switch(4)
+    sweep = fs.sweep_sizes(fab, "all_gather", min_bytes="1K", max_bytes="4K")
+    assert capsys.readouterr().out == ""
+    assert isinstance(sweep, fs.SizeSweep) and len(sweep) == 3
+    assert sweep.table().count("\n") == len(sweep) + 6
+    assert repr(sweep).startswith("<SizeSweep all_gather x4 ranks: 3 sizes 1 KiB..4 KiB")
+    assert "<table>" in sweep._repr_html_()
+    # count is per rank for all-gather (size = the whole output buffer), type by datatype
+    half = fs.sweep_sizes(fab, "all_gather", min_bytes="1K", max_bytes="1K", datatype="half")
+    assert half.rows()[0]["count"] == 1024 // 2 // 4 and half.rows()[0]["type"] == "half"
+    assert fs.sweep_sizes(fab, "broadcast", min_bytes=64, max_bytes=64,
+                          dtype_bytes=8).rows()[0]["type"] == "double"
+    assert fs.sweep_sizes(fab, "broadcast", min_bytes=64, max_bytes=64).rows()[0]["root"] == 0
+
+
+def test_sweep_sizes_checks_everything_before_printing():
+    fab = switch(4)
+    for kw, exc in [(dict(op="all_to_all", algorithm="ring"), InvalidArgumentError),
+                    (dict(datatype="float7"), UnknownNameError),
+                    (dict(routing="spary"), UnknownNameError),
+                    (dict(ranks=["nope"]), InvalidArgumentError)]:
+        buf = io.StringIO()
+        with pytest.raises(exc):
+            fs.sweep_sizes(fab, **{"op": "all_reduce", "max_bytes": 64, **kw}, file=buf)
+        assert buf.getvalue() == ""

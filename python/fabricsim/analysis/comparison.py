@@ -33,10 +33,12 @@ import numpy as np
 from fabricsim import _validate
 from fabricsim.analysis.training import ErosionResult, TrainingJob, erosion, plot_erosion
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
+from fabricsim.fabric import schema
 from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
 from fabricsim.traffic.background import Background, as_background
 from fabricsim.traffic.collectives import Collective
 from fabricsim.traffic.flows import run_flowset
+from fabricsim.types import Routing
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,10 @@ class Design:
 
     name: str
     fabric: Any
-    routing: str = "ecmp"
+    routing: Routing = "ecmp"
 
 
-def _as_designs(designs: Any, job: TrainingJob) -> list[tuple[str, Fabric, str]]:
+def _as_designs(designs: Any, job: TrainingJob) -> list[tuple[str, Fabric, Routing]]:
     if isinstance(designs, Mapping):
         items = [Design(str(k), v) for k, v in designs.items()]
     elif isinstance(designs, Sequence) and not isinstance(designs, (str, bytes)):
@@ -76,7 +78,7 @@ def _as_designs(designs: Any, job: TrainingJob) -> list[tuple[str, Fabric, str]]
     return out
 
 
-def _bottleneck(fabric: Fabric, job: TrainingJob, routing: str,
+def _bottleneck(fabric: Fabric, job: TrainingJob, routing: Routing,
                 seed: int) -> tuple[str, float, str | None]:
     """Where the job's data-parallel (else its largest) traffic saturates, with no background:
     the tier of the busiest link, its mean utilisation, and the collective algorithm that
@@ -150,12 +152,30 @@ class Comparison:
     def to_records(self) -> list[dict]:
         return [dict(r) for r in self.rows]
 
-    def to_pandas(self):
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - optional dependency
-            raise ImportError("to_pandas needs pandas: pip install pandas") from None
-        return pd.DataFrame(self.to_records())
+    def to_pandas(self) -> Any:
+        from fabricsim._display import pandas
+
+        return pandas().DataFrame(self.to_records())
+
+    def __repr__(self) -> str:
+        names = ", ".join(repr(r["design"]) for r in self.rows)
+        return f"<Comparison of {len(self.rows)} designs at load {self.load:g}: {names}>"
+
+    def _repr_html_(self) -> str:
+        from fabricsim._display import html_table
+
+        cols = [c for c in self.COLUMNS if any(r.get(c[0]) is not None for r in self.rows)]
+        body = []
+        for r in self.rows:
+            line: list[str | None] = []
+            for c in cols:
+                v = r.get(c[0])
+                if v is None or (isinstance(v, float) and math.isnan(v)):
+                    line.append(None)
+                else:
+                    line.append(c[2].format(v * c[3] if len(c) > 3 else v))
+            body.append(line)
+        return html_table([c[1] for c in cols], body, caption=repr(self))
 
     def to_csv(self, path: str | None = None) -> str:
         buf = io.StringIO()
@@ -188,9 +208,11 @@ class Comparison:
                 f.write(text)
         return text
 
-    def plot(self, path: str) -> str:
-        """PNG of tokens/s and p99 step time against load, one line per design."""
-        return plot_erosion(list(self.erosion.values()), path)
+    def plot(self, path: str | None = None, *, ax: Any = None) -> Any:
+        """Tokens/s and p99 step time against load, one line per design (see
+        :func:`fabricsim.plot_erosion`): on ``ax`` (two axes) or a new figure, written to
+        ``path`` if given. Returns the Figure."""
+        return plot_erosion(list(self.erosion.values()), path, ax=ax)
 
 
 def compare(
@@ -241,9 +263,9 @@ def compare(
     rows, erosions = [], {}
     bar = None
     if progress:
-        from fabricsim._progress import ProgressBar
+        from fabricsim._progress import progress_bar
 
-        bar = ProgressBar(len(items) * (len(sweep) + 2), "compare")
+        bar = progress_bar(len(items) * (len(sweep) + 2), "compare")
     for name, fab, routing in items:
         from fabricsim.analysis.failures import bisection_gbps
 
@@ -282,7 +304,7 @@ def compare(
             "edge_p99_ms": None,
             "edge_availability": None,
         }
-        if edge and "edge" in G.graph:
+        if edge and schema.graph_record(G, "edge_sites") is not None:
             from fabricsim.analysis.edge import edge_latency
 
             kwargs = dict(edge) if isinstance(edge, Mapping) else {}

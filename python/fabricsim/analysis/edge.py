@@ -1,6 +1,6 @@
 """Carrier-diverse edge paths: request latency, SLO attainment and availability per edge site.
 
-Works on fabrics built with :func:`fabricsim.edge_sites`, whose ``G.graph["edge"]`` records the
+Works on fabrics built with :func:`fabricsim.edge_sites`, whose ``G.graph["edge_sites"]`` records the
 carriers (capacity, availability, jitter), the sites (the carriers each is homed on, in order)
 and the labels of the ``site/<name>``, ``pop/<carrier>`` and ``border`` nodes.
 
@@ -82,9 +82,11 @@ from fabricsim.exceptions import (
     UnknownNameError,
     UnreachableError,
 )
+from fabricsim.fabric import schema
 from fabricsim.fabric.compiled import Fabric
+from fabricsim.types import EdgePolicy
 
-POLICIES = ("primary_backup", "split", "lowest_latency")
+POLICIES: tuple[EdgePolicy, ...] = ("primary_backup", "split", "lowest_latency")
 COLUMNS = (
     "site",
     "policy",
@@ -146,6 +148,27 @@ class EdgeReport:
             f"no row for site {site!r} and policy {policy!r}; sites: {', '.join(sites)}; "
             f"policies: {', '.join(policies)}"
         )
+
+    def __repr__(self) -> str:
+        worst = min((r["availability"] for r in self.rows), default=math.nan)
+        return (f"<EdgeReport {len(self.rows)} site x policy rows, SLO {self.slo_ms:g} ms, "
+                f"lowest availability {worst:.4%}>")
+
+    def _repr_html_(self) -> str:
+        from fabricsim._display import html_table
+
+        cols = ("site", "policy", "carriers", "p50 (ms)", "p99 (ms)", "within SLO",
+                "availability", "expected")
+        rows = [(r["site"], r["policy"], "+".join(r["carriers"]), r["p50_ms"], r["p99_ms"],
+                 f"{r['within_slo']:.3%}", f"{r['availability']:.4%}",
+                 f"{r['availability_expected']:.4%}") for r in self.rows]
+        return html_table(cols, rows, caption=repr(self))
+
+    def to_pandas(self) -> Any:
+        """One row per site and policy (the :data:`COLUMNS`)."""
+        from fabricsim._display import pandas
+
+        return pandas().DataFrame([dict(r) for r in self.rows], columns=list(COLUMNS))
 
     def table(self) -> str:
         """A fixed-width text table, one line per site and policy."""
@@ -219,10 +242,10 @@ def _fmt(x: float, digits: int) -> str:
 
 
 def _edge_info(fabric: Fabric) -> dict:
-    info = fabric.graph.graph.get("edge")
+    info = schema.graph_record(fabric.graph, "edge_sites")
     if not isinstance(info, Mapping) or "sites" not in info or "carriers" not in info:
         raise InvalidArgumentError(
-            "fabric: not an edge_sites fabric (its graph has no G.graph['edge'] record of "
+            "fabric: not an edge_sites fabric (its graph has no G.graph['edge_sites'] record of "
             "sites and carriers); build it with fs.edge_sites(fabric_graph, sites=[...], "
             "carriers=[...]) and compile that with fs.Fabric.from_networkx"
         )
@@ -324,7 +347,7 @@ def edge_latency(
     fabric: Fabric,
     *,
     sites: Iterable[str] | None = None,
-    policies: Sequence[str] = POLICIES,
+    policies: Sequence[EdgePolicy] = POLICIES,
     requests: int = 20_000,
     slo_ms: float = 100.0,
     server_ms: float = 0.0,
@@ -364,9 +387,7 @@ def edge_latency(
             raise UnknownNameError(f"sites: unknown site {s!r}; valid sites: {', '.join(all_sites)}")
     if not chosen:
         raise InvalidArgumentError("sites: give at least one site")
-    if isinstance(policies, str):
-        policies = (policies,)
-    policies = tuple(_names("policies", policies))
+    policies = tuple(_names("policies", (policies,) if isinstance(policies, str) else policies))
     if not policies:
         raise InvalidArgumentError("policies: give at least one policy")
     for p in policies:

@@ -16,7 +16,7 @@ converged around it), not a transient, and surviving links keep their capacity.
   shared-risk group: it fails as a whole.
 
 The failed graph records what failed in ``G.graph["failed"]`` (``links``, ``nodes``,
-``carriers``, accumulated over repeated calls); ``G.graph["edge"]`` is kept as built, so
+``carriers``, accumulated over repeated calls); ``G.graph["edge_sites"]`` is kept as built, so
 :func:`fabricsim.analysis.edge.edge_latency` still knows every site's carriers and treats the missing
 ones as down. Schema rule: every GPU must still reach every other GPU; a failure that cuts
 GPUs off raises :class:`~fabricsim.exceptions.UnreachableError` naming the pair and the
@@ -59,6 +59,7 @@ from fabricsim.exceptions import (
 )
 from fabricsim.fabric import schema
 from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
+from fabricsim.types import Routing
 
 DEFAULT_RANDOM_ROLES = ("leaf", "spine", "core")
 _BISECTION_SCALE = 1_000_000  # max flow on integer capacities of 1e-6 Gb/s (exact arithmetic)
@@ -80,7 +81,7 @@ def known_carriers(G: nx.Graph) -> list[str]:
     """Carrier names of a graph: those ``edge_sites`` recorded, then any other ``carrier``
     edge attribute, in first-seen order."""
     names: dict[str, None] = {}
-    for c in (G.graph.get("edge") or {}).get("carriers", ()):
+    for c in (schema.graph_record(G, "edge_sites") or {}).get("carriers", ()):
         names[c["name"]] = None
     for _, _, c in G.edges(data="carrier"):
         if c is not None:
@@ -168,12 +169,12 @@ def fail(
     G.remove_nodes_from(nodes)
     G.remove_nodes_from(pops)
 
-    before = G0.graph.get("failed") or {}
-    G.graph["failed"] = {
+    before = schema.graph_record(G0, "failed") or {}
+    G.graph["failed"] = schema.record_text({
         "links": [*before.get("links", ()), *([u, v] for u, v in pairs)],
         "nodes": list(dict.fromkeys([*before.get("nodes", ()), *nodes])),
         "carriers": list(dict.fromkeys([*before.get("carriers", ()), *carriers])),
-    }
+    })
     what = _describe(pairs, nodes, list(dict.fromkeys(carriers)))
     try:
         compiled = schema.compile(G)
@@ -371,7 +372,7 @@ def _remap_flowset(fs_: Any, before: Fabric, after: Fabric) -> Any:
     )
 
 
-def _run(fabric: Fabric, kind: str, workload: Any, routing: str, seed: int) -> float:
+def _run(fabric: Fabric, kind: str, workload: Any, routing: Routing, seed: int) -> float:
     from fabricsim.traffic.flows import simulate
 
     if kind == "collective":
@@ -386,7 +387,7 @@ def failure_impact(
     links: Iterable[tuple[Hashable, Hashable]] = (),
     nodes: Iterable[Hashable] = (),
     carriers: Iterable[str] = (),
-    routing: str = "ecmp",
+    routing: Routing = "ecmp",
     seed: int = 0,
 ) -> dict:
     """Run ``workload`` before and after failing ``links`` / ``nodes`` / ``carriers``.

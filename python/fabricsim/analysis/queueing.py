@@ -327,7 +327,8 @@ def message_latency(
     qs = tuple(_quantile_arg(f"quantiles[{i}]", q) for i, q in enumerate(quantiles))
     rho = resolve_utilization(fabric, utilization, background_load)
 
-    route = fabric.route(src, dst, policy=routing, seed=seed)
+    route = fabric.route(src, dst, policy=_validate.choice("routing", routing, ROUTING_POLICIES),
+                         seed=seed)
     ids = route.link_ids.astype(np.int64)
     check_stable(fabric, rho, ids)
     cap = fabric.usable_Bps[ids]

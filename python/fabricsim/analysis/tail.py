@@ -27,6 +27,7 @@ empty fabric) cover finished flows only.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ from fabricsim.traffic.background import (
 )
 from fabricsim.traffic.collectives import Collective
 from fabricsim.traffic.flows import FlowSet, concat_flowsets, flows_from_matrix, run_flowset
+from fabricsim.types import Metric, Routing, TailPlacement
 
 PLACEMENTS = ("fixed", "random")
 MAX_THREADS = 1024
@@ -113,6 +115,36 @@ class TailLatencyResult:
             out[name] = q
         return out
 
+    def __repr__(self) -> str:
+        q = self.quantiles_s
+        return (f"<TailLatencyResult {len(self.job_time_s)} samples: job p50 "
+                f"{q['p50'] * 1e3:.4g} ms, p99 {q['p99'] * 1e3:.4g} ms (unloaded "
+                f"{self.unloaded_time_s * 1e3:.4g} ms), {len(self.bg_slowdown):,} background "
+                "flows>")
+
+    def _repr_html_(self) -> str:
+        from fabricsim._display import html_table
+
+        q = self.quantiles_s
+        rows = [(k, v * 1e3, v / self.unloaded_time_s if self.unloaded_time_s > 0 else None)
+                for k, v in q.items()]
+        return html_table(("quantile", "job time (ms)", "slowdown"), rows, caption=repr(self))
+
+    def to_pandas(self, what: str = "samples") -> Any:
+        """A DataFrame: ``what="samples"`` (one row per Monte Carlo sample: ``job_time_s``,
+        ``slowdown`` vs the unloaded time) or ``"background"`` (one row per finished
+        background flow: ``sample``, ``size_bytes``, ``slowdown``)."""
+        from fabricsim._display import pandas
+
+        _validate.choice("what", what, ("samples", "background"))
+        pd = pandas()
+        if what == "samples":
+            base = self.unloaded_time_s if self.unloaded_time_s > 0 else math.nan
+            return pd.DataFrame({"job_time_s": self.job_time_s,
+                                 "slowdown": self.job_time_s / base}).rename_axis("sample")
+        return pd.DataFrame({"sample": self.bg_sample, "size_bytes": self.bg_size_bytes,
+                             "slowdown": self.bg_slowdown})
+
     def as_dict(self) -> dict:
         return {
             "samples": len(self.job_time_s),
@@ -124,7 +156,7 @@ class TailLatencyResult:
         }
 
 
-def _workload_flows(fabric: Fabric, workload: Any, routing: str, seed: int, metric: str
+def _workload_flows(fabric: Fabric, workload: Any, routing: Routing, seed: int, metric: Metric
                     ) -> tuple[FlowSet, float, str | None]:
     """The job's flow DAG, its unloaded time and (for collectives) the algorithm used."""
     if isinstance(workload, Collective):
@@ -146,9 +178,9 @@ def tail_latency(
     samples: int = 100,
     seed: int = 0,
     *,
-    routing: str = "ecmp",
-    metric: str = "latency",
-    placement: str = "fixed",
+    routing: Routing = "ecmp",
+    metric: Metric = "latency",
+    placement: TailPlacement = "fixed",
     vary_hash: bool = True,
     threads: int | None = None,
     warmup_s: float | None = None,

@@ -40,6 +40,7 @@ GPU order; ``"random"`` shuffles it (seeded).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -50,6 +51,7 @@ from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import Fabric
 from fabricsim.traffic.collectives import Collective
 from fabricsim.traffic.flows import FlowSet, concat_flowsets, run_flowset
+from fabricsim.types import JobPlacement, Metric, Op, Routing
 
 PLACEMENTS = ("rail", "linear", "random")
 COMPONENTS = ("data_parallel", "tensor_parallel", "pipeline_parallel", "expert_parallel")
@@ -102,7 +104,7 @@ class TrainingJob:
     act_bytes: int = 2
     overlap: float = 0.0
     sharded_optimizer: bool = False
-    placement: str = "rail"
+    placement: JobPlacement = "rail"
     placement_seed: int = 0
     max_flows_per_collective: int = 50_000
     ranks: tuple | None = None
@@ -256,7 +258,9 @@ class TrainingJob:
 
         if self.data_parallel > 1:
             size = self.grad_bytes_per_group()
-            ops = ("reduce_scatter", "all_gather") if self.sharded_optimizer else ("all_reduce",)
+            ops: tuple[Op, ...] = (
+                ("reduce_scatter", "all_gather") if self.sharded_optimizer else ("all_reduce",)
+            )
             colls = [Collective(op, size, grp, max_flows=mf) for grp in groups["data_parallel"]
                      for op in ops[:1]]
             fs_dp = union(colls)
@@ -325,6 +329,12 @@ class StepResult:
         """Tokens/s at the p99 step time (the slow tail)."""
         return self.job.global_batch_tokens / self.step_time_p99_s
 
+    def __repr__(self) -> str:
+        return (f"<StepResult {len(self.step_time_s)} sample(s): step p50 "
+                f"{self.step_time_p50_s * 1e3:.2f} ms, p99 {self.step_time_p99_s * 1e3:.2f} ms, "
+                f"compute {self.compute_time_s * 1e3:.2f} ms, "
+                f"{self.tokens_per_s_p50:,.0f} tokens/s>")
+
     def as_dict(self) -> dict:
         return {
             "compute_time_s": self.compute_time_s,
@@ -346,8 +356,8 @@ def step(
     samples: int = 1,
     seed: int = 0,
     *,
-    routing: str = "ecmp",
-    metric: str = "latency",
+    routing: Routing = "ecmp",
+    metric: Metric = "latency",
     threads: int | None = None,
 ) -> StepResult:
     """Run one training step's communication through the engine (with ``background``
@@ -431,6 +441,38 @@ class ErosionResult:
     ideal_step_time_s: float
     ideal_tokens_per_s: float
 
+    def to_pandas(self) -> Any:
+        """One row per load: ``load``, step time and tokens/s quantiles, ``erosion_p50`` /
+        ``erosion_p99``, MFU, per-component communication times (s); ``df.attrs`` holds the
+        design name and the ideal fabric's step time and tokens/s."""
+        from fabricsim._display import pandas
+
+        df = pandas().DataFrame([dict(r) for r in self.rows])
+        df.insert(0, "design", self.name)
+        df.attrs.update(name=self.name, ideal_step_time_s=self.ideal_step_time_s,
+                        ideal_tokens_per_s=self.ideal_tokens_per_s)
+        return df
+
+    def plot(self, path: str | None = None, *, ax: Any = None) -> Any:
+        """:func:`plot_erosion` of this one design; returns the Figure."""
+        return plot_erosion([self], path, ax=ax)
+
+    def __repr__(self) -> str:
+        worst = max((r["erosion_p50"] for r in self.rows), default=float("nan"))
+        return (f"<ErosionResult {self.name!r}: {len(self.rows)} loads "
+                f"{min(self.loads):g}..{max(self.loads):g}, ideal "
+                f"{self.ideal_tokens_per_s:,.0f} tokens/s, erosion p50 up to {worst:.1%}>")
+
+    def _repr_html_(self) -> str:
+        from fabricsim._display import html_table
+
+        cols = ("load", "step p50 (ms)", "step p99 (ms)", "tokens/s p50", "erosion p50",
+                "erosion p99", "MFU p50")
+        rows = [(r["load"], r["step_time_p50_s"] * 1e3, r["step_time_p99_s"] * 1e3,
+                 r["tokens_per_s_p50"], f"{r['erosion_p50']:.1%}", f"{r['erosion_p99']:.1%}",
+                 f"{r['mfu_p50']:.1%}") for r in self.rows]
+        return html_table(cols, rows, caption=repr(self))
+
     def table(self) -> str:
         head = (f"{'load':>5} {'step p50 (ms)':>14} {'step p99 (ms)':>14} {'tokens/s p50':>14} "
                 f"{'erosion p50':>12} {'erosion p99':>12} {'MFU p50':>8}")
@@ -452,8 +494,8 @@ def erosion(
     seed: int = 0,
     *,
     background: Any = None,
-    routing: str = "ecmp",
-    metric: str = "latency",
+    routing: Routing = "ecmp",
+    metric: Metric = "latency",
     threads: int | None = None,
     name: str = "fabric",
     progress: bool = False,
@@ -473,9 +515,9 @@ def erosion(
     rows = []
     bar = None
     if progress:
-        from fabricsim._progress import ProgressBar
+        from fabricsim._progress import progress_bar
 
-        bar = ProgressBar(len(loads), f"erosion {name}")
+        bar = progress_bar(len(loads), f"erosion {name}")
     for load in loads:
         bg = replace(template, load=load) if load > 0 else None
         # every load, 0 included, samples ECMP hash seeds the same way
@@ -493,17 +535,19 @@ def erosion(
     return ErosionResult(name, loads, tuple(rows), ideal_t, ideal_tps)
 
 
-def plot_erosion(results: list[ErosionResult] | dict, path: str) -> str:
-    """PNG of tokens/s (p50) and p99 step time against background load, one line per design."""
-    try:
-        import matplotlib
+def plot_erosion(results: list[ErosionResult] | dict | ErosionResult, path: str | None = None,
+                 *, ax: Any = None) -> Any:
+    """Tokens/s (p50) and p99 step time against background load, one line per design, on two
+    axes side by side: ``ax`` (a pair of matplotlib axes) or a new figure. Returns the Figure;
+    with ``path`` it is also written there (PNG, SVG, ... by the extension). The matplotlib
+    backend is left as it is (a notebook keeps its own)."""
+    from fabricsim._display import axes
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("plotting needs matplotlib: pip install 'fabricsim[plot]'") from None
-    items = list(results.values()) if isinstance(results, dict) else list(results)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    if isinstance(results, ErosionResult):
+        items = [results]
+    else:
+        items = list(results.values()) if isinstance(results, dict) else list(results)
+    fig, (ax1, ax2) = axes(ax, ncols=2, figsize=(11, 4.2))
     for r in items:
         loads = [row["load"] for row in r.rows]
         ax1.plot(loads, [row["tokens_per_s_p50"] for row in r.rows], marker="o", label=r.name)
@@ -514,13 +558,18 @@ def plot_erosion(results: list[ErosionResult] | dict, path: str) -> str:
     ax2.set_xlabel("east-west background load (fraction of NIC capacity)")
     ax2.set_ylabel("step time p99 (ms)")
     ax2.set_title("Tail step time")
-    for ax in (ax1, ax2):
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    for a in (ax1, ax2):
+        a.grid(True, alpha=0.3)
+        a.legend()
+    if ax is None:
+        fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        if ax is None:  # a figure we made only to write: free it (it still displays)
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+    return fig
 
 
 def _rebuild(G, oversubscription: float):
@@ -528,7 +577,7 @@ def _rebuild(G, oversubscription: float):
     from fabricsim.fabric import builders
 
     builder = G.graph.get("builder")
-    params = dict(G.graph.get("params", {}))
+    params = builders.params(G)
     if builder not in ("leaf_spine", "rail_optimized"):
         raise InvalidArgumentError(
             f"oversubscription sweep: needs a fabric built by leaf_spine or rail_optimized "
@@ -571,7 +620,7 @@ def sweep_oversubscription(
 def sweep_routing(
     fabric: Fabric,
     job: TrainingJob,
-    routings=("ecmp", "spray"),
+    routings: Sequence[Routing] = ("ecmp", "spray"),
     background_loads=(0.0, 0.3, 0.6, 0.9),
     samples: int = 10,
     seed: int = 0,

@@ -6,13 +6,16 @@
     fabricsim erosion [SCENARIO.toml]     erosion tables only (step time, tokens/s vs load)
     fabricsim collective [SCENARIO.toml]  nccl-tests-style size sweep on one design
     fabricsim sweep [SCENARIO.toml]       every combination of [sweep.grid], locally or on Dask
+    fabricsim calibrate LOG --design NAME  an nccl-tests log beside the simulated curve
     fabricsim example                     print the built-in example scenario (to copy and edit)
     fabricsim demo                        a tour of one leaf-spine fabric: paths, ECMP collisions
+    fabricsim [SCENARIO.toml] [options]   no command: ``fabricsim compare`` (so does
+                                          ``python -m fabricsim``)
 
 Without ``SCENARIO.toml`` the built-in example runs (``fabricsim example`` prints it). The
-format is documented in :mod:`fabricsim.cli.scenario`. ``python -m fabricsim`` is ``fabricsim
-compare``. Exit codes: 0 ok, 2 bad input (the message names the file, line and key), 130
-interrupted (Ctrl-C).
+format is documented in :mod:`fabricsim.cli.scenario`. ``fabricsim --version`` prints the
+version. Every option is checked before anything is printed. Exit codes: 0 ok, 2 bad input
+(the message names the file, line and key), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fabricsim import _validate
 from fabricsim.exceptions import FabricError, ScenarioError
 
 EXAMPLE_LABEL = "example.toml (built-in)"
 COMMANDS = ("compare", "erosion", "collective", "sweep", "example", "demo")
+COMMANDS = ("compare", "erosion", "collective", "calibrate", "example", "demo")
 
 
 class UsageError(Exception):
@@ -336,39 +341,119 @@ def cmd_erosion(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collective_request(args: argparse.Namespace, sc) -> dict:
+    """Everything ``fabricsim collective`` will run, checked before anything is printed."""
+    from fabricsim.traffic.collectives import DATATYPES, Collective, normalize_op
+
+    defaults = sc.collective
+    name = args.design or defaults.get("design") or next(iter(sc.fabrics))
+    _pick_designs(sc, [name])
+    fab = sc.fabrics[name]
+    try:
+        op = normalize_op(args.op or defaults["op"])
+    except FabricError as e:
+        raise UsageError(f"--op: {e}") from None
+    lo = args.min_bytes or defaults["min_bytes"]
+    hi = args.max_bytes or defaults["max_bytes"]
+    if hi < lo:
+        raise UsageError(f"--max-bytes ({hi}) must be >= --min-bytes ({lo})")
+    factor = args.step_factor or defaults["step_factor"]
+    if factor < 2:
+        raise UsageError(f"--step-factor: must be >= 2, got {factor}")
+    datatype = args.datatype or "float"
+    if datatype not in DATATYPES:
+        raise UsageError(f"--datatype: unknown type {datatype!r}; valid: {', '.join(DATATYPES)}")
+    ranks = None
+    if args.ngpus is not None:
+        if args.ngpus < 2 or args.ngpus > len(fab.gpus):
+            raise UsageError(f"-g/--ngpus: design {name!r} has {len(fab.gpus)} GPUs; give 2.."
+                             f"{len(fab.gpus)}, got {args.ngpus}")
+        ranks = list(fab.gpus[: args.ngpus])
+    algorithm = args.algorithm or defaults["algorithm"]
+    try:  # the algorithm must build this op: fail here, not after the header
+        Collective(op, lo, ranks, algorithm, defaults.get("channels"))
+    except FabricError as e:
+        raise UsageError(f"--algorithm: {e}" if "algorithm" in str(e) else str(e)) from None
+    return dict(name=name, fab=fab, op=op, lo=lo, hi=hi, factor=factor, datatype=datatype,
+                ranks=ranks, algorithm=algorithm, channels=defaults.get("channels"),
+                routing=args.routing or defaults.get("routing") or sc.routing[name],
+                seed=sc.seed if args.seed is None else args.seed)
+
+
 def cmd_collective(args: argparse.Namespace) -> int:
     from fabricsim.traffic.collectives import sweep_sizes
 
     _check_outputs(args)
     sc = _load(args.scenario)
-    defaults = sc.collective
-    name = args.design or defaults.get("design") or next(iter(sc.fabrics))
-    _pick_designs(sc, [name])
-    fab = sc.fabrics[name]
-    op = args.op or defaults["op"]
-    lo = args.min_bytes or defaults["min_bytes"]
-    hi = args.max_bytes or defaults["max_bytes"]
-    if hi < lo:
-        raise UsageError(f"--max-bytes ({hi}) must be >= --min-bytes ({lo})")
-    routing = args.routing or defaults.get("routing") or sc.routing[name]
+    req = _collective_request(args, sc)
+    fab, name = req["fab"], req["name"]
     quiet = _machine_output(args)
     if not quiet:
         print(f"# design {name!r} of {sc.source}: {len(fab.gpus)} GPUs, "
               f"{fab.switch_count} switches", flush=True)
-    results = sweep_sizes(
-        fab, op, min_bytes=lo, max_bytes=hi,
-        step_factor=args.step_factor or defaults["step_factor"],
-        algorithm=args.algorithm or defaults["algorithm"], channels=defaults.get("channels"),
-        routing=routing, seed=sc.seed if args.seed is None else args.seed,
-        file=False if quiet else sys.stdout, progress=_progress(args),
+    sweep = sweep_sizes(
+        fab, req["op"], min_bytes=req["lo"], max_bytes=req["hi"], step_factor=req["factor"],
+        ranks=req["ranks"], algorithm=req["algorithm"], channels=req["channels"],
+        routing=req["routing"], seed=req["seed"], datatype=req["datatype"],
+        file=None if quiet else sys.stdout, progress=_progress(args),
     )
     rows = [{k: v for k, v in r.as_dict().items() if k not in ("phases", "bottlenecks")}
-            for r in results]
+            for r in sweep]
     if args.json:
-        _write(args.json, json.dumps({"design": name, "routing": routing,
+        _write(args.json, json.dumps({"design": name, "routing": req["routing"],
                                       "rows": [_clean(r) for r in rows]}, indent=2))
     if args.csv:
         _write(args.csv, _csv(rows))
+    if args.plot:
+        _save(sweep.plot(), args.plot)
+    _report_files(args, quiet)
+    return 0
+
+
+def _save(fig, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from fabricsim.analysis import nccl_tests
+
+    _check_outputs(args)
+    sc = _load(args.scenario)
+    log = nccl_tests.load(args.log, op=args.op)
+    if log.op is None:
+        raise UsageError(f"{args.log}: the log does not name its nccl-tests binary (e.g. "
+                         "all_reduce_perf); give --op")
+    name = args.design or sc.collective.get("design") or next(iter(sc.fabrics))
+    _pick_designs(sc, [name])
+    fab = sc.fabrics[name]
+    n = log.n_ranks or len(fab.gpus)
+    if n > len(fab.gpus):
+        raise UsageError(f"{args.log}: ran on {n} GPUs but design {name!r} has {len(fab.gpus)}")
+    try:
+        from fabricsim.traffic.collectives import ALGORITHMS, Collective, normalize_op
+
+        algorithm = _validate.choice("--algorithm", args.algorithm or "auto", ALGORITHMS)
+        Collective(normalize_op(log.op), 1 << 20, list(fab.gpus[:n]), algorithm)
+    except FabricError as e:
+        raise UsageError(str(e)) from None
+    routing = args.routing or sc.routing[name]
+    cal = nccl_tests.calibrate(fab, log, algorithm=algorithm, routing=routing,
+                               seed=sc.seed if args.seed is None else args.seed, design=name,
+                               progress=_progress(args))
+    quiet = _machine_output(args)
+    if not quiet:
+        print(cal.table())
+    if args.json:
+        _write(args.json, json.dumps({"design": name, "op": cal.op, "n_ranks": cal.n_ranks,
+                                      "log": str(args.log),
+                                      "rows": [_clean(r) for r in cal.rows]}, indent=2))
+    if args.csv:
+        _write(args.csv, _csv(list(cal.rows)))
+    if args.plot:
+        _save(cal.plot(), args.plot)
     _report_files(args, quiet)
     return 0
 
@@ -461,9 +546,14 @@ def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
         prog=prog,
         description="How much model throughput does this GPU-cluster fabric cost us? Compare "
         "fabric designs for a training job under background traffic.",
-        epilog="Without SCENARIO.toml the built-in example runs (fabricsim example prints it). "
-        "Exit codes: 0 ok, 2 bad input, 130 interrupted.",
+        epilog="Without a COMMAND, fabricsim runs compare (fabricsim [SCENARIO.toml] is fabricsim "
+        "compare [SCENARIO.toml]; so does python -m fabricsim). Without SCENARIO.toml the "
+        "built-in example runs (fabricsim example prints it). Exit codes: 0 ok, 2 bad input, "
+        "130 interrupted.",
     )
+    from fabricsim import __version__
+
+    ap.add_argument("--version", action="version", version=f"fabricsim {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def common(p: argparse.ArgumentParser, *, sweep: bool) -> None:
@@ -503,21 +593,31 @@ def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_erosion)
 
     p = sub.add_parser("collective", help="nccl-tests-style size sweep of one collective",
-                       description="Run a collective over every GPU of one design at sizes "
-                       "min..max (x step factor) and print size, count, type, time, algbw and "
-                       "busbw as nccl-tests does. Defaults come from the scenario's "
-                       "[collective] table.")
+                       description="Run a collective over the GPUs of one design at sizes "
+                       "min..max (x step factor) and print nccl-tests' table: size, count, "
+                       "type, redop, root, out-of-place and in-place time / algbw / busbw / "
+                       "#wrong, and the '# Avg bus bandwidth' footer, so nccl-tests log parsers "
+                       "read it. -b/-e/-f/-g/-d as in nccl-tests. Defaults come from the "
+                       "scenario's [collective] table.")
     common(p, sweep=False)
     p.add_argument("--design", metavar="NAME", help="the design (default: [collective].design "
                    "or the first design)")
     p.add_argument("--op", help="all_reduce, all_gather, reduce_scatter, all_to_all, "
                    "broadcast, reduce, send_recv")
-    p.add_argument("--min-bytes", type=_size, metavar="SIZE", help="e.g. 8, 64K, 1M")
-    p.add_argument("--max-bytes", type=_size, metavar="SIZE", help="e.g. 1G, 8G")
-    p.add_argument("--step-factor", type=_positive_int, metavar="F", help="size multiplier")
+    p.add_argument("-b", "--min-bytes", "--minbytes", dest="min_bytes", type=_size,
+                   metavar="SIZE", help="smallest size, e.g. 8, 64K, 1M")
+    p.add_argument("-e", "--max-bytes", "--maxbytes", dest="max_bytes", type=_size,
+                   metavar="SIZE", help="largest size, e.g. 1G, 8G")
+    p.add_argument("-f", "--step-factor", "--stepfactor", dest="step_factor",
+                   type=_positive_int, metavar="F", help="size multiplier (>= 2)")
+    p.add_argument("-g", "--ngpus", type=_positive_int, metavar="N",
+                   help="use the design's first N GPUs (default: all of them)")
+    p.add_argument("-d", "--datatype", metavar="TYPE", help="nccl-tests data type for the "
+                   "count and type columns: float (default), half, bfloat16, double, int8, ...")
     p.add_argument("--algorithm", help="auto, ring, tree, halving_doubling, direct, pairwise, "
                    "hierarchical")
     p.add_argument("--routing", choices=("ecmp", "spray"), help="default: the design's")
+    p.add_argument("--plot", metavar="PNG", help="write bus bandwidth vs size")
     p.set_defaults(func=cmd_collective)
 
     p = sub.add_parser("sweep", help="run every combination of the scenario's [sweep.grid]",
@@ -546,6 +646,27 @@ def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser("calibrate", help="an nccl-tests log beside the simulated curve",
+                       description="Read an nccl-tests log (all_reduce_perf, all_gather_perf, "
+                       "alltoall_perf, ... output), run the same collective at the same sizes "
+                       "on one design and print measured and simulated bus bandwidth and the "
+                       "error per size.")
+    p.add_argument("log", metavar="LOG", help="nccl-tests output saved to a file")
+    p.add_argument("--scenario", metavar="SCENARIO.toml", help="where the designs come from "
+                   "(default: the built-in example)")
+    p.add_argument("--design", metavar="NAME", help="the design (default: [collective].design "
+                   "or the first design)")
+    p.add_argument("--op", help="the collective, when neither the log nor its file name names "
+                   "the nccl-tests binary")
+    p.add_argument("--algorithm", help="default: auto (the fastest, as NCCL's tuner picks)")
+    p.add_argument("--routing", choices=("ecmp", "spray"), help="default: the design's")
+    p.add_argument("--seed", type=_seed, help="override the scenario's seed")
+    p.add_argument("--json", metavar="PATH|-", help="write the rows as JSON ('-': stdout)")
+    p.add_argument("--csv", metavar="PATH|-", help="write the rows as CSV ('-': stdout)")
+    p.add_argument("--plot", metavar="PNG", help="write measured and simulated busbw vs size")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("example", help="print the built-in example scenario")
     p.set_defaults(func=cmd_example)
@@ -566,6 +687,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "fabricsim") -> int:
     """Run the ``fabricsim`` command with ``argv`` (default: ``sys.argv[1:]``); returns the
     exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in (*COMMANDS, "-h", "--help", "--version"):
+        argv = ["compare", *argv]  # `fabricsim [SCENARIO.toml] [options]` is `fabricsim compare`
     if argv[:1] == ["demo"]:  # the demo parses its own options (REMAINDER would not take them)
         args = argparse.Namespace(func=cmd_demo, demo_args=argv[1:])
     else:

@@ -21,9 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 
 import fabricsim as fs
-from fabricsim.fabric import profiles
+from fabricsim.fabric import builders, profiles
+from fabricsim.types import Metric
 
-METRIC = "latency"  # intra-host traffic stays on NVLink (see docs/schema.md, "Routing semantics")
+METRIC: Metric = "latency"  # intra-host traffic stays on NVLink (see docs/schema.md, "Routing semantics")
 _TIER_ORDER = {"nvlink": 0, "access": 1, "fabric": 2, "wan": 3}
 
 
@@ -44,7 +45,7 @@ def table(head: Sequence[str], rows: Sequence[Sequence[object]], right: set[int]
 def describe(fab: fs.Fabric) -> str:
     G = fab.graph
     role_rows: list[tuple[str, int]] = sorted(fab.role_counts().items(), key=lambda kv: -kv[1])
-    p = G.graph["params"]
+    p = builders.params(G)
     out = [
         "== fabric ==",
         f"leaf_spine: {p['leaves']} leaves x {p['spines']} spines, {p['hosts_per_leaf']} hosts "
@@ -90,7 +91,7 @@ def describe(fab: fs.Fabric) -> str:
 
 
 def routing(fab: fs.Fabric, seed: int) -> str:
-    p = fab.graph.graph["params"]
+    p = builders.params(fab.graph)
     gph, hpl = p["gpus_per_host"], p["hosts_per_leaf"]
     g0 = fab.gpus[0]
     pairs = [(g0, fab.gpus[1], "same host")] if gph > 1 else []
@@ -119,7 +120,7 @@ def routing(fab: fs.Fabric, seed: int) -> str:
 
 
 def permutation(fab: fs.Fabric, size_bytes: float, seed: int) -> str:
-    p = fab.graph.graph["params"]
+    p = builders.params(fab.graph)
     per_leaf = p["gpus_per_host"] * p["hosts_per_leaf"]
     gpus = fab.gpus
     n = len(gpus)

@@ -10,7 +10,8 @@ Format (every table but ``[[fabric]]`` and ``[job]`` is optional)::
 
     [[fabric]]                       # one per design, in the order the table lists them
     name = "leaf-spine 2:1"          # required, unique
-    builder = "leaf_spine"           # leaf_spine | fat_tree | rail_optimized | graphml
+    builder = "leaf_spine"           # leaf_spine | fat_tree | rail_optimized | graphml | gml
+                                     # | cable_list
     leaves = 4                       # ... the builder's keyword arguments
     oversubscription = 2.0
     profile = "h100-ndr400"          # builder hardware defaults and usable-bandwidth fractions
@@ -68,9 +69,11 @@ Format (every table but ``[[fabric]]`` and ``[job]`` is optional)::
 
 Sizes (``*_bytes``, and a fixed background size) are integers or strings with a unit:
 ``K``/``M``/``G``/``T`` and ``KiB``/``MiB``/``GiB``/``TiB`` are powers of 1024 (as nccl-tests'
-``-b 8 -e 8G``), ``KB``/``MB``/``GB``/``TB`` powers of 1000. A ``graphml`` design reads
-``path`` (relative to the scenario file) with :func:`networkx.read_graphml`; it must follow
-:mod:`fabricsim.fabric.schema`.
+``-b 8 -e 8G``), ``KB``/``MB``/``GB``/``TB`` powers of 1000. A ``graphml`` / ``gml`` design
+reads ``path`` (relative to the scenario file) with :func:`networkx.read_graphml` / :func:`networkx.read_gml`
+(a builder's graph written with ``nx.write_graphml`` / ``nx.write_gml`` reads back to the same
+fabric); a ``cable_list`` design reads a CSV cable list (:mod:`fabricsim.fabric.io`). The
+graph must follow :mod:`fabricsim.fabric.schema`.
 
 Errors
 ------
@@ -96,7 +99,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -105,12 +108,20 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 import networkx as nx
 
+from fabricsim import _validate
+from fabricsim import types as fabricsim_types
+from fabricsim._validate import parse_size
 from fabricsim.analysis.sweep import DesignSpec, Sweep, SweepAxisError
 from fabricsim.analysis.training import TrainingJob
 from fabricsim.cli.toml_lines import PathKey, format_path, key_lines
 from fabricsim.exceptions import FabricError, ScenarioError
 from fabricsim.fabric import builders
-from fabricsim.fabric.compiled import Fabric
+from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
+from fabricsim.fabric.io import read_cable_list
+from fabricsim.types import Routing
+
+if TYPE_CHECKING:
+    from fabricsim.analysis.comparison import Comparison
 from fabricsim.traffic.background import Background
 from fabricsim.traffic.collectives import Collective
 
@@ -119,6 +130,14 @@ BUILDERS: dict[str, Callable[..., nx.Graph] | None] = {
     "fat_tree": builders.fat_tree,
     "rail_optimized": builders.rail_optimized,
     "graphml": None,
+    "gml": None,
+    "cable_list": None,
+}
+#: Designs read from a file (``path``, relative to the scenario): the reader and what it reads.
+FILE_BUILDERS: dict[str, tuple[Callable[..., nx.Graph], str]] = {
+    "graphml": (nx.read_graphml, "GraphML"),
+    "gml": (nx.read_gml, "GML"),
+    "cable_list": (read_cable_list, "cable list"),
 }
 TOP_KEYS = ("title", "description", "fabric", "job", "background", "sweep", "edge", "collective")
 FABRIC_KEYS = ("name", "builder", "routing", "efficiency", "edge")
@@ -175,36 +194,6 @@ def _describe(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return repr(v)
-
-
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?\s*([KMGT]?)(i?)(B?)\s*$", re.I)
-
-
-def parse_size(value: Any) -> int:
-    """Bytes from an integer, an integral float or a string like ``"8G"``, ``"1 GiB"``,
-    ``"4MB"`` (K/M/G/T and KiB/... = powers of 1024; KB/MB/... = powers of 1000)."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a size in bytes, got {_describe(value)}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if math.isfinite(value) and value == int(value):
-            return int(value)
-        raise ValueError(f"expected a whole number of bytes, got {value!r}")
-    if isinstance(value, str):
-        m = _SIZE_RE.match(value)
-        if m:
-            num, exp, unit, i, b = m.groups()
-            x = float(num) * (10 ** int(exp) if exp else 1)
-            unit = unit.upper()
-            power = "KMGT".index(unit) + 1 if unit else 0
-            base = 1000 if (b and not i and unit) else 1024
-            x *= base**power
-            if x == int(x):
-                return int(x)
-            raise ValueError(f"{value!r} is not a whole number of bytes")
-    raise ValueError(f"expected a size in bytes (an integer or a string like '8G', '1GiB'), "
-                     f"got {_describe(value)}")
 
 
 class _Type:
@@ -286,7 +275,8 @@ STRS = _Type("strings", _list_of(_str, "strings", allow_single=True))
 NUMS = _Type("numbers", _list_of(_num, "numbers"))
 
 ANY = _Type("a value", lambda v: v)  # the library checks it
-_ANNOTATION_TYPES = {"int": INT, "float": NUM, "str": STR, "bool": BOOL, "Any": STR}
+_ANNOTATION_TYPES = {"int": INT, "float": NUM, "str": STR, "bool": BOOL, "Any": STR,
+                     **{name: STR for name in fabricsim_types.__all__}}  # Literal names
 
 
 def _annotation_type(annotation: Any) -> _Type:
@@ -381,7 +371,7 @@ class Scenario:
     needs. ``collective`` holds the defaults of ``fabricsim collective``."""
 
     fabrics: dict  # name -> Fabric, in file order
-    routing: dict  # name -> "ecmp" | "spray"
+    routing: dict[str, Routing]  # name -> "ecmp" | "spray"
     job: TrainingJob
     background: Background
     loads: tuple
@@ -419,7 +409,7 @@ class Scenario:
 
 
 def run_scenario(scenario: Scenario, *, samples: int | None = None, seed: int | None = None,
-                 threads: int | None = None, progress: bool = False):
+                 threads: int | None = None, progress: bool = False) -> Comparison:
     """Run ``scenario`` with :func:`fabricsim.compare` (``samples`` / ``seed`` override the
     file's). Returns the :class:`fabricsim.Comparison`; ``fabricsim compare`` prints it.
 
@@ -512,13 +502,14 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
     if not isinstance(fabrics_raw, list) or not fabrics_raw:
         raise ctx.error(("fabric",), "expected at least one [[fabric]] table")
     fabrics: dict[str, Fabric] = {}
-    routing: dict[str, str] = {}
+    routing: dict[str, fabricsim_types.Routing] = {}
     specs: dict[str, DesignSpec] = {}
     for i, raw in enumerate(fabrics_raw):
         name, fab, route, spec = _fabric(ctx, i, raw, job)
         if name in fabrics:
             raise ctx.error(("fabric", i, "name"), f"the design name {name!r} appears twice")
-        fabrics[name], routing[name] = fab, route
+        fabrics[name] = fab
+        routing[name] = _validate.choice("routing", route, ROUTING_POLICIES)
         if spec is not None:
             specs[name] = spec
 
@@ -563,11 +554,11 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
     edge: Any = None
     if "edge" in data:
         edge = _typed(ctx, ("edge",), _table(ctx, ("edge",), data["edge"]), EDGE_SCHEMA)
-        if not any("edge" in f.graph.graph for f in fabrics.values()):
+        if not any(builders.graph_record(f.graph, "edge_sites") is not None for f in fabrics.values()):
             raise ctx.error(("edge",), "no design has edge sites: add a [fabric.edge] table "
                                        "to at least one [[fabric]]")
         _check_edge(ctx, edge, fabrics)
-    elif any("edge" in f.graph.graph for f in fabrics.values()):
+    elif any(builders.graph_record(f.graph, "edge_sites") is not None for f in fabrics.values()):
         edge = True
 
     coll = dict(COLLECTIVE_DEFAULTS)
@@ -680,15 +671,19 @@ def _fabric(ctx: _Ctx, i: int, raw: Any,
         raise ctx.error(path + ("routing",), f"unknown routing {route!r}; valid: ecmp, spray")
     efficiency = kwargs.pop("efficiency", None)
     if fn is None:
+        reader, what = FILE_BUILDERS[builder]
         if "path" not in kwargs:
-            raise ctx.error(path, "missing key 'path' (the GraphML file of builder = 'graphml')")
+            raise ctx.error(path, f"missing key 'path' (the {what} file of builder = "
+                                  f"{builder!r})")
         gpath = ctx.base_dir / kwargs["path"]
+        if not gpath.is_file():
+            raise ctx.error(path + ("path",), f"no such file: {gpath}")
         try:
-            G = nx.read_graphml(gpath)
-        except FileNotFoundError:
-            raise ctx.error(path + ("path",), f"no such file: {gpath}") from None
+            G = reader(gpath)
+        except FabricError as e:
+            raise ctx.error(path + ("path",), str(e)) from None
         except Exception as e:  # networkx raises several parser errors
-            raise ctx.error(path + ("path",), f"cannot read GraphML {gpath}: {e}") from None
+            raise ctx.error(path + ("path",), f"cannot read {what} {gpath}: {e}") from None
     else:
         G = _build(ctx, path, fn, kwargs)
     edge_kwargs = None
@@ -766,7 +761,7 @@ def _check_edge(ctx: _Ctx, edge: dict, fabrics: dict) -> None:
             raise ctx.error(("edge", "policies"), f"unknown policy {p!r}; valid: "
                                                   f"{', '.join(POLICIES)}")
     for name, fab in fabrics.items():
-        info = fab.graph.graph.get("edge")
+        info = builders.graph_record(fab.graph, "edge_sites")
         if info is None:
             continue
         sites = [s["name"] for s in info["sites"]]

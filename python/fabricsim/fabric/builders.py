@@ -16,7 +16,8 @@ builder             labels
 
 A host with more than one GPU gets an NVSwitch joined to each of its GPUs by an ``nvlink``
 edge; every GPU has its own NIC (one ``access`` edge). Builders record ``G.graph["builder"]``,
-``G.graph["params"]`` (the resolved arguments) and ``G.graph["oversubscription"]``.
+``G.graph["params"]`` (the resolved arguments, as JSON text so GraphML / GML can hold it:
+:func:`params` returns the dict) and ``G.graph["oversubscription"]``.
 
 Hardware defaults (``gpus_per_*``, ``nic_gbps``, ``nvlink_gbps`` and the latencies) resolve as:
 explicit argument > ``profile`` > built-in default. ``profile`` is a profile name looked up
@@ -37,7 +38,12 @@ import networkx as nx
 
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
 from fabricsim.fabric import profiles
-from fabricsim.fabric.schema import MAX_CAPACITY_GBPS, MIN_CAPACITY_GBPS
+from fabricsim.fabric.schema import (
+    MAX_CAPACITY_GBPS,
+    MIN_CAPACITY_GBPS,
+    graph_record,
+    record_text,
+)
 
 # Built-in hardware defaults: an H100 SXM / ConnectX-7 class node (see /work/shared/reference.md:
 # NVLink 4 = 450 GB/s per direction = 3600 Gb/s; NDR / 400G NICs).
@@ -246,7 +252,7 @@ def leaf_spine(
     G.graph.update(
         builder="leaf_spine",
         oversubscription=ratio,
-        params={
+        params=record_text({
             "leaves": leaves,
             "spines": spines,
             "hosts_per_leaf": hosts_per_leaf,
@@ -254,7 +260,7 @@ def leaf_spine(
             "uplink_gbps": uplink_gbps,
             "oversubscription": ratio,
             "profile": _profile_name(profile),
-        },
+        }),
     )
     G.add_nodes_from((f"leaf{i}", {"role": "leaf"}) for i in range(leaves))
     G.add_nodes_from((f"spine{s}", {"role": "spine"}) for s in range(spines))
@@ -329,7 +335,7 @@ def fat_tree(
     G.graph.update(
         builder="fat_tree",
         oversubscription=float(hw["gpus_per_host"]),
-        params={"k": k, **hw, "profile": _profile_name(profile)},
+        params=record_text({"k": k, **hw, "profile": _profile_name(profile)}),
     )
     cores = [f"core{c}" for c in range(half * half)]
     G.add_nodes_from((c, {"role": "core"}) for c in cores)
@@ -429,7 +435,7 @@ def rail_optimized(
     G.graph.update(
         builder="rail_optimized",
         oversubscription=ratio,
-        params={
+        params=record_text({
             "scalable_units": scalable_units,
             "nodes_per_su": nodes_per_su,
             **hw,
@@ -439,7 +445,7 @@ def rail_optimized(
             "leaf_uplink_gbps": leaf_uplink_gbps,
             "core_uplink_gbps": core_uplink_gbps,
             "profile": _profile_name(profile),
-        },
+        }),
     )
     core_labels = [f"core{c}" for c in range(n_cores)]
     G.add_nodes_from((c, {"role": "core"}) for c in core_labels)
@@ -552,7 +558,7 @@ def edge_sites(
     base_latency_us + latency_us_per_km * distance_km``. Border and pop hand-offs have
     ``border_latency_us``. Every added wan edge carries ``carrier=<name>``: edges with the same
     carrier share its fate (its availability is that of the whole carrier, not per edge).
-    ``G.graph["edge"]`` records the carriers, sites and the labels of the added nodes.
+    ``G.graph["edge_sites"]`` records the carriers, sites and the labels of the added nodes.
 
     ``sites`` and ``carriers`` are lists of :class:`Site` / :class:`Carrier` or of dicts with
     the same keys.
@@ -710,7 +716,7 @@ def edge_sites(
                 availability=c.availability,
                 jitter_us=c.jitter_us,
             )
-    G.graph["edge"] = {
+    G.graph["edge_sites"] = record_text({
         "border": border,
         "border_gbps": border_gbps,
         "border_latency_us": border_latency_us,
@@ -727,8 +733,19 @@ def edge_sites(
         ],
         "pop_nodes": pop_nodes,
         "site_nodes": site_nodes,
-    }
+    })
     return G
 
 
-__all__ = ["Carrier", "Site", "leaf_spine", "fat_tree", "rail_optimized", "edge_sites"]
+def params(G: nx.Graph) -> dict:
+    """The builder arguments a graph was made with (``G.graph["params"]`` as a dict; empty for a
+    graph no builder made).
+
+    >>> from fabricsim.fabric import builders
+    >>> builders.params(builders.fat_tree(k=4))["k"]
+    4
+    """
+    return graph_record(G, "params") or {}
+
+
+__all__ = ["Carrier", "Site", "leaf_spine", "fat_tree", "rail_optimized", "edge_sites", "params"]

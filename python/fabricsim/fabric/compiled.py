@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +27,10 @@ from fabricsim.exceptions import (
     UnknownNameError,
 )
 from fabricsim.fabric import schema
+from fabricsim.types import Metric, Routing
 
-ROUTING_POLICIES = ("ecmp", "spray")
-METRICS = ("hops", "latency")
+ROUTING_POLICIES: tuple[Routing, ...] = ("ecmp", "spray")
+METRICS: tuple[Metric, ...] = ("hops", "latency")
 MIN_USABLE_GBPS = 1e-9  # capacity x efficiency; below it transfer times can overflow a float
 
 
@@ -131,14 +133,33 @@ class Fabric:
         compiled = schema.compile(G, parallel=parallel)
         return cls(compiled, _resolve_efficiency(efficiency, profile))
 
+    @classmethod
+    def from_cable_list(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        efficiency: float | Mapping[str, float] | None = None,
+        profile: Any = None,
+    ) -> Fabric:
+        """A fabric from a CSV cable list (``a_node,a_role,b_node,b_role,gbps,latency_us[,
+        carrier]``, the format inventory tools export; see :mod:`fabricsim.fabric.io`), with
+        :meth:`from_networkx`'s ``efficiency`` / ``profile``. Parallel cables aggregate."""
+        from fabricsim.fabric.io import read_cable_list
+
+        return cls.from_networkx(read_cable_list(path), efficiency=efficiency, profile=profile)
+
     def to_networkx(self) -> nx.Graph:
         """A copy of the validated graph; each edge also carries ``usable_gbps`` (capacity x
-        efficiency) and ``link_ids`` (its two directed link ids in this fabric)."""
+        efficiency) and its two directed link ids in this fabric: ``link_id_uv`` (u -> v, in
+        the edge's ``(u, v)`` order) and ``link_id_vu``. Every attribute is a plain str / int /
+        float, so :func:`networkx.write_graphml` and :func:`networkx.write_gml` write it, and
+        the file compiles back to this fabric."""
         G = self._c.graph.copy()
         usable = self._usable_Bps * 8 / 1e9
         for i, (u, v) in enumerate(self._c.edges):
             G.edges[u, v]["usable_gbps"] = float(usable[2 * i])
-            G.edges[u, v]["link_ids"] = (2 * i, 2 * i + 1)
+            G.edges[u, v]["link_id_uv"] = 2 * i
+            G.edges[u, v]["link_id_vu"] = 2 * i + 1
         return G
 
     # -- what it is ---------------------------------------------------------------------------
@@ -225,7 +246,7 @@ class Fabric:
         return (lid, lid ^ 1)
 
     # -- routing ------------------------------------------------------------------------------
-    def distance(self, src: Hashable, dst: Hashable, *, metric: str = "latency") -> float:
+    def distance(self, src: Hashable, dst: Hashable, *, metric: Metric = "latency") -> float:
         """Routing distance (hops, or µs along the lowest-latency path); inf if unreachable."""
         _validate.choice("metric", metric, METRICS)
         d = self._engine.distance(self.index(src), self.index(dst), metric)
@@ -233,7 +254,7 @@ class Fabric:
             return math.inf
         return float(d) if metric == "hops" else d / 1000.0
 
-    def paths(self, src: Hashable, dst: Hashable, *, metric: str = "latency", limit: int = 1024) -> list[list]:
+    def paths(self, src: Hashable, dst: Hashable, *, metric: Metric = "latency", limit: int = 1024) -> list[list]:
         """Every equal-cost shortest path from ``src`` to ``dst`` as node lists (at most
         ``limit``), the paths ECMP chooses among."""
         _validate.choice("metric", metric, METRICS)
@@ -249,10 +270,10 @@ class Fabric:
         src: Hashable,
         dst: Hashable,
         *,
-        policy: str = "ecmp",
+        policy: Routing = "ecmp",
         seed: int = 0,
         flow_key: int = 0,
-        metric: str = "latency",
+        metric: Metric = "latency",
         via: Hashable | None = None,
     ) -> Route:
         """How one flow is routed: ECMP picks one equal-cost path by a seeded hash of
@@ -278,7 +299,7 @@ class Fabric:
             latency_us=latency_s * 1e6,
         )
 
-    def precompute_routes(self, dsts: Iterable[Hashable] | None = None, *, metric: str = "latency") -> int:
+    def precompute_routes(self, dsts: Iterable[Hashable] | None = None, *, metric: Metric = "latency") -> int:
         """Build the routing tables toward ``dsts`` (every node by default) in parallel;
         returns how many per-switch tables exist. Routing does this lazily anyway."""
         _validate.choice("metric", metric, METRICS)

@@ -60,6 +60,15 @@ Reachability
 Every GPU must reach every other GPU through transit nodes only (a GPU never forwards),
 or be directly linked to it. Edge sites are not checked.
 
+Graph attributes
+----------------
+Builders record ``G.graph["builder"]`` (str), ``G.graph["oversubscription"]`` (float) and
+three *records*: ``params`` (the builder's resolved arguments), ``edge_sites`` (what
+:func:`~fabricsim.fabric.builders.edge_sites` added) and ``failed`` (what
+:func:`~fabricsim.fail` removed). Records are JSON text, so every attribute of a fabricsim graph
+is a plain str / int / float and :func:`networkx.write_graphml` and :func:`networkx.write_gml`
+write it unchanged (and read it back); :func:`graph_record` returns one as a dict.
+
 Example
 -------
 >>> import networkx as nx
@@ -77,6 +86,7 @@ Example
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -608,7 +618,55 @@ def _check_reachable(
             )
 
 
+#: Graph attributes holding structured records, stored as JSON text (GraphML- and GML-safe).
+GRAPH_RECORDS = ("params", "edge_sites", "failed")
+
+
+def _plain(o: Any) -> Any:
+    if isinstance(o, (np.integer, np.floating, np.bool_)):
+        return o.item()
+    if isinstance(o, (set, frozenset, tuple)):
+        return list(o)
+    return str(o)
+
+
+def record_text(record: Any) -> str:
+    """A record (dict) as the JSON text fabricsim stores in ``G.graph``."""
+    return json.dumps(record, default=_plain)
+
+
+def graph_record(G: nx.Graph, key: str) -> dict | None:
+    """The graph's ``key`` record (``"params"``, ``"edge_sites"`` or ``"failed"``) as a dict, or
+    None when the graph has none. Accepts the JSON text fabricsim stores and a dict set by hand
+    (and, for ``edge_sites``, the ``G.graph["edge"]`` dict of fabricsim < 0.2: ``edge`` is a
+    GML keyword, so the record moved).
+
+    >>> from fabricsim.fabric import builders, schema
+    >>> G = builders.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1)
+    >>> type(G.graph["params"]).__name__, schema.graph_record(G, "params")["leaves"]
+    ('str', 2)
+    """
+    value = G.graph.get(key)
+    if value is None and key == "edge_sites" and isinstance(G.graph.get("edge"), dict):
+        value = G.graph["edge"]
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            out = json.loads(value)
+        except ValueError:
+            raise InvalidAttributeError(f"graph attribute {key!r}: not JSON text: "
+                                        f"{value[:60]!r}") from None
+        if isinstance(out, dict):
+            return out
+    raise InvalidAttributeError(f"graph attribute {key!r}: expected a JSON object (the record "
+                                f"fabricsim writes), got {type(value).__name__}")
+
+
 __all__ = [
+    "GRAPH_RECORDS",
+    "graph_record",
+    "record_text",
     "ROLES",
     "ENDPOINT_ROLES",
     "KINDS",

@@ -11,6 +11,7 @@ from fabricsim.traffic.collectives import (
     Collective,
     CollectiveResult,
     PhaseTiming,
+    SizeSweep,
     collective,
     sweep_sizes,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "FlowSet",
     "PhaseTiming",
     "SimulationResult",
+    "SizeSweep",
     "background",
     "collective",
     "collectives",

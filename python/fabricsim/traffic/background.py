@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from fabricsim import _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
+from fabricsim.types import Pattern
 
 # Empirical flow-size CDFs, sizes in bytes. P(size <= value) = cdf, linear in between.
 SIZE_DISTRIBUTIONS: dict[str, tuple[np.ndarray, np.ndarray]] = {
@@ -56,6 +58,8 @@ PATTERNS = ("uniform", "permutation", "incast", "tenant")
 
 def size_cdf(sizes: Any) -> tuple[np.ndarray, np.ndarray]:
     """Resolve ``sizes`` to (values_bytes, cdf) arrays, validating user arrays."""
+    if isinstance(sizes, str) and sizes not in SIZE_DISTRIBUTIONS and sizes[:1].isdigit():
+        sizes = _validate.size_bytes(sizes, "sizes")  # a fixed size: "4MiB"
     if isinstance(sizes, str):
         if sizes not in SIZE_DISTRIBUTIONS:
             raise UnknownNameError(
@@ -112,7 +116,7 @@ class Background:
 
     load: float = 0.0
     sizes: Any = "websearch"
-    pattern: str = "uniform"
+    pattern: Pattern = "uniform"
     endpoints: Sequence[Hashable] | None = None
     incast_receivers: int = 1
     tenant: Any = None

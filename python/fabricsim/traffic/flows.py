@@ -24,6 +24,7 @@ import numpy as np
 from fabricsim import _engine, _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
+from fabricsim.types import Engine, Metric, Routing
 
 MAX_SIZE_BYTES = 2**63 - 1
 ENGINES = ("rust", "reference")
@@ -210,9 +211,13 @@ def flows_from_matrix(fabric: Fabric, flows: Any) -> FlowSet:
             )
         src.append(row[0])
         dst.append(row[1])
-        if not _is_number(row[2]):
-            raise InvalidTypeError(f"flows[{i}]: size_bytes must be a number, got {row[2]!r}")
-        size.append(row[2])
+        nbytes = row[2]
+        if isinstance(nbytes, str):  # "64M", "1GiB"
+            nbytes = _validate.size_bytes(nbytes, f"flows[{i}]: size_bytes")
+        if not _is_number(nbytes):
+            raise InvalidTypeError(f"flows[{i}]: size_bytes must be a number or a size string "
+                                   f"like '64M', got {nbytes!r}")
+        size.append(nbytes)
         if len(row) > 3 and row[3] is not None and not _is_number(row[3]):
             raise InvalidTypeError(f"flows[{i}]: start_s must be a number, got {row[3]!r}")
         start.append(row[3] if len(row) > 3 and row[3] is not None else 0.0)
@@ -248,6 +253,59 @@ class SimulationResult:
     link_peak_utilization: np.ndarray
     events: int = 0
     timings: dict = field(default_factory=dict)
+    #: The fabric and the flows' endpoints (node indices) and sizes, for labelled frames.
+    fabric: Any = field(default=None, repr=False)
+    flow_src: np.ndarray | None = field(default=None, repr=False)
+    flow_dst: np.ndarray | None = field(default=None, repr=False)
+    flow_bytes: np.ndarray | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        busy = int(np.count_nonzero(self.link_bytes)) if len(self.link_bytes) else 0
+        peak = float(self.link_peak_utilization.max()) if len(self.link_peak_utilization) else 0.0
+        return (f"<SimulationResult {len(self.finish_s)} flows, makespan "
+                f"{self.makespan_s * 1e3:.4g} ms; {busy} of {len(self.link_bytes)} links "
+                f"used, peak utilisation {peak:.0%}>")
+
+    def _repr_html_(self) -> str:
+        from fabricsim._display import html_table
+
+        cols = ("link", "bytes", "busy (s)", "peak utilisation")
+        rows = [(f"{b['link'][0]} -> {b['link'][1]}", b["bytes"], b["busy_s"],
+                 f"{b['peak_utilization']:.0%}")
+                for b in (self.busiest_links(self.fabric, 10) if self.fabric is not None else [])]
+        return html_table(cols, rows, caption=repr(self) + " — busiest links")
+
+    def to_pandas(self, what: str = "flows") -> Any:
+        """A DataFrame of the flows (``what="flows"``: ``src``, ``dst`` labels, ``size_bytes``,
+        ``start_s``, ``transfer_end_s``, ``finish_s``, ``latency_s``, ``mean_rate_Bps``,
+        ``min_rate_Bps``, ``max_rate_Bps``) or of the directed links (``what="links"``: ``link``
+        id, ``src``, ``dst`` labels, ``kind``, ``bytes``, ``busy_s``, ``peak_utilization``)."""
+        from fabricsim._display import pandas
+
+        _validate.choice("what", what, ("flows", "links"))
+        pd = pandas()
+        if what == "flows":
+            cols: dict[str, Any] = {}
+            if self.flow_src is not None and self.flow_dst is not None and self.fabric is not None:
+                labels = self.fabric.compiled.nodes
+                cols["src"] = [labels[int(i)] for i in self.flow_src]
+                cols["dst"] = [labels[int(i)] for i in self.flow_dst]
+            if self.flow_bytes is not None:
+                cols["size_bytes"] = self.flow_bytes
+            for k in ("start_s", "transfer_end_s", "finish_s", "latency_s", "mean_rate_Bps",
+                      "min_rate_Bps", "max_rate_Bps"):
+                cols[k] = getattr(self, k)
+            return pd.DataFrame(cols).rename_axis("flow")
+        cols = {"link": np.arange(len(self.link_bytes))}
+        if self.fabric is not None:
+            c = self.fabric.compiled
+            labels = c.nodes
+            cols["src"] = [labels[int(i)] for i in c.link_src]
+            cols["dst"] = [labels[int(i)] for i in c.link_dst]
+            cols["kind"] = [c.kind[int(e)] for e in c.link_edge]
+        cols.update(bytes=self.link_bytes, busy_s=self.link_busy_s,
+                    peak_utilization=self.link_peak_utilization)
+        return pd.DataFrame(cols).set_index("link")
 
     @property
     def makespan_s(self) -> float:
@@ -273,11 +331,11 @@ def run_flowset(
     fabric: Fabric,
     fs_: FlowSet,
     *,
-    routing: str = "ecmp",
+    routing: Routing = "ecmp",
     seed: int = 0,
-    metric: str = "latency",
+    metric: Metric = "latency",
     capacity_factor: np.ndarray | None = None,
-    engine: str = "rust",
+    engine: Engine = "rust",
 ) -> SimulationResult:
     """Simulate a packed :class:`FlowSet` (node indices) on ``fabric``."""
     _validate.choice("routing", routing, ROUTING_POLICIES)
@@ -308,18 +366,21 @@ def run_flowset(
         )
         d = {k: getattr(out, k) for k in _engine.SimOutput.__dataclass_fields__}
     timings = {k: d[k] for k in ("route_s", "engine_s") if k in d}
+    extra = ("timings", "fabric", "flow_src", "flow_dst", "flow_bytes")
     fields = SimulationResult.__dataclass_fields__
-    return SimulationResult(**{k: d[k] for k in fields if k != "timings"}, timings=timings)
+    return SimulationResult(**{k: d[k] for k in fields if k not in extra}, timings=timings,
+                            fabric=fabric, flow_src=fs_.src, flow_dst=fs_.dst,
+                            flow_bytes=fs_.size_bytes)
 
 
 def simulate(
     fabric: Fabric,
     flows: Any,
     *,
-    routing: str = "ecmp",
+    routing: Routing = "ecmp",
     seed: int = 0,
-    metric: str = "latency",
-    engine: str = "rust",
+    metric: Metric = "latency",
+    engine: Engine = "rust",
 ) -> SimulationResult:
     """Run a traffic matrix on ``fabric`` and return per-flow start/finish times.
 

@@ -15,12 +15,15 @@ Objects
     :func:`collectives` (a :class:`fabricsim.Collective` valid for a fabric),
     :func:`traffic_matrices` (flow lists for :func:`fabricsim.simulate`),
     :func:`background_loads`, :func:`size_cdfs`, :func:`backgrounds`
-    (:class:`fabricsim.Background`), :func:`training_jobs` (keyword arguments of a valid
-    :class:`fabricsim.TrainingJob`).
+    (:class:`fabricsim.Background`), :func:`training_jobs` (:class:`fabricsim.TrainingJob`;
+    :func:`training_job_kwargs` draws their keyword arguments), :func:`scenarios` (small
+    runnable :class:`fabricsim.Scenario`).
 
-``st.from_type(fabricsim.Fabric)`` (and ``Background``, ``Collective``, ``TrainingJob``) works
-once fabricsim is installed: the package registers these strategies through Hypothesis's
-``hypothesis`` entry point (set ``HYPOTHESIS_NO_PLUGINS=1`` to turn that off).
+``st.from_type(fabricsim.Fabric)`` (and ``Background``, ``Collective``, ``TrainingJob``,
+``Scenario``) works once fabricsim is installed: it registers these strategies through
+Hypothesis's ``hypothesis`` entry point (set ``HYPOTHESIS_NO_PLUGINS=1`` to turn that off).
+The entry point lives outside the package (``_fabricsim_hypothesis``), so ``import
+hypothesis`` does not import fabricsim; the strategies load when ``st.from_type`` asks.
 
 Settings profiles: ``"fabricsim-fast"`` (25 examples, for CI) and ``"fabricsim-thorough"``
 (2,000 examples, nightly), no deadline (a simulation's time varies with its size). Pick one
@@ -59,24 +62,11 @@ from __future__ import annotations
 
 
 def _hypothesis_setup_hook() -> None:
-    """Register fabricsim's types with Hypothesis (run by Hypothesis's entry point).
+    """Register fabricsim's types with Hypothesis (the entry point itself is
+    ``_fabricsim_hypothesis``, outside the package; this stays for code that calls it)."""
+    from fabricsim.testing._hypothesis import register_types
 
-    Defined before this package imports Hypothesis: importing Hypothesis runs the entry points,
-    which may re-enter this half-imported package. Registration is lazy (a function of the
-    type), so nothing is built until ``st.from_type`` asks for it."""
-    from hypothesis import strategies as hst
-
-    from fabricsim.analysis.training import TrainingJob
-    from fabricsim.fabric.compiled import Fabric
-    from fabricsim.traffic.background import Background
-    from fabricsim.traffic.collectives import Collective
-
-    hst.register_type_strategy(Fabric, lambda _t: fabrics())
-    hst.register_type_strategy(Background, lambda _t: backgrounds())
-    hst.register_type_strategy(Collective, lambda _t: collectives())
-    hst.register_type_strategy(
-        TrainingJob, lambda _t: training_jobs().map(lambda kw: TrainingJob(**kw))
-    )
+    register_types()
 
 
 from fabricsim.testing.strategies.graphs import (  # noqa: E402
@@ -97,8 +87,10 @@ from fabricsim.testing.strategies.workloads import (  # noqa: E402
     backgrounds,
     collectives,
     rank_sets,
+    scenarios,
     size_cdfs,
     traffic_matrices,
+    training_job_kwargs,
     training_jobs,
 )
 
@@ -119,4 +111,6 @@ __all__ = [
     "size_cdfs",
     "backgrounds",
     "training_jobs",
+    "training_job_kwargs",
+    "scenarios",
 ]

@@ -20,6 +20,7 @@ except ImportError as _e:  # pragma: no cover - exercised in a subprocess by the
 
 from fabricsim.fabric import builders, schema
 from fabricsim.fabric.compiled import Fabric
+from fabricsim.fabric.schema import graph_record  # noqa: F401  (the doctests use it)
 from fabricsim.testing.strategies._args import (
     _SWITCH_ROLES,
     _drawn,
@@ -145,8 +146,8 @@ def leaf_spine_graphs(
     (defaults: 1, 2 or 4; 100, 200 or 400 Gb/s).
 
     >>> from hypothesis import find
-    >>> G = find(leaf_spine_graphs(), lambda G: G.graph["params"]["leaves"] > 1)
-    >>> G.graph["params"]["leaves"], G.graph["params"]["gpus_per_host"]
+    >>> G = find(leaf_spine_graphs(), lambda G: graph_record(G, "params")["leaves"] > 1)
+    >>> graph_record(G, "params")["leaves"], graph_record(G, "params")["gpus_per_host"]
     (2, 1)
     """
     min_leaves = _int("min_leaves", min_leaves, 1)
@@ -239,8 +240,8 @@ def rail_optimized_graphs(
     ``nic_gbps``: a strategy or a fixed number.
 
     >>> from hypothesis import find
-    >>> G = find(rail_optimized_graphs(), lambda G: G.graph["params"]["scalable_units"] == 2)
-    >>> G.graph["params"]["cores"]
+    >>> G = find(rail_optimized_graphs(), lambda G: graph_record(G, "params")["scalable_units"] == 2)
+    >>> graph_record(G, "params")["cores"]
     1
     """
     max_su = _int("max_scalable_units", max_scalable_units, 1)
@@ -288,8 +289,8 @@ def edge_site_graphs(
     (0, ``max_distance_km``].
 
     >>> from hypothesis import find
-    >>> G = find(edge_site_graphs(), lambda G: len(G.graph["edge"]["sites"]) > 1)
-    >>> sorted(G.graph["edge"]["site_nodes"].values())
+    >>> G = find(edge_site_graphs(), lambda G: len(graph_record(G, "edge_sites")["sites"]) > 1)
+    >>> sorted(graph_record(G, "edge_sites")["site_nodes"].values())
     ['site/s0', 'site/s1']
     """
     if base is None:

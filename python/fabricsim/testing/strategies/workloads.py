@@ -18,6 +18,8 @@ except ImportError as _e:  # pragma: no cover - exercised in a subprocess by the
         "pip install 'fabricsim[test]' (or pip install hypothesis)"
     ) from _e
 
+from fabricsim.analysis.training import TrainingJob
+from fabricsim.cli.scenario import Scenario
 from fabricsim.fabric.compiled import Fabric
 from fabricsim.testing.strategies._args import (
     _drawn,
@@ -287,7 +289,7 @@ def backgrounds(
     return _drawn(build)
 
 
-def training_jobs(
+def training_job_kwargs(
     *,
     max_gpus: int = 16,
     profiles: Sequence[str] = ("h100-ndr400", "a100-hdr200", "b200-xdr800"),
@@ -296,11 +298,12 @@ def training_jobs(
     """Keyword arguments of a valid :class:`fabricsim.TrainingJob` using at most
     ``max_gpus`` GPUs (data x tensor x pipeline parallel): layers divisible by the pipeline
     stages, the global batch a multiple of data-parallel x sequence length, expert
-    parallelism (with ``moe``) dividing data parallelism over some MoE layers. Build the job
-    with ``fs.TrainingJob(**kwargs)``; the dict form lets you change a field before that.
+    parallelism (with ``moe``) dividing data parallelism over some MoE layers. The dict form
+    lets you change a field before ``fs.TrainingJob(**kwargs)``; :func:`training_jobs` draws
+    the jobs themselves.
 
     >>> from hypothesis import find
-    >>> kw = find(training_jobs(max_gpus=8), lambda kw: kw["data_parallel"] > 1)
+    >>> kw = find(training_job_kwargs(max_gpus=8), lambda kw: kw["data_parallel"] > 1)
     >>> kw["data_parallel"], kw["tensor_parallel"], kw["pipeline_parallel"]
     (2, 1, 1)
     """
@@ -354,5 +357,71 @@ def training_jobs(
             kw["expert_parallel"] = draw(st.sampled_from(divisors(dp)))
             kw["top_k"] = draw(st.integers(1, 2))
         return kw
+
+    return _drawn(build)
+
+
+def training_jobs(
+    *,
+    max_gpus: int = 16,
+    profiles: Sequence[str] = ("h100-ndr400", "a100-hdr200", "b200-xdr800"),
+    moe: bool = True,
+) -> SearchStrategy[TrainingJob]:
+    """Valid :class:`fabricsim.TrainingJob` objects using at most ``max_gpus`` GPUs (the
+    arguments of :func:`training_job_kwargs`, which draws their keyword arguments).
+
+    >>> from hypothesis import find
+    >>> job = find(training_jobs(max_gpus=8), lambda j: j.data_parallel > 1)
+    >>> type(job).__name__, job.gpus
+    ('TrainingJob', 2)
+    """
+    return training_job_kwargs(max_gpus=max_gpus, profiles=profiles, moe=moe).map(
+        lambda kw: TrainingJob(**kw))
+
+
+def scenarios(
+    *,
+    max_designs: int = 2,
+    max_gpus: int = 8,
+    max_samples: int = 2,
+) -> SearchStrategy[Scenario]:
+    """Small runnable :class:`fabricsim.Scenario` objects, as :func:`fabricsim.load_scenario`
+    returns them: 1 to ``max_designs`` leaf-spine / fat-tree designs (ECMP or spraying), a
+    dense training job that fits the smallest one (2 to ``max_gpus`` GPUs), a background
+    template, a load sweep with its headline load, ``1..max_samples`` samples.
+
+    >>> from hypothesis import find
+    >>> sc = find(scenarios(), lambda s: len(s.fabrics) == 2)
+    >>> list(sc.fabrics), sc.job.gpus <= min(len(f.gpus) for f in sc.fabrics.values())
+    (['design0', 'design1'], True)
+    """
+    from fabricsim.testing.strategies.graphs import fat_tree_graphs, leaf_spine_graphs
+
+    max_designs = _int("max_designs", max_designs, 1)
+    max_gpus = _int("max_gpus", max_gpus, 2)
+    max_samples = _int("max_samples", max_samples, 1)
+    graphs = leaf_spine_graphs(max_leaves=2, max_spines=2, max_hosts_per_leaf=2,
+                               max_gpus_per_host=2) | fat_tree_graphs(max_k=2)
+
+    def build(draw) -> Scenario:
+        from fabricsim.cli.scenario import COLLECTIVE_DEFAULTS
+
+        n = draw(st.integers(1, max_designs), label="designs")
+        fabrics, routing = {}, {}
+        for i in range(n):
+            fabrics[f"design{i}"] = Fabric.from_networkx(draw(graphs))
+            routing[f"design{i}"] = draw(st.sampled_from(["ecmp", "spray"]))
+        fit = min(max_gpus, *(len(f.gpus) for f in fabrics.values()))
+        # compare() times an all-reduce over the job's GPUs: at least two
+        job = draw(training_jobs(max_gpus=fit, moe=False).filter(lambda j: j.gpus >= 2))
+        loads = sorted(set(draw(st.lists(st.sampled_from([0.0, 0.1, 0.2, 0.3]), min_size=1,
+                                         max_size=3))))
+        return Scenario(
+            fabrics=fabrics, routing=routing, job=job,
+            background=draw(backgrounds(loads=st.just(0.0), patterns=("uniform",))),
+            loads=tuple(loads), load=draw(st.sampled_from(loads)),
+            samples=draw(st.integers(1, max_samples)), seed=draw(st.integers(0, 2**32)),
+            collective_size_bytes=draw(st.sampled_from([1 << 20, 1 << 24])),
+            collective=dict(COLLECTIVE_DEFAULTS), source="<hypothesis>")
 
     return _drawn(build)

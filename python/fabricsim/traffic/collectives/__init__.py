@@ -56,9 +56,11 @@ is what the closed-form tests use.
 """
 
 from fabricsim.traffic.collectives.api import (
+    DATATYPES,
     Collective,
     CollectiveResult,
     PhaseTiming,
+    SizeSweep,
     collective,
     sweep_sizes,
 )
@@ -76,6 +78,7 @@ from fabricsim.traffic.collectives.plan import (
 __all__ = [
     "ALGORITHMS",
     "BUSBW_FACTOR",
+    "DATATYPES",
     "DEFAULT_MAX_FLOWS",
     "NCCL_ALGORITHMS",
     "OPS",
@@ -83,6 +86,7 @@ __all__ = [
     "Collective",
     "CollectiveResult",
     "PhaseTiming",
+    "SizeSweep",
     "check_size",
     "collective",
     "normalize_op",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from fabricsim.traffic.collectives.plan import (
     normalize_op,
 )
 from fabricsim.traffic.flows import FlowSet, SimulationResult, run_flowset
+from fabricsim.types import Algorithm, Datatype, Engine, Metric, Op, Routing
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,8 +51,8 @@ class PhaseTiming:
 class CollectiveResult:
     """One collective on one fabric. Bandwidths in GB/s (1e9 bytes/s), nccl-tests style."""
 
-    op: str
-    algorithm: str
+    op: Op
+    algorithm: Algorithm
     size_bytes: int
     n_ranks: int
     channels: int
@@ -89,6 +90,46 @@ class CollectiveResult:
             out.append({"phase": self.phases[p].name, "step": s, "start_s": float(starts[k]),
                         "end_s": float(ends[k]), "bytes": float(nbytes[k])})
         return out
+
+    def __repr__(self) -> str:
+        alts = ""
+        if len(self.alternatives) > 1:
+            alts = " (fastest of " + ", ".join(self.alternatives) + ")"
+        return (f"<CollectiveResult {self.op} {_human(self.size_bytes)} x{self.n_ranks} ranks, "
+                f"{self.algorithm}{alts}: {self.time_us:.2f} us, algbw {self.algbw_GBps:.2f} "
+                f"GB/s, busbw {self.busbw_GBps:.2f} GB/s>")
+
+    def _repr_html_(self) -> str:
+        from fabricsim._display import html_table
+
+        rows = [(p.name, p.start_s * 1e6, p.end_s * 1e6, p.flows, p.bytes) for p in self.phases]
+        return html_table(("phase", "start (us)", "end (us)", "flows", "bytes"), rows,
+                          caption=repr(self))
+
+    def to_pandas(self, what: str = "flows") -> Any:
+        """A DataFrame: ``what="flows"`` (one row per flow: ``src``, ``dst`` labels, ``bytes``,
+        ``phase``, ``step``, ``start_s``, ``finish_s``), ``"steps"`` (:meth:`steps`) or
+        ``"summary"`` (one row: :meth:`as_dict` without phases and bottlenecks)."""
+        from fabricsim._display import pandas
+
+        _validate.choice("what", what, ("flows", "steps", "summary"))
+        pd = pandas()
+        if what == "steps":
+            return pd.DataFrame(self.steps())
+        if what == "summary":
+            d = self.as_dict()
+            return pd.DataFrame([{k: v for k, v in d.items()
+                                  if k not in ("phases", "bottlenecks")}])
+        fab = self.simulation.fabric
+        label = (lambda i: fab.label(int(i))) if fab is not None else int
+        names = [p.name for p in self.phases]
+        phase_names = sorted(set(self.flow_phase.tolist()))
+        name_of = {k: names[j] if j < len(names) else str(k) for j, k in enumerate(phase_names)}
+        return pd.DataFrame({
+            "src": [label(i) for i in self.flow_src], "dst": [label(i) for i in self.flow_dst],
+            "bytes": self.flow_bytes, "phase": [name_of[int(k)] for k in self.flow_phase],
+            "step": self.flow_step, "start_s": self.flow_start_s,
+            "finish_s": self.flow_finish_s}).rename_axis("flow")
 
     def as_dict(self) -> dict:
         return {
@@ -160,10 +201,10 @@ class Collective:
     50.0
     """
 
-    op: str
+    op: Op
     size_bytes: int
     ranks: Sequence[Hashable] | None = None
-    algorithm: str = "auto"
+    algorithm: Algorithm = "auto"
     channels: int | None = None
     profile: Any = None
     pipeline_chunks: int | None = None
@@ -214,8 +255,8 @@ class Collective:
         fs_.meta.update(phase=phase, step=step, phase_names=names, algorithm=algorithm)
         return fs_
 
-    def run(self, fabric: Fabric, *, routing: str = "ecmp", seed: int = 0, metric: str = "latency",
-            engine: str = "rust") -> CollectiveResult:
+    def run(self, fabric: Fabric, *, routing: Routing = "ecmp", seed: int = 0, metric: Metric = "latency",
+            engine: Engine = "rust") -> CollectiveResult:
         if not isinstance(fabric, Fabric):
             raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
         _validate.choice("routing", routing, ROUTING_POLICIES)
@@ -224,6 +265,7 @@ class Collective:
         ctx = self._context(fabric)
         results = {}
         for algo in self.candidates(fabric):
+            algo = _validate.choice("algorithm", algo, ALGORITHMS)
             fs_, phase, step, names = build_plan(ctx, self.op, algo, self.size_bytes)
             sim = run_flowset(fabric, fs_, routing=routing, seed=seed, metric=metric, engine=engine)
             results[algo] = _result(self, fabric, ctx, algo, fs_, phase, step, names, sim)
@@ -234,7 +276,7 @@ class Collective:
         return best
 
 
-def _result(coll: Collective, fabric: Fabric, ctx: _Ctx, algo: str, fs_: FlowSet, phase, step,
+def _result(coll: Collective, fabric: Fabric, ctx: _Ctx, algo: Algorithm, fs_: FlowSet, phase, step,
             names, sim: SimulationResult) -> CollectiveResult:
     n = len(ctx.ranks)
     t = sim.makespan_s
@@ -269,19 +311,19 @@ def _result(coll: Collective, fabric: Fabric, ctx: _Ctx, algo: str, fs_: FlowSet
 
 def collective(
     fabric: Fabric,
-    op: str,
+    op: Op,
     size_bytes: int,
     ranks: Sequence[Hashable] | None = None,
-    algorithm: str = "auto",
+    algorithm: Algorithm = "auto",
     channels: int | None = None,
     profile: Any = None,
-    routing: str = "ecmp",
+    routing: Routing = "ecmp",
     seed: int = 0,
     *,
-    metric: str = "latency",
+    metric: Metric = "latency",
     pipeline_chunks: int | None = None,
     max_flows: int = DEFAULT_MAX_FLOWS,
-    engine: str = "rust",
+    engine: Engine = "rust",
 ) -> CollectiveResult:
     """Time one collective on ``fabric``: ``op`` of ``size_bytes`` (nccl-tests size) among
     ``ranks`` (GPU labels; default every GPU) with ``algorithm`` (``"auto"`` picks the fastest).
@@ -296,6 +338,145 @@ def collective(
                       max_flows).run(fabric, routing=routing, seed=seed, metric=metric, engine=engine)
 
 
+#: nccl-tests' ``-d`` data types and their sizes in bytes (nccl-tests src/common.cu,
+#: ``test_typenames``; bfloat16 from NCCL 2.10).
+DATATYPES: dict[str, int] = {"int8": 1, "uint8": 1, "int32": 4, "uint32": 4, "int64": 8,
+                             "uint64": 8, "half": 2, "float": 4, "double": 8, "bfloat16": 2}
+#: Ops nccl-tests prints a reduction operator for (``redop`` column; the others say ``none``).
+REDUCING_OPS = ("all_reduce", "reduce_scatter", "reduce")
+#: Ops with a root (nccl-tests prints the root rank; the others print -1).
+ROOTED_OPS = ("broadcast", "reduce")
+
+
+def _count(op: str, size_bytes: int, n_ranks: int, word_bytes: int) -> int:
+    """nccl-tests' ``count`` column: elements per rank's buffer argument (``paramCount`` of
+    getCollByteCount): the whole buffer for all-reduce / broadcast / reduce / send-recv, one
+    rank's share for all-gather, reduce-scatter and all-to-all."""
+    per_rank = op in ("all_gather", "reduce_scatter", "all_to_all")
+    return size_bytes // word_bytes // (n_ranks if per_rank else 1)
+
+
+def _nccl_time(us: float) -> str:
+    # nccl-tests BenchTime: %7.0f from 10 ms, %7.1f from 100 us, else %7.2f.
+    if us >= 10000.0:
+        return f"{us:7.0f}"
+    if us >= 100.0:
+        return f"{us:7.1f}"
+    return f"{us:7.2f}"
+
+
+@dataclass(frozen=True, eq=False)
+class SizeSweep(Sequence):
+    """The results of :func:`sweep_sizes`, one :class:`CollectiveResult` per size (it is a
+    sequence of them), with nccl-tests' table (:meth:`table`), a DataFrame
+    (:meth:`to_pandas`) and a bus-bandwidth plot (:meth:`plot`)."""
+
+    op: Op
+    n_ranks: int
+    algorithm: Algorithm
+    routing: Routing
+    seed: int
+    datatype: Datatype
+    results: tuple[CollectiveResult, ...]
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, i):
+        return self.results[i]
+
+    @property
+    def word_bytes(self) -> int:
+        return DATATYPES[self.datatype]
+
+    @property
+    def avg_busbw_GBps(self) -> float:
+        """Mean bus bandwidth over the sizes (nccl-tests' ``# Avg bus bandwidth``), GB/s."""
+        return float(np.mean([r.busbw_GBps for r in self.results])) if self.results else 0.0
+
+    def rows(self) -> list[dict]:
+        """One dict per size: the nccl-tests columns plus the algorithm fabricsim ran."""
+        redop = "sum" if self.op in REDUCING_OPS else "none"
+        root = 0 if self.op in ROOTED_OPS else -1
+        return [{"size_bytes": r.size_bytes,
+                 "count": _count(self.op, r.size_bytes, self.n_ranks, self.word_bytes),
+                 "type": self.datatype, "redop": redop, "root": root, "time_us": r.time_us,
+                 "algbw_GBps": r.algbw_GBps, "busbw_GBps": r.busbw_GBps,
+                 "algorithm": r.algorithm, "op": r.op, "n_ranks": r.n_ranks,
+                 "channels": r.channels} for r in self.results]
+
+    def table(self, *, title: str | None = None) -> str:
+        """The sweep in nccl-tests' layout (src/common.cu of NVIDIA/nccl-tests): size, count,
+        type, redop, root, then time / algbw / busbw / #wrong out of place and in place, and
+        the ``# Avg bus bandwidth`` footer, so nccl-tests log parsers read it. The model does
+        not tell in-place from out-of-place (both columns show the same run) and checks no
+        data, so ``#wrong`` is ``N/A`` (what nccl-tests prints with ``-c 0``)."""
+        head = title if title is not None else (
+            f"# fabricsim {self.op}: {self.n_ranks} ranks, algorithm {self.algorithm}, "
+            f"routing {self.routing}, seed {self.seed}")
+        lines = [head, "#"] if head else []
+        # The format strings of nccl-tests' Reporter (src/common.cu), kept as printf formats.
+        lines.append("# %10s  %12s  %8s  %6s  %6s           out-of-place                       "  # noqa: UP031
+                     "in-place          " % ("", "", "", "", ""))
+        lines.append("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s %6s  %7s  %6s  %6s %6s" % (  # noqa: UP031
+            "size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong",
+            "time", "algbw", "busbw", "#wrong"))
+        lines.append("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %5s  %7s  %6s  %6s  %5s" % (  # noqa: UP031
+            "(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)",
+            "(GB/s)", ""))
+        for row in self.rows():
+            one = "  %7s  %6.2f  %6.2f  %5s" % (  # noqa: UP031
+                _nccl_time(row["time_us"]), row["algbw_GBps"], row["busbw_GBps"], "N/A")
+            lines.append("%12li  %12li  %8s  %6s  %6i" % (  # noqa: UP031
+                row["size_bytes"], row["count"], row["type"], row["redop"], row["root"])
+                + one + one)
+        lines.append(f"# Avg bus bandwidth    : {self.avg_busbw_GBps:g} ")
+        lines.append("#")
+        return "\n".join(lines)
+
+    def to_pandas(self):
+        """One row per size: ``size_bytes``, ``count``, ``type``, ``redop``, ``root``,
+        ``time_us``, ``algbw_GBps``, ``busbw_GBps``, ``algorithm``, ``op``, ``n_ranks``,
+        ``channels``."""
+        from fabricsim._display import pandas
+
+        return pandas().DataFrame(self.rows())
+
+    def plot(self, ax=None):
+        """Bus bandwidth (GB/s) against size (log scale) on ``ax`` (default: a new figure);
+        returns the Figure."""
+        from fabricsim._display import axes
+
+        fig, (a,) = axes(ax)
+        rows = self.rows()
+        a.plot([r["size_bytes"] for r in rows], [r["busbw_GBps"] for r in rows], marker="o",
+               label=f"fabricsim {self.op}")
+        a.set_xscale("log", base=2)
+        a.set_xlabel("size (bytes)")
+        a.set_ylabel("bus bandwidth (GB/s)")
+        a.set_title(f"{self.op}, {self.n_ranks} ranks")
+        a.grid(True, alpha=0.3)
+        a.legend()
+        return fig
+
+    def __repr__(self) -> str:
+        if not self.results:
+            return f"<SizeSweep {self.op}: no sizes>"
+        lo, hi = self.results[0].size_bytes, self.results[-1].size_bytes
+        return (f"<SizeSweep {self.op} x{self.n_ranks} ranks: {len(self)} sizes "
+                f"{_human(lo)}..{_human(hi)}, peak busbw "
+                f"{max(r.busbw_GBps for r in self.results):.1f} GB/s>")
+
+    def _repr_html_(self) -> str:
+        from fabricsim._display import html_table
+
+        cols = ("size (B)", "count", "type", "algorithm", "time (us)", "algbw (GB/s)",
+                "busbw (GB/s)")
+        rows = [(r["size_bytes"], r["count"], r["type"], r["algorithm"], r["time_us"],
+                 r["algbw_GBps"], r["busbw_GBps"]) for r in self.rows()]
+        return html_table(cols, rows, caption=repr(self))
+
+
 def _human(nbytes: int) -> str:
     for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if nbytes >= div and nbytes % div == 0:
@@ -305,60 +486,89 @@ def _human(nbytes: int) -> str:
 
 def sweep_sizes(
     fabric: Fabric,
-    op: str = "all_reduce",
+    op: Op = "all_reduce",
     *,
-    min_bytes: int = 8,
-    max_bytes: int = 8 << 30,
+    min_bytes: int | str = 8,
+    max_bytes: int | str = 8 << 30,
     step_factor: int = 2,
     ranks: Sequence[Hashable] | None = None,
-    algorithm: str = "auto",
+    algorithm: Algorithm = "auto",
     channels: int | None = None,
     profile: Any = None,
-    routing: str = "ecmp",
+    routing: Routing = "ecmp",
     seed: int = 0,
-    dtype_bytes: int = 4,
+    datatype: Datatype = "float",
+    dtype_bytes: int | None = None,
     file: Any = None,
     progress: bool = False,
-) -> list[CollectiveResult]:
-    """Run ``op`` at every size from ``min_bytes`` to ``max_bytes`` (x ``step_factor``) and
-    print an nccl-tests-style table (size, count, type, time, algbw, busbw) to ``file``
-    (stdout by default; pass ``file=False`` to print nothing). Returns the results."""
-    import sys
+) -> SizeSweep:
+    """Run ``op`` at every size from ``min_bytes`` to ``max_bytes`` (x ``step_factor``), as
+    nccl-tests' ``-b min -e max -f factor`` does; sizes may be strings (``"8"``, ``"8G"``).
+    ``datatype`` is nccl-tests' ``-d`` name (it sets the ``count`` and ``type`` columns);
+    ``dtype_bytes`` (older API) picks the type of that size instead.
 
+    Returns a :class:`SizeSweep` (a sequence of :class:`CollectiveResult`; ``.table()`` is the
+    nccl-tests table). Prints nothing unless ``file`` is a stream (``file=sys.stdout``), where
+    each row appears as its size finishes. ``progress=True`` shows a progress bar.
+
+    >>> import fabricsim as fs
+    >>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=4, gpus_per_host=1))
+    >>> sweep = fs.sweep_sizes(fab, "all_gather", min_bytes="1M", max_bytes="4M")
+    >>> [r.size_bytes for r in sweep], sweep[0].op
+    ([1048576, 2097152, 4194304], 'all_gather')
+    """
     op = normalize_op(op)
     lo, hi = check_size(min_bytes, "min_bytes"), check_size(max_bytes, "max_bytes")
     if hi < lo:
         raise InvalidArgumentError(f"max_bytes ({hi}) must be >= min_bytes ({lo})")
     if isinstance(step_factor, bool) or not isinstance(step_factor, int) or step_factor < 2:
         raise InvalidArgumentError(f"step_factor: must be an integer >= 2, got {step_factor!r}")
+    if dtype_bytes is not None:
+        if isinstance(dtype_bytes, bool) or dtype_bytes not in (1, 2, 4, 8):
+            raise InvalidArgumentError(f"dtype_bytes: must be one of 1, 2, 4, 8, got "
+                                       f"{dtype_bytes!r}")
+        by_size: dict[int, Datatype] = {1: "int8", 2: "half", 4: "float", 8: "double"}
+        datatype = by_size[dtype_bytes]
+    _validate.choice("datatype", datatype, DATATYPES)
+    _validate.choice("routing", routing, ROUTING_POLICIES)
+    seed = _validate.seed(seed)
+    if file is not None and file is not False and not hasattr(file, "write"):
+        raise InvalidTypeError(f"file: expected a stream with write() (e.g. sys.stdout) or None, "
+                               f"got {type(file).__name__}")
+    if not isinstance(fabric, Fabric):
+        raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
+    # Check the whole request (algorithm for this op, ranks, channels) before any output.
+    probe = Collective(op, lo, ranks, algorithm, channels, profile)
+    ranks_n = len(_resolve_ranks(fabric, probe.ranks)[0])
     sizes = []
     s = lo
     while s <= hi:
         sizes.append(s)
         s *= step_factor
-    out = sys.stdout if file is None else file
-    n = len(ranks) if ranks is not None else len(fabric.gpus)
-    if out is not False:
-        print(f"# fabricsim {op}  ranks={n}  algorithm={algorithm}  routing={routing}", file=out)
-        print(f"#{'size':>12} {'count':>12} {'type':>6} {'algorithm':>16} {'time(us)':>12} "
-              f"{'algbw(GB/s)':>12} {'busbw(GB/s)':>12}", file=out)
+    out = file if file not in (None, False) else None
+    empty = SizeSweep(op, ranks_n, algorithm, routing, seed, datatype, ())
+    if out is not None:
+        head = empty.table().splitlines()[:-2]  # title and column headers, no footer
+        print("\n".join(head), file=out, flush=True)
     results = []
-    bar = _progress(len(sizes), f"{op} sweep") if progress else None
-    for size in sizes:
-        r = collective(fabric, op, size, ranks, algorithm, channels, profile, routing, seed)
-        results.append(r)
-        if out is not False:
-            count = size // dtype_bytes
-            print(f" {size:>12} {count:>12} {'float':>6} {r.algorithm:>16} {r.time_us:>12.2f} "
-                  f"{r.algbw_GBps:>12.2f} {r.busbw_GBps:>12.2f}", file=out)
-        if bar:
-            bar.update(1)
-    if bar:
-        bar.close()
-    return results
+    bar = None
+    if progress:
+        from fabricsim._progress import progress_bar
 
-
-def _progress(total: int, desc: str):
-    from fabricsim._progress import ProgressBar
-
-    return ProgressBar(total, desc)
+        bar = progress_bar(len(sizes), f"{op} sweep")
+    try:
+        for size in sizes:
+            r = collective(fabric, op, size, ranks, algorithm, channels, profile, routing, seed)
+            results.append(r)
+            if out is not None:
+                one = replace(empty, results=(r,))
+                print(one.table().splitlines()[-3], file=out, flush=True)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    sweep = replace(empty, results=tuple(results))
+    if out is not None:
+        print("\n".join(sweep.table().splitlines()[-2:]), file=out, flush=True)
+    return sweep
