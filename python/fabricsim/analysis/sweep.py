@@ -945,36 +945,33 @@ def summary(df, sweep: Sweep) -> str:
     return "\n".join(lines)
 
 
-def plot_pareto(df, sweep: Sweep, path: str) -> str:
-    """PNG of tokens/s against switches, cables and optics at the headline load, every
-    design variant a dot and the Pareto front drawn over them."""
-    try:
-        import matplotlib
+def plot_pareto(df, sweep: Sweep, path: str | None = None, *, ax: Any = None) -> Any:
+    """Tokens/s against switches, cables and optics at the headline load, every design variant
+    a dot and the Pareto front drawn over them: three panels on ``ax`` (three matplotlib axes)
+    or a new figure. Returns the Figure; with ``path`` also writes it (PNG, SVG, PDF by the
+    suffix). Never changes the matplotlib backend."""
+    from fabricsim._display import axes as make_axes
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("plotting needs matplotlib: pip install 'fabricsim[plot]'") from None
     g = designs_table(df, sweep.columns)
     load = headline_load(g, sweep.base)
     at = g[g["load"] == load]
     front = pareto_front(at)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.4), sharey=True)
-    for ax, cost in zip(axes, ("switches", "cables", "optics"), strict=True):
-        ax.scatter(at[cost], at["tokens_per_s_p50"] / 1e6, color="0.6", s=18,
-                   label="design variant")
+    fig, panels = make_axes(ax, ncols=3, figsize=(14, 4.4))
+    for pane, cost in zip(panels, ("switches", "cables", "optics"), strict=True):
+        pane.scatter(at[cost], at["tokens_per_s_p50"] / 1e6, color="0.6", s=18,
+                     label="design variant")
         f = front.sort_values(cost)
-        ax.plot(f[cost], f["tokens_per_s_p50"] / 1e6, "o-", color="C3", label="Pareto front")
-        ax.set_xlabel(cost)
-        ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("million tokens/s (p50, mean over seeds)")
-    axes[0].legend(loc="lower right")
+        pane.plot(f[cost], f["tokens_per_s_p50"] / 1e6, "o-", color="C3", label="Pareto front")
+        pane.set_xlabel(cost)
+        pane.grid(True, alpha=0.3)
+    panels[0].set_ylabel("million tokens/s (p50, mean over seeds)")
+    panels[0].legend(loc="lower right")
     fig.suptitle(f"{getattr(sweep.base, 'title', '') or 'sweep'}: tokens/s vs cost proxies at "
                  f"background load {load:g} ({len(at)} variants, {len(front)} on the front)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
 
 
 __all__ = ["Sweep", "SweepPoint", "SweepAxisError", "DesignSpec", "run_sweep", "evaluate",

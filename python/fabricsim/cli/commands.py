@@ -36,8 +36,7 @@ from fabricsim import _validate
 from fabricsim.exceptions import FabricError, ScenarioError
 
 EXAMPLE_LABEL = "example.toml (built-in)"
-COMMANDS = ("compare", "erosion", "collective", "sweep", "example", "demo")
-COMMANDS = ("compare", "erosion", "collective", "calibrate", "example", "demo")
+COMMANDS = ("compare", "erosion", "collective", "sweep", "calibrate", "example", "demo")
 
 
 class UsageError(Exception):
@@ -517,7 +516,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.out:
         print(f"wrote {args.out} ({len(df)} rows; pandas.read_parquet({str(args.out)!r}))")
     if args.plot:
-        sw.plot_pareto(df, sweep, args.plot)
+        _save(sw.plot_pareto(df, sweep), args.plot)
         print(f"wrote {args.plot}")
     return 0
 
