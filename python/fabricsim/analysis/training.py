@@ -376,13 +376,21 @@ def step(
     return _combine(job, per_component, samples)
 
 
-def _combine(job: TrainingJob, comm: dict[str, np.ndarray], samples: int) -> StepResult:
-    compute = job.compute_time_s
+def exposed_comm(job: TrainingJob, comm: dict[str, np.ndarray], compute: Any,
+                 samples: int) -> np.ndarray:
+    """Communication time not hidden behind compute, per sample (see the module docs):
+    TP + PP + EP + DP·(1 − overlap) + max(0, DP·overlap − compute). ``compute`` is the compute
+    time, one number or one per sample (the facility model's stragglers)."""
     zero = np.zeros(samples)
     dp = comm.get("data_parallel", zero)
     critical = sum((comm.get(k, zero) for k in COMPONENTS if k != "data_parallel"), zero)
     hidden = dp * job.overlap
-    exposed = critical + dp * (1 - job.overlap) + np.maximum(0.0, hidden - compute)
+    return critical + dp * (1 - job.overlap) + np.maximum(0.0, hidden - compute)
+
+
+def _combine(job: TrainingJob, comm: dict[str, np.ndarray], samples: int) -> StepResult:
+    compute = job.compute_time_s
+    exposed = exposed_comm(job, comm, compute, samples)
     step_time = compute + exposed
     return StepResult(
         compute_time_s=compute,

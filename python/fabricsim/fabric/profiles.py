@@ -212,7 +212,7 @@ def check_power_curve(curve: object, who: str = "power_curve") -> tuple:
         pts.append((float(p), float(t)))
     if not pts:
         return ()
-    for (p0, t0), (p1, t1) in zip(pts, pts[1:]):
+    for (p0, t0), (p1, t1) in zip(pts, pts[1:], strict=False):
         if not p1 > p0 or t1 < t0:
             raise InvalidArgumentError(
                 f"{who}: power_curve must have increasing power fractions and non-decreasing "
@@ -240,7 +240,7 @@ def throughput_fraction(curve: tuple, power_fraction: float) -> float:
     p0, t0 = curve[0]
     if x <= p0:
         return max(0.0, t0 * x / p0)
-    for (pa, ta), (pb, tb) in zip(curve, curve[1:]):
+    for (pa, ta), (pb, tb) in zip(curve, curve[1:], strict=False):
         if x <= pb:
             return ta + (tb - ta) * (x - pa) / (pb - pa)
     return 1.0  # pragma: no cover - the last point is (1, 1)
