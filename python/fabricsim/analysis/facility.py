@@ -14,7 +14,9 @@ Power -> GPUs and clocks
     A capped GPU sustains the throughput fraction the profile's ``power_curve`` gives (the
     *clock fraction*; NVIDIA's Max-Q point: 97 % of the throughput at ~82 % of the power).
     Ready-now GPUs = ``floor(IT kW / server draw) x GPUs per server``; the same with
-    ``growth_mw`` added gives the GPUs the site grows to after ``growth_lead_months``.
+    ``growth_mw`` added gives the GPUs the site grows to after ``growth_lead_months``. A job
+    with more GPUs than that still runs if capping every GPU lets its servers share the IT
+    power (no lower than the minimum limit): the site is then bound by power, at a lower clock.
 Cooling and heat -> stragglers
     A synchronous step waits for its slowest GPU, so its compute time is the nominal time
     (divided by the clock fraction) times the largest per-GPU slowdown over the job's GPUs.
@@ -322,9 +324,45 @@ class Facility:
         servers = int(math.floor(mw * 1e3 / self.server_draw_kw(p) + 1e-9))
         return servers * p.gpus_per_node
 
+    def job_power_fraction(self, profile: Any = "h100-ndr400", gpus: int = 8) -> float:
+        """The GPU power limit (fraction of TDP) a job of ``gpus`` GPUs runs at here: the
+        rack's (:meth:`gpu_power_fraction`), lowered further when the ready-now IT power
+        cannot feed the job's servers at that draw (the operator caps every GPU so that the
+        job fits). 0.0 when even the minimum cap does not fit the job in the IT power."""
+        p, kw = self._server(profile)
+        rack = self.gpu_power_fraction(p)
+        servers = math.ceil(_validate.integer("gpus", gpus) / p.gpus_per_node)
+        per_server_kw = self.it_power_mw * 1e3 / servers
+        if per_server_kw >= self.server_draw_kw(p) - 1e-9:
+            return rack
+        gpu_kw = p.gpus_per_node * p.gpu_tdp_w / 1e3
+        frac = (per_server_kw - (kw - gpu_kw)) / gpu_kw
+        floor = (p.gpu_min_power_w or 0.0) / p.gpu_tdp_w
+        return min(rack, frac) if frac >= floor - 1e-12 else 0.0
+
+    def job_clock_fraction(self, profile: Any = "h100-ndr400", gpus: int = 8) -> float:
+        """Sustained throughput fraction of a ``gpus``-GPU job here (0.0 if it cannot run)."""
+        p, _ = self._server(profile)
+        frac = self.job_power_fraction(p, gpus)
+        return profiles.throughput_fraction(p.power_curve, frac) if frac > 0 else 0.0
+
     def thermal_mean(self, ambient_c: float) -> float:
         """Mean per-GPU thermal slowdown ``mu`` at ``ambient_c`` (see the module docs)."""
         return _MU_HOT * self.cooling_profile.thermal_sensitivity * _heat(ambient_c)
+
+
+def min_rack_power_kw(profile: Any = "h100-ndr400") -> float:
+    """The least kW per rack that carries one server of ``profile`` with its GPUs at their
+    minimum power limit (the rest of the server at full draw): below it a facility is refused.
+
+    >>> round(min_rack_power_kw("h100"), 2)  # 10.2 kW - 8 x 700 W + 8 x 200 W
+    6.2
+    """
+    p = profiles.get_profile(profile)
+    if p.server_power_kw is None or p.gpu_tdp_w is None:
+        raise InvalidArgumentError(f"profile {p.name!r}: has no server_power_kw / gpu_tdp_w")
+    rest = p.server_power_kw - p.gpus_per_node * p.gpu_tdp_w / 1e3
+    return rest + p.gpus_per_node * (p.gpu_min_power_w or 0.0) / 1e3
 
 
 def _heat(ambient_c: float) -> float:
@@ -451,7 +489,7 @@ def combine_site(job: Any, facility: Facility, comm: Mapping[str, np.ndarray], *
     from fabricsim.analysis.training import exposed_comm
 
     p = profiles.get_profile(job.profile)
-    clock = facility.clock_fraction(p)
+    clock = facility.job_clock_fraction(p, job.gpus) or facility.clock_fraction(p)
     total, thermal = straggler_factors(facility, job.gpus, samples, seed)
     compute = job.compute_time_s / clock * total
     exposed = exposed_comm(job, comm, compute, samples)
@@ -534,5 +572,5 @@ def availability(carrier_availabilities: Sequence[float]) -> float:
     return float(1.0 - np.prod([1.0 - x for x in a])) if a else 0.0
 
 
-__all__ = ["Facility", "PRESETS", "COOLING_TYPES", "SIGMA_VARIATION", "MU_HOT", "SiteStep",
+__all__ = ["Facility", "PRESETS", "COOLING_TYPES", "min_rack_power_kw", "SIGMA_VARIATION", "MU_HOT", "SiteStep",
            "straggler_factors", "combine_site", "site_step", "region_latency", "availability"]

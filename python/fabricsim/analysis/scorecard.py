@@ -280,7 +280,7 @@ def _binding(r: dict) -> str:
     if not r["fits"]:
         return "power"
     losses = {
-        "power" if r["capped_by"] == "power" else "cooling": 1.0 - r["gpu_clock_fraction"],
+        "cooling" if r["capped_by"] == "cooling" else "power": 1.0 - r["gpu_clock_fraction"],
         "cooling (heat)": r["thermal_p99"],
         "network": r["exposed_comm_fraction"],
     }
@@ -378,14 +378,21 @@ def _why(r: dict, w: dict, job_gpus: int) -> str:
         grow = (f"; {r['growth_gpus']:,} after {r['growth_lead_months']:g} months"
                 if r["growth_gpus"] > r["ready_gpus"] else "")
         return (f"{s} is bound by power: {r['it_power_mw']:g} MW feeds {r['ready_gpus']:,} GPUs "
-                f"of the {job_gpus:,} the job needs{grow}")
+                f"of the {job_gpus:,} the job needs, even at their minimum power cap{grow}")
     clock_loss = w["gpu_clock_fraction"] / r["gpu_clock_fraction"] - 1.0
     heat_loss = (1 + r["straggler_p50"]) / (1 + w["straggler_p50"]) - 1.0
     if clock_loss >= heat_loss and clock_loss > 0:
-        what = r["capped_by"]
+        capped = (f"its GPUs run capped at {r['gpu_power_fraction']:.0%} power = "
+                  f"{r['gpu_clock_fraction']:.1%} throughput")
+        if r["capped_by"] == "power (MW)":
+            return (f"{s} is bound by power: {r['it_power_mw']:g} MW ready now feeds "
+                    f"{r['ready_gpus']:,} GPUs at full draw, so to run the {job_gpus:,}-GPU job "
+                    f"{capped}" + (f" ({r['growth_gpus']:,} GPUs after "
+                                   f"{r['growth_lead_months']:g} months)"
+                                   if r["growth_gpus"] > r["ready_gpus"] else ""))
+        what = "power" if r["capped_by"] == "power (rack)" else "cooling"
         return (f"{s} is bound by {what}: {r['rack_kw_usable']:g} kW per rack cannot feed one "
-                f"{r['server_power_kw']:g} kW server, so its GPUs run capped at "
-                f"{r['gpu_power_fraction']:.0%} power = {r['gpu_clock_fraction']:.1%} throughput")
+                f"{r['server_power_kw']:g} kW server, so {capped}")
     if heat_loss > 0:
         return (f"{s} is bound by cooling: its {r['cooling'].replace('_', '-')}-cooled GPUs at "
                 f"{r['ambient_c_mean']:.0f} °C mean dry-bulb throttle, the slowest of the "
@@ -497,10 +504,22 @@ def _row(f: Facility, fabric: Fabric, job: TrainingJob, prof: profiles.Profile, 
          requests: int, steps: dict) -> dict:
     ready = f.ready_gpus(prof)
     grown = f.ready_gpus(prof, with_growth=True)
-    fits = ready >= job.gpus
+    job_frac = f.job_power_fraction(prof, job.gpus)
+    fits = job_frac > 0
+    rack_frac = f.gpu_power_fraction(prof)
+    if not fits:
+        capped_by = "power (MW)"
+    elif job_frac < rack_frac - 1e-12:
+        capped_by = "power (MW)"
+    elif f.rack_power_kw <= f.cooling_max_kw:
+        capped_by = "power (rack)"
+    else:
+        capped_by = "cooling"
     site = combine_site(job, f, comm, samples=samples, seed=seed)
     steps[f.name] = site
-    draw_kw = f.server_draw_kw(prof)
+    gpu_kw = prof.gpus_per_node * prof.gpu_tdp_w / 1e3
+    server_kw = f.server_power_kw or prof.server_power_kw
+    draw_kw = server_kw - gpu_kw * (1.0 - (job_frac if fits else rack_frac))
     job_servers = math.ceil(job.gpus / prof.gpus_per_node)
     it_kw = job_servers * draw_kw
     pue = f.pue_value
@@ -518,10 +537,10 @@ def _row(f: Facility, fabric: Fabric, job: TrainingJob, prof: profiles.Profile, 
         "growth_gpus": grown,
         "growth_lead_months": f.growth_lead_months,
         "rack_kw_usable": f.usable_rack_kw(prof),
-        "capped_by": "power" if f.rack_power_kw <= f.cooling_max_kw else "cooling",
+        "capped_by": capped_by,
         "servers_per_rack": f.servers_per_rack(prof),
-        "server_power_kw": f.server_power_kw or prof.server_power_kw,
-        "gpu_power_fraction": f.gpu_power_fraction(prof),
+        "server_power_kw": server_kw,
+        "gpu_power_fraction": job_frac if fits else rack_frac,
         "gpu_clock_fraction": site.clock_fraction,
         "ambient_c_mean": float(np.mean(f.ambient_series_c)),
         "straggler_p50": site.straggler_p50,

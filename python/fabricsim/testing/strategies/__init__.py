@@ -14,6 +14,7 @@ Objects
     :func:`fabrics` (a compiled :class:`fabricsim.Fabric`), :func:`rank_sets`,
     :func:`collectives` (a :class:`fabricsim.Collective` valid for a fabric),
     :func:`traffic_matrices` (flow lists for :func:`fabricsim.simulate`),
+    :func:`facilities` (a :class:`fabricsim.Facility` that can host a profile's servers),
     :func:`background_loads`, :func:`size_cdfs`, :func:`backgrounds`
     (:class:`fabricsim.Background`), :func:`training_jobs` (keyword arguments of a valid
     :class:`fabricsim.TrainingJob`).
@@ -66,6 +67,7 @@ def _hypothesis_setup_hook() -> None:
     type), so nothing is built until ``st.from_type`` asks for it."""
     from hypothesis import strategies as hst
 
+    from fabricsim.analysis.facility import Facility
     from fabricsim.analysis.training import TrainingJob
     from fabricsim.fabric.compiled import Fabric
     from fabricsim.traffic.background import Background
@@ -73,12 +75,14 @@ def _hypothesis_setup_hook() -> None:
 
     hst.register_type_strategy(Fabric, lambda _t: fabrics())
     hst.register_type_strategy(Background, lambda _t: backgrounds())
+    hst.register_type_strategy(Facility, lambda _t: facilities())
     hst.register_type_strategy(Collective, lambda _t: collectives())
     hst.register_type_strategy(
         TrainingJob, lambda _t: training_jobs().map(lambda kw: TrainingJob(**kw))
     )
 
 
+from fabricsim.testing.strategies.facilities import facilities  # noqa: E402
 from fabricsim.testing.strategies.graphs import (  # noqa: E402
     edge_site_graphs,
     fabric_graphs,
@@ -119,4 +123,5 @@ __all__ = [
     "size_cdfs",
     "backgrounds",
     "training_jobs",
+    "facilities",
 ]
