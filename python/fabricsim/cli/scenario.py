@@ -2,7 +2,8 @@
 
 A scenario is what ``fabricsim compare SCENARIO.toml`` runs; :func:`load_scenario` reads one and
 :func:`run_scenario` runs it through :func:`fabricsim.compare` with exactly the arguments the
-file gives, so the command line and the Python API print the same numbers.
+file gives, so the command line and the Python API print the same numbers
+(:func:`run_scorecard` does the same for ``fabricsim scorecard`` and :func:`fabricsim.scorecard`).
 
 Format (every table but ``[[fabric]]`` and ``[job]`` is optional)::
 
@@ -58,6 +59,30 @@ Format (every table but ``[[fabric]]`` and ``[job]`` is optional)::
     min_bytes = 8
     max_bytes = "1GiB"
     design = "leaf-spine 2:1"        # default: the first design
+
+    [scorecard]                      # what ``fabricsim scorecard`` runs (fabricsim.scorecard)
+    regions = ["paris"]              # user regions (default: every region a site lists)
+    slo_ms = 20.0                    # inference SLO on request latency
+    server_ms = 0.0                  # server time added to each request
+    requests = 20000                 # requests per region
+    design = "leaf-spine 2:1"        # the design built at every site (default: the first)
+
+    [[facility]]                     # one per site: fabricsim.Facility keyword arguments
+    name = "metro"                   # required, unique
+    preset = "legacy-air-colo"       # optional: start from fabricsim.analysis.facility.PRESETS
+    cooling = "air"                  # air | rear_door | direct_liquid | immersion
+    it_power_mw = 4.0                # ready-now IT power
+    rack_power_kw = 9.0              # sustained kW per rack
+    ambient_c = [18.0, 24.0, 31.0]   # design dry-bulb, one number or a series
+    power_price_per_mwh = 140.0
+    distance_km = { paris = 20.0 }   # great-circle km to each user region
+    [[facility.carriers]]            # fabricsim.topology.Carrier fields
+    name = "fibre-a"
+    capacity_gbps = 400.0
+    availability = 0.997
+
+    The scorecard uses the job, the background at ``[sweep].load`` and ``[sweep].samples`` /
+    ``seed``; ``fabricsim compare`` ignores ``[[facility]]`` and ``[scorecard]``.
 
 Sizes (``*_bytes``, and a fixed background size) are integers or strings with a unit:
 ``K``/``M``/``G``/``T`` and ``KiB``/``MiB``/``GiB``/``TiB`` are powers of 1024 (as nccl-tests'
