@@ -157,3 +157,18 @@ def test_errors_name_the_facility_and_field():
         fs.scorecard(sites(), FABRIC, JOB, slo_ms=0)
     with pytest.raises(InvalidTypeError, match="^fabric_design"):
         fs.scorecard(sites(), "leaf-spine", JOB)
+
+
+def test_docs_example_runs(tmp_path, monkeypatch):
+    """docs/facilities.md's Python example is complete and runs (it writes its outputs)."""
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "facilities.md"
+    if not doc.exists():
+        pytest.skip("docs/ not next to tests/")
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("pandas")
+    code = doc.read_text(encoding="utf-8").split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "docs/facilities.md", "exec"), {"__name__": "docs_example"})
+    assert (tmp_path / "card.png").exists() and (tmp_path / "card.json").exists()
