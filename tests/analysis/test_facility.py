@@ -303,3 +303,12 @@ def test_sources_list_every_constant():
                 "FIBRE_ROUTE_FACTOR", "CARRIER_AVAILABILITY"):
         assert key in names
     assert all(r["source"] and r["value"] is not None for r in profiles.sources())
+
+
+def test_doctests():
+    import doctest
+    import importlib
+
+    fst_facilities = importlib.import_module("fabricsim.testing.strategies.facilities")
+    assert doctest.testmod(fac, optionflags=doctest.ELLIPSIS).failed == 0
+    assert doctest.testmod(fst_facilities).failed == 0

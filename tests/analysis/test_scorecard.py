@@ -172,3 +172,11 @@ def test_docs_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "docs/facilities.md", "exec"), {"__name__": "docs_example"})
     assert (tmp_path / "card.png").exists() and (tmp_path / "card.json").exists()
+
+
+def test_doctests():
+    import doctest
+
+    from fabricsim.analysis import scorecard as module
+
+    assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0
