@@ -312,3 +312,23 @@ def test_doctests():
     fst_facilities = importlib.import_module("fabricsim.testing.strategies.facilities")
     assert doctest.testmod(fac, optionflags=doctest.ELLIPSIS).failed == 0
     assert doctest.testmod(fst_facilities).failed == 0
+
+
+def test_step_and_erosion_report_both_effects():
+    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2))
+    hot = site(rack_power_kw=9.0, ambient_c=[20.0, 35.0])
+    plain = fs.step(fab, JOB, fs.Background(load=0.3), 4, 1)
+    res = fs.step(fab, JOB, fs.Background(load=0.3), 4, 1, facility=hot)
+    np.testing.assert_array_equal(res.exposed_comm_s, res.site.exposed_comm_s)
+    # same network samples; compute slower by the cap and the stragglers
+    for k, v in plain.comm_time_s.items():
+        np.testing.assert_array_equal(v, res.comm_time_s[k])
+    assert (res.step_time_s > plain.step_time_s).all()
+    d = res.as_dict()
+    assert d["gpu_clock_fraction"] < 1 and d["straggler_p99"] >= d["straggler_p50"] > 0
+    assert d["tail_dominant"] in ("network", "stragglers")
+    er = fs.erosion(fab, JOB, (0.0, 0.3), 4, 1, facility=hot)
+    assert {"straggler_p99", "tail_dominant"} <= set(er.rows[0])
+    assert er.rows[0]["erosion_p50"] >= -1e-9
+    with pytest.raises(InvalidTypeError, match="^facility"):
+        fs.step(fab, JOB, facility="metro")

@@ -504,7 +504,7 @@ def site_step(fabric: Any, job: Any, facility: Facility, background: Any = None,
               threads: int | None = None) -> SiteStep:
     """One training step of ``job`` on ``fabric`` at ``facility``: the network's Monte Carlo
     (:func:`fabricsim.step` with ``background``) combined with the facility's power-capped
-    clocks and its straggler distribution, sample by sample.
+    clocks and its straggler distribution, sample by sample (``fs.step(..., facility=f).site``).
 
     >>> import fabricsim as fs
     >>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1))
@@ -522,8 +522,8 @@ def site_step(fabric: Any, job: Any, facility: Facility, background: Any = None,
     if not isinstance(job, TrainingJob):
         raise InvalidTypeError(f"job: expected a fabricsim.TrainingJob, got {type(job).__name__}")
     samples = _validate.integer("samples", samples)
-    res = step(fabric, job, background, samples, seed, routing=routing, threads=threads)
-    return combine_site(job, facility, res.comm_time_s, samples=samples, seed=seed)
+    return step(fabric, job, background, samples, seed, routing=routing, threads=threads,
+                facility=facility).site
 
 
 # --------------------------------------------------------------------------- location

@@ -304,6 +304,9 @@ class StepResult:
     busy_fraction: np.ndarray
     mfu: np.ndarray
     job: TrainingJob = field(repr=False)
+    #: with ``step(..., facility=...)``: the facility's clocks and stragglers behind these
+    #: samples (a :class:`fabricsim.analysis.facility.SiteStep`), else None.
+    site: Any = field(default=None, repr=False)
 
     def _q(self, x, q):
         return float(np.quantile(x, q))
@@ -336,6 +339,12 @@ class StepResult:
             "tokens_per_s_p99": self.tokens_per_s_p99,
             "busy_fraction_p50": float(np.median(self.busy_fraction)),
             "mfu_p50": float(np.median(self.mfu)),
+            **({} if self.site is None else {
+                "gpu_clock_fraction": self.site.clock_fraction,
+                "straggler_p50": self.site.straggler_p50,
+                "straggler_p99": self.site.straggler_p99,
+                "tail_dominant": self.site.dominant,
+            }),
         }
 
 
@@ -349,10 +358,14 @@ def step(
     routing: str = "ecmp",
     metric: str = "latency",
     threads: int | None = None,
+    facility: Any = None,
 ) -> StepResult:
     """Run one training step's communication through the engine (with ``background``
     traffic over ``samples`` Monte Carlo samples) and combine it with compute. See the module
-    docs for every formula."""
+    docs for every formula. With ``facility`` (a :class:`fabricsim.Facility`) each sample's
+    compute runs at the site's power-capped clocks and waits for its slowest GPU (see
+    :mod:`fabricsim.analysis.facility`); ``as_dict()`` then also reports the straggler p50/p99
+    and which of the network and the stragglers dominates the p99 step."""
     from fabricsim.traffic.background import as_background
     from fabricsim.analysis.tail import tail_latency
 
@@ -373,7 +386,26 @@ def step(
                                routing=routing, metric=metric, threads=threads)
             times = res.job_time_s
         per_component[name] = times * rounds
-    return _combine(job, per_component, samples)
+    if facility is None:
+        return _combine(job, per_component, samples)
+    from fabricsim.analysis.facility import Facility, combine_site
+
+    if not isinstance(facility, Facility):
+        raise InvalidTypeError(f"facility: expected a fabricsim.Facility, got "
+                               f"{type(facility).__name__}")
+    site = combine_site(job, facility, per_component, samples=samples, seed=seed)
+    t = site.step_time_s
+    return StepResult(
+        compute_time_s=float(np.median(site.compute_s)),
+        comm_time_s=per_component,
+        exposed_comm_s=site.exposed_comm_s,
+        step_time_s=t,
+        tokens_per_s=job.global_batch_tokens / t,
+        busy_fraction=site.compute_s / t,
+        mfu=job.flops_per_step / (job.gpus * job.peak_flops * t),
+        job=job,
+        site=site,
+    )
 
 
 def exposed_comm(job: TrainingJob, comm: dict[str, np.ndarray], compute: Any,
@@ -465,18 +497,22 @@ def erosion(
     threads: int | None = None,
     name: str = "fabric",
     progress: bool = False,
+    facility: Any = None,
 ) -> ErosionResult:
     """Step time, tokens/s and erosion (throughput lost vs the ideal non-blocking fabric) at
     each background load, at p50 and p99. ``background``: a :class:`fabricsim.Background`
-    template (sizes, pattern, endpoints); its ``load`` is replaced by each load in turn."""
+    template (sizes, pattern, endpoints); its ``load`` is replaced by each load in turn.
+    ``facility``: run every step (the ideal one too, so erosion stays the network's share) at
+    that site's clocks and stragglers; the rows then report them (see :func:`step`)."""
     from fabricsim.traffic.background import Background, as_background
 
     loads = tuple(float(x) for x in background_loads)
     if not loads:
         raise InvalidArgumentError("background_loads: give at least one load")
     template = as_background(background) or Background()
-    ideal = step(ideal_fabric(fabric), job, None, 1, seed, routing=routing, metric=metric)
-    ideal_t = float(ideal.step_time_s[0])
+    ideal = step(ideal_fabric(fabric), job, None, 1 if facility is None else samples, seed,
+                 routing=routing, metric=metric, facility=facility)
+    ideal_t = float(np.median(ideal.step_time_s))
     ideal_tps = job.global_batch_tokens / ideal_t
     rows = []
     bar = None
@@ -488,7 +524,7 @@ def erosion(
         bg = replace(template, load=load) if load > 0 else None
         # every load, 0 included, samples ECMP hash seeds the same way
         res = step(fabric, job, bg, samples, seed, routing=routing, metric=metric,
-                   threads=threads)
+                   threads=threads, facility=facility)
         d = res.as_dict()
         d["load"] = load
         d["erosion_p50"] = 1.0 - d["tokens_per_s_p50"] / ideal_tps
