@@ -156,7 +156,7 @@ class Facility:
     pue: float | None = None
     growth_mw: float = 0.0
     growth_lead_months: float = 0.0
-    carriers: tuple = ()
+    carriers: Sequence = ()
     distance_km: Mapping = field(default_factory=dict)
     route_factor: float = profiles.FIBRE_ROUTE_FACTOR
     power_price_per_mwh: float = 0.0
@@ -172,7 +172,8 @@ class Facility:
         set_(self, "cooling", _validate.choice("cooling", self.cooling, COOLING_TYPES))
         amb = self.ambient_c
         if _validate.is_real(amb):
-            series = (_validate.real("ambient_c", amb, minimum=-60.0, maximum=60.0),)
+            series: tuple[float, ...] = (_validate.real("ambient_c", amb, minimum=-60.0,
+                                                        maximum=60.0),)
         elif isinstance(amb, (str, bytes, Mapping)) or not hasattr(amb, "__iter__"):
             raise InvalidTypeError(f"ambient_c: expected a temperature in °C or a series of "
                                    f"them, got {amb!r}")
@@ -292,11 +293,12 @@ class Facility:
         usable = self.usable_rack_kw()
         if usable >= kw - 1e-9:
             return 1.0
-        gpu_kw = p.gpus_per_node * p.gpu_tdp_w / 1e3
+        tdp_w = float(p.gpu_tdp_w or 0.0)  # checked by _server
+        gpu_kw = p.gpus_per_node * tdp_w / 1e3
         rest_kw = kw - gpu_kw
         frac = (usable - rest_kw) / gpu_kw
         floor_w = p.gpu_min_power_w or 0.0
-        floor = floor_w / p.gpu_tdp_w
+        floor = floor_w / tdp_w
         if frac < floor - 1e-12:
             need = rest_kw + p.gpus_per_node * floor_w / 1e3
             what = ("rack_power_kw" if self.rack_power_kw <= self.cooling_max_kw
@@ -335,9 +337,10 @@ class Facility:
         per_server_kw = self.it_power_mw * 1e3 / servers
         if per_server_kw >= self.server_draw_kw(p) - 1e-9:
             return rack
-        gpu_kw = p.gpus_per_node * p.gpu_tdp_w / 1e3
+        tdp_w = float(p.gpu_tdp_w or 0.0)  # checked by _server
+        gpu_kw = p.gpus_per_node * tdp_w / 1e3
         frac = (per_server_kw - (kw - gpu_kw)) / gpu_kw
-        floor = (p.gpu_min_power_w or 0.0) / p.gpu_tdp_w
+        floor = (p.gpu_min_power_w or 0.0) / tdp_w
         return min(rack, frac) if frac >= floor - 1e-12 else 0.0
 
     def job_clock_fraction(self, profile: Any = "h100-ndr400", gpus: int = 8) -> float:
@@ -492,7 +495,7 @@ def combine_site(job: Any, facility: Facility, comm: Mapping[str, np.ndarray], *
     clock = facility.job_clock_fraction(p, job.gpus) or facility.clock_fraction(p)
     total, thermal = straggler_factors(facility, job.gpus, samples, seed)
     compute = job.compute_time_s / clock * total
-    exposed = exposed_comm(job, comm, compute, samples)
+    exposed = exposed_comm(job, dict(comm), compute, samples)
     return SiteStep(facility=facility, clock_fraction=clock,
                     compute_nominal_s=job.compute_time_s, compute_s=compute,
                     exposed_comm_s=exposed, step_time_s=compute + exposed, straggler=total,

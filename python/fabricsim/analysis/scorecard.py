@@ -343,7 +343,7 @@ def verdict(card: Scorecard) -> str:
                          f"{cheap['pue']:.2f}, {cheap['tokens_per_mwh'] / 1e6:,.1f}M tokens "
                          "per MWh).")
     if card.regions:
-        iw = card.row(card.inference_winner)
+        iw = card.row(str(card.inference_winner))
         worst = {g: max(rows, key=lambda r: -r["slo_attainment"][g]) for g in card.regions}
         parts = [f"{g}: p99 {_fmt(iw['inference_p99_ms'][g], '{:.1f}')} ms, "
                  f"{iw['slo_attainment'][g]:.2%} within {card.slo_ms:g} ms"
@@ -487,7 +487,8 @@ def scorecard(
     net = step(fabric, job, background, samples, seed, routing=routing, threads=threads)
     if bar:
         bar.update()
-    rows, steps = [], {}
+    rows: list[dict] = []
+    steps: dict[str, Any] = {}
     for f in facilities:
         rows.append(_row(f, fabric, job, prof, net.comm_time_s, regions, slo_ms, server_ms,
                          samples, seed, requests, steps))
@@ -517,8 +518,8 @@ def _row(f: Facility, fabric: Fabric, job: TrainingJob, prof: profiles.Profile, 
         capped_by = "cooling"
     site = combine_site(job, f, comm, samples=samples, seed=seed)
     steps[f.name] = site
-    gpu_kw = prof.gpus_per_node * prof.gpu_tdp_w / 1e3
-    server_kw = f.server_power_kw or prof.server_power_kw
+    gpu_kw = prof.gpus_per_node * float(prof.gpu_tdp_w or 0.0) / 1e3
+    server_kw = float(f.server_power_kw or prof.server_power_kw or 0.0)  # checked above
     draw_kw = server_kw - gpu_kw * (1.0 - (job_frac if fits else rack_frac))
     job_servers = math.ceil(job.gpus / prof.gpus_per_node)
     it_kw = job_servers * draw_kw
@@ -528,7 +529,7 @@ def _row(f: Facility, fabric: Fabric, job: TrainingJob, prof: profiles.Profile, 
     tok_mwh = tps * 3600.0 / facility_mw if fits else 0.0
     price = f.power_price_per_mwh
     cost = price * 1e6 / tok_mwh if tok_mwh > 0 else math.nan
-    row = {
+    row: dict[str, Any] = {
         "site": f.name,
         "cooling": f.cooling,
         "fits": fits,
