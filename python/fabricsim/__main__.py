@@ -1,6 +1,6 @@
 """``python -m fabricsim``: the same as ``fabricsim compare`` (the built-in example scenario
-when no file is given). ``python -m fabricsim erosion|collective|scorecard|example|demo ...`` runs the
-other ``fabricsim`` commands (see :mod:`fabricsim.cli`)."""
+when no file is given). ``python -m fabricsim erosion|collective|scorecard|example|demo ...``
+runs the other ``fabricsim`` commands (see :mod:`fabricsim.cli`)."""
 
 from __future__ import annotations
 
