@@ -575,5 +575,6 @@ def availability(carrier_availabilities: Sequence[float]) -> float:
     return float(1.0 - np.prod([1.0 - x for x in a])) if a else 0.0
 
 
-__all__ = ["Facility", "PRESETS", "COOLING_TYPES", "min_rack_power_kw", "SIGMA_VARIATION", "MU_HOT", "SiteStep",
+__all__ = ["Facility", "PRESETS", "COOLING_TYPES", "min_rack_power_kw", "SIGMA_VARIATION",
+           "MU_HOT", "SiteStep",
            "straggler_factors", "combine_site", "site_step", "region_latency", "availability"]

@@ -231,8 +231,10 @@ def throughput_fraction(curve: tuple, power_fraction: float) -> float:
     linear between points, proportional to power below the first point (the performance per
     watt of the lowest published point, no better), 1.0 at or above full power.
 
-    >>> round(throughput_fraction(POWER_CAP_CURVE, 0.85), 3), throughput_fraction(POWER_CAP_CURVE, 1)
-    (0.974, 1.0)
+    >>> round(throughput_fraction(POWER_CAP_CURVE, 0.85), 3)
+    0.974
+    >>> throughput_fraction(POWER_CAP_CURVE, 1.0)
+    1.0
     """
     x = float(power_fraction)
     if x >= 1.0:
