@@ -332,3 +332,12 @@ def test_step_and_erosion_report_both_effects():
     assert er.rows[0]["erosion_p50"] >= -1e-9
     with pytest.raises(InvalidTypeError, match="^facility"):
         fs.step(fab, JOB, facility="metro")
+
+
+def test_facilities_are_hashable_values():
+    a = Facility.preset("legacy-air-colo", distance_km={"paris": 20.0})
+    b = Facility.preset("legacy-air-colo", distance_km={"paris": 20.0})
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a != dataclasses.replace(a, distance_km={"paris": 30.0})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.it_power_mw = 1.0  # type: ignore[misc]

@@ -157,7 +157,7 @@ class Facility:
     growth_mw: float = 0.0
     growth_lead_months: float = 0.0
     carriers: Sequence = ()
-    distance_km: Mapping = field(default_factory=dict)
+    distance_km: Mapping = field(default_factory=dict, hash=False)
     route_factor: float = profiles.FIBRE_ROUTE_FACTOR
     power_price_per_mwh: float = 0.0
     cooling_limit_kw: float | None = None
