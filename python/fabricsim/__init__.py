@@ -10,7 +10,8 @@ The package is layered; each layer imports only the ones above it in this list:
   :mod:`fabricsim._engine` (the only module that talks to the Rust extension);
 * :mod:`fabricsim.fabric`: schema, builders, hardware profiles, :class:`Fabric`;
 * :mod:`fabricsim.traffic`: flows, background load, collectives;
-* :mod:`fabricsim.analysis`: tail latency, queueing, edge, failures, training, comparison;
+* :mod:`fabricsim.analysis`: tail latency, queueing, edge, failures, training, comparison,
+  facilities and the site scorecard;
 * :mod:`fabricsim.cli`: the scenario format and the ``fabricsim`` command;
 * :mod:`fabricsim.testing`: the reference oracle and Hypothesis strategies.
 """
@@ -19,11 +20,13 @@ import sys as _sys
 
 from fabricsim import _aliases, exceptions
 from fabricsim._engine import __version__
-from fabricsim.analysis import edge, failures, queueing, training
+from fabricsim.analysis import edge, facility, failures, queueing, training
 from fabricsim.analysis.comparison import Comparison, Design, compare
 from fabricsim.analysis.edge import EdgeReport, edge_latency
+from fabricsim.analysis.facility import Facility, SiteStep, site_step
 from fabricsim.analysis.failures import bisection_gbps, fail, fail_random, failure_impact
 from fabricsim.analysis.queueing import LatencyResult, link_utilization, message_latency
+from fabricsim.analysis.scorecard import Scorecard, scorecard
 from fabricsim.analysis.sweep import Sweep, SweepPoint, run_sweep
 from fabricsim.analysis.tail import TailLatencyResult, tail_latency
 from fabricsim.analysis.training import (
@@ -112,6 +115,12 @@ __all__ = [
     "LatencyResult",
     "link_utilization",
     "message_latency",
+    "facility",
+    "Facility",
+    "SiteStep",
+    "site_step",
+    "Scorecard",
+    "scorecard",
     "Comparison",
     "Design",
     "compare",

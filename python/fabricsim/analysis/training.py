@@ -308,6 +308,9 @@ class StepResult:
     busy_fraction: np.ndarray
     mfu: np.ndarray
     job: TrainingJob = field(repr=False)
+    #: with ``step(..., facility=...)``: the facility's clocks and stragglers behind these
+    #: samples (a :class:`fabricsim.analysis.facility.SiteStep`), else None.
+    site: Any = field(default=None, repr=False)
 
     def _q(self, x, q):
         return float(np.quantile(x, q))
@@ -346,6 +349,12 @@ class StepResult:
             "tokens_per_s_p99": self.tokens_per_s_p99,
             "busy_fraction_p50": float(np.median(self.busy_fraction)),
             "mfu_p50": float(np.median(self.mfu)),
+            **({} if self.site is None else {
+                "gpu_clock_fraction": self.site.clock_fraction,
+                "straggler_p50": self.site.straggler_p50,
+                "straggler_p99": self.site.straggler_p99,
+                "tail_dominant": self.site.dominant,
+            }),
         }
 
 
@@ -359,10 +368,14 @@ def step(
     routing: Routing = "ecmp",
     metric: Metric = "latency",
     threads: int | None = None,
+    facility: Any = None,
 ) -> StepResult:
     """Run one training step's communication through the engine (with ``background``
     traffic over ``samples`` Monte Carlo samples) and combine it with compute. See the module
-    docs for every formula."""
+    docs for every formula. With ``facility`` (a :class:`fabricsim.Facility`) each sample's
+    compute runs at the site's power-capped clocks and waits for its slowest GPU (see
+    :mod:`fabricsim.analysis.facility`); ``as_dict()`` then also reports the straggler p50/p99
+    and which of the network and the stragglers dominates the p99 step."""
     from fabricsim.analysis.tail import tail_latency
     from fabricsim.traffic.background import as_background
 
@@ -383,16 +396,43 @@ def step(
                                routing=routing, metric=metric, threads=threads)
             times = res.job_time_s
         per_component[name] = times * rounds
-    return _combine(job, per_component, samples)
+    if facility is None:
+        return _combine(job, per_component, samples)
+    from fabricsim.analysis.facility import Facility, combine_site
+
+    if not isinstance(facility, Facility):
+        raise InvalidTypeError(f"facility: expected a fabricsim.Facility, got "
+                               f"{type(facility).__name__}")
+    site = combine_site(job, facility, per_component, samples=samples, seed=seed)
+    t_site = site.step_time_s
+    return StepResult(
+        compute_time_s=float(np.median(site.compute_s)),
+        comm_time_s=per_component,
+        exposed_comm_s=site.exposed_comm_s,
+        step_time_s=t_site,
+        tokens_per_s=job.global_batch_tokens / t_site,
+        busy_fraction=site.compute_s / t_site,
+        mfu=job.flops_per_step / (job.gpus * job.peak_flops * t_site),
+        job=job,
+        site=site,
+    )
 
 
-def _combine(job: TrainingJob, comm: dict[str, np.ndarray], samples: int) -> StepResult:
-    compute = job.compute_time_s
+def exposed_comm(job: TrainingJob, comm: dict[str, np.ndarray], compute: Any,
+                 samples: int) -> np.ndarray:
+    """Communication time not hidden behind compute, per sample (see the module docs):
+    TP + PP + EP + DP·(1 − overlap) + max(0, DP·overlap − compute). ``compute`` is the compute
+    time, one number or one per sample (the facility model's stragglers)."""
     zero = np.zeros(samples)
     dp = comm.get("data_parallel", zero)
     critical = sum((comm.get(k, zero) for k in COMPONENTS if k != "data_parallel"), zero)
     hidden = dp * job.overlap
-    exposed = critical + dp * (1 - job.overlap) + np.maximum(0.0, hidden - compute)
+    return critical + dp * (1 - job.overlap) + np.maximum(0.0, hidden - compute)
+
+
+def _combine(job: TrainingJob, comm: dict[str, np.ndarray], samples: int) -> StepResult:
+    compute = job.compute_time_s
+    exposed = exposed_comm(job, comm, compute, samples)
     step_time = compute + exposed
     return StepResult(
         compute_time_s=compute,
@@ -499,18 +539,22 @@ def erosion(
     threads: int | None = None,
     name: str = "fabric",
     progress: bool = False,
+    facility: Any = None,
 ) -> ErosionResult:
     """Step time, tokens/s and erosion (throughput lost vs the ideal non-blocking fabric) at
     each background load, at p50 and p99. ``background``: a :class:`fabricsim.Background`
-    template (sizes, pattern, endpoints); its ``load`` is replaced by each load in turn."""
+    template (sizes, pattern, endpoints); its ``load`` is replaced by each load in turn.
+    ``facility``: run every step (the ideal one too, so erosion stays the network's share) at
+    that site's clocks and stragglers; the rows then report them (see :func:`step`)."""
     from fabricsim.traffic.background import Background, as_background
 
     loads = tuple(float(x) for x in background_loads)
     if not loads:
         raise InvalidArgumentError("background_loads: give at least one load")
     template = as_background(background) or Background()
-    ideal = step(ideal_fabric(fabric), job, None, 1, seed, routing=routing, metric=metric)
-    ideal_t = float(ideal.step_time_s[0])
+    ideal = step(ideal_fabric(fabric), job, None, 1 if facility is None else samples, seed,
+                 routing=routing, metric=metric, facility=facility)
+    ideal_t = float(np.median(ideal.step_time_s))
     ideal_tps = job.global_batch_tokens / ideal_t
     rows = []
     bar = None
@@ -522,7 +566,7 @@ def erosion(
         bg = replace(template, load=load) if load > 0 else None
         # every load, 0 included, samples ECMP hash seeds the same way
         res = step(fabric, job, bg, samples, seed, routing=routing, metric=metric,
-                   threads=threads)
+                   threads=threads, facility=facility)
         d = res.as_dict()
         d["load"] = load
         d["erosion_p50"] = 1.0 - d["tokens_per_s_p50"] / ideal_tps

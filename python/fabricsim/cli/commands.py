@@ -7,12 +7,14 @@
     fabricsim collective [SCENARIO.toml]  nccl-tests-style size sweep on one design
     fabricsim sweep [SCENARIO.toml]       every combination of [sweep.grid], locally or on Dask
     fabricsim calibrate LOG --design NAME  an nccl-tests log beside the simulated curve
-    fabricsim example                     print the built-in example scenario (to copy and edit)
+    fabricsim scorecard [SCENARIO.toml]   site scorecard: power, cooling, location -> tokens/s
+    fabricsim example [--scorecard]       print a built-in example scenario (to copy and edit)
     fabricsim demo                        a tour of one leaf-spine fabric: paths, ECMP collisions
     fabricsim [SCENARIO.toml] [options]   no command: ``fabricsim compare`` (so does
                                           ``python -m fabricsim``)
 
-Without ``SCENARIO.toml`` the built-in example runs (``fabricsim example`` prints it). The
+Without ``SCENARIO.toml`` the built-in example runs (``fabricsim example`` prints it;
+``fabricsim scorecard`` runs its own, ``fabricsim example --scorecard``). The
 format is documented in :mod:`fabricsim.cli.scenario`. ``fabricsim --version`` prints the
 version. Every option is checked before anything is printed. Exit codes: 0 ok, 2 bad input
 (the message names the file, line and key), 130 interrupted (Ctrl-C).
@@ -36,7 +38,9 @@ from fabricsim import _validate
 from fabricsim.exceptions import FabricError, ScenarioError
 
 EXAMPLE_LABEL = "example.toml (built-in)"
-COMMANDS = ("compare", "erosion", "collective", "sweep", "calibrate", "example", "demo")
+SCORECARD_LABEL = "scorecard.toml (built-in)"
+COMMANDS = ("compare", "erosion", "collective", "sweep", "calibrate", "scorecard", "example",
+            "demo")
 
 
 class UsageError(Exception):
@@ -521,10 +525,56 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_example(args: argparse.Namespace) -> int:
-    from fabricsim.cli.scenario import example_text
+def cmd_scorecard(args: argparse.Namespace) -> int:
+    from fabricsim.cli.scenario import load_scenario, run_scorecard, scorecard_example_path
 
-    sys.stdout.write(example_text())
+    _check_outputs(args)
+    if args.scenario is None:
+        sc = load_scenario(scorecard_example_path(), name=SCORECARD_LABEL)
+    else:
+        sc = load_scenario(Path(args.scenario))
+    if not sc.facilities:
+        raise UsageError(f"{sc.source}: no [[facility]] tables to score (fabricsim example "
+                         "--scorecard prints the format)")
+    samples = args.samples or sc.samples
+    seed = sc.seed if args.seed is None else args.seed
+    quiet = _machine_output(args)
+    if not quiet:
+        print("\n".join(_heading(sc, "site scorecard")))
+        print(f"job: {describe_job(sc.job)}")
+        bg = (f"{describe_background(sc.background)} at load {sc.load:g}" if sc.load > 0
+              else "no background traffic")
+        print(f"fabric: {sc.scorecard_design!r} at every site; {bg}; {samples} Monte Carlo "
+              f"steps per site, seed {seed}")
+        card = sc.scorecard
+        if card.get("regions"):
+            print(f"users: {', '.join(card['regions'])}; inference SLO {card['slo_ms']:g} ms "
+                  f"(network round trip + {card['server_ms']:g} ms server time), "
+                  f"{card['requests']:,} requests per region")
+        print(flush=True)
+    result = run_scorecard(sc, samples=args.samples, seed=args.seed, threads=args.threads,
+                           progress=_progress(args))
+    if not quiet:
+        print(result.table())
+        print()
+        print(result.verdict())
+        print()
+        print("(columns: docs/facilities.md; constants and their sources: "
+              "python -c 'import fabricsim; print(fabricsim.profiles.sources())')")
+    if args.json:
+        _write(args.json, result.to_json())
+    if args.csv:
+        _write(args.csv, result.to_csv())
+    if args.plot:
+        result.plot(args.plot)
+    _report_files(args, quiet)
+    return 0
+
+
+def cmd_example(args: argparse.Namespace) -> int:
+    from fabricsim.cli.scenario import example_text, scorecard_example_text
+
+    sys.stdout.write(scorecard_example_text() if args.scorecard else example_text())
     return 0
 
 
@@ -666,8 +716,27 @@ def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=cmd_calibrate)
+    p = sub.add_parser("scorecard", help="score sites: power, cooling, climate and location "
+                       "turned into tokens/s, energy per token and inference latency",
+                       description="One row per [[facility]] of the scenario: ready-now and "
+                       "grown GPUs, usable kW per rack, GPU clock fraction, straggler penalty, "
+                       "step time p50/p99, tokens/s, tokens/s per MW, tokens per MWh, energy "
+                       "cost per million tokens, PUE, availability and carriers; inference p99 "
+                       "and SLO attainment per user region; and a verdict naming the binding "
+                       "constraint. Without SCENARIO.toml a built-in three-site example runs "
+                       "(fabricsim example --scorecard prints it).")
+    common(p, sweep=False)
+    p.add_argument("--samples", type=_positive_int,
+                   help="Monte Carlo steps per site (override [sweep].samples)")
+    p.add_argument("--threads", type=_positive_int,
+                   help="worker threads for the network Monte Carlo (results do not depend "
+                   "on it)")
+    p.add_argument("--plot", metavar="PNG", help="write the scorecard as one picture")
+    p.set_defaults(func=cmd_scorecard)
 
     p = sub.add_parser("example", help="print the built-in example scenario")
+    p.add_argument("--scorecard", action="store_true",
+                   help="print the built-in site-scorecard scenario instead")
     p.set_defaults(func=cmd_example)
 
     p = sub.add_parser("demo", help="a tour of one leaf-spine fabric (paths, ECMP collisions)",

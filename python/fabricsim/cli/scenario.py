@@ -2,7 +2,8 @@
 
 A scenario is what ``fabricsim compare SCENARIO.toml`` runs; :func:`load_scenario` reads one and
 :func:`run_scenario` runs it through :func:`fabricsim.compare` with exactly the arguments the
-file gives, so the command line and the Python API print the same numbers.
+file gives, so the command line and the Python API print the same numbers
+(:func:`run_scorecard` does the same for ``fabricsim scorecard`` and :func:`fabricsim.scorecard`).
 
 Format (every table but ``[[fabric]]`` and ``[job]`` is optional)::
 
@@ -67,6 +68,30 @@ Format (every table but ``[[fabric]]`` and ``[job]`` is optional)::
     max_bytes = "1GiB"
     design = "leaf-spine 2:1"        # default: the first design
 
+    [scorecard]                      # what ``fabricsim scorecard`` runs (fabricsim.scorecard)
+    regions = ["paris"]              # user regions (default: every region a site lists)
+    slo_ms = 20.0                    # inference SLO on request latency
+    server_ms = 0.0                  # server time added to each request
+    requests = 20000                 # requests per region
+    design = "leaf-spine 2:1"        # the design built at every site (default: the first)
+
+    [[facility]]                     # one per site: fabricsim.Facility keyword arguments
+    name = "metro"                   # required, unique
+    preset = "legacy-air-colo"       # optional: start from fabricsim.analysis.facility.PRESETS
+    cooling = "air"                  # air | rear_door | direct_liquid | immersion
+    it_power_mw = 4.0                # ready-now IT power
+    rack_power_kw = 9.0              # sustained kW per rack
+    ambient_c = [18.0, 24.0, 31.0]   # design dry-bulb, one number or a series
+    power_price_per_mwh = 140.0
+    distance_km = { paris = 20.0 }   # great-circle km to each user region
+    [[facility.carriers]]            # fabricsim.topology.Carrier fields
+    name = "fibre-a"
+    capacity_gbps = 400.0
+    availability = 0.997
+
+    The scorecard uses the job, the background at ``[sweep].load`` and ``[sweep].samples`` /
+    ``seed``; ``fabricsim compare`` ignores ``[[facility]]`` and ``[scorecard]``.
+
 Sizes (``*_bytes``, and a fixed background size) are integers or strings with a unit:
 ``K``/``M``/``G``/``T`` and ``KiB``/``MiB``/``GiB``/``TiB`` are powers of 1024 (as nccl-tests'
 ``-b 8 -e 8G``), ``KB``/``MB``/``GB``/``TB`` powers of 1000. A ``graphml`` / ``gml`` design
@@ -91,6 +116,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import inspect
 import math
 import os
@@ -139,7 +165,8 @@ FILE_BUILDERS: dict[str, tuple[Callable[..., nx.Graph], str]] = {
     "gml": (nx.read_gml, "GML"),
     "cable_list": (read_cable_list, "cable list"),
 }
-TOP_KEYS = ("title", "description", "fabric", "job", "background", "sweep", "edge", "collective")
+TOP_KEYS = ("title", "description", "fabric", "job", "background", "sweep", "edge", "collective",
+            "facility", "scorecard")
 FABRIC_KEYS = ("name", "builder", "routing", "efficiency", "edge")
 EDGE_SITES_KEYS = ("sites", "carriers", "border_gbps", "border_latency_us")
 SWEEP_DEFAULTS = {"loads": (0.0, 0.25, 0.5, 0.75), "load": 0.5, "samples": 10, "seed": 0,
@@ -317,9 +344,27 @@ COLLECTIVE_SCHEMA = {"op": STR, "algorithm": STR, "min_bytes": SIZE, "max_bytes"
                      "step_factor": INT, "channels": INT, "routing": STR, "design": STR}
 CARRIER_SCHEMA = {"name": STR, "capacity_gbps": NUM, "availability": NUM,
                   "latency_us_per_km": NUM, "base_latency_us": NUM, "jitter_us": NUM}
+FACILITY_SCHEMA = {"name": STR, "preset": STR, "it_power_mw": NUM, "rack_power_kw": NUM,
+                   "cooling": STR,
+                   "ambient_c": _Type("a number or an array of numbers",
+                                      lambda v: _list_of(_num, "numbers")(v)
+                                      if isinstance(v, list) else _num(v)),
+                   "pue": NUM, "growth_mw": NUM, "growth_lead_months": NUM,
+                   "distance_km": _Type("a table region = km",
+                                        lambda v: {str(k): _num(x) for k, x in v.items()}
+                                        if isinstance(v, dict) else _table_expected(v)),
+                   "route_factor": NUM, "power_price_per_mwh": NUM, "cooling_limit_kw": NUM,
+                   "server_power_kw": NUM}
+SCORECARD_SCHEMA = {"regions": STRS, "slo_ms": NUM, "server_ms": NUM, "requests": INT,
+                    "design": STR}
+SCORECARD_DEFAULTS = {"slo_ms": 100.0, "server_ms": 0.0, "requests": 20_000}
 SITE_SCHEMA = {"name": STR, "carriers": STRS, "distance_km": _Type("a number or a table",
                                                                    _num_or_table),
                "capacity_gbps": NUM}
+
+
+def _table_expected(v: Any) -> dict:
+    raise ValueError(f"expected a table, got {_describe(v)}")
 
 
 def _table(ctx: _Ctx, path: PathKey, value: Any, what: str = "a table") -> dict:
@@ -386,6 +431,8 @@ class Scenario:
     source: str = "<scenario>"
     specs: dict = field(default_factory=dict)  # name -> DesignSpec (how a builder made it)
     axes: dict = field(default_factory=dict)  # [sweep.grid] / [[sweep.axis]]: name -> values
+    facilities: tuple = ()  # fabricsim.Facility records, in file order ([[facility]])
+    scorecard: dict = field(default_factory=dict)  # [scorecard]: regions, slo_ms, ...
 
     @property
     def designs(self) -> list:
@@ -399,6 +446,24 @@ class Scenario:
         """The loads the erosion sweep runs at (``loads`` plus the headline ``load``), as
         :func:`fabricsim.compare` runs them."""
         return tuple(sorted(set(self.loads) | {self.load}))
+
+    @property
+    def scorecard_design(self) -> str:
+        """The design the scorecard builds at every site: ``[scorecard].design`` or the
+        first ``[[fabric]]``."""
+        return self.scorecard.get("design") or next(iter(self.fabrics))
+
+    def scorecard_kwargs(self, **overrides: Any) -> dict:
+        """The keyword arguments :func:`run_scorecard` passes to :func:`fabricsim.scorecard`
+        (the background at the headline load; none at load 0)."""
+        bg = dataclasses.replace(self.background, load=self.load) if self.load > 0 else None
+        kw = dict(regions=tuple(self.scorecard.get("regions", ())),
+                  slo_ms=self.scorecard.get("slo_ms", 100.0),
+                  server_ms=self.scorecard.get("server_ms", 0.0),
+                  requests=self.scorecard.get("requests", 20_000), background=bg,
+                  samples=self.samples, seed=self.seed)
+        kw.update({k: v for k, v in overrides.items() if v is not None})
+        return kw
 
     def compare_kwargs(self, **overrides: Any) -> dict:
         """The keyword arguments :func:`run_scenario` passes to :func:`fabricsim.compare`."""
@@ -441,6 +506,17 @@ def example_path():
 
 def example_text() -> str:
     return example_path().read_text(encoding="utf-8")
+
+
+def scorecard_example_path():
+    """The built-in site-scorecard scenario (``fabricsim scorecard`` without a file)."""
+    from importlib import resources
+
+    return resources.files("fabricsim.cli").joinpath("scenarios", "scorecard.toml")
+
+
+def scorecard_example_text() -> str:
+    return scorecard_example_path().read_text(encoding="utf-8")
 
 
 def load_scenario(source: Any, *, name: str | None = None) -> Scenario:
@@ -567,7 +643,10 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
                        COLLECTIVE_SCHEMA))
     _check_collective(ctx, coll, fabrics)
 
+    facilities, card = _facilities(ctx, data, job, fabrics)
+
     sc = Scenario(
+        facilities=facilities, scorecard=card,
         fabrics=fabrics, routing=routing, job=job, background=background,
         loads=tuple(float(x) for x in sweep["loads"]), load=float(sweep["load"]),
         samples=int(sweep["samples"]), seed=int(sweep["seed"]),
@@ -753,6 +832,123 @@ def _background(ctx: _Ctx, raw: Any) -> tuple[Background, float | None]:
     return _build(ctx, path, Background, kwargs, raw), load
 
 
+def _facilities(ctx: _Ctx, data: Mapping, job: TrainingJob, fabrics: dict
+                ) -> tuple[tuple, dict]:
+    """The ``[[facility]]`` tables as :class:`fabricsim.Facility` records and the
+    ``[scorecard]`` settings (defaults filled in, regions checked against every facility)."""
+    from fabricsim.analysis.facility import Facility
+
+    raw_list = data.get("facility", [])
+    if isinstance(raw_list, dict):
+        raise ctx.error(("facility",), "expected an array of tables: write [[facility]] (one "
+                                       "per site), not [facility]")
+    if not isinstance(raw_list, list):
+        raise ctx.error(("facility",), f"expected [[facility]] tables, got {_describe(raw_list)}")
+    out: list = []
+    for i, raw in enumerate(raw_list):
+        path = ("facility", i)
+        raw = _table(ctx, path, raw)
+        kwargs = _typed(ctx, path, raw, FACILITY_SCHEMA, extra=("carriers",))
+        if "name" not in kwargs:
+            raise ctx.error(path, "missing key 'name' (what the scorecard calls this site)")
+        if "carriers" in raw:
+            items = raw["carriers"]
+            if not isinstance(items, list):
+                raise ctx.error(path + ("carriers",), f"expected an array of tables "
+                                                      f"([[facility.carriers]]), got "
+                                                      f"{_describe(items)}")
+            kwargs["carriers"] = [
+                _typed(ctx, path + ("carriers", j), _table(ctx, path + ("carriers", j), item),
+                       CARRIER_SCHEMA) for j, item in enumerate(items)]
+        preset = kwargs.pop("preset", None)
+        if preset is None:
+            missing = [k for k in ("it_power_mw", "rack_power_kw", "cooling") if k not in kwargs]
+            if missing:
+                raise ctx.error(path, f"missing key {missing[0]!r} (or start from a preset: "
+                                      f"preset = one of {', '.join(_presets())})")
+            fn: Callable = Facility
+        else:
+            if preset not in _presets():
+                close = difflib.get_close_matches(preset, _presets(), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ctx.error(path + ("preset",), f"unknown preset {preset!r}{hint}; valid: "
+                                                    f"{', '.join(_presets())}")
+
+            fn = functools.partial(Facility.preset, preset)
+        given = {k: v for k, v in raw.items() if k != "carriers"}
+        try:
+            fac = fn(**kwargs)
+            fac.clock_fraction(job.profile)  # a rack below one server at minimum cap
+        except (FabricError, ValueError, TypeError) as e:
+            msg = str(e)
+            m = re.match(r"carriers\[(\d+)\](?:\.(\w+))?\s*:?\s*", msg)
+            if m:
+                j, fld = int(m.group(1)), m.group(2)
+                raise ctx.error(path + ("carriers", j) + ((fld,) if fld else ()),
+                                msg[m.end():]) from None
+            raise ctx.wrap(e, path, given) from None
+        if any(f.name == fac.name for f in out):
+            raise ctx.error(path + ("name",), f"the site name {fac.name!r} appears twice")
+        out.append(fac)
+
+    card: dict[str, Any] = dict(SCORECARD_DEFAULTS)
+    raw_card = _table(ctx, ("scorecard",), data.get("scorecard", {}))
+    if raw_card and not out:
+        raise ctx.error(("scorecard",), "no [[facility]] tables to score")
+    card.update(_typed(ctx, ("scorecard",), raw_card, SCORECARD_SCHEMA))
+    if "regions" not in card:
+        card["regions"] = list(dict.fromkeys(g for f in out for g in f.distance_km))
+    for g in card["regions"]:
+        for i, f in enumerate(out):
+            if g not in f.distance_km:
+                where = ("facility", i, "distance_km") if "distance_km" in raw_list[i] else \
+                    ("facility", i)
+                raise ctx.error(where, f"site {f.name!r} has no distance to region {g!r} "
+                                       "(every site needs one per region in [scorecard].regions)")
+    for k in ("slo_ms",):
+        if not card[k] > 0:
+            raise ctx.error(("scorecard", k), f"must be > 0, got {card[k]!r}")
+    if card["server_ms"] < 0:
+        raise ctx.error(("scorecard", "server_ms"), f"must be >= 0, got {card['server_ms']!r}")
+    if card["requests"] < 1:
+        raise ctx.error(("scorecard", "requests"), f"must be >= 1, got {card['requests']!r}")
+    if card.get("design") is not None and card["design"] not in fabrics:
+        raise ctx.error(("scorecard", "design"), f"no design named {card['design']!r}; designs: "
+                                                 f"{', '.join(fabrics)}")
+    return tuple(out), card
+
+
+def _presets() -> list[str]:
+    from fabricsim.analysis.facility import PRESETS
+
+    return list(PRESETS)
+
+
+def run_scorecard(scenario: Scenario, *, samples: int | None = None, seed: int | None = None,
+                  threads: int | None = None, progress: bool = False):
+    """Run the scenario's ``[[facility]]`` sites through :func:`fabricsim.scorecard` on its
+    scorecard design (``[scorecard].design``, default the first ``[[fabric]]``), its job and
+    its background at the headline load (``[sweep].load``). ``fabricsim scorecard`` prints it.
+
+    >>> import fabricsim as fs
+    >>> sc = fs.load_scenario(fs.cli.scenario.scorecard_example_path())
+    >>> [f.name for f in sc.facilities]
+    ['metro-colo', 'liquid-campus', 'immersion-one-carrier']
+    """
+    from fabricsim.analysis.scorecard import scorecard
+
+    if not isinstance(scenario, Scenario):
+        raise ScenarioError(f"scenario: expected a fabricsim.Scenario, got "
+                            f"{type(scenario).__name__} (load it with fabricsim.load_scenario)")
+    if not scenario.facilities:
+        raise ScenarioError(f"{scenario.source}: no [[facility]] tables: the scorecard needs "
+                            "at least one site (fabricsim example --scorecard shows the format)")
+    return scorecard(list(scenario.facilities), scenario.fabrics[scenario.scorecard_design],
+                     scenario.job, **scenario.scorecard_kwargs(samples=samples, seed=seed),
+                     threads=threads, progress=progress,
+                     routing=scenario.routing[scenario.scorecard_design])
+
+
 def _check_edge(ctx: _Ctx, edge: dict, fabrics: dict) -> None:
     from fabricsim.analysis.edge import POLICIES
 
@@ -804,5 +1000,6 @@ def _check_collective(ctx: _Ctx, coll: dict, fabrics: dict) -> None:
         raise ctx.error(path + ("step_factor",), f"must be >= 2, got {coll['step_factor']}")
 
 
-__all__ = ["Scenario", "load_scenario", "run_scenario", "example_path", "example_text",
-           "parse_size", "key_lines"]
+__all__ = ["Scenario", "load_scenario", "run_scenario", "run_scorecard", "example_path",
+           "example_text", "scorecard_example_path", "scorecard_example_text", "parse_size",
+           "key_lines"]

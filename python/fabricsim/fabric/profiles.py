@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, fields
+from typing import Any
 
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
 
@@ -95,6 +96,17 @@ class Profile:
     nvlink_efficiency: float
     nic_efficiency: float
     peak_tflops_bf16: float
+    #: Maximum input power of one node (``gpus_per_node`` GPUs, CPUs, NICs, fans), kW. ``None``:
+    #: unknown (the facility model then refuses the profile).
+    server_power_kw: float | None = None
+    #: Board power of one GPU at its default limit (its TDP) and the lowest limit the driver
+    #: accepts (``nvidia-smi -q -d POWER``: Default / Min Power Limit), W.
+    gpu_tdp_w: float | None = None
+    gpu_min_power_w: float | None = None
+    #: Sustained throughput against the GPU power limit: ``((power_fraction,
+    #: throughput_fraction), ...)`` with power as a fraction of ``gpu_tdp_w``; interpolated
+    #: linearly, proportional to power below the first point. See :data:`POWER_CAP_CURVE`.
+    power_curve: tuple = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -126,6 +138,25 @@ class Profile:
             v = getattr(self, key)
             if not _is_real(v) or not 0 < v <= 1:
                 raise InvalidArgumentError(f"{who}: {key} must be a number in (0, 1], got {v!r}")
+        for key in ("server_power_kw", "gpu_tdp_w", "gpu_min_power_w"):
+            v = getattr(self, key)
+            if v is not None and (not _is_real(v) or not (math.isfinite(v) and v > 0)):
+                raise InvalidArgumentError(
+                    f"{who}: {key} must be a finite number > 0 or None, got {v!r}"
+                )
+        if self.gpu_tdp_w is not None and self.server_power_kw is not None:
+            if self.gpus_per_node * self.gpu_tdp_w > self.server_power_kw * 1e3:
+                raise InvalidArgumentError(
+                    f"{who}: server_power_kw ({self.server_power_kw:g}) is less than "
+                    f"gpus_per_node x gpu_tdp_w ({self.gpus_per_node * self.gpu_tdp_w:g} W)"
+                )
+        if self.gpu_min_power_w is not None and self.gpu_tdp_w is not None:
+            if self.gpu_min_power_w > self.gpu_tdp_w:
+                raise InvalidArgumentError(
+                    f"{who}: gpu_min_power_w ({self.gpu_min_power_w:g}) exceeds gpu_tdp_w "
+                    f"({self.gpu_tdp_w:g})"
+                )
+        object.__setattr__(self, "power_curve", check_power_curve(self.power_curve, who))
 
     @property
     def efficiency(self) -> dict[str, float]:
@@ -159,6 +190,82 @@ def _is_real(x: object) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
+def check_power_curve(curve: object, who: str = "power_curve") -> tuple:
+    """``curve`` as a tuple of ``(power_fraction, throughput_fraction)`` float pairs, checked:
+    power fractions strictly increasing in (0, 1], the last one 1.0 with throughput 1.0,
+    throughput in (0, 1] and non-decreasing (more power never runs slower). An empty curve
+    stays empty (unknown)."""
+    if isinstance(curve, (str, bytes)) or not hasattr(curve, "__iter__"):
+        raise InvalidTypeError(f"{who}: power_curve must be a list of (power, throughput) pairs")
+    pts = []
+    for i, pt in enumerate(curve):
+        try:
+            p, t = pt
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(
+                f"{who}: power_curve[{i}] must be a (power_fraction, throughput_fraction) pair, "
+                f"got {pt!r}"
+            ) from None
+        if not (_is_real(p) and _is_real(t) and 0 < p <= 1 and 0 < t <= 1):
+            raise InvalidArgumentError(
+                f"{who}: power_curve[{i}] must hold two fractions in (0, 1], got {pt!r}"
+            )
+        pts.append((float(p), float(t)))
+    if not pts:
+        return ()
+    for (p0, t0), (p1, t1) in zip(pts, pts[1:], strict=False):
+        if not p1 > p0 or t1 < t0:
+            raise InvalidArgumentError(
+                f"{who}: power_curve must have increasing power fractions and non-decreasing "
+                f"throughput, got {pts!r}"
+            )
+    if pts[-1] != (1.0, 1.0):
+        raise InvalidArgumentError(
+            f"{who}: power_curve must end at (1.0, 1.0) (full power, full throughput), got "
+            f"{pts[-1]!r}"
+        )
+    return tuple(pts)
+
+
+def throughput_fraction(curve: tuple, power_fraction: float) -> float:
+    """Sustained throughput (fraction of full) at ``power_fraction`` of TDP on ``curve``:
+    linear between points, proportional to power below the first point (the performance per
+    watt of the lowest published point, no better), 1.0 at or above full power.
+
+    >>> round(throughput_fraction(POWER_CAP_CURVE, 0.85), 3)
+    0.974
+    >>> throughput_fraction(POWER_CAP_CURVE, 1.0)
+    1.0
+    """
+    x = float(power_fraction)
+    if x >= 1.0:
+        return 1.0
+    p0, t0 = curve[0]
+    if x <= p0:
+        return max(0.0, t0 * x / p0)
+    for (pa, ta), (pb, tb) in zip(curve, curve[1:], strict=False):
+        if x <= pb:
+            return ta + (tb - ta) * (x - pa) / (pb - pa)
+    return 1.0  # pragma: no cover - the last point is (1, 1)
+
+
+# Power cap -> sustained throughput, for the facility model (fabricsim.analysis.facility).
+# Published points (power as a fraction of the GPU's default limit, throughput as a fraction of
+# the uncapped throughput):
+# - (1.0, 1.0) by definition.
+# - NVIDIA "Optimize Data Center Efficiency for AI and HPC Workloads with Power Profiles"
+#   (developer.nvidia.com blog, 2025, and NVIDIA's paper "Datacenter Energy Optimized Power
+#   Profiles"): the Blackwell Max-Q profile saves "up to 15 % energy while maintaining
+#   performance levels above 97 %". Energy = power x time, so power = 0.85 x 0.97 = 0.8245 of
+#   default at 0.97 of the throughput. (McDonald et al., "Great Power, Great Responsibility",
+#   arXiv 2205.09646, report the same shape on V100: a 150 W cap of 250 W cuts training
+#   energy ~15 % for a marginal increase in time.)
+# Below the lowest point throughput is taken proportional to power (that point's performance
+# per watt, which is the best published): conservative, since performance per watt usually
+# keeps improving at lower caps until static power dominates.
+POWER_CAP_CURVE: tuple = ((0.85 * 0.97, 0.97), (1.0, 1.0))
+
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -182,6 +289,14 @@ PROFILES: dict[str, Profile] = {
             nvlink_efficiency=0.82,
             nic_efficiency=_NIC_EFFICIENCY,  # 48 GB/s per NIC; nccl-tests #267, #290
             peak_tflops_bf16=989.0,  # H100 SXM datasheet: 1,979 TFLOPS BF16 with sparsity
+            # NVIDIA DGX H100 user guide, "Power Specifications": 6 x 3.3 kW supplies (4+2
+            # redundant), maximum system input 10.2 kW.
+            server_power_kw=10.2,
+            # nvidia-smi -q -d POWER on H100 SXM5 80GB: Default Power Limit 700 W, Min Power
+            # Limit 200 W (H100 datasheet: TDP up to 700 W).
+            gpu_tdp_w=700.0,
+            gpu_min_power_w=200.0,
+            power_curve=POWER_CAP_CURVE,
         ),
         Profile(
             name="a100-hdr200",
@@ -202,6 +317,13 @@ PROFILES: dict[str, Profile] = {
             nvlink_efficiency=0.78,
             nic_efficiency=_NIC_EFFICIENCY,  # ~24 GB/s per HDR NIC; nccl-tests #160
             peak_tflops_bf16=312.0,  # A100 datasheet: 312 TFLOPS BF16 dense (624 sparse)
+            # NVIDIA DGX A100 datasheet / user guide: 6.5 kW max system power (6 x 3 kW
+            # supplies, 3+3 redundant).
+            server_power_kw=6.5,
+            # nvidia-smi -q -d POWER on A100 SXM4 80GB: Default 400 W, Min Power Limit 100 W.
+            gpu_tdp_w=400.0,
+            gpu_min_power_w=100.0,
+            power_curve=POWER_CAP_CURVE,
         ),
         Profile(
             name="b200-xdr800",
@@ -224,6 +346,16 @@ PROFILES: dict[str, Profile] = {
             nic_efficiency=_NIC_EFFICIENCY,  # see _NIC_EFFICIENCY: assumed equal to 400G
             # HGX B200 datasheet: 4.5 PFLOPS FP16/BF16 with sparsity per GPU -> 2.25 dense.
             peak_tflops_bf16=2250.0,
+            # NVIDIA DGX B200 datasheet / user guide "Power Specifications": ~14.3 kW max
+            # system power (6 x 3.3 kW supplies).
+            server_power_kw=14.3,
+            # HGX B200 datasheet: up to 1,000 W per GPU. No public nvidia-smi Min Power Limit
+            # for B200 was found: the H100's 200 W floor is assumed.
+            gpu_tdp_w=1000.0,
+            gpu_min_power_w=200.0,
+            # The curve's one published point below full power is NVIDIA's Blackwell Max-Q
+            # result (POWER_CAP_CURVE); the same curve serves Hopper and Ampere.
+            power_curve=POWER_CAP_CURVE,
         ),
     )
 }
@@ -270,4 +402,151 @@ def get_profile(name_or_obj: str | Profile) -> Profile:
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Profile))
 """Field names of :class:`Profile`, in declaration order."""
 
-__all__ = ["Profile", "PROFILES", "ALIASES", "FIELDS", "get_profile", "list_profiles"]
+
+# ---------------------------------------------------------------------------- facilities
+
+
+@dataclass(frozen=True)
+class Cooling:
+    """One cooling technology as the facility model sees it.
+
+    ``max_rack_kw``: the heat one rack (one tank, for immersion) can reject, kW: the low end
+    of the published range ``rack_kw_range``, i.e. what every product of the class delivers.
+    ``pue_range``: (best, worst) annual PUE of halls with this cooling; the model moves from
+    best to worst as the design dry-bulb goes from ``AMBIENT_FREE_COOLING_C`` to
+    ``AMBIENT_MECHANICAL_C``. ``thermal_sensitivity``: 1 when the GPUs sit in air (their
+    clocks follow inlet temperature, so the Llama 3 diurnal swing applies), 0 when the cold
+    plate or the fluid holds the die temperature (below ``max_rack_kw``).
+    """
+
+    name: str
+    max_rack_kw: float
+    rack_kw_range: tuple
+    pue_range: tuple
+    thermal_sensitivity: float
+    source: str
+
+
+COOLING: dict[str, Cooling] = {
+    c.name: c
+    for c in (
+        Cooling(
+            "air", 30.0, (30.0, 40.0), (1.5, 1.6), 1.0,
+            "ASHRAE TC 9.9 / vendor guidance: practical air-cooling limit ~30-40 kW per rack; "
+            "Uptime Institute Global Data Center Survey 2024: average PUE 1.56 (air-cooled "
+            "enterprise halls ~1.5-1.6)",
+        ),
+        Cooling(
+            "rear_door", 55.0, (55.0, 75.0), (1.5, 1.6), 1.0,
+            "Rear-door heat exchanger datasheets (Motivair ChilledDoor, Vertiv Liebert DCD): "
+            "up to ~55-75 kW per rack. The servers stay air-cooled inside and the plant is the "
+            "air hall's, so the air hall's PUE range and thermal sensitivity are kept",
+        ),
+        Cooling(
+            "direct_liquid", 100.0, (100.0, 140.0), (1.1, 1.2), 0.0,
+            "Direct-to-chip liquid: 100-140+ kW per rack in GB200 NVL72 deployments (NVIDIA "
+            "GB200 NVL72 ~120-132 kW per rack; OCP advanced-cooling material); PUE ~1.1-1.2 "
+            "for liquid-cooled hyperscale halls (operators' published PUE, Uptime survey)",
+        ),
+        Cooling(
+            "immersion", 60.0, (60.0, 300.0), (1.03, 1.1), 0.0,
+            "Single-phase immersion tanks: 60-300 kW per tank (GRC ICEraQ, Submer SmartPod, "
+            "LiquidStack datasheets); vendors publish PUE ~1.03 (best); the liquid-cooled "
+            "hyperscale 1.1 is kept as the worst case",
+        ),
+    )
+}
+"""The cooling types :class:`fabricsim.Facility` accepts, each with its sources."""
+
+#: ASHRAE TC 9.9 thermal guidelines: recommended server inlet 18-27 °C. Below 18 °C design
+#: dry-bulb, outside air (economisers) carries the load most hours (best PUE of the range, no
+#: thermal slowdown); at 27 °C and above chillers carry it (worst PUE, the full Llama 3
+#: mid-day slowdown). Linear in between; the slowdown keeps growing linearly above 27 °C.
+AMBIENT_FREE_COOLING_C = 18.0
+AMBIENT_MECHANICAL_C = 27.0
+
+#: Sinha et al., "Not All GPUs Are Created Equal: Characterizing Variability in Large-Scale,
+#: Accelerator-Rich Systems" (SC '22, arXiv 2208.11035): 8 % average (max 22 %) performance
+#: variation between identical GPUs of one cluster, whatever the cooling method, outliers up to
+#: 1.5x slower than the median. Read as the spread between the fastest and the slowest GPU
+#: relative to the median, measured over >90 % of Summit's 27,648 V100s.
+GPU_VARIATION_SPREAD = 0.08
+GPU_VARIATION_GPUS = int(0.9 * 27_648)
+
+#: Llama 3 paper (Meta, "The Llama 3 Herd of Models", 2024, sec. 3.3.4): "a diurnal 1-2 %
+#: throughput variation based on time-of-day ... the result of higher mid-day temperatures
+#: impacting GPU dynamic voltage and frequency scaling", on a 16K-H100 job in Meta's
+#: air-cooled Grand Teton servers. The midpoint, 1.5 %, is the job-level slowdown at the top
+#: of the ASHRAE envelope against its bottom.
+DIURNAL_SLOWDOWN = 0.015
+DIURNAL_JOB_GPUS = 16_384
+
+#: Light in fibre: ~4.9-5.0 µs per km one way (refractive index ~1.47; fabricsim.Carrier's
+#: default latency_us_per_km = 5.0). Fibre routes are longer than the great circle: 1.3x is the
+#: median over US conduit maps (Bozkurt et al., "Dissecting Latency in the Internet's Fiber
+#: Infrastructure", arXiv 1811.10737); 2.1x is the planners' pessimistic rule of thumb.
+FIBRE_ROUTE_FACTOR = 1.3
+FIBRE_ROUTE_FACTOR_PESSIMISTIC = 2.1
+
+#: Carriers' published SLAs: ~99.7 % for an unprotected circuit, ~99.99 % for a protected one.
+CARRIER_AVAILABILITY_UNPROTECTED = 0.997
+CARRIER_AVAILABILITY_PROTECTED = 0.9999
+
+
+def sources() -> list[dict]:
+    """Every facility constant the model uses, with its value, unit and public source: what
+    ``fabricsim.profiles`` documents beside the node profiles.
+
+    >>> rows = sources()
+    >>> [r["name"] for r in rows][:3]
+    ['server_power_kw[a100-hdr200]', 'server_power_kw[b200-xdr800]', 'server_power_kw[h100-ndr400]']
+    >>> all(r["source"] for r in rows)
+    True
+    """
+    rows: list[dict[str, Any]] = []
+    for name in list_profiles():
+        p = PROFILES[name]
+        rows.append({"name": f"server_power_kw[{name}]", "value": p.server_power_kw,
+                     "unit": "kW", "source": f"{p.gpu}: NVIDIA DGX user guide / datasheet"})
+    for name in list_profiles():
+        p = PROFILES[name]
+        rows.append({"name": f"gpu_power_w[{name}]", "value": (p.gpu_min_power_w, p.gpu_tdp_w),
+                     "unit": "W (min, default limit)",
+                     "source": "nvidia-smi -q -d POWER (Min / Default Power Limit); GPU "
+                               "datasheet TDP"})
+    rows.append({"name": "POWER_CAP_CURVE", "value": POWER_CAP_CURVE,
+                 "unit": "(power fraction, throughput fraction)",
+                 "source": "NVIDIA power profiles (Blackwell Max-Q): up to 15 % energy saved "
+                           "at >= 97 % performance; McDonald et al. arXiv 2205.09646"})
+    for c in COOLING.values():
+        rows.append({"name": f"cooling[{c.name}]",
+                     "value": {"max_rack_kw": c.max_rack_kw, "rack_kw_range": c.rack_kw_range,
+                               "pue_range": c.pue_range,
+                               "thermal_sensitivity": c.thermal_sensitivity},
+                     "unit": "kW per rack, PUE", "source": c.source})
+    rows += [
+        {"name": "AMBIENT_FREE_COOLING_C..AMBIENT_MECHANICAL_C",
+         "value": (AMBIENT_FREE_COOLING_C, AMBIENT_MECHANICAL_C), "unit": "°C",
+         "source": "ASHRAE TC 9.9 recommended inlet envelope 18-27 °C"},
+        {"name": "GPU_VARIATION_SPREAD", "value": GPU_VARIATION_SPREAD,
+         "unit": "fraction over GPU_VARIATION_GPUS GPUs",
+         "source": "Sinha et al., SC '22 (arXiv 2208.11035)"},
+        {"name": "DIURNAL_SLOWDOWN", "value": DIURNAL_SLOWDOWN,
+         "unit": "fraction over DIURNAL_JOB_GPUS GPUs",
+         "source": "The Llama 3 Herd of Models (Meta, 2024): 1-2 % diurnal throughput swing"},
+        {"name": "FIBRE_ROUTE_FACTOR", "value": FIBRE_ROUTE_FACTOR,
+         "unit": "route km / great-circle km",
+         "source": "Bozkurt et al., arXiv 1811.10737 (median 1.3x; 2.1x rule of thumb)"},
+        {"name": "CARRIER_AVAILABILITY", "value": (CARRIER_AVAILABILITY_UNPROTECTED,
+                                                   CARRIER_AVAILABILITY_PROTECTED),
+         "unit": "fraction (unprotected, protected)", "source": "carriers' published SLAs"},
+    ]
+    return rows
+
+
+__all__ = ["Profile", "PROFILES", "ALIASES", "FIELDS", "get_profile", "list_profiles",
+           "POWER_CAP_CURVE", "check_power_curve", "throughput_fraction", "Cooling", "COOLING",
+           "AMBIENT_FREE_COOLING_C", "AMBIENT_MECHANICAL_C", "GPU_VARIATION_SPREAD",
+           "GPU_VARIATION_GPUS", "DIURNAL_SLOWDOWN", "DIURNAL_JOB_GPUS", "FIBRE_ROUTE_FACTOR",
+           "FIBRE_ROUTE_FACTOR_PESSIMISTIC", "CARRIER_AVAILABILITY_UNPROTECTED",
+           "CARRIER_AVAILABILITY_PROTECTED", "sources"]

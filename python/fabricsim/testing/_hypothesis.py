@@ -20,6 +20,7 @@ TYPES: dict[str, tuple[str, str]] = {
     "Collective": ("fabricsim.traffic.collectives.api", "collectives"),
     "TrainingJob": ("fabricsim.analysis.training", "training_jobs"),
     "Scenario": ("fabricsim.cli.scenario", "scenarios"),
+    "Facility": ("fabricsim.analysis.facility", "facilities"),
 }
 
 

@@ -14,6 +14,7 @@ Objects
     :func:`fabrics` (a compiled :class:`fabricsim.Fabric`), :func:`rank_sets`,
     :func:`collectives` (a :class:`fabricsim.Collective` valid for a fabric),
     :func:`traffic_matrices` (flow lists for :func:`fabricsim.simulate`),
+    :func:`facilities` (a :class:`fabricsim.Facility` that can host a profile's servers),
     :func:`background_loads`, :func:`size_cdfs`, :func:`backgrounds`
     (:class:`fabricsim.Background`), :func:`training_jobs` (:class:`fabricsim.TrainingJob`;
     :func:`training_job_kwargs` draws their keyword arguments), :func:`scenarios` (small
@@ -69,6 +70,7 @@ def _hypothesis_setup_hook() -> None:
     register_types()
 
 
+from fabricsim.testing.strategies.facilities import facilities  # noqa: E402
 from fabricsim.testing.strategies.graphs import (  # noqa: E402
     edge_site_graphs,
     fabric_graphs,
@@ -113,4 +115,5 @@ __all__ = [
     "training_jobs",
     "training_job_kwargs",
     "scenarios",
+    "facilities",
 ]
