@@ -87,6 +87,7 @@ def test_efficiency_dict():
             "access": p.nic_efficiency,
             "fabric": p.nic_efficiency,
             "wan": p.nic_efficiency,
+            "pcie": p.nic_efficiency,
             "default": p.nic_efficiency,
         }
         assert set(e) == {*fs.schema.KINDS, "default"}
