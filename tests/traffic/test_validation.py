@@ -24,9 +24,9 @@ POINTS = [
     (1, "all_gather", "auto", 1 * GiB, 370.0, -0.015, "nccl-tests-212"),
     (1, "reduce_scatter", "auto", 1 * GiB, 370.0, -0.015, "nccl-tests-212"),
     (1, "broadcast", "auto", 1 * GiB, 370.0, -0.108, "nccl-tests-212"),
-    (2, "all_reduce", "auto", 4 * GiB, 430.0, 0.013, "nccl-1221"),
-    (2, "all_reduce", "tree", 4 * GiB, 330.0, 0.195, "nccl-1221"),
-    (2, "all_reduce", "tree", 8 * GiB, 368.76, 0.070, "nccl-tests-309"),
+    (2, "all_reduce", "auto", 4 * GiB, 430.0, 0.028, "nccl-1221"),
+    (2, "all_reduce", "tree", 4 * GiB, 330.0, 0.196, "nccl-1221"),
+    (2, "all_reduce", "tree", 8 * GiB, 368.76, 0.071, "nccl-tests-309"),
     (4, "all_reduce", "auto", 4 * GiB, 320.0, 0.147, "nccl-1221"),
     (6, "all_to_all", "auto", 1 * GiB, 48.0, -0.217, "nccl-tests-267"),
 ]

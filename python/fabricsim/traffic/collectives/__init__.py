@@ -25,18 +25,21 @@ Algorithms (``algorithm=``)
     in ``pipeline_chunks`` pieces.
 ``tree``
     NCCL's tree (all-reduce): a double binary tree between hosts and a chain inside each
-    host, on ``channels`` channels (even channels one tree, odd ones the mirrored tree).
-    Channel ``c``'s chain in each host starts at the GPU on rail ``c mod gpus`` (the head),
-    which talks to the parent and child hosts through its own NIC; reduce goes up, the
-    result comes down, pipelined in ``pipeline_chunks`` pieces per channel.
+    host, on ``channels`` channels, each carrying half of its share on a binary tree and
+    half on the mirrored one. Channel ``c``'s chain in each host starts at the GPU on rail
+    ``c mod gpus`` (the head), which talks to the parent and child hosts through its own
+    NIC; reduce goes up, the result comes down, pipelined in ``pipeline_chunks`` pieces. At
+    thousands of hosts (chunks x hops beyond ``max_flows``) it is planned at host
+    granularity: one streaming flow per inter-host edge (docs/nccl-model.md).
 ``nvls``
     NVLink SHARP inside one NVSwitch host: every GPU sends its buffer to the switch once, the
     switch reduces and multicasts the result back (each GPU's NVLink carries the size once
     per direction), pipelined; the switch's reduction rate is the profile's
     ``nvls_algbw_GBps``.
 ``nvls_tree``
-    NVLS inside each host, then channel ``c``'s share crosses hosts on a binary tree of the
-    rail-``c`` GPUs (their NICs), then the switch multicasts the result.
+    NVLS inside each host, then channel ``c``'s share crosses hosts on a double binary tree
+    of the rail-``c`` GPUs (their NICs), then the switch multicasts the result; planned at
+    host granularity at scale, as the tree is.
 ``halving_doubling``
     Rabenseifner: reduce-scatter by recursive halving then all-gather by recursive doubling,
     2 log2(n) pairwise-exchange steps. With n not a power of two (all-reduce only), the first

@@ -176,15 +176,19 @@ def _binary_tree(n: int, mirror: bool) -> np.ndarray:
 
 def _tree_allreduce(plan: _Plan, ctx: _Ctx, size: float) -> None:
     """NCCL's tree: a double binary tree between hosts and a chain inside each host, on
-    ``channels`` channels (even channels use one tree, odd ones its mirror, so a host that is
-    inner in one tree is mostly a leaf in the other). Channel c's chain in every host starts
-    at the GPU on rail ``c mod gpus`` (the head), which talks to the parent and child hosts
-    through its own NIC. Reduce goes up (chain tail -> head -> parent head), broadcast comes
-    down the same way; each channel carries 1/channels of the data in pipelined chunks."""
+    ``channels`` channels. Each channel carries 1/channels of the data, half of it on a
+    binary tree and half on its mirror (a host that is inner in one tree is mostly a leaf in
+    the other, so every NIC carries about 2 shares instead of an inner node's 3). Channel
+    c's chain in every host starts at the GPU on rail ``c mod gpus`` (the head), which talks
+    to the parent and child hosts through its own NIC. Reduce goes up (chain tail -> head ->
+    parent head), broadcast comes down the same way, pipelined in chunks."""
     n, C = len(ctx.ranks), ctx.channels
     hosts = ctx.hosts
     H = len(hosts)
-    K = _budget_chunks(ctx, 2 * (n - 1) * C)
+    K = _budget_chunks(ctx, 4 * (n - 1) * C)
+    if K < ctx.chunks and H > 1:
+        _tree_fluid(plan, ctx, size)
+        return
     src: list[int] = []
     dst: list[int] = []
     up_flag: list[bool] = []
@@ -201,8 +205,9 @@ def _tree_allreduce(plan: _Plan, ctx: _Ctx, size: float) -> None:
             pred.append(p)
         return e
 
-    for c in range(C):
-        parent = _binary_tree(H, mirror=(c % 2 == 1))
+    for v in range(2 * C):  # per channel, the tree and its mirror, half of its share each
+        c = v // 2
+        parent = _binary_tree(H, mirror=(v % 2 == 1))
         chains = [np.roll(h, -(c % len(h))) for h in hosts]
         children: list[list[int]] = [[] for _ in range(H)]
         for h in range(H):
@@ -236,8 +241,69 @@ def _tree_allreduce(plan: _Plan, ctx: _Ctx, size: float) -> None:
     pos_src, pos_dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
     flag = np.asarray(up_flag)
     phase = np.where(flag, plan.phase("tree reduce (up)"), plan.phase("tree broadcast (down)"))
-    _pipeline(plan, ctx.ranks[pos_src], ctx.ranks[pos_dst], size / (C * K), phase, K,
+    _pipeline(plan, ctx.ranks[pos_src], ctx.ranks[pos_dst], size / (2 * C * K), phase, K,
               np.asarray(succ, np.int64), np.asarray(pred, np.int64))
+
+
+def _tree_fluid(plan: _Plan, ctx: _Ctx, size: float) -> None:
+    """The tree planned at host granularity, for when its chunks do not fit max_flows.
+
+    NCCL at scale streams a deep pipeline of many small chunks; as flows that is
+    chunks x edges, far beyond the budget at thousands of hosts, and a few big chunks would
+    stall the pipeline instead. So each inter-host tree edge becomes one flow carrying its
+    channel's whole share, all edges streaming at once (max-min shares every link among
+    them, so congestion and oversubscription still act), each starting when the first of
+    ``pipeline_chunks`` chunks would reach it: along its longest path, per hop, a chunk's
+    transfer at the channel's share of the NIC (NVLink inside a host), the wire latency and
+    the model's step latency. The intra-host chains (NVLink, which no other flow of the
+    collective competes for) are not flows: their hops are in those start times, a zero-byte
+    marker per host and channel waits for the result to reach the host and then for its
+    chain, and one marker per host keeps the time at least the NVLink streaming time (every
+    GPU sends about 2 (g-1)/g of the data up and down the chains). On 8 nodes it lands
+    within a few % of the chunk-by-chunk plan (tests/traffic/test_nccl.py)."""
+    hosts = ctx.hosts
+    H, C = len(hosts), ctx.channels
+    ctx.chunks_used = K = ctx.chunks
+    chunk = size / (2 * C * K)
+    intra = chunk / ctx.intra_Bps + ctx.wire_intra_s + ctx.step_intra_s
+    inter = chunk / ctx.inter_Bps + ctx.wire_inter_s + ctx.step_inter_s
+    chain = np.array([(len(h) - 1) * intra for h in hosts])
+    # the last chunk down a chain: its transfer and wire per hop (the step latency was paid
+    # by the first chunk)
+    tail = np.array([(len(h) - 1) * (chunk / ctx.intra_Bps + ctx.wire_intra_s) for h in hosts])
+    g = max(len(h) for h in hosts)
+    floor = 2.0 * size * (g - 1) / g / (ctx.intra_Bps * C)
+    up_ph, dn_ph, mk_ph = (plan.phase("tree reduce (up)"), plan.phase("tree broadcast (down)"),
+                           plan.phase("tree chains (inside the hosts)"))
+    for v in range(2 * C):  # per channel, the tree and its mirror, half of its share each
+        c = v // 2
+        parent = _binary_tree(H, mirror=(v % 2 == 1))
+        children: list[list[int]] = [[] for _ in range(H)]
+        for h in range(H):
+            if parent[h] >= 0:
+                children[int(parent[h])].append(h)
+        order = _postorder(parent, children)
+        head = np.array([int(ctx.ranks[h[c % len(h)]]) for h in hosts], dtype=np.int64)
+        ready = np.zeros(H)  # the head has its subtree's sum
+        for h in order:
+            ready[h] = max([chain[h]] + [ready[k] + inter for k in children[h]])
+        has = np.zeros(H)  # the head has the result
+        for h in reversed(order):
+            if parent[h] < 0:
+                has[h] = ready[h]
+            for k in children[h]:
+                has[k] = has[h] + inter
+        kids = np.flatnonzero(parent >= 0)
+        par = parent[kids]
+        up = plan.add(head[kids], head[par], size / (2 * C), phase=up_ph, step=0,
+                      delay=ready[kids], pay=0.0)
+        dn = plan.add(head[par], head[kids], size / (2 * C), phase=dn_ph, step=0,
+                      delay=has[par], pay=0.0)
+        root = int(np.flatnonzero(parent < 0)[0])
+        mk = plan.add(head, head, 0.0, phase=mk_ph, step=1, delay=tail, pay=0.0)
+        plan.depend(mk[kids], dn)
+        plan.depend(np.full(int((par == root).sum()), mk[root]), up[par == root])
+        plan.add(head, head, 0.0, phase=mk_ph, step=2, delay=floor, pay=0.0)
 
 
 def _postorder(parent: np.ndarray, children: list[list[int]]) -> list[int]:
@@ -320,10 +386,14 @@ def _nvls_tree(plan: _Plan, ctx: _Ctx, size: float) -> None:
                 "algorithm: nvls_tree needs the ranks of every host to share an NVSwitch")
         sws.append(sw)
     n = len(ctx.ranks)
-    per_chunk = 2 * n + 2 * H + 2 * C * H + 2 * C * (H - 1)
+    per_chunk = 2 * n + 2 * H + 2 * C * H + 4 * C * (H - 1)
     K = _budget_chunks(ctx, per_chunk)
+    if K < ctx.chunks:
+        _nvls_tree_fluid(plan, ctx, size)
+        return
     f = ctx.nvls_factor
-    whole, share = size / K * f, size / (C * K) * f
+    whole, share = size / K * f, size / (C * K) * f  # NVLink bytes (the switch's rate)
+    net_share = size / (2 * C * K)  # on the network: half of the channel's share per tree
     gpu_h = np.concatenate([np.full(len(h), i, dtype=np.int64) for i, h in enumerate(hosts)])
     gpus = ctx.ranks[np.concatenate(hosts)]
     sw_of = np.asarray(sws, dtype=np.int64)
@@ -332,15 +402,15 @@ def _nvls_tree(plan: _Plan, ctx: _Ctx, size: float) -> None:
                                   "NVLS share to the NIC GPU", "tree reduce (up)",
                                   "tree broadcast (down)", "NVLS result into the switch",
                                   "NVLS switch barrier", "NVLS multicast (out of the switch)")]
-    trees = []
-    for c in range(C):
-        parent = _binary_tree(H, mirror=(c % 2 == 1))
+    trees = []  # per channel, the double binary tree: the tree and its mirror, half each
+    for t in range(2):
+        parent = _binary_tree(H, mirror=(t == 1))
         kids = np.flatnonzero(parent >= 0)
         trees.append((parent, kids))
     conn_a, conn_e = plan.conns(n), plan.conns(n)
     conn_b, conn_d = plan.conns(C * H), plan.conns(C * H)
-    conn_up = [plan.conns(len(k)) for _, k in trees]
-    conn_dn = [plan.conns(len(k)) for _, k in trees]
+    conn_up = [plan.conns(len(trees[v % 2][1])) for v in range(2 * C)]
+    conn_dn = [plan.conns(len(trees[v % 2][1])) for v in range(2 * C)]
     prev: dict[str, np.ndarray] = {}
 
     def ordered(name: str, ids: np.ndarray) -> None:
@@ -357,19 +427,20 @@ def _nvls_tree(plan: _Plan, ctx: _Ctx, size: float) -> None:
                      conn=conn_b, pay=0.0).reshape(C, H)
         plan.depend(b, np.tile(bar1, (C, 1)))
         d_all = np.empty((C, H), dtype=np.int64)
-        for c in range(C):
-            parent, kids = trees[c]
+        for v in range(2 * C):
+            c = v // 2
+            parent, kids = trees[v % 2]
             hd = heads[c]
-            up = plan.add(hd[kids], hd[parent[kids]], share, phase=ph[3], step=k,
-                          conn=conn_up[c], pay=pay)
+            up = plan.add(hd[kids], hd[parent[kids]], net_share, phase=ph[3], step=k,
+                          conn=conn_up[v], pay=pay)
             up_of = np.full(H, -1, dtype=np.int64)
             up_of[kids] = up
             # a head sends up once its own share and its children's are in
             plan.depend(up, b[c, kids])
             inner = parent[parent[kids]] >= 0  # the child's parent is not the root
             plan.depend(up_of[parent[kids][inner]], up[inner])  # child -> parent's up
-            dn = plan.add(hd[parent[kids]], hd[kids], share, phase=ph[4], step=k,
-                          conn=conn_dn[c], pay=pay)
+            dn = plan.add(hd[parent[kids]], hd[kids], net_share, phase=ph[4], step=k,
+                          conn=conn_dn[v], pay=pay)
             dn_of = np.full(H, -1, dtype=np.int64)
             dn_of[kids] = dn
             root = int(np.flatnonzero(parent < 0)[0])
@@ -378,21 +449,76 @@ def _nvls_tree(plan: _Plan, ctx: _Ctx, size: float) -> None:
                 plan.depend(dn[parent[kids] == root], r_in)
             deep = parent[kids] != root
             plan.depend(dn[deep], dn_of[parent[kids][deep]])
-            ordered(f"up{c}", up)
-            ordered(f"dn{c}", dn)
-            # the head returns the result to its switch once it has it
-            d = plan.add(hd, sw_of, share, phase=ph[5], step=k, conn=conn_d[c * H:(c + 1) * H],
-                         pay=0.0)
+            ordered(f"up{v}", up)
+            ordered(f"dn{v}", dn)
+            # the head returns the result to its switch once it has it from both trees
+            if v % 2 == 0:
+                d = plan.add(hd, sw_of, share, phase=ph[5], step=k,
+                             conn=conn_d[c * H:(c + 1) * H], pay=0.0)
+                d_all[c] = d
+            d = d_all[c]
             plan.depend(d[kids], dn)
             for r_in in root_in.tolist():
                 plan.depend(d[root], r_in)
-            d_all[c] = d
         bar2 = plan.add(sw_of, sw_of, 0.0, phase=ph[6], step=k, pay=0.0)
         plan.depend(np.tile(bar2, C), d_all.ravel())
         e = plan.add(sw_of[gpu_h], gpus, whole, phase=ph[7], step=k, conn=conn_e, pay=0.0)
         plan.depend(e, bar2[gpu_h])
         for name, ids in (("a", a), ("b", b.ravel()), ("d", d_all.ravel()), ("e", e)):
             ordered(name, ids)
+
+
+def _nvls_tree_fluid(plan: _Plan, ctx: _Ctx, size: float) -> None:
+    """NVLS-tree planned at host granularity (see :func:`_fluid`): the inter-host tree edges
+    of every channel stream their share at once, each starting when its first chunk would
+    reach it; the NVSwitch phases (into the switch and the share to the head; result back
+    and the multicast) are in those start times and in a marker per host, which also keeps
+    the time at least the NVSwitch streaming time (size x nvls_factor over NVLink)."""
+    hosts = ctx.hosts
+    H, C = len(hosts), ctx.channels
+    ctx.chunks_used = K = ctx.chunks
+    f = ctx.nvls_factor
+    nvl = ctx.intra_Bps * C  # one GPU's NVLink
+    chunk = size / K
+    # into the switch (a whole chunk) then its share to the head; and the way back
+    cost_in = (chunk * f + chunk / C * f) / nvl + 2 * ctx.wire_intra_s
+    cost_out = cost_in
+    hop = chunk / (2 * C) / ctx.inter_Bps + ctx.wire_inter_s + ctx.step_inter_s
+    floor = size * f / nvl
+    up_ph, dn_ph, mk_ph = (plan.phase("tree reduce (up)"), plan.phase("tree broadcast (down)"),
+                           plan.phase("NVLS multicast (out of the switch)"))
+    for v in range(2 * C):  # per channel, the tree and its mirror, half of its share each
+        c = v // 2
+        parent = _binary_tree(H, mirror=(v % 2 == 1))
+        children: list[list[int]] = [[] for _ in range(H)]
+        for h in range(H):
+            if parent[h] >= 0:
+                children[int(parent[h])].append(h)
+        order = _postorder(parent, children)
+        head = np.array([int(ctx.ranks[h[c % len(h)]]) for h in hosts], dtype=np.int64)
+        up_start = np.zeros(H)
+        ready = np.zeros(H)  # the head has its subtree's sum
+        for h in order:
+            ready[h] = max([cost_in] + [ready[k] + hop for k in children[h]])
+            up_start[h] = ready[h]
+        has = np.zeros(H)  # the head has the result
+        for h in reversed(order):
+            if parent[h] < 0:
+                has[h] = ready[h]
+            for k in children[h]:
+                has[k] = has[h] + hop
+        kids = np.flatnonzero(parent >= 0)
+        par = parent[kids]
+        up = plan.add(head[kids], head[par], size / (2 * C), phase=up_ph, step=0,
+                      delay=up_start[kids], pay=0.0)
+        dn = plan.add(head[par], head[kids], size / (2 * C), phase=dn_ph, step=0,
+                      delay=has[par], pay=0.0)
+        # each host is done once the result reached its head and went out through the switch
+        root = int(np.flatnonzero(parent < 0)[0])
+        mk = plan.add(head, head, 0.0, phase=mk_ph, step=1, delay=cost_out, pay=0.0)
+        plan.depend(mk[kids], dn)
+        plan.depend(np.full(int((par == root).sum()), mk[root]), up[par == root])
+        plan.add(head, head, 0.0, phase=mk_ph, step=2, delay=floor, pay=0.0)
 
 
 def _exchange_steps(plan, ctx, pairs_sizes, name, prev_in, prev_out):

@@ -229,6 +229,11 @@ class Collective:
         chunks = self.pipeline_chunks or _default_chunks(self.size_bytes)
         ctx = _Ctx(setup.fabric, setup.ranks, setup.hosts, setup.channels, int(self.max_flows),
                    int(chunks), setup.root, setup.node_host, protocol=protocol)
+        # what one channel gets of a GPU's NVLink and of its host's NICs (fill times at scale)
+        C = setup.channels
+        ctx.intra_Bps = setup.intra_GBps * 1e9 / C
+        ctx.inter_Bps = setup.inter_GBps * 1e9 / max(C, setup.nics)
+        ctx.wire_intra_s, ctx.wire_inter_s = (w * 1e-6 for w in setup.wire_us)
         if setup.prof is None:
             return ctx
         hw = setup.hardware
@@ -296,9 +301,13 @@ class Collective:
                                channels=setup.channels,
                                algorithms=tuple(a for a in usable if a in model_ok),
                                protocols=self._protocols())
-        out = [(e.algorithm, e.protocol) for e in tuner.shortlist(ests)]
-        if "hierarchical" in usable:  # outside NCCL's model: always simulated
-            out.append(("hierarchical", "simple"))
+        short = tuner.shortlist(ests)
+        out = [(e.algorithm, e.protocol) for e in short]
+        if "hierarchical" in usable:  # outside NCCL's model: fabricsim's own estimate
+            h = tuner.hierarchical_estimate(self.op, self.size_bytes, setup.hardware)
+            best = min((e.time_us for e in short), default=math.inf)
+            if h is not None and h.time_us <= best * (1.0 + tuner.MARGIN):
+                out.append(("hierarchical", "simple"))
         return out or [(usable[0], "simple")]
 
     def _protocols(self) -> tuple[str, ...]:
@@ -377,8 +386,7 @@ class _Setup:
         self._switch: dict[int, bool] = {}
         self.wire_us = (0.0, 0.0)
         self.nvls_factor = 1.0
-        if prof is not None:
-            self._summarize()
+        self._summarize()
 
     @property
     def hardware(self) -> tuner.Hardware:
@@ -402,16 +410,19 @@ class _Setup:
         nics = max(1, len(np.unique(c.link_src[leave])))
         hosts = self.hosts
         H = len(hosts)
+        self.intra_GBps = intra if intra > 0 else inter
+        self.inter_GBps, self.nics = (inter if inter > 0 else self.intra_GBps), nics
         prof = self.prof
-        algbw = getattr(prof, "nvls_algbw_GBps", None)
-        nvls = bool(algbw) and all(self.shares_switch(i) for i in range(H))
-        if nvls and intra > 0:
-            self.nvls_factor = max(1.0, intra / float(algbw))
-        self._hw = tuner.Hardware(
-            n_ranks=len(self.ranks), n_nodes=H, intra_GBps=intra if intra > 0 else inter,
-            inter_GBps=inter, nics_per_node=nics,
-            arch=getattr(prof, "nccl_arch", "hopper"), nvls=nvls,
-            intra="nvlink" if intra > 0 else "pci")
+        if prof is not None:
+            algbw = getattr(prof, "nvls_algbw_GBps", None)
+            nvls = bool(algbw) and all(self.shares_switch(i) for i in range(H))
+            if nvls and intra > 0:
+                self.nvls_factor = max(1.0, intra / float(algbw))
+            self._hw = tuner.Hardware(
+                n_ranks=len(self.ranks), n_nodes=H, intra_GBps=self.intra_GBps,
+                inter_GBps=inter, nics_per_node=nics,
+                arch=getattr(prof, "nccl_arch", "hopper"), nvls=nvls,
+                intra="nvlink" if intra > 0 else "pci")
         wi = wn = 0.0
         first = hosts[0]
         if len(first) > 1:

@@ -208,3 +208,9 @@ class _Ctx:
     base_s: float = 0.0  # once per collective
     nvls_factor: float = 1.0  # NVLink bytes per byte through the NVSwitch (its reduction rate)
     chunks_used: int = 0  # set by the pipelined algorithms: the chunks they really used
+    # at scale (pipelines planned as streaming flows): one GPU's NVLink and NIC rates and the
+    # wire latency of an intra- / inter-host hop
+    intra_Bps: float = 1.0
+    inter_Bps: float = 1.0
+    wire_intra_s: float = 0.0
+    wire_inter_s: float = 0.0

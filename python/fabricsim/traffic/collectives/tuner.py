@@ -267,6 +267,28 @@ def estimates(op: str, size_bytes: int, hw: Hardware, *, channels: int,
     return out
 
 
+def hierarchical_estimate(op: str, size_bytes: int, hw: Hardware) -> Estimate | None:
+    """fabricsim's own estimate for ``hierarchical`` (not an NCCL algorithm, so not in
+    tuning.cc): its phases run one after the other, so their alpha-beta times add up. Ring /
+    Simple latencies per step (NVLink inside a host, network between hosts, as
+    :func:`latency_us` charges them); the intra-host halves move (g-1)/g of the data over
+    NVLink, the inter-host ring moves 1/g of it over one GPU's NIC."""
+    if op not in ("all_reduce", "all_gather", "reduce_scatter") or hw.n_nodes < 2:
+        return None
+    H = hw.n_nodes
+    g = hw.n_ranks // H
+    if g < 2:
+        return None
+    halves = 2 if op == "all_reduce" else 1
+    intra, inter = step_latencies_us("ring", "simple", hw)
+    lat = BASE_LAT_US["ring"][2] + halves * ((g - 1) * intra + (H - 1) * inter)
+    nic = hw.inter_GBps / max(hw.nics_per_node, 1) * max(hw.nics_per_node, 1) / g
+    t_bw = halves * ((g - 1) / g * size_bytes / hw.intra_GBps
+                     + (H - 1) / H * size_bytes / g / nic) / 1000.0
+    algbw = size_bytes / (1000.0 * t_bw) if t_bw > 0 else math.inf
+    return Estimate("hierarchical", "simple", g, lat, algbw, lat + t_bw)
+
+
 def shortlist(ests: list[Estimate], margin: float = MARGIN) -> list[Estimate]:
     """Per algorithm the model's best (protocol, channels), then every algorithm whose best is
     within ``margin`` of the overall best, fastest first."""
@@ -283,4 +305,4 @@ def shortlist(ests: list[Estimate], margin: float = MARGIN) -> list[Estimate]:
 
 __all__ = ["NCCL_SOURCE", "PROTOCOLS", "MARGIN", "Hardware", "Estimate", "allowed",
            "bandwidth_GBps", "latency_us", "base_latency_us", "step_latencies_us", "estimate",
-           "estimates", "shortlist"]
+           "estimates", "hierarchical_estimate", "shortlist"]
