@@ -447,6 +447,7 @@ def rail_optimized(
     (``role="nic"``, each serving ``gpus_per_node / nics_per_node`` GPUs over PCIe) instead
     of one per GPU; NIC ``i`` goes to rail leaf ``i`` and each SU has ``nics_per_node`` rails.
 
+    >>> from fabricsim.fabric import builders
     >>> G4 = builders.rail_optimized(nodes_per_su=2, gpus_per_node=8, nics_per_node=4)
     >>> sorted(G4["su0/node1/nic3"])
     ['su0/leaf3', 'su0/node1/gpu6', 'su0/node1/gpu7']
