@@ -303,7 +303,9 @@ def _tree_fluid(plan: _Plan, ctx: _Ctx, size: float) -> None:
         mk = plan.add(head, head, 0.0, phase=mk_ph, step=1, delay=tail, pay=0.0)
         plan.depend(mk[kids], dn)
         plan.depend(np.full(int((par == root).sum()), mk[root]), up[par == root])
-        plan.add(head, head, 0.0, phase=mk_ph, step=2, delay=floor, pay=0.0)
+    # NVLink / NVSwitch streaming time, once per host (on the GPU that heads channel 0)
+    first = np.array([int(ctx.ranks[h[0]]) for h in hosts], dtype=np.int64)
+    plan.add(first, first, 0.0, phase=mk_ph, step=2, delay=floor, pay=0.0)
 
 
 def _postorder(parent: np.ndarray, children: list[list[int]]) -> list[int]:
@@ -518,7 +520,9 @@ def _nvls_tree_fluid(plan: _Plan, ctx: _Ctx, size: float) -> None:
         mk = plan.add(head, head, 0.0, phase=mk_ph, step=1, delay=cost_out, pay=0.0)
         plan.depend(mk[kids], dn)
         plan.depend(np.full(int((par == root).sum()), mk[root]), up[par == root])
-        plan.add(head, head, 0.0, phase=mk_ph, step=2, delay=floor, pay=0.0)
+    # NVLink / NVSwitch streaming time, once per host (on the GPU that heads channel 0)
+    first = np.array([int(ctx.ranks[h[0]]) for h in hosts], dtype=np.int64)
+    plan.add(first, first, 0.0, phase=mk_ph, step=2, delay=floor, pay=0.0)
 
 
 def _exchange_steps(plan, ctx, pairs_sizes, name, prev_in, prev_out):
