@@ -176,9 +176,9 @@ CASES = [
     case("efficiency-too-small", lambda: F(two_gpus(), efficiency=1e-300),
          ex.InvalidArgumentError, "efficiency", "edge ('a', 's')"),
     case("efficiency-unknown-kind", lambda: F(two_gpus(), efficiency={"copper": 0.5}),
-         ex.UnknownNameError, "'copper'", "valid: nvlink, access, fabric, wan, default"),
+         ex.UnknownNameError, "'copper'", "valid: nvlink, access, fabric, wan, pcie, default"),
     case("profile-unknown", lambda: F(two_gpus(), profile="tpu-v9"), ex.UnknownNameError,
-         "'tpu-v9'", "valid: a100-hdr200, b200-xdr800, h100-ndr400"),
+         "'tpu-v9'", "valid: a100-hdr200, a100-hdr200x4, b200-xdr800"),
     # -- builders --------------------------------------------------------------------------
     case("builder-bad-count", lambda: fs.leaf_spine(leaves=0), ex.InvalidArgumentError,
          "leaves", ">= 1", "got 0"),

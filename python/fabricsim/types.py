@@ -26,7 +26,7 @@ from typing import Literal
 Op = Literal["all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "reduce",
              "send_recv"]
 Algorithm = Literal["auto", "ring", "tree", "halving_doubling", "direct", "pairwise",
-                    "hierarchical"]
+                    "hierarchical", "nvls", "nvls_tree"]
 Routing = Literal["ecmp", "spray"]
 Metric = Literal["hops", "latency"]
 Engine = Literal["rust", "reference"]

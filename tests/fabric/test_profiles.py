@@ -26,7 +26,9 @@ def fields_of(p: Profile, **changes) -> dict:
 
 
 def test_builtin_names():
-    assert profiles.list_profiles() == ["a100-hdr200", "b200-xdr800", "h100-ndr400"]
+    assert profiles.list_profiles() == ["a100-hdr200", "a100-hdr200x4", "b200-xdr800",
+                                        "gb200-nvl72", "h100-ndr400", "h100-roce200x8",
+                                        "h100-roce400x4", "h200-ndr400"]
     assert set(profiles.PROFILES) == set(profiles.list_profiles())
     for name, p in profiles.PROFILES.items():
         assert p.name == name
@@ -88,6 +90,7 @@ def test_efficiency_dict():
             "access": p.nic_efficiency,
             "fabric": p.nic_efficiency,
             "wan": p.nic_efficiency,
+            "pcie": p.nic_efficiency,
             "default": p.nic_efficiency,
         }
         assert set(e) == {*fs.schema.KINDS, "default"}
@@ -220,3 +223,30 @@ def test_doctests():
     result = doctest.testmod(profiles, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 5
     assert result.failed == 0
+
+
+def test_issue17_profiles_and_their_nics():
+    """H200, GB200 NVL72, A100 with 4 HDR NICs, cloud H100 with 8 x 200G / 4 x 400G."""
+    g = profiles.get_profile
+    assert g("h200").nvlink_gbps == 3600.0 and g("h200").nic_gbps == 400.0
+    assert g("h200").nvls_algbw_GBps == g("h100").nvls_algbw_GBps == 273.0
+    nvl72 = g("gb200")
+    assert nvl72.gpus_per_node == 72 and nvl72.nvlink_gbps == 7200.0
+    assert nvl72.nvls_algbw_GBps is None  # no public per-GPU NVLS figure
+    assert g("a100-hdr200x4").nics_per_node == 4 and g("a100-hdr200x4").nccl_arch == "ampere"
+    assert g("a100-hdr200x4").node_nic_gbps == 4 * 200.0 == g("a100").node_nic_gbps / 2
+    assert g("h100-roce200x8").node_nic_gbps == 8 * 200.0
+    assert g("h100-roce400x4").node_nic_gbps == 4 * 400.0
+    # the builders take the NIC count from the profile: one call describes the shared NICs
+    G = fs.rail_optimized(nodes_per_su=2, profile="h100-roce400x4")
+    assert sum(1 for _, r in G.nodes(data="role") if r == "nic") == 2 * 4
+    assert G.graph["params"]["nics_per_node"] == 4
+
+
+@pytest.mark.parametrize("bad", [0, 3, True, 2.0])
+def test_nics_per_node_checked(bad):
+    with pytest.raises(InvalidArgumentError, match="nics_per_node"):
+        Profile(name="x", gpu="X", gpus_per_node=8, nvlink_gbps=1.0, nic_gbps=1.0,
+                nvlink_latency_us=1.0, access_latency_us=1.0, fabric_latency_us=1.0,
+                base_latency_us=0.0, nvlink_efficiency=1.0, nic_efficiency=1.0,
+                peak_tflops_bf16=1.0, nics_per_node=bad)

@@ -51,6 +51,7 @@ def test_constants():
     assert schema.ROLES == (
         "gpu",
         "nvswitch",
+        "nic",
         "leaf",
         "spine",
         "core",
@@ -59,7 +60,7 @@ def test_constants():
         "edge_site",
     )
     assert schema.ENDPOINT_ROLES == ("gpu", "edge_site")
-    assert schema.KINDS == ("nvlink", "access", "fabric", "wan")
+    assert schema.KINDS == ("nvlink", "access", "fabric", "wan", "pcie")
     assert set(schema.ENDPOINT_ROLES) <= set(schema.ROLES)
 
 
@@ -123,7 +124,7 @@ def test_unknown_role(role):
     G.nodes["leaf"]["role"] = role
     with pytest.raises(UnknownRoleError, match="node 'leaf'") as e:
         schema.validate(G)
-    assert "gpu, nvswitch, leaf, spine, core, border, carrier_pop, edge_site" in str(e.value)
+    assert "gpu, nvswitch, nic, leaf, spine, core, border, carrier_pop, edge_site" in str(e.value)
 
 
 @pytest.mark.parametrize(

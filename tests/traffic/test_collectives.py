@@ -299,12 +299,11 @@ def h100_pod():
 
 def test_h100_rail_optimized_busbw_in_measured_range(h100_pod):
     """8 nodes x 8 H100, rail-optimized: 8 NICs x 46-49 GB/s ~ 368-392 GB/s (reference.md)."""
-    res = fs.collective(h100_pod, "all_reduce", 8 << 30, algorithm="ring")
+    res = fs.collective(h100_pod, "all_reduce", 8 << 30, algorithm="ring", profile=False)
     assert res.channels == 8
     assert 368.0 <= res.busbw_GBps <= 392.0, res.busbw_GBps
-    # with the profile's per-step overhead it stays in range at 8 GiB
-    res_p = fs.collective(h100_pod, "all_reduce", 8 << 30, algorithm="ring",
-                          profile="h100-ndr400")
+    # with the profile's NCCL latencies (the fabric's own profile) it stays in range at 8 GiB
+    res_p = fs.collective(h100_pod, "all_reduce", 8 << 30, algorithm="ring")
     assert 368.0 <= res_p.busbw_GBps <= 392.0, res_p.busbw_GBps
     assert res_p.time_s > res.time_s
 

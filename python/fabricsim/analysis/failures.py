@@ -182,7 +182,7 @@ def fail(
         raise UnreachableError(f"failing {what} disconnects the fabric: {e}") from e
     except EmptyFabricError as e:
         raise EmptyFabricError(f"failing {what} leaves no fabric: {e}") from e
-    return Fabric(compiled, fabric.efficiency)
+    return Fabric(compiled, fabric.efficiency, fabric.profile)
 
 
 def fail_random(

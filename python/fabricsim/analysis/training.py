@@ -467,7 +467,9 @@ def ideal_fabric(fabric: Fabric) -> Fabric:
         cap, lat = max(nic) if nic else (max(a["capacity_gbps"] for *_, a in G.edges(g, data=True)),
                                           min(a["latency_us"] for *_, a in G.edges(g, data=True)))
         H.add_edge(g, "ideal-switch", capacity_gbps=cap, latency_us=lat, kind="access")
-    return Fabric.from_networkx(H, efficiency=fabric.efficiency)
+    # the same NCCL model (profile) as the real fabric, so only the network differs
+    return Fabric.from_networkx(H, efficiency=fabric.efficiency,
+                                profile=False if fabric.profile is None else fabric.profile)
 
 
 @dataclass(frozen=True, eq=False)

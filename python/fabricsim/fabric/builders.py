@@ -117,6 +117,14 @@ def _profile_name(profile: Any) -> Any:
     return getattr(profile, "name", type(profile).__name__)
 
 
+def _record_profile(G: nx.Graph, prof: Any) -> None:
+    """Record the builder's profile in ``G.graph["profile"]`` (a name for a built-in one, else
+    the object) so ``Fabric.from_networkx(G)`` and collectives use it without being told again."""
+    if prof is None:
+        return
+    G.graph["profile"] = prof if not isinstance(prof, str) else prof
+
+
 def _pick(value: Any, prof: Any, attr: str) -> Any:
     """Explicit argument > profile attribute > built-in default."""
     if value is not None:
@@ -145,15 +153,28 @@ def _hardware(prof: Any, **given: Any) -> dict:
 # ---------------------------------------------------------------------------- building blocks
 
 
+#: PCIe Gen5 x16 per direction: 32 GT/s x 16 lanes x 128b/130b = 504 Gb/s (PCI-SIG, PCI
+#: Express Base Specification 5.0). The GPU <-> NIC link of a host whose NICs are shared.
+PCIE_GBPS = 504.0
+#: GPU -> its shared NIC, one way. In a server that shares NICs the GPU reaches the NIC
+#: through the host's PCIe switch (GPU -> switch -> NIC), the same path as one of NCCL's PCI
+#: steps, whose lowest-overhead latency is 1.0 µs (tuning.cc hwLat PCI Ring/LL). It stays
+#: above an NVLink hop, so GPUs of one host keep talking over NVLink.
+PCIE_LATENCY_US = 1.0
+
+
 def _add_host(
     G: nx.Graph,
     host: str,
     n_gpus: int,
     nvlink_gbps: float,
     nvlink_latency_us: float,
+    nics: int | None = None,
     **attrs: Any,
-) -> list[str]:
-    """Add the GPUs of one server (and its NVSwitch when it has several); return GPU labels."""
+) -> tuple[list[str], list[str]]:
+    """Add the GPUs of one server (and its NVSwitch when it has several, and its ``nics``
+    shared NICs when given); return (GPU labels, the nodes that take the network links: the
+    GPUs themselves, one NIC each, or the shared NIC nodes)."""
     gpus = [f"{host}/gpu{g}" for g in range(n_gpus)]
     G.add_nodes_from(
         (gpu, {"role": "gpu", "host": host, "rail": g, **attrs}) for g, gpu in enumerate(gpus)
@@ -169,7 +190,37 @@ def _add_host(
             )
             for gpu in gpus
         )
-    return gpus
+    if nics is None:
+        return gpus, gpus
+    share = n_gpus // nics
+    nic_nodes = [f"{host}/nic{i}" for i in range(nics)]
+    G.add_nodes_from(
+        (nic, {"role": "nic", "host": host, "rail": i, **attrs}) for i, nic in enumerate(nic_nodes)
+    )
+    G.add_edges_from(
+        (gpu, nic_nodes[g // share],
+         {"capacity_gbps": PCIE_GBPS, "latency_us": PCIE_LATENCY_US, "kind": "pcie"})
+        for g, gpu in enumerate(gpus)
+    )
+    return gpus, nic_nodes
+
+
+def _profile_nics(given: Any, prof: Any) -> Any:
+    """Explicit argument > the profile's ``nics_per_node`` > None (one NIC per GPU)."""
+    if given is not None or prof is None:
+        return given
+    return getattr(prof, "nics_per_node", None)
+
+
+def _nics_arg(nics: Any, gpus: int, name: str = "nics_per_host") -> int | None:
+    if nics is None:
+        return None
+    n = _int_arg(name, nics, 1)
+    if gpus % n:
+        raise InvalidArgumentError(
+            f"{name}: {n} NICs cannot be shared evenly by {gpus} GPUs per host "
+            "(give a divisor of the GPU count)")
+    return n
 
 
 def _link(
@@ -195,6 +246,7 @@ def leaf_spine(
     access_latency_us: float | None = None,
     fabric_latency_us: float | None = None,
     profile: Any = None,
+    nics_per_host: int | None = None,
 ) -> nx.Graph:
     """A two-tier leaf-spine fabric of multi-GPU hosts.
 
@@ -205,6 +257,9 @@ def leaf_spine(
     = ``hosts_per_leaf * gpus_per_host * nic_gbps / (spines * uplink_gbps)``; by default the
     fabric is non-blocking (``oversubscription=1``). Defaults: ``nvlink_gbps=3600``,
     ``nvlink_latency_us=0.5``, ``access_latency_us=fabric_latency_us=0.6`` (or from ``profile``).
+    ``nics_per_host``: shared NICs (``role="nic"``) instead of one NIC per GPU, each serving
+    ``gpus_per_host / nics_per_host`` GPUs over PCIe (``pcie`` edges of :data:`PCIE_GBPS`)
+    and joined to the leaf at ``nic_gbps``.
 
     >>> from fabricsim.fabric import builders
     >>> G = builders.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=2,
@@ -227,7 +282,8 @@ def leaf_spine(
         access_latency_us=access_latency_us,
         fabric_latency_us=fabric_latency_us,
     )
-    downlink_gbps = hosts_per_leaf * hw["gpus_per_host"] * hw["nic_gbps"]
+    nics = _nics_arg(_profile_nics(nics_per_host, prof), hw["gpus_per_host"])
+    downlink_gbps = hosts_per_leaf * (nics or hw["gpus_per_host"]) * hw["nic_gbps"]
     if uplink_gbps is not None and oversubscription is not None:
         raise InvalidArgumentError(
             "uplink_gbps and oversubscription: give at most one of them "
@@ -259,20 +315,22 @@ def leaf_spine(
             **hw,
             "uplink_gbps": uplink_gbps,
             "oversubscription": ratio,
+            "nics_per_host": nics,
             "profile": _profile_name(profile),
         }),
     )
+    _record_profile(G, profile)
     G.add_nodes_from((f"leaf{i}", {"role": "leaf"}) for i in range(leaves))
     G.add_nodes_from((f"spine{s}", {"role": "spine"}) for s in range(spines))
     for i in range(leaves):
         leaf = f"leaf{i}"
         for x in range(hosts_per_leaf):
             host = f"host{i * hosts_per_leaf + x}"
-            gpus = _add_host(
-                G, host, hw["gpus_per_host"], hw["nvlink_gbps"], hw["nvlink_latency_us"]
+            _, ports = _add_host(
+                G, host, hw["gpus_per_host"], hw["nvlink_gbps"], hw["nvlink_latency_us"], nics
             )
-            for gpu in gpus:
-                _link(G, gpu, leaf, hw["nic_gbps"], hw["access_latency_us"], "access")
+            for port in ports:
+                _link(G, port, leaf, hw["nic_gbps"], hw["access_latency_us"], "access")
         for s in range(spines):
             _link(G, leaf, f"spine{s}", uplink_gbps, hw["fabric_latency_us"], "fabric")
     return G
@@ -337,6 +395,7 @@ def fat_tree(
         oversubscription=float(hw["gpus_per_host"]),
         params=record_text({"k": k, **hw, "profile": _profile_name(profile)}),
     )
+    _record_profile(G, profile)
     cores = [f"core{c}" for c in range(half * half)]
     G.add_nodes_from((c, {"role": "core"}) for c in cores)
     for p in range(k):
@@ -346,7 +405,7 @@ def fat_tree(
         G.add_nodes_from((a, {"role": "spine", "pod": p}) for a in aggs)
         for j, e in enumerate(edges):
             for x in range(half):
-                gpus = _add_host(
+                gpus, _ = _add_host(
                     G,
                     f"pod{p}/host{j * half + x}",
                     hw["gpus_per_host"],
@@ -378,6 +437,7 @@ def rail_optimized(
     access_latency_us: float | None = None,
     fabric_latency_us: float | None = None,
     profile: Any = None,
+    nics_per_node: int | None = None,
 ) -> nx.Graph:
     """A rail-optimized GPU pod in the style of the NVIDIA DGX SuperPOD.
 
@@ -389,7 +449,14 @@ def rail_optimized(
     leaf uplink = ``oversubscription`` (default 1, non-blocking). With more than one SU a core
     tier joins the SUs: every spine joins every core (``cores``, default ``spines_per_su``)
     with links sized so that spine downlink / spine uplink = ``oversubscription`` as well.
-    ``cores`` may only be given when ``scalable_units > 1``.
+    ``cores`` may only be given when ``scalable_units > 1``. ``nics_per_node``: shared NICs
+    (``role="nic"``, each serving ``gpus_per_node / nics_per_node`` GPUs over PCIe) instead
+    of one per GPU; NIC ``i`` goes to rail leaf ``i`` and each SU has ``nics_per_node`` rails.
+
+    >>> from fabricsim.fabric import builders
+    >>> G4 = builders.rail_optimized(nodes_per_su=2, gpus_per_node=8, nics_per_node=4)
+    >>> sorted(G4["su0/node1/nic3"])
+    ['su0/leaf3', 'su0/node1/gpu6', 'su0/node1/gpu7']
 
     >>> from fabricsim.fabric import builders
     >>> G = builders.rail_optimized(nodes_per_su=4, gpus_per_node=8)
@@ -410,7 +477,8 @@ def rail_optimized(
         access_latency_us=access_latency_us,
         fabric_latency_us=fabric_latency_us,
     )
-    rails = hw["gpus_per_node"]
+    nics = _nics_arg(_profile_nics(nics_per_node, prof), hw["gpus_per_node"], "nics_per_node")
+    rails = nics or hw["gpus_per_node"]
     spines_per_su = rails if spines_per_su is None else _int_arg("spines_per_su", spines_per_su, 1)
     if cores is not None and scalable_units == 1:
         raise InvalidArgumentError(
@@ -425,7 +493,7 @@ def rail_optimized(
     leaf_uplink_gbps = nodes_per_su * hw["nic_gbps"] / (spines_per_su * ratio)
     core_uplink_gbps = rails * leaf_uplink_gbps / (n_cores * ratio) if n_cores else None
     lat_f = hw["fabric_latency_us"]
-    hn, he = _host_size(rails)
+    hn, he = _host_size(hw["gpus_per_node"])
     n_hosts = scalable_units * nodes_per_su
     _check_size("rail_optimized",
                 n_cores + scalable_units * (rails + spines_per_su) + n_hosts * hn,
@@ -444,9 +512,11 @@ def rail_optimized(
             "oversubscription": ratio,
             "leaf_uplink_gbps": leaf_uplink_gbps,
             "core_uplink_gbps": core_uplink_gbps,
+            "nics_per_node": nics,
             "profile": _profile_name(profile),
         }),
     )
+    _record_profile(G, profile)
     core_labels = [f"core{c}" for c in range(n_cores)]
     G.add_nodes_from((c, {"role": "core"}) for c in core_labels)
     for s in range(scalable_units):
@@ -457,11 +527,12 @@ def rail_optimized(
         )
         G.add_nodes_from((sp, {"role": "spine", "su": s}) for sp in spines)
         for n in range(nodes_per_su):
-            gpus = _add_host(
-                G, f"su{s}/node{n}", rails, hw["nvlink_gbps"], hw["nvlink_latency_us"], su=s
+            _, ports = _add_host(
+                G, f"su{s}/node{n}", hw["gpus_per_node"], hw["nvlink_gbps"],
+                hw["nvlink_latency_us"], nics, su=s
             )
-            for i, gpu in enumerate(gpus):
-                _link(G, gpu, leaves[i], hw["nic_gbps"], hw["access_latency_us"], "access")
+            for i, port in enumerate(ports):
+                _link(G, port, leaves[i], hw["nic_gbps"], hw["access_latency_us"], "access")
         for leaf in leaves:
             for sp in spines:
                 _link(G, leaf, sp, leaf_uplink_gbps, lat_f, "fabric")

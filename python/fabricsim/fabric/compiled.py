@@ -64,9 +64,11 @@ class Fabric:
     profile or by hand; links without a kind use ``efficiency["default"]``.
     """
 
-    def __init__(self, compiled: schema.CompiledFabric, efficiency: Mapping[str, float]):
+    def __init__(self, compiled: schema.CompiledFabric, efficiency: Mapping[str, float],
+                 profile: Any = None):
         self._c = compiled
         self._efficiency = dict(efficiency)
+        self._profile = profile
         factor = np.array(
             [self._efficiency.get(compiled.kind[e] or "default", self._efficiency["default"])
              for e in compiled.link_edge.tolist()],
@@ -127,11 +129,22 @@ class Fabric:
         ``"reject"``). ``efficiency``: one number for every link, or a mapping from edge kind
         (``nvlink``, ``access``, ``fabric``, ``wan``, ``default``) to the usable fraction of
         capacity; ``profile``: a hardware profile (name or object) whose efficiencies are used
-        when ``efficiency`` is not given. Raises a :class:`fabricsim.FabricError` subclass
-        naming the node or edge at fault.
+        when ``efficiency`` is not given. Without ``profile`` the one a builder recorded in
+        ``G.graph["profile"]`` is used, so a profile given once to the builder reaches both the
+        link efficiencies and the collectives' NCCL model (:attr:`profile`); pass
+        ``profile=False`` to ignore it. Raises a :class:`fabricsim.FabricError` subclass naming
+        the node or edge at fault.
+
+        >>> import fabricsim as fs
+        >>> G = fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=2, gpus_per_host=1,
+        ...                   profile="h100-ndr400")
+        >>> fab = fs.Fabric.from_networkx(G)
+        >>> fab.profile.name, fab.efficiency["access"]
+        ('h100-ndr400', 0.96)
         """
         compiled = schema.compile(G, parallel=parallel)
-        return cls(compiled, _resolve_efficiency(efficiency, profile))
+        prof = resolve_profile(G, profile)
+        return cls(compiled, _resolve_efficiency(efficiency, prof), prof)
 
     @classmethod
     def from_cable_list(
@@ -184,6 +197,13 @@ class Fabric:
     @property
     def efficiency(self) -> dict:
         return dict(self._efficiency)
+
+    @property
+    def profile(self) -> Any:
+        """The hardware profile this fabric was built with (a
+        :class:`~fabricsim.fabric.profiles.Profile`), or None. Collectives use it for NCCL's
+        protocol and latency model unless given another one."""
+        return self._profile
 
     @property
     def num_links(self) -> int:
@@ -334,6 +354,22 @@ def _walk_order(ids: np.ndarray, link_src: np.ndarray, link_dst: np.ndarray, sta
         order.append(k)
         u = int(link_dst[ids[k]])
     return np.asarray(order, dtype=np.int64)
+
+
+def resolve_profile(G: nx.Graph, profile: Any) -> Any:
+    """The profile to use for ``G``: ``profile`` if given (False: none), else the one its
+    builder recorded in ``G.graph["profile"]``, resolved to a Profile (None if neither)."""
+    from fabricsim.fabric import profiles
+
+    if profile is False:
+        return None
+    if profile is None:
+        profile = G.graph.get("profile")
+        if profile is None:
+            return None
+        if not isinstance(profile, (str, profiles.Profile)):
+            return None  # a duck-typed builder profile: hardware figures only
+    return profiles.get_profile(profile)
 
 
 def _resolve_efficiency(efficiency: Any, profile: Any) -> dict[str, float]:

@@ -17,9 +17,10 @@ one-way µs, ``peak_tflops_bf16`` dense (no sparsity) TFLOP/s per GPU.
 >>> round(p.nic_busbw_GBps, 1)  # nccl-tests measure 46-49 GB/s per 400G NIC
 48.0
 >>> sorted(p.efficiency)
-['access', 'default', 'fabric', 'nvlink', 'wan']
->>> profiles.list_profiles()
-['a100-hdr200', 'b200-xdr800', 'h100-ndr400']
+['access', 'default', 'fabric', 'nvlink', 'pcie', 'wan']
+>>> profiles.list_profiles()  # doctest: +NORMALIZE_WHITESPACE
+['a100-hdr200', 'a100-hdr200x4', 'b200-xdr800', 'gb200-nvl72', 'h100-ndr400', 'h100-roce200x8',
+ 'h100-roce400x4', 'h200-ndr400']
 """
 
 from __future__ import annotations
@@ -107,6 +108,15 @@ class Profile:
     #: throughput_fraction), ...)`` with power as a fraction of ``gpu_tdp_w``; interpolated
     #: linearly, proportional to power below the first point. See :data:`POWER_CAP_CURVE`.
     power_curve: tuple = ()
+    #: GPU generation row of NCCL's tuning tables ("volta", "ampere", "hopper"); newer GPUs
+    #: use "hopper", the newest row of the NCCL version modelled (docs/nccl-model.md).
+    nccl_arch: str = "hopper"
+    #: NVLS (NVLink SHARP) all-reduce algorithm bandwidth one GPU reaches through its
+    #: NVSwitch, GB/s; None: the node has no NVLS (or no public figure for it).
+    nvls_algbw_GBps: float | None = None
+    #: NICs per node when GPUs share them (builders' ``nics_per_host`` / ``nics_per_node``);
+    #: None: one NIC per GPU.
+    nics_per_node: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -134,6 +144,19 @@ class Profile:
             raise InvalidArgumentError(
                 f"{who}: base_latency_us must be a finite number >= 0, got {v!r}"
             )
+        if self.nccl_arch not in ("volta", "ampere", "hopper"):
+            raise InvalidArgumentError(
+                f"{who}: nccl_arch must be 'volta', 'ampere' or 'hopper', got {self.nccl_arch!r}")
+        v = self.nvls_algbw_GBps
+        if v is not None and (not _is_real(v) or not (math.isfinite(v) and v > 0)):
+            raise InvalidArgumentError(
+                f"{who}: nvls_algbw_GBps must be None or a finite number > 0, got {v!r}")
+        k = self.nics_per_node
+        if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral)
+                              or k < 1 or self.gpus_per_node % k):
+            raise InvalidArgumentError(
+                f"{who}: nics_per_node must be None or an integer >= 1 dividing gpus_per_node "
+                f"({self.gpus_per_node}), got {k!r}")
         for key in ("nvlink_efficiency", "nic_efficiency"):
             v = getattr(self, key)
             if not _is_real(v) or not 0 < v <= 1:
@@ -167,6 +190,7 @@ class Profile:
             "access": e,
             "fabric": e,
             "wan": e,
+            "pcie": e,  # GPU -> shared NIC: carries the NIC's traffic, at its protocol's rate
             "default": e,
         }
 
@@ -182,8 +206,9 @@ class Profile:
 
     @property
     def node_nic_gbps(self) -> float:
-        """Scale-out line rate of one node: ``gpus_per_node * nic_gbps`` (one NIC per GPU)."""
-        return self.gpus_per_node * self.nic_gbps
+        """Scale-out line rate of one node: NICs x ``nic_gbps`` (one NIC per GPU unless
+        ``nics_per_node`` says otherwise)."""
+        return (self.nics_per_node or self.gpus_per_node) * self.nic_gbps
 
 
 def _is_real(x: object) -> bool:
@@ -297,6 +322,10 @@ PROFILES: dict[str, Profile] = {
             gpu_tdp_w=700.0,
             gpu_min_power_w=200.0,
             power_curve=POWER_CAP_CURVE,
+            # NVIDIA/nccl issue #1455 (8 x H100 SXM, nccl-tests all_reduce 2-4 GiB,
+            # NCCL_ALGO=NVLS): algbw ~273 GB/s (busbw ~480 GB/s, GTC S62129's figure), below
+            # the 369 GB/s ring NVLink rate: the NVSwitch's reduction/multicast rate.
+            nvls_algbw_GBps=273.0,
         ),
         Profile(
             name="a100-hdr200",
@@ -324,6 +353,7 @@ PROFILES: dict[str, Profile] = {
             gpu_tdp_w=400.0,
             gpu_min_power_w=100.0,
             power_curve=POWER_CAP_CURVE,
+            nccl_arch="ampere",  # no NVLS: NVLink SHARP arrived with H100's third-gen NVSwitch
         ),
         Profile(
             name="b200-xdr800",
@@ -357,11 +387,117 @@ PROFILES: dict[str, Profile] = {
             # result (POWER_CAP_CURVE); the same curve serves Hopper and Ampere.
             power_curve=POWER_CAP_CURVE,
         ),
+        Profile(
+            name="h200-ndr400",
+            # MLCommons inference v4.1, NVIDIA H200-SXM-141GBx8 system description: "18x 4th
+            # Gen NVLink, 900GB/s", NICs 400 Gb/s InfiniBand (8 compute + 2 storage); NVIDIA
+            # DGX H200 datasheet: 8 x ConnectX-7 400 Gb/s for the compute fabric.
+            gpu="H200 SXM5 141GB",
+            nic="ConnectX-7 400G (NDR IB / RoCE)",
+            gpus_per_node=8,
+            nvlink_gbps=3600.0,  # 900 GB/s bidirectional = 450 GB/s per direction
+            nic_gbps=400.0,
+            nvlink_latency_us=_NVLINK_LATENCY_US,
+            access_latency_us=_ACCESS_LATENCY_US,
+            fabric_latency_us=_FABRIC_LATENCY_US,
+            base_latency_us=_BASE_LATENCY_US,
+            # Same NVLink 4 / third-generation NVSwitch as H100: nccl-tests #212's ring ratio
+            # and nccl #1455's NVLS rate (measured on H100) are assumed to carry over.
+            nvlink_efficiency=0.82,
+            nic_efficiency=_NIC_EFFICIENCY,
+            peak_tflops_bf16=989.0,  # H200 datasheet: 1,979 TFLOPS BF16 with sparsity
+            nvls_algbw_GBps=273.0,
+        ),
+        Profile(
+            name="gb200-nvl72",
+            # One NVLink domain of 72 Blackwell GPUs (NVIDIA Multi-Node NVLink tuning guide:
+            # 18 compute trays x 4 GPUs, 9 NVLink switch trays; ConnectX-7 in each tray).
+            # MLCommons inference v6.1 (Crusoe, GB200-NVL72): 4 ConnectX-7-class NICs per
+            # 4-GPU tray, i.e. one 400 Gb/s NIC per GPU for the scale-out fabric. Builders
+            # treat the rack as one "host" of 72 GPUs on one NVSwitch.
+            gpu="GB200 (B200 in Grace-Blackwell superchip)",
+            nic="ConnectX-7 400G (NDR IB / RoCE)",
+            gpus_per_node=72,
+            # NVLink 5: 1.8 TB/s bidirectional per GPU = 900 GB/s = 7200 Gb/s per direction
+            nvlink_gbps=7200.0,
+            nic_gbps=400.0,
+            nvlink_latency_us=_NVLINK_LATENCY_US,
+            access_latency_us=_ACCESS_LATENCY_US,
+            fabric_latency_us=_FABRIC_LATENCY_US,
+            base_latency_us=_BASE_LATENCY_US,
+            # No public nccl-tests ring figure: the H100 ratio (nccl-tests #212) is assumed.
+            nvlink_efficiency=0.82,
+            nic_efficiency=_NIC_EFFICIENCY,
+            # GB200 NVL72 datasheet: 360 PFLOPS FP16/BF16 with sparsity over 72 GPUs
+            # = 5 PFLOPS per GPU sparse, 2.5 dense.
+            peak_tflops_bf16=2500.0,
+            # NVLS runs on NVL72, but no public per-GPU NVLS rate: not modelled (None).
+        ),
+        Profile(
+            name="a100-hdr200x4",
+            # The a100-hdr200 node with 4 HDR NICs shared by pairs of GPUs (the 4-NIC HGX
+            # A100 layout the issue describes): NIC figures as a100-hdr200 (nccl-tests #160:
+            # ~24 GB/s per 200G HDR NIC).
+            gpu="A100 SXM4 80GB",
+            nic="ConnectX-6 200G (HDR IB), 4 per node",
+            gpus_per_node=8,
+            nvlink_gbps=2400.0,
+            nic_gbps=200.0,
+            nvlink_latency_us=_NVLINK_LATENCY_US,
+            access_latency_us=_ACCESS_LATENCY_US,
+            fabric_latency_us=_FABRIC_LATENCY_US,
+            base_latency_us=_BASE_LATENCY_US,
+            nvlink_efficiency=0.78,
+            nic_efficiency=_NIC_EFFICIENCY,
+            peak_tflops_bf16=312.0,
+            nccl_arch="ampere",
+            nics_per_node=4,
+        ),
+        Profile(
+            name="h100-roce200x8",
+            # Cloud-style H100 node: 8 x 200 Gb/s RoCE ports, one per GPU. ConnectX-7 runs
+            # a 400G port at 200 Gb/s (NVIDIA MMS4X00-NS400 transceiver spec: "200Gb/s
+            # NDR200 rate"); per-NIC efficiency as measured for 200G HDR (nccl-tests #160).
+            gpu="H100 SXM5 80GB",
+            nic="ConnectX-7 at 200G (RoCE)",
+            gpus_per_node=8,
+            nvlink_gbps=3600.0,
+            nic_gbps=200.0,
+            nvlink_latency_us=_NVLINK_LATENCY_US,
+            access_latency_us=_ACCESS_LATENCY_US,
+            fabric_latency_us=_FABRIC_LATENCY_US,
+            base_latency_us=_BASE_LATENCY_US,
+            nvlink_efficiency=0.82,
+            nic_efficiency=_NIC_EFFICIENCY,
+            peak_tflops_bf16=989.0,
+            nvls_algbw_GBps=273.0,
+        ),
+        Profile(
+            name="h100-roce400x4",
+            # Cloud-style H100 node with 4 x 400G RoCE NICs, each shared by two GPUs over PCIe
+            # (the "8 GPUs behind 4 x 400G RoCE NICs" server of the issue). NIC figures as
+            # h100-ndr400 (nccl-tests #267, #290: 46-49 GB/s per 400G NIC).
+            gpu="H100 SXM5 80GB",
+            nic="ConnectX-7 400G (RoCE), 4 per node",
+            gpus_per_node=8,
+            nvlink_gbps=3600.0,
+            nic_gbps=400.0,
+            nvlink_latency_us=_NVLINK_LATENCY_US,
+            access_latency_us=_ACCESS_LATENCY_US,
+            fabric_latency_us=_FABRIC_LATENCY_US,
+            base_latency_us=_BASE_LATENCY_US,
+            nvlink_efficiency=0.82,
+            nic_efficiency=_NIC_EFFICIENCY,
+            peak_tflops_bf16=989.0,
+            nvls_algbw_GBps=273.0,
+            nics_per_node=4,
+        ),
     )
 }
 """Every built-in profile by name."""
 
-ALIASES: dict[str, str] = {"h100": "h100-ndr400", "a100": "a100-hdr200", "b200": "b200-xdr800"}
+ALIASES: dict[str, str] = {"h100": "h100-ndr400", "a100": "a100-hdr200", "b200": "b200-xdr800",
+                           "h200": "h200-ndr400", "gb200": "gb200-nvl72"}
 """Short names accepted by :func:`get_profile`."""
 
 

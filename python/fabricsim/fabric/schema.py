@@ -12,7 +12,10 @@ attribute     required  meaning
 ============  ========  ===========================================================
 ``role``      yes       one of :data:`ROLES`. ``"gpu"`` and ``"edge_site"`` are
                         endpoints (:data:`ENDPOINT_ROLES`): traffic starts and ends
-                        there but never passes through. Every other role forwards.
+                        there but never passes through. Every other role forwards,
+                        among them ``"nic"``: a network card between a host's GPUs
+                        (``pcie`` edges) and its first switch (an ``access`` edge),
+                        which several GPUs may share.
 ``host``      no        the server a GPU or NVSwitch sits in (str or int)
 ``rail``      no        rail number (int >= 0): the GPU's local index / NIC number,
                         or the rail a rail-optimized leaf serves
@@ -35,7 +38,8 @@ attribute            required  meaning
                                to more than :data:`MAX_PATH_LATENCY_US` (~4.29 s)
 ``kind``             no        one of :data:`KINDS`: ``"nvlink"`` (GPU-NVSwitch),
                                ``"access"`` (NIC to first switch), ``"fabric"``
-                               (switch to switch), ``"wan"`` (carrier circuits)
+                               (switch to switch), ``"wan"`` (carrier circuits),
+                               ``"pcie"`` (GPU to a NIC it shares)
 ``carrier``          no        name of the carrier operating the link (str)
 ``availability``     no        probability the link is up, in (0, 1]; default 1
 ``jitter_us``        no        latency spread in µs (>= 0, default 0), used by the
@@ -111,6 +115,7 @@ from fabricsim.exceptions import (
 ROLES: tuple[str, ...] = (
     "gpu",
     "nvswitch",
+    "nic",
     "leaf",
     "spine",
     "core",
@@ -123,7 +128,7 @@ ROLES: tuple[str, ...] = (
 ENDPOINT_ROLES: tuple[str, ...] = ("gpu", "edge_site")
 """Roles that only send and receive; they never forward traffic."""
 
-KINDS: tuple[str, ...] = ("nvlink", "access", "fabric", "wan")
+KINDS: tuple[str, ...] = ("nvlink", "access", "fabric", "wan", "pcie")
 """Every valid edge ``kind``."""
 
 PARALLEL_MODES: tuple[str, ...] = ("aggregate", "reject")
@@ -143,6 +148,7 @@ the latency of any path must also stay below ``MAX_PATH_LATENCY_US`` (about 4.29
 MAX_PATH_LATENCY_US = (2**32 - 2) / 1e3
 """Largest latency (µs) any path may have, in the routing metric's whole nanoseconds."""
 
+_FLOAT_MAX = float(np.finfo(np.float64).max)
 _ROLE_SET = frozenset(ROLES)
 _ENDPOINT_SET = frozenset(ENDPOINT_ROLES)
 _KIND_SET = frozenset(KINDS)
@@ -428,7 +434,7 @@ def _check_edges(G: nx.Graph, multi: bool):
             out[i] = v
         v = d.get("availability")
         if v is not None:
-            if not _is_real(v) or not 0.0 < float(v) <= 1.0:
+            if not _is_real(v) or not 0.0 < v <= 1.0:  # no float(): 10**400 overflows
                 raise InvalidAttributeError(
                     f"{_edge_name(edges[i])}: availability must be a number in (0, 1], "
                     f"got {_show(v)}"
@@ -436,7 +442,7 @@ def _check_edges(G: nx.Graph, multi: bool):
             avail[i] = v
         v = d.get("jitter_us")
         if v is not None:
-            if not _is_real(v) or not 0.0 <= float(v) < math.inf:
+            if not _is_real(v) or not 0.0 <= v <= _FLOAT_MAX:  # no float(): 10**400 overflows
                 raise InvalidAttributeError(
                     f"{_edge_name(edges[i])}: jitter_us must be a finite number >= 0, "
                     f"got {_show(v)}"

@@ -22,7 +22,7 @@ except ImportError as _e:  # pragma: no cover - exercised in a subprocess by the
 from fabricsim.fabric import schema
 from fabricsim.fabric.compiled import Fabric
 
-_SWITCH_ROLES = ("leaf", "spine", "core", "nvswitch", "border", "carrier_pop")
+_SWITCH_ROLES = ("leaf", "spine", "core", "nvswitch", "nic", "border", "carrier_pop")
 assert set(_SWITCH_ROLES) == set(schema.ROLES) - set(schema.ENDPOINT_ROLES)
 
 

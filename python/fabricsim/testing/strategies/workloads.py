@@ -61,6 +61,8 @@ def _hosts(fabric: Fabric) -> dict:
 def _feasible(op: str, algo: str, fabric: Fabric | None) -> bool:
     if algo != "auto" and algo not in SUPPORTED[op]:
         return False
+    if algo in ("nvls", "nvls_tree"):  # need NVSwitch hosts: ask for them by name
+        return False
     if fabric is None:  # ranks=None on an unknown fabric: only rank-count-agnostic algorithms
         return algo != "hierarchical" and not (
             algo == "halving_doubling" and op in ("all_gather", "reduce_scatter"))

@@ -19,11 +19,27 @@ Algorithms (``algorithm=``)
     of a node's NICs and a rail-optimized node reaches its total NIC bandwidth. A step sends
     one chunk (``size / (n x channels)``) to the ring neighbour; step ``k`` of rank ``i``
     waits for step ``k-1`` of rank ``i-1`` (its input) and of rank ``i`` (the send before it).
-    All-reduce is reduce-scatter then all-gather: 2(n-1) steps. Broadcast / reduce are a
-    pipelined chain from / to the root in ``pipeline_chunks`` pieces.
+    All-reduce is reduce-scatter then all-gather: 2(n-1) steps. Broadcast / reduce are
+    ``channels`` pipelined chains from / to the root (ring order ``c`` for channel ``c``, so
+    they too leave every host through different NICs), each with ``1/channels`` of the data
+    in ``pipeline_chunks`` pieces.
 ``tree``
-    NCCL's double binary tree (all-reduce): two complementary binary trees, each carrying half
-    the data, reduce up and broadcast down, pipelined in ``pipeline_chunks`` pieces.
+    NCCL's tree (all-reduce): a double binary tree between hosts and a chain inside each
+    host, on ``channels`` channels, each carrying half of its share on a binary tree and
+    half on the mirrored one. Channel ``c``'s chain in each host starts at the GPU on rail
+    ``c mod gpus`` (the head), which talks to the parent and child hosts through its own
+    NIC; reduce goes up, the result comes down, pipelined in ``pipeline_chunks`` pieces. At
+    thousands of hosts (chunks x hops beyond ``max_flows``) it is planned at host
+    granularity: one streaming flow per inter-host edge (docs/nccl-model.md).
+``nvls``
+    NVLink SHARP inside one NVSwitch host: every GPU sends its buffer to the switch once, the
+    switch reduces and multicasts the result back (each GPU's NVLink carries the size once
+    per direction), pipelined; the switch's reduction rate is the profile's
+    ``nvls_algbw_GBps``.
+``nvls_tree``
+    NVLS inside each host, then channel ``c``'s share crosses hosts on a double binary tree
+    of the rail-``c`` GPUs (their NICs), then the switch multicasts the result; planned at
+    host granularity at scale, as the tree is.
 ``halving_doubling``
     Rabenseifner: reduce-scatter by recursive halving then all-gather by recursive doubling,
     2 log2(n) pairwise-exchange steps. With n not a power of two (all-reduce only), the first
@@ -40,9 +56,16 @@ Algorithms (``algorithm=``)
     hosts among the GPUs of each rail (a ring per rail, all rails at once), all-gather inside
     the host. All-gather / reduce-scatter: the inter-host and intra-host halves of that.
 ``auto``
-    Simulates each algorithm NCCL itself would consider for the op (ring or tree for
-    all-reduce, ring for the others, direct for all-to-all and send/recv) and keeps the
-    fastest, as NCCL's tuner picks the fastest by its cost model.
+    Without a profile: simulates each algorithm NCCL would consider that the ranks can run
+    (ring or tree for all-reduce, plus ``hierarchical``; ring for the others; direct for
+    all-to-all and send/recv) and keeps the fastest. With a profile (the fabric's, or
+    ``profile=``): NCCL's own cost model (:mod:`~fabricsim.traffic.collectives.tuner`, from
+    ``src/graph/tuning.cc``) is evaluated over (algorithm, protocol, channels), including
+    NVLS / NVLS-tree where every host's ranks share an NVSwitch and the profile has an NVLS
+    rate; the algorithms whose best model time is within ``tuner.MARGIN`` of the best are
+    simulated with their best protocol (``hierarchical``, outside NCCL's model, always is),
+    and the fastest simulated one is kept. The result reports the protocol, the channels
+    and the pipeline chunks it used.
 
 Chunking: a ring step is one flow. When ``channels x n x steps`` exceeds ``max_flows``,
 consecutive steps of a rank are merged into one flow carrying their bytes that pays their
@@ -50,12 +73,19 @@ path latencies (``latency_scale``) and per-step overheads; on an uncongested fab
 exact, under contention it smooths the step-by-step lockstep. Tree and chain pipelines use
 ``pipeline_chunks`` (default: one per 512 KiB of data, between 1 and 64).
 
-A hardware profile adds its per-step software overhead (``base_latency_us``, NCCL's base
-latency order of magnitude) as a delay before every step; without a profile it is zero, which
-is what the closed-form tests use.
+Protocols and latencies (with a profile; see ``docs/nccl-model.md``): the protocol's
+bandwidth relative to Simple (NCCL's model) scales the bytes every flow puts on the wire;
+NCCL's base latency of the (algorithm, protocol) delays the flows that start the collective;
+its per-step NVLink / network latencies (less the fabric's own wire latency) delay every
+whole step of the ring family (at NCCL's average per step, so the steps add up to NCCL's ring
+latency), and the first chunk on every hop of a pipelined algorithm. Without a profile
+(``profile=False``, or a fabric without one) all of that is zero and the protocol is Simple:
+the path the closed-form tests use.
 """
 
+from fabricsim.traffic.collectives import tuner
 from fabricsim.traffic.collectives.api import (
+    AUTO_ALGORITHMS,
     DATATYPES,
     Collective,
     CollectiveResult,
@@ -77,6 +107,7 @@ from fabricsim.traffic.collectives.plan import (
 
 __all__ = [
     "ALGORITHMS",
+    "AUTO_ALGORITHMS",
     "BUSBW_FACTOR",
     "DATATYPES",
     "DEFAULT_MAX_FLOWS",
@@ -91,4 +122,5 @@ __all__ = [
     "collective",
     "normalize_op",
     "sweep_sizes",
+    "tuner",
 ]

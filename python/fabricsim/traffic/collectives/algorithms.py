@@ -76,7 +76,7 @@ def _ring(plan: _Plan, ctx: _Ctx, ranks: np.ndarray, orders: np.ndarray, vias: n
         share = max(1, (budget_groups * steps) // max(1, total_steps))
         for g in _groups(steps, share).tolist():
             ids = plan.add(src, dst, bytes_per_step * g, phase=pid, step=step0, via=vias,
-                           delay=ctx.overhead_s * g, scale=float(g), conn=conn).reshape(C, n)
+                           pay=float(g), scale=float(g), conn=conn).reshape(C, n)
             if prev is not None:
                 # the input from the previous rank's last step, and this rank's own last send
                 plan.depend(ids, np.roll(prev, 1, axis=1))
@@ -91,19 +91,64 @@ def _ring(plan: _Plan, ctx: _Ctx, ranks: np.ndarray, orders: np.ndarray, vias: n
     return np.stack([prev, np.roll(prev, 1, axis=1)], axis=2)
 
 
-def _chain(plan: _Plan, ctx: _Ctx, path: np.ndarray, size: float, name: str) -> None:
-    """Pipelined chain along ``path`` (node indices) in ctx.chunks pieces (broadcast/reduce)."""
-    pid = plan.phase(name)
-    K = ctx.chunks
-    hops = len(path) - 1
-    ids = np.empty((K, hops), dtype=np.int64)
-    conn = plan.conns(hops)
+def _budget_chunks(ctx: _Ctx, flows_per_chunk: int) -> int:
+    """ctx.chunks, fewer if that many chunks of ``flows_per_chunk`` flows exceed max_flows."""
+    k = max(1, min(ctx.chunks, ctx.max_flows // max(1, flows_per_chunk)))
+    ctx.chunks_used = k
+    return k
+
+
+def _pipeline(plan: _Plan, src: np.ndarray, dst: np.ndarray, size, phase, K: int,
+              succ: np.ndarray, pred: np.ndarray, via=None, pay: bool = True) -> np.ndarray:
+    """E edges ``src[e] -> dst[e]`` each carrying K chunks of ``size`` (per edge) bytes, one
+    connection per edge. Chunk k of edge ``succ[i]`` waits for chunk k of edge ``pred[i]``
+    (the data it forwards), and every edge sends its chunks in order, one at a time (first
+    in, first out: chunks sharing a link at once would all finish together at the end and
+    break the pipeline). On a chain of equal links this is the textbook pipeline,
+    (hops + K - 1) x (alpha + chunk / B); each chunk waits for the previous one's wire
+    latency too (stop-and-wait; NCCL keeps up to 8 steps in flight, so with a latency that is
+    large against a chunk's transfer time this is pessimistic). Only chunk 0 pays the
+    model's step latency (a pipeline pays it once per hop). Returns flow ids (K x E)."""
+    E = len(src)
+    ids = np.empty((K, E), dtype=np.int64)
+    conn = plan.conns(E)
     for k in range(K):
-        ids[k] = plan.add(path[:-1], path[1:], size / K, phase=pid, step=k, delay=ctx.overhead_s,
-                          conn=conn)
-    # piece k on hop h waits for piece k on hop h-1 (data) and piece k-1 on hop h (order)
-    plan.depend(ids[:, 1:], ids[:, :-1])
-    plan.depend(ids[1:, :], ids[:-1, :])
+        ids[k] = plan.add(src, dst, size, phase=phase, step=k, via=via, conn=conn,
+                          pay=1.0 if (pay and k == 0) else 0.0)
+    if len(succ):
+        plan.depend(ids[:, succ], ids[:, pred])
+    if K > 1:
+        plan.depend(ids[1:], ids[:-1])
+    return ids
+
+
+def _bcast_reduce(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
+    """Broadcast / reduce as NCCL runs them: ``channels`` pipelined rings (chains) from / to
+    the root, each with 1/channels of the data in ``pipeline_chunks`` pieces; channel c follows
+    ring order c, so its inter-host hops leave through rail c's NIC (PXN), as the rings do."""
+    n, C = len(ctx.ranks), ctx.channels
+    orders, vias = _ring_orders(ctx)
+    root_pos = int(np.flatnonzero(ctx.ranks == ctx.root)[0])
+    K = _budget_chunks(ctx, C * (n - 1))
+    src, dst, via = [], [], []
+    for c in range(C):
+        r = int(np.flatnonzero(orders[c] == root_pos)[0])
+        order = np.roll(orders[c], -r)
+        v = np.roll(vias[c], -r)
+        if op == "broadcast":
+            src.append(ctx.ranks[order[:-1]])
+            dst.append(ctx.ranks[order[1:]])
+            via.append(v[:-1])
+        else:  # reduce: from the far end back to the root
+            rev = order[::-1]
+            src.append(ctx.ranks[rev[:-1]])
+            dst.append(ctx.ranks[rev[1:]])
+            via.append(np.full(n - 1, -1, dtype=np.int64))
+    hops = n - 1
+    e = np.arange(C * hops).reshape(C, hops)
+    succ, pred = e[:, 1:].ravel(), e[:, :-1].ravel()
+    _pipeline(plan, np.concatenate(src), np.concatenate(dst), size / (C * K), plan.phase(op), K,
+              succ, pred, via=np.concatenate(via))
 
 
 def _binary_tree(n: int, mirror: bool) -> np.ndarray:
@@ -130,36 +175,354 @@ def _binary_tree(n: int, mirror: bool) -> np.ndarray:
 
 
 def _tree_allreduce(plan: _Plan, ctx: _Ctx, size: float) -> None:
-    n, K = len(ctx.ranks), ctx.chunks
-    piece = size / 2 / K
-    for t, mirror in enumerate((False, True)):
-        parent = _binary_tree(n, mirror)
+    """NCCL's tree: a double binary tree between hosts and a chain inside each host, on
+    ``channels`` channels. Each channel carries 1/channels of the data, half of it on a
+    binary tree and half on its mirror (a host that is inner in one tree is mostly a leaf in
+    the other, so every NIC carries about 2 shares instead of an inner node's 3). Channel
+    c's chain in every host starts at the GPU on rail ``c mod gpus`` (the head), which talks
+    to the parent and child hosts through its own NIC. Reduce goes up (chain tail -> head ->
+    parent head), broadcast comes down the same way, pipelined in chunks."""
+    n, C = len(ctx.ranks), ctx.channels
+    hosts = ctx.hosts
+    H = len(hosts)
+    K = _budget_chunks(ctx, 4 * (n - 1) * C)
+    if K < ctx.chunks and H > 1:
+        _tree_fluid(plan, ctx, size)
+        return
+    src: list[int] = []
+    dst: list[int] = []
+    up_flag: list[bool] = []
+    succ: list[int] = []
+    pred: list[int] = []
+
+    def edge(u: int, v: int, up: bool, after: list[int]) -> int:
+        e = len(src)
+        src.append(u)
+        dst.append(v)
+        up_flag.append(up)
+        for p in after:
+            succ.append(e)
+            pred.append(p)
+        return e
+
+    for v in range(2 * C):  # per channel, the tree and its mirror, half of its share each
+        c = v // 2
+        parent = _binary_tree(H, mirror=(v % 2 == 1))
+        chains = [np.roll(h, -(c % len(h))) for h in hosts]
+        children: list[list[int]] = [[] for _ in range(H)]
+        for h in range(H):
+            if parent[h] >= 0:
+                children[int(parent[h])].append(h)
+        # up: chain tail -> ... -> head, then head -> parent's head once the children are in
+        arrive_up: list[list[int]] = [[] for _ in range(H)]  # up edges into each host's head
+        order = _postorder(parent, children)
+        up_edge: dict[int, int] = {}
+        for h in order:
+            ch = chains[h]
+            last: list[int] = []
+            for j in range(len(ch) - 1, 0, -1):
+                last = [edge(int(ch[j]), int(ch[j - 1]), True, last)]
+            arrive_up[h] = last + [up_edge[k] for k in children[h]]
+            if parent[h] >= 0:
+                up_edge[h] = edge(int(chains[h][0]), int(chains[int(parent[h])][0]), True,
+                                  arrive_up[h])
+        # down: root head has the result once everything arrived; heads pass it to the child
+        # hosts' heads and down their own chain
+        has: dict[int, list[int]] = {}
+        for h in reversed(order):  # parents before children
+            if parent[h] < 0:
+                has[h] = arrive_up[h]
+            ch = chains[h]
+            for k in children[h]:
+                has[k] = [edge(int(ch[0]), int(chains[k][0]), False, has[h])]
+            prev = has[h]
+            for j in range(1, len(ch)):
+                prev = [edge(int(ch[j - 1]), int(ch[j]), False, prev)]
+    pos_src, pos_dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+    flag = np.asarray(up_flag)
+    phase = np.where(flag, plan.phase("tree reduce (up)"), plan.phase("tree broadcast (down)"))
+    _pipeline(plan, ctx.ranks[pos_src], ctx.ranks[pos_dst], size / (2 * C * K), phase, K,
+              np.asarray(succ, np.int64), np.asarray(pred, np.int64))
+
+
+def _tree_fluid(plan: _Plan, ctx: _Ctx, size: float) -> None:
+    """The tree planned at host granularity, for when its chunks do not fit max_flows.
+
+    NCCL at scale streams a deep pipeline of many small chunks; as flows that is
+    chunks x edges, far beyond the budget at thousands of hosts, and a few big chunks would
+    stall the pipeline instead. So each inter-host tree edge becomes one flow carrying its
+    channel's whole share, all edges streaming at once (max-min shares every link among
+    them, so congestion and oversubscription still act), each starting when the first of
+    ``pipeline_chunks`` chunks would reach it: along its longest path, per hop, a chunk's
+    transfer at the channel's share of the NIC (NVLink inside a host), the wire latency and
+    the model's step latency. The intra-host chains (NVLink, which no other flow of the
+    collective competes for) are not flows: their hops are in those start times, a zero-byte
+    marker per host and channel waits for the result to reach the host and then for its
+    chain, and one marker per host keeps the time at least the NVLink streaming time (every
+    GPU sends about 2 (g-1)/g of the data up and down the chains). On 8 nodes it lands
+    within a few % of the chunk-by-chunk plan (tests/traffic/test_nccl.py)."""
+    hosts = ctx.hosts
+    H, C = len(hosts), ctx.channels
+    ctx.chunks_used = K = ctx.chunks
+    chunk = size / (2 * C * K)
+    intra = chunk / ctx.intra_Bps + ctx.wire_intra_s + ctx.step_intra_s
+    inter = chunk / ctx.inter_Bps + ctx.wire_inter_s + ctx.step_inter_s
+    chain = np.array([(len(h) - 1) * intra for h in hosts])
+    # the last chunk down a chain: its transfer and wire per hop (the step latency was paid
+    # by the first chunk)
+    tail = np.array([(len(h) - 1) * (chunk / ctx.intra_Bps + ctx.wire_intra_s) for h in hosts])
+    g = max(len(h) for h in hosts)
+    floor = 2.0 * size * (g - 1) / g / (ctx.intra_Bps * C)
+    up_ph, dn_ph, mk_ph = (plan.phase("tree reduce (up)"), plan.phase("tree broadcast (down)"),
+                           plan.phase("tree chains (inside the hosts)"))
+    for v in range(2 * C):  # per channel, the tree and its mirror, half of its share each
+        c = v // 2
+        parent = _binary_tree(H, mirror=(v % 2 == 1))
+        children: list[list[int]] = [[] for _ in range(H)]
+        for h in range(H):
+            if parent[h] >= 0:
+                children[int(parent[h])].append(h)
+        order = _postorder(parent, children)
+        head = np.array([int(ctx.ranks[h[c % len(h)]]) for h in hosts], dtype=np.int64)
+        ready = np.zeros(H)  # the head has its subtree's sum
+        for h in order:
+            ready[h] = max([chain[h]] + [ready[k] + inter for k in children[h]])
+        has = np.zeros(H)  # the head has the result
+        for h in reversed(order):
+            if parent[h] < 0:
+                has[h] = ready[h]
+            for k in children[h]:
+                has[k] = has[h] + inter
         kids = np.flatnonzero(parent >= 0)
-        up_phase = plan.phase(f"tree{t} reduce")
-        down_phase = plan.phase(f"tree{t} broadcast")
-        up = np.full((K, n), -1, dtype=np.int64)
-        down = np.full((K, n), -1, dtype=np.int64)
-        up_conn, down_conn = plan.conns(len(kids)), plan.conns(len(kids))
-        for k in range(K):
-            up[k, kids] = plan.add(ctx.ranks[kids], ctx.ranks[parent[kids]], piece,
-                                   phase=up_phase, step=k, delay=ctx.overhead_s, conn=up_conn)
-            down[k, kids] = plan.add(ctx.ranks[parent[kids]], ctx.ranks[kids], piece,
-                                     phase=down_phase, step=k, delay=ctx.overhead_s,
-                                     conn=down_conn)
         par = parent[kids]
-        inner = parent[par] >= 0  # the child's parent is not the root
-        # reduce: a rank sends piece k up once piece k arrived from every child
-        plan.depend(up[:, par[inner]], up[:, kids[inner]])
-        # broadcast: a rank forwards piece k down once it received piece k
-        plan.depend(down[:, kids[inner]], down[:, par[inner]])
-        # the root sends piece k down once all its children reduced piece k into it
-        root_kids = kids[~inner]
-        for c in root_kids:
-            for c2 in root_kids:
-                plan.depend(down[:, c], up[:, c2])
-        # pieces go in order on every tree edge
-        plan.depend(up[1:, kids], up[:-1, kids])
-        plan.depend(down[1:, kids], down[:-1, kids])
+        up = plan.add(head[kids], head[par], size / (2 * C), phase=up_ph, step=0,
+                      delay=ready[kids], pay=0.0)
+        dn = plan.add(head[par], head[kids], size / (2 * C), phase=dn_ph, step=0,
+                      delay=has[par], pay=0.0)
+        root = int(np.flatnonzero(parent < 0)[0])
+        mk = plan.add(head, head, 0.0, phase=mk_ph, step=1, delay=tail, pay=0.0)
+        plan.depend(mk[kids], dn)
+        plan.depend(np.full(int((par == root).sum()), mk[root]), up[par == root])
+    # NVLink / NVSwitch streaming time, once per host (on the GPU that heads channel 0)
+    first = np.array([int(ctx.ranks[h[0]]) for h in hosts], dtype=np.int64)
+    plan.add(first, first, 0.0, phase=mk_ph, step=2, delay=floor, pay=0.0)
+
+
+def _postorder(parent: np.ndarray, children: list[list[int]]) -> list[int]:
+    """Hosts children-first (every host after all of its descendants)."""
+    roots = [int(h) for h in np.flatnonzero(parent < 0)]
+    out: list[int] = []
+    stack = [(r, False) for r in roots]
+    while stack:
+        h, done = stack.pop()
+        if done:
+            out.append(h)
+            continue
+        stack.append((h, True))
+        stack.extend((k, False) for k in children[h])
+    return out
+
+
+def _host_switch(ctx: _Ctx, positions: np.ndarray) -> int | None:
+    """The NVSwitch every rank at ``positions`` attaches to (node index), or None."""
+    g = ctx.fabric.graph
+    common: set | None = None
+    for p in positions.tolist():
+        label = ctx.fabric.label(int(ctx.ranks[p]))
+        sw = {v for v in g[label] if g.nodes[v].get("role") == "nvswitch"}
+        common = sw if common is None else common & sw
+    if not common:
+        return None
+    return ctx.fabric.index(sorted(common, key=str)[0])
+
+
+def _nvls(plan: _Plan, ctx: _Ctx, size: float) -> None:
+    """NVLS (NVLink SHARP) all-reduce inside one NVSwitch host: every GPU sends its buffer to
+    the switch once, the switch reduces, and multicasts the result back: each GPU's NVLink
+    carries the size once per direction (its channels split it), pipelined in chunks. The
+    switch's reduction rate enters as ``ctx.nvls_factor`` NVLink bytes per byte."""
+    if len(ctx.hosts) != 1:
+        raise InvalidArgumentError(
+            f"algorithm: nvls runs inside one NVSwitch host; the ranks span {len(ctx.hosts)} "
+            "hosts (use 'nvls_tree')")
+    sw = _host_switch(ctx, ctx.hosts[0])
+    if sw is None:
+        raise InvalidArgumentError("algorithm: nvls needs the ranks to share an NVSwitch")
+    n, C = len(ctx.ranks), ctx.channels
+    K = _budget_chunks(ctx, 2 * n * C + 1)
+    piece = size / (C * K) * ctx.nvls_factor
+    gpus = np.repeat(ctx.ranks, C)
+    up_ph, bar_ph, down_ph = (plan.phase("NVLS reduce (into the switch)"),
+                              plan.phase("NVLS switch reduction"),
+                              plan.phase("NVLS multicast (out of the switch)"))
+    up_conn, down_conn = plan.conns(len(gpus)), plan.conns(len(gpus))
+    prev_up = prev_down = None
+    for k in range(K):
+        up = plan.add(gpus, sw, piece, phase=up_ph, step=k, conn=up_conn, pay=0.0)
+        bar = plan.add(sw, sw, 0.0, phase=bar_ph, step=k, pay=0.0)
+        plan.depend(np.repeat(bar, len(up)), up)
+        down = plan.add(sw, gpus, piece, phase=down_ph, step=k, conn=down_conn, pay=0.0)
+        plan.depend(down, np.repeat(bar, len(down)))
+        if prev_up is not None:
+            plan.depend(up, prev_up)
+            plan.depend(down, prev_down)
+        prev_up, prev_down = up, down
+
+
+def _nvls_tree(plan: _Plan, ctx: _Ctx, size: float) -> None:
+    """NVLS-tree across NVSwitch hosts: inside each host every GPU sends its buffer to the
+    switch, which reduces it and hands channel c's share (1/channels) to the head GPU on rail
+    ``c mod gpus``; the heads of every host run channel c's binary tree (even channels one
+    tree, odd ones its mirror) over their NICs; each head then gives the result back to the
+    switch, which multicasts the whole buffer to the host's GPUs. Pipelined in chunks."""
+    hosts = ctx.hosts
+    H, C = len(hosts), ctx.channels
+    if H < 2:
+        raise InvalidArgumentError("algorithm: nvls_tree needs ranks on at least 2 hosts "
+                                   "(use 'nvls' inside one host)")
+    sws = []
+    for h in hosts:
+        sw = _host_switch(ctx, h)
+        if sw is None:
+            raise InvalidArgumentError(
+                "algorithm: nvls_tree needs the ranks of every host to share an NVSwitch")
+        sws.append(sw)
+    n = len(ctx.ranks)
+    per_chunk = 2 * n + 2 * H + 2 * C * H + 4 * C * (H - 1)
+    K = _budget_chunks(ctx, per_chunk)
+    if K < ctx.chunks:
+        _nvls_tree_fluid(plan, ctx, size)
+        return
+    f = ctx.nvls_factor
+    whole, share = size / K * f, size / (C * K) * f  # NVLink bytes (the switch's rate)
+    net_share = size / (2 * C * K)  # on the network: half of the channel's share per tree
+    gpu_h = np.concatenate([np.full(len(h), i, dtype=np.int64) for i, h in enumerate(hosts)])
+    gpus = ctx.ranks[np.concatenate(hosts)]
+    sw_of = np.asarray(sws, dtype=np.int64)
+    heads = np.array([[int(ctx.ranks[h[c % len(h)]]) for h in hosts] for c in range(C)])
+    ph = [plan.phase(x) for x in ("NVLS reduce (into the switch)", "NVLS switch reduction",
+                                  "NVLS share to the NIC GPU", "tree reduce (up)",
+                                  "tree broadcast (down)", "NVLS result into the switch",
+                                  "NVLS switch barrier", "NVLS multicast (out of the switch)")]
+    trees = []  # per channel, the double binary tree: the tree and its mirror, half each
+    for t in range(2):
+        parent = _binary_tree(H, mirror=(t == 1))
+        kids = np.flatnonzero(parent >= 0)
+        trees.append((parent, kids))
+    conn_a, conn_e = plan.conns(n), plan.conns(n)
+    conn_b, conn_d = plan.conns(C * H), plan.conns(C * H)
+    conn_up = [plan.conns(len(trees[v % 2][1])) for v in range(2 * C)]
+    conn_dn = [plan.conns(len(trees[v % 2][1])) for v in range(2 * C)]
+    prev: dict[str, np.ndarray] = {}
+
+    def ordered(name: str, ids: np.ndarray) -> None:
+        if name in prev:
+            plan.depend(ids, prev[name])
+        prev[name] = ids
+
+    for k in range(K):
+        pay = 1.0 if k == 0 else 0.0
+        a = plan.add(gpus, sw_of[gpu_h], whole, phase=ph[0], step=k, conn=conn_a, pay=0.0)
+        bar1 = plan.add(sw_of, sw_of, 0.0, phase=ph[1], step=k, pay=0.0)
+        plan.depend(bar1[gpu_h], a)
+        b = plan.add(np.tile(sw_of, C), heads.ravel(), share, phase=ph[2], step=k,
+                     conn=conn_b, pay=0.0).reshape(C, H)
+        plan.depend(b, np.tile(bar1, (C, 1)))
+        d_all = np.empty((C, H), dtype=np.int64)
+        for v in range(2 * C):
+            c = v // 2
+            parent, kids = trees[v % 2]
+            hd = heads[c]
+            up = plan.add(hd[kids], hd[parent[kids]], net_share, phase=ph[3], step=k,
+                          conn=conn_up[v], pay=pay)
+            up_of = np.full(H, -1, dtype=np.int64)
+            up_of[kids] = up
+            # a head sends up once its own share and its children's are in
+            plan.depend(up, b[c, kids])
+            inner = parent[parent[kids]] >= 0  # the child's parent is not the root
+            plan.depend(up_of[parent[kids][inner]], up[inner])  # child -> parent's up
+            dn = plan.add(hd[parent[kids]], hd[kids], net_share, phase=ph[4], step=k,
+                          conn=conn_dn[v], pay=pay)
+            dn_of = np.full(H, -1, dtype=np.int64)
+            dn_of[kids] = dn
+            root = int(np.flatnonzero(parent < 0)[0])
+            root_in = np.concatenate([[b[c, root]], up[parent[kids] == root]])
+            for r_in in root_in.tolist():
+                plan.depend(dn[parent[kids] == root], r_in)
+            deep = parent[kids] != root
+            plan.depend(dn[deep], dn_of[parent[kids][deep]])
+            ordered(f"up{v}", up)
+            ordered(f"dn{v}", dn)
+            # the head returns the result to its switch once it has it from both trees
+            if v % 2 == 0:
+                d = plan.add(hd, sw_of, share, phase=ph[5], step=k,
+                             conn=conn_d[c * H:(c + 1) * H], pay=0.0)
+                d_all[c] = d
+            d = d_all[c]
+            plan.depend(d[kids], dn)
+            for r_in in root_in.tolist():
+                plan.depend(d[root], r_in)
+        bar2 = plan.add(sw_of, sw_of, 0.0, phase=ph[6], step=k, pay=0.0)
+        plan.depend(np.tile(bar2, C), d_all.ravel())
+        e = plan.add(sw_of[gpu_h], gpus, whole, phase=ph[7], step=k, conn=conn_e, pay=0.0)
+        plan.depend(e, bar2[gpu_h])
+        for name, ids in (("a", a), ("b", b.ravel()), ("d", d_all.ravel()), ("e", e)):
+            ordered(name, ids)
+
+
+def _nvls_tree_fluid(plan: _Plan, ctx: _Ctx, size: float) -> None:
+    """NVLS-tree planned at host granularity (see :func:`_fluid`): the inter-host tree edges
+    of every channel stream their share at once, each starting when its first chunk would
+    reach it; the NVSwitch phases (into the switch and the share to the head; result back
+    and the multicast) are in those start times and in a marker per host, which also keeps
+    the time at least the NVSwitch streaming time (size x nvls_factor over NVLink)."""
+    hosts = ctx.hosts
+    H, C = len(hosts), ctx.channels
+    ctx.chunks_used = K = ctx.chunks
+    f = ctx.nvls_factor
+    nvl = ctx.intra_Bps * C  # one GPU's NVLink
+    chunk = size / K
+    # into the switch (a whole chunk) then its share to the head; and the way back
+    cost_in = (chunk * f + chunk / C * f) / nvl + 2 * ctx.wire_intra_s
+    cost_out = cost_in
+    hop = chunk / (2 * C) / ctx.inter_Bps + ctx.wire_inter_s + ctx.step_inter_s
+    floor = size * f / nvl
+    up_ph, dn_ph, mk_ph = (plan.phase("tree reduce (up)"), plan.phase("tree broadcast (down)"),
+                           plan.phase("NVLS multicast (out of the switch)"))
+    for v in range(2 * C):  # per channel, the tree and its mirror, half of its share each
+        c = v // 2
+        parent = _binary_tree(H, mirror=(v % 2 == 1))
+        children: list[list[int]] = [[] for _ in range(H)]
+        for h in range(H):
+            if parent[h] >= 0:
+                children[int(parent[h])].append(h)
+        order = _postorder(parent, children)
+        head = np.array([int(ctx.ranks[h[c % len(h)]]) for h in hosts], dtype=np.int64)
+        up_start = np.zeros(H)
+        ready = np.zeros(H)  # the head has its subtree's sum
+        for h in order:
+            ready[h] = max([cost_in] + [ready[k] + hop for k in children[h]])
+            up_start[h] = ready[h]
+        has = np.zeros(H)  # the head has the result
+        for h in reversed(order):
+            if parent[h] < 0:
+                has[h] = ready[h]
+            for k in children[h]:
+                has[k] = has[h] + hop
+        kids = np.flatnonzero(parent >= 0)
+        par = parent[kids]
+        up = plan.add(head[kids], head[par], size / (2 * C), phase=up_ph, step=0,
+                      delay=up_start[kids], pay=0.0)
+        dn = plan.add(head[par], head[kids], size / (2 * C), phase=dn_ph, step=0,
+                      delay=has[par], pay=0.0)
+        # each host is done once the result reached its head and went out through the switch
+        root = int(np.flatnonzero(parent < 0)[0])
+        mk = plan.add(head, head, 0.0, phase=mk_ph, step=1, delay=cost_out, pay=0.0)
+        plan.depend(mk[kids], dn)
+        plan.depend(np.full(int((par == root).sum()), mk[root]), up[par == root])
+    # NVLink / NVSwitch streaming time, once per host (on the GPU that heads channel 0)
+    first = np.array([int(ctx.ranks[h[0]]) for h in hosts], dtype=np.int64)
+    plan.add(first, first, 0.0, phase=mk_ph, step=2, delay=floor, pay=0.0)
 
 
 def _exchange_steps(plan, ctx, pairs_sizes, name, prev_in, prev_out):
@@ -173,7 +536,7 @@ def _exchange_steps(plan, ctx, pairs_sizes, name, prev_in, prev_out):
         active = partner >= 0
         ids = np.full(n, -1, dtype=np.int64)
         ids[active] = plan.add(ctx.ranks[pos[active]], ctx.ranks[partner[active]], nbytes,
-                               phase=pid, step=s, delay=ctx.overhead_s)
+                               phase=pid, step=s)
         recv = np.full(n, -1, dtype=np.int64)
         recv[partner[active]] = ids[active]
         safe = np.where(active, partner, 0)
@@ -232,31 +595,27 @@ def _direct(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
     n = len(ctx.ranks)
     i, j = np.nonzero(~np.eye(n, dtype=bool))
     if op == "all_to_all":
-        plan.add(ctx.ranks[i], ctx.ranks[j], size / n, phase=plan.phase("all-to-all"), step=0,
-                 delay=ctx.overhead_s)
+        plan.add(ctx.ranks[i], ctx.ranks[j], size / n, phase=plan.phase("all-to-all"), step=0)
     elif op in ("all_gather", "reduce_scatter"):
         plan.add(ctx.ranks[i], ctx.ranks[j], size / n, phase=plan.phase(op.replace("_", "-")),
-                 step=0, delay=ctx.overhead_s)
+                 step=0)
     elif op == "all_reduce":
         rs = plan.add(ctx.ranks[i], ctx.ranks[j], size / n, phase=plan.phase("reduce-scatter"),
-                      step=0, delay=ctx.overhead_s)
+                      step=0)
         # a zero-byte local flow per rank marks "every piece of my shard has arrived"
         ready = plan.add(ctx.ranks, ctx.ranks, 0.0, phase=plan.phase("reduce"), step=1)
         plan.depend(ready[j], rs)
         ag = plan.add(ctx.ranks[i], ctx.ranks[j], size / n, phase=plan.phase("all-gather"),
-                      step=2, delay=ctx.overhead_s)
+                      step=2)
         plan.depend(ag, ready[i])
     elif op == "broadcast":
         others = ctx.ranks[ctx.ranks != ctx.root]
-        plan.add(ctx.root, others, size, phase=plan.phase("broadcast"), step=0,
-                 delay=ctx.overhead_s)
+        plan.add(ctx.root, others, size, phase=plan.phase("broadcast"), step=0)
     elif op == "reduce":
         others = ctx.ranks[ctx.ranks != ctx.root]
-        plan.add(others, ctx.root, size, phase=plan.phase("reduce"), step=0,
-                 delay=ctx.overhead_s)
+        plan.add(others, ctx.root, size, phase=plan.phase("reduce"), step=0)
     elif op == "send_recv":
-        plan.add(ctx.ranks, np.roll(ctx.ranks, -1), size, phase=plan.phase("send/recv"), step=0,
-                 delay=ctx.overhead_s)
+        plan.add(ctx.ranks, np.roll(ctx.ranks, -1), size, phase=plan.phase("send/recv"), step=0)
 
 
 def _pairwise(plan: _Plan, ctx: _Ctx, size: float) -> None:
@@ -303,10 +662,7 @@ def _ring_collective(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
     n = len(ctx.ranks)
     C = ctx.channels
     if op in ("broadcast", "reduce"):
-        # the chain starts (broadcast) or ends (reduce) at the root, the first rank given
-        root_pos = int(np.flatnonzero(ctx.ranks == ctx.root)[0])
-        path = np.roll(ctx.ranks, -root_pos)
-        _chain(plan, ctx, path if op == "broadcast" else path[::-1], size, op)
+        _bcast_reduce(plan, ctx, op, size)
         return
     orders, vias = _ring_orders(ctx)
     chunk = size / (n * C)
@@ -333,5 +689,9 @@ def build_plan(ctx: _Ctx, op: str, algorithm: str, size: int) -> tuple[FlowSet, 
         _pairwise(plan, ctx, size)
     elif algorithm == "hierarchical":
         _hierarchical(plan, ctx, op, size)
-    fs_, phase, step = plan.pack()
+    elif algorithm == "nvls":
+        _nvls(plan, ctx, size)
+    elif algorithm == "nvls_tree":
+        _nvls_tree(plan, ctx, size)
+    fs_, phase, step = plan.pack(ctx)
     return fs_, phase, step, plan.phase_names

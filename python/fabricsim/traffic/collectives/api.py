@@ -13,6 +13,7 @@ import numpy as np
 from fabricsim import _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
+from fabricsim.traffic.collectives import tuner
 from fabricsim.traffic.collectives.algorithms import build_plan
 from fabricsim.traffic.collectives.plan import (
     ALGORITHMS,
@@ -70,6 +71,11 @@ class CollectiveResult:
     flow_step: np.ndarray = field(repr=False)
     simulation: SimulationResult = field(repr=False)
     alternatives: dict = field(default_factory=dict)
+    #: NCCL protocol the run modelled ("ll", "ll128", "simple"; "simple" without a profile).
+    protocol: str = "simple"
+    #: Pipeline chunks per channel really used (tree, broadcast / reduce chains, NVLS); None
+    #: for algorithms made of whole steps (ring, halving-doubling, direct, ...).
+    chunks: int | None = None
 
     @property
     def time_us(self) -> float:
@@ -134,7 +140,8 @@ class CollectiveResult:
     def as_dict(self) -> dict:
         return {
             "op": self.op, "algorithm": self.algorithm, "size_bytes": self.size_bytes,
-            "n_ranks": self.n_ranks, "channels": self.channels, "time_s": self.time_s,
+            "n_ranks": self.n_ranks, "channels": self.channels, "protocol": self.protocol,
+            "chunks": self.chunks, "time_s": self.time_s,
             "algbw_GBps": self.algbw_GBps, "busbw_GBps": self.busbw_GBps,
             "phases": [p.__dict__ for p in self.phases],
             "bottlenecks": [dict(b, link=list(map(str, b["link"]))) for b in self.bottlenecks],
@@ -194,6 +201,12 @@ def _default_chunks(size: int) -> int:
 class Collective:
     """A collective to run: what, how big, among whom, and how.
 
+    ``profile``: the hardware profile whose NCCL model (protocols, base and per-step
+    latencies, NVSwitch reduction rate) applies; None uses the fabric's own
+    (:attr:`fabricsim.Fabric.profile`), False none at all (bare wire latencies, Simple
+    protocol: the closed forms). ``protocol``: ``"ll"``, ``"ll128"``, ``"simple"`` or
+    ``"auto"`` (NCCL's model picks it; Simple without a profile).
+
     >>> import fabricsim as fs
     >>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=1))
     >>> res = fs.Collective("all_reduce", 1 << 30, algorithm="ring").run(fab)
@@ -209,11 +222,13 @@ class Collective:
     profile: Any = None
     pipeline_chunks: int | None = None
     max_flows: int = DEFAULT_MAX_FLOWS
+    protocol: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "op", normalize_op(self.op))
         object.__setattr__(self, "size_bytes", check_size(self.size_bytes))
         _validate.choice("algorithm", self.algorithm, ALGORITHMS)
+        _validate.choice("protocol", self.protocol, ("auto",) + tuner.PROTOCOLS)
         if self.algorithm != "auto" and self.algorithm not in SUPPORTED[self.op]:
             raise InvalidArgumentError(
                 f"algorithm: {self.algorithm!r} does not build {self.op}; valid for {self.op}: "
@@ -230,29 +245,136 @@ class Collective:
             raise InvalidArgumentError(
                 f"pipeline_chunks: at most {MAX_USER_PIPELINE_CHUNKS}, got {self.pipeline_chunks}")
 
-    def _context(self, fabric: Fabric) -> _Ctx:
-        ranks, hosts = _resolve_ranks(fabric, self.ranks)
-        overhead = 0.0
-        if self.profile is not None:
-            from fabricsim.fabric import profiles
+    # -- what the model sees ------------------------------------------------------------------
+    def _profile(self, fabric: Fabric) -> Any:
+        if self.profile is False:
+            return None
+        if self.profile is None:
+            return fabric.profile
+        from fabricsim.fabric import profiles
 
-            overhead = profiles.get_profile(self.profile).base_latency_us * 1e-6
-        channels = self.channels or max(len(h) for h in hosts)
-        chunks = self.pipeline_chunks or _default_chunks(self.size_bytes)
+        return profiles.get_profile(self.profile)
+
+    def _base(self, fabric: Fabric) -> _Setup:
+        ranks, hosts = _resolve_ranks(fabric, self.ranks)
         root = fabric.index(self.ranks[0]) if self.ranks is not None else int(ranks[0])
-        return _Ctx(fabric, ranks, hosts, int(channels), overhead, int(self.max_flows),
-                    int(chunks), int(root))
+        channels = self.channels or max(len(h) for h in hosts)
+        return _Setup(fabric, ranks, hosts, int(channels), root, self._profile(fabric))
+
+    def _context(self, setup: _Setup, algorithm: str, protocol: str) -> _Ctx:
+        chunks = self.pipeline_chunks or _default_chunks(self.size_bytes)
+        ctx = _Ctx(setup.fabric, setup.ranks, setup.hosts, setup.channels, int(self.max_flows),
+                   int(chunks), setup.root, setup.node_host, protocol=protocol)
+        # what one channel gets of a GPU's NVLink and of its host's NICs (fill times at scale)
+        C = setup.channels
+        ctx.intra_Bps = setup.intra_GBps * 1e9 / C
+        ctx.inter_Bps = setup.inter_GBps * 1e9 / max(C, setup.nics)
+        ctx.wire_intra_s, ctx.wire_inter_s = (w * 1e-6 for w in setup.wire_us)
+        if setup.prof is None:
+            return ctx
+        hw = setup.hardware
+        model = algorithm if algorithm in tuner.MODEL_ALGORITHMS else "ring"
+        if algorithm in ("nvls", "nvls_tree"):
+            if protocol != "simple":
+                raise InvalidArgumentError(
+                    f"protocol: NCCL's model runs {algorithm} with 'simple' only, got {protocol!r}")
+            ctx.nvls_factor = setup.nvls_factor
+        else:
+            simple = tuner.bandwidth_GBps(self.op, model, "simple", hw, setup.channels)
+            mine = tuner.bandwidth_GBps(self.op, model, protocol, hw, setup.channels)
+            if mine <= 0:
+                raise InvalidArgumentError(
+                    f"protocol: NCCL's model does not run {algorithm} with {protocol!r}")
+            ctx.wire_factor = simple / mine
+        intra_us, inter_us = tuner.step_latencies_us(model, protocol, hw)
+        base_us = tuner.base_latency_us(self.op, model, protocol, hw)
+        if algorithm in ("nvls", "nvls_tree"):
+            intra_us = 0.0  # NVLS: the NVSwitch step is the one-off latency (tuning.cc)
+            if algorithm == "nvls_tree":
+                base_us += tuner.step_latencies_us(model, protocol, hw)[0]
+            else:
+                inter_us = 0.0
+        plateau = 1.0
+        if (model == "ring" and protocol == "simple" and hw.n_nodes > 1 and self.op == "all_reduce"
+                and self.size_bytes / (setup.channels * hw.n_ranks) >= 64):
+            plateau = tuner.RING_PLATEAU.get(hw.arch, 1.4)
+        if model == "ring" and not (self.op in ("broadcast", "reduce") and algorithm == "ring"):
+            # Whole-step algorithms run in lockstep here (a step waits for the one before it on
+            # every rank), so a rank on a host boundary would pay the network latency at every
+            # step; NCCL's ring pipelines slices instead, and its model charges
+            # (nsteps - nInterSteps) intra + nInterSteps inter. Every step pays the average,
+            # so the steps add up to NCCL's ring latency exactly.
+            nsteps, _ = tuner._nsteps(self.op, hw.n_ranks, hw.n_nodes)
+            avg = (tuner.latency_us(self.op, "ring", protocol, hw) - base_us) / max(1, nsteps)
+            wire = setup.wire_us[1] if hw.n_nodes > 1 else setup.wire_us[0]
+            intra_us = inter_us = avg
+            wire_intra = wire_inter = wire
+        else:
+            wire_intra, wire_inter = setup.wire_us
+        ctx.base_s = base_us * plateau * 1e-6
+        ctx.step_intra_s = max(0.0, intra_us * plateau - wire_intra) * 1e-6
+        ctx.step_inter_s = max(0.0, inter_us * plateau - wire_inter) * 1e-6
+        return ctx
 
     def candidates(self, fabric: Fabric) -> tuple[str, ...]:
+        """The algorithms ``run`` simulates: the one asked for, or for ``"auto"`` those of
+        NCCL's own that this fabric and these ranks can run (plus ``hierarchical``), narrowed
+        by NCCL's cost model to those within ``tuner.MARGIN`` of its best when a profile
+        applies."""
         if self.algorithm != "auto":
             return (self.algorithm,)
-        return NCCL_ALGORITHMS[self.op]
+        return tuple(a for a, _ in self._choices(self._base(fabric)))
 
-    def plan(self, fabric: Fabric, algorithm: str | None = None) -> FlowSet:
-        """The flow DAG this collective becomes (node indices of ``fabric``)."""
-        algorithm = algorithm or self.candidates(fabric)[0]
-        fs_, phase, step, names = build_plan(self._context(fabric), self.op, algorithm, self.size_bytes)
-        fs_.meta.update(phase=phase, step=step, phase_names=names, algorithm=algorithm)
+    def _choices(self, setup: _Setup) -> list[tuple[str, str]]:
+        """(algorithm, protocol) pairs to simulate."""
+        if self.algorithm != "auto":
+            return [(self.algorithm, self._protocol_for(setup, self.algorithm))]
+        usable = [a for a in AUTO_ALGORITHMS[self.op] if setup.can_run(a, self.op)]
+        if setup.prof is None:
+            return [(a, "simple") for a in usable if a not in ("nvls", "nvls_tree")]
+        model_ok = tuner.allowed(self.op, setup.hardware)
+        ests = tuner.estimates(self.op, self.size_bytes, setup.hardware,
+                               channels=setup.channels,
+                               algorithms=tuple(a for a in usable if a in model_ok),
+                               protocols=self._protocols())
+        short = tuner.shortlist(ests)
+        out = [(e.algorithm, e.protocol) for e in short]
+        if "hierarchical" in usable:  # outside NCCL's model: fabricsim's own estimate
+            h = tuner.hierarchical_estimate(self.op, self.size_bytes, setup.hardware)
+            best = min((e.time_us for e in short), default=math.inf)
+            if h is not None and h.time_us <= best * (1.0 + tuner.MARGIN):
+                out.append(("hierarchical", "simple"))
+        return out or [(usable[0], "simple")]
+
+    def _protocols(self) -> tuple[str, ...]:
+        return tuner.PROTOCOLS if self.protocol == "auto" else (self.protocol,)
+
+    def _protocol_for(self, setup: _Setup, algorithm: str) -> str:
+        if self.protocol != "auto":
+            return self.protocol
+        if setup.prof is None or algorithm in ("nvls", "nvls_tree", "hierarchical"):
+            return "simple"
+        model = algorithm if algorithm in tuner.MODEL_ALGORITHMS else "ring"
+        ests = tuner.estimates(self.op, self.size_bytes, setup.hardware, channels=setup.channels,
+                               algorithms=(model,))
+        best = min(ests, key=lambda e: e.time_us, default=None)
+        return "simple" if best is None else best.protocol
+
+    def plan(self, fabric: Fabric, algorithm: str | None = None, *,
+             protocol: str | None = None) -> FlowSet:
+        """The flow DAG this collective becomes (node indices of ``fabric``), for
+        ``algorithm`` (default: the first candidate) and ``protocol`` (default: the model's
+        best for that algorithm)."""
+        setup = self._base(fabric)
+        if algorithm is None:
+            algorithm, proto = self._choices(setup)[0]
+        else:
+            proto = self._protocol_for(setup, algorithm)
+        proto = protocol or proto
+        ctx = self._context(setup, algorithm, proto)
+        fs_, phase, step, names = build_plan(ctx, self.op, algorithm, self.size_bytes)
+        fs_.meta.update(phase=phase, step=step, phase_names=names, algorithm=algorithm,
+                        protocol=proto)
         return fs_
 
     def run(self, fabric: Fabric, *, routing: Routing = "ecmp", seed: int = 0, metric: Metric = "latency",
@@ -262,18 +384,132 @@ class Collective:
         _validate.choice("routing", routing, ROUTING_POLICIES)
         _validate.choice("metric", metric, METRICS)
         seed = _validate.seed(seed)
-        ctx = self._context(fabric)
+        setup = self._base(fabric)
         results = {}
-        for algo in self.candidates(fabric):
-            algo = _validate.choice("algorithm", algo, ALGORITHMS)
+        for algo, proto in self._choices(setup):
+            ctx = self._context(setup, algo, proto)
             fs_, phase, step, names = build_plan(ctx, self.op, algo, self.size_bytes)
             sim = run_flowset(fabric, fs_, routing=routing, seed=seed, metric=metric, engine=engine)
-            results[algo] = _result(self, fabric, ctx, algo, fs_, phase, step, names, sim)
+            results[algo] = _result(self, fabric, ctx, _validate.choice("algorithm", algo,
+                                    ALGORITHMS), fs_, phase, step, names, sim)
         best = min(results.values(), key=lambda r: r.time_s)
         if len(results) > 1:
             alts = {a: r.time_s for a, r in results.items()}
             object.__setattr__(best, "alternatives", alts)
         return best
+
+
+#: What ``algorithm="auto"`` considers, before the fabric and NCCL's model narrow it.
+AUTO_ALGORITHMS = {
+    **NCCL_ALGORITHMS,
+    "all_reduce": ("ring", "tree", "nvls", "nvls_tree", "hierarchical"),
+    "all_gather": ("ring", "hierarchical"),
+    "reduce_scatter": ("ring", "hierarchical"),
+}
+
+_PIPELINED = ("tree", "nvls", "nvls_tree")
+
+
+class _Setup:
+    """What every candidate of one run shares: ranks, hosts, channels, the profile and the
+    hardware summary NCCL's model needs (computed once)."""
+
+    def __init__(self, fabric: Fabric, ranks: np.ndarray, hosts: list[np.ndarray], channels: int,
+                 root: int, prof: Any) -> None:
+        self.fabric, self.ranks, self.hosts, self.channels = fabric, ranks, hosts, channels
+        self.root, self.prof = root, prof
+        self.node_host = _node_hosts(fabric)
+        self._hw: tuner.Hardware | None = None
+        self._switch: dict[int, bool] = {}
+        self.wire_us = (0.0, 0.0)
+        self.nvls_factor = 1.0
+        self._summarize()
+
+    @property
+    def hardware(self) -> tuner.Hardware:
+        assert self._hw is not None
+        return self._hw
+
+    def _summarize(self) -> None:
+        fab, c = self.fabric, self.fabric.compiled
+        r0 = int(self.ranks[0])
+        kinds = _link_kinds(fab)
+        usable_GBps = fab.usable_Bps / 1e9
+        out0 = c.link_src == r0
+        intra = float(usable_GBps[out0 & (kinds == "nvlink")].sum())
+        h0 = self.node_host[r0]
+        if h0 >= 0:
+            inside = self.node_host == h0
+            leave = inside[c.link_src] & ~inside[c.link_dst]
+        else:
+            leave = out0
+        inter = float(usable_GBps[leave].sum())
+        nics = max(1, len(np.unique(c.link_src[leave])))
+        hosts = self.hosts
+        H = len(hosts)
+        self.intra_GBps = intra if intra > 0 else inter
+        self.inter_GBps, self.nics = (inter if inter > 0 else self.intra_GBps), nics
+        prof = self.prof
+        if prof is not None:
+            algbw = getattr(prof, "nvls_algbw_GBps", None)
+            nvls = bool(algbw) and all(self.shares_switch(i) for i in range(H))
+            if nvls and intra > 0 and algbw:
+                self.nvls_factor = max(1.0, intra / float(algbw))
+            self._hw = tuner.Hardware(
+                n_ranks=len(self.ranks), n_nodes=H, intra_GBps=self.intra_GBps,
+                inter_GBps=inter, nics_per_node=nics,
+                arch=getattr(prof, "nccl_arch", "hopper"), nvls=nvls,
+                intra="nvlink" if intra > 0 else "pci")
+        wi = wn = 0.0
+        first = hosts[0]
+        if len(first) > 1:
+            wi = fab.distance(fab.label(int(self.ranks[first[0]])),
+                              fab.label(int(self.ranks[first[1]])))
+        if H > 1:
+            wn = fab.distance(fab.label(r0), fab.label(int(self.ranks[hosts[1][0]])))
+        self.wire_us = (wi if math.isfinite(wi) else 0.0, wn if math.isfinite(wn) else 0.0)
+
+    def shares_switch(self, i: int) -> bool:
+        if i not in self._switch:
+            from fabricsim.traffic.collectives.algorithms import _host_switch
+
+            ctx = _Ctx(self.fabric, self.ranks, self.hosts, 1, 1000, 1, self.root, self.node_host)
+            self._switch[i] = len(self.hosts[i]) > 1 and _host_switch(ctx, self.hosts[i]) is not None
+        return self._switch[i]
+
+    def can_run(self, algo: str, op: str) -> bool:
+        H = len(self.hosts)
+        if algo not in SUPPORTED[op]:
+            return False
+        if algo == "hierarchical":
+            g = len(self.hosts[0])
+            return H >= 2 and g >= 2 and all(len(h) == g for h in self.hosts)
+        if algo == "nvls":
+            return H == 1 and self.shares_switch(0)
+        if algo == "nvls_tree":
+            return H >= 2 and all(self.shares_switch(i) for i in range(H))
+        return True
+
+
+def _node_hosts(fabric: Fabric) -> np.ndarray:
+    """Host id of every node (-1 for nodes outside any host), cached on the fabric."""
+    cached = getattr(fabric, "_fs_node_hosts", None)
+    if cached is None:
+        ids: dict = {}
+        g = fabric.graph
+        cached = np.array([ids.setdefault(h, len(ids)) if (h := g.nodes[v].get("host")) is not None
+                           else -1 for v in fabric.nodes], dtype=np.int64)
+        fabric._fs_node_hosts = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _link_kinds(fabric: Fabric) -> np.ndarray:
+    cached = getattr(fabric, "_fs_link_kinds", None)
+    if cached is None:
+        c = fabric.compiled
+        cached = np.asarray([k or "" for k in c.kind], dtype=object)[c.link_edge]
+        fabric._fs_link_kinds = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def _result(coll: Collective, fabric: Fabric, ctx: _Ctx, algo: Algorithm, fs_: FlowSet, phase, step,
@@ -299,8 +535,12 @@ def _result(coll: Collective, fabric: Fabric, ctx: _Ctx, algo: Algorithm, fs_: F
          "bytes": float(sim.link_bytes[lid])}
         for lid in order if sim.link_bytes[lid] > 0
     )
+    # only these algorithms split the data over channels; the others run one connection per
+    # pair of ranks, so they report the one channel they use
+    channels = ctx.channels if algo in ("ring", "tree", "nvls", "nvls_tree") else 1
     return CollectiveResult(
-        op=coll.op, algorithm=algo, size_bytes=coll.size_bytes, n_ranks=n, channels=ctx.channels,
+        op=coll.op, algorithm=algo, size_bytes=coll.size_bytes, n_ranks=n, channels=channels,
+        protocol=ctx.protocol, chunks=ctx.chunks_used or None,
         time_s=t, algbw_GBps=algbw, busbw_GBps=algbw * BUSBW_FACTOR[coll.op](n),
         phases=tuple(phases), bottlenecks=bottlenecks,
         flow_src=fs_.src, flow_dst=fs_.dst, flow_bytes=fs_.size_bytes,
@@ -324,6 +564,7 @@ def collective(
     pipeline_chunks: int | None = None,
     max_flows: int = DEFAULT_MAX_FLOWS,
     engine: Engine = "rust",
+    protocol: str = "auto",
 ) -> CollectiveResult:
     """Time one collective on ``fabric``: ``op`` of ``size_bytes`` (nccl-tests size) among
     ``ranks`` (GPU labels; default every GPU) with ``algorithm`` (``"auto"`` picks the fastest).
@@ -335,7 +576,7 @@ def collective(
     ('ring', 50)
     """
     return Collective(op, size_bytes, ranks, algorithm, channels, profile, pipeline_chunks,
-                      max_flows).run(fabric, routing=routing, seed=seed, metric=metric, engine=engine)
+                      max_flows, protocol).run(fabric, routing=routing, seed=seed, metric=metric, engine=engine)
 
 
 #: nccl-tests' ``-d`` data types and their sizes in bytes (nccl-tests src/common.cu,

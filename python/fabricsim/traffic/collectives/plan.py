@@ -23,7 +23,10 @@ from fabricsim.types import Algorithm, Op
 
 OPS: tuple[Op, ...] = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "reduce",
        "send_recv")
-ALGORITHMS: tuple[Algorithm, ...] = ("auto", "ring", "tree", "halving_doubling", "direct", "pairwise", "hierarchical")
+ALGORITHMS: tuple[Algorithm, ...] = (
+    "auto", "ring", "tree", "halving_doubling", "direct", "pairwise", "hierarchical", "nvls",
+    "nvls_tree",
+)
 
 #: nccl-tests bus-bandwidth factor per op (n = ranks).
 BUSBW_FACTOR = {
@@ -38,7 +41,8 @@ BUSBW_FACTOR = {
 
 #: Which algorithms build each op.
 SUPPORTED = {
-    "all_reduce": ("ring", "tree", "halving_doubling", "direct", "hierarchical"),
+    "all_reduce": ("ring", "tree", "halving_doubling", "direct", "hierarchical", "nvls",
+                   "nvls_tree"),
     "all_gather": ("ring", "halving_doubling", "direct", "hierarchical"),
     "reduce_scatter": ("ring", "halving_doubling", "direct", "hierarchical"),
     "all_to_all": ("direct", "pairwise"),
@@ -103,7 +107,10 @@ class _Plan:
         return len(self.phase_names) - 1
 
     def add(self, src, dst, size, *, phase: int, step, via=None, delay=0.0, scale=1.0,
-            conn=None) -> np.ndarray:
+            conn=None, pay=1.0) -> np.ndarray:
+        """Flows ``src -> dst`` of ``size`` bytes. ``pay``: how many step latencies of the
+        protocol model the flow pays before it starts (a merged ring flow pays one per step it
+        stands for; in a pipeline only the first chunk on each hop pays)."""
         src, dst = np.broadcast_arrays(np.asarray(src, np.int64), np.asarray(dst, np.int64))
         src = src.reshape(-1)
         k = len(src)
@@ -125,6 +132,7 @@ class _Plan:
             "phase": full(phase, np.int64),
             "step": full(step, np.int64),
             "conn": self.conns(k) if conn is None else full(conn, np.int64),
+            "pay": full(pay, np.float64),
         })
         self.n += k
         return ids
@@ -135,9 +143,20 @@ class _Plan:
         self.dep_succ.append(succ.reshape(-1))
         self.dep_pred.append(pred.reshape(-1))
 
-    def pack(self) -> tuple[FlowSet, np.ndarray, np.ndarray]:
+    def pack(self, ctx: _Ctx | None = None) -> tuple[FlowSet, np.ndarray, np.ndarray]:
+        """The FlowSet. With a context, its protocol model applies: flow sizes x
+        ``ctx.wire_factor``, each flow waits ``pay`` x its step latency (intra- or inter-host)
+        before it starts, and the flows that wait for nothing wait the base latency."""
         cat = {k: np.concatenate([b[k] for b in self.blocks]) for k in self.blocks[0]}
         n = self.n
+        if ctx is not None and ctx.wire_factor != 1.0:
+            cat["size"] = cat["size"] * ctx.wire_factor
+        if ctx is not None and (ctx.step_intra_s or ctx.step_inter_s):
+            host = ctx.node_host
+            hs, hd = host[cat["src"]], host[cat["dst"]]
+            intra = (hs == hd) & (hs >= 0)
+            cat["delay"] = cat["delay"] + cat["pay"] * np.where(intra, ctx.step_intra_s,
+                                                                ctx.step_inter_s)
         if self.dep_succ:
             # One sort of a combined (successor, predecessor) key groups and dedups the edges.
             key = np.concatenate(self.dep_succ).astype(np.int64) * n + np.concatenate(self.dep_pred)
@@ -150,6 +169,9 @@ class _Plan:
             dep_idx = pred
         else:
             dep_ptr, dep_idx = np.zeros(n + 1, np.int64), np.zeros(0, np.int64)
+        if ctx is not None and ctx.base_s:
+            first = dep_ptr[1:] == dep_ptr[:-1]
+            cat["delay"] = cat["delay"] + np.where(first, ctx.base_s, 0.0)
         fs_ = FlowSet(
             src=cat["src"], dst=cat["dst"], size_bytes=cat["size"],
             release_s=np.zeros(n), delay_s=cat["delay"], dep_ptr=dep_ptr, dep_idx=dep_idx,
@@ -172,7 +194,20 @@ class _Ctx:
     ranks: np.ndarray  # node indices, in ring order (host-grouped)
     hosts: list[np.ndarray]  # positions into ranks, per host, sorted by rail
     channels: int
-    overhead_s: float
     max_flows: int
     chunks: int
     root: int  # node index of the first rank given: the root of broadcast / reduce
+    node_host: np.ndarray  # host id of every fabric node (-1: none)
+    protocol: str = "simple"
+    wire_factor: float = 1.0  # bytes on the wire per byte of data (protocol, relative to Simple)
+    step_intra_s: float = 0.0  # extra wait per intra-host step (model latency - wire latency)
+    step_inter_s: float = 0.0  # extra wait per inter-host step
+    base_s: float = 0.0  # once per collective
+    nvls_factor: float = 1.0  # NVLink bytes per byte through the NVSwitch (its reduction rate)
+    chunks_used: int = 0  # set by the pipelined algorithms: the chunks they really used
+    # at scale (pipelines planned as streaming flows): one GPU's NVLink and NIC rates and the
+    # wire latency of an intra- / inter-host hop
+    intra_Bps: float = 1.0
+    inter_Bps: float = 1.0
+    wire_intra_s: float = 0.0
+    wire_inter_s: float = 0.0
