@@ -239,10 +239,19 @@ def test_availability_is_one_minus_the_product_of_outages():
 
 
 @pytest.mark.parametrize("name", sorted(fac.PRESETS))
-def test_presets_build_and_host_every_profile(name):
+def test_presets_build_and_host_every_profile_that_fits_a_rack(name):
+    """Every preset hosts every 8-GPU server profile; a rack-scale system (GB200 NVL72, ~120
+    kW) fits only where one rack carries its minimum draw, and is refused naming the field."""
     f = Facility.preset(name)
     for p in profiles.list_profiles():
-        assert f.ready_gpus(p) > 0 and 0 < f.clock_fraction(p) <= 1
+        prof = profiles.get_profile(p)
+        floor_kw = prof.server_power_kw - prof.gpus_per_node * (prof.gpu_tdp_w - prof.gpu_min_power_w) / 1e3
+        if floor_kw <= f.usable_rack_kw(p):
+            assert f.ready_gpus(p) > 0 and 0 < f.clock_fraction(p) <= 1
+        else:
+            assert prof.gpus_per_node > 8
+            with pytest.raises(fs.InvalidArgumentError, match="rack_power_kw"):
+                f.ready_gpus(p)
 
 
 @pytest.mark.parametrize(

@@ -406,6 +406,14 @@ PROFILES: dict[str, Profile] = {
             nvlink_efficiency=0.82,
             nic_efficiency=_NIC_EFFICIENCY,
             peak_tflops_bf16=989.0,  # H200 datasheet: 1,979 TFLOPS BF16 with sparsity
+            # NVIDIA DGX H100/H200 user guide, "Power Specifications": six 3.3 kW supplies (4+2
+            # redundant), 10.2 kW maximum system input. H200 SXM datasheet: TDP up to 700 W.
+            # No public nvidia-smi Min Power Limit for H200 was found: the H100 SXM's 200 W
+            # (same board family) is assumed.
+            server_power_kw=10.2,
+            gpu_tdp_w=700.0,
+            gpu_min_power_w=200.0,
+            power_curve=POWER_CAP_CURVE,
             nvls_algbw_GBps=273.0,
         ),
         Profile(
@@ -431,6 +439,14 @@ PROFILES: dict[str, Profile] = {
             # GB200 NVL72 datasheet: 360 PFLOPS FP16/BF16 with sparsity over 72 GPUs
             # = 5 PFLOPS per GPU sparse, 2.5 dense.
             peak_tflops_bf16=2500.0,
+            # Power: the whole rack is one "server" here. NVIDIA GB200 NVL72 materials and
+            # deployment guides: ~120 kW per liquid-cooled rack (120-132 kW; the low end is
+            # used). GB200 NVL72 datasheet: up to 1,200 W per Blackwell GPU. No public Min
+            # Power Limit: the H100's 200 W floor is assumed, as for b200-xdr800.
+            server_power_kw=120.0,
+            gpu_tdp_w=1200.0,
+            gpu_min_power_w=200.0,
+            power_curve=POWER_CAP_CURVE,
             # NVLS runs on NVL72, but no public per-GPU NVLS rate: not modelled (None).
         ),
         Profile(
@@ -450,6 +466,12 @@ PROFILES: dict[str, Profile] = {
             nvlink_efficiency=0.78,
             nic_efficiency=_NIC_EFFICIENCY,
             peak_tflops_bf16=312.0,
+            # Power as a100-hdr200: DGX A100 6.5 kW max system power; nvidia-smi on A100 SXM4
+            # 80GB: Default Power Limit 400 W, Min 100 W.
+            server_power_kw=6.5,
+            gpu_tdp_w=400.0,
+            gpu_min_power_w=100.0,
+            power_curve=POWER_CAP_CURVE,
             nccl_arch="ampere",
             nics_per_node=4,
         ),
@@ -470,6 +492,13 @@ PROFILES: dict[str, Profile] = {
             nvlink_efficiency=0.82,
             nic_efficiency=_NIC_EFFICIENCY,
             peak_tflops_bf16=989.0,
+            # Power: the DGX H100 figures (user guide "Power Specifications": 10.2 kW max system
+            # input; nvidia-smi on H100 SXM5: Default Power Limit 700 W, Min 200 W) stand for
+            # this 8 x H100 SXM server; a cloud HGX chassis's own rating may differ.
+            server_power_kw=10.2,
+            gpu_tdp_w=700.0,
+            gpu_min_power_w=200.0,
+            power_curve=POWER_CAP_CURVE,
             nvls_algbw_GBps=273.0,
         ),
         Profile(
@@ -489,6 +518,13 @@ PROFILES: dict[str, Profile] = {
             nvlink_efficiency=0.82,
             nic_efficiency=_NIC_EFFICIENCY,
             peak_tflops_bf16=989.0,
+            # Power: the DGX H100 figures (user guide "Power Specifications": 10.2 kW max system
+            # input; nvidia-smi on H100 SXM5: Default Power Limit 700 W, Min 200 W) stand for
+            # this 8 x H100 SXM server; a cloud HGX chassis's own rating may differ.
+            server_power_kw=10.2,
+            gpu_tdp_w=700.0,
+            gpu_min_power_w=200.0,
+            power_curve=POWER_CAP_CURVE,
             nvls_algbw_GBps=273.0,
             nics_per_node=4,
         ),
