@@ -240,7 +240,7 @@ def test_issue17_profiles_and_their_nics():
     # the builders take the NIC count from the profile: one call describes the shared NICs
     G = fs.rail_optimized(nodes_per_su=2, profile="h100-roce400x4")
     assert sum(1 for _, r in G.nodes(data="role") if r == "nic") == 2 * 4
-    assert G.graph["params"]["nics_per_node"] == 4
+    assert fs.builders.params(G)["nics_per_node"] == 4
 
 
 @pytest.mark.parametrize("bad", [0, 3, True, 2.0])

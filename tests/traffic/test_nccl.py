@@ -327,7 +327,7 @@ def test_shared_nic_layout():
     assert fab.paths("host0/gpu4", "host0/gpu5") == [["host0/gpu4", "host0/nvswitch",
                                                       "host0/gpu5"]]
     # leaf downlink counts the shared NICs
-    assert G.graph["params"]["uplink_gbps"] == pytest.approx(2 * 400.0 / 2)
+    assert fs.builders.params(G)["uplink_gbps"] == pytest.approx(2 * 400.0 / 2)
 
 
 def test_ring_channels_spread_over_shared_nics():

@@ -111,7 +111,7 @@ class Fabric:
         >>> copy.paths(copy.gpus[0], copy.gpus[1]) == fab.paths(fab.gpus[0], fab.gpus[1])
         True
         """
-        return (_unpickle_fabric, (type(self), self._c, self._efficiency))
+        return (_unpickle_fabric, (type(self), self._c, self._efficiency, self._profile))
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -332,13 +332,13 @@ class Fabric:
 
 
 def _unpickle_fabric(cls: type, compiled: schema.CompiledFabric,
-                     efficiency: Mapping[str, float]) -> Fabric:
+                     efficiency: Mapping[str, float], profile: Any = None) -> Fabric:
     """Rebuild a pickled :class:`Fabric` (its arrays come back read-only, as compiled)."""
     for f in dataclasses.fields(compiled):
         value = getattr(compiled, f.name)
         if isinstance(value, np.ndarray):
             value.flags.writeable = False
-    return cls(compiled, efficiency)
+    return cls(compiled, efficiency, profile)
 
 
 def _walk_order(ids: np.ndarray, link_src: np.ndarray, link_dst: np.ndarray, start: int) -> np.ndarray:

@@ -671,7 +671,7 @@ def sources() -> list[dict]:
 
     >>> rows = sources()
     >>> [r["name"] for r in rows][:3]
-    ['server_power_kw[a100-hdr200]', 'server_power_kw[b200-xdr800]', 'server_power_kw[h100-ndr400]']
+    ['server_power_kw[a100-hdr200]', 'server_power_kw[a100-hdr200x4]', 'server_power_kw[b200-xdr800]']
     >>> all(r["source"] for r in rows)
     True
     """
