@@ -17,6 +17,7 @@ The package is layered; each layer imports only the ones above it in this list:
 
 from fabricsim import _aliases, exceptions
 from fabricsim._engine import __version__
+from fabricsim._memory import set_memory_limit
 from fabricsim.analysis import edge, failures, queueing, training
 from fabricsim.analysis.comparison import Comparison, Design, compare
 from fabricsim.analysis.edge import EdgeReport, edge_latency
@@ -45,8 +46,10 @@ from fabricsim.exceptions import (
     InvalidGraphError,
     InvalidTypeError,
     MissingAttributeError,
+    OverloadError,
     OverloadWarning,
     ParallelEdgeError,
+    ResourceError,
     ScenarioError,
     SelfLoopError,
     UnknownNameError,
@@ -137,6 +140,9 @@ __all__ = [
     "UnreachableError",
     "DependencyCycleError",
     "ScenarioError",
+    "OverloadError",
     "OverloadWarning",
+    "ResourceError",
     "InternalError",
+    "set_memory_limit",
 ]

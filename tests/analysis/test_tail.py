@@ -192,13 +192,22 @@ def test_offered_utilization_matches_the_uniform_closed_form():
         assert util[fab.links_of_edge(fab.gpus[0], "leaf0")[0]] == pytest.approx(load)
 
 
-def test_tail_latency_warns_when_background_overloads_a_tier():
+def test_tail_latency_refuses_a_background_that_overloads_a_tier():
+    """Issue 13: an overloaded point used to run for minutes with only a warning; now it is an
+    OverloadError naming the link, its tier and the offered load, or (overload="saturate") a
+    result marked saturated, returned at once without simulating."""
     fab = two_leaves(spines=2, per_leaf=4, oversubscription=4.0)
     job = fs.Collective("all_reduce", 1 << 20, algorithm="ring")
-    with pytest.warns(fs.OverloadWarning, match=r"leaf\d' -> 'spine\d'"):
+    with pytest.raises(fs.OverloadError, match=r"leaf->spine link 'leaf\d' -> 'spine\d' 114%") as e:
         fs.tail_latency(fab, job, fs.Background(load=0.5, sizes=1e5), samples=1, seed=0)
+    assert e.value.tier == "leaf->spine" and e.value.offered == pytest.approx(8 / 7)
+    r = fs.tail_latency(fab, job, fs.Background(load=0.5, sizes=1e5), samples=3, seed=0,
+                        overload="saturate")
+    assert r.saturated and r.offered_max == pytest.approx(8 / 7)
+    assert np.all(np.isinf(r.job_time_s)) and r.p99_s == np.inf and r.p50_s == np.inf
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", fs.OverloadWarning)
-        fs.tail_latency(fab, job, fs.Background(load=0.3, sizes=1e5), samples=1, seed=0)
+        ok = fs.tail_latency(fab, job, fs.Background(load=0.3, sizes=1e5), samples=1, seed=0)
+    assert not ok.saturated and 0 < ok.offered_max < 0.9

@@ -36,7 +36,13 @@ from fabricsim.traffic.collectives import Collective
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
 from fabricsim.traffic.flows import run_flowset
-from fabricsim.analysis.training import ErosionResult, TrainingJob, erosion, plot_erosion
+from fabricsim.analysis.training import (
+    SATURATED_MARK,
+    ErosionResult,
+    TrainingJob,
+    erosion,
+    plot_erosion,
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ def _as_designs(designs: Any, job: TrainingJob) -> list[tuple[str, Fabric, str]]
         raise InvalidArgumentError("designs: nothing to compare")
     out, seen = [], set()
     for d in items:
+        _validate.name("designs: a design name", d.name)
         if d.name in seen:
             raise InvalidArgumentError(f"designs: the name {d.name!r} appears twice")
         seen.add(d.name)
@@ -122,6 +129,10 @@ class Comparison:
         ("edge_availability", "edge avail.", "{:.5f}"),
     )
 
+    #: Columns that have no value at a saturated point (the table prints the mark instead).
+    SATURATED_COLUMNS = ("step_time_p50_s", "step_time_p99_s", "tokens_per_s_p50", "erosion_p50",
+                         "erosion_p99", "mfu_p50")
+
     def table(self) -> str:
         cols = [c for c in self.COLUMNS if any(r.get(c[0]) is not None for r in self.rows)]
         cells = [[c[1] for c in cols]]
@@ -129,6 +140,11 @@ class Comparison:
             line = []
             for c in cols:
                 v = r.get(c[0])
+                if r.get("saturated") and c[0] in self.SATURATED_COLUMNS:
+                    line.append(SATURATED_MARK if c[0].startswith("step") else "-")
+                    continue
+                if c[0] == "design":
+                    v = _validate.printable(v)
                 if v is None or (isinstance(v, float) and math.isnan(v)):
                     line.append("-")
                     continue
@@ -145,6 +161,13 @@ class Comparison:
                 out.append("  ".join("-" * w for w in widths))
         out.append(f"(background load {self.load:.0%} of NIC capacity; erosion = throughput lost "
                    "vs the same GPUs on an ideal non-blocking switch)")
+        sat = [r for r in self.rows if r.get("saturated")]
+        if sat:
+            out.append(f"({SATURATED_MARK}: at this load the background alone offers a link of "
+                       + ", ".join(f"{_validate.printable(r['design'])!r} "
+                                   f"{r['offered_max']:.0%}" for r in sat)
+                       + " of its capacity: queues grow without bound, so the point is not "
+                       "simulated)")
         return "\n".join(out)
 
     def to_records(self) -> list[dict]:
@@ -244,6 +267,8 @@ def compare(
         G = fab.graph
         row = {
             "design": name,
+            "saturated": bool(at["saturated"]),
+            "offered_max": at["offered_max"],
             "routing": routing,
             "gpus": len(fab.gpus),
             "job_gpus": job.gpus,

@@ -39,25 +39,36 @@ from fabricsim.traffic.collectives import Collective
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
+    OverloadError,
     OverloadWarning,
-    UnreachableError,
 )
 from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
 from fabricsim.traffic.flows import FlowSet, concat_flowsets, flows_from_matrix, run_flowset
 
-PLACEMENTS = ("fixed", "random")
+#: How the job's GPUs are chosen per sample (not :data:`fabricsim.training.RANK_ORDERS`, the
+#: order a training job's ranks take).
+JOB_PLACEMENTS = ("fixed", "random")
 MAX_THREADS = 1024
 MAX_SAMPLES = 10_000_000  # results are held in memory, a few numbers per sample
-MAX_BACKGROUND_FLOWS = 2_000_000  # expected per sample; beyond it memory and time run away
+#: Expected background flows per sample, at most: beyond it memory and time run away. The Rust
+#: core stops widening a sample's arrival window at the same figure
+#: (``fabricsim_core::montecarlo::MAX_BACKGROUND_FLOWS``; a test holds them equal).
+MAX_BACKGROUND_FLOWS = 2_000_000
+#: What a run does when the background alone offers some link >= 100 % of its capacity.
+OVERLOAD_POLICIES = ("raise", "saturate")
+#: Offered load from which a point counts as near saturation (reported in ``offered_max``).
+NEAR_SATURATION = 0.9
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 SIZE_BUCKETS_BYTES = ((0, 1e5, "<100KB"), (1e5, 1e6, "100KB-1MB"), (1e6, 1e7, "1-10MB"),
                       (1e7, np.inf, ">10MB"))
 
 
 def quantiles(x: np.ndarray) -> dict[str, float]:
+    """Quantiles of ``x`` (NaN for an empty array; a saturated run's ``inf`` stays ``inf``)."""
     if len(x) == 0:
         return {k: float("nan") for k in QUANTILES}
-    return {k: float(np.quantile(x, q)) for k, q in QUANTILES.items()}
+    method = "linear" if np.all(np.isfinite(x)) else "higher"  # inf - inf would give NaN
+    return {k: float(np.quantile(x, q, method=method)) for k, q in QUANTILES.items()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +84,13 @@ class TailLatencyResult:
     bg_generated: int = 0
     algorithm: str | None = None
     meta: dict = field(default_factory=dict)
+    #: True when the background offers some link >= 100 % of its capacity and the run was
+    #: not simulated (``overload="saturate"``): ``job_time_s`` is ``inf`` in every sample.
+    saturated: bool = False
+    #: The largest offered utilisation of any link by the background (a fraction; 0 without
+    #: uniform / permutation background), and that link's ends and tier.
+    offered_max: float = 0.0
+    offered_link: tuple | None = None
 
     @property
     def quantiles_s(self) -> dict[str, float]:
@@ -88,13 +106,15 @@ class TailLatencyResult:
 
     @property
     def spread_s(self) -> float:
-        """max - min over samples."""
+        """max - min over samples (``inf`` for a saturated run)."""
+        if self.saturated:
+            return float("inf")
         return float(self.job_time_s.max() - self.job_time_s.min())
 
     @property
     def slowdown_p99(self) -> float:
-        """p99 job time / unloaded job time."""
-        return self.p99_s / self.unloaded_time_s if self.unloaded_time_s > 0 else float("nan")
+        """p99 job time / unloaded job time (1.0 for an empty workload, whose times are 0)."""
+        return self.p99_s / self.unloaded_time_s if self.unloaded_time_s > 0 else 1.0
 
     def slowdown_by_size(self) -> dict[str, dict[str, float]]:
         """Background FCT slowdown quantiles per flow-size bucket (plus ``count``)."""
@@ -108,6 +128,8 @@ class TailLatencyResult:
 
     def as_dict(self) -> dict:
         return {
+            "saturated": self.saturated,
+            "offered_max": self.offered_max,
             "samples": len(self.job_time_s),
             "unloaded_time_s": self.unloaded_time_s,
             "algorithm": self.algorithm,
@@ -146,6 +168,7 @@ def tail_latency(
     threads: int | None = None,
     warmup_s: float | None = None,
     horizon: float = 2.0,
+    overload: str = "raise",
 ) -> TailLatencyResult:
     """Distribution of ``workload``'s completion time under ``background`` over ``samples``
     Monte Carlo samples (see the module docs for the timeline and what varies per sample).
@@ -154,25 +177,33 @@ def tail_latency(
     :class:`~fabricsim.Background`, a load in [0, 1) (uniform Poisson, web-search sizes), or
     None. Background endpoints default to the GPUs the job does not use, or every GPU when the
     job uses them all. ``placement="random"`` re-draws the job's GPUs every sample.
+
+    Overload: before simulating, each link's offered load is computed from routing alone
+    (uniform and permutation background). If some link is offered >= 100 % of its capacity
+    its queue grows for as long as the run lasts, so there is no answer to give:
+    ``overload="raise"`` (the default) raises :class:`fabricsim.OverloadError` naming the link,
+    its tier and the offered percentage; ``overload="saturate"`` returns at once a result with
+    ``saturated=True`` and ``job_time_s`` = ``inf`` (nothing is simulated).
+
+    >>> import fabricsim as fs
+    >>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2,
+    ...                                             gpus_per_host=1, oversubscription=4))
+    >>> job = fs.Collective("all_reduce", 1 << 20, algorithm="ring")
+    >>> r = fs.tail_latency(fab, job, 0.9, samples=2, overload="saturate")
+    >>> r.saturated, round(r.offered_max, 2), r.p99_s
+    (True, 2.4, inf)
     """
     if not isinstance(fabric, Fabric):
         raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
     _validate.choice("routing", routing, ROUTING_POLICIES)
     _validate.choice("metric", metric, METRICS)
-    _validate.choice("placement", placement, PLACEMENTS)
+    _validate.choice("placement", placement, JOB_PLACEMENTS)
+    _validate.choice("overload", overload, OVERLOAD_POLICIES)
     seed = _validate.seed(seed)
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) \
-            or not 1 <= samples <= MAX_SAMPLES:
-        raise InvalidArgumentError(
-            f"samples: must be an integer in 1..{MAX_SAMPLES:,}, got {samples!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or not 1 <= threads <= MAX_THREADS):
-        raise InvalidArgumentError(
-            f"threads: must be an integer in 1..{MAX_THREADS} or None, got {threads!r}")
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, float)) \
-            or not 0 < horizon <= 1e9:  # comparisons, not np.isfinite: 10**400 is an int too
-        raise InvalidArgumentError(f"horizon: must be a number in (0, 1e9], got {horizon!r}")
-    horizon = float(horizon)
+    samples = _validate.integer("samples", samples, maximum=MAX_SAMPLES)
+    if threads is not None:
+        threads = _validate.integer("threads", threads, maximum=MAX_THREADS)
+    horizon = _validate.real("horizon", horizon, minimum=0.0, min_open=True, maximum=1e9)
     bg: Background | None = as_background(background)
 
     job, unloaded_s, algorithm = _workload_flows(fabric, workload, routing, seed, metric)
@@ -196,14 +227,12 @@ def tail_latency(
             nic = float(nic_Bps(fabric, endpoints).min())
             steady = 10.0 * bg.mean_size_bytes / (nic * (1.0 - bg.load))
             warmup_s = min(unloaded_s, steady)
-    if isinstance(warmup_s, bool) or not isinstance(warmup_s, (int, float)) \
-            or not 0 <= warmup_s <= 1e9:
-        raise InvalidArgumentError(f"warmup_s: must be a number in [0, 1e9] s, got {warmup_s!r}")
-    warmup_s = float(warmup_s)
+    warmup_s = _validate.real("warmup_s", warmup_s, minimum=0.0, maximum=1e9)
     job = FlowSet(job.src, job.dst, job.size_bytes, job.release_s + warmup_s, job.delay_s,
                   job.dep_ptr, job.dep_idx, job.via, job.flow_key, job.latency_scales())
     template = job
     bg_kwargs: dict[str, Any] = {}
+    offered = (0.0, None)
     if bg is not None:
         if bg.pattern == "tenant":
             tenant = bg.tenant
@@ -231,7 +260,15 @@ def tail_latency(
                     f"{MAX_BACKGROUND_FLOWS:,} are simulated: use larger flows (sizes=), a lower "
                     "load, a shorter horizon or warmup_s")
             if bg.pattern in ("uniform", "permutation"):
-                _warn_if_overloaded(fabric, endpoints, inject, bg, metric)
+                offered = _check_overload(fabric, endpoints, inject, bg, metric, overload)
+                if offered[0] >= 1.0:
+                    return TailLatencyResult(
+                        job_time_s=np.full(samples, np.inf), unloaded_time_s=float(unloaded_s),
+                        bg_size_bytes=np.zeros(0), bg_slowdown=np.zeros(0),
+                        bg_sample=np.zeros(0, np.int64), algorithm=algorithm,
+                        meta={"samples": samples, "seed": seed, "routing": routing,
+                              "placement": placement, "warmup_s": warmup_s, "background": bg},
+                        saturated=True, offered_max=offered[0], offered_link=offered[1])
             bg_kwargs = dict(
                 bg_endpoints=np.ascontiguousarray(endpoints, np.int64),
                 bg_inject_bps=inject,
@@ -259,26 +296,50 @@ def tail_latency(
         algorithm=algorithm,
         meta={"samples": int(samples), "seed": seed, "routing": routing, "placement": placement,
               "warmup_s": float(warmup_s), "background": bg},
+        offered_max=offered[0],
+        offered_link=offered[1],
     )
 
 
-def _warn_if_overloaded(fabric: Fabric, endpoints: np.ndarray, inject: np.ndarray, bg: Any,
-                        metric: str) -> None:
-    """Warn when the background alone offers a link more than it carries (e.g. uniform traffic
-    across a 4:1 oversubscribed tier at load above 0.25): its queue then grows for as long as
-    the job runs, and so does the run."""
+def _check_overload(fabric: Fabric, endpoints: np.ndarray, inject: np.ndarray, bg: Any,
+                    metric: str, overload: str) -> tuple[float, tuple | None]:
+    """The largest offered utilisation of any link by the background alone, and that link
+    ``(u, v, tier)``. At >= 100 % (e.g. uniform traffic across a 4:1 oversubscribed tier at
+    load above 0.25) the link's queue grows for as long as the job runs: with
+    ``overload="raise"`` that raises :class:`OverloadError`; with ``"saturate"`` the caller
+    reports the point as saturated. From :data:`NEAR_SATURATION` on, a warning says that the
+    point is close to it."""
     cap = capacity_factor(fabric, bg.static_fraction)
     util, sampled = offered_utilization(fabric, endpoints, inject, bg.load, metric=metric,
                                         capacity_factor=cap)
-    limit = 1.1 if sampled else 1.0 + 1e-9  # a sample of pairs estimates each link's share
-    over = np.flatnonzero(util > limit)
-    if len(over) == 0:
-        return
-    worst = int(over[np.argmax(util[over])])
+    if len(util) == 0:
+        return 0.0, None
+    worst = int(np.argmax(util))
+    # a sample of pairs estimates each link's share: allow for its error before calling it
+    margin = 1.1 if sampled else 1.0 - 1e-9
+    top = float(util[worst]) / margin
     u, v = fabric.link(worst)[:2]
-    warnings.warn(
-        f"background: at load {bg.load:g} the {bg.pattern} traffic offers {len(over)} links more "
-        f"than their capacity (the most: {util[worst]:.0%} of {u!r} -> {v!r}); their queues grow "
-        "for as long as the job runs, so results depend on the horizon and the run can take "
-        "minutes. Lower the load or add capacity on that tier.",
-        OverloadWarning, stacklevel=3)
+    roles = fabric.compiled.roles
+    tier = f"{roles[int(fabric.compiled.link_src[worst])]}->" \
+        f"{roles[int(fabric.compiled.link_dst[worst])]}"
+    where = (u, v, tier)
+    if top >= 1.0:
+        n_over = int(np.sum(util >= margin))
+        if overload == "raise":
+            err = OverloadError(
+                f"background: at load {bg.load:g} the {bg.pattern} traffic offers the {tier} "
+                f"link {_validate.printable(repr(u))} -> {_validate.printable(repr(v))} "
+                f"{util[worst]:.0%} of its capacity ({n_over} links >= 100 %): its queue would "
+                "grow for as long as the job runs, so there is no steady state to report. Lower "
+                "the load, add capacity on that tier, or pass overload='saturate' to get the "
+                "point marked saturated.")
+            err.link, err.tier, err.offered = (u, v), tier, float(util[worst])
+            raise err
+        return max(1.0, float(util[worst])), where
+    if top >= NEAR_SATURATION:
+        warnings.warn(
+            f"background: at load {bg.load:g} the {bg.pattern} traffic offers the {tier} link "
+            f"{_validate.printable(repr(u))} -> {_validate.printable(repr(v))} "
+            f"{util[worst]:.0%} of its capacity: close to saturation, queues are long and the "
+            "run is slow.", OverloadWarning, stacklevel=3)
+    return float(util[worst]), where

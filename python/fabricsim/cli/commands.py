@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fabricsim._validate import printable
 from fabricsim.exceptions import FabricError, ScenarioError
 
 EXAMPLE_LABEL = "example.toml (built-in)"
@@ -193,19 +194,30 @@ def describe_background(bg) -> str:
 
 
 def _heading(sc, what: str) -> list[str]:
-    title = sc.title or "fabricsim scenario"
-    lines = [f"== {title} ==", f"({what} of {sc.source})"]
+    title = printable(sc.title or "fabricsim scenario")
+    lines = [f"== {title} ==", f"({what} of {printable(sc.source)})"]
     if sc.description:
-        lines += ["", sc.description.strip()]
+        lines += ["", *(printable(x) for x in sc.description.strip().split("\n"))]
     return lines
 
 
 def verdict(cmp) -> str:
     """Two sentences on which design loses the most throughput and where its data-parallel
     traffic saturates."""
-    rows = [r for r in cmp.rows if r.get("erosion_p50") is not None]
+    sat = [r["design"] for r in cmp.rows if r.get("saturated")]
+    note = ""
+    if sat:
+        note = (f"At {cmp.load:.0%} background load {', '.join(map(repr, sat))} "
+                f"{'is' if len(sat) == 1 else 'are'} saturated: the background alone offers a "
+                "link more than its capacity, so queues grow without bound (not simulated).")
+    rows = [r for r in cmp.rows if r.get("erosion_p50") is not None and not r.get("saturated")]
     if len(rows) < 2:
-        return ""
+        return note
+    text = _verdict(cmp, rows)  # names are printed with repr(): control characters escaped
+    return f"{text}\n{note}" if note else text
+
+
+def _verdict(cmp, rows) -> str:
     best = min(rows, key=lambda r: r["erosion_p50"])
     worst = max(rows, key=lambda r: r["erosion_p50"])
     if worst["erosion_p50"] - best["erosion_p50"] < 0.005:

@@ -27,14 +27,13 @@ with :func:`fabricsim.fabric.profiles.get_profile`, or any object with the attri
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 import networkx as nx
 
+from fabricsim import _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
 from fabricsim.fabric import profiles
 from fabricsim.fabric.schema import MAX_CAPACITY_GBPS, MIN_CAPACITY_GBPS
@@ -71,32 +70,6 @@ def _host_size(gpus: int) -> tuple[int, int]:
     return (gpus + 1, gpus) if gpus > 1 else (gpus, 0)
 
 
-def _int_arg(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _real_arg(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    bound = ">= 0" if allow_zero else "> 0"
-    if ok:
-        x = float(value)
-        ok = math.isfinite(x) and (x >= 0.0 if allow_zero else x > 0.0)
-    if not ok:
-        raise InvalidArgumentError(f"{name} must be a finite number {bound}, got {value!r}")
-    return x
-
-
-def _availability_arg(name: str, value: Any) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not 0.0 < float(value) <= 1.0:
-        raise InvalidArgumentError(f"{name} must be a number in (0, 1], got {value!r}")
-    return float(value)
-
-
 def _resolve_profile(profile: Any) -> Any:
     if profile is None:
         return None
@@ -130,9 +103,9 @@ def _hardware(prof: Any, **given: Any) -> dict:
         attr = "nic_gbps" if name == "link_gbps" else attr
         v = _pick(value, prof, attr)
         if attr == "gpus_per_node":
-            out[name] = _int_arg(name, v, 1)
+            out[name] = _validate.integer(name, v, minimum=1)
         else:
-            out[name] = _real_arg(name, v)
+            out[name] = _validate.positive(name, v)
     return out
 
 
@@ -209,9 +182,9 @@ def leaf_spine(
     ['host1/nvswitch', 'leaf1']
     """
     prof = _resolve_profile(profile)
-    leaves = _int_arg("leaves", leaves, 1)
-    spines = _int_arg("spines", spines, 1)
-    hosts_per_leaf = _int_arg("hosts_per_leaf", hosts_per_leaf, 1)
+    leaves = _validate.integer("leaves", leaves, minimum=1)
+    spines = _validate.integer("spines", spines, minimum=1)
+    hosts_per_leaf = _validate.integer("hosts_per_leaf", hosts_per_leaf, minimum=1)
     hw = _hardware(
         prof,
         gpus_per_host=gpus_per_host,
@@ -228,9 +201,10 @@ def leaf_spine(
             "(oversubscription = leaf downlink / (spines * uplink_gbps))"
         )
     if uplink_gbps is not None:
-        uplink_gbps = _real_arg("uplink_gbps", uplink_gbps)
+        uplink_gbps = _validate.positive("uplink_gbps", uplink_gbps)
     else:
-        ratio = 1.0 if oversubscription is None else _real_arg("oversubscription", oversubscription)
+        ratio = 1.0 if oversubscription is None else _validate.positive("oversubscription",
+                                                                        oversubscription)
         uplink_gbps = downlink_gbps / (spines * ratio)
         if not MIN_CAPACITY_GBPS <= uplink_gbps <= MAX_CAPACITY_GBPS:
             raise InvalidArgumentError(
@@ -305,7 +279,7 @@ def fat_tree(
     ['core2', 'core3', 'pod0/edge0', 'pod0/edge1']
     """
     prof = _resolve_profile(profile)
-    k = _int_arg("k", k, 2)
+    k = _validate.integer("k", k, minimum=2)
     if k % 2:
         raise InvalidArgumentError(f"k must be an even integer >= 2, got {k}")
     if gpus_per_host is None and getattr(prof, "gpus_per_node", None) is None:
@@ -393,8 +367,8 @@ def rail_optimized(
     200.0
     """
     prof = _resolve_profile(profile)
-    scalable_units = _int_arg("scalable_units", scalable_units, 1)
-    nodes_per_su = _int_arg("nodes_per_su", nodes_per_su, 1)
+    scalable_units = _validate.integer("scalable_units", scalable_units, minimum=1)
+    nodes_per_su = _validate.integer("nodes_per_su", nodes_per_su, minimum=1)
     hw = _hardware(
         prof,
         gpus_per_node=gpus_per_node,
@@ -405,7 +379,8 @@ def rail_optimized(
         fabric_latency_us=fabric_latency_us,
     )
     rails = hw["gpus_per_node"]
-    spines_per_su = rails if spines_per_su is None else _int_arg("spines_per_su", spines_per_su, 1)
+    spines_per_su = (rails if spines_per_su is None
+                     else _validate.integer("spines_per_su", spines_per_su, minimum=1))
     if cores is not None and scalable_units == 1:
         raise InvalidArgumentError(
             f"cores: a core tier is only built with scalable_units > 1, got cores={cores!r} "
@@ -413,8 +388,8 @@ def rail_optimized(
         )
     n_cores = 0
     if scalable_units > 1:
-        n_cores = spines_per_su if cores is None else _int_arg("cores", cores, 1)
-    ratio = _real_arg("oversubscription", oversubscription)
+        n_cores = spines_per_su if cores is None else _validate.integer("cores", cores, minimum=1)
+    ratio = _validate.positive("oversubscription", oversubscription)
 
     leaf_uplink_gbps = nodes_per_su * hw["nic_gbps"] / (spines_per_su * ratio)
     core_uplink_gbps = rails * leaf_uplink_gbps / (n_cores * ratio) if n_cores else None
@@ -579,7 +554,7 @@ def edge_sites(
         raise InvalidArgumentError("carriers: give at least one carrier")
     if not sites:
         raise InvalidArgumentError("sites: give at least one site")
-    border_latency_us = _real_arg("border_latency_us", border_latency_us)
+    border_latency_us = _validate.positive("border_latency_us", border_latency_us)
 
     carrier_recs: dict[str, Carrier] = {}
     for i, item in enumerate(carriers):
@@ -590,15 +565,18 @@ def edge_sites(
             raise InvalidArgumentError(f"{what}: duplicate carrier name {name!r}")
         carrier_recs[name] = Carrier(
             name=name,
-            capacity_gbps=_real_arg(f"{what} ({name!r}).capacity_gbps", c.capacity_gbps),
-            availability=_availability_arg(f"{what} ({name!r}).availability", c.availability),
-            latency_us_per_km=_real_arg(
+            capacity_gbps=_validate.positive(f"{what} ({name!r}).capacity_gbps",
+                                             c.capacity_gbps),
+            availability=_validate.availability(f"{what} ({name!r}).availability",
+                                                c.availability),
+            latency_us_per_km=_validate.positive(
                 f"{what} ({name!r}).latency_us_per_km", c.latency_us_per_km, allow_zero=True
             ),
-            base_latency_us=_real_arg(
+            base_latency_us=_validate.positive(
                 f"{what} ({name!r}).base_latency_us", c.base_latency_us, allow_zero=True
             ),
-            jitter_us=_real_arg(f"{what} ({name!r}).jitter_us", c.jitter_us, allow_zero=True),
+            jitter_us=_validate.positive(f"{what} ({name!r}).jitter_us", c.jitter_us,
+                                         allow_zero=True),
         )
 
     site_recs: dict[str, Site] = {}
@@ -633,17 +611,18 @@ def edge_sites(
                     f"{what}.distance_km: no distance for carrier {missing[0]!r}"
                 )
             dist = {
-                c: _real_arg(f"{what}.distance_km[{c!r}]", s.distance_km[c], allow_zero=True)
+                c: _validate.positive(f"{what}.distance_km[{c!r}]", s.distance_km[c],
+                                      allow_zero=True)
                 for c in homed
             }
         else:
-            d = _real_arg(f"{what}.distance_km", s.distance_km, allow_zero=True)
+            d = _validate.positive(f"{what}.distance_km", s.distance_km, allow_zero=True)
             dist = dict.fromkeys(homed, d)
         site_recs[name] = Site(
             name=name,
             carriers=homed,
             distance_km=dist if isinstance(s.distance_km, Mapping) else dist[homed[0]],
-            capacity_gbps=_real_arg(f"{what}.capacity_gbps", s.capacity_gbps),
+            capacity_gbps=_validate.positive(f"{what}.capacity_gbps", s.capacity_gbps),
         )
         for cname in homed:
             c = carrier_recs[cname]
@@ -655,7 +634,8 @@ def edge_sites(
                 )
 
     total_gbps = sum(c.capacity_gbps for c in carrier_recs.values())
-    border_gbps = total_gbps if border_gbps is None else _real_arg("border_gbps", border_gbps)
+    border_gbps = (total_gbps if border_gbps is None
+                   else _validate.positive("border_gbps", border_gbps))
 
     roles = dict(fabric.nodes(data="role"))
     top = []

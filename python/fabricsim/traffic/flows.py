@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from fabricsim import _engine, _validate
+from fabricsim import _engine, _memory, _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnreachableError
 from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
 
@@ -286,6 +286,11 @@ def run_flowset(
     seed = _validate.seed(seed)
     if capacity_factor is not None:
         capacity_factor = np.ascontiguousarray(capacity_factor, dtype=np.float64)
+    _memory.check_flows(
+        fabric, fs_.src, fs_.dst, routing, metric, f"simulating {len(fs_):,} flows ({routing})",
+        "route with ECMP instead of spraying (routing='ecmp'), use fewer ranks or GPUs, or "
+        "merge flows (a collective's max_flows=)" if routing == "spray" else
+        "use fewer ranks or GPUs, or merge flows (a collective's max_flows=)")
     if engine == "reference":
         from fabricsim.testing import reference
 

@@ -114,9 +114,7 @@ def _resolve_ranks(fabric: Fabric, ranks: Any) -> tuple[np.ndarray, list[np.ndar
     if ranks is None:
         labels = list(fabric.gpus)
     else:
-        if isinstance(ranks, (str, bytes)) or not hasattr(ranks, "__iter__"):
-            raise InvalidTypeError(f"ranks: expected a list of GPU nodes, got {ranks!r}")
-        labels = list(ranks)
+        labels = _validate.iterable("ranks", ranks, "GPU labels")
     if len(labels) < 2:
         raise InvalidArgumentError(f"ranks: a collective needs at least 2 GPUs, got {len(labels)}")
     idx = fabric.indices(labels, "ranks")
@@ -184,10 +182,15 @@ class Collective:
                 f"{', '.join(('auto',) + SUPPORTED[self.op])}")
         if self.max_flows is None:
             object.__setattr__(self, "max_flows", DEFAULT_MAX_FLOWS)
-        for what, v, lo in (("channels", self.channels, 1), ("pipeline_chunks", self.pipeline_chunks, 1),
+        for what, v, lo in (("channels", self.channels, 1),
+                            ("pipeline_chunks", self.pipeline_chunks, 1),
                             ("max_flows", self.max_flows, 1000)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo):
-                raise InvalidArgumentError(f"{what}: must be an integer >= {lo}, got {v!r}")
+            if v is not None:
+                _validate.integer(what, v, minimum=lo)
+        if self.ranks is not None and not isinstance(self.ranks, (list, tuple)):
+            # a set or a generator: keep it as a tuple (indexable, and iterated only once)
+            object.__setattr__(self, "ranks",
+                               tuple(_validate.iterable("ranks", self.ranks, "GPU labels")))
         if self.channels is not None and self.channels > 64:
             raise InvalidArgumentError(f"channels: at most 64 (NCCL's MAXCHANNELS), got {self.channels}")
         if self.pipeline_chunks is not None and self.pipeline_chunks > MAX_USER_PIPELINE_CHUNKS:
@@ -334,14 +337,16 @@ def sweep_sizes(
     lo, hi = check_size(min_bytes, "min_bytes"), check_size(max_bytes, "max_bytes")
     if hi < lo:
         raise InvalidArgumentError(f"max_bytes ({hi}) must be >= min_bytes ({lo})")
-    if isinstance(step_factor, bool) or not isinstance(step_factor, int) or step_factor < 2:
-        raise InvalidArgumentError(f"step_factor: must be an integer >= 2, got {step_factor!r}")
+    step_factor = _validate.integer("step_factor", step_factor, minimum=2)
+    dtype_bytes = _validate.integer("dtype_bytes", dtype_bytes, maximum=64)
     sizes = []
     s = lo
     while s <= hi:
         sizes.append(s)
         s *= step_factor
     out = sys.stdout if file is None else file
+    if ranks is not None:
+        ranks = _validate.iterable("ranks", ranks, "GPU labels")
     n = len(ranks) if ranks is not None else len(fabric.gpus)
     if out is not False:
         print(f"# fabricsim {op}  ranks={n}  algorithm={algorithm}  routing={routing}", file=out)

@@ -4,16 +4,15 @@ ops, algorithms, nccl-tests bus-bandwidth factors, which algorithm runs which op
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from fabricsim import _validate
-from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
+from fabricsim.exceptions import InvalidTypeError
 from fabricsim.fabric.compiled import Fabric
-from fabricsim.traffic.flows import MAX_SIZE_BYTES, FlowSet
+from fabricsim.traffic.flows import FlowSet
 
 OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "reduce",
        "send_recv")
@@ -70,19 +69,8 @@ def normalize_op(op: Any) -> str:
 
 
 def check_size(size_bytes: Any, what: str = "size_bytes") -> int:
-    """Sizes are whole bytes, 1 .. 2**63 - 1."""
-    if isinstance(size_bytes, bool):
-        raise InvalidTypeError(f"{what}: expected an integer number of bytes, got {size_bytes!r}")
-    if isinstance(size_bytes, float):
-        if not math.isfinite(size_bytes) or size_bytes != int(size_bytes):
-            raise InvalidArgumentError(
-                f"{what}: must be a whole number of bytes, got {size_bytes!r}")
-        size_bytes = int(size_bytes)
-    if not isinstance(size_bytes, (int, np.integer)):
-        raise InvalidTypeError(f"{what}: expected an integer number of bytes, got {size_bytes!r}")
-    if not 1 <= size_bytes <= MAX_SIZE_BYTES:
-        raise InvalidArgumentError(f"{what}: must be between 1 and 2**63 - 1 bytes, got {size_bytes}")
-    return int(size_bytes)
+    """Sizes are whole bytes, 1 .. 2**63 - 1 (:func:`fabricsim._validate.size_bytes`)."""
+    return _validate.size_bytes(size_bytes, what)
 
 
 class _Plan:
