@@ -277,14 +277,14 @@ def test_same_seed_same_results_whatever_the_threads(G, data, routing, seed, loa
     bg = fs.Background(load=load, sizes="websearch")
     with warnings.catch_warnings():
         # A background that offers some link more than it carries (odd graphs with a thin
-        # access link on the shortest path) has no steady state: its queue, and the run, grow
-        # for as long as the job runs (minutes). Such draws test nothing about threads.
+        # access link on the shortest path) has no steady state (OverloadError), and one close
+        # to it runs slowly (OverloadWarning). Such draws test nothing about threads.
         warnings.simplefilter("error", fs.OverloadWarning)
         try:
             runs = [fs.tail_latency(f, coll, bg, samples=4, seed=seed % 2**32,
                                     routing=routing, threads=t)
                     for f, t in ((fab, 1), (fab2, 2), (fab, None))]
-        except fs.OverloadWarning:
+        except (fs.OverloadWarning, fs.OverloadError):
             assume(False)
     for r in runs[1:]:
         np.testing.assert_array_equal(r.job_time_s, runs[0].job_time_s)
@@ -327,7 +327,9 @@ def test_background_never_speeds_a_collective_up(G, data, load, seed):
                      label="collective")
     kw = dict(samples=20, seed=seed, vary_hash=False)
     quiet = fs.tail_latency(fab, coll, None, **kw)
-    busy = fs.tail_latency(fab, coll, fs.Background(load=load, sizes="websearch"), **kw)
+    # a background that saturates a link is reported as such (inf job times), not simulated
+    busy = fs.tail_latency(fab, coll, fs.Background(load=load, sizes="websearch"),
+                           overload="saturate", **kw)
     base = quiet.job_time_s.mean()
     assert base == pytest.approx(quiet.unloaded_time_s, rel=1e-9)
     # In expectation (over the samples) never faster; 1% slack for scheduling anomalies.

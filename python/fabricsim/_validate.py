@@ -70,7 +70,10 @@ def real(
     max_open: bool = False,
 ) -> float:
     """A finite number in the interval the bounds give (``*_open``: the bound is excluded)."""
-    x = float(value) if is_real(value) else math.nan
+    try:
+        x = float(value) if is_real(value) else math.nan
+    except OverflowError:  # an int beyond float64 (10**400): out of any finite range
+        x = math.nan
     ok = (
         math.isfinite(x)
         and (x > minimum if min_open else x >= minimum)

@@ -31,11 +31,7 @@ import networkx as nx
 import numpy as np
 
 from fabricsim import _validate
-from fabricsim.traffic.background import Background, as_background
-from fabricsim.traffic.collectives import Collective
-from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
-from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
-from fabricsim.traffic.flows import run_flowset
+from fabricsim._files import write_text_atomic
 from fabricsim.analysis.training import (
     SATURATED_MARK,
     ErosionResult,
@@ -43,6 +39,11 @@ from fabricsim.analysis.training import (
     erosion,
     plot_erosion,
 )
+from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
+from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
+from fabricsim.traffic.background import Background, as_background
+from fabricsim.traffic.collectives import Collective
+from fabricsim.traffic.flows import run_flowset
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,8 @@ def _as_designs(designs: Any, job: TrainingJob) -> list[tuple[str, Fabric, str]]
     if not items:
         raise InvalidArgumentError("designs: nothing to compare")
     out, seen = [], set()
-    for d in items:
-        _validate.name("designs: a design name", d.name)
+    for i, d in enumerate(items):
+        _validate.name(f"designs[{i}].name", d.name)
         if d.name in seen:
             raise InvalidArgumentError(f"designs: the name {d.name!r} appears twice")
         seen.add(d.name)
@@ -189,8 +190,7 @@ class Comparison:
             w.writerow(r)
         text = buf.getvalue()
         if path:
-            with open(path, "w", newline="") as f:
-                f.write(text)
+            write_text_atomic(path, text)
         return text
 
     def to_json(self, path: str | None = None) -> str:
@@ -207,8 +207,7 @@ class Comparison:
         }
         text = json.dumps(doc, indent=2)
         if path:
-            with open(path, "w") as f:
-                f.write(text)
+            write_text_atomic(path, text)
         return text
 
     def plot(self, path: str) -> str:

@@ -74,6 +74,7 @@ import networkx as nx
 import numpy as np
 
 from fabricsim import _memory, _validate
+from fabricsim.analysis.queueing import mm1_mean_wait_s, sample_mm1_wait_s
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
@@ -81,7 +82,6 @@ from fabricsim.exceptions import (
     UnreachableError,
 )
 from fabricsim.fabric.compiled import Fabric
-from fabricsim.analysis.queueing import mm1_mean_wait_s, sample_mm1_wait_s
 
 POLICIES = ("primary_backup", "split", "lowest_latency")
 #: Requests per site, at most (10**8 tried to allocate tens of GiB).

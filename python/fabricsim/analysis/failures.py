@@ -49,7 +49,6 @@ import networkx as nx
 import numpy as np
 
 from fabricsim import _validate
-from fabricsim.fabric import schema
 from fabricsim.exceptions import (
     EmptyFabricError,
     InvalidArgumentError,
@@ -57,6 +56,7 @@ from fabricsim.exceptions import (
     UnknownNameError,
     UnreachableError,
 )
+from fabricsim.fabric import schema
 from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
 
 DEFAULT_RANDOM_ROLES = ("leaf", "spine", "core")

@@ -26,6 +26,13 @@ from typing import Any
 import numpy as np
 
 from fabricsim import _validate
+from fabricsim.exceptions import (
+    InvalidArgumentError,
+    InvalidTypeError,
+    OverloadError,
+    OverloadWarning,
+)
+from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
 from fabricsim.traffic.background import (
     Background,
     as_background,
@@ -36,13 +43,6 @@ from fabricsim.traffic.background import (
     size_cdf,
 )
 from fabricsim.traffic.collectives import Collective
-from fabricsim.exceptions import (
-    InvalidArgumentError,
-    InvalidTypeError,
-    OverloadError,
-    OverloadWarning,
-)
-from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
 from fabricsim.traffic.flows import FlowSet, concat_flowsets, flows_from_matrix, run_flowset
 
 #: How the job's GPUs are chosen per sample (not :data:`fabricsim.training.RANK_ORDERS`, the

@@ -45,9 +45,9 @@ from typing import Any
 import numpy as np
 
 from fabricsim import _validate
-from fabricsim.traffic.collectives import Collective
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import Fabric
+from fabricsim.traffic.collectives import Collective
 from fabricsim.traffic.flows import FlowSet, concat_flowsets, run_flowset
 
 #: How a job's ranks are laid on the GPUs (``TrainingJob.placement``); not
@@ -362,8 +362,8 @@ def step(
     :class:`fabricsim.OverloadError` (``overload="raise"``) or gives a result marked
     ``saturated`` without simulating (``overload="saturate"``); see
     :func:`fabricsim.tail_latency`."""
-    from fabricsim.traffic.background import as_background
     from fabricsim.analysis.tail import tail_latency
+    from fabricsim.traffic.background import as_background
 
     if not isinstance(job, TrainingJob):
         raise InvalidTypeError(f"job: expected a fabricsim.TrainingJob, got {type(job).__name__}")
@@ -541,6 +541,7 @@ def plot_erosion(results: list[ErosionResult] | dict, path: str) -> str:
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("plotting needs matplotlib: pip install 'fabricsim[plot]'") from None
+    fmt = _image_format(path)
     items = list(results.values()) if isinstance(results, dict) else list(results)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     any_saturated = False
@@ -573,34 +574,53 @@ def plot_erosion(results: list[ErosionResult] | dict, path: str) -> str:
         ax.grid(True, alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from fabricsim._files import write_atomic
+
+    try:
+        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format=fmt))
+    finally:
+        plt.close(fig)
     return path
 
 
+def _image_format(path: str) -> str:
+    """The image format of ``path``'s suffix, if matplotlib writes it (else an error naming the
+    formats it does)."""
+    from pathlib import Path
+
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    known = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(str(path)).suffix.lower().lstrip(".")
+    if suffix not in known:
+        raise InvalidArgumentError(
+            f"path: unknown image format {suffix or '(no suffix)'!r} in {str(path)!r}; "
+            f"valid: {', '.join(sorted(known))}")
+    return suffix
+
+
 def _rebuild(G, oversubscription: float):
-    """The same builder design with another oversubscription ratio."""
+    """The same builder design with another oversubscription ratio. The builder's keyword
+    arguments are read from its signature (as the scenario loader reads them), so every one
+    the graph recorded, the hardware profile included, carries over."""
+    import inspect
+
     from fabricsim.fabric import builders
 
     builder = G.graph.get("builder")
-    params = dict(G.graph.get("params", {}))
-    if builder not in ("leaf_spine", "rail_optimized"):
+    fns = {"leaf_spine": builders.leaf_spine, "rail_optimized": builders.rail_optimized}
+    if builder not in fns:
         raise InvalidArgumentError(
             f"oversubscription sweep: needs a fabric built by leaf_spine or rail_optimized "
             f"(this one: {builder!r})")
-    params.pop("uplink_gbps", None)
+    params = dict(G.graph.get("params", {}))
+    params.pop("uplink_gbps", None)  # derived from the ratio
     params["oversubscription"] = oversubscription
-    if builder == "leaf_spine":
-        keys = ("leaves", "spines", "hosts_per_leaf", "gpus_per_host", "nic_gbps",
-                "oversubscription", "nvlink_gbps", "nvlink_latency_us", "access_latency_us",
-                "fabric_latency_us")
-        return builders.leaf_spine(**{k: params[k] for k in keys if k in params})
-    keys = ("scalable_units", "nodes_per_su", "gpus_per_node", "nic_gbps", "nvlink_gbps",
-            "spines_per_su", "cores", "oversubscription", "nvlink_latency_us",
-            "access_latency_us", "fabric_latency_us")
-    if params.get("scalable_units", 1) == 1:
-        params.pop("cores", None)
-    return builders.rail_optimized(**{k: params[k] for k in keys if k in params})
+    if builder == "rail_optimized" and params.get("scalable_units", 1) == 1:
+        params.pop("cores", None)  # recorded as 0; one SU has no core tier to size
+    keys = [name for name, p in inspect.signature(fns[builder]).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    return fns[builder](**{k: params[k] for k in keys if k in params})
 
 
 def sweep_oversubscription(

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fabricsim import _validate
+from fabricsim._files import write_text_atomic
 from fabricsim._validate import printable
 from fabricsim.exceptions import FabricError, ScenarioError
 
@@ -50,24 +52,24 @@ def _load(path: str | None):
     return load_scenario(Path(path))
 
 
-def _positive_int(text: str) -> int:
+def _checked(text: str, check) -> Any:
+    """``check(int(text))`` with fabricsim._validate's message, as an argparse type error."""
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
+        v = text  # reported by the check, in its words
+    try:
+        return check(v)
+    except FabricError as e:
+        raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
+
+
+def _positive_int(text: str) -> int:
+    return _checked(text, lambda v: _validate.integer("value", v, minimum=1))
 
 
 def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if not 0 <= v < 2**64:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64), got {v}")
-    return v
+    return _checked(text, lambda v: _validate.seed(v, "seed"))
 
 
 def _size(text: str) -> int:
@@ -104,23 +106,44 @@ def _load_value(text: str) -> float:
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    """Fail before a long run if an output cannot be written or plotting is unavailable."""
+    """Fail before a long run if an output cannot be written: a missing or unwritable folder,
+    a directory, an unknown image format, the input scenario itself, two outputs on one path,
+    or plotting without matplotlib."""
     dests = [(opt, getattr(args, opt, None)) for opt in ("json", "csv", "plot")]
     if sum(1 for _, d in dests if d == "-") > 1:
         raise UsageError("only one of --json and --csv can write to stdout ('-')")
+    if getattr(args, "plot", None) == "-":
+        raise UsageError("--plot needs a file name (a PNG), not '-'")
+    scenario = getattr(args, "scenario", None)
+    source = Path(scenario).expanduser().resolve() if scenario else None
+    seen: dict[Path, str] = {}
     for opt, d in dests:
         if d is None or d == "-":
             continue
-        parent = Path(d).expanduser().resolve().parent
+        p = Path(d).expanduser().resolve()
+        parent = p.parent
         if not parent.is_dir():
             raise UsageError(f"--{opt} {d}: the directory {parent} does not exist")
-    if getattr(args, "plot", None) == "-":
-        raise UsageError("--plot needs a file name (a PNG), not '-'")
+        if p.is_dir():
+            raise UsageError(f"--{opt} {d}: is a directory; give a file name")
+        if p.exists() and not os.access(p, os.W_OK) or not os.access(parent, os.W_OK):
+            raise UsageError(f"--{opt} {d}: not writable")
+        if source is not None and p == source:
+            raise UsageError(f"--{opt} {d}: is the input scenario; it would be overwritten")
+        if p in seen:
+            raise UsageError(f"--{opt} {d}: --{seen[p]} writes to the same file")
+        seen[p] = opt
     if getattr(args, "plot", None):
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError("--plot needs matplotlib: pip install 'fabricsim[plot]'") from None
+        from fabricsim.analysis.training import _image_format
+
+        try:
+            _image_format(args.plot)
+        except FabricError as e:
+            raise UsageError(f"--plot {args.plot}: {str(e).split(': ', 1)[1]}") from None
 
 
 def _machine_output(args: argparse.Namespace) -> bool:
@@ -132,8 +155,7 @@ def _write(dest: str, text: str) -> None:
     if dest == "-":
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        with open(Path(dest).expanduser(), "w", newline="") as f:
-            f.write(text)
+        write_text_atomic(dest, text)
 
 
 def _progress(args: argparse.Namespace) -> bool:

@@ -281,7 +281,7 @@ def fat_tree(
     prof = _resolve_profile(profile)
     k = _validate.integer("k", k, minimum=2)
     if k % 2:
-        raise InvalidArgumentError(f"k must be an even integer >= 2, got {k}")
+        raise InvalidArgumentError(f"k: must be an even integer >= 2, got {k!r}")
     if gpus_per_host is None and getattr(prof, "gpus_per_node", None) is None:
         gpus_per_host = 1  # the classic fat tree: one GPU (NIC) per host
     hw = _hardware(
@@ -486,7 +486,7 @@ def _as_record(cls: type, what: str, i: int, item: Any) -> Any:
         return item
     if not isinstance(item, Mapping):
         raise InvalidTypeError(
-            f"{what}[{i}] must be a {cls.__name__} or a dict, got {type(item).__name__}"
+            f"{what}[{i}]: must be a {cls.__name__} or a dict, got {type(item).__name__}"
         )
     names = [f.name for f in fields(cls)]
     unknown = [key for key in item if key not in names]
@@ -503,7 +503,7 @@ def _as_record(cls: type, what: str, i: int, item: Any) -> Any:
 
 def _name_arg(what: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise InvalidArgumentError(f"{what}.name must be a non-empty str, got {value!r}")
+        raise InvalidArgumentError(f"{what}.name: must be a non-empty str, got {value!r}")
     return value
 
 
@@ -543,13 +543,15 @@ def edge_sites(
     (2000.0, 140.0)
     """
     if not isinstance(fabric, nx.Graph):
-        raise InvalidTypeError(f"fabric must be a networkx Graph, got {type(fabric).__name__}")
+        raise InvalidTypeError(f"fabric: must be a networkx Graph, got {type(fabric).__name__}")
     if fabric.is_directed():
-        raise InvalidArgumentError("fabric must be an undirected graph (links are full duplex)")
-    if isinstance(carriers, (str, Mapping)) or not isinstance(carriers, Sequence):
-        raise InvalidTypeError("carriers must be a list of Carrier or dicts")
-    if isinstance(sites, (str, Mapping)) or not isinstance(sites, Sequence):
-        raise InvalidTypeError("sites must be a list of Site or dicts")
+        raise InvalidArgumentError("fabric: must be an undirected graph (links are full duplex)")
+    if isinstance(carriers, Mapping):
+        raise InvalidTypeError(f"carriers: must be an iterable of Carrier or dicts, got {carriers!r}")
+    if isinstance(sites, Mapping):
+        raise InvalidTypeError(f"sites: must be an iterable of Site or dicts, got {sites!r}")
+    carriers = _validate.iterable("carriers", carriers, "Carrier or dicts")
+    sites = _validate.iterable("sites", sites, "Site or dicts")
     if not carriers:
         raise InvalidArgumentError("carriers: give at least one carrier")
     if not sites:
