@@ -211,3 +211,27 @@ def test_tail_latency_refuses_a_background_that_overloads_a_tier():
         warnings.simplefilter("error", fs.OverloadWarning)
         ok = fs.tail_latency(fab, job, fs.Background(load=0.3, sizes=1e5), samples=1, seed=0)
     assert not ok.saturated and 0 < ok.offered_max < 0.9
+
+def test_max_background_flows_is_one_figure_in_python_and_rust():
+    """Issue 12: the cap was 2e6 in tail.py and 4e6 in the Rust core's montecarlo.rs."""
+    import re
+    from pathlib import Path
+
+    from fabricsim.analysis import tail
+
+    src = Path(__file__).resolve().parents[2] / "rust" / "fabricsim-core" / "src"
+    found = [m for f in sorted(src.rglob("*.rs"))
+             for m in re.findall(r"const MAX_BACKGROUND_FLOWS: f64 = ([0-9.e_]+);",
+                                 f.read_text())]
+    assert len(found) == 1, found
+    assert float(found[0].replace("_", "")) == tail.MAX_BACKGROUND_FLOWS
+
+
+def test_job_placements_and_rank_orders_are_two_names():
+    """Issue 12: PLACEMENTS meant fixed/random in tail.py and rail/linear/random in
+    training.py."""
+    from fabricsim.analysis import tail, training
+
+    assert tail.JOB_PLACEMENTS == ("fixed", "random")
+    assert training.RANK_ORDERS == ("rail", "linear", "random")
+    assert not hasattr(tail, "PLACEMENTS") and not hasattr(training, "PLACEMENTS")

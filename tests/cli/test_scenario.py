@@ -387,3 +387,26 @@ def test_readme_scenario_snippet_loads():
     sc = load_scenario(block, name="README.md")
     assert list(sc.fabrics) == ["leaf-spine 2:1"] and sc.load == 0.3 and sc.samples == 8
     assert sc.job.params == 1.24e8 and sc.job.gpus == 32
+
+
+def test_scenario_files_are_read_with_a_size_limit(tmp_path):
+    """An endless or huge file used to be read until memory ran out."""
+    from fabricsim.cli import scenario
+
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * (scenario.MAX_SCENARIO_BYTES + 1))
+    with pytest.raises(fs.ScenarioError, match=r"big.toml: larger than 16 MiB"):
+        load_scenario(big)
+    with pytest.raises(fs.ScenarioError, match="is a directory"):
+        load_scenario(tmp_path)
+
+
+def test_text_is_explicit_and_a_str_is_a_path(tmp_path, monkeypatch):
+    """load_scenario("a=b.toml") used to parse the file name as TOML text."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a=b.toml").write_text(TINY)
+    assert list(load_scenario("a=b.toml").fabrics) == list(load_scenario(text=TINY).fabrics)
+    with pytest.warns(DeprecationWarning, match="text="):
+        load_scenario(TINY)
+    with pytest.raises(fs.ScenarioError, match="not both"):
+        load_scenario("a=b.toml", text=TINY)
