@@ -776,7 +776,7 @@ def test_fuzz_bounded_inputs(data):
     small = st.integers(1, 200)
     if which == "message":
         n = data.draw(small | JUNK | st.just(10**8), label="samples")
-        q = data.draw(st.just((0.5, 0.99)) | JUNK | st.just(x for x in (0.5,)), label="q")
+        q = data.draw(st.just((0.5, 0.99)) | JUNK | st.builds(lambda: (x for x in (0.5,))), label="q")
         survives(lambda: fs.message_latency(FAB, A, C, 1e6, background_load=0.3, samples=n,
                                             quantiles=q))
     elif which == "edge":
@@ -794,11 +794,11 @@ def test_fuzz_bounded_inputs(data):
         k = data.draw(st.integers(0, 2**64 - 1) | JUNK, label="flow_key")
         survives(lambda: fs.FlowSet.build([0], [1], [1.0], flow_key=[k]))
     elif which == "deps":
-        d = data.draw(st.just([0]) | JUNK | st.just([True]) | st.just((x for x in [0])),
+        d = data.draw(st.just([0]) | JUNK | st.just([True]) | st.builds(lambda: (x for x in [0])),
                       label="deps")
         survives(lambda: fs.simulate(FAB, [(A, C, 1e6), (C, A, 1e6, 0.0, d)]))
     elif which == "ranks":
-        r = data.draw(st.just(set(FAB.gpus)) | st.just(g for g in FAB.gpus) | JUNK,
+        r = data.draw(st.just(set(FAB.gpus)) | st.builds(lambda: (g for g in FAB.gpus)) | JUNK,
                       label="ranks")
         survives(lambda: fs.collective(FAB, "all_gather", 1 << 16, ranks=r))
     else:
