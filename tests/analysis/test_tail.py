@@ -235,3 +235,23 @@ def test_job_placements_and_rank_orders_are_two_names():
     assert tail.JOB_PLACEMENTS == ("fixed", "random")
     assert training.RANK_ORDERS == ("rail", "linear", "random")
     assert not hasattr(tail, "PLACEMENTS") and not hasattr(training, "PLACEMENTS")
+
+
+def test_event_budget_bounds_a_sample_and_marks_it_saturated():
+    """Issue 13: near saturation a run has a work budget; a sample that exceeds it stops and
+    the result says so (overload="saturate") or raises (the default). Budgets count work, not
+    time: the same answer whatever the threads."""
+    fab = two_leaves(spines=2, per_leaf=4, oversubscription=1.0)
+    job = fs.Collective("all_reduce", 1 << 20, algorithm="ring")
+    bg = fs.Background(load=0.5, sizes=1e5)
+    full = fs.tail_latency(fab, job, bg, samples=4, seed=1, event_budget=0)
+    assert not full.saturated and np.isfinite(full.job_time_s).all()
+    cut = [fs.tail_latency(fab, job, bg, samples=4, seed=1, event_budget=50, threads=t,
+                           overload="saturate") for t in (1, 2)]
+    for r in cut:
+        assert r.saturated and r.saturation == "event budget" and np.isinf(r.job_time_s).all()
+    np.testing.assert_array_equal(cut[0].job_time_s, cut[1].job_time_s)
+    with pytest.raises(fs.OverloadError, match="event budget"):
+        fs.tail_latency(fab, job, bg, samples=4, seed=1, event_budget=50)
+    roomy = fs.tail_latency(fab, job, bg, samples=4, seed=1, event_budget=10**9)
+    np.testing.assert_array_equal(roomy.job_time_s, full.job_time_s)

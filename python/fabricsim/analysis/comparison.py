@@ -164,11 +164,12 @@ class Comparison:
                    "vs the same GPUs on an ideal non-blocking switch)")
         sat = [r for r in self.rows if r.get("saturated")]
         if sat:
-            out.append(f"({SATURATED_MARK}: at this load the background alone offers a link of "
+            out.append(f"({SATURATED_MARK}: at this load the background offers a link of "
                        + ", ".join(f"{_validate.printable(r['design'])!r} "
                                    f"{r['offered_max']:.0%}" for r in sat)
-                       + " of its capacity: queues grow without bound, so the point is not "
-                       "simulated)")
+                       + " of its capacity: at >= 100 % queues grow without bound and the "
+                       "point is not simulated; closer than that, a sample ran out of its event "
+                       "budget)")
         return "\n".join(out)
 
     def to_records(self) -> list[dict]:
@@ -267,6 +268,7 @@ def compare(
         row = {
             "design": name,
             "saturated": bool(at["saturated"]),
+            "saturation": at["saturation"],
             "offered_max": at["offered_max"],
             "routing": routing,
             "gpus": len(fab.gpus),

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from fabricsim import _validate
+from fabricsim import _memory, _validate
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
@@ -56,8 +56,13 @@ MAX_SAMPLES = 10_000_000  # results are held in memory, a few numbers per sample
 MAX_BACKGROUND_FLOWS = 2_000_000
 #: What a run does when the background alone offers some link >= 100 % of its capacity.
 OVERLOAD_POLICIES = ("raise", "saturate")
-#: Offered load from which a point counts as near saturation (reported in ``offered_max``).
+#: Offered load from which a point counts as near saturation: it runs with an event budget.
 NEAR_SATURATION = 0.9
+#: Work budget per sample of a near-saturated point, as a multiple of one horizon's events:
+#: the job's flows plus the background flows expected over the first arrival window, each
+#: arriving and leaving once. A sample that needs more (its job outlasts the horizon, the
+#: window would be widened) stops and counts as saturated (``job_time_s`` inf).
+EVENT_BUDGET_PER_HORIZON = 2.0
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 SIZE_BUCKETS_BYTES = ((0, 1e5, "<100KB"), (1e5, 1e6, "100KB-1MB"), (1e6, 1e7, "1-10MB"),
                       (1e7, np.inf, ">10MB"))
@@ -91,6 +96,9 @@ class TailLatencyResult:
     #: uniform / permutation background), and that link's ends and tier.
     offered_max: float = 0.0
     offered_link: tuple | None = None
+    #: Why the result is saturated: ``"offered load"`` (>= 100 % on a link: not simulated) or
+    #: ``"event budget"`` (a near-saturated sample ran out of its work budget); None if not.
+    saturation: str | None = None
 
     @property
     def quantiles_s(self) -> dict[str, float]:
@@ -129,6 +137,7 @@ class TailLatencyResult:
     def as_dict(self) -> dict:
         return {
             "saturated": self.saturated,
+            "saturation": self.saturation,
             "offered_max": self.offered_max,
             "samples": len(self.job_time_s),
             "unloaded_time_s": self.unloaded_time_s,
@@ -169,6 +178,7 @@ def tail_latency(
     warmup_s: float | None = None,
     horizon: float = 2.0,
     overload: str = "raise",
+    event_budget: int | None = None,
 ) -> TailLatencyResult:
     """Distribution of ``workload``'s completion time under ``background`` over ``samples``
     Monte Carlo samples (see the module docs for the timeline and what varies per sample).
@@ -183,7 +193,15 @@ def tail_latency(
     its queue grows for as long as the run lasts, so there is no answer to give:
     ``overload="raise"`` (the default) raises :class:`fabricsim.OverloadError` naming the link,
     its tier and the offered percentage; ``overload="saturate"`` returns at once a result with
-    ``saturated=True`` and ``job_time_s`` = ``inf`` (nothing is simulated).
+    ``saturated=True`` and ``job_time_s`` = ``inf`` (nothing is simulated). Near saturation
+    (some link offered >= :data:`NEAR_SATURATION`) queues are long and a run is slow: each
+    sample then has a work budget, ``event_budget``: by default
+    :data:`EVENT_BUDGET_PER_HORIZON` x the events of one horizon (the job's flows and the
+    background flows expected over the first window), counted in the engine's interrupt polls
+    (about one per event); ``0``: none; an integer sets it for every run. A sample that
+    exceeds it stops with ``job_time_s = inf`` and the result is ``saturated`` too
+    (``saturation == "event budget"``). Budgets count work, not time: the same seed gives the
+    same answer on any machine.
 
     >>> import fabricsim as fs
     >>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2,
@@ -204,6 +222,9 @@ def tail_latency(
     if threads is not None:
         threads = _validate.integer("threads", threads, maximum=MAX_THREADS)
     horizon = _validate.real("horizon", horizon, minimum=0.0, min_open=True, maximum=1e9)
+    if event_budget is not None:
+        event_budget = _validate.integer("event_budget", event_budget, minimum=0,
+                                         maximum=2**63 - 1)
     bg: Background | None = as_background(background)
 
     job, unloaded_s, algorithm = _workload_flows(fabric, workload, routing, seed, metric)
@@ -233,6 +254,7 @@ def tail_latency(
     template = job
     bg_kwargs: dict[str, Any] = {}
     offered = (0.0, None)
+    expected = 0.0  # background flows expected over the first arrival window
     if bg is not None:
         if bg.pattern == "tenant":
             tenant = bg.tenant
@@ -268,7 +290,8 @@ def tail_latency(
                         bg_sample=np.zeros(0, np.int64), algorithm=algorithm,
                         meta={"samples": samples, "seed": seed, "routing": routing,
                               "placement": placement, "warmup_s": warmup_s, "background": bg},
-                        saturated=True, offered_max=offered[0], offered_link=offered[1])
+                        saturated=True, offered_max=offered[0], offered_link=offered[1],
+                        saturation="offered load")
             bg_kwargs = dict(
                 bg_endpoints=np.ascontiguousarray(endpoints, np.int64),
                 bg_inject_bps=inject,
@@ -282,10 +305,31 @@ def tail_latency(
             )
     cap = capacity_factor(fabric, bg.static_fraction) if bg is not None else None
     pool = np.ascontiguousarray(gpus, np.int64) if placement == "random" else None
+    _check_memory(fabric, template, bg_kwargs, routing, metric, samples, threads)
+    if event_budget is not None:
+        budget = event_budget
+    elif offered[0] >= NEAR_SATURATION:
+        budget = int(EVENT_BUDGET_PER_HORIZON * (len(template) + expected))
+    else:
+        budget = 0
+    if budget:
+        bg_kwargs["event_budget"] = int(budget)
     out = fabric._engine.monte_carlo(
         template, np.ascontiguousarray(template.latency_scales(), np.float64), len(job),
         int(samples), seed, routing, metric, bool(vary_hash), pool, cap,
         min(int(threads or 0), int(samples)), **bg_kwargs)
+    if np.isinf(out.job_time_s).any() and overload == "raise":
+        u, v, tier = offered[1] if offered[1] is not None else (None, None, "?")
+        err = OverloadError(
+            f"background: at load {bg.load if bg is not None else 0:g} the {tier} link "
+            f"{_validate.printable(repr(u))} -> {_validate.printable(repr(v))} is offered "
+            f"{offered[0]:.0%} of its capacity, so close to saturation that "
+            f"{int(np.isinf(out.job_time_s).sum())} of {samples} samples ran out of their "
+            f"event budget ({budget:,}); lower the load, add capacity on that tier, pass "
+            "overload='saturate' to get the point marked saturated, or a larger event_budget "
+            "(0: none) to wait for it.")
+        err.link, err.tier, err.offered = (u, v), tier, offered[0]
+        raise err
     return TailLatencyResult(
         job_time_s=out.job_time_s,
         unloaded_time_s=float(unloaded_s),
@@ -298,7 +342,39 @@ def tail_latency(
               "warmup_s": float(warmup_s), "background": bg},
         offered_max=offered[0],
         offered_link=offered[1],
+        saturated=bool(np.isinf(out.job_time_s).any()),
+        saturation="event budget" if np.isinf(out.job_time_s).any() else None,
     )
+
+
+def _check_memory(fabric: Fabric, template: FlowSet, bg_kwargs: dict, routing: str,
+                  metric: str, samples: int, threads: int | None) -> None:
+    """Samples run in parallel, each holding its flows' routes: estimate before starting."""
+    limit = _memory.limit_bytes()
+    if limit is None:
+        return
+    from fabricsim._engine import thread_count
+
+    n_bg = 0.0
+    if bg_kwargs:
+        ends = bg_kwargs["bg_endpoints"]
+        values, cdf = bg_kwargs["bg_size_values"], bg_kwargs["bg_size_cdf"]
+        n_bg = (bg_kwargs["bg_load"] * float(bg_kwargs["bg_inject_bps"].sum())
+                / mean_size_bytes(values, cdf) * bg_kwargs["bg_end_s"])
+        pairs = np.random.default_rng(0).integers(0, len(ends), (2, 16))
+        per_bg = _memory.route_entries(fabric, ends[pairs[0]], ends[pairs[1]], routing, metric) \
+            / 16
+    else:
+        per_bg = 0.0
+    entries = _memory.route_entries(fabric, template.src, template.dst, routing, metric)
+    flows = len(template) + n_bg
+    per_sample = (entries + n_bg * per_bg) * _memory.BYTES_PER_ROUTE_ENTRY \
+        + flows * _memory.BYTES_PER_FLOW
+    parallel = min(samples, threads or thread_count())
+    _memory.check(per_sample * parallel,
+                  f"tail_latency: {parallel} samples at once of {flows:,.0f} flows each",
+                  "use fewer threads, a lower load or larger background flows (sizes=), fewer "
+                  "ranks, or ECMP instead of spraying")
 
 
 def _check_overload(fabric: Fabric, endpoints: np.ndarray, inject: np.ndarray, bg: Any,

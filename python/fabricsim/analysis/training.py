@@ -307,6 +307,9 @@ class StepResult:
     saturated: bool = False
     #: The largest offered utilisation of a link by the background (a fraction).
     offered_max: float = 0.0
+    #: Why it is saturated: "offered load" or "event budget" (see
+    #: :func:`fabricsim.tail_latency`); None if it is not.
+    saturation: str | None = None
 
     def _q(self, x, q):
         return float(np.quantile(x, q, method="linear" if np.all(np.isfinite(x)) else "higher"))
@@ -331,6 +334,7 @@ class StepResult:
     def as_dict(self) -> dict:
         return {
             "saturated": self.saturated,
+            "saturation": self.saturation,
             "offered_max": self.offered_max,
             "compute_time_s": self.compute_time_s,
             **{f"{k}_p50_s": float(np.median(v)) for k, v in self.comm_time_s.items()},
@@ -385,17 +389,18 @@ def step(
                                overload=overload)
             offered = max(offered, res.offered_max)
             if res.saturated:
-                return _saturated(job, samples, offered)
+                return _saturated(job, samples, offered, res.saturation)
             times = res.job_time_s
         per_component[name] = times * rounds
     return replace(_combine(job, per_component, samples), offered_max=offered)
 
 
-def _saturated(job: TrainingJob, samples: int, offered: float) -> StepResult:
+def _saturated(job: TrainingJob, samples: int, offered: float,
+               saturation: str | None) -> StepResult:
     inf, zero = np.full(samples, np.inf), np.zeros(samples)
     return StepResult(compute_time_s=job.compute_time_s, comm_time_s={}, exposed_comm_s=inf,
                       step_time_s=inf, tokens_per_s=zero, busy_fraction=zero, mfu=zero, job=job,
-                      saturated=True, offered_max=offered)
+                      saturated=True, offered_max=offered, saturation=saturation)
 
 
 def _combine(job: TrainingJob, comm: dict[str, np.ndarray], samples: int) -> StepResult:
@@ -461,8 +466,8 @@ class ErosionResult:
         for r in self.rows:
             if r.get("saturated"):
                 lines.append(f"{r['load']:>5.2f} {SATURATED_MARK:>14} {SATURATED_MARK:>14} "
-                             f"{0:>14,.0f} {'-':>12} {'-':>12} {'-':>8}   <- the background "
-                             f"offers a link {r['offered_max']:.0%} of its capacity")
+                             f"{0:>14,.0f} {'-':>12} {'-':>12} {'-':>8}   <- "
+                             + _why(r))
                 continue
             lines.append(f"{r['load']:>5.2f} {r['step_time_p50_s'] * 1e3:>14.2f} "
                          f"{r['step_time_p99_s'] * 1e3:>14.2f} {r['tokens_per_s_p50']:>14,.0f} "
@@ -470,9 +475,18 @@ class ErosionResult:
                          f"{r['mfu_p50']:>7.1%}")
         if any(r.get("saturated") for r in self.rows):
             lines.append(f"({SATURATED_MARK}: the background alone offers some link >= 100 % of "
-                         "its capacity; its queue grows without bound, so the point is not "
-                         "simulated: step time inf, tokens/s 0)")
+                         "its capacity, so its queue grows without bound and the point is not "
+                         "simulated; or it is so close to that that a sample ran out of its "
+                         "event budget. Step time inf, tokens/s 0)")
         return "\n".join(lines)
+
+
+def _why(row: dict) -> str:
+    """Why a row is saturated, for tables."""
+    if row.get("saturation") == "event budget":
+        return (f"a link is offered {row['offered_max']:.0%} of its capacity: a sample ran out "
+                "of its event budget")
+    return f"the background offers a link {row['offered_max']:.0%} of its capacity"
 
 
 def erosion(

@@ -2,6 +2,8 @@
 //! parallel. Each sample draws its own ECMP hash seed, background arrivals and (optionally) job
 //! placement from `splitmix64(seed ^ sample)`, so results do not depend on the thread count.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
 use rayon::prelude::*;
 
 use crate::background::{sample_distinct, Background};
@@ -46,6 +48,10 @@ pub struct Config {
     pub placement_pool: Option<Vec<u32>>,
     /// Capacity multiplier per link (static background, protocol what-ifs).
     pub capacity_factor: Option<Vec<f64>>,
+    /// Work budget per sample (0: none), counted in the engine's interrupt polls (one per
+    /// event, one per few hundred water-filling rounds, one per routed connection): a sample
+    /// that exceeds it stops and reports `job_time_s = inf` (a near-saturated point).
+    pub event_budget: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -428,7 +434,16 @@ pub fn run(
                 if cancel() {
                     return Err(CoreError::Interrupted);
                 }
-                run_sample(
+                // The budget counts this sample's polls: the same work, whatever the threads.
+                let (polls, over) = (AtomicU64::new(0), AtomicBool::new(false));
+                let budgeted = || {
+                    if cfg.event_budget > 0 && polls.fetch_add(1, Relaxed) >= cfg.event_budget {
+                        over.store(true, Relaxed);
+                        return true;
+                    }
+                    cancel()
+                };
+                let r = run_sample(
                     net,
                     router,
                     tpl,
@@ -438,8 +453,20 @@ pub fn run(
                     bg,
                     cfg,
                     i,
-                    cancel,
-                )
+                    &budgeted,
+                );
+                match r {
+                    Err(CoreError::Interrupted) if over.load(Relaxed) && !cancel() => {
+                        Ok(SampleOut {
+                            job_time_s: f64::INFINITY,
+                            size: vec![],
+                            slowdown: vec![],
+                            fct: vec![],
+                            generated: 0,
+                        })
+                    }
+                    r => r,
+                }
             })
             .collect()
     });
@@ -510,6 +537,7 @@ mod tests {
             vary_hash: true,
             placement_pool: None,
             capacity_factor: None,
+            event_budget: 0,
         }
     }
 
