@@ -84,25 +84,28 @@ def _size(text: str) -> int:
     return v
 
 
-def _loads(text: str) -> tuple[float, ...]:
+def _load_fraction(text: str, what: str) -> float:
     try:
-        vals = tuple(float(x) for x in text.split(",") if x.strip())
+        v: Any = float(text)
     except ValueError:
+        v = text
+    try:
+        return _validate.real(what, v, minimum=0.0, maximum=1.0, max_open=True)
+    except FabricError as e:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated loads like 0,0.3,0.6, got {text!r}") from None
-    if not vals or not all(0 <= v < 1 for v in vals):
-        raise argparse.ArgumentTypeError(f"loads must be in [0, 1), got {text!r}")
+            f"{str(e).split(': ', 1)[1]} (a fraction of NIC capacity)") from None
+
+
+def _loads(text: str) -> tuple[float, ...]:
+    vals = tuple(_load_fraction(x.strip(), "loads") for x in text.split(",") if x.strip())
+    if not vals:
+        raise argparse.ArgumentTypeError(f"expected comma-separated loads like 0,0.3,0.6, got "
+                                         f"{text!r}")
     return vals
 
 
 def _load_value(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a load in [0, 1), got {text!r}") from None
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"expected a load in [0, 1), got {text!r}")
-    return v
+    return _load_fraction(text, "load")
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
