@@ -72,8 +72,10 @@ def quantiles(x: np.ndarray) -> dict[str, float]:
     """Quantiles of ``x`` (NaN for an empty array; a saturated run's ``inf`` stays ``inf``)."""
     if len(x) == 0:
         return {k: float("nan") for k in QUANTILES}
-    method = "linear" if np.all(np.isfinite(x)) else "higher"  # inf - inf would give NaN
-    return {k: float(np.quantile(x, q, method=method)) for k, q in QUANTILES.items()}
+    if np.all(np.isfinite(x)):
+        return {k: float(np.quantile(x, q)) for k, q in QUANTILES.items()}
+    # "higher" picks a sample: linear interpolation between two infs would give inf - inf = NaN
+    return {k: float(np.quantile(x, q, method="higher")) for k, q in QUANTILES.items()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -253,7 +255,7 @@ def tail_latency(
                   job.dep_ptr, job.dep_idx, job.via, job.flow_key, job.latency_scales())
     template = job
     bg_kwargs: dict[str, Any] = {}
-    offered = (0.0, None)
+    offered: tuple[float, tuple | None] = (0.0, None)
     expected = 0.0  # background flows expected over the first arrival window
     if bg is not None:
         if bg.pattern == "tenant":

@@ -312,7 +312,9 @@ class StepResult:
     saturation: str | None = None
 
     def _q(self, x, q):
-        return float(np.quantile(x, q, method="linear" if np.all(np.isfinite(x)) else "higher"))
+        if np.all(np.isfinite(x)):
+            return float(np.quantile(x, q))
+        return float(np.quantile(x, q, method="higher"))  # all-inf samples: inf, not NaN
 
     @property
     def step_time_p50_s(self) -> float:
@@ -622,7 +624,8 @@ def _rebuild(G, oversubscription: float):
     from fabricsim.fabric import builders
 
     builder = G.graph.get("builder")
-    fns = {"leaf_spine": builders.leaf_spine, "rail_optimized": builders.rail_optimized}
+    fns: dict[str, Any] = {"leaf_spine": builders.leaf_spine,
+                           "rail_optimized": builders.rail_optimized}
     if builder not in fns:
         raise InvalidArgumentError(
             f"oversubscription sweep: needs a fabric built by leaf_spine or rail_optimized "

@@ -54,6 +54,7 @@ def _load(path: str | None):
 
 def _checked(text: str, check) -> Any:
     """``check(int(text))`` with fabricsim._validate's message, as an argparse type error."""
+    v: Any
     try:
         v = int(text)
     except ValueError:
