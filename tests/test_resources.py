@@ -224,3 +224,23 @@ def test_memory_limit_can_be_set_and_names_what_to_change():
     finally:
         fs.set_memory_limit(None)
     assert fs.collective(fab, "all_to_all", 1 << 20).time_s > 0
+
+
+def test_plans_and_monte_carlo_runs_are_estimated_before_they_allocate():
+    """A direct all-to-all's plan has a flow per ordered pair of ranks (not capped by
+    max_flows), and tail_latency holds one sample's routes per thread: both are estimated
+    against the limit before anything is built."""
+    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=5, spines=2, hosts_per_leaf=8,
+                                                gpus_per_host=8))
+    small = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2,
+                                                  gpus_per_host=2))
+    try:
+        fs.set_memory_limit(1 << 20)
+        with pytest.raises(fs.ResourceError, match=r"planning a direct all_to_all over 320 "
+                                                   r"ranks \(102,080 flows\)"):
+            fs.Collective("all_to_all", 1 << 20).plan(fab)
+        fs.set_memory_limit(1000)
+        with pytest.raises(fs.ResourceError, match=r"tail_latency: \d+ samples at once"):
+            fs.tail_latency(small, fs.Collective("all_reduce", 1 << 20), 0.3, samples=2)
+    finally:
+        fs.set_memory_limit(None)
