@@ -164,8 +164,8 @@ class Comparison:
                    "vs the same GPUs on an ideal non-blocking switch)")
         sat = [r for r in self.rows if r.get("saturated")]
         if sat:
-            out.append(f"({SATURATED_MARK}: at this load the background offers a link of "
-                       + ", ".join(f"{_validate.printable(r['design'])!r} "
+            out.append(f"({SATURATED_MARK}: at this load the background offers the busiest link "
+                       + ", ".join(f"of {_validate.printable(r['design'])!r} "
                                    f"{r['offered_max']:.0%}" for r in sat)
                        + " of its capacity: at >= 100 % queues grow without bound and the "
                        "point is not simulated; closer than that, a sample ran out of its event "

@@ -230,12 +230,15 @@ def _heading(sc, what: str) -> list[str]:
 def verdict(cmp) -> str:
     """Two sentences on which design loses the most throughput and where its data-parallel
     traffic saturates."""
-    sat = [r["design"] for r in cmp.rows if r.get("saturated")]
-    note = ""
-    if sat:
-        note = (f"At {cmp.load:.0%} background load {', '.join(map(repr, sat))} "
-                f"{'is' if len(sat) == 1 else 'are'} saturated: the background alone offers a "
-                "link more than its capacity, so queues grow without bound (not simulated).")
+    sat = [r for r in cmp.rows if r.get("saturated")]
+    notes = []
+    for r in sat:
+        why = ("the background alone offers a link more than its capacity, so queues grow "
+               "without bound (not simulated)" if r.get("saturation") != "event budget" else
+               f"a link is offered {r['offered_max']:.0%} of its capacity and a sample ran out "
+               "of its event budget")
+        notes.append(f"At {cmp.load:.0%} background load {r['design']!r} is saturated: {why}.")
+    note = "\n".join(notes)
     rows = [r for r in cmp.rows if r.get("erosion_p50") is not None and not r.get("saturated")]
     if len(rows) < 2:
         return note
