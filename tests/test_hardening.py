@@ -184,7 +184,7 @@ CASES = [
          "leaves", ">= 1", "got 0"),
     case("builder-non-integer", lambda: fs.rail_optimized(nodes_per_su=2.5),
          ex.InvalidArgumentError, "nodes_per_su", "2.5"),
-    case("builder-odd-k", lambda: fs.fat_tree(k=3), ex.InvalidArgumentError, "k must be an even"),
+    case("builder-odd-k", lambda: fs.fat_tree(k=3), ex.InvalidArgumentError, "k: must be an even"),
     case("builder-unknown-profile", lambda: fs.leaf_spine(profile="tpu-v9"), ex.UnknownNameError,
          "'tpu-v9'", "valid:"),
     # -- ranks -----------------------------------------------------------------------------
@@ -197,7 +197,7 @@ CASES = [
     case("ranks-unknown", lambda: fs.collective(FAB, "all_reduce", 1024, ranks=[A, "gpu9"]),
          ex.InvalidArgumentError, "ranks:", "'gpu9' is not in the fabric"),
     case("ranks-not-a-list", lambda: fs.collective(FAB, "all_reduce", 1024, ranks=A),
-         ex.InvalidTypeError, "ranks:", "expected a list"),
+         ex.InvalidTypeError, "ranks:", "must be an iterable of GPU labels"),
     case("ranks-removed-by-failure", lambda: fs.collective(
         fs.fail(FAB, nodes=[B]), "all_reduce", 1024, ranks=[A, B]),
          ex.InvalidArgumentError, "ranks:", f"{B!r} is not in the fabric"),
@@ -304,7 +304,7 @@ CASES = [
     case("requests-zero", lambda: fs.edge_latency(EDGE, requests=0), ex.InvalidArgumentError,
          "requests", "got 0"),
     case("threads-too-many", lambda: fs.tail_latency(FAB, JOB, samples=2, threads=10**6),
-         ex.InvalidArgumentError, "threads", "1..1024"),
+         ex.InvalidArgumentError, "threads", "1..1,024"),
     case("channels-zero", lambda: fs.collective(FAB, "all_reduce", 1024, channels=0),
          ex.InvalidArgumentError, "channels", "got 0"),
     # -- size CDFs -------------------------------------------------------------------------
@@ -402,22 +402,22 @@ if importlib.util.find_spec("fabricsim.cli.scenario") is not None:
     from fabricsim.cli.scenario import load_scenario
 
     CASES += [
-        case("scenario-wrong-type", lambda: load_scenario(scenario_with(
+        case("scenario-wrong-type", lambda: load_scenario(text=scenario_with(
             "oversubscription = 2.0", 'oversubscription = "two"')), ex.ScenarioError,
              "<scenario>:10:", "fabric[0].oversubscription", "expected a number", "'two'"),
-        case("scenario-wrong-integer", lambda: load_scenario(scenario_with(
+        case("scenario-wrong-integer", lambda: load_scenario(text=scenario_with(
             "layers = 12", "layers = 12.5")), ex.ScenarioError, "<scenario>:14:",
              "job.layers", "expected an integer, got 12.5"),
-        case("scenario-out-of-range", lambda: load_scenario(scenario_with(
+        case("scenario-out-of-range", lambda: load_scenario(text=scenario_with(
             "load = 0.3", "load = 1.5")), ex.ScenarioError, "sweep.load", "[0, 1)", "1.5"),
-        case("scenario-bad-size", lambda: load_scenario(scenario_with(
+        case("scenario-bad-size", lambda: load_scenario(text=scenario_with(
             '"1GiB"', '"1 parsec"')), ex.ScenarioError, "sweep.collective_size_bytes",
              "'1 parsec'"),
-        case("scenario-unknown-key", lambda: load_scenario(scenario_with(
+        case("scenario-unknown-key", lambda: load_scenario(text=scenario_with(
             "hidden_size", "hidden")), ex.ScenarioError, "job.hidden", "valid"),
-        case("scenario-missing-table", lambda: load_scenario(scenario_with("[job]", "[jobs]")),
+        case("scenario-missing-table", lambda: load_scenario(text=scenario_with("[job]", "[jobs]")),
              ex.ScenarioError, "jobs"),
-        case("scenario-syntax-error", lambda: load_scenario(scenario_with(
+        case("scenario-syntax-error", lambda: load_scenario(text=scenario_with(
             "leaves = 2", "leaves = = 2")), ex.ScenarioError, "<scenario>:7:", "TOML syntax"),
         case("scenario-missing-file", lambda: load_scenario("no/such/scenario.toml"),
              ex.ScenarioError, "no/such/scenario.toml", "no such scenario file"),
@@ -435,6 +435,60 @@ _training = [
     case("training-not-a-job", lambda: fs.step("job", FAB), ex.InvalidTypeError, "job:"),
 ] if hasattr(fs, "TrainingJob") else []
 CASES += _training
+
+# Issue 13: the last bad inputs. Each case failed on d6a07c1 (ran for minutes, allocated tens of
+# GiB, read forever, or raised a bare / misattributed error).
+OVERSUBSCRIBED = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2,
+                                                       gpus_per_host=1, oversubscription=4))
+SMALL_JOB = fs.TrainingJob(params=1e6, layers=2, hidden_size=64, seq_len=64, data_parallel=2,
+                           global_batch_tokens=128)
+CASES += [
+    case("overload-saturated-link", lambda: fs.tail_latency(
+        OVERSUBSCRIBED, fs.Collective("all_reduce", 1 << 20, algorithm="ring"), 0.9, samples=1),
+         ex.OverloadError, "leaf->spine", "'leaf0' -> 'spine0'", "240%", "overload='saturate'"),
+    case("message-latency-samples-too-many", lambda: fs.message_latency(
+        FAB, A, C, 1e6, background_load=0.3, samples=10**8), ex.InvalidArgumentError,
+         "samples", "1..10,000,000", "100000000"),
+    case("edge-requests-too-many", lambda: fs.edge_latency(EDGE, requests=10**8),
+         ex.InvalidArgumentError, "requests", "1..10,000,000"),
+    case("training-params-overflow", lambda: fs.TrainingJob(params=1e30, layers=2,
+                                                           hidden_size=8),
+         ex.InvalidArgumentError, "params:", "1e+30", "2**63 - 1 bytes"),
+    case("sweep-dtype-bytes-zero", lambda: fs.sweep_sizes(FAB, dtype_bytes=0, file=False),
+         ex.InvalidArgumentError, "dtype_bytes", "got 0"),
+    case("flow-from-switch", lambda: fs.simulate(FAB, [("leaf0", A, 1e6)]),
+         ex.InvalidArgumentError, "flows[0]: src 'leaf0' is a switch (role 'leaf')",
+         "endpoints"),
+    case("flow-deps-bool", lambda: fs.simulate(FAB, [(A, C, 1e6), (C, A, 1e6, 0.0, [True])]),
+         ex.InvalidTypeError, "deps[1]", "not bools", "True"),
+    case("flow-key-negative", lambda: fs.FlowSet.build([0], [1], [1.0], flow_key=[-1]),
+         ex.InvalidArgumentError, "flow_key", "[0, 2**64)", "-1"),
+    case("flow-start-too-late", lambda: fs.simulate(FAB, [(A, C, 1e6, 1e12)]),
+         ex.InvalidArgumentError, "flow 0: start_s", "[0, 1e+06] s", "1000000000000.0"),
+    case("design-name-empty", lambda: fs.compare({"": FAB}, SMALL_JOB, loads=(0.0,),
+                                                 samples=1),
+         ex.InvalidArgumentError, "designs[0].name", "non-empty"),
+    case("plot-unknown-format", lambda: fs.plot_erosion([], "erosion.xyz"),
+         ex.InvalidArgumentError, "unknown image format 'xyz'", "png"),
+]
+if importlib.util.find_spec("fabricsim.cli.scenario") is not None:
+    CASES += [
+        case("scenario-params-overflow", lambda: load_scenario(text=scenario_with(
+            "params = 1.24e8", "params = 1e300")), ex.ScenarioError, "<scenario>:13:",
+             "job.params", "1e+300"),
+        case("scenario-size-overflow", lambda: load_scenario(text=scenario_with(
+            '"1GiB"', '"9999999TiB"')), ex.ScenarioError, "sweep.collective_size_bytes",
+             "2**63 - 1", "1.1e+19"),
+        case("scenario-samples-too-many", lambda: load_scenario(text=scenario_with(
+            "samples = 2", "samples = 100000000")), ex.ScenarioError, "sweep.samples",
+             "1..10,000,000"),
+        case("scenario-design-name-empty", lambda: load_scenario(text=scenario_with(
+            'name = "small"', 'name = ""')), ex.ScenarioError, "fabric[0].name", "non-empty"),
+        case("scenario-not-a-regular-file", lambda: load_scenario("/dev/zero"),
+             ex.ScenarioError, "/dev/zero", "not a regular file"),
+        case("scenario-path-with-equals", lambda: load_scenario("a=b.toml"), ex.ScenarioError,
+             "a=b.toml: no such scenario file"),
+    ]
 
 
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
@@ -675,7 +729,7 @@ def test_fuzz_tail_latency(data):
     fab = data.draw(st.sampled_from(FABRICS[:3]), label="fabric")
     bad = pick_bad(data, "workload", "flow", "background", "samples", "placement", "threads",
                    "warmup_s", "horizon", "load", "sizes", "cdf", "pattern", "static_fraction",
-                   "endpoints", "incast_receivers", "vary_hash")
+                   "endpoints", "incast_receivers", "vary_hash", "overload")
     workload = data.draw(fst.collectives(fab, ops=["all_reduce", "all_to_all", "broadcast"],
                                          max_size_bytes=1 << 20)
                          | fst.traffic_matrices(fab, min_flows=1, max_flows=4,
@@ -710,7 +764,54 @@ def test_fuzz_tail_latency(data):
         threads=value(data, "threads", bad, st.none() | st.integers(1, 3)),
         warmup_s=value(data, "warmup_s", bad, st.none() | st.floats(0, 1e-4)),
         horizon=value(data, "horizon", bad, st.floats(0.5, 3)),
-        vary_hash=value(data, "vary_hash", bad, st.booleans())))
+        vary_hash=value(data, "vary_hash", bad, st.booleans()),
+        overload=value(data, "overload", bad, st.sampled_from(["raise", "saturate"]))))
+
+
+@fuzz(150)
+@given(data=st.data())
+def test_fuzz_bounded_inputs(data):
+    """Issue 13's classes: sample / request counts, derived sizes, ECMP keys, dependencies,
+    sequences of any kind and scenario paths, valid or junk: fabricsim errors only (never a
+    MemoryError, a hang, a bare TypeError or an OverflowError)."""
+    which = data.draw(st.sampled_from(["message", "edge", "job", "dtype", "flow_key", "deps",
+                                       "ranks", "path"]), label="call")
+    small = st.integers(1, 200)
+    if which == "message":
+        n = data.draw(small | JUNK | st.just(10**8), label="samples")
+        q = data.draw(st.just((0.5, 0.99)) | JUNK | st.builds(lambda: (x for x in (0.5,))), label="q")
+        survives(lambda: fs.message_latency(FAB, A, C, 1e6, background_load=0.3, samples=n,
+                                            quantiles=q))
+    elif which == "edge":
+        n = data.draw(small | JUNK | st.just(10**8), label="requests")
+        survives(lambda: fs.edge_latency(EDGE, requests=n))
+    elif which == "job":
+        params = data.draw(st.floats(1e3, 1e12) | JUNK | st.sampled_from([1e19, 1e30, 1e300]),
+                           label="params")
+        survives(lambda: fs.TrainingJob(params=params, layers=2, hidden_size=8))
+    elif which == "dtype":
+        d = data.draw(st.integers(1, 8) | JUNK, label="dtype_bytes")
+        survives(lambda: fs.sweep_sizes(FAB, min_bytes=8, max_bytes=64, dtype_bytes=d,
+                                        file=False))
+    elif which == "flow_key":
+        k = data.draw(st.integers(0, 2**64 - 1) | JUNK, label="flow_key")
+        survives(lambda: fs.FlowSet.build([0], [1], [1.0], flow_key=[k]))
+    elif which == "deps":
+        d = data.draw(st.just([0]) | JUNK | st.just([True]) | st.builds(lambda: (x for x in [0])),
+                      label="deps")
+        survives(lambda: fs.simulate(FAB, [(A, C, 1e6), (C, A, 1e6, 0.0, d)]))
+    elif which == "ranks":
+        r = data.draw(st.just(set(FAB.gpus)) | st.builds(lambda: (g for g in FAB.gpus)) | JUNK,
+                      label="ranks")
+        survives(lambda: fs.collective(FAB, "all_gather", 1 << 16, ranks=r))
+    else:
+        path = data.draw(st.sampled_from(["/dev/zero", "/dev/null", "/", "a=b.toml", "",
+                                          "no\nsuch", "x" * 300]) | JUNK, label="path")
+        survives(lambda: load_scenario_or_skip()(path))
+
+
+def load_scenario_or_skip():
+    return pytest.importorskip("fabricsim.cli.scenario").load_scenario
 
 
 # ------------------------------------------------------------------------------ scenario files
@@ -791,4 +892,53 @@ def test_fuzz_scenario_files(data):
         else:
             parent[path[-1]] = {"value": data.draw(TOML_JUNK)}
     text = to_toml(doc)
-    survives(lambda: load_scenario(text))
+    survives(lambda: load_scenario(text=text))
+
+
+# ------------------------------------------------------------------------------ issue 13: no NaN
+
+NAN_FIELDS = ("start_s", "transfer_end_s", "finish_s", "mean_rate_Bps", "min_rate_Bps",
+              "max_rate_Bps", "latency_s")
+
+
+@pytest.mark.parametrize("flows", [
+    [(A, A, 1e6)],                      # from a node to itself
+    [(A, C, 0.0)],                      # 0 bytes
+    [(A, C, 1e-320)],                   # a transfer shorter than float64 resolves
+    [(A, C, 1e15), (A, C, 1.0)],        # a tiny flow behind a huge one
+    [(A, C, 1e6), (C, C, 5e5, 0.0, [0]), (C, A, 1e6, 0.0, [1])],  # self-flow in a chain
+], ids=["self", "zero-bytes", "denormal", "tiny-behind-huge", "self-in-chain"])
+def test_edge_case_flows_have_no_nan_and_both_engines_agree(flows):
+    rust = fs.simulate(FAB, flows, routing="spray")
+    ref = fs.simulate(FAB, flows, routing="spray", engine="reference")
+    for k in NAN_FIELDS:
+        a, b = getattr(rust, k), getattr(ref, k)
+        assert not np.isnan(a).any() and not np.isnan(b).any(), k
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9, err_msg=k)  # < 1 ns
+    moved_nothing = [i for i, f in enumerate(flows) if f[0] == f[1] or f[2] == 0]
+    assert all(rust.mean_rate_Bps[i] == 0 == rust.max_rate_Bps[i] for i in moved_nothing)
+    for i, f in enumerate(flows):
+        if f[0] == f[1]:  # completes when it starts
+            assert rust.finish_s[i] == rust.start_s[i]
+
+
+def test_tail_latency_of_an_empty_workload_has_no_nan():
+    r = fs.tail_latency(FAB, [], None, samples=3)
+    assert r.slowdown_p99 == 1.0 and r.p99_s == 0.0 and r.spread_s == 0.0
+
+
+def test_sequences_accept_any_iterable():
+    """ranks as a set or a generator used to raise a bare TypeError ('set' object is not
+    subscriptable); every sequence argument takes any iterable."""
+    by_list = fs.collective(FAB, "all_gather", 1 << 20, ranks=[A, C])
+    assert fs.collective(FAB, "all_gather", 1 << 20, ranks={A, C}).n_ranks == 2
+    gen = fs.collective(FAB, "all_gather", 1 << 20, ranks=(g for g in (A, C)))
+    assert gen.time_s == by_list.time_s
+    job = fs.TrainingJob(params=1e6, layers=2, hidden_size=64, seq_len=64, data_parallel=2,
+                         global_batch_tokens=128, ranks=(g for g in (A, C)))
+    assert job.ranks == (A, C)
+    flows = (f for f in [(A, C, 1e6)])
+    assert fs.simulate(FAB, flows).makespan_s > 0
+    r = fs.message_latency(FAB, A, C, 1e6, background_load=0.2, samples=100,
+                           quantiles=(q for q in (0.5, 0.99)))
+    assert len(r.as_dict()) > 0

@@ -18,6 +18,8 @@ LAYERS = {
     "fabricsim._progress": 0,
     "fabricsim._aliases": 0,
     "fabricsim._display": 0,
+    "fabricsim._files": 0,
+    "fabricsim._memory": 0,
     "fabricsim.types": 0,
     "fabricsim._core": 0,
     "fabricsim.testing.reference": 0,  # the oracle: exceptions only (flows runs it on request)

@@ -180,3 +180,67 @@ def test_memory_grows_linearly_with_flows():
     small, large = 10_000, 40_000
     per_flow = (peak_growth_kib(large) - peak_growth_kib(small)) * 1024 / (large - small)
     assert per_flow < 1024, f"{per_flow:.0f} bytes of peak RSS per flow"
+
+
+# ------------------------------------------------------------------------------ memory guards
+
+
+def test_sprayed_all_to_all_on_1024_gpus_under_2_gib_raises_resource_error():
+    """Issue 13: under a 2 GiB address-space limit a sprayed all-to-all on 1,024 GPUs ended
+    in Rust's 'memory allocation of ... bytes failed' and SIGABRT (exit 134), killing the
+    interpreter. Now the estimate made before routing raises fs.ResourceError (a MemoryError)
+    naming it, and the interpreter goes on."""
+    script = textwrap.dedent("""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        import fabricsim as fs
+        fab = fs.Fabric.from_networkx(fs.rail_optimized(scalable_units=4, nodes_per_su=32))
+        assert len(fab.gpus) == 1024
+        try:
+            fs.collective(fab, "all_to_all", 1 << 26, routing="spray")
+            print("FINISHED")
+        except fs.ResourceError as e:
+            assert isinstance(e, MemoryError) and isinstance(e, fs.FabricError)
+            print("RESOURCE", e.estimate_bytes, e.limit_bytes, e)
+        print("ALIVE", sum(range(10)))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    out = proc.stdout
+    assert "RESOURCE" in out and "ALIVE 45" in out, out + proc.stderr[-2000:]
+    estimate, limit = out.split("RESOURCE ", 1)[1].split(" ")[:2]
+    assert int(estimate) > int(limit) > 0
+    assert "GiB of memory" in out and "ECMP instead of spraying" in out
+
+
+def test_memory_limit_can_be_set_and_names_what_to_change():
+    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=4, spines=4, hosts_per_leaf=8,
+                                                gpus_per_host=4))
+    try:
+        fs.set_memory_limit(1 << 20)  # 1 MiB: a 16,256-flow all-to-all needs more
+        with pytest.raises(fs.ResourceError, match=r"16,256 flows \(ecmp\).*1 MiB"):
+            fs.collective(fab, "all_to_all", 1 << 20)
+    finally:
+        fs.set_memory_limit(None)
+    assert fs.collective(fab, "all_to_all", 1 << 20).time_s > 0
+
+
+def test_plans_and_monte_carlo_runs_are_estimated_before_they_allocate():
+    """A direct all-to-all's plan has a flow per ordered pair of ranks (not capped by
+    max_flows), and tail_latency holds one sample's routes per thread: both are estimated
+    against the limit before anything is built."""
+    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=5, spines=2, hosts_per_leaf=8,
+                                                gpus_per_host=8))
+    small = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2,
+                                                  gpus_per_host=2))
+    try:
+        fs.set_memory_limit(1 << 20)
+        with pytest.raises(fs.ResourceError, match=r"planning a direct all_to_all over 320 "
+                                                   r"ranks \(102,080 flows\)"):
+            fs.Collective("all_to_all", 1 << 20).plan(fab)
+        fs.set_memory_limit(1000)
+        with pytest.raises(fs.ResourceError, match=r"tail_latency: \d+ samples at once"):
+            fs.tail_latency(small, fs.Collective("all_reduce", 1 << 20), 0.3, samples=2)
+    finally:
+        fs.set_memory_limit(None)

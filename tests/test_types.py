@@ -22,8 +22,8 @@ from fabricsim.traffic import background, collectives, flows
     (types.Metric, compiled.METRICS),
     (types.Engine, flows.ENGINES),
     (types.Pattern, background.PATTERNS),
-    (types.JobPlacement, training.PLACEMENTS),
-    (types.TailPlacement, tail.PLACEMENTS),
+    (types.RankOrder, training.RANK_ORDERS),
+    (types.JobPlacement, tail.JOB_PLACEMENTS),
     (types.EdgePolicy, edge.POLICIES),
     (types.Datatype, tuple(collectives.DATATYPES)),
 ])
@@ -35,7 +35,7 @@ def test_literals_match_the_runtime_choices(literal, runtime):
     (fs.collective, "op", "Op"), (fs.collective, "algorithm", "Algorithm"),
     (fs.collective, "routing", "Routing"), (fs.sweep_sizes, "datatype", "Datatype"),
     (fs.simulate, "metric", "Metric"), (fs.simulate, "engine", "Engine"),
-    (fs.tail_latency, "placement", "TailPlacement"), (fs.erosion, "routing", "Routing"),
+    (fs.tail_latency, "placement", "JobPlacement"), (fs.erosion, "routing", "Routing"),
     (fs.edge_latency, "policies", "Sequence[EdgePolicy]"),
     (fs.Fabric.route, "policy", "Routing"),
 ])

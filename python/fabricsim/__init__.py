@@ -20,6 +20,7 @@ import sys as _sys
 
 from fabricsim import _aliases, exceptions
 from fabricsim._engine import __version__
+from fabricsim._memory import set_memory_limit
 from fabricsim.analysis import edge, facility, failures, queueing, training
 from fabricsim.analysis.comparison import Comparison, Design, compare
 from fabricsim.analysis.edge import EdgeReport, edge_latency
@@ -51,8 +52,10 @@ from fabricsim.exceptions import (
     InvalidGraphError,
     InvalidTypeError,
     MissingAttributeError,
+    OverloadError,
     OverloadWarning,
     ParallelEdgeError,
+    ResourceError,
     ScenarioError,
     SelfLoopError,
     UnknownNameError,
@@ -162,6 +165,9 @@ __all__ = [
     "UnreachableError",
     "DependencyCycleError",
     "ScenarioError",
+    "OverloadError",
     "OverloadWarning",
+    "ResourceError",
     "InternalError",
+    "set_memory_limit",
 ]

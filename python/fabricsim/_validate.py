@@ -86,7 +86,10 @@ def real(
     max_open: bool = False,
 ) -> float:
     """A finite number in the interval the bounds give (``*_open``: the bound is excluded)."""
-    x = float(value) if is_real(value) else math.nan
+    try:
+        x = float(value) if is_real(value) else math.nan
+    except OverflowError:  # an int beyond float64 (10**400): out of any finite range
+        x = math.nan
     ok = (
         math.isfinite(x)
         and (x > minimum if min_open else x >= minimum)
@@ -164,6 +167,9 @@ def parse_size(value: Any) -> int:
             raise ValueError(f"{value!r} is not a whole number of bytes")
     raise ValueError(f"expected a size in bytes (an integer or a string like '8G', '1GiB'), "
                      f"got {_describe(value)}")
+def availability(name: str, value: Any) -> float:
+    """A number in (0, 1]: the fraction of time a component is up."""
+    return real(name, value, minimum=0.0, min_open=True, maximum=1.0)
 
 
 def size_bytes(value: Any, name: str = "size_bytes") -> int:
@@ -186,3 +192,35 @@ def size_bytes(value: Any, name: str = "size_bytes") -> int:
     if not 1 <= value <= MAX_SIZE_BYTES:
         raise InvalidArgumentError(f"{name}: must be between 1 and 2**63 - 1 bytes, got {value}")
     return int(value)
+
+
+def iterable(name: str, value: Any, what: str = "values") -> list:
+    """Any iterable (list, tuple, set, generator, numpy array...) as a list; a string, bytes or
+    a non-iterable raises naming the argument and what it wants (``what``: e.g. "GPU labels")."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidTypeError(f"{name}: must be an iterable of {what}, got {value!r}")
+    try:
+        return list(value)
+    except TypeError as e:  # an object whose __iter__ fails
+        raise InvalidTypeError(f"{name}: must be an iterable of {what}, got {value!r} ({e})") \
+            from None
+
+
+def name(what: str, value: Any) -> str:
+    """A non-empty string (design names, labels printed in tables)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgumentError(f"{what}: must be a non-empty string, got {value!r}")
+    return value
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+
+
+def printable(text: Any) -> str:
+    """``str(text)`` with control characters (NUL, ESC of ANSI sequences, newlines...) escaped,
+    so that a name read from a file cannot rewrite the terminal when printed.
+
+    >>> printable("rail\\x1b[2Jx")
+    'rail\\\\x1b[2Jx'
+    """
+    return str(text).translate(_CONTROL)

@@ -78,6 +78,27 @@ class ScenarioError(InvalidArgumentError):
     """A scenario file is malformed; the message names the key and line."""
 
 
+class OverloadError(FabricError, ValueError):
+    """The offered load saturates a link (offered >= 100 % of its capacity): queues would grow
+    for as long as the run lasts, so there is no steady state to report. The message names the
+    link, its tier and the offered percentage; ``link``, ``tier`` and ``offered`` (a fraction)
+    say the same as attributes. Pass ``overload="saturate"`` to get a result marked saturated
+    instead."""
+
+    link: tuple | None = None
+    tier: str | None = None
+    offered: float | None = None
+
+
+class ResourceError(FabricError, MemoryError):
+    """A run would need more memory than the limit allows (estimated before allocating, or an
+    allocation that failed). The message gives the estimate, the limit and what to change;
+    ``estimate_bytes`` and ``limit_bytes`` say the same as attributes."""
+
+    estimate_bytes: int | None = None
+    limit_bytes: int | None = None
+
+
 class InternalError(FabricError, RuntimeError):
     """A bug in fabricsim (for example a Rust panic caught at the boundary). Please report it."""
 
@@ -97,6 +118,8 @@ __all__ = [
     "UnreachableError",
     "DependencyCycleError",
     "ScenarioError",
+    "OverloadError",
+    "ResourceError",
     "InternalError",
 ]
 

@@ -7,9 +7,9 @@ Each Literal lists exactly the values of the run-time tuple beside it (a test ke
 equal): :data:`Op` = ``fabricsim.traffic.collectives.OPS``, :data:`Algorithm` = ``ALGORITHMS``,
 :data:`Routing` = ``fabricsim.fabric.ROUTING_POLICIES``, :data:`Metric` = ``METRICS``,
 :data:`Engine` = ``fabricsim.traffic.flows.ENGINES``, :data:`Pattern` =
-``fabricsim.traffic.background.PATTERNS``, :data:`JobPlacement` =
-``fabricsim.analysis.training.PLACEMENTS``, :data:`TailPlacement` =
-``fabricsim.analysis.tail.PLACEMENTS``, :data:`EdgePolicy` =
+``fabricsim.traffic.background.PATTERNS``, :data:`RankOrder` =
+``fabricsim.analysis.training.RANK_ORDERS``, :data:`JobPlacement` =
+``fabricsim.analysis.tail.JOB_PLACEMENTS``, :data:`EdgePolicy` =
 ``fabricsim.analysis.edge.POLICIES``, :data:`Datatype` = the keys of
 ``fabricsim.traffic.collectives.DATATYPES`` (nccl-tests' ``-d`` names).
 
@@ -31,11 +31,11 @@ Routing = Literal["ecmp", "spray"]
 Metric = Literal["hops", "latency"]
 Engine = Literal["rust", "reference"]
 Pattern = Literal["uniform", "permutation", "incast", "tenant"]
-JobPlacement = Literal["rail", "linear", "random"]
-TailPlacement = Literal["fixed", "random"]
+RankOrder = Literal["rail", "linear", "random"]
+JobPlacement = Literal["fixed", "random"]
 EdgePolicy = Literal["primary_backup", "split", "lowest_latency"]
 Datatype = Literal["int8", "uint8", "int32", "uint32", "int64", "uint64", "half", "float",
                    "double", "bfloat16"]
 
-__all__ = ["Op", "Algorithm", "Routing", "Metric", "Engine", "Pattern", "JobPlacement",
-           "TailPlacement", "EdgePolicy", "Datatype"]
+__all__ = ["Op", "Algorithm", "Routing", "Metric", "Engine", "Pattern", "RankOrder",
+           "JobPlacement", "EdgePolicy", "Datatype"]

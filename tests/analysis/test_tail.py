@@ -192,13 +192,66 @@ def test_offered_utilization_matches_the_uniform_closed_form():
         assert util[fab.links_of_edge(fab.gpus[0], "leaf0")[0]] == pytest.approx(load)
 
 
-def test_tail_latency_warns_when_background_overloads_a_tier():
+def test_tail_latency_refuses_a_background_that_overloads_a_tier():
+    """Issue 13: an overloaded point used to run for minutes with only a warning; now it is an
+    OverloadError naming the link, its tier and the offered load, or (overload="saturate") a
+    result marked saturated, returned at once without simulating."""
     fab = two_leaves(spines=2, per_leaf=4, oversubscription=4.0)
     job = fs.Collective("all_reduce", 1 << 20, algorithm="ring")
-    with pytest.warns(fs.OverloadWarning, match=r"leaf\d' -> 'spine\d'"):
+    with pytest.raises(fs.OverloadError, match=r"leaf->spine link 'leaf\d' -> 'spine\d' 114%") as e:
         fs.tail_latency(fab, job, fs.Background(load=0.5, sizes=1e5), samples=1, seed=0)
+    assert e.value.tier == "leaf->spine" and e.value.offered == pytest.approx(8 / 7)
+    r = fs.tail_latency(fab, job, fs.Background(load=0.5, sizes=1e5), samples=3, seed=0,
+                        overload="saturate")
+    assert r.saturated and r.offered_max == pytest.approx(8 / 7)
+    assert np.all(np.isinf(r.job_time_s)) and r.p99_s == np.inf and r.p50_s == np.inf
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", fs.OverloadWarning)
-        fs.tail_latency(fab, job, fs.Background(load=0.3, sizes=1e5), samples=1, seed=0)
+        ok = fs.tail_latency(fab, job, fs.Background(load=0.3, sizes=1e5), samples=1, seed=0)
+    assert not ok.saturated and 0 < ok.offered_max < 0.9
+
+def test_max_background_flows_is_one_figure_in_python_and_rust():
+    """Issue 12: the cap was 2e6 in tail.py and 4e6 in the Rust core's montecarlo.rs."""
+    import re
+    from pathlib import Path
+
+    from fabricsim.analysis import tail
+
+    src = Path(__file__).resolve().parents[2] / "rust" / "fabricsim-core" / "src"
+    found = [m for f in sorted(src.rglob("*.rs"))
+             for m in re.findall(r"const MAX_BACKGROUND_FLOWS: f64 = ([0-9.e_]+);",
+                                 f.read_text())]
+    assert len(found) == 1, found
+    assert float(found[0].replace("_", "")) == tail.MAX_BACKGROUND_FLOWS
+
+
+def test_job_placements_and_rank_orders_are_two_names():
+    """Issue 12: PLACEMENTS meant fixed/random in tail.py and rail/linear/random in
+    training.py."""
+    from fabricsim.analysis import tail, training
+
+    assert tail.JOB_PLACEMENTS == ("fixed", "random")
+    assert training.RANK_ORDERS == ("rail", "linear", "random")
+    assert not hasattr(tail, "PLACEMENTS") and not hasattr(training, "PLACEMENTS")
+
+
+def test_event_budget_bounds_a_sample_and_marks_it_saturated():
+    """Issue 13: near saturation a run has a work budget; a sample that exceeds it stops and
+    the result says so (overload="saturate") or raises (the default). Budgets count work, not
+    time: the same answer whatever the threads."""
+    fab = two_leaves(spines=2, per_leaf=4, oversubscription=1.0)
+    job = fs.Collective("all_reduce", 1 << 20, algorithm="ring")
+    bg = fs.Background(load=0.5, sizes=1e5)
+    full = fs.tail_latency(fab, job, bg, samples=4, seed=1, event_budget=0)
+    assert not full.saturated and np.isfinite(full.job_time_s).all()
+    cut = [fs.tail_latency(fab, job, bg, samples=4, seed=1, event_budget=50, threads=t,
+                           overload="saturate") for t in (1, 2)]
+    for r in cut:
+        assert r.saturated and r.saturation == "event budget" and np.isinf(r.job_time_s).all()
+    np.testing.assert_array_equal(cut[0].job_time_s, cut[1].job_time_s)
+    with pytest.raises(fs.OverloadError, match="event budget"):
+        fs.tail_latency(fab, job, bg, samples=4, seed=1, event_budget=50)
+    roomy = fs.tail_latency(fab, job, bg, samples=4, seed=1, event_budget=10**9)
+    np.testing.assert_array_equal(roomy.job_time_s, full.job_time_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -150,3 +151,33 @@ def test_bad_jobs_are_named():
     with pytest.raises(fs.InvalidArgumentError, match="needs 64 GPUs"):
         small_job(data_parallel=64, global_batch_tokens=64 * 1024).rank_to_gpu(fabric())
     assert np.isfinite(small_job().compute_time_s)
+
+
+def test_erosion_reports_saturated_points_without_simulating():
+    """Issue 13: an overloaded load ran for minutes and left as an ordinary row."""
+    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2,
+                                                gpus_per_host=1, oversubscription=4))
+    job = fs.TrainingJob(params=1e6, layers=2, hidden_size=64, seq_len=64, data_parallel=4,
+                         global_batch_tokens=256)
+    er = fs.erosion(fab, job, (0.0, 0.9), samples=2)
+    ok, sat = er.rows
+    assert not ok["saturated"] and sat["saturated"] and sat["offered_max"] > 1
+    assert sat["step_time_p50_s"] == math.inf and sat["tokens_per_s_p50"] == 0.0
+    assert sat["mfu_p50"] == 0.0 and sat["erosion_p50"] == 1.0
+    assert "saturated" in er.table()
+    with pytest.raises(fs.OverloadError, match="leaf->spine"):
+        fs.erosion(fab, job, (0.9,), samples=2, overload="raise")
+
+
+def test_oversubscription_sweep_keeps_every_builder_argument():
+    """_rebuild read a hard-coded list of keyword arguments and dropped the profile."""
+    from fabricsim.analysis.training import _rebuild
+
+    for G in (fs.leaf_spine(leaves=2, hosts_per_leaf=2, profile="h100-ndr400"),
+              fs.rail_optimized(nodes_per_su=2, profile="h100-ndr400")):
+        H = _rebuild(G, 2.0)
+        assert fs.builders.params(H)["profile"] == "h100-ndr400"
+        assert fs.builders.params(H)["oversubscription"] == 2.0
+        same = {k: v for k, v in fs.builders.params(G).items()
+                if k not in ("oversubscription", "uplink_gbps", "leaf_uplink_gbps")}
+        assert {k: fs.builders.params(H)[k] for k in same} == same

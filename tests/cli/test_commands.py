@@ -327,3 +327,79 @@ def test_help_exits_0(capsys):
     assert "compare" in capsys.readouterr().out
     assert main(["compare", "--help"]) == 0
     assert "--json PATH|-" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- issue 13
+
+
+@pytest.mark.parametrize("opts", [
+    ["--json", "{dir}"],                                  # a directory
+    ["--plot", "{dir}/x.xyz"],                            # an unknown image format
+    ["--json", "{dir}/o.json", "--csv", "{dir}/o.json"],  # two outputs on one path
+    ["--json", "{scenario}"],                             # the input scenario itself
+], ids=["directory", "unknown-format", "same-path", "input-file"])
+def test_outputs_are_checked_before_the_run(tiny, tmp_path, capsys, monkeypatch, opts):
+    """These failed with a traceback after the whole run (results lost), or overwrote the
+    input scenario / each other."""
+    called = []
+    monkeypatch.setattr("fabricsim.cli.scenario.run_scenario", lambda *a, **k: called.append(1))
+    monkeypatch.setattr("fabricsim.analysis.training.erosion", lambda *a, **k: called.append(1))
+    before = tiny.read_text()
+    for cmd in ("compare", "erosion"):
+        argv = [cmd, str(tiny), *(o.format(dir=tmp_path, scenario=tiny) for o in opts)]
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "fabricsim: error: --" in err and "Traceback" not in err, err
+    assert not called and tiny.read_text() == before
+
+
+def test_outputs_are_written_atomically(monkeypatch, tmp_path):
+    """A failing write leaves the old file whole and no temporary file behind."""
+    from fabricsim import _files
+
+    dest = tmp_path / "out.json"
+    dest.write_text("old")
+
+    def broken(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        _files.write_atomic(dest, broken)
+    assert dest.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    _files.write_text_atomic(dest, "new")
+    assert dest.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_saturated_points_are_marked_not_simulated(tmp_path, capsys):
+    """The example's 4:1 design saturates its spine uplinks at load 0.6: that point used to
+    run for minutes and leave as an ordinary row; now every output marks it saturated."""
+    out = tmp_path
+    code = main(["compare", "--loads", "0,0.6", "--load", "0.6", "--samples", "1",
+                 "--json", str(out / "c.json"), "--csv", str(out / "c.csv"),
+                 "--plot", str(out / "c.png"), "--no-progress"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "saturated" in text and "leaf-spine 4:1" in text
+    doc = json.loads((out / "c.json").read_text())
+    rows = {r["design"]: r for r in doc["rows"]}
+    assert rows["leaf-spine 4:1"]["saturated"] is True
+    assert rows["leaf-spine 4:1"]["offered_max"] > 1.0
+    assert rows["leaf-spine 4:1"]["step_time_p50_s"] is None  # inf in the API
+    assert rows["leaf-spine 1:1"]["saturated"] is False
+    assert [r["saturated"] for r in doc["erosion"]["leaf-spine 4:1"]] == [False, True]
+    with open(out / "c.csv") as f:
+        csv_rows = {r["design"]: r for r in csv.DictReader(f)}
+    assert csv_rows["leaf-spine 4:1"]["saturated"] == "True"
+    assert (out / "c.png").stat().st_size > 0
+
+
+def test_control_characters_in_names_are_escaped(tmp_path, capsys):
+    text = TINY.replace('name = "ls 1:1"', 'name = "ls\\u001b[2J 1:1"')
+    assert text != TINY
+    path = tmp_path / "esc.toml"
+    path.write_text(text)
+    assert main(["compare", str(path), "--samples", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "ls\\x1b[2J 1:1" in out

@@ -20,7 +20,7 @@ from scenario_text import TINY, line_of, replace
 
 def error(text: str, name: str = "bad.toml") -> str:
     with pytest.raises(fs.ScenarioError) as info:
-        load_scenario(text, name=name)
+        load_scenario(text=text, name=name)
     return str(info.value)
 
 
@@ -28,7 +28,7 @@ def error(text: str, name: str = "bad.toml") -> str:
 
 
 def test_tiny_scenario_loads():
-    sc = load_scenario(TINY, name="tiny.toml")
+    sc = load_scenario(text=TINY, name="tiny.toml")
     assert list(sc.fabrics) == ["ls 1:1", "ls 2:1"]
     assert all(isinstance(f, fs.Fabric) for f in sc.fabrics.values())
     assert sc.routing == {"ls 1:1": "ecmp", "ls 2:1": "spray"}
@@ -48,7 +48,7 @@ def test_path_and_text_give_the_same_scenario(tmp_path):
     p = tmp_path / "tiny.toml"
     p.write_text(TINY)
     a, b = load_scenario(p), load_scenario(str(p))
-    c = load_scenario(TINY)
+    c = load_scenario(text=TINY)
     assert a.source == str(p) and c.source == "<scenario>"
     for x in (b, c):
         assert x.job == a.job and x.loads == a.loads and list(x.fabrics) == list(a.fabrics)
@@ -56,7 +56,7 @@ def test_path_and_text_give_the_same_scenario(tmp_path):
 
 def test_defaults_when_optional_tables_are_missing():
     text = TINY.split("[background]")[0]
-    sc = load_scenario(text)
+    sc = load_scenario(text=text)
     assert sc.background == fs.Background()
     assert (sc.loads, sc.load, sc.samples, sc.seed) == ((0.0, 0.25, 0.5, 0.75), 0.5, 10, 0)
 
@@ -64,7 +64,7 @@ def test_defaults_when_optional_tables_are_missing():
 def test_background_load_is_the_headline_load():
     text = replace(TINY, "load = 0.3\n", "").replace('sizes = "websearch"',
                                                      'sizes = "websearch"\nload = 0.2')
-    sc = load_scenario(text)
+    sc = load_scenario(text=text)
     assert sc.load == 0.2 and sc.background.load == 0.0
     both = replace(TINY, 'sizes = "websearch"', 'sizes = "websearch"\nload = 0.2')
     msg = error(both)
@@ -75,11 +75,11 @@ def test_background_sizes_tenant_and_fixed_size():
     text = replace(TINY, 'sizes = "websearch"',
                    'sizes = "4MiB"\npattern = "tenant"\n'
                    'tenant = { op = "all_to_all", size_bytes = "1MiB" }\ntenant_repeats = 2')
-    bg = load_scenario(text).background
+    bg = load_scenario(text=text).background
     assert bg.sizes == 4 << 20 and bg.pattern == "tenant" and bg.tenant_repeats == 2
     assert bg.tenant == fs.Collective("all_to_all", 1 << 20)
     cdf = replace(TINY, 'sizes = "websearch"', "sizes = [[1000, 2000], [0.0, 1.0]]")
-    assert load_scenario(cdf).background.mean_size_bytes == pytest.approx(1500)
+    assert load_scenario(text=cdf).background.mean_size_bytes == pytest.approx(1500)
 
 
 def test_built_in_example_ships_and_tells_designs_apart():
@@ -94,7 +94,7 @@ def test_built_in_example_ships_and_tells_designs_apart():
     assert {"rail_optimized", "leaf_spine"} <= builders
     assert len(sc.sweep_loads) >= 3 and 0.0 in sc.sweep_loads
     assert sc.background.sizes == "websearch"
-    assert load_scenario(example_text()).loads == sc.loads
+    assert load_scenario(text=example_text()).loads == sc.loads
 
 
 @pytest.mark.parametrize("fmt", ["graphml", "gml"])
@@ -164,12 +164,12 @@ capacity_gbps = 10.0
 
 def test_edge_sites_and_edge_table():
     text = replace(TINY, "\n[[fabric]]\nname = \"ls 2:1\"", EDGE + "\n[[fabric]]\nname = \"ls 2:1\"")
-    sc = load_scenario(text)
+    sc = load_scenario(text=text)
     info = graph_record(sc.fabrics["ls 1:1"].graph, "edge_sites")
     assert [c["name"] for c in info["carriers"]] == ["a", "b"]
     assert "edge" not in sc.fabrics["ls 2:1"].graph.graph
     assert sc.edge is True  # edge sites present: compare reports them
-    sc = load_scenario(text + '\n[edge]\nrequests = 500\npolicies = "split"\n')
+    sc = load_scenario(text=text + '\n[edge]\nrequests = 500\npolicies = "split"\n')
     assert sc.edge == {"requests": 500, "policies": ["split"]}
     bad = replace(text, 'carriers = ["a", "b"]', 'carriers = ["a", "c"]')
     msg = error(bad)
@@ -306,7 +306,7 @@ def test_design_level_errors():
 def test_job_ranks():
     ranks = '["host0/gpu0", "host0/gpu1", "host2/gpu0", "host2/gpu1"]'
     text = replace(TINY, "data_parallel = 8", f"data_parallel = 4\nranks = {ranks}")
-    sc = load_scenario(text)
+    sc = load_scenario(text=text)
     assert sc.job.ranks == ("host0/gpu0", "host0/gpu1", "host2/gpu0", "host2/gpu1")
     bad = text.replace("host2/gpu1", "host9/gpu1")
     assert error(bad) == (f"bad.toml:{line_of(bad, 'ranks')}: job.ranks: design 'ls 1:1' has no "
@@ -377,7 +377,7 @@ def test_parse_size_rejects(bad):
 
 
 def test_run_scenario_is_compare_with_the_files_arguments():
-    sc = load_scenario(TINY)
+    sc = load_scenario(text=TINY)
     got = fs.run_scenario(sc)
     want = fs.compare(
         [fs.Design("ls 1:1", sc.fabrics["ls 1:1"], "ecmp"),
@@ -416,6 +416,29 @@ def test_readme_scenario_snippet_loads():
     text = readme.read_text(encoding="utf-8")
     section = text.split("## Comparing designs", 1)[1]
     block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
-    sc = load_scenario(block, name="README.md")
+    sc = load_scenario(text=block, name="README.md")
     assert list(sc.fabrics) == ["leaf-spine 2:1"] and sc.load == 0.3 and sc.samples == 8
     assert sc.job.params == 1.24e8 and sc.job.gpus == 32
+
+
+def test_scenario_files_are_read_with_a_size_limit(tmp_path):
+    """An endless or huge file used to be read until memory ran out."""
+    from fabricsim.cli import scenario
+
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * (scenario.MAX_SCENARIO_BYTES + 1))
+    with pytest.raises(fs.ScenarioError, match=r"big.toml: larger than 16 MiB"):
+        load_scenario(big)
+    with pytest.raises(fs.ScenarioError, match="is a directory"):
+        load_scenario(tmp_path)
+
+
+def test_text_is_explicit_and_a_str_is_a_path(tmp_path, monkeypatch):
+    """load_scenario("a=b.toml") used to parse the file name as TOML text."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a=b.toml").write_text(TINY)
+    assert list(load_scenario("a=b.toml").fabrics) == list(load_scenario(text=TINY).fabrics)
+    with pytest.warns(DeprecationWarning, match="text="):
+        load_scenario(TINY)
+    with pytest.raises(fs.ScenarioError, match="not both"):
+        load_scenario("a=b.toml", text=TINY)

@@ -155,7 +155,7 @@ def test_leaf_spine_uplink_and_oversubscription_exclusive():
     ],
 )
 def test_leaf_spine_bad_arguments(kwargs, name):
-    with pytest.raises(InvalidArgumentError, match=f"^{name} must be"):
+    with pytest.raises(InvalidArgumentError, match=f"^{name}: must be"):
         builders.leaf_spine(**kwargs)
 
 
@@ -228,7 +228,7 @@ def test_fat_tree_multi_gpu_hosts(k):
     assert G.nodes["pod0/host0/nvswitch"] == {"role": "nvswitch", "host": "pod0/host0", "pod": 0}
 
 
-@pytest.mark.parametrize(("k", "msg"), [(3, "even"), (0, ">= 2"), (-4, ">= 2"), (4.0, "k must")])
+@pytest.mark.parametrize(("k", "msg"), [(3, "even"), (0, ">= 2"), (-4, ">= 2"), (4.0, "k: must")])
 def test_fat_tree_bad_k(k, msg):
     with pytest.raises(InvalidArgumentError, match=msg):
         builders.fat_tree(k=k)
@@ -320,14 +320,14 @@ def test_rail_optimized_single_gpu_nodes():
     ("kwargs", "pattern"),
     [
         ({"cores": 4}, "^cores: a core tier is only built with scalable_units > 1"),
-        ({"scalable_units": 2, "cores": 0}, "^cores must be"),
-        ({"scalable_units": 0}, "^scalable_units must be"),
-        ({"nodes_per_su": 0}, "^nodes_per_su must be"),
-        ({"gpus_per_node": 0}, "^gpus_per_node must be"),
-        ({"spines_per_su": 0}, "^spines_per_su must be"),
-        ({"oversubscription": -1.0}, "^oversubscription must be"),
-        ({"oversubscription": None}, "^oversubscription must be"),
-        ({"nic_gbps": "400"}, "^nic_gbps must be"),
+        ({"scalable_units": 2, "cores": 0}, "^cores: must be"),
+        ({"scalable_units": 0}, "^scalable_units: must be"),
+        ({"nodes_per_su": 0}, "^nodes_per_su: must be"),
+        ({"gpus_per_node": 0}, "^gpus_per_node: must be"),
+        ({"spines_per_su": 0}, "^spines_per_su: must be"),
+        ({"oversubscription": -1.0}, "^oversubscription: must be"),
+        ({"oversubscription": None}, "^oversubscription: must be"),
+        ({"nic_gbps": "400"}, "^nic_gbps: must be"),
     ],
 )
 def test_rail_optimized_bad_arguments(kwargs, pattern):
@@ -397,7 +397,7 @@ def test_profile_name_is_looked_up(monkeypatch):
 
 
 def test_bad_profile_value_is_reported():
-    with pytest.raises(InvalidArgumentError, match="^nic_gbps must be"):
+    with pytest.raises(InvalidArgumentError, match="^nic_gbps: must be"):
         builders.leaf_spine(profile=types.SimpleNamespace(nic_gbps=-1.0))
 
 
@@ -543,7 +543,7 @@ def site(**kw):
             [site(distance_km={"alpha": -5.0})],
             CARRIERS,
             InvalidArgumentError,
-            r"distance_km\['alpha'\] must be",
+            r"distance_km\['alpha'\]: must be",
         ),
         (
             [site(distance_km={"beta": 5.0})],
@@ -567,7 +567,7 @@ def site(**kw):
             [site()],
             [{"name": "alpha", "capacity_gbps": 1.0, "availability": 0.0}],
             InvalidArgumentError,
-            r"carriers\[0\] \('alpha'\)\.availability must be .* \(0, 1\]",
+            r"carriers\[0\] \('alpha'\)\.availability: must be .* \(0, 1\]",
         ),
         (
             [site()],
@@ -589,8 +589,8 @@ def site(**kw):
         ),
         ([site()], [], InvalidArgumentError, "carriers: give at least one"),
         ([], CARRIERS, InvalidArgumentError, "sites: give at least one"),
-        ([site()], ["alpha"], InvalidTypeError, r"carriers\[0\] must be a Carrier or a dict"),
-        ([site()], {"name": "alpha"}, InvalidTypeError, "carriers must be a list"),
+        ([site()], ["alpha"], InvalidTypeError, r"carriers\[0\]: must be a Carrier or a dict"),
+        ([site()], {"name": "alpha"}, InvalidTypeError, "carriers: must be an iterable"),
     ],
 )
 def test_edge_sites_bad_arguments(sites, carriers, exc, pattern):
@@ -601,7 +601,7 @@ def test_edge_sites_bad_arguments(sites, carriers, exc, pattern):
 def test_edge_sites_bad_fabric():
     with pytest.raises(InvalidTypeError, match="fabric"):
         builders.edge_sites("fabric", sites=SITES, carriers=CARRIERS)
-    with pytest.raises(InvalidArgumentError, match="fabric must be an undirected"):
+    with pytest.raises(InvalidArgumentError, match="fabric: must be an undirected"):
         builders.edge_sites(nx.DiGraph(small_fabric()), sites=SITES, carriers=CARRIERS)
     G = builders.edge_sites(small_fabric(), sites=SITES, carriers=CARRIERS)
     with pytest.raises(InvalidArgumentError, match="already has a node 'border'"):
@@ -617,7 +617,7 @@ def test_edge_sites_bad_fabric():
     [({"border_gbps": 0}, "border_gbps"), ({"border_latency_us": -1}, "border_latency_us")],
 )
 def test_edge_sites_bad_border(kwargs, name):
-    with pytest.raises(InvalidArgumentError, match=f"^{name} must be"):
+    with pytest.raises(InvalidArgumentError, match=f"^{name}: must be"):
         builders.edge_sites(small_fabric(), sites=SITES, carriers=CARRIERS, **kwargs)
 
 

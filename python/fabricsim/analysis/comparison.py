@@ -31,7 +31,14 @@ import networkx as nx
 import numpy as np
 
 from fabricsim import _validate
-from fabricsim.analysis.training import ErosionResult, TrainingJob, erosion, plot_erosion
+from fabricsim._files import write_text_atomic
+from fabricsim.analysis.training import (
+    SATURATED_MARK,
+    ErosionResult,
+    TrainingJob,
+    erosion,
+    plot_erosion,
+)
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric import schema
 from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
@@ -62,7 +69,8 @@ def _as_designs(designs: Any, job: TrainingJob) -> list[tuple[str, Fabric, Routi
     if not items:
         raise InvalidArgumentError("designs: nothing to compare")
     out, seen = [], set()
-    for d in items:
+    for i, d in enumerate(items):
+        _validate.name(f"designs[{i}].name", d.name)
         if d.name in seen:
             raise InvalidArgumentError(f"designs: the name {d.name!r} appears twice")
         seen.add(d.name)
@@ -124,6 +132,10 @@ class Comparison:
         ("edge_availability", "edge avail.", "{:.5f}"),
     )
 
+    #: Columns that have no value at a saturated point (the table prints the mark instead).
+    SATURATED_COLUMNS = ("step_time_p50_s", "step_time_p99_s", "tokens_per_s_p50", "erosion_p50",
+                         "erosion_p99", "mfu_p50")
+
     def table(self) -> str:
         cols = [c for c in self.COLUMNS if any(r.get(c[0]) is not None for r in self.rows)]
         cells = [[c[1] for c in cols]]
@@ -131,6 +143,11 @@ class Comparison:
             line = []
             for c in cols:
                 v = r.get(c[0])
+                if r.get("saturated") and c[0] in self.SATURATED_COLUMNS:
+                    line.append(SATURATED_MARK if c[0].startswith("step") else "-")
+                    continue
+                if c[0] == "design":
+                    v = _validate.printable(v)
                 if v is None or (isinstance(v, float) and math.isnan(v)):
                     line.append("-")
                     continue
@@ -147,6 +164,14 @@ class Comparison:
                 out.append("  ".join("-" * w for w in widths))
         out.append(f"(background load {self.load:.0%} of NIC capacity; erosion = throughput lost "
                    "vs the same GPUs on an ideal non-blocking switch)")
+        sat = [r for r in self.rows if r.get("saturated")]
+        if sat:
+            out.append(f"({SATURATED_MARK}: at this load the background offers the busiest link "
+                       + ", ".join(f"of {_validate.printable(r['design'])!r} "
+                                   f"{r['offered_max']:.0%}" for r in sat)
+                       + " of its capacity: at >= 100 % queues grow without bound and the "
+                       "point is not simulated; closer than that, a sample ran out of its event "
+                       "budget)")
         return "\n".join(out)
 
     def to_records(self) -> list[dict]:
@@ -186,8 +211,7 @@ class Comparison:
             w.writerow(r)
         text = buf.getvalue()
         if path:
-            with open(path, "w", newline="") as f:
-                f.write(text)
+            write_text_atomic(path, text)
         return text
 
     def to_json(self, path: str | None = None) -> str:
@@ -204,8 +228,7 @@ class Comparison:
         }
         text = json.dumps(doc, indent=2)
         if path:
-            with open(path, "w") as f:
-                f.write(text)
+            write_text_atomic(path, text)
         return text
 
     def plot(self, path: str | None = None, *, ax: Any = None) -> Any:
@@ -284,6 +307,9 @@ def compare(
         G = fab.graph
         row = {
             "design": name,
+            "saturated": bool(at["saturated"]),
+            "saturation": at["saturation"],
+            "offered_max": at["offered_max"],
             "routing": routing,
             "gpus": len(fab.gpus),
             "job_gpus": job.gpus,

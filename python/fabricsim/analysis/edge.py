@@ -66,7 +66,6 @@ import csv
 import io
 import json
 import math
-import numbers
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,7 +73,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from fabricsim import _validate
+from fabricsim import _memory, _validate
 from fabricsim.analysis.queueing import mm1_mean_wait_s, sample_mm1_wait_s
 from fabricsim.exceptions import (
     InvalidArgumentError,
@@ -87,6 +86,8 @@ from fabricsim.fabric.compiled import Fabric
 from fabricsim.types import EdgePolicy
 
 POLICIES: tuple[EdgePolicy, ...] = ("primary_backup", "split", "lowest_latency")
+#: Requests per site, at most (10**8 tried to allocate tens of GiB).
+MAX_REQUESTS = 10_000_000
 COLUMNS = (
     "site",
     "policy",
@@ -252,15 +253,6 @@ def _edge_info(fabric: Fabric) -> dict:
     return dict(info)
 
 
-def _number(what: str, value: Any, *, allow_zero: bool) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    x = float(value) if ok else math.nan
-    if not (math.isfinite(x) and (x >= 0 if allow_zero else x > 0)):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise InvalidArgumentError(f"{what}: must be a finite number {bound}, got {value!r}")
-    return x
-
-
 def _names(what: str, value: Any) -> list:
     if isinstance(value, (str, bytes)):
         return [value]
@@ -286,12 +278,11 @@ def _carrier_loads(value: Any, carriers: list[str]) -> dict[str, float]:
 
 
 def _load(what: str, rho: Any) -> float:
-    x = _number(what, rho, allow_zero=True)
+    x = _validate.positive(what, rho, allow_zero=True)
     if x >= 1:
         raise InvalidArgumentError(
-            f"{what}: utilisation {x:g} of an M/M/1 queue must be < 1 (at >= 1 the queue "
-            "grows without bound)"
-        )
+            f"{what}: must be an M/M/1 utilisation < 1 (at >= 1 the queue grows without bound), "
+            f"got {rho!r}")
     return x
 
 
@@ -398,12 +389,13 @@ def edge_latency(
             raise UnknownNameError(
                 f"failed_carriers: unknown carrier {c!r}; known carriers: {', '.join(carriers)}"
             )
-    if isinstance(requests, bool) or not isinstance(requests, (int, np.integer)) or requests < 1:
-        raise InvalidArgumentError(f"requests: must be an integer >= 1, got {requests!r}")
-    requests = int(requests)
-    slo_ms = _number("slo_ms", slo_ms, allow_zero=False)
-    server_ms = _number("server_ms", server_ms, allow_zero=True)
-    mtu_bytes = _number("mtu_bytes", mtu_bytes, allow_zero=False)
+    requests = _validate.integer("requests", requests, maximum=MAX_REQUESTS)
+    # per request: carrier states, and per site and policy a handful of float64 draws
+    _memory.check(requests * (len(carriers) + 16 * len(chosen) * len(policies)) * 8,
+                  f"edge_latency(requests={requests:,})", "ask for fewer requests or sites")
+    slo_ms = _validate.positive("slo_ms", slo_ms)
+    server_ms = _validate.positive("server_ms", server_ms, allow_zero=True)
+    mtu_bytes = _validate.positive("mtu_bytes", mtu_bytes)
     seed = _validate.seed(seed)
     loads = _carrier_loads(carrier_load, list(carriers))
     if target is None:

@@ -42,7 +42,6 @@ halves of the fabric, the usual bisection.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -214,8 +213,8 @@ def fail_random(
     (['spine0', 'spine1'], 200.0)
     """
     fabric = _check_fabric(fabric)
-    p_link = _probability("link_probability", link_probability)
-    p_node = _probability("node_probability", node_probability)
+    p_link = _validate.probability("link_probability", link_probability)
+    p_node = _validate.probability("node_probability", node_probability)
     seed = _validate.seed(seed)
     if isinstance(roles, str):
         roles = (roles,)
@@ -252,12 +251,6 @@ def fail_random(
         "node_probability": p_node,
         "roles": list(roles),
     }
-
-
-def _probability(what: str, p: Any) -> float:
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0:
-        raise InvalidArgumentError(f"{what}: must be a probability in [0, 1], got {p!r}")
-    return float(p)
 
 
 # ---------------------------------------------------------------------------- bisection

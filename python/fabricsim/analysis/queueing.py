@@ -61,11 +61,14 @@ from typing import Any
 
 import numpy as np
 
-from fabricsim import _validate
+from fabricsim import _memory, _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
 
 DEFAULT_QUANTILES = (0.5, 0.9, 0.99, 0.999)
+#: Samples per call, at most: each draws a waiting time per hop (10**8 tried to allocate
+#: tens of GiB), as :data:`fabricsim.analysis.tail.MAX_SAMPLES` caps tail_latency.
+MAX_SAMPLES = 10_000_000
 
 
 # ---------------------------------------------------------------------------- M/M/1 waits
@@ -154,7 +157,7 @@ class LatencyResult:
 
     def quantile_us(self, q: float) -> float:
         """Any quantile of the samples (µs)."""
-        q = _quantile_arg("q", q)
+        q = _validate.probability("q", q)
         return float(np.quantile(self.samples_us, q))
 
     def as_dict(self) -> dict:
@@ -174,27 +177,6 @@ class LatencyResult:
 
 
 # ---------------------------------------------------------------------------- arguments
-
-
-def _quantile_arg(what: str, q: Any) -> float:
-    if isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0.0 <= float(q) <= 1.0:
-        raise InvalidArgumentError(f"{what}: a quantile must be a number in [0, 1], got {q!r}")
-    return float(q)
-
-
-def _positive(what: str, value: Any, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    x = float(value) if ok else math.nan
-    if not (math.isfinite(x) and (x >= 0.0 if allow_zero else x > 0.0)):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise InvalidArgumentError(f"{what}: must be a finite number {bound}, got {value!r}")
-    return x
-
-
-def _count(what: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InvalidArgumentError(f"{what}: must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def link_utilization(fabric: Fabric, result: Any, duration_s: float | None = None) -> np.ndarray:
@@ -226,7 +208,7 @@ def link_utilization(fabric: Fabric, result: Any, duration_s: float | None = Non
         duration_s = getattr(result, "makespan_s", 0.0)
         if not duration_s > 0:
             return np.zeros(fabric.num_links)
-    duration_s = _positive("duration_s", duration_s)
+    duration_s = _validate.positive("duration_s", duration_s)
     return link_bytes / (fabric.usable_Bps * duration_s)
 
 
@@ -243,7 +225,7 @@ def resolve_utilization(
             "directed link, or background_load for every non-NVLink link)"
         )
     if background_load is not None:
-        load = _positive("background_load", background_load, allow_zero=True)
+        load = _validate.positive("background_load", background_load, allow_zero=True)
         kinds = fabric.compiled.kind
         nvlink = np.fromiter(
             (kinds[e] == "nvlink" for e in fabric.compiled.link_edge.tolist()), bool, n
@@ -319,12 +301,13 @@ def message_latency(
         raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
     _validate.choice("routing", routing, ROUTING_POLICIES)
     seed = _validate.seed(seed)
-    size = _positive("size_bytes", size_bytes, allow_zero=True)
-    mtu = _positive("mtu_bytes", mtu_bytes)
-    n = _count("samples", samples)
-    if isinstance(quantiles, (str, bytes)) or not isinstance(quantiles, Sequence):
-        raise InvalidTypeError(f"quantiles: expected a sequence of numbers, got {quantiles!r}")
-    qs = tuple(_quantile_arg(f"quantiles[{i}]", q) for i, q in enumerate(quantiles))
+    size = _validate.positive("size_bytes", size_bytes, allow_zero=True)
+    mtu = _validate.positive("mtu_bytes", mtu_bytes)
+    n = _validate.integer("samples", samples, maximum=MAX_SAMPLES)
+    _memory.check(n * 8 * 8 * 6, f"message_latency(samples={n:,})",  # ~6 hops, ~8 arrays
+                  "ask for fewer samples")
+    qs = tuple(_validate.probability(f"quantiles[{i}]", q)
+               for i, q in enumerate(_validate.iterable("quantiles", quantiles, "numbers")))
     rho = resolve_utilization(fabric, utilization, background_load)
 
     route = fabric.route(src, dst, policy=_validate.choice("routing", routing, ROUTING_POLICIES),

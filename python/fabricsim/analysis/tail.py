@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from fabricsim import _validate
+from fabricsim import _memory, _validate
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
+    OverloadError,
     OverloadWarning,
 )
 from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
@@ -52,21 +53,39 @@ from fabricsim.traffic.background import (
 )
 from fabricsim.traffic.collectives import Collective
 from fabricsim.traffic.flows import FlowSet, concat_flowsets, flows_from_matrix, run_flowset
-from fabricsim.types import Metric, Routing, TailPlacement
+from fabricsim.types import JobPlacement, Metric, Routing
 
-PLACEMENTS = ("fixed", "random")
+#: How the job's GPUs are chosen per sample (not :data:`fabricsim.training.RANK_ORDERS`, the
+#: order a training job's ranks take).
+JOB_PLACEMENTS = ("fixed", "random")
 MAX_THREADS = 1024
 MAX_SAMPLES = 10_000_000  # results are held in memory, a few numbers per sample
-MAX_BACKGROUND_FLOWS = 2_000_000  # expected per sample; beyond it memory and time run away
+#: Expected background flows per sample, at most: beyond it memory and time run away. The Rust
+#: core stops widening a sample's arrival window at the same figure
+#: (``fabricsim_core::montecarlo::MAX_BACKGROUND_FLOWS``; a test holds them equal).
+MAX_BACKGROUND_FLOWS = 2_000_000
+#: What a run does when the background alone offers some link >= 100 % of its capacity.
+OVERLOAD_POLICIES = ("raise", "saturate")
+#: Offered load from which a point counts as near saturation: it runs with an event budget.
+NEAR_SATURATION = 0.9
+#: Work budget per sample of a near-saturated point, as a multiple of one horizon's events:
+#: the job's flows plus the background flows expected over the first arrival window, each
+#: arriving and leaving once. A sample that needs more (its job outlasts the horizon, the
+#: window would be widened) stops and counts as saturated (``job_time_s`` inf).
+EVENT_BUDGET_PER_HORIZON = 2.0
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 SIZE_BUCKETS_BYTES = ((0, 1e5, "<100KB"), (1e5, 1e6, "100KB-1MB"), (1e6, 1e7, "1-10MB"),
                       (1e7, np.inf, ">10MB"))
 
 
 def quantiles(x: np.ndarray) -> dict[str, float]:
+    """Quantiles of ``x`` (NaN for an empty array; a saturated run's ``inf`` stays ``inf``)."""
     if len(x) == 0:
         return {k: float("nan") for k in QUANTILES}
-    return {k: float(np.quantile(x, q)) for k, q in QUANTILES.items()}
+    if np.all(np.isfinite(x)):
+        return {k: float(np.quantile(x, q)) for k, q in QUANTILES.items()}
+    # "higher" picks a sample: linear interpolation between two infs would give inf - inf = NaN
+    return {k: float(np.quantile(x, q, method="higher")) for k, q in QUANTILES.items()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,6 +101,16 @@ class TailLatencyResult:
     bg_generated: int = 0
     algorithm: str | None = None
     meta: dict = field(default_factory=dict)
+    #: True when the background offers some link >= 100 % of its capacity and the run was
+    #: not simulated (``overload="saturate"``): ``job_time_s`` is ``inf`` in every sample.
+    saturated: bool = False
+    #: The largest offered utilisation of any link by the background (a fraction; 0 without
+    #: uniform / permutation background), and that link's ends and tier.
+    offered_max: float = 0.0
+    offered_link: tuple | None = None
+    #: Why the result is saturated: ``"offered load"`` (>= 100 % on a link: not simulated) or
+    #: ``"event budget"`` (a near-saturated sample ran out of its work budget); None if not.
+    saturation: str | None = None
 
     @property
     def quantiles_s(self) -> dict[str, float]:
@@ -97,13 +126,15 @@ class TailLatencyResult:
 
     @property
     def spread_s(self) -> float:
-        """max - min over samples."""
+        """max - min over samples (``inf`` for a saturated run)."""
+        if self.saturated:
+            return float("inf")
         return float(self.job_time_s.max() - self.job_time_s.min())
 
     @property
     def slowdown_p99(self) -> float:
-        """p99 job time / unloaded job time."""
-        return self.p99_s / self.unloaded_time_s if self.unloaded_time_s > 0 else float("nan")
+        """p99 job time / unloaded job time (1.0 for an empty workload, whose times are 0)."""
+        return self.p99_s / self.unloaded_time_s if self.unloaded_time_s > 0 else 1.0
 
     def slowdown_by_size(self) -> dict[str, dict[str, float]]:
         """Background FCT slowdown quantiles per flow-size bucket (plus ``count``)."""
@@ -147,6 +178,9 @@ class TailLatencyResult:
 
     def as_dict(self) -> dict:
         return {
+            "saturated": self.saturated,
+            "saturation": self.saturation,
+            "offered_max": self.offered_max,
             "samples": len(self.job_time_s),
             "unloaded_time_s": self.unloaded_time_s,
             "algorithm": self.algorithm,
@@ -180,11 +214,13 @@ def tail_latency(
     *,
     routing: Routing = "ecmp",
     metric: Metric = "latency",
-    placement: TailPlacement = "fixed",
+    placement: JobPlacement = "fixed",
     vary_hash: bool = True,
     threads: int | None = None,
     warmup_s: float | None = None,
     horizon: float = 2.0,
+    overload: str = "raise",
+    event_budget: int | None = None,
 ) -> TailLatencyResult:
     """Distribution of ``workload``'s completion time under ``background`` over ``samples``
     Monte Carlo samples (see the module docs for the timeline and what varies per sample).
@@ -193,25 +229,44 @@ def tail_latency(
     :class:`~fabricsim.Background`, a load in [0, 1) (uniform Poisson, web-search sizes), or
     None. Background endpoints default to the GPUs the job does not use, or every GPU when the
     job uses them all. ``placement="random"`` re-draws the job's GPUs every sample.
+
+    Overload: before simulating, each link's offered load is computed from routing alone
+    (uniform and permutation background). If some link is offered >= 100 % of its capacity
+    its queue grows for as long as the run lasts, so there is no answer to give:
+    ``overload="raise"`` (the default) raises :class:`fabricsim.OverloadError` naming the link,
+    its tier and the offered percentage; ``overload="saturate"`` returns at once a result with
+    ``saturated=True`` and ``job_time_s`` = ``inf`` (nothing is simulated). Near saturation
+    (some link offered >= :data:`NEAR_SATURATION`) queues are long and a run is slow: each
+    sample then has a work budget, ``event_budget``: by default
+    :data:`EVENT_BUDGET_PER_HORIZON` x the events of one horizon (the job's flows and the
+    background flows expected over the first window), counted in the engine's interrupt polls
+    (about one per event); ``0``: none; an integer sets it for every run. A sample that
+    exceeds it stops with ``job_time_s = inf`` and the result is ``saturated`` too
+    (``saturation == "event budget"``). Budgets count work, not time: the same seed gives the
+    same answer on any machine.
+
+    >>> import fabricsim as fs
+    >>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2,
+    ...                                             gpus_per_host=1, oversubscription=4))
+    >>> job = fs.Collective("all_reduce", 1 << 20, algorithm="ring")
+    >>> r = fs.tail_latency(fab, job, 0.9, samples=2, overload="saturate")
+    >>> r.saturated, round(r.offered_max, 2), r.p99_s
+    (True, 2.4, inf)
     """
     if not isinstance(fabric, Fabric):
         raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
     _validate.choice("routing", routing, ROUTING_POLICIES)
     _validate.choice("metric", metric, METRICS)
-    _validate.choice("placement", placement, PLACEMENTS)
+    _validate.choice("placement", placement, JOB_PLACEMENTS)
+    _validate.choice("overload", overload, OVERLOAD_POLICIES)
     seed = _validate.seed(seed)
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) \
-            or not 1 <= samples <= MAX_SAMPLES:
-        raise InvalidArgumentError(
-            f"samples: must be an integer in 1..{MAX_SAMPLES:,}, got {samples!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or not 1 <= threads <= MAX_THREADS):
-        raise InvalidArgumentError(
-            f"threads: must be an integer in 1..{MAX_THREADS} or None, got {threads!r}")
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, float)) \
-            or not 0 < horizon <= 1e9:  # comparisons, not np.isfinite: 10**400 is an int too
-        raise InvalidArgumentError(f"horizon: must be a number in (0, 1e9], got {horizon!r}")
-    horizon = float(horizon)
+    samples = _validate.integer("samples", samples, maximum=MAX_SAMPLES)
+    if threads is not None:
+        threads = _validate.integer("threads", threads, maximum=MAX_THREADS)
+    horizon = _validate.real("horizon", horizon, minimum=0.0, min_open=True, maximum=1e9)
+    if event_budget is not None:
+        event_budget = _validate.integer("event_budget", event_budget, minimum=0,
+                                         maximum=2**63 - 1)
     bg: Background | None = as_background(background)
 
     job, unloaded_s, algorithm = _workload_flows(fabric, workload, routing, seed, metric)
@@ -235,14 +290,13 @@ def tail_latency(
             nic = float(nic_Bps(fabric, endpoints).min())
             steady = 10.0 * bg.mean_size_bytes / (nic * (1.0 - bg.load))
             warmup_s = min(unloaded_s, steady)
-    if isinstance(warmup_s, bool) or not isinstance(warmup_s, (int, float)) \
-            or not 0 <= warmup_s <= 1e9:
-        raise InvalidArgumentError(f"warmup_s: must be a number in [0, 1e9] s, got {warmup_s!r}")
-    warmup_s = float(warmup_s)
+    warmup_s = _validate.real("warmup_s", warmup_s, minimum=0.0, maximum=1e9)
     job = FlowSet(job.src, job.dst, job.size_bytes, job.release_s + warmup_s, job.delay_s,
                   job.dep_ptr, job.dep_idx, job.via, job.flow_key, job.latency_scales())
     template = job
     bg_kwargs: dict[str, Any] = {}
+    offered: tuple[float, tuple | None] = (0.0, None)
+    expected = 0.0  # background flows expected over the first arrival window
     if bg is not None:
         assert endpoints is not None  # set whenever there is a background
         if bg.pattern == "tenant":
@@ -271,7 +325,16 @@ def tail_latency(
                     f"{MAX_BACKGROUND_FLOWS:,} are simulated: use larger flows (sizes=), a lower "
                     "load, a shorter horizon or warmup_s")
             if bg.pattern in ("uniform", "permutation"):
-                _warn_if_overloaded(fabric, endpoints, inject, bg, metric)
+                offered = _check_overload(fabric, endpoints, inject, bg, metric, overload)
+                if offered[0] >= 1.0:
+                    return TailLatencyResult(
+                        job_time_s=np.full(samples, np.inf), unloaded_time_s=float(unloaded_s),
+                        bg_size_bytes=np.zeros(0), bg_slowdown=np.zeros(0),
+                        bg_sample=np.zeros(0, np.int64), algorithm=algorithm,
+                        meta={"samples": samples, "seed": seed, "routing": routing,
+                              "placement": placement, "warmup_s": warmup_s, "background": bg},
+                        saturated=True, offered_max=offered[0], offered_link=offered[1],
+                        saturation="offered load")
             bg_kwargs = dict(
                 bg_endpoints=np.ascontiguousarray(endpoints, np.int64),
                 bg_inject_bps=inject,
@@ -285,10 +348,31 @@ def tail_latency(
             )
     cap = capacity_factor(fabric, bg.static_fraction) if bg is not None else None
     pool = np.ascontiguousarray(gpus, np.int64) if placement == "random" else None
+    _check_memory(fabric, template, bg_kwargs, routing, metric, samples, threads)
+    if event_budget is not None:
+        budget = event_budget
+    elif offered[0] >= NEAR_SATURATION:
+        budget = int(EVENT_BUDGET_PER_HORIZON * (len(template) + expected))
+    else:
+        budget = 0
+    if budget:
+        bg_kwargs["event_budget"] = int(budget)
     out = fabric._engine.monte_carlo(
         template, np.ascontiguousarray(template.latency_scales(), np.float64), len(job),
         int(samples), seed, routing, metric, bool(vary_hash), pool, cap,
         min(int(threads or 0), int(samples)), **bg_kwargs)
+    if np.isinf(out.job_time_s).any() and overload == "raise":
+        u, v, tier = offered[1] if offered[1] is not None else (None, None, "?")
+        err = OverloadError(
+            f"background: at load {bg.load if bg is not None else 0:g} the {tier} link "
+            f"{_validate.printable(repr(u))} -> {_validate.printable(repr(v))} is offered "
+            f"{offered[0]:.0%} of its capacity, so close to saturation that "
+            f"{int(np.isinf(out.job_time_s).sum())} of {samples} samples ran out of their "
+            f"event budget ({budget:,}); lower the load, add capacity on that tier, pass "
+            "overload='saturate' to get the point marked saturated, or a larger event_budget "
+            "(0: none) to wait for it.")
+        err.link, err.tier, err.offered = (u, v), tier, offered[0]
+        raise err
     return TailLatencyResult(
         job_time_s=out.job_time_s,
         unloaded_time_s=float(unloaded_s),
@@ -299,26 +383,82 @@ def tail_latency(
         algorithm=algorithm,
         meta={"samples": int(samples), "seed": seed, "routing": routing, "placement": placement,
               "warmup_s": float(warmup_s), "background": bg},
+        offered_max=offered[0],
+        offered_link=offered[1],
+        saturated=bool(np.isinf(out.job_time_s).any()),
+        saturation="event budget" if np.isinf(out.job_time_s).any() else None,
     )
 
 
-def _warn_if_overloaded(fabric: Fabric, endpoints: np.ndarray, inject: np.ndarray, bg: Any,
-                        metric: str) -> None:
-    """Warn when the background alone offers a link more than it carries (e.g. uniform traffic
-    across a 4:1 oversubscribed tier at load above 0.25): its queue then grows for as long as
-    the job runs, and so does the run."""
+def _check_memory(fabric: Fabric, template: FlowSet, bg_kwargs: dict, routing: str,
+                  metric: str, samples: int, threads: int | None) -> None:
+    """Samples run in parallel, each holding its flows' routes: estimate before starting."""
+    limit = _memory.limit_bytes()
+    if limit is None:
+        return
+    from fabricsim._engine import thread_count
+
+    n_bg = 0.0
+    if bg_kwargs:
+        ends = bg_kwargs["bg_endpoints"]
+        values, cdf = bg_kwargs["bg_size_values"], bg_kwargs["bg_size_cdf"]
+        n_bg = (bg_kwargs["bg_load"] * float(bg_kwargs["bg_inject_bps"].sum())
+                / mean_size_bytes(values, cdf) * bg_kwargs["bg_end_s"])
+        pairs = np.random.default_rng(0).integers(0, len(ends), (2, 16))
+        per_bg = _memory.route_entries(fabric, ends[pairs[0]], ends[pairs[1]], routing, metric) \
+            / 16
+    else:
+        per_bg = 0.0
+    entries = _memory.route_entries(fabric, template.src, template.dst, routing, metric)
+    flows = len(template) + n_bg
+    per_sample = (entries + n_bg * per_bg) * _memory.BYTES_PER_ROUTE_ENTRY \
+        + flows * _memory.BYTES_PER_FLOW
+    parallel = min(samples, threads or thread_count())
+    _memory.check(per_sample * parallel,
+                  f"tail_latency: {parallel} samples at once of {flows:,.0f} flows each",
+                  "use fewer threads, a lower load or larger background flows (sizes=), fewer "
+                  "ranks, or ECMP instead of spraying")
+
+
+def _check_overload(fabric: Fabric, endpoints: np.ndarray, inject: np.ndarray, bg: Any,
+                    metric: str, overload: str) -> tuple[float, tuple | None]:
+    """The largest offered utilisation of any link by the background alone, and that link
+    ``(u, v, tier)``. At >= 100 % (e.g. uniform traffic across a 4:1 oversubscribed tier at
+    load above 0.25) the link's queue grows for as long as the job runs: with
+    ``overload="raise"`` that raises :class:`OverloadError`; with ``"saturate"`` the caller
+    reports the point as saturated. From :data:`NEAR_SATURATION` on, a warning says that the
+    point is close to it."""
     cap = capacity_factor(fabric, bg.static_fraction)
     util, sampled = offered_utilization(fabric, endpoints, inject, bg.load, metric=metric,
                                         capacity_factor=cap)
-    limit = 1.1 if sampled else 1.0 + 1e-9  # a sample of pairs estimates each link's share
-    over = np.flatnonzero(util > limit)
-    if len(over) == 0:
-        return
-    worst = int(over[np.argmax(util[over])])
+    if len(util) == 0:
+        return 0.0, None
+    worst = int(np.argmax(util))
+    # a sample of pairs estimates each link's share: allow for its error before calling it
+    margin = 1.1 if sampled else 1.0 - 1e-9
+    top = float(util[worst]) / margin
     u, v = fabric.link(worst)[:2]
-    warnings.warn(
-        f"background: at load {bg.load:g} the {bg.pattern} traffic offers {len(over)} links more "
-        f"than their capacity (the most: {util[worst]:.0%} of {u!r} -> {v!r}); their queues grow "
-        "for as long as the job runs, so results depend on the horizon and the run can take "
-        "minutes. Lower the load or add capacity on that tier.",
-        OverloadWarning, stacklevel=3)
+    roles = fabric.compiled.roles
+    tier = f"{roles[int(fabric.compiled.link_src[worst])]}->" \
+        f"{roles[int(fabric.compiled.link_dst[worst])]}"
+    where = (u, v, tier)
+    if top >= 1.0:
+        n_over = int(np.sum(util >= margin))
+        if overload == "raise":
+            err = OverloadError(
+                f"background: at load {bg.load:g} the {bg.pattern} traffic offers the {tier} "
+                f"link {_validate.printable(repr(u))} -> {_validate.printable(repr(v))} "
+                f"{util[worst]:.0%} of its capacity ({n_over} links >= 100 %): its queue would "
+                "grow for as long as the job runs, so there is no steady state to report. Lower "
+                "the load, add capacity on that tier, or pass overload='saturate' to get the "
+                "point marked saturated.")
+            err.link, err.tier, err.offered = (u, v), tier, float(util[worst])
+            raise err
+        return max(1.0, float(util[worst])), where
+    if top >= NEAR_SATURATION:
+        warnings.warn(
+            f"background: at load {bg.load:g} the {bg.pattern} traffic offers the {tier} link "
+            f"{_validate.printable(repr(u))} -> {_validate.printable(repr(v))} "
+            f"{util[worst]:.0%} of its capacity: close to saturation, queues are long and the "
+            "run is slow.", OverloadWarning, stacklevel=3)
+    return float(util[worst]), where

@@ -39,7 +39,6 @@ GPU order; ``"random"`` shuffles it (seeded).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -51,28 +50,14 @@ from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import Fabric
 from fabricsim.traffic.collectives import Collective
 from fabricsim.traffic.flows import FlowSet, concat_flowsets, run_flowset
-from fabricsim.types import JobPlacement, Metric, Op, Routing
+from fabricsim.types import Metric, Op, RankOrder, Routing
 
-PLACEMENTS = ("rail", "linear", "random")
+#: How a job's ranks are laid on the GPUs (``TrainingJob.placement``); not
+#: :data:`fabricsim.analysis.tail.JOB_PLACEMENTS`, which re-draws a job's GPUs per sample.
+RANK_ORDERS = ("rail", "linear", "random")
+#: What tables print in place of a saturated point's numbers.
+SATURATED_MARK = "saturated"
 COMPONENTS = ("data_parallel", "tensor_parallel", "pipeline_parallel", "expert_parallel")
-
-
-def _pos_int(name: str, v: Any, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise InvalidArgumentError(f"{name}: must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
-def _pos_real(name: str, v: Any, *, upper: float | None = None, allow_zero: bool = False) -> float:
-    ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-    if ok:
-        v = float(v)
-        ok = math.isfinite(v) and (v >= 0 if allow_zero else v > 0) and (upper is None or v <= upper)
-    if not ok:
-        bound = f" and <= {upper}" if upper is not None else ""
-        raise InvalidArgumentError(f"{name}: must be a finite number {'>=' if allow_zero else '>'} 0"
-                                   f"{bound}, got {v!r}")
-    return float(v)
 
 
 @dataclass(frozen=True)
@@ -104,27 +89,28 @@ class TrainingJob:
     act_bytes: int = 2
     overlap: float = 0.0
     sharded_optimizer: bool = False
-    placement: JobPlacement = "rail"
+    placement: RankOrder = "rail"
     placement_seed: int = 0
     max_flows_per_collective: int = 50_000
     ranks: tuple | None = None
 
     def __post_init__(self) -> None:
-        _pos_real("params", self.params)
+        _validate.positive("params", self.params)
         for name in ("layers", "hidden_size", "seq_len", "global_batch_tokens", "data_parallel",
                      "tensor_parallel", "pipeline_parallel", "expert_parallel", "top_k",
                      "grad_bytes", "act_bytes"):
-            _pos_int(name, getattr(self, name))
-        _pos_int("moe_layers", self.moe_layers, 0)
+            _validate.integer(name, getattr(self, name))
+        _validate.integer("moe_layers", self.moe_layers, minimum=0)
         if self.moe_layers > self.layers:
             raise InvalidArgumentError(f"moe_layers ({self.moe_layers}) exceeds layers ({self.layers})")
         if self.microbatches is not None:
-            _pos_int("microbatches", self.microbatches)
-        _pos_real("compute_efficiency", self.compute_efficiency, upper=1.0)
-        _pos_real("overlap", self.overlap, upper=1.0, allow_zero=True)
-        _validate.choice("placement", self.placement, PLACEMENTS)
-        _validate.seed(self.placement_seed)
-        _pos_int("max_flows_per_collective", self.max_flows_per_collective, 1000)
+            _validate.integer("microbatches", self.microbatches)
+        _validate.positive("compute_efficiency", self.compute_efficiency, upper=1.0)
+        _validate.positive("overlap", self.overlap, upper=1.0, allow_zero=True)
+        _validate.choice("placement", self.placement, RANK_ORDERS)
+        _validate.seed(self.placement_seed, "placement_seed")
+        _validate.integer("max_flows_per_collective", self.max_flows_per_collective,
+                          minimum=1000)
         if self.layers % self.pipeline_parallel:
             raise InvalidArgumentError(
                 f"pipeline_parallel ({self.pipeline_parallel}) must divide layers ({self.layers})")
@@ -138,13 +124,25 @@ class TrainingJob:
             raise InvalidArgumentError(
                 f"global_batch_tokens ({self.global_batch_tokens}) must be a multiple of "
                 f"data_parallel x seq_len ({self.data_parallel * self.seq_len})")
+        # Derived sizes must be whole bytes a collective accepts: say which input is too big
+        # (not the size_bytes of a collective the caller never wrote).
+        grad = self.params * self.grad_bytes / (self.tensor_parallel * self.pipeline_parallel)
+        if grad > _validate.MAX_SIZE_BYTES:
+            raise InvalidArgumentError(
+                f"params: {self.params:.3g} parameters x grad_bytes {self.grad_bytes} make "
+                f"{grad:.3g} bytes of gradients per data-parallel group, more than a collective "
+                "carries (2**63 - 1 bytes)")
+        act = self.microbatch_tokens * self.hidden_size * self.act_bytes * self.top_k
+        if act > _validate.MAX_SIZE_BYTES:
+            raise InvalidArgumentError(
+                f"hidden_size: microbatch activations of {act:.3g} bytes (tokens x hidden_size x "
+                "act_bytes x top_k) exceed what a collective carries (2**63 - 1 bytes)")
         from fabricsim.fabric import profiles
 
         profiles.get_profile(self.profile)
         if self.ranks is not None:
-            if isinstance(self.ranks, (str, bytes)) or not hasattr(self.ranks, "__iter__"):
-                raise InvalidTypeError(f"ranks: expected a list of GPU labels, got {self.ranks!r}")
-            object.__setattr__(self, "ranks", tuple(self.ranks))
+            object.__setattr__(self, "ranks", tuple(
+                _validate.iterable("ranks", self.ranks, "GPU labels")))
             if len(self.ranks) != self.gpus:
                 raise InvalidArgumentError(
                     f"ranks: the job needs {self.gpus} GPUs, {len(self.ranks)} given")
@@ -311,9 +309,19 @@ class StepResult:
     #: with ``step(..., facility=...)``: the facility's clocks and stragglers behind these
     #: samples (a :class:`fabricsim.analysis.facility.SiteStep`), else None.
     site: Any = field(default=None, repr=False)
+    #: True when the background saturates a link (offered >= 100 %): nothing was simulated,
+    #: step times are ``inf`` and tokens/s, busy fraction and MFU 0 (``overload="saturate"``).
+    saturated: bool = False
+    #: The largest offered utilisation of a link by the background (a fraction).
+    offered_max: float = 0.0
+    #: Why it is saturated: "offered load" or "event budget" (see
+    #: :func:`fabricsim.tail_latency`); None if it is not.
+    saturation: str | None = None
 
     def _q(self, x, q):
-        return float(np.quantile(x, q))
+        if np.all(np.isfinite(x)):
+            return float(np.quantile(x, q))
+        return float(np.quantile(x, q, method="higher"))  # all-inf samples: inf, not NaN
 
     @property
     def step_time_p50_s(self) -> float:
@@ -340,6 +348,9 @@ class StepResult:
 
     def as_dict(self) -> dict:
         return {
+            "saturated": self.saturated,
+            "saturation": self.saturation,
+            "offered_max": self.offered_max,
             "compute_time_s": self.compute_time_s,
             **{f"{k}_p50_s": float(np.median(v)) for k, v in self.comm_time_s.items()},
             "exposed_comm_p50_s": float(np.median(self.exposed_comm_s)),
@@ -369,13 +380,17 @@ def step(
     metric: Metric = "latency",
     threads: int | None = None,
     facility: Any = None,
+    overload: str = "raise",
 ) -> StepResult:
     """Run one training step's communication through the engine (with ``background``
     traffic over ``samples`` Monte Carlo samples) and combine it with compute. See the module
     docs for every formula. With ``facility`` (a :class:`fabricsim.Facility`) each sample's
     compute runs at the site's power-capped clocks and waits for its slowest GPU (see
     :mod:`fabricsim.analysis.facility`); ``as_dict()`` then also reports the straggler p50/p99
-    and which of the network and the stragglers dominates the p99 step."""
+    and which of the network and the stragglers dominates the p99 step. A background that
+    offers some link >= 100 % of its capacity raises :class:`fabricsim.OverloadError`
+    (``overload="raise"``) or gives a result marked ``saturated`` without simulating
+    (``overload="saturate"``); see :func:`fabricsim.tail_latency`."""
     from fabricsim.analysis.tail import tail_latency
     from fabricsim.traffic.background import as_background
 
@@ -384,8 +399,10 @@ def step(
     if not isinstance(fabric, Fabric):
         raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
     bg = as_background(background)
+    samples = _validate.integer("samples", samples)
     comms = job.communication(fabric)
     per_component: dict[str, np.ndarray] = {}
+    offered = 0.0
     for name, (flows, rounds) in comms.items():
         quiet = bg is None or (bg.load == 0 and bg.static_fraction == 0 and bg.pattern != "tenant")
         if quiet and samples == 1:
@@ -393,11 +410,15 @@ def step(
             times = np.full(samples, t)
         else:
             res = tail_latency(fabric, flows, None if quiet else bg, samples, seed,
-                               routing=routing, metric=metric, threads=threads)
+                               routing=routing, metric=metric, threads=threads,
+                               overload=overload)
+            offered = max(offered, res.offered_max)
+            if res.saturated:
+                return _saturated(job, samples, offered, res.saturation)
             times = res.job_time_s
         per_component[name] = times * rounds
     if facility is None:
-        return _combine(job, per_component, samples)
+        return replace(_combine(job, per_component, samples), offered_max=offered)
     from fabricsim.analysis.facility import Facility, combine_site
 
     if not isinstance(facility, Facility):
@@ -415,7 +436,16 @@ def step(
         mfu=job.flops_per_step / (job.gpus * job.peak_flops * t_site),
         job=job,
         site=site,
+        offered_max=offered,
     )
+
+
+def _saturated(job: TrainingJob, samples: int, offered: float,
+               saturation: str | None) -> StepResult:
+    inf, zero = np.full(samples, np.inf), np.zeros(samples)
+    return StepResult(compute_time_s=job.compute_time_s, comm_time_s={}, exposed_comm_s=inf,
+                      step_time_s=inf, tokens_per_s=zero, busy_fraction=zero, mfu=zero, job=job,
+                      saturated=True, offered_max=offered, saturation=saturation)
 
 
 def exposed_comm(job: TrainingJob, comm: dict[str, np.ndarray], compute: Any,
@@ -518,14 +548,32 @@ class ErosionResult:
     def table(self) -> str:
         head = (f"{'load':>5} {'step p50 (ms)':>14} {'step p99 (ms)':>14} {'tokens/s p50':>14} "
                 f"{'erosion p50':>12} {'erosion p99':>12} {'MFU p50':>8}")
-        lines = [f"# {self.name}: ideal step {self.ideal_step_time_s * 1e3:.2f} ms, "
+        lines = [f"# {_validate.printable(self.name)}: ideal step {self.ideal_step_time_s * 1e3:.2f} ms, "
                  f"{self.ideal_tokens_per_s:,.0f} tokens/s", head]
         for r in self.rows:
+            if r.get("saturated"):
+                lines.append(f"{r['load']:>5.2f} {SATURATED_MARK:>14} {SATURATED_MARK:>14} "
+                             f"{0:>14,.0f} {'-':>12} {'-':>12} {'-':>8}   <- "
+                             + _why(r))
+                continue
             lines.append(f"{r['load']:>5.2f} {r['step_time_p50_s'] * 1e3:>14.2f} "
                          f"{r['step_time_p99_s'] * 1e3:>14.2f} {r['tokens_per_s_p50']:>14,.0f} "
                          f"{r['erosion_p50']:>11.1%} {r['erosion_p99']:>11.1%} "
                          f"{r['mfu_p50']:>7.1%}")
+        if any(r.get("saturated") for r in self.rows):
+            lines.append(f"({SATURATED_MARK}: the background alone offers some link >= 100 % of "
+                         "its capacity, so its queue grows without bound and the point is not "
+                         "simulated; or it is so close to that that a sample ran out of its "
+                         "event budget. Step time inf, tokens/s 0)")
         return "\n".join(lines)
+
+
+def _why(row: dict) -> str:
+    """Why a row is saturated, for tables."""
+    if row.get("saturation") == "event budget":
+        return (f"a link is offered {row['offered_max']:.0%} of its capacity: a sample ran out "
+                "of its event budget")
+    return f"the background offers a link {row['offered_max']:.0%} of its capacity"
 
 
 def erosion(
@@ -542,17 +590,25 @@ def erosion(
     name: str = "fabric",
     progress: bool = False,
     facility: Any = None,
+    overload: str = "saturate",
 ) -> ErosionResult:
     """Step time, tokens/s and erosion (throughput lost vs the ideal non-blocking fabric) at
     each background load, at p50 and p99. ``background``: a :class:`fabricsim.Background`
     template (sizes, pattern, endpoints); its ``load`` is replaced by each load in turn.
     ``facility``: run every step (the ideal one too, so erosion stays the network's share) at
-    that site's clocks and stragglers; the rows then report them (see :func:`step`)."""
+    that site's clocks and stragglers; the rows then report them (see :func:`step`).
+
+    A load at which the background offers some link >= 100 % of its capacity is a saturated
+    point: it is not simulated, and its row says ``saturated: True`` with step times ``inf``,
+    tokens/s and MFU 0 and erosion 1 (``overload="raise"`` raises
+    :class:`fabricsim.OverloadError` instead). Every row gives ``offered_max``, the largest
+    offered utilisation of a link."""
     from fabricsim.traffic.background import Background, as_background
 
-    loads = tuple(float(x) for x in background_loads)
+    loads = tuple(_validate.probability("background_loads", x)
+                  for x in _validate.iterable("background_loads", background_loads, "loads"))
     if not loads:
-        raise InvalidArgumentError("background_loads: give at least one load")
+        raise InvalidArgumentError("background_loads: must give at least one load, got ()")
     template = as_background(background) or Background()
     ideal = step(ideal_fabric(fabric), job, None, 1 if facility is None else samples, seed,
                  routing=routing, metric=metric, facility=facility)
@@ -568,7 +624,7 @@ def erosion(
         bg = replace(template, load=load) if load > 0 else None
         # every load, 0 included, samples ECMP hash seeds the same way
         res = step(fabric, job, bg, samples, seed, routing=routing, metric=metric,
-                   threads=threads, facility=facility)
+                   threads=threads, facility=facility, overload=overload)
         d = res.as_dict()
         d["load"] = load
         d["erosion_p50"] = 1.0 - d["tokens_per_s_p50"] / ideal_tps
@@ -594,10 +650,26 @@ def plot_erosion(results: list[ErosionResult] | dict | ErosionResult, path: str 
     else:
         items = list(results.values()) if isinstance(results, dict) else list(results)
     fig, (ax1, ax2) = axes(ax, ncols=2, figsize=(11, 4.2))
+    any_saturated = False
     for r in items:
-        loads = [row["load"] for row in r.rows]
-        ax1.plot(loads, [row["tokens_per_s_p50"] for row in r.rows], marker="o", label=r.name)
-        ax2.plot(loads, [row["step_time_p99_s"] * 1e3 for row in r.rows], marker="o", label=r.name)
+        ok = [row for row in r.rows if not row.get("saturated")]
+        sat = [row for row in r.rows if row.get("saturated")]
+        line = ax1.plot([row["load"] for row in ok], [row["tokens_per_s_p50"] for row in ok],
+                        marker="o", label=r.name)[0]
+        ax2.plot([row["load"] for row in ok], [row["step_time_p99_s"] * 1e3 for row in ok],
+                 marker="o", label=r.name, color=line.get_color())
+        if sat:
+            # saturated points: tokens/s 0 on the left; on the right a cross on the top edge
+            # (the step time has no finite value)
+            any_saturated = True
+            ax1.plot([row["load"] for row in sat], [0.0] * len(sat), linestyle="none",
+                     marker="x", markersize=9, color=line.get_color())
+            ax2.plot([row["load"] for row in sat], [1.0] * len(sat), linestyle="none",
+                     marker="x", markersize=9, color=line.get_color(),
+                     transform=ax2.get_xaxis_transform(), clip_on=False)
+    if any_saturated:
+        ax1.plot([], [], linestyle="none", marker="x", color="gray",
+                 label="saturated (not simulated)")
     ax1.set_xlabel("east-west background load (fraction of NIC capacity)")
     ax1.set_ylabel("tokens/s (p50)")
     ax1.set_title("Training throughput")
@@ -610,7 +682,10 @@ def plot_erosion(results: list[ErosionResult] | dict | ErosionResult, path: str 
     if ax is None:
         fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=120)
+        from fabricsim._files import write_atomic
+
+        fmt = _image_format(path)
+        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format=fmt))
         if ax is None:  # a figure we made only to write: free it (it still displays)
             import matplotlib.pyplot as plt
 
@@ -618,29 +693,45 @@ def plot_erosion(results: list[ErosionResult] | dict | ErosionResult, path: str 
     return fig
 
 
+def _image_format(path: str) -> str:
+    """The image format of ``path``'s suffix, if matplotlib writes it (else an error naming the
+    formats it does)."""
+    from pathlib import Path
+
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    known = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(str(path)).suffix.lower().lstrip(".")
+    if suffix not in known:
+        raise InvalidArgumentError(
+            f"path: unknown image format {suffix or '(no suffix)'!r} in {str(path)!r}; "
+            f"valid: {', '.join(sorted(known))}")
+    return suffix
+
+
 def _rebuild(G, oversubscription: float):
-    """The same builder design with another oversubscription ratio."""
+    """The same builder design with another oversubscription ratio. The builder's keyword
+    arguments are read from its signature (as the scenario loader reads them), so every one
+    the graph recorded, the hardware profile included, carries over."""
+    import inspect
+
     from fabricsim.fabric import builders
 
     builder = G.graph.get("builder")
     params = builders.params(G)
-    if builder not in ("leaf_spine", "rail_optimized"):
+    fns: dict[str, Any] = {"leaf_spine": builders.leaf_spine,
+                           "rail_optimized": builders.rail_optimized}
+    if builder not in fns:
         raise InvalidArgumentError(
             f"oversubscription sweep: needs a fabric built by leaf_spine or rail_optimized "
             f"(this one: {builder!r})")
-    params.pop("uplink_gbps", None)
+    params.pop("uplink_gbps", None)  # derived from the ratio
     params["oversubscription"] = oversubscription
-    if builder == "leaf_spine":
-        keys: tuple[str, ...] = ("leaves", "spines", "hosts_per_leaf", "gpus_per_host", "nic_gbps",
-                "oversubscription", "nvlink_gbps", "nvlink_latency_us", "access_latency_us",
-                "fabric_latency_us")
-        return builders.leaf_spine(**{k: params[k] for k in keys if k in params})
-    keys = ("scalable_units", "nodes_per_su", "gpus_per_node", "nic_gbps", "nvlink_gbps",
-            "spines_per_su", "cores", "oversubscription", "nvlink_latency_us",
-            "access_latency_us", "fabric_latency_us")
-    if params.get("scalable_units", 1) == 1:
-        params.pop("cores", None)
-    return builders.rail_optimized(**{k: params[k] for k in keys if k in params})
+    if builder == "rail_optimized" and params.get("scalable_units", 1) == 1:
+        params.pop("cores", None)  # recorded as 0; one SU has no core tier to size
+    keys = [name for name, p in inspect.signature(fns[builder]).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    return fns[builder](**{k: params[k] for k in keys if k in params})
 
 
 def sweep_oversubscription(
@@ -656,7 +747,7 @@ def sweep_oversubscription(
     ratio (fabrics from :func:`fabricsim.leaf_spine` / :func:`fabricsim.rail_optimized`)."""
     out = {}
     for r in ratios:
-        r = _pos_real("ratio", r)
+        r = _validate.positive("ratios", r)
         fab = Fabric.from_networkx(_rebuild(fabric.graph, r), efficiency=fabric.efficiency)
         name = f"{r:g}:1"
         out[name] = erosion(fab, job, background_loads, samples, seed, name=name, **kwargs)

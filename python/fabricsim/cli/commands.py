@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from fabricsim import _validate
+from fabricsim._files import write_text_atomic
+from fabricsim._validate import printable
 from fabricsim.exceptions import FabricError, ScenarioError
 
 EXAMPLE_LABEL = "example.toml (built-in)"
@@ -58,24 +60,25 @@ def _load(path: str | None):
     return load_scenario(Path(path))
 
 
-def _positive_int(text: str) -> int:
+def _checked(text: str, check) -> Any:
+    """``check(int(text))`` with fabricsim._validate's message, as an argparse type error."""
+    v: Any
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
+        v = text  # reported by the check, in its words
+    try:
+        return check(v)
+    except FabricError as e:
+        raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
+
+
+def _positive_int(text: str) -> int:
+    return _checked(text, lambda v: _validate.integer("value", v, minimum=1))
 
 
 def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if not 0 <= v < 2**64:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64), got {v}")
-    return v
+    return _checked(text, lambda v: _validate.seed(v, "seed"))
 
 
 def _size(text: str) -> int:
@@ -90,45 +93,69 @@ def _size(text: str) -> int:
     return v
 
 
-def _loads(text: str) -> tuple[float, ...]:
+def _load_fraction(text: str, what: str) -> float:
     try:
-        vals = tuple(float(x) for x in text.split(",") if x.strip())
+        v: Any = float(text)
     except ValueError:
+        v = text
+    try:
+        return _validate.real(what, v, minimum=0.0, maximum=1.0, max_open=True)
+    except FabricError as e:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated loads like 0,0.3,0.6, got {text!r}") from None
-    if not vals or not all(0 <= v < 1 for v in vals):
-        raise argparse.ArgumentTypeError(f"loads must be in [0, 1), got {text!r}")
+            f"{str(e).split(': ', 1)[1]} (a fraction of NIC capacity)") from None
+
+
+def _loads(text: str) -> tuple[float, ...]:
+    vals = tuple(_load_fraction(x.strip(), "loads") for x in text.split(",") if x.strip())
+    if not vals:
+        raise argparse.ArgumentTypeError(f"expected comma-separated loads like 0,0.3,0.6, got "
+                                         f"{text!r}")
     return vals
 
 
 def _load_value(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a load in [0, 1), got {text!r}") from None
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"expected a load in [0, 1), got {text!r}")
-    return v
+    return _load_fraction(text, "load")
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    """Fail before a long run if an output cannot be written or plotting is unavailable."""
+    """Fail before a long run if an output cannot be written: a missing or unwritable folder,
+    a directory, an unknown image format, the input scenario itself, two outputs on one path,
+    or plotting without matplotlib."""
     dests = [(opt, getattr(args, opt, None)) for opt in ("json", "csv", "plot")]
     if sum(1 for _, d in dests if d == "-") > 1:
         raise UsageError("only one of --json and --csv can write to stdout ('-')")
+    if getattr(args, "plot", None) == "-":
+        raise UsageError("--plot needs a file name (a PNG), not '-'")
+    scenario = getattr(args, "scenario", None)
+    source = Path(scenario).expanduser().resolve() if scenario else None
+    seen: dict[Path, str] = {}
     for opt, d in dests:
         if d is None or d == "-":
             continue
-        parent = Path(d).expanduser().resolve().parent
+        p = Path(d).expanduser().resolve()
+        parent = p.parent
         if not parent.is_dir():
             raise UsageError(f"--{opt} {d}: the directory {parent} does not exist")
-    if getattr(args, "plot", None) == "-":
-        raise UsageError("--plot needs a file name (a PNG), not '-'")
+        if p.is_dir():
+            raise UsageError(f"--{opt} {d}: is a directory; give a file name")
+        if p.exists() and not os.access(p, os.W_OK) or not os.access(parent, os.W_OK):
+            raise UsageError(f"--{opt} {d}: not writable")
+        if source is not None and p == source:
+            raise UsageError(f"--{opt} {d}: is the input scenario; it would be overwritten")
+        if p in seen:
+            raise UsageError(f"--{opt} {d}: --{seen[p]} writes to the same file")
+        seen[p] = opt
     if getattr(args, "plot", None):
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError("--plot needs matplotlib: pip install 'fabricsim[plot]'") from None
+        from fabricsim.analysis.training import _image_format
+
+        try:
+            _image_format(args.plot)
+        except FabricError as e:
+            raise UsageError(f"--plot {args.plot}: {str(e).split(': ', 1)[1]}") from None
 
 
 def _machine_output(args: argparse.Namespace) -> bool:
@@ -140,8 +167,7 @@ def _write(dest: str, text: str) -> None:
     if dest == "-":
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        with open(Path(dest).expanduser(), "w", newline="") as f:
-            f.write(text)
+        write_text_atomic(dest, text)
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -202,19 +228,33 @@ def describe_background(bg) -> str:
 
 
 def _heading(sc, what: str) -> list[str]:
-    title = sc.title or "fabricsim scenario"
-    lines = [f"== {title} ==", f"({what} of {sc.source})"]
+    title = printable(sc.title or "fabricsim scenario")
+    lines = [f"== {title} ==", f"({what} of {printable(sc.source)})"]
     if sc.description:
-        lines += ["", sc.description.strip()]
+        lines += ["", *(printable(x) for x in sc.description.strip().split("\n"))]
     return lines
 
 
 def verdict(cmp) -> str:
     """Two sentences on which design loses the most throughput and where its data-parallel
     traffic saturates."""
-    rows = [r for r in cmp.rows if r.get("erosion_p50") is not None]
+    sat = [r for r in cmp.rows if r.get("saturated")]
+    notes = []
+    for r in sat:
+        why = ("the background alone offers a link more than its capacity, so queues grow "
+               "without bound (not simulated)" if r.get("saturation") != "event budget" else
+               f"a link is offered {r['offered_max']:.0%} of its capacity and a sample ran out "
+               "of its event budget")
+        notes.append(f"At {cmp.load:.0%} background load {r['design']!r} is saturated: {why}.")
+    note = "\n".join(notes)
+    rows = [r for r in cmp.rows if r.get("erosion_p50") is not None and not r.get("saturated")]
     if len(rows) < 2:
-        return ""
+        return note
+    text = _verdict(cmp, rows)  # names are printed with repr(): control characters escaped
+    return f"{text}\n{note}" if note else text
+
+
+def _verdict(cmp, rows) -> str:
     best = min(rows, key=lambda r: r["erosion_p50"])
     worst = max(rows, key=lambda r: r["erosion_p50"])
     if worst["erosion_p50"] - best["erosion_p50"] < 0.005:

@@ -136,7 +136,7 @@ import networkx as nx
 
 from fabricsim import _validate
 from fabricsim import types as fabricsim_types
-from fabricsim._validate import parse_size
+from fabricsim._validate import MAX_SIZE_BYTES, parse_size
 from fabricsim.analysis.sweep import DesignSpec, Sweep, SweepAxisError
 from fabricsim.analysis.training import TrainingJob
 from fabricsim.cli.toml_lines import PathKey, format_path, key_lines
@@ -211,6 +211,11 @@ class _Ctx:
             msg = re.sub(rf"^{re.escape(k)}\s*:\s*", "", msg)
             return self.error(table + (k,), msg)
         return self.error(table, msg)
+
+
+def _short(n: int) -> str:
+    """A possibly huge integer, short enough for a message (10**300 has 301 digits)."""
+    return f"{n:,}" if abs(n) < 10**18 else f"{float(n):.3g}"
 
 
 def _describe(v: Any) -> str:
@@ -519,32 +524,71 @@ def scorecard_example_text() -> str:
     return scorecard_example_path().read_text(encoding="utf-8")
 
 
-def load_scenario(source: Any, *, name: str | None = None) -> Scenario:
-    """Read a scenario from a path (``str`` / ``os.PathLike``), an ``importlib.resources``
-    file, or TOML text (a ``str`` with a newline or an ``=`` in it). ``name`` is what error
-    messages call the source (default: the path, or ``<scenario>`` for text).
+#: Scenario files are read up to this size (bytes): a path to an endless file (``/dev/zero``)
+#: or a huge one is refused instead of read until memory runs out.
+MAX_SCENARIO_BYTES = 16 << 20
+
+
+def _read_scenario_file(path: Path, label: str) -> str:
+    import stat
+
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ScenarioError(f"{label}: no such scenario file") from None
+    except OSError as e:
+        raise ScenarioError(f"{label}: cannot read the scenario: {e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise ScenarioError(f"{label}: is {kind}; a scenario is a TOML file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_SCENARIO_BYTES + 1)
+    except OSError as e:
+        raise ScenarioError(f"{label}: cannot read the scenario: {e}") from None
+    if len(data) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"{label}: larger than {MAX_SCENARIO_BYTES >> 20} MiB; a scenario "
+                            "is a small TOML file (GraphML designs are read from their own path)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{label}: cannot read the scenario: not UTF-8 text ({e})") from None
+
+
+def load_scenario(source: Any = None, *, text: str | None = None,
+                  name: str | None = None) -> Scenario:
+    """Read a scenario from a path (``str`` / ``os.PathLike``) or an ``importlib.resources``
+    file, or from TOML ``text=``. A ``str`` is a path (``"a=b.toml"`` is a file name); for
+    backward compatibility a ``str`` with a newline in it is still read as TOML text, with a
+    DeprecationWarning. Files are read up to :data:`MAX_SCENARIO_BYTES` and must be regular
+    files. ``name`` is what error messages call the source (default: the path, or
+    ``<scenario>`` for text).
 
     Raises :class:`fabricsim.ScenarioError` naming the file, line and key at fault.
     """
     base = Path.cwd()
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
-                                           and "=" not in source):
+    if text is not None:
+        if source is not None:
+            raise ScenarioError("load_scenario: give a path or text=, not both")
+        if not isinstance(text, str):
+            raise ScenarioError(f"text: must be TOML text (a str), got {type(text).__name__}")
+        label = name or "<scenario>"
+    elif isinstance(source, str) and "\n" in source:
+        import warnings
+
+        warnings.warn("load_scenario(text): pass TOML text as load_scenario(text=...); a "
+                      "positional str is a path", DeprecationWarning, stacklevel=2)
+        text, label = source, name or "<scenario>"
+    elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         label = name or str(source)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ScenarioError(f"{label}: no such scenario file") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ScenarioError(f"{label}: cannot read the scenario: {e}") from None
+        text = _read_scenario_file(path, label)
         base = path.resolve().parent
-    elif isinstance(source, str):
-        text, label = source, name or "<scenario>"
     elif hasattr(source, "read_text"):  # importlib.resources Traversable
         text, label = source.read_text(encoding="utf-8"), name or str(getattr(source, "name",
                                                                              "<scenario>"))
     else:
-        raise ScenarioError(f"scenario: expected a path or TOML text, got {type(source).__name__}")
+        raise ScenarioError(f"scenario: expected a path or text=, got {type(source).__name__}")
     return _parse(text, label, base)
 
 
@@ -619,13 +663,17 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
         raise ctx.error(("sweep", "loads"), "give at least one load")
     if not 0 <= sweep["load"] < 1:
         raise ctx.error(("sweep", "load"), f"must be in [0, 1), got {sweep['load']!r}")
-    if sweep["samples"] < 1:
-        raise ctx.error(("sweep", "samples"), f"must be >= 1, got {sweep['samples']}")
+    from fabricsim.analysis.tail import MAX_SAMPLES
+
+    if not 1 <= sweep["samples"] <= MAX_SAMPLES:
+        raise ctx.error(("sweep", "samples"), f"must be in 1..{MAX_SAMPLES:,}, got "
+                                              f"{sweep['samples']:,}")
     if not 0 <= sweep["seed"] < 2**64:
         raise ctx.error(("sweep", "seed"), f"must be in [0, 2**64), got {sweep['seed']}")
-    if sweep["collective_size_bytes"] < 1:
+    if not 1 <= sweep["collective_size_bytes"] <= MAX_SIZE_BYTES:
         raise ctx.error(("sweep", "collective_size_bytes"),
-                        f"must be >= 1 byte, got {sweep['collective_size_bytes']}")
+                        f"must be between 1 byte and 2**63 - 1 bytes, got "
+                        f"{_short(sweep['collective_size_bytes'])}")
 
     edge: Any = None
     if "edge" in data:
@@ -744,6 +792,9 @@ def _fabric(ctx: _Ctx, i: int, raw: Any,
     if "name" not in kwargs:
         raise ctx.error(path, "missing key 'name' (what the comparison calls this design)")
     name = kwargs.pop("name")
+    if not name.strip():
+        raise ctx.error(path + ("name",), "must be a non-empty string (what the comparison "
+                                          f"calls this design), got {name!r}")
     kwargs.pop("builder")
     route = kwargs.pop("routing", "ecmp")
     if route not in ("ecmp", "spray"):
@@ -950,8 +1001,11 @@ def run_scorecard(scenario: Scenario, *, samples: int | None = None, seed: int |
 
 
 def _check_edge(ctx: _Ctx, edge: dict, fabrics: dict) -> None:
-    from fabricsim.analysis.edge import POLICIES
+    from fabricsim.analysis.edge import MAX_REQUESTS, POLICIES
 
+    if "requests" in edge and not 1 <= edge["requests"] <= MAX_REQUESTS:
+        raise ctx.error(("edge", "requests"), f"must be in 1..{MAX_REQUESTS:,}, got "
+                                              f"{_short(edge['requests'])}")
     for p in edge.get("policies", ()):
         if p not in POLICIES:
             raise ctx.error(("edge", "policies"), f"unknown policy {p!r}; valid: "
@@ -991,8 +1045,9 @@ def _check_collective(ctx: _Ctx, coll: dict, fabrics: dict) -> None:
         raise ctx.error(path + ("routing",), f"unknown routing {coll['routing']!r}; valid: "
                                              "ecmp, spray")
     for k in ("min_bytes", "max_bytes"):
-        if coll[k] < 1:
-            raise ctx.error(path + (k,), f"must be >= 1 byte, got {coll[k]}")
+        if not 1 <= coll[k] <= MAX_SIZE_BYTES:
+            raise ctx.error(path + (k,), f"must be between 1 byte and 2**63 - 1 bytes, got "
+                                         f"{_short(coll[k])}")
     if coll["max_bytes"] < coll["min_bytes"]:
         raise ctx.error(path + ("max_bytes",), f"({coll['max_bytes']}) must be >= min_bytes "
                                                f"({coll['min_bytes']})")

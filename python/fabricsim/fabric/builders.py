@@ -28,14 +28,13 @@ with :func:`fabricsim.fabric.profiles.get_profile`, or any object with the attri
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 import networkx as nx
 
+from fabricsim import _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
 from fabricsim.fabric import profiles
 from fabricsim.fabric.schema import (
@@ -75,32 +74,6 @@ def _check_size(builder: str, nodes: int, edges: int) -> None:
 def _host_size(gpus: int) -> tuple[int, int]:
     """Nodes and edges of one host: its GPUs, plus an NVSwitch and NVLinks if several."""
     return (gpus + 1, gpus) if gpus > 1 else (gpus, 0)
-
-
-def _int_arg(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _real_arg(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    bound = ">= 0" if allow_zero else "> 0"
-    if ok:
-        x = float(value)
-        ok = math.isfinite(x) and (x >= 0.0 if allow_zero else x > 0.0)
-    if not ok:
-        raise InvalidArgumentError(f"{name} must be a finite number {bound}, got {value!r}")
-    return x
-
-
-def _availability_arg(name: str, value: Any) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not 0.0 < float(value) <= 1.0:
-        raise InvalidArgumentError(f"{name} must be a number in (0, 1], got {value!r}")
-    return float(value)
 
 
 def _resolve_profile(profile: Any) -> Any:
@@ -144,9 +117,9 @@ def _hardware(prof: Any, **given: Any) -> dict:
         attr = "nic_gbps" if name == "link_gbps" else attr
         v = _pick(value, prof, attr)
         if attr == "gpus_per_node":
-            out[name] = _int_arg(name, v, 1)
+            out[name] = _validate.integer(name, v, minimum=1)
         else:
-            out[name] = _real_arg(name, v)
+            out[name] = _validate.positive(name, v)
     return out
 
 
@@ -215,7 +188,7 @@ def _profile_nics(given: Any, prof: Any) -> Any:
 def _nics_arg(nics: Any, gpus: int, name: str = "nics_per_host") -> int | None:
     if nics is None:
         return None
-    n = _int_arg(name, nics, 1)
+    n = _validate.integer(name, nics, minimum=1)
     if gpus % n:
         raise InvalidArgumentError(
             f"{name}: {n} NICs cannot be shared evenly by {gpus} GPUs per host "
@@ -270,9 +243,9 @@ def leaf_spine(
     ['host1/nvswitch', 'leaf1']
     """
     prof = _resolve_profile(profile)
-    leaves = _int_arg("leaves", leaves, 1)
-    spines = _int_arg("spines", spines, 1)
-    hosts_per_leaf = _int_arg("hosts_per_leaf", hosts_per_leaf, 1)
+    leaves = _validate.integer("leaves", leaves, minimum=1)
+    spines = _validate.integer("spines", spines, minimum=1)
+    hosts_per_leaf = _validate.integer("hosts_per_leaf", hosts_per_leaf, minimum=1)
     hw = _hardware(
         prof,
         gpus_per_host=gpus_per_host,
@@ -290,9 +263,10 @@ def leaf_spine(
             "(oversubscription = leaf downlink / (spines * uplink_gbps))"
         )
     if uplink_gbps is not None:
-        uplink_gbps = _real_arg("uplink_gbps", uplink_gbps)
+        uplink_gbps = _validate.positive("uplink_gbps", uplink_gbps)
     else:
-        ratio = 1.0 if oversubscription is None else _real_arg("oversubscription", oversubscription)
+        ratio = 1.0 if oversubscription is None else _validate.positive("oversubscription",
+                                                                        oversubscription)
         uplink_gbps = downlink_gbps / (spines * ratio)
         if not MIN_CAPACITY_GBPS <= uplink_gbps <= MAX_CAPACITY_GBPS:
             raise InvalidArgumentError(
@@ -369,9 +343,9 @@ def fat_tree(
     ['core2', 'core3', 'pod0/edge0', 'pod0/edge1']
     """
     prof = _resolve_profile(profile)
-    k = _int_arg("k", k, 2)
+    k = _validate.integer("k", k, minimum=2)
     if k % 2:
-        raise InvalidArgumentError(f"k must be an even integer >= 2, got {k}")
+        raise InvalidArgumentError(f"k: must be an even integer >= 2, got {k!r}")
     if gpus_per_host is None and getattr(prof, "gpus_per_node", None) is None:
         gpus_per_host = 1  # the classic fat tree: one GPU (NIC) per host
     hw = _hardware(
@@ -466,8 +440,8 @@ def rail_optimized(
     200.0
     """
     prof = _resolve_profile(profile)
-    scalable_units = _int_arg("scalable_units", scalable_units, 1)
-    nodes_per_su = _int_arg("nodes_per_su", nodes_per_su, 1)
+    scalable_units = _validate.integer("scalable_units", scalable_units, minimum=1)
+    nodes_per_su = _validate.integer("nodes_per_su", nodes_per_su, minimum=1)
     hw = _hardware(
         prof,
         gpus_per_node=gpus_per_node,
@@ -479,7 +453,8 @@ def rail_optimized(
     )
     nics = _nics_arg(_profile_nics(nics_per_node, prof), hw["gpus_per_node"], "nics_per_node")
     rails = nics or hw["gpus_per_node"]
-    spines_per_su = rails if spines_per_su is None else _int_arg("spines_per_su", spines_per_su, 1)
+    spines_per_su = (rails if spines_per_su is None
+                     else _validate.integer("spines_per_su", spines_per_su, minimum=1))
     if cores is not None and scalable_units == 1:
         raise InvalidArgumentError(
             f"cores: a core tier is only built with scalable_units > 1, got cores={cores!r} "
@@ -487,8 +462,8 @@ def rail_optimized(
         )
     n_cores = 0
     if scalable_units > 1:
-        n_cores = spines_per_su if cores is None else _int_arg("cores", cores, 1)
-    ratio = _real_arg("oversubscription", oversubscription)
+        n_cores = spines_per_su if cores is None else _validate.integer("cores", cores, minimum=1)
+    ratio = _validate.positive("oversubscription", oversubscription)
 
     leaf_uplink_gbps = nodes_per_su * hw["nic_gbps"] / (spines_per_su * ratio)
     core_uplink_gbps = rails * leaf_uplink_gbps / (n_cores * ratio) if n_cores else None
@@ -588,7 +563,7 @@ def _as_record(cls: type, what: str, i: int, item: Any) -> Any:
         return item
     if not isinstance(item, Mapping):
         raise InvalidTypeError(
-            f"{what}[{i}] must be a {cls.__name__} or a dict, got {type(item).__name__}"
+            f"{what}[{i}]: must be a {cls.__name__} or a dict, got {type(item).__name__}"
         )
     names = [f.name for f in fields(cls)]
     unknown = [key for key in item if key not in names]
@@ -605,7 +580,7 @@ def _as_record(cls: type, what: str, i: int, item: Any) -> Any:
 
 def _name_arg(what: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise InvalidArgumentError(f"{what}.name must be a non-empty str, got {value!r}")
+        raise InvalidArgumentError(f"{what}.name: must be a non-empty str, got {value!r}")
     return value
 
 
@@ -645,18 +620,20 @@ def edge_sites(
     (2000.0, 140.0)
     """
     if not isinstance(fabric, nx.Graph):
-        raise InvalidTypeError(f"fabric must be a networkx Graph, got {type(fabric).__name__}")
+        raise InvalidTypeError(f"fabric: must be a networkx Graph, got {type(fabric).__name__}")
     if fabric.is_directed():
-        raise InvalidArgumentError("fabric must be an undirected graph (links are full duplex)")
-    if isinstance(carriers, (str, Mapping)) or not isinstance(carriers, Sequence):
-        raise InvalidTypeError("carriers must be a list of Carrier or dicts")
-    if isinstance(sites, (str, Mapping)) or not isinstance(sites, Sequence):
-        raise InvalidTypeError("sites must be a list of Site or dicts")
+        raise InvalidArgumentError("fabric: must be an undirected graph (links are full duplex)")
+    if isinstance(carriers, Mapping):
+        raise InvalidTypeError(f"carriers: must be an iterable of Carrier or dicts, got {carriers!r}")
+    if isinstance(sites, Mapping):
+        raise InvalidTypeError(f"sites: must be an iterable of Site or dicts, got {sites!r}")
+    carriers = _validate.iterable("carriers", carriers, "Carrier or dicts")
+    sites = _validate.iterable("sites", sites, "Site or dicts")
     if not carriers:
         raise InvalidArgumentError("carriers: give at least one carrier")
     if not sites:
         raise InvalidArgumentError("sites: give at least one site")
-    border_latency_us = _real_arg("border_latency_us", border_latency_us)
+    border_latency_us = _validate.positive("border_latency_us", border_latency_us)
 
     carrier_recs: dict[str, Carrier] = {}
     for i, item in enumerate(carriers):
@@ -667,15 +644,18 @@ def edge_sites(
             raise InvalidArgumentError(f"{what}: duplicate carrier name {name!r}")
         carrier_recs[name] = Carrier(
             name=name,
-            capacity_gbps=_real_arg(f"{what} ({name!r}).capacity_gbps", c.capacity_gbps),
-            availability=_availability_arg(f"{what} ({name!r}).availability", c.availability),
-            latency_us_per_km=_real_arg(
+            capacity_gbps=_validate.positive(f"{what} ({name!r}).capacity_gbps",
+                                             c.capacity_gbps),
+            availability=_validate.availability(f"{what} ({name!r}).availability",
+                                                c.availability),
+            latency_us_per_km=_validate.positive(
                 f"{what} ({name!r}).latency_us_per_km", c.latency_us_per_km, allow_zero=True
             ),
-            base_latency_us=_real_arg(
+            base_latency_us=_validate.positive(
                 f"{what} ({name!r}).base_latency_us", c.base_latency_us, allow_zero=True
             ),
-            jitter_us=_real_arg(f"{what} ({name!r}).jitter_us", c.jitter_us, allow_zero=True),
+            jitter_us=_validate.positive(f"{what} ({name!r}).jitter_us", c.jitter_us,
+                                         allow_zero=True),
         )
 
     site_recs: dict[str, Site] = {}
@@ -710,17 +690,18 @@ def edge_sites(
                     f"{what}.distance_km: no distance for carrier {missing[0]!r}"
                 )
             dist = {
-                c: _real_arg(f"{what}.distance_km[{c!r}]", s.distance_km[c], allow_zero=True)
+                c: _validate.positive(f"{what}.distance_km[{c!r}]", s.distance_km[c],
+                                      allow_zero=True)
                 for c in homed
             }
         else:
-            d = _real_arg(f"{what}.distance_km", s.distance_km, allow_zero=True)
+            d = _validate.positive(f"{what}.distance_km", s.distance_km, allow_zero=True)
             dist = dict.fromkeys(homed, d)
         site_recs[name] = Site(
             name=name,
             carriers=homed,
             distance_km=dist if isinstance(s.distance_km, Mapping) else dist[homed[0]],
-            capacity_gbps=_real_arg(f"{what}.capacity_gbps", s.capacity_gbps),
+            capacity_gbps=_validate.positive(f"{what}.capacity_gbps", s.capacity_gbps),
         )
         for cname in homed:
             c = carrier_recs[cname]
@@ -732,7 +713,8 @@ def edge_sites(
                 )
 
     total_gbps = sum(c.capacity_gbps for c in carrier_recs.values())
-    border_gbps = total_gbps if border_gbps is None else _real_arg("border_gbps", border_gbps)
+    border_gbps = (total_gbps if border_gbps is None
+                   else _validate.positive("border_gbps", border_gbps))
 
     roles = dict(fabric.nodes(data="role"))
     top = []

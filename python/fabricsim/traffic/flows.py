@@ -21,12 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from fabricsim import _engine, _validate
+from fabricsim import _engine, _memory, _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric
 from fabricsim.types import Engine, Metric, Routing
 
 MAX_SIZE_BYTES = 2**63 - 1
+#: Start times and delays, at most (s, about 11.6 days): beyond, float64 seconds lose the
+#: sub-nanosecond resolution transfers need (a flow at 1e12 s finished when it started).
+MAX_TIME_S = 1e6
 ENGINES = ("rust", "reference")
 
 
@@ -95,11 +98,20 @@ class FlowSet:
                     or dep_ptr[-1] != len(dep_idx):
                 raise InvalidArgumentError("deps: malformed (dep_ptr, dep_idx) pair")
         else:
+            deps = _validate.iterable("deps", deps, "predecessor lists (one per flow)")
             if len(deps) != n:
                 raise InvalidArgumentError(f"deps: expected {n} entries (one per flow), got {len(deps)}")
-            lens = np.fromiter((0 if d is None else len(d) for d in deps), np.int64, n)
+            deps = [[] if d is None else _validate.iterable(f"deps[{i}]", d, "flow positions")
+                    for i, d in enumerate(deps)]
+            lens = np.fromiter((len(d) for d in deps), np.int64, n)
             dep_ptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
-            flat = [j for d in deps if d is not None for j in d]
+            flat = [j for d in deps for j in d]
+            for i, d in enumerate(deps):
+                bad = [j for j in d if not _validate.is_integer(j)]
+                if bad:
+                    raise InvalidTypeError(
+                        f"deps[{i}]: must be earlier flows' positions (integers, not bools), "
+                        f"got {bad[0]!r}")
             dep_idx = _int_array("deps", flat) if flat else np.zeros(0, np.int64)
         if len(dep_idx) and (dep_idx.min() < 0 or dep_idx.max() >= n):
             raise InvalidArgumentError(f"deps: flow indices must be in 0..{n - 1}")
@@ -107,9 +119,7 @@ class FlowSet:
         if flow_key is None:
             key = np.arange(n, dtype=np.uint64)
         else:
-            key = np.ascontiguousarray(flow_key, dtype=np.uint64)
-            if key.shape != (n,):
-                raise InvalidArgumentError(f"flow_key: expected {n} entries, got shape {key.shape}")
+            key = _flow_keys(flow_key, n)
         if n_nodes is not None:
             for what, arr in (("src", src), ("dst", dst)):
                 if len(arr) and (arr.min() < 0 or arr.max() >= n_nodes):
@@ -120,7 +130,9 @@ class FlowSet:
 
 def _int_array(what: str, x: Any, n: int | None = None, allow_neg: bool = False) -> np.ndarray:
     a = np.asarray(x)
-    if a.dtype == object or a.dtype.kind not in "iub":
+    if a.dtype.kind == "b":
+        raise InvalidTypeError(f"{what}: expected integers, got booleans ({a.reshape(-1)[:3]})")
+    if a.dtype == object or a.dtype.kind not in "iu":
         if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
             a = a.astype(np.int64)
         else:
@@ -179,7 +191,31 @@ def _times(what: str, x: Any, n: int) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InvalidArgumentError(f"flow {i}: {what} must be finite and >= 0, got {float(a[i])!r}")
+    if what != "latency_scale" and len(a) and a.max() > MAX_TIME_S:
+        i = int(np.argmax(a))
+        raise InvalidArgumentError(
+            f"flow {i}: {what} must be in [0, {MAX_TIME_S:g}] s (beyond, float64 seconds lose "
+            f"the resolution a transfer needs), got {float(a[i])!r}")
     return a
+
+
+def _flow_keys(flow_key: Any, n: int) -> np.ndarray:
+    """ECMP keys: integers in [0, 2**64) (a negative key used to wrap around silently)."""
+    a = np.asarray(flow_key)
+    if a.shape != (n,):
+        raise InvalidArgumentError(f"flow_key: expected {n} entries, got shape {a.shape}")
+    if a.dtype.kind == "u":
+        return np.ascontiguousarray(a, dtype=np.uint64)
+    if a.dtype.kind == "i":
+        if n and a.min() < 0:
+            i = int(np.argmin(a))
+            raise InvalidArgumentError(
+                f"flow_key: must be integers in [0, 2**64), got {int(a[i])} (flow {i})")
+        return np.ascontiguousarray(a, dtype=np.uint64)
+    if a.dtype == object:
+        return np.array([_validate.seed(v, f"flow_key[{i}]") for i, v in enumerate(a.tolist())],
+                        dtype=np.uint64)
+    raise InvalidTypeError(f"flow_key: must be integers in [0, 2**64), got dtype {a.dtype}")
 
 
 def flows_from_matrix(fabric: Fabric, flows: Any) -> FlowSet:
@@ -193,16 +229,14 @@ def flows_from_matrix(fabric: Fabric, flows: Any) -> FlowSet:
         if missing:
             raise InvalidArgumentError(f"flows: missing key(s) {missing}")
         return FlowSet.build(
-            fabric.indices(flows["src"], "src"),
-            fabric.indices(flows["dst"], "dst"),
+            _endpoints(fabric, flows["src"], "src"),
+            _endpoints(fabric, flows["dst"], "dst"),
             flows["size_bytes"],
             release_s=flows.get("start_s"),
             delay_s=flows.get("delay_s"),
             deps=flows.get("deps"),
         )
-    if isinstance(flows, (str, bytes)) or not hasattr(flows, "__iter__"):
-        raise InvalidTypeError(f"flows: expected a list of (src, dst, size_bytes, ...) tuples, got {flows!r}")
-    rows = list(flows)
+    rows = _validate.iterable("flows", flows, "(src, dst, size_bytes[, start_s[, deps]]) tuples")
     src, dst, size, start, deps = [], [], [], [], []
     for i, row in enumerate(rows):
         if not isinstance(row, (tuple, list)) or not 3 <= len(row) <= 5:
@@ -227,19 +261,40 @@ def flows_from_matrix(fabric: Fabric, flows: Any) -> FlowSet:
                 f"flows[{i}]: deps must be a list of earlier flows' positions, got {d!r}")
         deps.append(list(d) if d is not None else [])
     return FlowSet.build(
-        fabric.indices(src, "src"),
-        fabric.indices(dst, "dst"),
+        _endpoints(fabric, src, "src"),
+        _endpoints(fabric, dst, "dst"),
         size,
         release_s=start,
         deps=deps,
     )
 
 
+def _endpoints(fabric: Fabric, labels: Any, what: str) -> np.ndarray:
+    """Node indices of ``labels``, each an endpoint (a GPU or an edge site): traffic starts and
+    ends there, switches only forward it."""
+    from fabricsim.fabric.schema import ENDPOINT_ROLES
+
+    labels = _validate.iterable(what, labels, "node labels")
+    idx = fabric.indices(labels, what)
+    roles = fabric.compiled.roles[idx] if len(idx) else np.zeros(0, object)
+    bad = np.flatnonzero(~np.isin(roles, ENDPOINT_ROLES))
+    if len(bad):
+        i = int(bad[0])
+        raise InvalidArgumentError(
+            f"flows[{i}]: {what} {_validate.printable(repr(labels[i]))} is a switch (role {roles[i]!r}); "
+            f"flows run between endpoints ({', '.join(ENDPOINT_ROLES)})")
+    return idx
+
+
 @dataclass(frozen=True, eq=False)
 class SimulationResult:
     """Per-flow times (s) and rates (bytes/s), per-link statistics, as numpy arrays.
 
-    Link arrays are indexed by directed link id (see :meth:`Fabric.link`)."""
+    Link arrays are indexed by directed link id (see :meth:`Fabric.link`).
+
+    No field is NaN: a flow that moves nothing over the network (0 bytes, or from a node to
+    itself) has rates 0; a 0-byte flow's transfer ends when it starts and it finishes one path
+    latency later, a flow from a node to itself finishes when it starts (latency 0)."""
 
     start_s: np.ndarray
     transfer_end_s: np.ndarray
@@ -344,6 +399,11 @@ def run_flowset(
     seed = _validate.seed(seed)
     if capacity_factor is not None:
         capacity_factor = np.ascontiguousarray(capacity_factor, dtype=np.float64)
+    _memory.check_flows(
+        fabric, fs_.src, fs_.dst, routing, metric, f"simulating {len(fs_):,} flows ({routing})",
+        "route with ECMP instead of spraying (routing='ecmp'), use fewer ranks or GPUs, or "
+        "merge flows (a collective's max_flows=)" if routing == "spray" else
+        "use fewer ranks or GPUs, or merge flows (a collective's max_flows=)")
     if engine == "reference":
         from fabricsim.testing import reference
 
@@ -358,19 +418,35 @@ def run_flowset(
             policy=routing, seed=seed, metric=metric,
             latency_scale=None if fs_.latency_scale is None else fs_.latency_scale.tolist(),
         )
-        d.setdefault("latency_s", np.full(len(fs_), math.nan))
+        # the oracle does not report it: a finished flow's latency is finish - transfer end
+        d.setdefault("latency_s", np.asarray(d["finish_s"]) - np.asarray(d["transfer_end_s"]))
         d["events"] = 0
     else:
         out = fabric._engine.simulate(
             fs_, policy=routing, seed=seed, metric=metric, capacity_factor=capacity_factor
         )
         d = {k: getattr(out, k) for k in _engine.SimOutput.__dataclass_fields__}
+    _no_nan_rates(d, fs_)
     timings = {k: d[k] for k in ("route_s", "engine_s") if k in d}
     extra = ("timings", "fabric", "flow_src", "flow_dst", "flow_bytes")
     fields = SimulationResult.__dataclass_fields__
     return SimulationResult(**{k: d[k] for k in fields if k not in extra}, timings=timings,
                             fabric=fabric, flow_src=fs_.src, flow_dst=fs_.dst,
                             flow_bytes=fs_.size_bytes)
+
+
+def _no_nan_rates(d: dict, fs_: FlowSet) -> None:
+    """Rates of flows that move nothing (0 bytes, or src == dst: no network bytes) are 0; a
+    flow whose transfer is shorter than float64 resolves (a 1e-320-byte flow) has its mean rate
+    equal to its one rate."""
+    nothing = (fs_.size_bytes == 0) | (fs_.src == fs_.dst)
+    for k in ("mean_rate_Bps", "min_rate_Bps", "max_rate_Bps"):
+        a = np.array(d[k], dtype=np.float64, copy=True)
+        a[nothing] = 0.0
+        d[k] = a
+    mean, top = d["mean_rate_Bps"], d["max_rate_Bps"]
+    bad = np.isnan(mean)
+    mean[bad] = top[bad]
 
 
 def simulate(

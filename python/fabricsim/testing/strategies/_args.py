@@ -7,8 +7,6 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
-
 try:
     from hypothesis import strategies as st
     from hypothesis.errors import InvalidArgument
@@ -19,6 +17,8 @@ except ImportError as _e:  # pragma: no cover - exercised in a subprocess by the
         "pip install 'fabricsim[test]' (or pip install hypothesis)"
     ) from _e
 
+from fabricsim import _validate
+from fabricsim.exceptions import FabricError
 from fabricsim.fabric import schema
 from fabricsim.fabric.compiled import Fabric
 
@@ -27,27 +27,21 @@ assert set(_SWITCH_ROLES) == set(schema.ROLES) - set(schema.ENDPOINT_ROLES)
 
 
 def _int(name: str, value: Any, min_value: int = 0, max_value: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidArgument(f"{name}={value!r} must be an integer")
-    if value < min_value or (max_value is not None and value > max_value):
-        upper = f" and <= {max_value}" if max_value is not None else ""
-        raise InvalidArgument(f"{name}={value!r} must be >= {min_value}{upper}")
-    return int(value)
+    """:func:`fabricsim._validate.integer`, its error raised as Hypothesis's InvalidArgument."""
+    try:
+        return _validate.integer(name, value, minimum=min_value, maximum=max_value)
+    except FabricError as e:
+        raise InvalidArgument(str(e)) from None
 
 
 def _real(name: str, value: Any, *, min_value: float, max_value: float,
           exclude_min: bool = False, exclude_max: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidArgument(f"{name}={value!r} must be a number")
-    x = float(value)
-    lo_ok = x > min_value if exclude_min else x >= min_value
-    hi_ok = x < max_value if exclude_max else x <= max_value
-    if not (math.isfinite(x) and lo_ok and hi_ok):
-        lo = "(" if exclude_min else "["
-        hi = ")" if exclude_max else "]"
-        raise InvalidArgument(f"{name}={value!r} must be a finite number in "
-                              f"{lo}{min_value:g}, {max_value:g}{hi}")
-    return x
+    """:func:`fabricsim._validate.real`, its error raised as Hypothesis's InvalidArgument."""
+    try:
+        return _validate.real(name, value, minimum=min_value, maximum=max_value,
+                              min_open=exclude_min, max_open=exclude_max)
+    except FabricError as e:
+        raise InvalidArgument(str(e)) from None
 
 
 def _ordered(lo_name: str, lo: float, hi_name: str, hi: float) -> None:
