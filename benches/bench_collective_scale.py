@@ -8,7 +8,8 @@ candidates), peak RSS, and what auto picked.
     python benches/bench_collective_scale.py 2048 16384 131072
 
 Each size runs in its own process, so its peak RSS is its own; ``cpu(s)`` is the CPU time of
-the collective (both cores count), a steadier figure than wall time on a shared machine. Targets from issue 17 on the
+the collective (both cores count), a steadier figure than wall time on a shared machine.
+Targets from issue 17 on the
 2-core VM: 16,384 GPUs <= 5 s, 131,072 GPUs <= 60 s and <= 8 GB (ranges, never asserted in
 unit tests). Use a release build of the extension.
 """
@@ -37,10 +38,17 @@ def one(n: int) -> dict:
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     return {
-        "gpus": n, "build_s": t1 - t0, "collective_s": t2 - t1, "collective_cpu_s": cpu,
+        "gpus": n,
+        "build_s": t1 - t0,
+        "collective_s": t2 - t1,
+        "collective_cpu_s": cpu,
         "peak_rss_GB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
-        "algorithm": res.algorithm, "protocol": res.protocol, "channels": res.channels,
-        "chunks": res.chunks, "busbw_GBps": res.busbw_GBps, "flows": len(res.flow_src),
+        "algorithm": res.algorithm,
+        "protocol": res.protocol,
+        "channels": res.channels,
+        "chunks": res.chunks,
+        "busbw_GBps": res.busbw_GBps,
+        "flows": len(res.flow_src),
         "alternatives_ms": {k: v * 1e3 for k, v in res.alternatives.items()},
     }
 
@@ -50,11 +58,15 @@ def main(argv: list[str]) -> int:
         print(json.dumps(one(int(argv[1]))))
         return 0
     sizes = [int(a) for a in argv] or [2048, 16384]
-    print(f"# {'GPUs':>8} {'build(s)':>9} {'auto(s)':>8} {'cpu(s)':>7} {'RSS(GB)':>8} {'algorithm':>10} "
-          f"{'proto':>6} {'busbw(GB/s)':>12} {'flows':>8}  target")
+    print(
+        f"# {'GPUs':>8} {'build(s)':>9} {'auto(s)':>8} {'cpu(s)':>7} {'RSS(GB)':>8} "
+        f"{'algorithm':>10} "
+        f"{'proto':>6} {'busbw(GB/s)':>12} {'flows':>8}  target"
+    )
     for n in sizes:
-        out = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True,
-                             text=True, check=False)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(n)], capture_output=True, text=True, check=False
+        )
         if out.returncode:
             print(f"  {n:>8} failed: {out.stderr.strip().splitlines()[-1:]}")
             continue
@@ -63,11 +75,15 @@ def main(argv: list[str]) -> int:
         target = ""
         if t is not None:
             ok = r["collective_s"] + r["build_s"] <= t and (gb is None or r["peak_rss_GB"] <= gb)
-            target = f"<= {t:g} s" + (f", <= {gb:g} GB" if gb else "") + (" ok" if ok else " MISSED")
-        print(f"  {n:>8} {r['build_s']:>9.2f} {r['collective_s']:>8.2f} "
-              f"{r['collective_cpu_s']:>7.2f} {r['peak_rss_GB']:>8.2f} "
-              f"{r['algorithm']:>10} {r['protocol']:>6} {r['busbw_GBps']:>12.1f} "
-              f"{r['flows']:>8}  {target}")
+            target = (
+                f"<= {t:g} s" + (f", <= {gb:g} GB" if gb else "") + (" ok" if ok else " MISSED")
+            )
+        print(
+            f"  {n:>8} {r['build_s']:>9.2f} {r['collective_s']:>8.2f} "
+            f"{r['collective_cpu_s']:>7.2f} {r['peak_rss_GB']:>8.2f} "
+            f"{r['algorithm']:>10} {r['protocol']:>6} {r['busbw_GBps']:>12.1f} "
+            f"{r['flows']:>8}  {target}"
+        )
     return 0
 
 

@@ -4,7 +4,7 @@ Two ways to run it (use a release build: `maturin develop --release` or `pip ins
 
     pytest benches/bench_engine.py --benchmark-only      # pytest-benchmark table
     python benches/bench_engine.py                       # one pass, a plain table
-    python benches/bench_engine.py --quick               # fewer Monte Carlo samples, no 1,024-GPU all-to-all
+    python benches/bench_engine.py --quick     # fewer Monte Carlo samples, no 1,024-GPU all-to-all
 
 Nothing here asserts a speed. Cases:
 
@@ -52,21 +52,22 @@ ALL_TO_ALL_TIMEOUT_S = float(os.environ.get("FABRICSIM_BENCH_TIMEOUT", "600"))
 def ring_256():
     G = fs.leaf_spine(leaves=8, spines=4, hosts_per_leaf=4, gpus_per_host=8, profile=PROFILE)
     fab = fs.Fabric.from_networkx(G, profile=PROFILE)
-    flows = Collective("all_reduce", 256 << 20, algorithm="ring", max_flows=4000).plan(fab,
-                                                                                       "ring")
+    flows = Collective("all_reduce", 256 << 20, algorithm="ring", max_flows=4000).plan(fab, "ring")
     return fab, flows
 
 
 @functools.cache
 def pod_4096():
-    return fs.Fabric.from_networkx(fs.rail_optimized(scalable_units=16, nodes_per_su=32,
-                                                     profile=PROFILE), profile=PROFILE)
+    return fs.Fabric.from_networkx(
+        fs.rail_optimized(scalable_units=16, nodes_per_su=32, profile=PROFILE), profile=PROFILE
+    )
 
 
 @functools.cache
 def pod_512():
-    return fs.Fabric.from_networkx(fs.rail_optimized(scalable_units=2, nodes_per_su=32,
-                                                     profile=PROFILE), profile=PROFILE)
+    return fs.Fabric.from_networkx(
+        fs.rail_optimized(scalable_units=2, nodes_per_su=32, profile=PROFILE), profile=PROFILE
+    )
 
 
 MC_JOB = Collective("all_reduce", 64 << 20, algorithm="hierarchical", max_flows=1000)
@@ -83,8 +84,9 @@ def all_reduce_4096(algorithm: str):
 
 
 def tail(threads: int, samples: int = MC_SAMPLES):
-    return fs.tail_latency(pod_512(), MC_JOB, MC_BACKGROUND, samples=samples, seed=1,
-                           threads=threads)
+    return fs.tail_latency(
+        pod_512(), MC_JOB, MC_BACKGROUND, samples=samples, seed=1, threads=threads
+    )
 
 
 def example_step():
@@ -120,8 +122,12 @@ _ALL_TO_ALL = textwrap.dedent("""
 
 def all_to_all(gpus: int, routing: str, timeout_s: float = ALL_TO_ALL_TIMEOUT_S) -> dict:
     try:
-        proc = subprocess.run([sys.executable, "-c", _ALL_TO_ALL, str(gpus), routing],
-                              capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(
+            [sys.executable, "-c", _ALL_TO_ALL, str(gpus), routing],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
     except subprocess.TimeoutExpired:
         return {"seconds": None, "timeout_s": timeout_s, "flows": gpus * (gpus - 1)}
     if proc.returncode != 0:
@@ -141,8 +147,9 @@ def test_rust_engine_ring_256(benchmark):
 def test_reference_engine_ring_256(benchmark):
     fab, flows = ring_256()
     benchmark.group = "256-GPU ring all-reduce (4,096 flows): Rust vs reference"
-    ref = benchmark.pedantic(run_flowset, args=(fab, flows), kwargs={"engine": "reference"},
-                             rounds=1, iterations=1)
+    ref = benchmark.pedantic(
+        run_flowset, args=(fab, flows), kwargs={"engine": "reference"}, rounds=1, iterations=1
+    )
     t0 = time.perf_counter()
     rust = run_flowset(fab, flows)
     t_rust = time.perf_counter() - t0
@@ -186,9 +193,11 @@ def _tail_bench(benchmark, threads: int):
     pod_512()
     benchmark.group = f"tail_latency: 512-GPU all-reduce + 50% background, {MC_SAMPLES} samples"
     r = benchmark.pedantic(tail, args=(threads,), rounds=1, iterations=1)
-    benchmark.extra_info.update(samples=MC_SAMPLES,
-                                samples_per_s=MC_SAMPLES / benchmark.stats.stats.mean,
-                                p99_ms=r.p99_s * 1e3)
+    benchmark.extra_info.update(
+        samples=MC_SAMPLES,
+        samples_per_s=MC_SAMPLES / benchmark.stats.stats.mean,
+        p99_ms=r.p99_s * 1e3,
+    )
 
 
 def test_tail_latency_threads_1(benchmark):
@@ -243,41 +252,60 @@ def main(argv) -> None:
     t_ref, ref = _timed(lambda: run_flowset(fab, flows, engine="reference"))
     diff = float(abs(rust.finish_s - ref.finish_s).max() / ref.finish_s.max())
     row(f"256-GPU ring all-reduce, {len(flows):,} flows: Rust engine (best of 5)", t_rust, "")
-    row("  ... pure-Python reference", t_ref,
-        f"Rust {t_ref / t_rust:,.0f}x faster; finish times agree to {diff:.0e} (relative)")
+    row(
+        "  ... pure-Python reference",
+        t_ref,
+        f"Rust {t_ref / t_rust:,.0f}x faster; finish times agree to {diff:.0e} (relative)",
+    )
 
     t, _ = _timed(pod_4096)
     row("4,096-GPU rail-optimized fabric: build + compile", t, "")
     for algo in ("ring", "hierarchical"):
         t, r = _timed(all_reduce_4096, algo)
-        row(f"4,096-GPU {algo} all-reduce 1 GiB (plan + simulate)", t,
-            f"{len(r.flow_src):,} flows, busbw {r.busbw_GBps:.1f} GB/s")
+        row(
+            f"4,096-GPU {algo} all-reduce 1 GiB (plan + simulate)",
+            t,
+            f"{len(r.flow_src):,} flows, busbw {r.busbw_GBps:.1f} GB/s",
+        )
 
     cases = [(512, "ecmp")] + ([] if quick else [(1024, "ecmp"), (1024, "spray")])
     for n, routing in cases:
         out = all_to_all(n, routing)
         if out.get("seconds") is None:
-            row(f"all-to-all {n} GPUs ({out['flows']:,} flows, {routing})", None,
-                f"not finished after {out['timeout_s']:.0f} s")
+            row(
+                f"all-to-all {n} GPUs ({out['flows']:,} flows, {routing})",
+                None,
+                f"not finished after {out['timeout_s']:.0f} s",
+            )
         else:
-            row(f"all-to-all {n} GPUs ({out['flows']:,} flows, {routing}), fresh process",
-                out["seconds"], f"peak RSS {out['peak_rss_mb']:.0f} MB, {out['events']} events")
+            row(
+                f"all-to-all {n} GPUs ({out['flows']:,} flows, {routing}), fresh process",
+                out["seconds"],
+                f"peak RSS {out['peak_rss_mb']:.0f} MB, {out['events']} events",
+            )
 
     pod_512()
     for threads in (1, 2):
         t, r = _timed(tail, threads, samples)
-        row(f"tail_latency {samples} samples, 512-GPU all-reduce + 50% bg, threads={threads}",
-            t, f"{samples / t:.1f} samples/s (p50 {r.p50_s * 1e3:.2f} ms, p99 "
-               f"{r.p99_s * 1e3:.2f} ms, unloaded {r.unloaded_time_s * 1e3:.2f} ms, "
-               f"{r.bg_generated / samples:.0f} bg flows/sample)")
+        row(
+            f"tail_latency {samples} samples, 512-GPU all-reduce + 50% bg, threads={threads}",
+            t,
+            f"{samples / t:.1f} samples/s (p50 {r.p50_s * 1e3:.2f} ms, p99 "
+            f"{r.p99_s * 1e3:.2f} ms, unloaded {r.unloaded_time_s * 1e3:.2f} ms, "
+            f"{r.bg_generated / samples:.0f} bg flows/sample)",
+        )
 
     example()
     t, r = _timed(example_step, repeat=3)
-    row("example: training step, leaf-spine 2:1, 30% bg, 8 samples (best of 3)", t,
-        f"step p50 {r.step_time_p50_s * 1e3:.2f} ms")
+    row(
+        "example: training step, leaf-spine 2:1, 30% bg, 8 samples (best of 3)",
+        t,
+        f"step p50 {r.step_time_p50_s * 1e3:.2f} ms",
+    )
     t, r = _timed(example_busbw, repeat=3)
-    row("example: 1 GiB ring all-reduce on 32 GPUs (best of 3)", t,
-        f"busbw {r.busbw_GBps:.1f} GB/s")
+    row(
+        "example: 1 GiB ring all-reduce on 32 GPUs (best of 3)", t, f"busbw {r.busbw_GBps:.1f} GB/s"
+    )
     t, _ = _timed(fs.run_scenario, example())
     row("example: whole comparison (fabricsim compare)", t, "")
 

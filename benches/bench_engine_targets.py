@@ -35,9 +35,11 @@ def rust_vs_reference() -> None:
     ref = run_flowset(fab, flows, engine="reference")
     t_ref = time.perf_counter() - t0
     worst = float(abs(rust.finish_s - ref.finish_s).max() / ref.finish_s.max())
-    print(f"256-GPU ring all-reduce, {len(flows):,} flows: Rust {t_rust:.3f} s, Python reference "
-          f"{t_ref:.1f} s -> {t_ref / t_rust:,.0f}x faster (max finish-time difference "
-          f"{worst:.1e} relative)")
+    print(
+        f"256-GPU ring all-reduce, {len(flows):,} flows: Rust {t_rust:.3f} s, Python reference "
+        f"{t_ref:.1f} s -> {t_ref / t_rust:,.0f}x faster (max finish-time difference "
+        f"{worst:.1e} relative)"
+    )
 
 
 def all_to_all_1024() -> None:
@@ -48,25 +50,31 @@ def all_to_all_1024() -> None:
     if out.get("seconds") is None:
         print(f"1,024-GPU all-to-all (ECMP): not finished after {out['timeout_s']:.0f} s")
     else:
-        print(f"1,024-GPU direct all-to-all 1 GiB, {out['flows']:,} flows, ECMP, fresh process: "
-              f"{out['seconds']:.2f} s wall, peak RSS {out['peak_rss_mb']:.0f} MB, "
-              f"{out['events']:,} events")
+        print(
+            f"1,024-GPU direct all-to-all 1 GiB, {out['flows']:,} flows, ECMP, fresh process: "
+            f"{out['seconds']:.2f} s wall, peak RSS {out['peak_rss_mb']:.0f} MB, "
+            f"{out['events']:,} events"
+        )
 
 
 def big_all_reduce() -> None:
-    fab = fs.Fabric.from_networkx(fs.rail_optimized(scalable_units=16, nodes_per_su=32),
-                                  profile="h100")
+    fab = fs.Fabric.from_networkx(
+        fs.rail_optimized(scalable_units=16, nodes_per_su=32), profile="h100"
+    )
     for algo in ("ring", "hierarchical"):
         c0, t0 = time.process_time(), time.perf_counter()
         r = fs.collective(fab, "all_reduce", 1 << 30, algorithm=algo)
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-        print(f"4,096-GPU {algo} all-reduce 1 GiB (plan + simulate): {dt:.2f} s wall, {cpu:.2f} s "
-              f"CPU ({len(r.flow_src):,} flows, busbw {r.busbw_GBps:.1f} GB/s)")
+        print(
+            f"4,096-GPU {algo} all-reduce 1 GiB (plan + simulate): {dt:.2f} s wall, {cpu:.2f} s "
+            f"CPU ({len(r.flow_src):,} flows, busbw {r.busbw_GBps:.1f} GB/s)"
+        )
 
 
 def monte_carlo(samples: int) -> None:
-    fab = fs.Fabric.from_networkx(fs.rail_optimized(scalable_units=2, nodes_per_su=32),
-                                  profile="h100")
+    fab = fs.Fabric.from_networkx(
+        fs.rail_optimized(scalable_units=2, nodes_per_su=32), profile="h100"
+    )
     job = Collective("all_reduce", 64 << 20, algorithm="hierarchical", max_flows=20_000)
     bg = fs.Background(load=0.5, sizes="storage")
     per_s = {}
@@ -75,11 +83,13 @@ def monte_carlo(samples: int) -> None:
         r = fs.tail_latency(fab, job, bg, samples=samples, seed=1, threads=threads)
         dt = time.perf_counter() - t0
         per_s[threads] = samples / dt
-        print(f"512-GPU all-reduce 64 MiB + 50 % background, {samples} samples, threads="
-              f"{threads}: {dt:.1f} s ({samples / dt:.2f} samples/s; p50 "
-              f"{r.p50_s * 1e3:.2f} ms, p99 {r.p99_s * 1e3:.2f} ms, unloaded "
-              f"{r.unloaded_time_s * 1e3:.2f} ms, {r.bg_generated / samples:,.0f} background "
-              "flows/sample)")
+        print(
+            f"512-GPU all-reduce 64 MiB + 50 % background, {samples} samples, threads="
+            f"{threads}: {dt:.1f} s ({samples / dt:.2f} samples/s; p50 "
+            f"{r.p50_s * 1e3:.2f} ms, p99 {r.p99_s * 1e3:.2f} ms, unloaded "
+            f"{r.unloaded_time_s * 1e3:.2f} ms, {r.bg_generated / samples:,.0f} background "
+            "flows/sample)"
+        )
     print(f"  threads 2 vs 1: {per_s[2] / per_s[1]:.2f}x samples/s")
 
 

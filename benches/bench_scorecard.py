@@ -27,23 +27,29 @@ def timed(label: str, fn):
 
 def main() -> None:
     sc = load_scenario(scorecard_example_path())
-    print(f"== built-in scorecard: {len(sc.facilities)} sites, {sc.job.gpus}-GPU job, "
-          f"{sc.samples} samples, {sc.scorecard['requests']:,} requests x "
-          f"{len(sc.scorecard['regions'])} regions ==")
+    print(
+        f"== built-in scorecard: {len(sc.facilities)} sites, {sc.job.gpus}-GPU job, "
+        f"{sc.samples} samples, {sc.scorecard['requests']:,} requests x "
+        f"{len(sc.scorecard['regions'])} regions =="
+    )
     kw = sc.scorecard_kwargs()
-    _, net = timed("network Monte Carlo alone (fs.step)",
-                   lambda: fs.step(sc.fabrics[sc.scorecard_design], sc.job, kw["background"],
-                                   sc.samples, sc.seed))
+    _, net = timed(
+        "network Monte Carlo alone (fs.step)",
+        lambda: fs.step(
+            sc.fabrics[sc.scorecard_design], sc.job, kw["background"], sc.samples, sc.seed
+        ),
+    )
     card, total = timed("fabricsim scorecard (run_scorecard)", lambda: run_scorecard(sc))
     print(f"  facility + edge share of the scorecard: {(total - net) / total:6.1%}")
     big = 16 * 1024
-    timed(f"straggler draws, {big:,} GPUs x 64 samples",
-                     lambda: straggler_factors(sc.facilities[0], big, 64, seed=0))
+    timed(
+        f"straggler draws, {big:,} GPUs x 64 samples",
+        lambda: straggler_factors(sc.facilities[0], big, 64, seed=0),
+    )
     print()
     print(card.table())
     print()
     print(card.verdict())
-
 
 
 if __name__ == "__main__":

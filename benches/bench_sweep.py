@@ -56,12 +56,15 @@ def main() -> None:
     sc = fs.load_scenario(fs.cli.scenario.example_path())
     sweep = Sweep(sc, axes=AXES)
     b = args.batch_size
-    print(f"{len(sweep)} points ({sweep!r}), batches of {b}; {os.cpu_count()} cores, load "
-          f"average {os.getloadavg()[0]:.2f} at start; fabricsim {fs.__version__}")
+    print(
+        f"{len(sweep)} points ({sweep!r}), batches of {b}; {os.cpu_count()} cores, load "
+        f"average {os.getloadavg()[0]:.2f} at start; fabricsim {fs.__version__}"
+    )
 
     c0 = time.process_time()
-    serial, t_serial = timed("serial (this process)",
-                             lambda: run_sweep(sweep, executor="serial", batch_size=b))
+    serial, t_serial = timed(
+        "serial (this process)", lambda: run_sweep(sweep, executor="serial", batch_size=b)
+    )
     cpu_serial = time.process_time() - c0
     per_point = serial.attrs["fabricsim.sweep"]["task_s"] / len(sweep)
     cpu_point = cpu_serial / len(sweep)
@@ -71,20 +74,35 @@ def main() -> None:
         return r.ru_utime + r.ru_stime
 
     k0 = children_cpu()
-    procs, t_procs = timed("2 local processes (spawn start-up included)",
-                           lambda: run_sweep(sweep, executor="processes", workers=2,
-                                             batch_size=b))
+    procs, t_procs = timed(
+        "2 local processes (spawn start-up included)",
+        lambda: run_sweep(sweep, executor="processes", workers=2, batch_size=b),
+    )
     cpu_procs = children_cpu() - k0
     pd.testing.assert_frame_equal(procs, serial)
 
-    (cluster, client), t_up = timed("LocalCluster start (2 workers x 1 thread)", lambda: (
-        (c := LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None)), Client(c)))
+    (cluster, client), t_up = timed(
+        "LocalCluster start (2 workers x 1 thread)",
+        lambda: (
+            (
+                c := LocalCluster(
+                    n_workers=2,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                )
+            ),
+            Client(c),
+        ),
+    )
     try:
         client.run(lambda: __import__("fabricsim") and None)  # import on both workers
         w0 = client.run(time.process_time)
-        dask_df, t_dask = timed("2-worker Dask LocalCluster (cluster running)",
-                                lambda: run_sweep(sweep, executor=client, batch_size=b))
+        dask_df, t_dask = timed(
+            "2-worker Dask LocalCluster (cluster running)",
+            lambda: run_sweep(sweep, executor=client, batch_size=b),
+        )
         w1 = client.run(time.process_time)
         cpu_workers = [w1[w] - w0[w] for w in w0]
         pd.testing.assert_frame_equal(dask_df, serial)
@@ -92,8 +110,10 @@ def main() -> None:
         handle = client.scatter(sweep, broadcast=True, hash=False)
         n_empty = 200
         t0 = time.perf_counter()
-        futs = [client.submit(run_batch, handle, [], 1, key=f"empty-{i}", pure=False)
-                for i in range(n_empty)]
+        futs = [
+            client.submit(run_batch, handle, [], 1, key=f"empty-{i}", pure=False)
+            for i in range(n_empty)
+        ]
         client.gather(futs)
         t_empty = time.perf_counter() - t0
     finally:
@@ -104,21 +124,31 @@ def main() -> None:
     overhead_task = t_empty / n_empty * 2
     busy = st["task_s"] / (2 * t_dask)
     print()
-    print(f"per point (serial, one thread): {per_point:.3f} s; a task of {b} points: "
-          f"{task_s:.2f} s on a Dask worker")
-    print(f"speed-up vs serial, wall clock: 2 processes {t_serial / t_procs:.2f}x, Dask "
-          f"{t_serial / t_dask:.2f}x (target >= 1.7x; load average now "
-          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)")
-    print(f"CPU used: serial {cpu_serial:.1f} s ({cpu_point:.3f} s a point); 2 processes "
-          f"{cpu_procs:.1f} s in all (spawn and imports included); Dask workers "
-          f"{' + '.join(f'{c:.1f}' for c in cpu_workers)} s")
-    print(f"speed-up with a core per worker (serial CPU / the busier worker's CPU): 2 processes "
-          f"{cpu_serial / (cpu_procs / 2):.2f}x (balanced halves), Dask "
-          f"{cpu_serial / max(cpu_workers):.2f}x")
-    print(f"Dask per-task overhead: (a) {overhead_task * 1e3:.1f} ms per empty task = "
-          f"{overhead_task / task_s:.2%} of a task (target < 5 %); (b) workers busy "
-          f"{busy:.1%} of the sweep's wall time (so {1 - busy:.1%} start-up, scheduling and "
-          "idle tail)")
+    print(
+        f"per point (serial, one thread): {per_point:.3f} s; a task of {b} points: "
+        f"{task_s:.2f} s on a Dask worker"
+    )
+    print(
+        f"speed-up vs serial, wall clock: 2 processes {t_serial / t_procs:.2f}x, Dask "
+        f"{t_serial / t_dask:.2f}x (target >= 1.7x; load average now "
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)"
+    )
+    print(
+        f"CPU used: serial {cpu_serial:.1f} s ({cpu_point:.3f} s a point); 2 processes "
+        f"{cpu_procs:.1f} s in all (spawn and imports included); Dask workers "
+        f"{' + '.join(f'{c:.1f}' for c in cpu_workers)} s"
+    )
+    print(
+        f"speed-up with a core per worker (serial CPU / the busier worker's CPU): 2 processes "
+        f"{cpu_serial / (cpu_procs / 2):.2f}x (balanced halves), Dask "
+        f"{cpu_serial / max(cpu_workers):.2f}x"
+    )
+    print(
+        f"Dask per-task overhead: (a) {overhead_task * 1e3:.1f} ms per empty task = "
+        f"{overhead_task / task_s:.2%} of a task (target < 5 %); (b) workers busy "
+        f"{busy:.1%} of the sweep's wall time (so {1 - busy:.1%} start-up, scheduling and "
+        "idle tail)"
+    )
 
     # The driver rewrites the whole Parquet file on each flush (at most once a second): how
     # long that takes at 10,000 rows bounds how many results one driver can take in.
@@ -133,9 +163,11 @@ def main() -> None:
         _, t_flush = timed("rewrite a 10,000-row results file", rf.flush)
 
     print()
-    print(f"paper scale-out, 10,000 points on N dedicated worker cores: 10,000 x "
-          f"{cpu_point:.3f} s (the serial CPU time a point) / N / {busy:.3f} (the measured "
-          "Dask busy fraction); batches of ~2 s as run_sweep picks them:")
+    print(
+        f"paper scale-out, 10,000 points on N dedicated worker cores: 10,000 x "
+        f"{cpu_point:.3f} s (the serial CPU time a point) / N / {busy:.3f} (the measured "
+        "Dask busy fraction); batches of ~2 s as run_sweep picks them:"
+    )
     print(f"  {'workers':>8} {'batch':>6} {'tasks':>7} {'estimate':>10}")
     for n in (1, 2, 16, 64, 256, 1024):
         batch = max(1, min(round(2.0 / cpu_point), math.ceil(10_000 / (2 * n))))
@@ -143,9 +175,11 @@ def main() -> None:
         est = 10_000 * cpu_point / n / (busy if n > 1 else 1.0)
         when = f"{est / 60:.1f} min" if est >= 120 else f"{est:.0f} s"
         print(f"  {n:>8} {batch:>6} {tasks:>7} {when:>10}")
-    print(f"(at this run's contended wall time a point, {per_point:.3f} s, multiply by "
-          f"{per_point / cpu_point:.1f}; LocalCluster start-up {t_up:.1f} s not included; load "
-          f"average {os.getloadavg()[0]:.2f} at the end)")
+    print(
+        f"(at this run's contended wall time a point, {per_point:.3f} s, multiply by "
+        f"{per_point / cpu_point:.1f}; LocalCluster start-up {t_up:.1f} s not included; load "
+        f"average {os.getloadavg()[0]:.2f} at the end)"
+    )
 
 
 if __name__ == "__main__":

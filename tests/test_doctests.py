@@ -18,9 +18,14 @@ MODULES = sorted(
 
 
 def test_every_subpackage_is_walked():
-    assert {"fabricsim.fabric.compiled", "fabricsim.traffic.collectives.api",
-            "fabricsim.analysis.training", "fabricsim.cli.scenario",
-            "fabricsim.testing.strategies.graphs", "fabricsim._engine"} <= set(MODULES)
+    assert {
+        "fabricsim.fabric.compiled",
+        "fabricsim.traffic.collectives.api",
+        "fabricsim.analysis.training",
+        "fabricsim.cli.scenario",
+        "fabricsim.testing.strategies.graphs",
+        "fabricsim._engine",
+    } <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

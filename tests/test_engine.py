@@ -70,7 +70,8 @@ def test_gil_released_while_engine_runs():
     dur = t1 - t0
     assert len(during) > 100, f"only {len(during)} ticks in a {dur:.2f} s run: GIL held?"
     assert gaps.max() < dur / 4, (
-        f"the ticking thread stalled {gaps.max():.3f} s of a {dur:.3f} s run: GIL held?")
+        f"the ticking thread stalled {gaps.max():.3f} s of a {dur:.3f} s run: GIL held?"
+    )
 
 
 # ---------------------------------------------------------------------------------------- Ctrl-C
@@ -82,9 +83,14 @@ def _interrupt(script, *, after=1.0, grace=3.0):
     # A test runner started in the background (`cmd &` without job control) passes SIGINT on
     # ignored, and Python then installs no KeyboardInterrupt handler: give the child the
     # default, as an interactive shell would.
-    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    p = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         line = p.stdout.readline()
         assert line.startswith("start"), (line, p.stderr.read() if p.poll() is not None else "")
@@ -139,15 +145,26 @@ def test_ctrl_c_interrupts_routing_and_few_huge_events():
     took, rc, out, err = _interrupt(script, after=1.0, grace=2.0)
     assert took is not None, (
         "still running 2 s after SIGINT: the engine only polls for Ctrl-C every 64 events, "
-        "and neither routing nor a single million-flow rate computation polls")
+        "and neither routing nor a single million-flow rate computation polls"
+    )
     assert took < 1.5, f"exited {took:.2f} s after SIGINT"
     assert "finished" not in out, "ran to completion instead of being interrupted"
     assert "fabricsim run interrupted" in err, err[-2000:]
 
 
 # ----------------------------------------------------------------------------------- determinism
-FIELDS = ("start_s", "transfer_end_s", "finish_s", "mean_rate_Bps", "min_rate_Bps",
-          "max_rate_Bps", "latency_s", "link_bytes", "link_busy_s", "link_peak_utilization")
+FIELDS = (
+    "start_s",
+    "transfer_end_s",
+    "finish_s",
+    "mean_rate_Bps",
+    "min_rate_Bps",
+    "max_rate_Bps",
+    "latency_s",
+    "link_bytes",
+    "link_busy_s",
+    "link_peak_utilization",
+)
 
 
 def _same(a, b):
@@ -175,8 +192,10 @@ def test_same_seed_bit_identical():
             c = fs.simulate(fs.Fabric.from_networkx(G), flows, routing=routing, seed=seed)
             _same(a, b)
             _same(a, c)
-            _same(fs.simulate(fab2, flows2, routing=routing, seed=seed),
-                  fs.simulate(fab2, flows2, routing=routing, seed=seed))
+            _same(
+                fs.simulate(fab2, flows2, routing=routing, seed=seed),
+                fs.simulate(fab2, flows2, routing=routing, seed=seed),
+            )
 
 
 def test_same_seed_identical_across_threads_and_precompute():
@@ -202,8 +221,9 @@ def test_same_seed_identical_across_threads_and_precompute():
 
 
 def test_collective_same_seed_identical():
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=4, hosts_per_leaf=2,
-                                                gpus_per_host=2, oversubscription=2.0))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=4, hosts_per_leaf=2, gpus_per_host=2, oversubscription=2.0)
+    )
     for algo in ("ring", "direct", "tree"):
         a = fs.collective(fab, "all_reduce", 3 << 20, algorithm=algo, seed=5)
         b = fs.collective(fab, "all_reduce", 3 << 20, algorithm=algo, seed=5)
@@ -220,8 +240,9 @@ def test_different_seed_different_ecmp_outcome():
     for seed in range(20):
         res = fs.simulate(fab, flows, routing="ecmp", seed=seed)
         makespans.add(res.makespan_s)
-        paths[seed] = tuple(fab.route(g[i], g[8 + i], seed=seed, flow_key=i).links[1][1]
-                            for i in range(8))
+        paths[seed] = tuple(
+            fab.route(g[i], g[8 + i], seed=seed, flow_key=i).links[1][1] for i in range(8)
+        )
         # where the bytes went follows the hash: each used spine uplink carries its flows
         for s in set(paths[seed]):
             lid = fab.links_of_edge("leaf0", s)[0]
@@ -232,5 +253,7 @@ def test_different_seed_different_ecmp_outcome():
     b = fs.simulate(fab, flows, routing="ecmp", seed=1)
     assert a.link_bytes.tobytes() != b.link_bytes.tobytes()
     # spraying does not depend on the seed at all
-    _same(fs.simulate(fab, flows, routing="spray", seed=0),
-          fs.simulate(fab, flows, routing="spray", seed=1))
+    _same(
+        fs.simulate(fab, flows, routing="spray", seed=0),
+        fs.simulate(fab, flows, routing="spray", seed=1),
+    )

@@ -19,14 +19,16 @@ matplotlib = pytest.importorskip("matplotlib")
 
 @pytest.fixture(scope="module")
 def fab():
-    return fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2,
-                                                 gpus_per_host=2))
+    return fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=2)
+    )
 
 
 @pytest.fixture(scope="module")
 def job():
-    return fs.TrainingJob(params=1e8, layers=4, hidden_size=512, data_parallel=8,
-                          global_batch_tokens=8 * 4096)
+    return fs.TrainingJob(
+        params=1e8, layers=4, hidden_size=512, data_parallel=8, global_batch_tokens=8 * 4096
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +55,11 @@ def test_plots_leave_the_backend_alone_and_return_figures(tmp_path):
         assert cmp.plot(ax=axes) is fig
         fig2, ax = plt.subplots()
         assert fs.sweep_sizes(fab, min_bytes=8, max_bytes=64).plot(ax=ax) is fig2
-        cmp.plot(r"{tmp_path / 'c.svg'}")
+        cmp.plot(r"{tmp_path / "c.svg"}")
         assert all(isinstance(f, Figure) for f in figs)
         print(matplotlib.get_backend())
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "svg"
     assert (tmp_path / "c.svg").read_text().lstrip().startswith("<?xml")
@@ -143,8 +144,8 @@ def test_edge_report():
     G = builders.edge_sites(
         builders.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1),
         carriers=[{"name": "a", "capacity_gbps": 100.0, "availability": 0.999}],
-        sites=[{"name": "lyon", "carriers": ["a"], "distance_km": 400.0,
-                "capacity_gbps": 10.0}])
+        sites=[{"name": "lyon", "carriers": ["a"], "distance_km": 400.0, "capacity_gbps": 10.0}],
+    )
     rep = fs.edge_latency(fs.Fabric.from_networkx(G), requests=1000)
     assert repr(rep).startswith("<EdgeReport ") and len(repr(rep)) < 120
     df = rep.to_pandas()

@@ -73,17 +73,22 @@ def same(a, b, path="obj"):
 
 
 def small_fabric() -> fs.Fabric:
-    return fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2,
-                                                 gpus_per_host=2), profile="h100-ndr400")
+    return fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=2), profile="h100-ndr400"
+    )
 
 
 def edge_fabric() -> fs.Fabric:
     G = fs.edge_sites(
         fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1),
-        carriers=[{"name": "a", "capacity_gbps": 100.0, "availability": 0.999},
-                  {"name": "b", "capacity_gbps": 40.0, "availability": 0.99}],
-        sites=[{"name": "lyon", "carriers": ["a", "b"], "distance_km": 400.0,
-                "capacity_gbps": 10.0}])
+        carriers=[
+            {"name": "a", "capacity_gbps": 100.0, "availability": 0.999},
+            {"name": "b", "capacity_gbps": 40.0, "availability": 0.99},
+        ],
+        sites=[
+            {"name": "lyon", "carriers": ["a", "b"], "distance_km": 400.0, "capacity_gbps": 10.0}
+        ],
+    )
     return fs.Fabric.from_networkx(G)
 
 
@@ -97,8 +102,14 @@ def objects() -> dict:
     """One instance of every public input and result type, from cheap runs."""
     fab = small_fabric()
     g = fab.gpus
-    job = fs.TrainingJob(params=2e7, layers=2, hidden_size=256, seq_len=512, data_parallel=8,
-                         global_batch_tokens=8192)
+    job = fs.TrainingJob(
+        params=2e7,
+        layers=2,
+        hidden_size=256,
+        seq_len=512,
+        data_parallel=8,
+        global_batch_tokens=8192,
+    )
     bg = fs.Background(load=0.2, sizes="websearch")
     coll = fs.Collective("all_reduce", 1 << 20, g, algorithm="ring")
     coll_res = coll.run(fab)
@@ -113,11 +124,13 @@ def objects() -> dict:
         "Collective": coll,
         "CollectiveResult": coll_res,
         "PhaseTiming": coll_res.phases[0],
-        "sweep_sizes": fs.sweep_sizes(fab, "all_reduce", min_bytes=1024, max_bytes=4096,
-                                      file=False),
+        "sweep_sizes": fs.sweep_sizes(
+            fab, "all_reduce", min_bytes=1024, max_bytes=4096, file=False
+        ),
         "Background": bg,
-        "Background(tenant)": fs.Background(pattern="tenant", tenant=fs.Collective(
-            "all_to_all", 1 << 20, g[:4])),
+        "Background(tenant)": fs.Background(
+            pattern="tenant", tenant=fs.Collective("all_to_all", 1 << 20, g[:4])
+        ),
         "TailLatencyResult": fs.tail_latency(fab, coll, bg, samples=2, seed=3),
         "TrainingJob": job,
         "StepResult": fs.step(fab, job, bg, samples=2, seed=1),
@@ -125,8 +138,9 @@ def objects() -> dict:
         "Comparison": fs.compare({"a": fab}, job, bg, loads=(0.0,), load=0.0, samples=1),
         "Design": fs.Design("a", fab, "spray"),
         "EdgeReport": fs.edge_latency(efab, requests=200),
-        "LatencyResult": fs.message_latency(fab, g[0], g[7], 4096, background_load=0.3,
-                                            samples=200),
+        "LatencyResult": fs.message_latency(
+            fab, g[0], g[7], 4096, background_load=0.3, samples=200
+        ),
         "failure_impact": fs.failure_impact(fab, flows(fab), nodes=["spine1"]),
         "fail": fs.fail(fab, nodes=["spine1"]),
         "Scenario": sc,
@@ -172,8 +186,10 @@ def test_unpickled_fabric_simulates_identically():
     assert twin.paths(g[0], g[7]) == fab.paths(g[0], g[7])
     bg = fs.Background(load=0.3)
     coll = fs.Collective("all_reduce", 1 << 22, g, algorithm="ring")
-    np.testing.assert_array_equal(fs.tail_latency(fab, coll, bg, samples=3, seed=5).job_time_s,
-                                  fs.tail_latency(twin, coll, bg, samples=3, seed=5).job_time_s)
+    np.testing.assert_array_equal(
+        fs.tail_latency(fab, coll, bg, samples=3, seed=5).job_time_s,
+        fs.tail_latency(twin, coll, bg, samples=3, seed=5).job_time_s,
+    )
     # read-only arrays stay read-only, and a deep copy is a fabric of its own
     assert not twin.compiled.link_src.flags.writeable
     assert copy.deepcopy(fab).graph is not fab.graph

@@ -122,9 +122,15 @@ def _crossing_bytes(fab: fs.Fabric, res, X: list, Y: list, root) -> float:
     if op == "reduce":
         return S if root in Y else 0.0
     xs, ys = set(fab.indices(X).tolist()), set(fab.indices(Y).tolist())  # send_recv: messages
-    return float(sum(b for s, d, b in zip(res.flow_src.tolist(), res.flow_dst.tolist(),
-                                          res.flow_bytes.tolist(), strict=True)
-                     if s in xs and d in ys))
+    return float(
+        sum(
+            b
+            for s, d, b in zip(
+                res.flow_src.tolist(), res.flow_dst.tolist(), res.flow_bytes.tolist(), strict=True
+            )
+            if s in xs and d in ys
+        )
+    )
 
 
 def _chain_steps(algo: str, op: str, n: int, hosts: list[int]) -> int:
@@ -180,8 +186,9 @@ def test_collective_time_is_at_least_its_lower_bounds(fab, data, routing, metric
         root = next(r for r in ranks if fab.index(r) not in receivers)
     elif op == "reduce":
         root = next(r for r in ranks if fab.index(r) not in senders)
-    X = data.draw(st.lists(st.sampled_from(ranks), min_size=1, max_size=n - 1, unique=True),
-                  label="cut")
+    X = data.draw(
+        st.lists(st.sampled_from(ranks), min_size=1, max_size=n - 1, unique=True), label="cut"
+    )
     cuts = [([r], [q for q in ranks if q != r]) for r in ranks]
     cuts += [([q for q in ranks if q != r], [r]) for r in ranks]
     cuts.append((X, [q for q in ranks if q not in X]))
@@ -251,9 +258,13 @@ def test_permuting_node_labels_changes_nothing(G, data, routing, metric, seed):
     for name in ("start_s", "finish_s", "link_bytes", "link_peak_utilization"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     coll = data.draw(fst.collectives(fab, max_size_bytes=1 << 24), label="collective")
-    coll_h = fs.Collective(coll.op, coll.size_bytes,
-                           None if coll.ranks is None else [m[r] for r in coll.ranks],
-                           coll.algorithm, coll.channels)
+    coll_h = fs.Collective(
+        coll.op,
+        coll.size_bytes,
+        None if coll.ranks is None else [m[r] for r in coll.ranks],
+        coll.algorithm,
+        coll.channels,
+    )
     ra = coll.run(fab, routing=routing, metric=metric, seed=seed)
     rb = coll_h.run(fab_h, routing=routing, metric=metric, seed=seed)
     assert ra.time_s == rb.time_s and ra.algorithm == rb.algorithm
@@ -264,8 +275,13 @@ def test_permuting_node_labels_changes_nothing(G, data, routing, metric, seed):
 
 
 @examples(8)
-@given(G=GRAPHS, data=st.data(), routing=ROUTING, seed=SEED,
-       load=fst.background_loads(min_load=0.1, max_load=0.6))
+@given(
+    G=GRAPHS,
+    data=st.data(),
+    routing=ROUTING,
+    seed=SEED,
+    load=fst.background_loads(min_load=0.1, max_load=0.6),
+)
 def test_same_seed_same_results_whatever_the_threads(G, data, routing, seed, load):
     fab, fab2 = fs.Fabric.from_networkx(G), fs.Fabric.from_networkx(G.copy())
     flows = data.draw(fst.traffic_matrices(fab, max_flows=8), label="flows")
@@ -281,9 +297,12 @@ def test_same_seed_same_results_whatever_the_threads(G, data, routing, seed, loa
         # to it runs slowly (OverloadWarning). Such draws test nothing about threads.
         warnings.simplefilter("error", fs.OverloadWarning)
         try:
-            runs = [fs.tail_latency(f, coll, bg, samples=4, seed=seed % 2**32,
-                                    routing=routing, threads=t)
-                    for f, t in ((fab, 1), (fab2, 2), (fab, None))]
+            runs = [
+                fs.tail_latency(
+                    f, coll, bg, samples=4, seed=seed % 2**32, routing=routing, threads=t
+                )
+                for f, t in ((fab, 1), (fab2, 2), (fab, None))
+            ]
         except (fs.OverloadWarning, fs.OverloadError):
             assume(False)
     for r in runs[1:]:
@@ -296,15 +315,21 @@ def test_same_seed_same_results_whatever_the_threads(G, data, routing, seed, loa
 
 
 @examples(15)
-@given(fab=fst.fabrics(graphs=fst.fabric_graphs(max_gpus=5, max_switches=4)), data=st.data(),
-       routing=ROUTING, metric=METRIC, seed=SEED)
+@given(
+    fab=fst.fabrics(graphs=fst.fabric_graphs(max_gpus=5, max_switches=4)),
+    data=st.data(),
+    routing=ROUTING,
+    metric=METRIC,
+    seed=SEED,
+)
 def test_rust_agrees_with_the_reference(fab, data, routing, metric, seed):
     flows = data.draw(fst.traffic_matrices(fab, max_flows=6), label="flows")
     a = fs.simulate(fab, flows, routing=routing, metric=metric, seed=seed)
     b = fs.simulate(fab, flows, routing=routing, metric=metric, seed=seed, engine="reference")
     for name in ("start_s", "transfer_end_s", "finish_s", "link_bytes"):
-        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-9, atol=1e-15,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            getattr(a, name), getattr(b, name), rtol=1e-9, atol=1e-15, err_msg=name
+        )
     coll = data.draw(fst.collectives(fab, max_size_bytes=1 << 20), label="collective")
     ra = coll.run(fab, routing=routing, metric=metric, seed=seed)
     rb = coll.run(fab, routing=routing, metric=metric, seed=seed, engine="reference")
@@ -316,20 +341,31 @@ def test_rust_agrees_with_the_reference(fab, data, routing, metric, seed):
 
 
 @examples(5)
-@given(G=fst.leaf_spine_graphs(max_leaves=2, max_spines=2, max_hosts_per_leaf=2,
-                               max_gpus_per_host=2, min_gpus=3),
-       data=st.data(), load=fst.background_loads(min_load=0.2, max_load=0.8),
-       seed=st.integers(0, 2**32))
+@given(
+    G=fst.leaf_spine_graphs(
+        max_leaves=2, max_spines=2, max_hosts_per_leaf=2, max_gpus_per_host=2, min_gpus=3
+    ),
+    data=st.data(),
+    load=fst.background_loads(min_load=0.2, max_load=0.8),
+    seed=st.integers(0, 2**32),
+)
 def test_background_never_speeds_a_collective_up(G, data, load, seed):
     fab = fs.Fabric.from_networkx(G)
-    coll = data.draw(fst.collectives(fab, ops=["all_reduce", "all_gather", "all_to_all"],
-                                     min_size_bytes=1 << 16, max_size_bytes=1 << 22),
-                     label="collective")
+    coll = data.draw(
+        fst.collectives(
+            fab,
+            ops=["all_reduce", "all_gather", "all_to_all"],
+            min_size_bytes=1 << 16,
+            max_size_bytes=1 << 22,
+        ),
+        label="collective",
+    )
     kw = dict(samples=20, seed=seed, vary_hash=False)
     quiet = fs.tail_latency(fab, coll, None, **kw)
     # a background that saturates a link is reported as such (inf job times), not simulated
-    busy = fs.tail_latency(fab, coll, fs.Background(load=load, sizes="websearch"),
-                           overload="saturate", **kw)
+    busy = fs.tail_latency(
+        fab, coll, fs.Background(load=load, sizes="websearch"), overload="saturate", **kw
+    )
     base = quiet.job_time_s.mean()
     assert base == pytest.approx(quiet.unloaded_time_s, rel=1e-9)
     # In expectation (over the samples) never faster; 1% slack for scheduling anomalies.
@@ -352,13 +388,27 @@ def _nan_fields(obj, prefix=""):
     return []
 
 
-SIM_FIELDS = ("start_s", "transfer_end_s", "finish_s", "mean_rate_Bps", "min_rate_Bps",
-              "max_rate_Bps", "latency_s", "link_bytes", "link_busy_s", "link_peak_utilization")
+SIM_FIELDS = (
+    "start_s",
+    "transfer_end_s",
+    "finish_s",
+    "mean_rate_Bps",
+    "min_rate_Bps",
+    "max_rate_Bps",
+    "latency_s",
+    "link_bytes",
+    "link_busy_s",
+    "link_peak_utilization",
+)
 
 
 @examples(40)
-@given(fab=fst.fabrics(graphs=fst.fabric_graphs(max_gpus=5, max_switches=4)), data=st.data(),
-       routing=ROUTING, seed=SEED)
+@given(
+    fab=fst.fabrics(graphs=fst.fabric_graphs(max_gpus=5, max_switches=4)),
+    data=st.data(),
+    routing=ROUTING,
+    seed=SEED,
+)
 def test_no_public_result_field_is_nan(fab, data, routing, seed):
     """Issue 13: results of simulate (both engines; 0-byte flows and flows from a node to
     itself included), collectives and tail_latency (an empty workload included) hold no NaN.
@@ -378,8 +428,14 @@ def test_no_public_result_field_is_nan(fab, data, routing, seed):
     r = coll.run(fab, routing=routing, seed=seed)
     assert not _nan_fields(r.as_dict()), _nan_fields(r.as_dict())
     assert not [k for k in SIM_FIELDS if np.isnan(getattr(r.simulation, k)).any()]
-    tail = fs.tail_latency(fab, data.draw(st.sampled_from([coll, []]), label="workload"),
-                           None, samples=2, seed=seed, routing=routing)
+    tail = fs.tail_latency(
+        fab,
+        data.draw(st.sampled_from([coll, []]), label="workload"),
+        None,
+        samples=2,
+        seed=seed,
+        routing=routing,
+    )
     d = tail.as_dict()
     d.pop("slowdown_by_size")  # documented: NaN quantiles for empty buckets (count 0)
     assert not _nan_fields(d), _nan_fields(d)

@@ -75,28 +75,32 @@ def assert_gil_free(make_work: Callable[[int], Callable[[], object]], start: int
 
 
 def test_gil_released_during_simulate():
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=4, spines=4, hosts_per_leaf=8,
-                                                gpus_per_host=1))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=4, spines=4, hosts_per_leaf=8, gpus_per_host=1)
+    )
     gi = fab.indices(fab.gpus)
 
     def make(m: int) -> Callable[[], object]:
         rng = np.random.default_rng(1)
         src = rng.integers(0, len(gi), m)
         dst = (src + rng.integers(1, len(gi), m)) % len(gi)
-        flows = fs.FlowSet.build(gi[src], gi[dst], rng.uniform(1e6, 1e8, m),
-                                 release_s=rng.uniform(0, 0.02, m))
+        flows = fs.FlowSet.build(
+            gi[src], gi[dst], rng.uniform(1e6, 1e8, m), release_s=rng.uniform(0, 0.02, m)
+        )
         return lambda: fs.simulate(fab, flows)
 
     assert_gil_free(make, 1000)
 
 
 def test_gil_released_during_tail_latency():
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=4,
-                                                gpus_per_host=2))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=4, gpus_per_host=2)
+    )
     job = fs.Collective("all_to_all", 4 << 20, algorithm="direct")
     bg = fs.Background(load=0.5, sizes="websearch")
-    assert_gil_free(lambda samples: lambda: fs.tail_latency(fab, job, bg, samples=samples,
-                                                            threads=1), 2)
+    assert_gil_free(
+        lambda samples: lambda: fs.tail_latency(fab, job, bg, samples=samples, threads=1), 2
+    )
 
 
 # ------------------------------------------------------------------------------ leaks
@@ -114,8 +118,7 @@ def test_no_leak_across_repeated_calls():
     lonely = fs.Fabric.from_networkx(H)
     ring = fs.Collective("all_reduce", 1 << 20, algorithm="ring")
     bg = fs.Background(load=0.3, sizes="websearch")
-    cycle = fs.FlowSet.build(fab.indices([a, b]), fab.indices([b, a]), [1e3, 1e3],
-                             deps=[[1], [0]])
+    cycle = fs.FlowSet.build(fab.indices([a, b]), fab.indices([b, a]), [1e3, 1e3], deps=[[1], [0]])
     calls = [
         lambda: fs.simulate(fab, [(a, c, 1e6), (c, b, 1e6, 0.0, [0])]),
         lambda: fs.Fabric.from_networkx(G),
@@ -166,8 +169,9 @@ PEAK = textwrap.dedent("""
 
 
 def peak_growth_kib(m: int) -> int:
-    out = subprocess.run([sys.executable, "-c", PEAK, str(m)], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK, str(m)], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
     return d["peak_kib"] - d["before_kib"]
@@ -204,8 +208,9 @@ def test_sprayed_all_to_all_on_1024_gpus_under_2_gib_raises_resource_error():
             print("RESOURCE", e.estimate_bytes, e.limit_bytes, e)
         print("ALIVE", sum(range(10)))
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     out = proc.stdout
     assert "RESOURCE" in out and "ALIVE 45" in out, out + proc.stderr[-2000:]
@@ -215,8 +220,9 @@ def test_sprayed_all_to_all_on_1024_gpus_under_2_gib_raises_resource_error():
 
 
 def test_memory_limit_can_be_set_and_names_what_to_change():
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=4, spines=4, hosts_per_leaf=8,
-                                                gpus_per_host=4))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=4, spines=4, hosts_per_leaf=8, gpus_per_host=4)
+    )
     try:
         fs.set_memory_limit(1 << 20)  # 1 MiB: a 16,256-flow all-to-all needs more
         with pytest.raises(fs.ResourceError, match=r"16,256 flows \(ecmp\).*1 MiB"):
@@ -230,14 +236,19 @@ def test_plans_and_monte_carlo_runs_are_estimated_before_they_allocate():
     """A direct all-to-all's plan has a flow per ordered pair of ranks (not capped by
     max_flows), and tail_latency holds one sample's routes per thread: both are estimated
     against the limit before anything is built."""
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=5, spines=2, hosts_per_leaf=8,
-                                                gpus_per_host=8))
-    small = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2,
-                                                  gpus_per_host=2))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=5, spines=2, hosts_per_leaf=8, gpus_per_host=8)
+    )
+    small = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=2)
+    )
     try:
         fs.set_memory_limit(1 << 20)
-        with pytest.raises(fs.ResourceError, match=r"planning a direct all_to_all over 320 "
-                                                   r"ranks \(102,080 flows\)"):
+        with pytest.raises(
+            fs.ResourceError,
+            match=r"planning a direct all_to_all over 320 "
+            r"ranks \(102,080 flows\)",
+        ):
             fs.Collective("all_to_all", 1 << 20).plan(fab)
         fs.set_memory_limit(1000)
         with pytest.raises(fs.ResourceError, match=r"tail_latency: \d+ samples at once"):

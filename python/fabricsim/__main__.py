@@ -1,6 +1,7 @@
 """``python -m fabricsim``: exactly the ``fabricsim`` command (without a command, both run
 ``fabricsim compare``: the built-in example scenario when no file is given). ``python -m
-fabricsim erosion|collective|sweep|calibrate|scorecard|example|demo ...`` runs the other commands (see
+fabricsim erosion|collective|sweep|calibrate|scorecard|example|demo ...`` runs the other
+commands (see
 :mod:`fabricsim.cli`)."""
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ def pandas() -> Any:
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("to_pandas needs pandas: pip install pandas (or 'fabricsim[notebook]')"
-                          ) from None
+        raise ImportError(
+            "to_pandas needs pandas: pip install pandas (or 'fabricsim[notebook]')"
+        ) from None
     return pd
 
 
@@ -34,8 +35,9 @@ def pyplot() -> Any:
     return plt
 
 
-def axes(ax: Any = None, *, ncols: int = 1, figsize: tuple[float, float] = (6.4, 4.2)
-         ) -> tuple[Any, list[Any]]:
+def axes(
+    ax: Any = None, *, ncols: int = 1, figsize: tuple[float, float] = (6.4, 4.2)
+) -> tuple[Any, list[Any]]:
     """(figure, [axes]): the given ``ax`` (one, or a sequence of ``ncols``) and its figure, or a
     new figure with ``ncols`` axes side by side."""
     if ax is None:
@@ -46,8 +48,9 @@ def axes(ax: Any = None, *, ncols: int = 1, figsize: tuple[float, float] = (6.4,
     if hasattr(ax, "flat"):
         many = list(ax.flat)
     if len(many) != ncols:
-        raise ValueError(f"ax: this plot draws {ncols} panel(s); pass {ncols} axes, got "
-                         f"{len(many)}")
+        raise ValueError(
+            f"ax: this plot draws {ncols} panel(s); pass {ncols} axes, got {len(many)}"
+        )
     return many[0].figure, many
 
 
@@ -59,22 +62,32 @@ def _cell(v: Any) -> str:
     return html.escape(str(v))
 
 
-def html_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], caption: str = "",
-               max_rows: int = 60) -> str:
+def html_table(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], caption: str = "", max_rows: int = 60
+) -> str:
     """A small HTML table (numbers right-aligned); more than ``max_rows`` rows are elided."""
     rows_: list[Sequence[Any] | None] = list(rows)
-    shown = (rows_ if len(rows_) <= max_rows
-             else rows_[: max_rows // 2] + [None] + rows_[-max_rows // 2:])
+    shown = (
+        rows_
+        if len(rows_) <= max_rows
+        else rows_[: max_rows // 2] + [None] + rows_[-max_rows // 2 :]
+    )
     out = ["<table>"]
     if caption:
         out.append(f"<caption style='text-align:left'>{html.escape(caption)}</caption>")
-    out.append("<thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-               + "</tr></thead><tbody>")
+    out.append(
+        "<thead><tr>"
+        + "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+        + "</tr></thead><tbody>"
+    )
     for r in shown:
         if r is None:
-            out.append(f"<tr><td colspan='{len(columns)}'>… {len(rows_) - max_rows} rows …</td></tr>")
+            out.append(
+                f"<tr><td colspan='{len(columns)}'>… {len(rows_) - max_rows} rows …</td></tr>"
+            )
             continue
-        out.append("<tr>" + "".join(
-            f"<td style='text-align:right'>{_cell(v)}</td>" for v in r) + "</tr>")
+        out.append(
+            "<tr>" + "".join(f"<td style='text-align:right'>{_cell(v)}</td>" for v in r) + "</tr>"
+        )
     out.append("</tbody></table>")
     return "".join(out)

@@ -193,7 +193,14 @@ class Engine:
             raise self._unreachable(e) from None
 
     def route(
-        self, src: int, dst: int, policy: str, seed: int, flow_key: int, metric: str, via: int | None
+        self,
+        src: int,
+        dst: int,
+        policy: str,
+        seed: int,
+        flow_key: int,
+        metric: str,
+        via: int | None,
     ) -> tuple[I64, F64, float]:
         """(link ids, fraction of the flow on each, propagation latency in s) of one flow."""
         try:

@@ -12,8 +12,11 @@ from pathlib import Path
 def write_atomic(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` to produce the file, then rename it onto ``path``."""
     dest = Path(path).expanduser()
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=dest.suffix or ".tmp",
-                               dir=dest.parent if str(dest.parent) else ".")
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{dest.name}.",
+        suffix=dest.suffix or ".tmp",
+        dir=dest.parent if str(dest.parent) else ".",
+    )
     os.close(fd)
     try:
         write(tmp)
@@ -28,6 +31,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[str], None]) -> None:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
+
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write(text)

@@ -103,13 +103,15 @@ def check(estimate_bytes: float, what: str, advice: str) -> None:
     err = ResourceError(
         f"{what} needs about {_human(estimate_bytes)} of memory, more than the limit of "
         f"{_human(limit)} (fabricsim.set_memory_limit or FABRICSIM_MEMORY_LIMIT_BYTES); "
-        f"{advice}")
+        f"{advice}"
+    )
     err.estimate_bytes, err.limit_bytes = int(estimate_bytes), int(limit)
     raise err
 
 
-def route_entries(fabric: Any, src: Any, dst: Any, routing: str, metric: str,
-                  sample: int = 32) -> float:
+def route_entries(
+    fabric: Any, src: Any, dst: Any, routing: str, metric: str, sample: int = 32
+) -> float:
     """Estimated route entries (links per flow, summed) of flows ``src -> dst`` (node index
     arrays): the mean over a sample of distinct pairs, times the flows. ECMP takes one path;
     spraying takes the union of every equal-cost path."""
@@ -119,8 +121,7 @@ def route_entries(fabric: Any, src: Any, dst: Any, routing: str, metric: str,
     if n == 0:
         return 0.0
     # a fixed sample of flow positions (cheap on millions of flows; same seed, same answer)
-    pick = np.random.default_rng(0).choice(n, sample, replace=False) if n > sample \
-        else np.arange(n)
+    pick = np.random.default_rng(0).choice(n, sample, replace=False) if n > sample else np.arange(n)
     pairs = np.stack([np.asarray(src)[pick], np.asarray(dst)[pick]], axis=1)
     total = 0
     counted = 0
@@ -138,8 +139,9 @@ def route_entries(fabric: Any, src: Any, dst: Any, routing: str, metric: str,
     return n * (total / counted if counted else 1.0)
 
 
-def check_flows(fabric: Any, src: Any, dst: Any, routing: str, metric: str, what: str,
-                advice: str) -> None:
+def check_flows(
+    fabric: Any, src: Any, dst: Any, routing: str, metric: str, what: str, advice: str
+) -> None:
     """The memory check for routing and simulating these flows (cheap: a few dozen path
     look-ups). Skipped for small flow sets, which cannot come near any limit."""
     n = len(src)
@@ -148,6 +150,8 @@ def check_flows(fabric: Any, src: Any, dst: Any, routing: str, metric: str, what
     limit = limit_bytes()
     if limit is None:
         return
-    est = route_entries(fabric, src, dst, routing, metric) * BYTES_PER_ROUTE_ENTRY \
+    est = (
+        route_entries(fabric, src, dst, routing, metric) * BYTES_PER_ROUTE_ENTRY
         + n * BYTES_PER_FLOW
+    )
     check(est, what, advice)

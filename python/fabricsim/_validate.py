@@ -107,7 +107,9 @@ def real(
     return x
 
 
-def positive(name: str, value: Any, *, allow_zero: bool = False, upper: float | None = None) -> float:
+def positive(
+    name: str, value: Any, *, allow_zero: bool = False, upper: float | None = None
+) -> float:
     """A finite number > 0 (>= 0 with ``allow_zero``), at most ``upper`` if given."""
     return real(
         name,
@@ -165,8 +167,12 @@ def parse_size(value: Any) -> int:
             if x == int(x):
                 return int(x)
             raise ValueError(f"{value!r} is not a whole number of bytes")
-    raise ValueError(f"expected a size in bytes (an integer or a string like '8G', '1GiB'), "
-                     f"got {_describe(value)}")
+    raise ValueError(
+        f"expected a size in bytes (an integer or a string like '8G', '1GiB'), "
+        f"got {_describe(value)}"
+    )
+
+
 def availability(name: str, value: Any) -> float:
     """A number in (0, 1]: the fraction of time a component is up."""
     return real(name, value, minimum=0.0, min_open=True, maximum=1.0)
@@ -187,8 +193,10 @@ def size_bytes(value: Any, name: str = "size_bytes") -> int:
             raise InvalidArgumentError(f"{name}: must be a whole number of bytes, got {value!r}")
         value = int(value)
     if not is_integer(value):
-        raise InvalidTypeError(f"{name}: expected an integer number of bytes or a size string "
-                               f"like '64M', got {value!r}")
+        raise InvalidTypeError(
+            f"{name}: expected an integer number of bytes or a size string "
+            f"like '64M', got {value!r}"
+        )
     if not 1 <= value <= MAX_SIZE_BYTES:
         raise InvalidArgumentError(f"{name}: must be between 1 and 2**63 - 1 bytes, got {value}")
     return int(value)
@@ -202,8 +210,9 @@ def iterable(name: str, value: Any, what: str = "values") -> list:
     try:
         return list(value)
     except TypeError as e:  # an object whose __iter__ fails
-        raise InvalidTypeError(f"{name}: must be an iterable of {what}, got {value!r} ({e})") \
-            from None
+        raise InvalidTypeError(
+            f"{name}: must be an iterable of {what}, got {value!r} ({e})"
+        ) from None
 
 
 def name(what: str, value: Any) -> str:

@@ -23,10 +23,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-Op = Literal["all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "reduce",
-             "send_recv"]
-Algorithm = Literal["auto", "ring", "tree", "halving_doubling", "direct", "pairwise",
-                    "hierarchical", "nvls", "nvls_tree"]
+Op = Literal[
+    "all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "reduce", "send_recv"
+]
+Algorithm = Literal[
+    "auto",
+    "ring",
+    "tree",
+    "halving_doubling",
+    "direct",
+    "pairwise",
+    "hierarchical",
+    "nvls",
+    "nvls_tree",
+]
 Routing = Literal["ecmp", "spray"]
 Metric = Literal["hops", "latency"]
 Engine = Literal["rust", "reference"]
@@ -34,8 +44,19 @@ Pattern = Literal["uniform", "permutation", "incast", "tenant"]
 RankOrder = Literal["rail", "linear", "random"]
 JobPlacement = Literal["fixed", "random"]
 EdgePolicy = Literal["primary_backup", "split", "lowest_latency"]
-Datatype = Literal["int8", "uint8", "int32", "uint32", "int64", "uint64", "half", "float",
-                   "double", "bfloat16"]
+Datatype = Literal[
+    "int8", "uint8", "int32", "uint32", "int64", "uint64", "half", "float", "double", "bfloat16"
+]
 
-__all__ = ["Op", "Algorithm", "Routing", "Metric", "Engine", "Pattern", "RankOrder",
-           "JobPlacement", "EdgePolicy", "Datatype"]
+__all__ = [
+    "Op",
+    "Algorithm",
+    "Routing",
+    "Metric",
+    "Engine",
+    "Pattern",
+    "RankOrder",
+    "JobPlacement",
+    "EdgePolicy",
+    "Datatype",
+]

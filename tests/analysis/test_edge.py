@@ -37,13 +37,22 @@ def build(carriers, sites, **kw):
 
 
 def carrier(name, availability=1.0, jitter_us=0.0, **kw):
-    return {"name": name, "capacity_gbps": 100.0, "availability": availability,
-            "jitter_us": jitter_us, **kw}
+    return {
+        "name": name,
+        "capacity_gbps": 100.0,
+        "availability": availability,
+        "jitter_us": jitter_us,
+        **kw,
+    }
 
 
 def site(name, carriers, distance_km, capacity_gbps=10.0):
-    return {"name": name, "carriers": carriers, "distance_km": distance_km,
-            "capacity_gbps": capacity_gbps}
+    return {
+        "name": name,
+        "carriers": carriers,
+        "distance_km": distance_km,
+        "capacity_gbps": capacity_gbps,
+    }
 
 
 def rtt_ms(km):
@@ -55,8 +64,10 @@ def two_sites():
     """'dual' homed on slow (primary, 2000 km) and fast (400 km); 'single' on fast only."""
     return build(
         [carrier("slow", 0.95), carrier("fast", 0.9)],
-        [site("dual", ["slow", "fast"], {"slow": 2000.0, "fast": 400.0}),
-         site("single", ["fast"], 400.0)],
+        [
+            site("dual", ["slow", "fast"], {"slow": 2000.0, "fast": 400.0}),
+            site("single", ["fast"], 400.0),
+        ],
     )
 
 
@@ -90,12 +101,14 @@ def test_three_carriers_and_table_side_by_side():
     )
     rep = edge_latency(fab, policies=("primary_backup",), requests=50_000)
     assert rep.row("three", "primary_backup")["availability_expected"] == pytest.approx(
-        1 - 0.1 * 0.2 * 0.3, abs=1e-15)
+        1 - 0.1 * 0.2 * 0.3, abs=1e-15
+    )
     lines = rep.table().splitlines()
     assert lines[0].split()[:3] == ["site", "policy", "carriers"]
     assert lines[1].startswith("one ") and "a+b+c" in lines[2]
     assert rep.row("one", "primary_backup")["within_slo"] == pytest.approx(
-        rep.row("one", "primary_backup")["availability"])
+        rep.row("one", "primary_backup")["availability"]
+    )
 
 
 def test_carrier_is_one_shared_risk_group(two_sites):
@@ -105,7 +118,7 @@ def test_carrier_is_one_shared_risk_group(two_sites):
     dual = rep.samples_ms[("dual", "lowest_latency")]
     # Where 'fast' is down the dual site uses 'slow' (or nothing): never the fast latency.
     assert (dual[single_down] > rtt_ms(1000)).all()
-    assert (dual[~single_down] == pytest.approx(rtt_ms(400)))
+    assert dual[~single_down] == pytest.approx(rtt_ms(400))
 
 
 # ----------------------------------------------------------------------------- failover
@@ -117,10 +130,14 @@ def test_failing_the_primary_moves_traffic_to_the_backup(two_sites):
     assert row["p50_ms"] == pytest.approx(rtt_ms(2000), rel=1e-12)  # the primary, slow
     assert row["carrier_share"]["slow"] == pytest.approx(0.95, abs=0.01)
     for after in (
-        edge_latency(two_sites, sites=["dual"], policies=("primary_backup",),
-                     failed_carriers=["slow"]),
-        edge_latency(failures.fail(two_sites, carriers=["slow"]), sites=["dual"],
-                     policies=("primary_backup",)),
+        edge_latency(
+            two_sites, sites=["dual"], policies=("primary_backup",), failed_carriers=["slow"]
+        ),
+        edge_latency(
+            failures.fail(two_sites, carriers=["slow"]),
+            sites=["dual"],
+            policies=("primary_backup",),
+        ),
     ):
         r = after.row("dual", "primary_backup")
         assert r["down_carriers"] == ["slow"]
@@ -220,17 +237,20 @@ def test_base_latency_and_target():
     near = edge_latency(fab, policies=("primary_backup",), requests=10)
     assert near.target == fab.gpus[0]
     assert near.row("x", "primary_backup")["p50_ms"] == pytest.approx(
-        2 * (250.0 + 50.0 + FABRIC_ONE_WAY_US) / 1e3, rel=1e-12)
+        2 * (250.0 + 50.0 + FABRIC_ONE_WAY_US) / 1e3, rel=1e-12
+    )
     other = edge_latency(fab, policies=("primary_backup",), requests=10, target=fab.gpus[1])
     assert other.row("x", "primary_backup")["p50_ms"] == pytest.approx(
-        near.row("x", "primary_backup")["p50_ms"])
+        near.row("x", "primary_backup")["p50_ms"]
+    )
 
 
 def test_jitter_is_exponential_each_way():
     fab = build([carrier("a", jitter_us=800.0)], [site("x", ["a"], 100.0)])
     n = 200_000
     lat = edge_latency(fab, policies=("primary_backup",), requests=n).samples_ms[
-        ("x", "primary_backup")]
+        ("x", "primary_backup")
+    ]
     extra = lat - rtt_ms(100)
     assert extra.min() >= 0
     # Sum of two independent Exp(0.8 ms): mean 1.6 ms, variance 2 x 0.64 ms^2.

@@ -19,8 +19,9 @@ from fabricsim.fabric import profiles
 from fabricsim.testing.strategies import facilities
 
 H100 = profiles.get_profile("h100-ndr400")
-JOB = fs.TrainingJob(params=1e9, layers=8, hidden_size=2048, data_parallel=32,
-                     global_batch_tokens=32 * 4096)
+JOB = fs.TrainingJob(
+    params=1e9, layers=8, hidden_size=2048, data_parallel=32, global_batch_tokens=32 * 4096
+)
 SAMPLES = 16
 # A fixed network: the same communication samples for every site (as fs.scorecard does), so a
 # property compares facilities and nothing else.
@@ -66,15 +67,17 @@ def test_a_rack_that_cannot_power_its_server_runs_it_capped_and_slower():
     frac = capped.gpu_power_fraction(H100)
     assert frac == pytest.approx((9.0 - (10.2 - 5.6)) / 5.6)
     assert capped.clock_fraction(H100) == pytest.approx(
-        profiles.throughput_fraction(H100.power_curve, frac))
+        profiles.throughput_fraction(H100.power_curve, frac)
+    )
     assert capped.clock_fraction(H100) < 1.0
     assert capped.server_draw_kw(H100) == 9.0 and capped.servers_per_rack(H100) == 1
     assert tokens_per_s(capped) < tokens_per_s(full)
     step_capped = combine_site(JOB, capped, COMM, samples=SAMPLES)
     step_full = combine_site(JOB, full, COMM, samples=SAMPLES)
     # same straggler draws: compute is exactly 1 / clock longer
-    np.testing.assert_allclose(step_capped.compute_s * step_capped.clock_fraction,
-                               step_full.compute_s)
+    np.testing.assert_allclose(
+        step_capped.compute_s * step_capped.clock_fraction, step_full.compute_s
+    )
 
 
 def test_a_job_larger_than_the_ready_power_runs_capped_to_fit_or_not_at_all():
@@ -98,7 +101,8 @@ def test_power_curve_is_the_published_point():
     assert ys[-1] == 1.0
     # below the published point: that point's performance per watt, no better
     assert profiles.throughput_fraction(profiles.POWER_CAP_CURVE, 0.4) == pytest.approx(
-        0.97 * 0.4 / (0.85 * 0.97))
+        0.97 * 0.4 / (0.85 * 0.97)
+    )
 
 
 def test_power_curve_override_is_used():
@@ -124,8 +128,11 @@ def _better(a: str, b: str) -> bool:
     """Cooling b is at least as good as a: removes at least as much heat per rack, is no more
     sensitive to ambient temperature and has no worse a PUE range."""
     ca, cb = profiles.COOLING[a], profiles.COOLING[b]
-    return (cb.max_rack_kw >= ca.max_rack_kw and cb.thermal_sensitivity <= ca.thermal_sensitivity
-            and cb.pue_range[1] <= ca.pue_range[1])
+    return (
+        cb.max_rack_kw >= ca.max_rack_kw
+        and cb.thermal_sensitivity <= ca.thermal_sensitivity
+        and cb.pue_range[1] <= ca.pue_range[1]
+    )
 
 
 BETTER = [(a, b) for a in fac.COOLING_TYPES for b in fac.COOLING_TYPES if a != b and _better(a, b)]
@@ -245,7 +252,10 @@ def test_presets_build_and_host_every_profile_that_fits_a_rack(name):
     f = Facility.preset(name)
     for p in profiles.list_profiles():
         prof = profiles.get_profile(p)
-        floor_kw = prof.server_power_kw - prof.gpus_per_node * (prof.gpu_tdp_w - prof.gpu_min_power_w) / 1e3
+        floor_kw = (
+            prof.server_power_kw
+            - prof.gpus_per_node * (prof.gpu_tdp_w - prof.gpu_min_power_w) / 1e3
+        )
         if floor_kw <= f.usable_rack_kw(p):
             assert f.ready_gpus(p) > 0 and 0 < f.clock_fraction(p) <= 1
         else:
@@ -270,15 +280,27 @@ def test_presets_build_and_host_every_profile_that_fits_a_rack(name):
         ({"growth_lead_months": float("nan")}, InvalidArgumentError, "growth_lead_months"),
         ({"power_price_per_mwh": -5}, InvalidArgumentError, "power_price_per_mwh"),
         ({"route_factor": 0.5}, InvalidArgumentError, "route_factor"),
-        ({"distance_km": {"paris": -3}, "carriers": [{"name": "a", "capacity_gbps": 1.0}]},
-         InvalidArgumentError, r"distance_km\['paris'\]"),
+        (
+            {"distance_km": {"paris": -3}, "carriers": [{"name": "a", "capacity_gbps": 1.0}]},
+            InvalidArgumentError,
+            r"distance_km\['paris'\]",
+        ),
         ({"distance_km": {"paris": 3}}, InvalidArgumentError, "carriers"),
-        ({"carriers": [{"name": "a", "capacity_gbps": 1.0, "availability": 1.5}]},
-         InvalidArgumentError, r"carriers\[0\].availability"),
-        ({"carriers": [{"name": "a", "capacity_gbps": 1.0, "colour": "red"}]},
-         InvalidArgumentError, r"carriers\[0\]"),
-        ({"carriers": [{"name": "a", "capacity_gbps": 1.0}, {"name": "a", "capacity_gbps": 2}]},
-         InvalidArgumentError, "carriers"),
+        (
+            {"carriers": [{"name": "a", "capacity_gbps": 1.0, "availability": 1.5}]},
+            InvalidArgumentError,
+            r"carriers\[0\].availability",
+        ),
+        (
+            {"carriers": [{"name": "a", "capacity_gbps": 1.0, "colour": "red"}]},
+            InvalidArgumentError,
+            r"carriers\[0\]",
+        ),
+        (
+            {"carriers": [{"name": "a", "capacity_gbps": 1.0}, {"name": "a", "capacity_gbps": 2}]},
+            InvalidArgumentError,
+            "carriers",
+        ),
         ({"name": ""}, InvalidArgumentError, "name"),
         ({"it_power_mw": True}, InvalidArgumentError, "it_power_mw"),
     ],
@@ -290,8 +312,11 @@ def test_every_bad_value_is_one_error_naming_the_field(changes, error, field):
 
 def test_rack_below_one_server_at_minimum_cap_names_the_rack_power():
     f = site(rack_power_kw=6.0)  # < 4.6 kW + 8 x 200 W = 6.2 kW
-    with pytest.raises(InvalidArgumentError, match=r"^rack_power_kw: 6 kW per rack is below one "
-                                                   r"h100-ndr400 server at its minimum"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"^rack_power_kw: 6 kW per rack is below one "
+        r"h100-ndr400 server at its minimum",
+    ):
         f.clock_fraction("h100")
     assert site(rack_power_kw=fac.min_rack_power_kw("h100")).clock_fraction("h100") > 0
     g = site(rack_power_kw=40.0, cooling_limit_kw=5.0)
@@ -308,8 +333,13 @@ def test_sources_list_every_constant():
     names = {r["name"] for r in profiles.sources()}
     for c in fac.COOLING_TYPES:
         assert f"cooling[{c}]" in names
-    for key in ("POWER_CAP_CURVE", "GPU_VARIATION_SPREAD", "DIURNAL_SLOWDOWN",
-                "FIBRE_ROUTE_FACTOR", "CARRIER_AVAILABILITY"):
+    for key in (
+        "POWER_CAP_CURVE",
+        "GPU_VARIATION_SPREAD",
+        "DIURNAL_SLOWDOWN",
+        "FIBRE_ROUTE_FACTOR",
+        "CARRIER_AVAILABILITY",
+    ):
         assert key in names
     assert all(r["source"] and r["value"] is not None for r in profiles.sources())
 

@@ -40,10 +40,11 @@ def cross_leaf_permutation(fab, size=BIG_BYTES):
 def edge_fabric():
     G = fs.edge_sites(
         fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1),
-        carriers=[{"name": "a", "capacity_gbps": 100.0, "availability": 0.99},
-                  {"name": "b", "capacity_gbps": 40.0}],
-        sites=[{"name": "x", "carriers": ["a", "b"], "distance_km": 100.0,
-                "capacity_gbps": 10.0}],
+        carriers=[
+            {"name": "a", "capacity_gbps": 100.0, "availability": 0.99},
+            {"name": "b", "capacity_gbps": 40.0},
+        ],
+        sites=[{"name": "x", "carriers": ["a", "b"], "distance_km": 100.0, "capacity_gbps": 10.0}],
     )
     return fs.Fabric.from_networkx(G, efficiency=0.9)
 
@@ -72,7 +73,8 @@ def test_failed_spine_lengthens_cross_leaf_permutation_by_four_thirds(ls):
     assert before.makespan_s - lat_s == pytest.approx(BIG_BYTES / 50e9, rel=1e-9)
     # 8 flows share 3 spines' 400 Gb/s uplinks: 3/4 of the NIC rate each.
     assert (after.makespan_s - lat_s) / (before.makespan_s - lat_s) == pytest.approx(
-        4 / 3, rel=1e-9)
+        4 / 3, rel=1e-9
+    )
     out = failure_impact(ls, flows, nodes=["spine0"], routing="spray")
     assert out["time_before_s"] == pytest.approx(before.makespan_s, rel=1e-12)
     assert out["time_after_s"] == pytest.approx(after.makespan_s, rel=1e-12)
@@ -124,8 +126,11 @@ def test_failed_gpu_in_a_workload_is_named(ls):
 def test_flowset_and_mapping_workloads(ls):
     flows = cross_leaf_permutation(ls, size=1e8)
     fset = fs.traffic.flows.flows_from_matrix(ls, flows)
-    mapping = {"src": [f[0] for f in flows], "dst": [f[1] for f in flows],
-               "size_bytes": [f[2] for f in flows]}
+    mapping = {
+        "src": [f[0] for f in flows],
+        "dst": [f[1] for f in flows],
+        "size_bytes": [f[2] for f in flows],
+    }
     # Spines are numbered before the hosts: failing one renumbers every GPU, so the FlowSet's
     # node indices must be remapped by label.
     assert ls.index("spine3") < ls.index(ls.gpus[0])
@@ -181,18 +186,25 @@ def test_failing_a_carrier_removes_its_edges_and_pop():
     assert sum(1 for _, _, c in fab.graph.edges(data="carrier") if c == "a") == 2
     assert sum(1 for _, _, c in G.edges(data="carrier") if c == "b") == 2
     assert graph_record(G, "failed")["carriers"] == ["a"]
-    assert graph_record(G, "edge_sites") == graph_record(fab.graph, "edge_sites")  # the build record is kept
+    assert graph_record(G, "edge_sites") == graph_record(
+        fab.graph, "edge_sites"
+    )  # the build record is kept
     assert after.efficiency == fab.efficiency == {"default": 0.9}
     assert after.route("site/x", after.gpus[0]).links[0] == ("site/x", "pop/b")
     twice = fail(after, carriers=["b"], nodes=["spine0"])
-    assert graph_record(twice.graph, "failed") == {"links": [], "nodes": ["spine0"],
-                                           "carriers": ["a", "b"]}
+    assert graph_record(twice.graph, "failed") == {
+        "links": [],
+        "nodes": ["spine0"],
+        "carriers": ["a", "b"],
+    }
     assert list(twice.graph.neighbors("site/x")) == []
 
 
 def test_fail_keeps_efficiency_and_capacities():
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1),
-                                  efficiency={"access": 0.9, "fabric": 0.8})
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1),
+        efficiency={"access": 0.9, "fabric": 0.8},
+    )
     after = fail(fab, links=[("leaf0", "spine1")])
     assert after.efficiency == fab.efficiency
     lid = after.links_of_edge("leaf0", "spine0")[0]
@@ -202,8 +214,9 @@ def test_fail_keeps_efficiency_and_capacities():
 
 
 def test_failing_every_gpu_is_an_empty_fabric():
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1,
-                                                gpus_per_host=2))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1, gpus_per_host=2)
+    )
     with pytest.raises(EmptyFabricError, match="failing nodes"):
         fail(fab, nodes=fab.gpus)
 
@@ -239,14 +252,16 @@ def test_fail_random_rates_and_candidates():
 
 
 def test_fail_random_nodes_never_gpus():
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=8, hosts_per_leaf=2,
-                                                gpus_per_host=4))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=8, hosts_per_leaf=2, gpus_per_host=4)
+    )
     after, what = fail_random(fab, node_probability=1.0, roles=("nvswitch",))
     assert len(what["nodes"]) == 4 and after.gpus == fab.gpus
     after, what = fail_random(fab, node_probability=0.5, roles=["spine"], seed=7)
     assert all(n.startswith("spine") for n in what["nodes"])
     assert bisection_gbps(after) == pytest.approx(
-        bisection_gbps(fab) * (8 - len(what["nodes"])) / 8)
+        bisection_gbps(fab) * (8 - len(what["nodes"])) / 8
+    )
     with pytest.raises(InvalidArgumentError, match="never fails GPUs"):
         fail_random(fab, node_probability=0.1, roles=("gpu", "spine"))
     with pytest.raises(UnknownNameError, match="roles"):
@@ -260,10 +275,12 @@ def test_fail_random_nodes_never_gpus():
 
 
 def test_fail_random_skips_links_of_failed_nodes():
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=8, hosts_per_leaf=1,
-                                                gpus_per_host=1))
-    after, what = fail_random(fab, node_probability=0.3, link_probability=0.3,
-                              roles=("spine",), seed=0)
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=8, hosts_per_leaf=1, gpus_per_host=1)
+    )
+    after, what = fail_random(
+        fab, node_probability=0.3, link_probability=0.3, roles=("spine",), seed=0
+    )
     gone = set(what["nodes"])
     assert gone and what["links"]
     assert all(u not in gone and v not in gone for u, v in what["links"])
@@ -276,12 +293,13 @@ def test_fail_random_skips_links_of_failed_nodes():
 
 def test_bisection_closed_forms():
     four_to_one = fs.Fabric.from_networkx(
-        fs.leaf_spine(leaves=2, spines=4, hosts_per_leaf=2, gpus_per_host=2,
-                      oversubscription=4.0))
+        fs.leaf_spine(leaves=2, spines=4, hosts_per_leaf=2, gpus_per_host=2, oversubscription=4.0)
+    )
     assert bisection_gbps(four_to_one) == pytest.approx(400.0)
     assert bisection_gbps(fs.Fabric.from_networkx(fs.fat_tree(k=4))) == 8 * 400.0
     rail = fs.Fabric.from_networkx(
-        fs.rail_optimized(scalable_units=2, nodes_per_su=4, oversubscription=2.0))
+        fs.rail_optimized(scalable_units=2, nodes_per_su=4, oversubscription=2.0)
+    )
     # 4 x 8 x 400 Gb/s per SU, halved at the leaves and again at the spines.
     assert bisection_gbps(rail) == pytest.approx(4 * 8 * 400 / 4)
     eff = fs.Fabric.from_networkx(fs.fat_tree(k=4), efficiency=0.5)
@@ -290,11 +308,13 @@ def test_bisection_closed_forms():
 
 def test_bisection_split_at_host_boundaries():
     three_hosts = fs.Fabric.from_networkx(
-        fs.leaf_spine(leaves=3, spines=1, hosts_per_leaf=1, gpus_per_host=2))
+        fs.leaf_spine(leaves=3, spines=1, hosts_per_leaf=1, gpus_per_host=2)
+    )
     first, second = failures.bisection_split(three_hosts)
     assert first == ["host0/gpu0", "host0/gpu1"] and len(second) == 4
     one_host = fs.Fabric.from_networkx(
-        fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1, gpus_per_host=4))
+        fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1, gpus_per_host=4)
+    )
     first, second = failures.bisection_split(one_host)
     assert (len(first), len(second)) == (2, 2)
     # Two GPUs each send 3600 Gb/s of NVLink + 400 Gb/s of NIC; no GPU forwards.
@@ -307,5 +327,6 @@ def test_bisection_split_at_host_boundaries():
 def test_bisection_ignores_edge_sites():
     fab = edge_fabric()
     plain = fs.Fabric.from_networkx(
-        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1), efficiency=0.9)
+        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1), efficiency=0.9
+    )
     assert bisection_gbps(fab) == pytest.approx(bisection_gbps(plain)) == pytest.approx(360.0)

@@ -44,37 +44,100 @@ def row(size, count, typ, redop, root, t1, a1, b1, w1, t2, a2, b2, w2):
     def res(t, a, b, w):
         return f"  {t:>7}  {a:6.2f}  {b:6.2f}  {w:>5}"
 
-    return f"{size:12d}  {count:12d}  {typ:>8}  {redop:>6}  {root:6d}" + res(t1, a1, b1, w1) \
+    return (
+        f"{size:12d}  {count:12d}  {typ:>8}  {redop:>6}  {root:6d}"
+        + res(t1, a1, b1, w1)
         + res(t2, a2, b2, w2)
+    )
 
 
 ALL_REDUCE = (
     "# nThread 1 nGpus 8 minBytes 8 maxBytes 134217728 step: 2(factor) warmup iters: 5 iters: "
     "20 agg iters: 1 validation: 1 graph: 0\n#\n# Using devices\n"
-    + "".join(f"#  Rank  {r} Group  0 Pid  28307 on      gpu59 device  {r} [0x16] NVIDIA H100 80GB"
-              f" HBM3\n" for r in range(8))
+    + "".join(
+        f"#  Rank  {r} Group  0 Pid  28307 on      gpu59 device  {r} [0x16] NVIDIA H100 80GB HBM3\n"
+        for r in range(8)
+    )
     + "#\n"
     + "gpu59:28307:28307 [0] NCCL INFO Bootstrap : Using eth0:10.0.0.1<0>\n"
     + "gpu59:28307:28307 [0] NCCL INFO NCCL version 2.18.5+cuda12.2\n"
     + HEAD
-    + row(8, 2, "float", "sum", -1, "42.56", 0.00, 0.00, 0, "41.90", 0.00, 0.00, 0) + "\n"
+    + row(8, 2, "float", "sum", -1, "42.56", 0.00, 0.00, 0, "41.90", 0.00, 0.00, 0)
+    + "\n"
     + row(1048576, 262144, "float", "sum", -1, "28.15", 37.25, 65.19, 0, "27.52", 38.10, 66.67, 0)
     + "\n"
-    + row(134217728, 33554432, "float", "sum", -1, "  619.0", 216.83, 379.45, 0, "  617.4",
-          217.39, 380.43, 0) + "\n"
+    + row(
+        134217728,
+        33554432,
+        "float",
+        "sum",
+        -1,
+        "  619.0",
+        216.83,
+        379.45,
+        0,
+        "  617.4",
+        217.39,
+        380.43,
+        0,
+    )
+    + "\n"
     + "# Out of bounds values : 0 OK\n# Avg bus bandwidth    : 148.624 \n#\n\n"
 )
 
 ALL_GATHER = (
     "$ ./build/all_gather_perf -b 16M -e 64M -f 2 -g 2 -d bfloat16\n"
     "# nThread 1 nGpus 2 minBytes 16777216 maxBytes 67108864 step: 2(factor) warmup iters: 5 "
-    "iters: 20 agg iters: 1 validation: 1 graph: 0\n#\n" + HEAD
-    + row(16777216, 4194304, "bfloat16", "none", -1, "  108.8", 154.20, 77.10, 0, "  98.19",
-          170.86, 85.43, 0) + "\n"
-    + row(33554432, 8388608, "bfloat16", "none", -1, "  183.0", 183.33, 91.66, 0, "  156.1",
-          214.95, 107.48, 0) + "\n"
-    + row(67108864, 16777216, "bfloat16", "none", -1, "  292.3", 229.59, 114.79, 0, "  256.5",
-          261.63, 130.82, 0) + "\n"
+    "iters: 20 agg iters: 1 validation: 1 graph: 0\n#\n"
+    + HEAD
+    + row(
+        16777216,
+        4194304,
+        "bfloat16",
+        "none",
+        -1,
+        "  108.8",
+        154.20,
+        77.10,
+        0,
+        "  98.19",
+        170.86,
+        85.43,
+        0,
+    )
+    + "\n"
+    + row(
+        33554432,
+        8388608,
+        "bfloat16",
+        "none",
+        -1,
+        "  183.0",
+        183.33,
+        91.66,
+        0,
+        "  156.1",
+        214.95,
+        107.48,
+        0,
+    )
+    + "\n"
+    + row(
+        67108864,
+        16777216,
+        "bfloat16",
+        "none",
+        -1,
+        "  292.3",
+        229.59,
+        114.79,
+        0,
+        "  256.5",
+        261.63,
+        130.82,
+        0,
+    )
+    + "\n"
     + "# Out of bounds values : 0 OK\n# Avg bus bandwidth    : 104.565 \n#\n"
 )
 
@@ -105,8 +168,12 @@ def test_reads_a_current_all_reduce_log_with_nccl_info_noise():
     assert [r["size_bytes"] for r in log.rows] == [8, 1048576, 134217728]
     r = log.rows[2]
     assert (r["count"], r["type"], r["redop"], r["root"]) == (33554432, "float", "sum", -1)
-    assert (r["time_us"], r["algbw_GBps"], r["busbw_GBps"], r["wrong"]) == (619.0, 216.83,
-                                                                              379.45, 0)
+    assert (r["time_us"], r["algbw_GBps"], r["busbw_GBps"], r["wrong"]) == (
+        619.0,
+        216.83,
+        379.45,
+        0,
+    )
     assert (r["in_place_time_us"], r["in_place_busbw_GBps"]) == (617.4, 380.43)
     assert log.avg_busbw_GBps == (148.624,)
 
@@ -144,8 +211,9 @@ def test_no_table_is_an_error(tmp_path):
 
 
 def fabric():
-    return fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2,
-                                                 gpus_per_host=2))
+    return fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=2)
+    )
 
 
 def test_fabricsims_own_table_reads_back_exactly():
@@ -170,9 +238,23 @@ def measured_log(fab, op, sizes, scale):
     for s in sizes:
         r = fs.collective(fab, op, s)
         t = r.time_us / scale
-        lines.append(row(s, s // 4, "float", "sum", -1, f"{t:7.1f}", r.algbw_GBps * scale,
-                         r.busbw_GBps * scale, 0, f"{t:7.1f}", r.algbw_GBps * scale,
-                         r.busbw_GBps * scale, 0))
+        lines.append(
+            row(
+                s,
+                s // 4,
+                "float",
+                "sum",
+                -1,
+                f"{t:7.1f}",
+                r.algbw_GBps * scale,
+                r.busbw_GBps * scale,
+                0,
+                f"{t:7.1f}",
+                r.algbw_GBps * scale,
+                r.busbw_GBps * scale,
+                0,
+            )
+        )
     return "\n".join(lines) + "\n# Avg bus bandwidth    : 1 \n#\n"
 
 
@@ -207,8 +289,22 @@ def test_calibrate_command(tmp_path, capsys):
     log = tmp_path / "all_reduce_perf.log"
     log.write_text(measured_log(fab, "all_reduce", [1 << 20, 4 << 20], 0.9))
     out_json, png = tmp_path / "cal.json", tmp_path / "cal.png"
-    argv = ["calibrate", str(log), "--scenario", str(sc_path), "--design", "ls 1:1",
-            "--routing", "ecmp", "--seed", "0", "--json", str(out_json), "--plot", str(png)]
+    argv = [
+        "calibrate",
+        str(log),
+        "--scenario",
+        str(sc_path),
+        "--design",
+        "ls 1:1",
+        "--routing",
+        "ecmp",
+        "--seed",
+        "0",
+        "--json",
+        str(out_json),
+        "--plot",
+        str(png),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert out.startswith("# all_reduce on 8 ranks: measured")
@@ -220,9 +316,11 @@ def test_calibrate_command(tmp_path, capsys):
     # bad input fails before any output
     log2 = tmp_path / "mystery.log"
     log2.write_text(measured_log(fab, "all_reduce", [1 << 20], 0.9))
-    for bad in (["calibrate", str(log2), "--scenario", str(sc_path)],
-                ["calibrate", str(log), "--scenario", str(sc_path), "--design", "nope"],
-                ["calibrate", str(tmp_path / "none.log"), "--scenario", str(sc_path)]):
+    for bad in (
+        ["calibrate", str(log2), "--scenario", str(sc_path)],
+        ["calibrate", str(log), "--scenario", str(sc_path), "--design", "nope"],
+        ["calibrate", str(tmp_path / "none.log"), "--scenario", str(sc_path)],
+    ):
         assert main(bad) == 2, bad
         o, e = capsys.readouterr()
         assert o == "" and e.startswith("fabricsim: error: "), (bad, o, e)

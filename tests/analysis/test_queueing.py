@@ -123,9 +123,10 @@ def test_wait_grows_like_one_over_one_minus_rho(fab):
     # Same seed: every sample is non-decreasing in rho (common random numbers).
     for lo, hi in zip(results, results[1:], strict=False):
         assert (hi.samples_us >= lo.samples_us - 1e-12).all()
-    assert results[-1].quantiles_us[0.99] > 10 * results[3].quantiles_us[0.99] - 10 * results[
-        3
-    ].base_us
+    assert (
+        results[-1].quantiles_us[0.99]
+        > 10 * results[3].quantiles_us[0.99] - 10 * results[3].base_us
+    )
 
 
 def test_single_hop_quantiles_follow_the_law(fab):

@@ -18,30 +18,56 @@ from fabricsim.analysis.scorecard import COLUMNS
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 
 FABRIC = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2))
-JOB = fs.TrainingJob(params=1e9, layers=8, hidden_size=2048, data_parallel=32,
-                     global_batch_tokens=32 * 4096)
+JOB = fs.TrainingJob(
+    params=1e9, layers=8, hidden_size=2048, data_parallel=32, global_batch_tokens=32 * 4096
+)
 A = dict(name="a", capacity_gbps=400.0, availability=0.997)
 B = dict(name="b", capacity_gbps=400.0, availability=0.995)
 
 
 def sites():
     return [
-        fs.Facility(name="metro", it_power_mw=4.0, rack_power_kw=9.0, cooling="air",
-                    ambient_c=[20.0, 33.0], power_price_per_mwh=140.0, carriers=[A, B],
-                    distance_km={"paris": 20.0, "berlin": 900.0}),
-        fs.Facility.preset("liquid-ai-campus", name="campus", ambient_c=12.0,
-                           power_price_per_mwh=55.0,
-                           distance_km={"paris": 1500.0, "berlin": 1100.0}),
-        fs.Facility.preset("immersion-site", name="tank", it_power_mw=0.01, ambient_c=20.0,
-                           growth_mw=5.0, growth_lead_months=9.0,
-                           distance_km={"paris": 450.0, "berlin": 300.0}),
+        fs.Facility(
+            name="metro",
+            it_power_mw=4.0,
+            rack_power_kw=9.0,
+            cooling="air",
+            ambient_c=[20.0, 33.0],
+            power_price_per_mwh=140.0,
+            carriers=[A, B],
+            distance_km={"paris": 20.0, "berlin": 900.0},
+        ),
+        fs.Facility.preset(
+            "liquid-ai-campus",
+            name="campus",
+            ambient_c=12.0,
+            power_price_per_mwh=55.0,
+            distance_km={"paris": 1500.0, "berlin": 1100.0},
+        ),
+        fs.Facility.preset(
+            "immersion-site",
+            name="tank",
+            it_power_mw=0.01,
+            ambient_c=20.0,
+            growth_mw=5.0,
+            growth_lead_months=9.0,
+            distance_km={"paris": 450.0, "berlin": 300.0},
+        ),
     ]
 
 
 @pytest.fixture(scope="module")
 def card():
-    return fs.scorecard(sites(), FABRIC, JOB, slo_ms=15.0, samples=6, requests=4000, seed=2,
-                        background=fs.Background(load=0.2))
+    return fs.scorecard(
+        sites(),
+        FABRIC,
+        JOB,
+        slo_ms=15.0,
+        samples=6,
+        requests=4000,
+        seed=2,
+        background=fs.Background(load=0.2),
+    )
 
 
 def test_rows_winners_and_verdict(card):
@@ -52,7 +78,8 @@ def test_rows_winners_and_verdict(card):
     assert metro["gpu_clock_fraction"] < 1
     # the binding constraint is the largest loss: the power cap's or the exposed network's
     assert metro["binding_constraint"] == (
-        "power" if 1 - metro["gpu_clock_fraction"] > metro["exposed_comm_fraction"] else "network")
+        "power" if 1 - metro["gpu_clock_fraction"] > metro["exposed_comm_fraction"] else "network"
+    )
     assert campus["gpu_clock_fraction"] == 1
     assert card.training_winner == "campus" and card.inference_winner == "metro"
     assert campus["slo_attainment"]["paris"] == 0.0  # 1,950 km of fibre: 19.5 ms round trip
@@ -74,7 +101,8 @@ def test_numbers_follow_the_definitions(card):
         assert r["tokens_per_mwh"] == pytest.approx(r["tokens_per_s"] * 3600 / mw)
         assert r["tokens_per_s_per_mw"] == pytest.approx(r["tokens_per_s"] / mw)
         assert r["energy_cost_per_mtok"] == pytest.approx(
-            r["power_price_per_mwh"] * 1e6 / r["tokens_per_mwh"])
+            r["power_price_per_mwh"] * 1e6 / r["tokens_per_mwh"]
+        )
         assert r["step_time_p99_s"] >= r["step_time_p50_s"]
 
 
@@ -99,8 +127,9 @@ def test_outputs(card, tmp_path):
     assert rows[1]["site"] == "campus" and (tmp_path / "c.csv").exists()
     doc = json.loads(card.to_json(tmp_path / "c.json"))
     assert doc["training_winner"] == "campus" and doc["rows"][2]["step_time_p50_s"] is None
-    assert doc["rows"][0]["inference_p99_ms"]["berlin"] == card.rows[0]["inference_p99_ms"][
-        "berlin"]
+    assert (
+        doc["rows"][0]["inference_p99_ms"]["berlin"] == card.rows[0]["inference_p99_ms"]["berlin"]
+    )
 
 
 def test_plot_writes_a_png_without_touching_the_backend(card, tmp_path):
@@ -131,25 +160,36 @@ def test_tokens_per_mwh_falls_as_pue_rises(pues):
 @settings(deadline=None, max_examples=10)
 @given(avail=st.lists(st.sampled_from([0.9, 0.95, 0.99, 0.997]), min_size=1, max_size=3))
 def test_availability_over_carriers_is_one_minus_the_product_of_outages(avail):
-    carriers = [dict(name=f"c{i}", capacity_gbps=100.0, availability=a)
-                for i, a in enumerate(avail)]
-    f = fs.Facility(name="s", it_power_mw=1.0, rack_power_kw=40.0, cooling="air",
-                    carriers=carriers, distance_km={"here": 10.0})
+    carriers = [
+        dict(name=f"c{i}", capacity_gbps=100.0, availability=a) for i, a in enumerate(avail)
+    ]
+    f = fs.Facility(
+        name="s",
+        it_power_mw=1.0,
+        rack_power_kw=40.0,
+        cooling="air",
+        carriers=carriers,
+        distance_km={"here": 10.0},
+    )
     card = fs.scorecard([f], FABRIC, JOB, samples=1, requests=20_000, seed=1)
     expected = 1 - math.prod(1 - a for a in avail)
     assert card.rows[0]["availability"] == pytest.approx(expected)
     # the simulated requests agree: every request inside the SLO was served
     served = card.rows[0]["slo_attainment"]["here"]
-    assert served == pytest.approx(expected, abs=4 * math.sqrt(expected * (1 - expected) / 2e4)
-                                   + 1e-4)
+    assert served == pytest.approx(
+        expected, abs=4 * math.sqrt(expected * (1 - expected) / 2e4) + 1e-4
+    )
 
 
 def test_errors_name_the_facility_and_field():
     bad_rack = fs.Facility(name="shed", it_power_mw=1.0, rack_power_kw=5.0, cooling="air")
     with pytest.raises(InvalidArgumentError, match=r"^facility 'shed': rack_power_kw: 5 kW"):
         fs.scorecard([bad_rack], FABRIC, JOB, samples=1)
-    with pytest.raises(InvalidArgumentError, match=r"facility 'metro': distance_km: no distance "
-                                                   r"to region 'tokyo'"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"facility 'metro': distance_km: no distance "
+        r"to region 'tokyo'",
+    ):
         fs.scorecard(sites(), FABRIC, JOB, regions=["tokyo"], samples=1)
     with pytest.raises(InvalidArgumentError, match="appears twice"):
         fs.scorecard([sites()[0], sites()[0]], FABRIC, JOB, samples=1)

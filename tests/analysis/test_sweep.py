@@ -23,11 +23,14 @@ from scenario_text import TINY, line_of
 pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
 
-GRID = TINY + """
+GRID = (
+    TINY
+    + """
 [sweep.grid]
 spines = [1, 2]
 routing = ["ecmp", "spray"]
 """
+)
 # 2 designs x spines (2) x routing (2) x loads (0, 0.3) = 16 points, a few ms each
 
 
@@ -48,8 +51,14 @@ def test_points_order_ids_and_columns(scenario):
     s = Sweep(scenario)
     assert len(s) == len(list(s)) == 16
     first = s.points[0]
-    assert first.params == {"design": "ls 1:1", "routing": "ecmp", "load": 0.0, "seed": 1,
-                            "samples": 2, "fabric.spines": 1}
+    assert first.params == {
+        "design": "ls 1:1",
+        "routing": "ecmp",
+        "load": 0.0,
+        "seed": 1,
+        "samples": 2,
+        "fabric.spines": 1,
+    }
     # designs outermost, the fabric axis next, the load innermost
     assert [p.params["load"] for p in s.points[:4]] == [0.0, 0.3, 0.0, 0.3]
     assert [p.params["fabric.spines"] for p in s.points[:8]] == [1] * 4 + [2] * 4
@@ -57,32 +66,38 @@ def test_points_order_ids_and_columns(scenario):
     ids = [p.id for p in s]
     assert len(set(ids)) == len(ids) and all(len(i) == 16 for i in ids)
     # stable: the same parameters give the same id in another sweep (another axis order too)
-    other = Sweep(scenario, axes={"routing": ["spray", "ecmp"], "spines": [2, 1],
-                                  "load": [0.3, 0.0]})
+    other = Sweep(
+        scenario, axes={"routing": ["spray", "ecmp"], "spines": [2, 1], "load": [0.3, 0.0]}
+    )
     assert {p.id: p.params for p in other} == {p.id: p.params for p in s}
     assert sw.point_id(first.params) == first.id
     assert sw.point_id({**first.params, "seed": 2}) != first.id
 
 
 def test_fabric_axes_apply_to_the_designs_whose_builder_takes_them():
-    text = TINY.replace('name = "ls 2:1"\nbuilder = "leaf_spine"\nleaves = 2\nspines = 2\n'
-                        'hosts_per_leaf = 2\ngpus_per_host = 2\noversubscription = 2.0\n'
-                        'routing = "spray"',
-                        'name = "rail"\nbuilder = "rail_optimized"\nnodes_per_su = 4\n'
-                        'gpus_per_node = 2')
+    text = TINY.replace(
+        'name = "ls 2:1"\nbuilder = "leaf_spine"\nleaves = 2\nspines = 2\n'
+        "hosts_per_leaf = 2\ngpus_per_host = 2\noversubscription = 2.0\n"
+        'routing = "spray"',
+        'name = "rail"\nbuilder = "rail_optimized"\nnodes_per_su = 4\ngpus_per_node = 2',
+    )
     sc = fs.load_scenario(text)
     s = Sweep(sc, axes={"spines": [1, 2], "load": [0.0]})
     # leaf_spine takes spines; rail_optimized does not (spines_per_su): it does not multiply
     assert [(p.design, p.params.get("fabric.spines")) for p in s] == [
-        ("ls 1:1", 1), ("ls 1:1", 2), ("rail", None)]
+        ("ls 1:1", 1),
+        ("ls 1:1", 2),
+        ("rail", None),
+    ]
     df = run_sweep(s, executor="serial")
     assert df["switches"].tolist() == [3, 4, 4]  # 2 leaves + 1 or 2 spines; 2 rails + 2 spines
     assert df["builder"].tolist() == ["leaf_spine", "leaf_spine", "rail_optimized"]
 
 
 def test_optics_count_follows_the_dac_reach_rule():
-    ls = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=3, hosts_per_leaf=2,
-                                               gpus_per_host=2))
+    ls = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=3, hosts_per_leaf=2, gpus_per_host=2)
+    )
     assert sw.optics(ls) == 2 * 2 * 3  # leaf-spine cables only: ToR access runs are copper
     ro = fs.Fabric.from_networkx(fs.rail_optimized(nodes_per_su=4, gpus_per_node=2))
     kinds = [k for k in ro.compiled.kind]
@@ -93,23 +108,29 @@ def test_optics_count_follows_the_dac_reach_rule():
 # --------------------------------------------------------------------------- bad axes
 
 
-@pytest.mark.parametrize("axes, axis, words", [
-    ({"spnies": [1]}, "spnies", "unknown field (did you mean 'spines'?)"),
-    ({"fabric.radix": [1]}, "fabric.radix", "unknown field"),
-    ({"profile": ["h100-ndr400"]}, "profile", "ambiguous: write fabric.profile or job.profile"),
-    ({"spines": ["two"]}, "spines", "value 'two': spines"),
-    ({"spines": [0]}, "spines", "value 0: spines"),
-    ({"load": [0.2, 1.5]}, "load", "value 1.5: load"),
-    ({"routing": ["ecmp", "spary"]}, "routing", "unknown value 'spary'"),
-    ({"job.layers": [0]}, "job.layers", "value 0: layers: must be an integer >= 1"),
-    ({"pattern": ["nope"]}, "pattern", "value 'nope': pattern"),
-    ({"samples": []}, "samples", "empty"),
-    ({"seed": [1, 1]}, "seed", "the value 1 appears twice"),
-    ({"seed": 3}, "seed", "expected a list of values"),
-    ({"design": ["ls 3:1"]}, "design", "no design named 'ls 3:1'"),
-    ({"design": ["ls 1:1"], "fabric.spines": [1], "spines": [2]}, "spines",
-     "sets fabric.spines as 'fabric.spines' does"),
-])
+@pytest.mark.parametrize(
+    "axes, axis, words",
+    [
+        ({"spnies": [1]}, "spnies", "unknown field (did you mean 'spines'?)"),
+        ({"fabric.radix": [1]}, "fabric.radix", "unknown field"),
+        ({"profile": ["h100-ndr400"]}, "profile", "ambiguous: write fabric.profile or job.profile"),
+        ({"spines": ["two"]}, "spines", "value 'two': spines"),
+        ({"spines": [0]}, "spines", "value 0: spines"),
+        ({"load": [0.2, 1.5]}, "load", "value 1.5: load"),
+        ({"routing": ["ecmp", "spary"]}, "routing", "unknown value 'spary'"),
+        ({"job.layers": [0]}, "job.layers", "value 0: layers: must be an integer >= 1"),
+        ({"pattern": ["nope"]}, "pattern", "value 'nope': pattern"),
+        ({"samples": []}, "samples", "empty"),
+        ({"seed": [1, 1]}, "seed", "the value 1 appears twice"),
+        ({"seed": 3}, "seed", "expected a list of values"),
+        ({"design": ["ls 3:1"]}, "design", "no design named 'ls 3:1'"),
+        (
+            {"design": ["ls 1:1"], "fabric.spines": [1], "spines": [2]},
+            "spines",
+            "sets fabric.spines as 'fabric.spines' does",
+        ),
+    ],
+)
 def test_bad_axis_is_one_error_naming_it(scenario, axes, axis, words):
     with pytest.raises(SweepAxisError) as info:
         Sweep(scenario, axes=axes)
@@ -119,21 +140,36 @@ def test_bad_axis_is_one_error_naming_it(scenario, axes, axis, words):
     assert isinstance(info.value, fs.FabricError)
 
 
-@pytest.mark.parametrize("table, key, words", [
-    ('[sweep.grid]\nspnies = [1, 2]', "spnies = ", "sweep.grid.spnies: unknown field (did you "
-                                                  "mean 'spines'?)"),
-    ('[sweep.grid]\nspines = []', "spines = []", "sweep.grid.spines: empty"),
-    ('[sweep.grid]\nspines = 4', "spines = 4", "sweep.grid.spines: expected an array"),
-    ('[sweep.grid]\nspines = [1, "x"]', "spines = [1", "sweep.grid.spines: value 'x'"),
-    ('[sweep.grid.job]\nlayers = [0]', "layers = [0]", "sweep.grid.job.layers: value 0:"),
-    ('[sweep.grid]\ncollective_size_bytes = ["1Gx"]', '["1Gx"]',
-     "sweep.grid.collective_size_bytes: element 0:"),
-    ('[[sweep.axis]]\nname = "spnies"\nvalues = [1]', 'name = "spnies"',
-     "sweep.axis[0].name: unknown field"),
-    ('[[sweep.axis]]\nname = "spines"\nvalues = []', 'name = "spines"',
-     "sweep.axis[0].name: empty"),
-    ('[[sweep.axis]]\nname = "spines"', "[[sweep.axis]]", "missing key 'values'"),
-])
+@pytest.mark.parametrize(
+    "table, key, words",
+    [
+        (
+            "[sweep.grid]\nspnies = [1, 2]",
+            "spnies = ",
+            "sweep.grid.spnies: unknown field (did you mean 'spines'?)",
+        ),
+        ("[sweep.grid]\nspines = []", "spines = []", "sweep.grid.spines: empty"),
+        ("[sweep.grid]\nspines = 4", "spines = 4", "sweep.grid.spines: expected an array"),
+        ('[sweep.grid]\nspines = [1, "x"]', "spines = [1", "sweep.grid.spines: value 'x'"),
+        ("[sweep.grid.job]\nlayers = [0]", "layers = [0]", "sweep.grid.job.layers: value 0:"),
+        (
+            '[sweep.grid]\ncollective_size_bytes = ["1Gx"]',
+            '["1Gx"]',
+            "sweep.grid.collective_size_bytes: element 0:",
+        ),
+        (
+            '[[sweep.axis]]\nname = "spnies"\nvalues = [1]',
+            'name = "spnies"',
+            "sweep.axis[0].name: unknown field",
+        ),
+        (
+            '[[sweep.axis]]\nname = "spines"\nvalues = []',
+            'name = "spines"',
+            "sweep.axis[0].name: empty",
+        ),
+        ('[[sweep.axis]]\nname = "spines"', "[[sweep.axis]]", "missing key 'values'"),
+    ],
+)
 def test_bad_axis_in_a_scenario_names_file_line_and_key(table, key, words):
     text = TINY + "\n" + table + "\n"
     with pytest.raises(fs.ScenarioError) as info:
@@ -157,8 +193,9 @@ def test_combinations_invalid_only_together_become_error_rows(scenario):
     # one host per leaf leaves 4 GPUs for a job that needs 8
     s = Sweep(scenario, axes={"design": ["ls 1:1"], "hosts_per_leaf": [1, 2], "load": [0.0]})
     df = run_sweep(s, executor="serial")
-    assert df["error"].iloc[0] == ("InvalidArgumentError: design 'ls 1:1' has 4 GPUs but the "
-                                   "job needs 8")
+    assert df["error"].iloc[0] == (
+        "InvalidArgumentError: design 'ls 1:1' has 4 GPUs but the job needs 8"
+    )
     assert np.isnan(df["tokens_per_s_p50"].iloc[0]) and pd.isna(df["error"].iloc[1])
     assert df["tokens_per_s_p50"].iloc[1] > 0
     assert "1 of 2 points failed" in sw.summary(df, s)
@@ -170,20 +207,49 @@ def test_combinations_invalid_only_together_become_error_rows(scenario):
 def test_rows_hold_parameters_and_every_metric(serial, scenario):
     assert len(serial) == 16 and serial["point_id"].is_unique
     assert serial["point_id"].tolist() == [p.id for p in Sweep(scenario)]
-    for col in ("design", "routing", "load", "seed", "samples", "fabric.spines", "switches",
-                "cables", "optics", "bisection_gbps", "busbw_GBps", "step_time_p50_s",
-                "step_time_p99_s", "tokens_per_s_p50", "erosion_p50", "erosion_p99", "mfu_p50",
-                "ideal_tokens_per_s", "bottleneck", "compute_time_s", "data_parallel_p50_s"):
+    for col in (
+        "design",
+        "routing",
+        "load",
+        "seed",
+        "samples",
+        "fabric.spines",
+        "switches",
+        "cables",
+        "optics",
+        "bisection_gbps",
+        "busbw_GBps",
+        "step_time_p50_s",
+        "step_time_p99_s",
+        "tokens_per_s_p50",
+        "erosion_p50",
+        "erosion_p99",
+        "mfu_p50",
+        "ideal_tokens_per_s",
+        "bottleneck",
+        "compute_time_s",
+        "data_parallel_p50_s",
+    ):
         assert col in serial, col
     assert serial["error"].isna().all()
     # a point's row is exactly what fabricsim.compare reports for that design at that load
     p = Sweep(scenario).points[5]
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=p.params["fabric.spines"],
-                                                hosts_per_leaf=2, gpus_per_host=2),
-                                  profile=scenario.job.profile)
-    cmp = fs.compare([fs.Design(p.design, fab, p.params["routing"])], scenario.job,
-                     scenario.background, load=p.params["load"], loads=(p.params["load"],),
-                     samples=2, seed=1, collective_size_bytes=16 << 20)
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(
+            leaves=2, spines=p.params["fabric.spines"], hosts_per_leaf=2, gpus_per_host=2
+        ),
+        profile=scenario.job.profile,
+    )
+    cmp = fs.compare(
+        [fs.Design(p.design, fab, p.params["routing"])],
+        scenario.job,
+        scenario.background,
+        load=p.params["load"],
+        loads=(p.params["load"],),
+        samples=2,
+        seed=1,
+        collective_size_bytes=16 << 20,
+    )
     row = serial.iloc[5]
     for k in ("tokens_per_s_p50", "step_time_p99_s", "busbw_GBps", "erosion_p99", "switches"):
         assert row[k] == cmp.rows[0][k], k
@@ -198,8 +264,9 @@ def test_local_processes_give_identical_rows(scenario, serial):
 @pytest.fixture(scope="module")
 def cluster():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as c:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as c:
         yield c
 
 
@@ -233,8 +300,9 @@ def test_a_dask_worker_killed_mid_sweep_loses_no_point(cluster, scenario, serial
                 os.kill(pids[busy[0]], signal.SIGKILL)
                 killed.append(busy[0])
 
-        df = run_sweep(Sweep(scenario), executor=client, batch_size=2, out=out,
-                       on_rows=kill_a_busy_worker)
+        df = run_sweep(
+            Sweep(scenario), executor=client, batch_size=2, out=out, on_rows=kill_a_busy_worker
+        )
     assert killed, "no worker was busy to kill"
     # the scheduler ran the dead worker's tasks again elsewhere: every row, once, identical
     pd.testing.assert_frame_equal(df, serial)
@@ -245,8 +313,22 @@ def test_cli_on_a_dask_scheduler(cluster, serial, tmp_path, capsys):
     grid = tmp_path / "grid.toml"
     grid.write_text(GRID)
     out = tmp_path / "r.parquet"
-    assert main(["sweep", str(grid), "--scheduler", cluster.scheduler_address, "--out",
-                 str(out), "--batch-size", "3", "--progress"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(grid),
+                "--scheduler",
+                cluster.scheduler_address,
+                "--out",
+                str(out),
+                "--batch-size",
+                "3",
+                "--progress",
+            ]
+        )
+        == 0
+    )
     cap = capsys.readouterr()
     assert f"running on the Dask cluster at {cluster.scheduler_address}" in cap.out
     assert "16/16" in cap.err  # the progress bar
@@ -285,8 +367,10 @@ def test_resume_after_a_kill_neither_repeats_nor_loses_points(tmp_path, scenario
     (tmp_path / "killed.py").write_text(KILLED)
     out = tmp_path / "r.parquet"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.Popen([sys.executable, str(tmp_path / "killed.py"),
-                             str(tmp_path / "grid.toml"), str(out)], env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "killed.py"), str(tmp_path / "grid.toml"), str(out)],
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 60
         while not out.exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -299,8 +383,12 @@ def test_resume_after_a_kill_neither_repeats_nor_loses_points(tmp_path, scenario
     before = pd.read_parquet(out)
     assert 0 < len(before) < 16 and before["point_id"].is_unique
     ran = []
-    df = run_sweep(Sweep(scenario), executor="serial", out=out,
-                   on_rows=lambda rows: ran.extend(r["point_id"] for r in rows))
+    df = run_sweep(
+        Sweep(scenario),
+        executor="serial",
+        out=out,
+        on_rows=lambda rows: ran.extend(r["point_id"] for r in rows),
+    )
     assert not set(ran) & set(before["point_id"])  # nothing repeated
     assert len(ran) == 16 - len(before)  # nothing lost
     assert df.attrs["fabricsim.sweep"]["skipped"] == len(before)
@@ -326,14 +414,14 @@ def test_an_interrupted_sweep_keeps_every_finished_point(tmp_path, scenario, ser
     kept = pd.read_parquet(out)
     assert sorted(kept["point_id"]) == sorted(r["point_id"] for r in done)
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
-    pd.testing.assert_frame_equal(run_sweep(Sweep(scenario), executor="serial", out=out),
-                                  serial)
+    pd.testing.assert_frame_equal(run_sweep(Sweep(scenario), executor="serial", out=out), serial)
 
 
 def test_resume_refuses_a_file_of_another_sweep(tmp_path, scenario):
     out = tmp_path / "r.parquet"
-    run_sweep(Sweep(scenario, axes={"design": ["ls 1:1"], "load": [0.0]}), executor="serial",
-              out=out)
+    run_sweep(
+        Sweep(scenario, axes={"design": ["ls 1:1"], "load": [0.0]}), executor="serial", out=out
+    )
     other = fs.load_scenario(GRID.replace("params = 2e7", "params = 3e7"))
     with pytest.raises(fs.InvalidArgumentError, match="holds another sweep"):
         run_sweep(Sweep(other), executor="serial", out=out)
@@ -345,8 +433,9 @@ def test_resume_refuses_a_file_of_another_sweep(tmp_path, scenario):
 # --------------------------------------------------------------------------- without Dask
 
 
-def test_without_dask_it_runs_locally_and_says_what_to_install(monkeypatch, scenario,
-                                                                tmp_path, capsys):
+def test_without_dask_it_runs_locally_and_says_what_to_install(
+    monkeypatch, scenario, tmp_path, capsys
+):
     monkeypatch.setitem(sys.modules, "distributed", None)
     s = Sweep(scenario, axes={"design": ["ls 1:1"], "load": [0.0]})
     with pytest.raises(ImportError, match=r"pip install 'fabricsim\[dask\]'"):
@@ -382,9 +471,14 @@ def test_bad_run_arguments(scenario):
 
 
 def test_pareto_front():
-    g = pd.DataFrame({"tokens_per_s_p50": [10.0, 9.0, 8.0, 8.0, 12.0],
-                      "switches": [4, 2, 2, 3, 8], "cables": [10, 5, 6, 5, 20],
-                      "optics": [8, 0, 0, 0, 16]})
+    g = pd.DataFrame(
+        {
+            "tokens_per_s_p50": [10.0, 9.0, 8.0, 8.0, 12.0],
+            "switches": [4, 2, 2, 3, 8],
+            "cables": [10, 5, 6, 5, 20],
+            "optics": [8, 0, 0, 0, 16],
+        }
+    )
     front = sw.pareto_front(g)
     # row 2 is beaten by row 1 (more tokens, fewer cables); row 3 by row 1 (fewer switches)
     assert front.index.tolist() == [1, 0, 4]
@@ -411,8 +505,9 @@ def test_cli_sweep_writes_parquet_plot_and_resumes(tmp_path, capsys):
     assert f"wrote {out} (16 rows" in text and png.stat().st_size > 10_000
     df = pd.read_parquet(out)
     assert len(df) == 16 and df["point_id"].is_unique
-    meta = json.loads(__import__("pyarrow.parquet").parquet.read_schema(out)
-                      .metadata[b"fabricsim.sweep"])
+    meta = json.loads(
+        __import__("pyarrow.parquet").parquet.read_schema(out).metadata[b"fabricsim.sweep"]
+    )
     assert meta["fingerprint"] == Sweep(fs.load_scenario(grid)).fingerprint
     assert main(args) == 0
     assert f"0 points ran in 0.0 s; 16 were already in {out}" in capsys.readouterr().out

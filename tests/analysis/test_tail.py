@@ -13,17 +13,25 @@ B = NIC_GBPS * 1e9 / 8
 
 def switch(n: int) -> fs.Fabric:
     return fs.Fabric.from_networkx(
-        fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=n, gpus_per_host=1, nic_gbps=NIC_GBPS))
+        fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=n, gpus_per_host=1, nic_gbps=NIC_GBPS)
+    )
 
 
 def two_leaves(spines: int, per_leaf: int, oversubscription: float = 1.0) -> fs.Fabric:
-    return fs.Fabric.from_networkx(fs.leaf_spine(
-        leaves=2, spines=spines, hosts_per_leaf=per_leaf, gpus_per_host=1, nic_gbps=NIC_GBPS,
-        oversubscription=oversubscription))
+    return fs.Fabric.from_networkx(
+        fs.leaf_spine(
+            leaves=2,
+            spines=spines,
+            hosts_per_leaf=per_leaf,
+            gpus_per_host=1,
+            nic_gbps=NIC_GBPS,
+            oversubscription=oversubscription,
+        )
+    )
 
 
 def permutation(fab: fs.Fabric, per_leaf: int, size: float) -> list:
-    a, b = fab.gpus[:per_leaf], fab.gpus[per_leaf:2 * per_leaf]
+    a, b = fab.gpus[:per_leaf], fab.gpus[per_leaf : 2 * per_leaf]
     return [(s, d, size) for s, d in zip(a, b, strict=True)]
 
 
@@ -43,8 +51,9 @@ def test_ecmp_paths_used_match_balls_into_bins():
     flows = permutation(fab, N, 1.0)
     used = []
     for seed in range(400):
-        spines = {fab.route(s, d, seed=seed, flow_key=k).links[1][1]
-                  for k, (s, d, _) in enumerate(flows)}
+        spines = {
+            fab.route(s, d, seed=seed, flow_key=k).links[1][1] for k, (s, d, _) in enumerate(flows)
+        }
         used.append(len(spines))
     expected = M * (1 - (1 - 1 / M) ** N)
     se = np.std(used) / np.sqrt(len(used))
@@ -72,8 +81,7 @@ def test_ecmp_collision_stretch_matches_expected_max_load():
 
 def test_spraying_removes_the_spread():
     fab = two_leaves(spines=8, per_leaf=8)
-    r = fs.tail_latency(fab, permutation(fab, 8, 64e6), None, samples=50, seed=11,
-                        routing="spray")
+    r = fs.tail_latency(fab, permutation(fab, 8, 64e6), None, samples=50, seed=11, routing="spray")
     assert r.spread_s == 0.0
     assert r.p50_s == pytest.approx(64e6 / B + 4 * 0.6e-6, rel=1e-9)
 
@@ -108,8 +116,7 @@ def test_background_load_stretches_the_job_and_background_flows():
     others = [g for g in fab.gpus if g not in ranks]
     job = fs.Collective("all_reduce", 16 << 20, ranks, algorithm="ring")
     quiet = fs.tail_latency(fab, job, None, samples=1, seed=1)
-    loaded = fs.tail_latency(fab, job, fs.Background(load=0.6, endpoints=others), samples=8,
-                             seed=1)
+    loaded = fs.tail_latency(fab, job, fs.Background(load=0.6, endpoints=others), samples=8, seed=1)
     assert loaded.job_time_s.min() >= quiet.unloaded_time_s * (1 - 1e-12)
     assert loaded.p50_s > quiet.p50_s * 1.05
     assert np.all(loaded.bg_slowdown >= 1.0)
@@ -141,9 +148,12 @@ def test_tenant_pattern_runs_another_collective_alongside():
     job = fs.Collective("all_reduce", 32 << 20, [fab.gpus[0], fab.gpus[4]], algorithm="ring")
     tenant = fs.Collective("all_to_all", 64 << 20, algorithm="direct")
     alone = fs.tail_latency(fab, job, None, samples=1)
-    shared = fs.tail_latency(fab, job, fs.Background(pattern="tenant", tenant=tenant,
-                                                     endpoints=fab.gpus[1:4] + fab.gpus[5:]),
-                             samples=2)
+    shared = fs.tail_latency(
+        fab,
+        job,
+        fs.Background(pattern="tenant", tenant=tenant, endpoints=fab.gpus[1:4] + fab.gpus[5:]),
+        samples=2,
+    )
     assert shared.p50_s > alone.p50_s
 
 
@@ -185,7 +195,9 @@ def test_offered_utilization_matches_the_uniform_closed_form():
         assert not sampled
         up = [fab.links_of_edge(f"leaf{i}", f"spine{s}")[0] for i in range(2) for s in range(2)]
         # 16/7 x load NICs' worth of traffic over two uplinks of half a NIC each
-        nic_per_uplink = fab.usable_Bps[fab.links_of_edge(fab.gpus[0], "leaf0")[0]] / fab.usable_Bps[up[0]]
+        nic_per_uplink = (
+            fab.usable_Bps[fab.links_of_edge(fab.gpus[0], "leaf0")[0]] / fab.usable_Bps[up[0]]
+        )
         assert nic_per_uplink == pytest.approx(2.0)
         assert util[up] == pytest.approx(16 / 7 * load * nic_per_uplink / 2, rel=1e-12)
         # each GPU's NIC carries exactly the load it offers
@@ -201,8 +213,9 @@ def test_tail_latency_refuses_a_background_that_overloads_a_tier():
     with pytest.raises(fs.OverloadError, match=r"leaf->spine link 'leaf\d' -> 'spine\d' 114%") as e:
         fs.tail_latency(fab, job, fs.Background(load=0.5, sizes=1e5), samples=1, seed=0)
     assert e.value.tier == "leaf->spine" and e.value.offered == pytest.approx(8 / 7)
-    r = fs.tail_latency(fab, job, fs.Background(load=0.5, sizes=1e5), samples=3, seed=0,
-                        overload="saturate")
+    r = fs.tail_latency(
+        fab, job, fs.Background(load=0.5, sizes=1e5), samples=3, seed=0, overload="saturate"
+    )
     assert r.saturated and r.offered_max == pytest.approx(8 / 7)
     assert np.all(np.isinf(r.job_time_s)) and r.p99_s == np.inf and r.p50_s == np.inf
     import warnings
@@ -212,6 +225,7 @@ def test_tail_latency_refuses_a_background_that_overloads_a_tier():
         ok = fs.tail_latency(fab, job, fs.Background(load=0.3, sizes=1e5), samples=1, seed=0)
     assert not ok.saturated and 0 < ok.offered_max < 0.9
 
+
 def test_max_background_flows_is_one_figure_in_python_and_rust():
     """Issue 12: the cap was 2e6 in tail.py and 4e6 in the Rust core's montecarlo.rs."""
     import re
@@ -220,9 +234,11 @@ def test_max_background_flows_is_one_figure_in_python_and_rust():
     from fabricsim.analysis import tail
 
     src = Path(__file__).resolve().parents[2] / "rust" / "fabricsim-core" / "src"
-    found = [m for f in sorted(src.rglob("*.rs"))
-             for m in re.findall(r"const MAX_BACKGROUND_FLOWS: f64 = ([0-9.e_]+);",
-                                 f.read_text())]
+    found = [
+        m
+        for f in sorted(src.rglob("*.rs"))
+        for m in re.findall(r"const MAX_BACKGROUND_FLOWS: f64 = ([0-9.e_]+);", f.read_text())
+    ]
     assert len(found) == 1, found
     assert float(found[0].replace("_", "")) == tail.MAX_BACKGROUND_FLOWS
 
@@ -246,8 +262,12 @@ def test_event_budget_bounds_a_sample_and_marks_it_saturated():
     bg = fs.Background(load=0.5, sizes=1e5)
     full = fs.tail_latency(fab, job, bg, samples=4, seed=1, event_budget=0)
     assert not full.saturated and np.isfinite(full.job_time_s).all()
-    cut = [fs.tail_latency(fab, job, bg, samples=4, seed=1, event_budget=50, threads=t,
-                           overload="saturate") for t in (1, 2)]
+    cut = [
+        fs.tail_latency(
+            fab, job, bg, samples=4, seed=1, event_budget=50, threads=t, overload="saturate"
+        )
+        for t in (1, 2)
+    ]
     for r in cut:
         assert r.saturated and r.saturation == "event budget" and np.isinf(r.job_time_s).all()
     np.testing.assert_array_equal(cut[0].job_time_s, cut[1].job_time_s)

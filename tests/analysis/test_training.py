@@ -12,22 +12,40 @@ import fabricsim as fs
 
 
 def small_job(**kw) -> fs.TrainingJob:
-    args = dict(params=2e8, layers=4, hidden_size=1024, seq_len=1024, data_parallel=4,
-                global_batch_tokens=4 * 1024, profile="h100")
+    args = dict(
+        params=2e8,
+        layers=4,
+        hidden_size=1024,
+        seq_len=1024,
+        data_parallel=4,
+        global_batch_tokens=4 * 1024,
+        profile="h100",
+    )
     args.update(kw)
     return fs.TrainingJob(**args)
 
 
 def fabric(oversubscription=1.0, leaves=4, hosts_per_leaf=4, gpus_per_host=1, spines=2):
-    G = fs.leaf_spine(leaves=leaves, spines=spines, hosts_per_leaf=hosts_per_leaf,
-                      gpus_per_host=gpus_per_host, oversubscription=oversubscription,
-                      profile="h100")
+    G = fs.leaf_spine(
+        leaves=leaves,
+        spines=spines,
+        hosts_per_leaf=hosts_per_leaf,
+        gpus_per_host=gpus_per_host,
+        oversubscription=oversubscription,
+        profile="h100",
+    )
     return fs.Fabric.from_networkx(G, profile="h100")
 
 
 def test_formulas():
-    job = small_job(data_parallel=4, tensor_parallel=2, pipeline_parallel=2, layers=4,
-                    global_batch_tokens=4 * 1024 * 4, microbatches=4)
+    job = small_job(
+        data_parallel=4,
+        tensor_parallel=2,
+        pipeline_parallel=2,
+        layers=4,
+        global_batch_tokens=4 * 1024 * 4,
+        microbatches=4,
+    )
     assert job.gpus == 16
     assert job.flops_per_step == 6 * 2e8 * 4 * 1024 * 4
     assert job.bubble_fraction == pytest.approx(1 / 4)
@@ -50,8 +68,12 @@ def test_groups_follow_megatron_order_and_rails():
 
 def test_ideal_fabric_shows_zero_erosion():
     ideal = fs.ideal_fabric(fabric(oversubscription=2.0))
-    e = fs.erosion(ideal, small_job(data_parallel=8, global_batch_tokens=8 * 1024),
-                   background_loads=[0.0], samples=1)
+    e = fs.erosion(
+        ideal,
+        small_job(data_parallel=8, global_batch_tokens=8 * 1024),
+        background_loads=[0.0],
+        samples=1,
+    )
     assert e.rows[0]["erosion_p50"] == pytest.approx(0.0, abs=1e-12)
     assert e.rows[0]["erosion_p99"] == pytest.approx(0.0, abs=1e-12)
 
@@ -68,9 +90,12 @@ def test_erosion_grows_with_background_load():
 
 def test_more_overlap_never_increases_step_time():
     fab = fabric(oversubscription=2.0)
-    times = [fs.step(fab, small_job(data_parallel=8, global_batch_tokens=8 * 1024,
-                                    overlap=o)).step_time_p50_s
-             for o in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    times = [
+        fs.step(
+            fab, small_job(data_parallel=8, global_batch_tokens=8 * 1024, overlap=o)
+        ).step_time_p50_s
+        for o in (0.0, 0.25, 0.5, 0.75, 1.0)
+    ]
     assert all(b <= a + 1e-15 for a, b in zip(times, times[1:], strict=False)), times
     assert times[-1] < times[0]
 
@@ -91,8 +116,7 @@ def test_oversubscription_erodes_a_job_that_crosses_leaves_not_one_under_a_leaf(
 
 def test_expert_parallel_suffers_more_from_oversubscription_than_data_parallel():
     dp = small_job(data_parallel=8, global_batch_tokens=8 * 1024)
-    ep = small_job(data_parallel=8, expert_parallel=8, moe_layers=4,
-                   global_batch_tokens=8 * 1024)
+    ep = small_job(data_parallel=8, expert_parallel=8, moe_layers=4, global_batch_tokens=8 * 1024)
 
     def slowdown(job):
         t = {o: fs.step(fabric(oversubscription=o), job).step_time_p50_s for o in (1.0, 4.0)}
@@ -113,8 +137,17 @@ def test_sweeps():
 
 def test_compare_rows_outputs_and_plot(tmp_path):
     job = small_job(data_parallel=8, global_batch_tokens=8 * 1024)
-    designs = {f"{o:g}:1": fs.leaf_spine(leaves=4, spines=2, hosts_per_leaf=4, gpus_per_host=1,
-                                         oversubscription=o, profile="h100") for o in (1, 4)}
+    designs = {
+        f"{o:g}:1": fs.leaf_spine(
+            leaves=4,
+            spines=2,
+            hosts_per_leaf=4,
+            gpus_per_host=1,
+            oversubscription=o,
+            profile="h100",
+        )
+        for o in (1, 4)
+    }
     cmp = fs.compare(designs, job, load=0.5, loads=(0.0, 0.5), samples=2)
     rows = {r["design"]: r for r in cmp.rows}
     assert rows["4:1"]["bisection_gbps"] == pytest.approx(rows["1:1"]["bisection_gbps"] / 4)
@@ -155,10 +188,12 @@ def test_bad_jobs_are_named():
 
 def test_erosion_reports_saturated_points_without_simulating():
     """Issue 13: an overloaded load ran for minutes and left as an ordinary row."""
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2,
-                                                gpus_per_host=1, oversubscription=4))
-    job = fs.TrainingJob(params=1e6, layers=2, hidden_size=64, seq_len=64, data_parallel=4,
-                         global_batch_tokens=256)
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2, gpus_per_host=1, oversubscription=4)
+    )
+    job = fs.TrainingJob(
+        params=1e6, layers=2, hidden_size=64, seq_len=64, data_parallel=4, global_batch_tokens=256
+    )
     er = fs.erosion(fab, job, (0.0, 0.9), samples=2)
     ok, sat = er.rows
     assert not ok["saturated"] and sat["saturated"] and sat["offered_max"] > 1
@@ -173,11 +208,16 @@ def test_oversubscription_sweep_keeps_every_builder_argument():
     """_rebuild read a hard-coded list of keyword arguments and dropped the profile."""
     from fabricsim.analysis.training import _rebuild
 
-    for G in (fs.leaf_spine(leaves=2, hosts_per_leaf=2, profile="h100-ndr400"),
-              fs.rail_optimized(nodes_per_su=2, profile="h100-ndr400")):
+    for G in (
+        fs.leaf_spine(leaves=2, hosts_per_leaf=2, profile="h100-ndr400"),
+        fs.rail_optimized(nodes_per_su=2, profile="h100-ndr400"),
+    ):
         H = _rebuild(G, 2.0)
         assert fs.builders.params(H)["profile"] == "h100-ndr400"
         assert fs.builders.params(H)["oversubscription"] == 2.0
-        same = {k: v for k, v in fs.builders.params(G).items()
-                if k not in ("oversubscription", "uplink_gbps", "leaf_uplink_gbps")}
+        same = {
+            k: v
+            for k, v in fs.builders.params(G).items()
+            if k not in ("oversubscription", "uplink_gbps", "leaf_uplink_gbps")
+        }
         assert {k: fs.builders.params(H)[k] for k in same} == same

@@ -34,8 +34,19 @@ def compared(tiny, tmp_path_factory):
     cap = io.StringIO()
     old, sys.stdout = sys.stdout, cap
     try:
-        code = main(["compare", str(tiny), "--json", str(out / "c.json"), "--csv",
-                     str(out / "c.csv"), "--plot", str(out / "c.png"), "--no-progress"])
+        code = main(
+            [
+                "compare",
+                str(tiny),
+                "--json",
+                str(out / "c.json"),
+                "--csv",
+                str(out / "c.csv"),
+                "--plot",
+                str(out / "c.png"),
+                "--no-progress",
+            ]
+        )
     finally:
         sys.stdout = old
     return code, cap.getvalue(), out
@@ -87,8 +98,12 @@ def test_compare_outputs_parse(compared):
 
 
 def test_json_to_stdout_is_only_json(tiny, capsys):
-    assert main(["compare", str(tiny), "--json", "-", "--samples", "1", "--seed", "5",
-                 "--loads", "0.3"]) == 0
+    assert (
+        main(
+            ["compare", str(tiny), "--json", "-", "--samples", "1", "--seed", "5", "--loads", "0.3"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     doc = json.loads(out)
     api = run_scenario(load_scenario(tiny), samples=1, seed=5)
@@ -108,8 +123,12 @@ def test_python_dash_m_is_fabricsim_compare(tiny, tmp_path, capsys):
     assert main(["compare", str(tiny), "--json", str(b), "--load", "0", "--loads", "0"]) == 0
     assert a.read_text() == b.read_text()
     capsys.readouterr()
-    proc = subprocess.run([sys.executable, "-m", "fabricsim", str(tiny), "--load", "0",
-                           "--loads", "0"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fabricsim", str(tiny), "--load", "0", "--loads", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "== tiny ==" in proc.stdout and "loses the most" in proc.stdout
     assert "Traceback" not in proc.stderr
@@ -133,13 +152,34 @@ def test_progress_bar_goes_to_stderr(tiny, capsys, monkeypatch, tqdm):
 
 def test_erosion_command_matches_fs_erosion(tiny, tmp_path, capsys):
     path = tmp_path / "e.json"
-    assert main(["erosion", str(tiny), "--design", "ls 2:1", "--json", str(path),
-                 "--plot", str(tmp_path / "e.png")]) == 0
+    assert (
+        main(
+            [
+                "erosion",
+                str(tiny),
+                "--design",
+                "ls 2:1",
+                "--json",
+                str(path),
+                "--plot",
+                str(tmp_path / "e.png"),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "# ls 2:1: ideal step" in text and "# ls 1:1" not in text
     sc = load_scenario(tiny)
-    er = fs.erosion(sc.fabrics["ls 2:1"], sc.job, sc.sweep_loads, sc.samples, sc.seed,
-                    background=sc.background, routing="spray", name="ls 2:1")
+    er = fs.erosion(
+        sc.fabrics["ls 2:1"],
+        sc.job,
+        sc.sweep_loads,
+        sc.samples,
+        sc.seed,
+        background=sc.background,
+        routing="spray",
+        name="ls 2:1",
+    )
     doc = json.loads(path.read_text())
     assert doc["ls 2:1"]["rows"] == [{k: clean(v) for k, v in r.items()} for r in er.rows]
     assert (tmp_path / "e.png").read_bytes()[:4] == b"\x89PNG"
@@ -147,8 +187,25 @@ def test_erosion_command_matches_fs_erosion(tiny, tmp_path, capsys):
 
 def test_collective_command_prints_nccl_tests_table(tiny, tmp_path, capsys):
     path = tmp_path / "c.json"
-    assert main(["collective", str(tiny), "--design", "ls 2:1", "--min-bytes", "1K",
-                 "--max-bytes", "4K", "--algorithm", "ring", "--json", str(path)]) == 0
+    assert (
+        main(
+            [
+                "collective",
+                str(tiny),
+                "--design",
+                "ls 2:1",
+                "--min-bytes",
+                "1K",
+                "--max-bytes",
+                "4K",
+                "--algorithm",
+                "ring",
+                "--json",
+                str(path),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert text.startswith("# design 'ls 2:1' of ")
     assert "# fabricsim all_reduce: 8 ranks, algorithm ring, routing spray, seed 1" in text
@@ -156,8 +213,9 @@ def test_collective_command_prints_nccl_tests_table(tiny, tmp_path, capsys):
     assert sizes == [1024, 2048, 4096]
     doc = json.loads(path.read_text())
     sc = load_scenario(tiny)
-    want = fs.collective(sc.fabrics["ls 2:1"], "all_reduce", 2048, algorithm="ring",
-                         routing="spray", seed=sc.seed)
+    want = fs.collective(
+        sc.fabrics["ls 2:1"], "all_reduce", 2048, algorithm="ring", routing="spray", seed=sc.seed
+    )
     assert doc["rows"][1]["busbw_GBps"] == want.busbw_GBps
     assert doc["design"] == "ls 2:1" and doc["routing"] == "spray"
     # the nccl-tests log reader reads it as it reads a real log
@@ -167,15 +225,32 @@ def test_collective_command_prints_nccl_tests_table(tiny, tmp_path, capsys):
     assert log.rows[1]["in_place_busbw_GBps"] == log.rows[1]["busbw_GBps"]
     assert log.rows[0]["redop"] == "sum" and log.rows[0]["root"] == -1
     assert log.avg_busbw_GBps[0] == pytest.approx(
-        sum(r["busbw_GBps"] for r in doc["rows"]) / 3, rel=1e-5)
+        sum(r["busbw_GBps"] for r in doc["rows"]) / 3, rel=1e-5
+    )
 
 
 def test_collective_nccl_tests_aliases(tiny, capsys):
     argv = ["collective", str(tiny), "--design", "ls 2:1", "--op", "all_gather"]
     assert main([*argv, "-b", "1K", "-e", "4K", "-f", "4", "-g", "4", "-d", "half"]) == 0
     a = nccl_tests.parse(capsys.readouterr().out)
-    assert main([*argv, "--minbytes", "1K", "--maxbytes", "4K", "--stepfactor", "4",
-                 "--ngpus", "4", "--datatype", "half"]) == 0
+    assert (
+        main(
+            [
+                *argv,
+                "--minbytes",
+                "1K",
+                "--maxbytes",
+                "4K",
+                "--stepfactor",
+                "4",
+                "--ngpus",
+                "4",
+                "--datatype",
+                "half",
+            ]
+        )
+        == 0
+    )
     b = nccl_tests.parse(capsys.readouterr().out)
     assert a.rows == b.rows
     assert [r["size_bytes"] for r in a.rows] == [1024, 4096]
@@ -188,8 +263,14 @@ def test_collective_nccl_tests_aliases(tiny, capsys):
 
 
 def test_collective_options_fail_before_any_output(tiny, capsys):
-    for extra in (["--op", "all_to_all", "--algorithm", "ring"], ["-g", "99"], ["-d", "float7"],
-                  ["-f", "1"], ["--op", "all_scatter"], ["--algorithm", "ringg"]):
+    for extra in (
+        ["--op", "all_to_all", "--algorithm", "ring"],
+        ["-g", "99"],
+        ["-d", "float7"],
+        ["-f", "1"],
+        ["--op", "all_scatter"],
+        ["--algorithm", "ringg"],
+    ):
         assert main(["collective", str(tiny), *extra]) == 2, extra
         out, err = capsys.readouterr()
         assert out == "", (extra, out)
@@ -212,8 +293,10 @@ def test_version_and_no_command(capsys):
 
 def test_fabricsim_alone_runs_compare_like_python_m(tiny, capsys, monkeypatch):
     calls = []
-    monkeypatch.setattr("fabricsim.cli.commands.cmd_compare",
-                        lambda args: calls.append(("compare", args.scenario)) or 0)
+    monkeypatch.setattr(
+        "fabricsim.cli.commands.cmd_compare",
+        lambda args: calls.append(("compare", args.scenario)) or 0,
+    )
     for entry in (main, python_m_main):
         assert entry([]) == 0
         assert entry([str(tiny)]) == 0
@@ -228,12 +311,16 @@ def test_fabricsim_alone_runs_compare_like_python_m(tiny, capsys, monkeypatch):
 
 def test_collective_defaults_come_from_the_scenario(tiny, tmp_path, capsys):
     p = tmp_path / "s.toml"
-    p.write_text(TINY + '\n[collective]\nop = "all_gather"\nmin_bytes = "64K"\n'
-                        'max_bytes = "128K"\ndesign = "ls 1:1"\n')
+    p.write_text(
+        TINY + '\n[collective]\nop = "all_gather"\nmin_bytes = "64K"\n'
+        'max_bytes = "128K"\ndesign = "ls 1:1"\n'
+    )
     assert main(["collective", str(p), "--csv", "-"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert [(r["op"], int(r["size_bytes"])) for r in rows] == [("all_gather", 65536),
-                                                               ("all_gather", 131072)]
+    assert [(r["op"], int(r["size_bytes"])) for r in rows] == [
+        ("all_gather", 65536),
+        ("all_gather", 131072),
+    ]
 
 
 def test_example_command_prints_the_built_in_scenario(capsys):
@@ -260,17 +347,37 @@ def run_bad(tmp_path, capsys, text: str, *argv: str) -> str:
     return err
 
 
-@pytest.mark.parametrize("old, new, needle, key", [
-    ("oversubscription = 2.0", 'oversubscription = "two"', "two",
-     "fabric[1].oversubscription: expected a number, got 'two'"),
-    ("spines = 2", "spines = 2\nspine = 2", "spine = 2",
-     "fabric[0].spine: unknown key (did you mean 'spines'?); valid keys:"),
-    ('builder = "leaf_spine"', 'builder = "clos"', "clos",
-     "fabric[0].builder: unknown builder 'clos'"),
-    ("layers = 2", "layers = -1", "layers", "job.layers: must be an integer >= 1, got -1"),
-    ("samples = 2", 'samples = "many"', "many", "sweep.samples: expected an integer"),
-    ("hidden_size = 256", "hidden_size = 256 512", "hidden_size", "TOML syntax error: Expected"),
-])
+@pytest.mark.parametrize(
+    "old, new, needle, key",
+    [
+        (
+            "oversubscription = 2.0",
+            'oversubscription = "two"',
+            "two",
+            "fabric[1].oversubscription: expected a number, got 'two'",
+        ),
+        (
+            "spines = 2",
+            "spines = 2\nspine = 2",
+            "spine = 2",
+            "fabric[0].spine: unknown key (did you mean 'spines'?); valid keys:",
+        ),
+        (
+            'builder = "leaf_spine"',
+            'builder = "clos"',
+            "clos",
+            "fabric[0].builder: unknown builder 'clos'",
+        ),
+        ("layers = 2", "layers = -1", "layers", "job.layers: must be an integer >= 1, got -1"),
+        ("samples = 2", 'samples = "many"', "many", "sweep.samples: expected an integer"),
+        (
+            "hidden_size = 256",
+            "hidden_size = 256 512",
+            "hidden_size",
+            "TOML syntax error: Expected",
+        ),
+    ],
+)
 def test_bad_scenarios_exit_2_naming_key_and_line(tmp_path, capsys, old, new, needle, key):
     bad = replace(TINY, old, new)
     err = run_bad(tmp_path, capsys, bad)
@@ -332,12 +439,16 @@ def test_help_exits_0(capsys):
 # --------------------------------------------------------------------------- issue 13
 
 
-@pytest.mark.parametrize("opts", [
-    ["--json", "{dir}"],                                  # a directory
-    ["--plot", "{dir}/x.xyz"],                            # an unknown image format
-    ["--json", "{dir}/o.json", "--csv", "{dir}/o.json"],  # two outputs on one path
-    ["--json", "{scenario}"],                             # the input scenario itself
-], ids=["directory", "unknown-format", "same-path", "input-file"])
+@pytest.mark.parametrize(
+    "opts",
+    [
+        ["--json", "{dir}"],  # a directory
+        ["--plot", "{dir}/x.xyz"],  # an unknown image format
+        ["--json", "{dir}/o.json", "--csv", "{dir}/o.json"],  # two outputs on one path
+        ["--json", "{scenario}"],  # the input scenario itself
+    ],
+    ids=["directory", "unknown-format", "same-path", "input-file"],
+)
 def test_outputs_are_checked_before_the_run(tiny, tmp_path, capsys, monkeypatch, opts):
     """These failed with a traceback after the whole run (results lost), or overwrote the
     input scenario / each other."""
@@ -376,9 +487,24 @@ def test_saturated_points_are_marked_not_simulated(tmp_path, capsys):
     """The example's 4:1 design saturates its spine uplinks at load 0.6: that point used to
     run for minutes and leave as an ordinary row; now every output marks it saturated."""
     out = tmp_path
-    code = main(["compare", "--loads", "0,0.6", "--load", "0.6", "--samples", "1",
-                 "--json", str(out / "c.json"), "--csv", str(out / "c.csv"),
-                 "--plot", str(out / "c.png"), "--no-progress"])
+    code = main(
+        [
+            "compare",
+            "--loads",
+            "0,0.6",
+            "--load",
+            "0.6",
+            "--samples",
+            "1",
+            "--json",
+            str(out / "c.json"),
+            "--csv",
+            str(out / "c.csv"),
+            "--plot",
+            str(out / "c.png"),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "saturated" in text and "leaf-spine 4:1" in text

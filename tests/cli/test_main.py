@@ -1,5 +1,6 @@
 """``fabricsim demo`` (formerly ``python -m fabricsim``): the leaf-spine tour runs and its
-numbers are consistent. ``python -m fabricsim`` itself is ``fabricsim compare``: test_commands.py."""
+numbers are consistent. ``python -m fabricsim`` itself is ``fabricsim compare``:
+test_commands.py."""
 
 from __future__ import annotations
 

@@ -19,7 +19,9 @@ from fabricsim.cli.scenario import (
 )
 from scenario_text import TINY, line_of, replace
 
-SITES = TINY + """
+SITES = (
+    TINY
+    + """
 [scorecard]
 regions = ["paris"]
 slo_ms = 15.0
@@ -48,6 +50,7 @@ preset = "liquid-ai-campus"
 power_price_per_mwh = 55.0
 distance_km = { paris = 1500.0 }
 """
+)
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:
@@ -74,14 +77,27 @@ def test_facility_tables_load():
     sc = load_scenario(SITES, name="sites.toml")
     metro, campus = sc.facilities
     assert metro == fs.Facility(
-        name="metro", cooling="air", it_power_mw=2.0, rack_power_kw=9.0, ambient_c=(20.0, 30.0),
-        power_price_per_mwh=140.0, distance_km={"paris": 20.0},
-        carriers=[dict(name="fibre-a", capacity_gbps=400.0, availability=0.997),
-                  dict(name="fibre-b", capacity_gbps=400.0, availability=0.997)])
-    assert campus == fs.Facility.preset("liquid-ai-campus", name="campus",
-                                        power_price_per_mwh=55.0, distance_km={"paris": 1500.0})
-    assert sc.scorecard == {"regions": ["paris"], "slo_ms": 15.0, "server_ms": 0.0,
-                            "requests": 2000}
+        name="metro",
+        cooling="air",
+        it_power_mw=2.0,
+        rack_power_kw=9.0,
+        ambient_c=(20.0, 30.0),
+        power_price_per_mwh=140.0,
+        distance_km={"paris": 20.0},
+        carriers=[
+            dict(name="fibre-a", capacity_gbps=400.0, availability=0.997),
+            dict(name="fibre-b", capacity_gbps=400.0, availability=0.997),
+        ],
+    )
+    assert campus == fs.Facility.preset(
+        "liquid-ai-campus", name="campus", power_price_per_mwh=55.0, distance_km={"paris": 1500.0}
+    )
+    assert sc.scorecard == {
+        "regions": ["paris"],
+        "slo_ms": 15.0,
+        "server_ms": 0.0,
+        "requests": 2000,
+    }
     assert sc.scorecard_design == "ls 1:1"
     # a scenario without facilities still loads (fabricsim compare ignores them)
     assert load_scenario(TINY).facilities == ()
@@ -101,22 +117,54 @@ def test_built_in_example_has_three_contrasting_sites():
 @pytest.mark.parametrize(
     "old, new, key, message",
     [
-        ("it_power_mw = 2.0", "it_power_mw = -2.0", "facility[0].it_power_mw",
-         "must be a finite number > 0, got -2.0"),
-        ('cooling = "air"', 'cooling = "swamp"', "facility[0].cooling",
-         "unknown value 'swamp'; valid: air, rear_door, direct_liquid, immersion"),
-        ("ambient_c = [20.0, 30.0]", "ambient_c = [20.0, nan]", "facility[0].ambient_c",
-         "ambient_c[1]: must be a finite number in [-60, 60], got nan"),
-        ("rack_power_kw = 9.0", "rack_power_kw = 5.0", "facility[0].rack_power_kw",
-         "5 kW per rack is below one h100-ndr400 server at its minimum GPU power limit"),
-        ("rack_power_kw = 9.0", 'rack_power_kw = "lots"', "facility[0].rack_power_kw",
-         "expected a number, got 'lots'"),
-        ("availability = 0.997", "availability = 1.5", "facility[0].carriers[0].availability",
-         "must be a finite number in [0, 1], got 1.5"),
-        ('preset = "liquid-ai-campus"', 'preset = "liquid-campus"', "facility[1].preset",
-         "unknown preset 'liquid-campus' (did you mean 'liquid-ai-campus'?)"),
-        ("power_price_per_mwh = 55.0", "power_prize_per_mwh = 55.0",
-         "facility[1].power_prize_per_mwh", "unknown key (did you mean 'power_price_per_mwh'?)"),
+        (
+            "it_power_mw = 2.0",
+            "it_power_mw = -2.0",
+            "facility[0].it_power_mw",
+            "must be a finite number > 0, got -2.0",
+        ),
+        (
+            'cooling = "air"',
+            'cooling = "swamp"',
+            "facility[0].cooling",
+            "unknown value 'swamp'; valid: air, rear_door, direct_liquid, immersion",
+        ),
+        (
+            "ambient_c = [20.0, 30.0]",
+            "ambient_c = [20.0, nan]",
+            "facility[0].ambient_c",
+            "ambient_c[1]: must be a finite number in [-60, 60], got nan",
+        ),
+        (
+            "rack_power_kw = 9.0",
+            "rack_power_kw = 5.0",
+            "facility[0].rack_power_kw",
+            "5 kW per rack is below one h100-ndr400 server at its minimum GPU power limit",
+        ),
+        (
+            "rack_power_kw = 9.0",
+            'rack_power_kw = "lots"',
+            "facility[0].rack_power_kw",
+            "expected a number, got 'lots'",
+        ),
+        (
+            "availability = 0.997",
+            "availability = 1.5",
+            "facility[0].carriers[0].availability",
+            "must be a finite number in [0, 1], got 1.5",
+        ),
+        (
+            'preset = "liquid-ai-campus"',
+            'preset = "liquid-campus"',
+            "facility[1].preset",
+            "unknown preset 'liquid-campus' (did you mean 'liquid-ai-campus'?)",
+        ),
+        (
+            "power_price_per_mwh = 55.0",
+            "power_prize_per_mwh = 55.0",
+            "facility[1].power_prize_per_mwh",
+            "unknown key (did you mean 'power_price_per_mwh'?)",
+        ),
         ("slo_ms = 15.0", "slo_ms = 0", "scorecard.slo_ms", "must be > 0"),
     ],
 )
@@ -131,8 +179,10 @@ def test_bad_facility_values_name_file_line_and_key(old, new, key, message):
 def test_missing_region_distance_and_missing_name():
     text = replace(SITES, "distance_km = { paris = 1500.0 }", "distance_km = { berlin = 1.0 }")
     msg = error(text)
-    assert msg.startswith(f"bad.toml:{line_of(text, 'berlin = 1.0')}: facility[1].distance_km: "
-                          "site 'campus' has no distance to region 'paris'"), msg
+    assert msg.startswith(
+        f"bad.toml:{line_of(text, 'berlin = 1.0')}: facility[1].distance_km: "
+        "site 'campus' has no distance to region 'paris'"
+    ), msg
     text = replace(SITES, 'name = "campus"\n', "")
     assert "facility[1]: missing key 'name'" in error(text)
     assert "write [[facility]]" in error(TINY + '[facility]\nname = "x"\n')
@@ -149,8 +199,17 @@ def sites_file(tmp_path_factory):
 
 
 def test_cli_round_trips_to_the_python_api(sites_file, tmp_path):
-    code, out, _ = run(["scorecard", str(sites_file), "--json", str(tmp_path / "s.json"),
-                        "--csv", str(tmp_path / "s.csv"), "--no-progress"])
+    code, out, _ = run(
+        [
+            "scorecard",
+            str(sites_file),
+            "--json",
+            str(tmp_path / "s.json"),
+            "--csv",
+            str(tmp_path / "s.csv"),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     api = run_scorecard(load_scenario(sites_file))
     assert json.loads((tmp_path / "s.json").read_text()) == json.loads(api.to_json())
@@ -160,14 +219,34 @@ def test_cli_round_trips_to_the_python_api(sites_file, tmp_path):
     # the same with the API called by hand
     sc = load_scenario(sites_file)
     bg = fs.Background(sizes="websearch", load=0.3)
-    card = fs.scorecard(list(sc.facilities), sc.fabrics["ls 1:1"], sc.job, regions=["paris"],
-                        slo_ms=15.0, requests=2000, background=bg, samples=2, seed=1)
+    card = fs.scorecard(
+        list(sc.facilities),
+        sc.fabrics["ls 1:1"],
+        sc.job,
+        regions=["paris"],
+        slo_ms=15.0,
+        requests=2000,
+        background=bg,
+        samples=2,
+        seed=1,
+    )
     assert card.to_json() == api.to_json()
 
 
 def test_cli_json_to_stdout_and_overrides(sites_file):
-    code, out, _ = run(["scorecard", str(sites_file), "--json", "-", "--samples", "3",
-                        "--seed", "4", "--no-progress"])
+    code, out, _ = run(
+        [
+            "scorecard",
+            str(sites_file),
+            "--json",
+            "-",
+            "--samples",
+            "3",
+            "--seed",
+            "4",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     doc = json.loads(out)
     api = run_scorecard(load_scenario(sites_file), samples=3, seed=4)

@@ -624,5 +624,10 @@ def test_edge_sites_bad_border(kwargs, name):
 def test_oversubscription_that_leaves_no_uplink_capacity_is_named():
     # found by fuzzing: 4.5e307:1 made the uplinks 0 Gb/s and the builder divided by zero
     with pytest.raises(InvalidArgumentError, match="oversubscription"):
-        builders.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=1,
-                      oversubscription=4.49423283715579e+307)
+        builders.leaf_spine(
+            leaves=2,
+            spines=2,
+            hosts_per_leaf=2,
+            gpus_per_host=1,
+            oversubscription=4.49423283715579e307,
+        )

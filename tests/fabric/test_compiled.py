@@ -486,8 +486,9 @@ def test_spray_conserves_flow_at_every_hop():
                 shares[u].add(round(f, 12))
             assert all(len(v) == 1 for v in shares.values())
             # The spray DAG is exactly the union of the equal-cost paths.
-            union = {(p[i], p[i + 1]) for p in fab.paths(s, d, metric="hops")
-                     for i in range(len(p) - 1)}
+            union = {
+                (p[i], p[i + 1]) for p in fab.paths(s, d, metric="hops") for i in range(len(p) - 1)
+            }
             assert set(r.links) == union
 
 

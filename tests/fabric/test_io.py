@@ -14,22 +14,27 @@ from fabricsim.exceptions import InvalidArgumentError
 from fabricsim.fabric import builders, schema
 from fabricsim.fabric.io import read_cable_list
 
-CARRIERS = [{"name": 'telco "a" é', "capacity_gbps": 100.0, "availability": 0.999},
-            {"name": "b", "capacity_gbps": 40.0, "availability": 0.99}]
-SITES = [{"name": "lyon", "carriers": ['telco "a" é', "b"], "distance_km": 400.0,
-          "capacity_gbps": 10.0}]
+CARRIERS = [
+    {"name": 'telco "a" é', "capacity_gbps": 100.0, "availability": 0.999},
+    {"name": "b", "capacity_gbps": 40.0, "availability": 0.99},
+]
+SITES = [
+    {"name": "lyon", "carriers": ['telco "a" é', "b"], "distance_km": 400.0, "capacity_gbps": 10.0}
+]
 
 
 def graphs():
-    ls = builders.leaf_spine(leaves=2, spines=3, hosts_per_leaf=2, gpus_per_host=2,
-                             oversubscription=2.0)
+    ls = builders.leaf_spine(
+        leaves=2, spines=3, hosts_per_leaf=2, gpus_per_host=2, oversubscription=2.0
+    )
     edge = builders.edge_sites(ls, sites=SITES, carriers=CARRIERS)
     failed = fs.fail(fs.Fabric.from_networkx(edge), nodes=["spine0"]).to_networkx()
     return {
         "leaf_spine": ls,
         "fat_tree": builders.fat_tree(k=4),
-        "rail_optimized": builders.rail_optimized(scalable_units=2, nodes_per_su=2,
-                                                  gpus_per_node=2, spines_per_su=2, cores=2),
+        "rail_optimized": builders.rail_optimized(
+            scalable_units=2, nodes_per_su=2, gpus_per_node=2, spines_per_su=2, cores=2
+        ),
         "edge_sites": edge,
         "to_networkx": fs.Fabric.from_networkx(ls).to_networkx(),
         "failed": failed,
@@ -72,8 +77,9 @@ def test_records_are_json_text_and_builders_read_them():
     again = fs.fail(fs.Fabric.from_networkx(H), nodes=["spine1"])
     assert schema.graph_record(again.graph, "failed")["nodes"] == ["spine0", "spine1"]
     # an oversubscription sweep rebuilds a design read from GraphML
-    job = fs.TrainingJob(params=1e8, layers=2, hidden_size=256, data_parallel=8,
-                         global_batch_tokens=8 * 4096)
+    job = fs.TrainingJob(
+        params=1e8, layers=2, hidden_size=256, data_parallel=8, global_batch_tokens=8 * 4096
+    )
     ls = fs.Fabric.from_networkx(round_trip(graphs()["leaf_spine"], "graphml"))
     out = fs.sweep_oversubscription(ls, job, ratios=(1.0,), background_loads=(0.0,), samples=1)
     assert list(out) == ["1:1"]
@@ -133,26 +139,33 @@ def test_cable_list(tmp_path):
     assert list(H.edges(data=True)) == list(G.edges(data=True))
     # optional columns, in any order
     r2 = tmp_path / "more.csv"
-    r2.write_text("b_node,b_role,a_node,a_role,latency_us,gbps,kind,a_host,a_rail\n"
-                  "leaf0,leaf,x0,gpu,0.6,400,access,hostA,0\n"
-                  "leaf0,leaf,x1,gpu,0.6,400,access,hostA,1\n")
+    r2.write_text(
+        "b_node,b_role,a_node,a_role,latency_us,gbps,kind,a_host,a_rail\n"
+        "leaf0,leaf,x0,gpu,0.6,400,access,hostA,0\n"
+        "leaf0,leaf,x1,gpu,0.6,400,access,hostA,1\n"
+    )
     M = read_cable_list(r2)
     assert M.nodes["x1"] == {"role": "gpu", "host": "hostA", "rail": 1}
 
 
-@pytest.mark.parametrize("text, match", [
-    ("", "empty"),
-    ("a_node,a_role,b_node,b_role,gbps\n", "lacks latency_us"),
-    ("a_node,a_role,b_node,b_role,gbps,latency_us,colour\n", "unknown column 'colour'"),
-    ("g0,gpu,leaf0,leaf,400\n", "cables.csv:1: expected"),
-    ("g0,gpu,leaf0,router,400,0.6\n", "cables.csv:1: b_role: unknown role 'router'"),
-    ("g0,gpu,leaf0,leaf,fast,0.6\n", "cables.csv:1: gbps: expected a number, got 'fast'"),
-    ("g0,gpu,leaf0,leaf,400,-1\n", "cables.csv:1: latency_us: must be a finite number > 0"),
-    ("g0,gpu,leaf0,leaf,400,0.6\ng0,leaf,leaf1,leaf,400,0.6\n",
-     "cables.csv:2: a_role: 'g0' is a leaf here but a gpu at .*cables.csv:1"),
-    ("g0,gpu,g0,gpu,400,0.6\n", "cables.csv:1: a cable from 'g0' to itself"),
-    ("g0,gpu,leaf0,leaf,400,0.6,,\n", "cables.csv:1: expected"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", "empty"),
+        ("a_node,a_role,b_node,b_role,gbps\n", "lacks latency_us"),
+        ("a_node,a_role,b_node,b_role,gbps,latency_us,colour\n", "unknown column 'colour'"),
+        ("g0,gpu,leaf0,leaf,400\n", "cables.csv:1: expected"),
+        ("g0,gpu,leaf0,router,400,0.6\n", "cables.csv:1: b_role: unknown role 'router'"),
+        ("g0,gpu,leaf0,leaf,fast,0.6\n", "cables.csv:1: gbps: expected a number, got 'fast'"),
+        ("g0,gpu,leaf0,leaf,400,-1\n", "cables.csv:1: latency_us: must be a finite number > 0"),
+        (
+            "g0,gpu,leaf0,leaf,400,0.6\ng0,leaf,leaf1,leaf,400,0.6\n",
+            "cables.csv:2: a_role: 'g0' is a leaf here but a gpu at .*cables.csv:1",
+        ),
+        ("g0,gpu,g0,gpu,400,0.6\n", "cables.csv:1: a cable from 'g0' to itself"),
+        ("g0,gpu,leaf0,leaf,400,0.6,,\n", "cables.csv:1: expected"),
+    ],
+)
 def test_bad_cable_lists_name_file_line_and_column(tmp_path, text, match):
     p = tmp_path / "cables.csv"
     p.write_text(text)

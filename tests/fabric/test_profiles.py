@@ -26,9 +26,16 @@ def fields_of(p: Profile, **changes) -> dict:
 
 
 def test_builtin_names():
-    assert profiles.list_profiles() == ["a100-hdr200", "a100-hdr200x4", "b200-xdr800",
-                                        "gb200-nvl72", "h100-ndr400", "h100-roce200x8",
-                                        "h100-roce400x4", "h200-ndr400"]
+    assert profiles.list_profiles() == [
+        "a100-hdr200",
+        "a100-hdr200x4",
+        "b200-xdr800",
+        "gb200-nvl72",
+        "h100-ndr400",
+        "h100-roce200x8",
+        "h100-roce400x4",
+        "h200-ndr400",
+    ]
     assert set(profiles.PROFILES) == set(profiles.list_profiles())
     for name, p in profiles.PROFILES.items():
         assert p.name == name
@@ -246,7 +253,18 @@ def test_issue17_profiles_and_their_nics():
 @pytest.mark.parametrize("bad", [0, 3, True, 2.0])
 def test_nics_per_node_checked(bad):
     with pytest.raises(InvalidArgumentError, match="nics_per_node"):
-        Profile(name="x", gpu="X", gpus_per_node=8, nvlink_gbps=1.0, nic_gbps=1.0,
-                nvlink_latency_us=1.0, access_latency_us=1.0, fabric_latency_us=1.0,
-                base_latency_us=0.0, nvlink_efficiency=1.0, nic_efficiency=1.0,
-                peak_tflops_bf16=1.0, nics_per_node=bad)
+        Profile(
+            name="x",
+            gpu="X",
+            gpus_per_node=8,
+            nvlink_gbps=1.0,
+            nic_gbps=1.0,
+            nvlink_latency_us=1.0,
+            access_latency_us=1.0,
+            fabric_latency_us=1.0,
+            base_latency_us=0.0,
+            nvlink_efficiency=1.0,
+            nic_efficiency=1.0,
+            peak_tflops_bf16=1.0,
+            nics_per_node=bad,
+        )

@@ -1,4 +1,5 @@
-"""Differential tests: the Rust core against the pure-Python reference (fabricsim.testing.reference).
+"""Differential tests: the Rust core against the pure-Python reference
+(fabricsim.testing.reference).
 
 Random small fabrics (a random connected graph of switches, GPUs homed on one or two switches,
 random capacities and latencies), random flow sets (sizes including 0, release times, delays,
@@ -20,8 +21,11 @@ import fabricsim as fs
 from fabricsim.testing import reference as ref
 
 REL, ABS = 1e-9, 1e-15
-SETTINGS = settings(max_examples=150, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # A few values only, so equal capacities / latencies (ties, equal-cost paths) are common.
 CAPS = [10.0, 25.0, 40.0, 100.0, 400.0]
@@ -38,8 +42,13 @@ def fabrics(draw):
         G.add_node(f"sw{s}", role=draw(st.sampled_from(["leaf", "spine"])))
 
     def link(u, v, kind):
-        G.add_edge(u, v, capacity_gbps=draw(st.sampled_from(CAPS)),
-                   latency_us=draw(st.sampled_from(LATS)), kind=kind)
+        G.add_edge(
+            u,
+            v,
+            capacity_gbps=draw(st.sampled_from(CAPS)),
+            latency_us=draw(st.sampled_from(LATS)),
+            kind=kind,
+        )
 
     for s in range(1, n_sw):  # random spanning tree
         link(f"sw{s}", f"sw{draw(st.integers(0, s - 1))}", "fabric")
@@ -65,10 +74,18 @@ def flow_sets(draw, n_gpus):
     for i in range(n):
         src = draw(st.integers(0, n_gpus - 1))
         dst = draw(st.integers(0, n_gpus - 1))
-        size = draw(st.one_of(st.just(0.0), st.sampled_from([1e3, 1e6, 5e6, 1.25e7]),
-                              st.floats(1.0, 2e7, allow_nan=False)))
-        release = draw(st.one_of(st.just(0.0), st.sampled_from([1e-4, 5e-4]),
-                                 st.floats(0.0, 1e-3, allow_nan=False)))
+        size = draw(
+            st.one_of(
+                st.just(0.0),
+                st.sampled_from([1e3, 1e6, 5e6, 1.25e7]),
+                st.floats(1.0, 2e7, allow_nan=False),
+            )
+        )
+        release = draw(
+            st.one_of(
+                st.just(0.0), st.sampled_from([1e-4, 5e-4]), st.floats(0.0, 1e-3, allow_nan=False)
+            )
+        )
         delay = draw(st.one_of(st.just(0.0), st.floats(0.0, 1e-4, allow_nan=False)))
         deps = draw(st.lists(st.integers(0, i - 1), max_size=3, unique=True)) if i else []
         flows.append((src, dst, size, release, delay, deps))
@@ -103,21 +120,23 @@ def compare(rust, py, fab):
     # largest link total (a link that carries ~0 in one engine carries ~0 in the other)
     scale = max(1.0, float(np.max(py.link_bytes, initial=0.0)))
     assert_close("link_bytes", rust.link_bytes, py.link_bytes, rel=REL, abs_=REL * scale)
-    ok = np.isnan(py.mean_rate_Bps) | np.isclose(rust.mean_rate_Bps, py.mean_rate_Bps,
-                                                  rtol=1e-6)
+    ok = np.isnan(py.mean_rate_Bps) | np.isclose(rust.mean_rate_Bps, py.mean_rate_Bps, rtol=1e-6)
     assert ok.all(), "mean_rate_Bps"
 
 
 def reference_net(fab):
     c = fab.compiled
-    return ref.Network(c.num_nodes, c.link_src, c.link_dst, fab.usable_Bps, c.latency_s,
-                       c.transit)
+    return ref.Network(c.num_nodes, c.link_src, c.link_dst, fab.usable_Bps, c.latency_s, c.transit)
 
 
 # --------------------------------------------------------------------------------- flow engine
 @SETTINGS
-@given(data=st.data(), routing=st.sampled_from(["ecmp", "spray"]),
-       metric=st.sampled_from(["hops", "latency"]), seed=st.integers(0, 2**64 - 1))
+@given(
+    data=st.data(),
+    routing=st.sampled_from(["ecmp", "spray"]),
+    metric=st.sampled_from(["hops", "latency"]),
+    seed=st.integers(0, 2**64 - 1),
+)
 def test_engine_matches_reference(data, routing, metric, seed):
     fab = data.draw(fabrics(), label="fabric")
     flows = data.draw(flow_sets(len(fab.gpus)), label="flows")
@@ -136,14 +155,19 @@ def test_engine_matches_reference(data, routing, metric, seed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), routing=st.sampled_from(["ecmp", "spray"]),
-       metric=st.sampled_from(["hops", "latency"]), seed=st.integers(0, 1000))
+@given(
+    data=st.data(),
+    routing=st.sampled_from(["ecmp", "spray"]),
+    metric=st.sampled_from(["hops", "latency"]),
+    seed=st.integers(0, 1000),
+)
 def test_engine_matches_reference_on_leaf_spine(data, routing, metric, seed):
     """Many equal-cost paths and shared bottlenecks: a builder fabric with random traffic.
     The metric is given to both sides explicitly (the reference's own default is "hops")."""
     o = data.draw(st.sampled_from([1.0, 2.0, 3.0]))
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=3, spines=2, hosts_per_leaf=2,
-                                                gpus_per_host=2, oversubscription=o))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=3, spines=2, hosts_per_leaf=2, gpus_per_host=2, oversubscription=o)
+    )
     flows = data.draw(flow_sets(len(fab.gpus)), label="flows")
     m = as_mapping(fab, flows)
     rust = fs.simulate(fab, m, routing=routing, seed=seed, metric=metric, engine="rust")
@@ -153,8 +177,9 @@ def test_engine_matches_reference_on_leaf_spine(data, routing, metric, seed):
 
 def test_engine_matches_reference_simultaneous_identical_flows():
     """Batching: many flows ending at the same instant, successors starting then."""
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2,
-                                                gpus_per_host=1))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=1)
+    )
     g = fab.gpus
     flows = [(g[i], g[(i + 1) % 4], 1e6) for i in range(4)]
     flows += [(g[i], g[(i + 2) % 4], 1e6, 0.0, [0, 1, 2, 3]) for i in range(4)]
@@ -166,21 +191,28 @@ def test_engine_matches_reference_simultaneous_identical_flows():
 
 
 # --------------------------------------------------------------------------------- collectives
-CASES = [(op, algo) for op, algos in (
-    ("all_reduce", ("ring", "tree", "halving_doubling", "direct", "hierarchical")),
-    ("all_gather", ("ring", "halving_doubling", "direct", "hierarchical")),
-    ("reduce_scatter", ("ring", "halving_doubling", "direct", "hierarchical")),
-    ("all_to_all", ("direct", "pairwise")),
-    ("broadcast", ("ring", "direct")),
-    ("reduce", ("ring", "direct")),
-    ("send_recv", ("direct",)),
-) for algo in algos]
+CASES = [
+    (op, algo)
+    for op, algos in (
+        ("all_reduce", ("ring", "tree", "halving_doubling", "direct", "hierarchical")),
+        ("all_gather", ("ring", "halving_doubling", "direct", "hierarchical")),
+        ("reduce_scatter", ("ring", "halving_doubling", "direct", "hierarchical")),
+        ("all_to_all", ("direct", "pairwise")),
+        ("broadcast", ("ring", "direct")),
+        ("reduce", ("ring", "direct")),
+        ("send_recv", ("direct",)),
+    )
+    for algo in algos
+]
 
 
 def _tiny_fabrics():
     return {
-        "leaf_spine": fs.Fabric.from_networkx(fs.leaf_spine(
-            leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=2, oversubscription=2.0)),
+        "leaf_spine": fs.Fabric.from_networkx(
+            fs.leaf_spine(
+                leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=2, oversubscription=2.0
+            )
+        ),
         "rail": fs.Fabric.from_networkx(fs.rail_optimized(nodes_per_su=2, gpus_per_node=2)),
     }
 
@@ -189,10 +221,15 @@ TINY = _tiny_fabrics()
 
 
 @settings(max_examples=60, deadline=None)
-@given(case=st.sampled_from(CASES), fabric=st.sampled_from(sorted(TINY)),
-       size=st.sampled_from([8, 1000, 3 << 20, 123457]),
-       routing=st.sampled_from(["ecmp", "spray"]), seed=st.integers(0, 50),
-       channels=st.sampled_from([None, 1, 3]), metric=st.sampled_from(["hops", "latency"]))
+@given(
+    case=st.sampled_from(CASES),
+    fabric=st.sampled_from(sorted(TINY)),
+    size=st.sampled_from([8, 1000, 3 << 20, 123457]),
+    routing=st.sampled_from(["ecmp", "spray"]),
+    seed=st.integers(0, 50),
+    channels=st.sampled_from([None, 1, 3]),
+    metric=st.sampled_from(["hops", "latency"]),
+)
 def test_collectives_match_reference(case, fabric, size, routing, seed, channels, metric):
     op, algo = case
     fab = TINY[fabric]
@@ -212,9 +249,13 @@ def _as_dict(ids, fractions):
 
 
 @SETTINGS
-@given(data=st.data(), policy=st.sampled_from(["ecmp", "spray"]),
-       metric=st.sampled_from(["hops", "latency"]), seed=st.integers(0, 2**64 - 1),
-       key=st.integers(0, 2**64 - 1))
+@given(
+    data=st.data(),
+    policy=st.sampled_from(["ecmp", "spray"]),
+    metric=st.sampled_from(["hops", "latency"]),
+    seed=st.integers(0, 2**64 - 1),
+    key=st.integers(0, 2**64 - 1),
+)
 def test_route_matches_reference(data, policy, metric, seed, key):
     fab = data.draw(fabrics(), label="fabric")
     net = reference_net(fab)
@@ -222,8 +263,9 @@ def test_route_matches_reference(data, policy, metric, seed, key):
     src = data.draw(st.sampled_from(fab.gpus))
     dst = data.draw(st.sampled_from(fab.gpus))
     r = fab.route(src, dst, policy=policy, seed=seed, flow_key=key, metric=metric)
-    links, fractions, lat = ref.route(net, fab.index(src), fab.index(dst), policy, seed, key,
-                                      metric)
+    links, fractions, lat = ref.route(
+        net, fab.index(src), fab.index(dst), policy, seed, key, metric
+    )
     assert sorted(r.link_ids.tolist()) == links
     got = _as_dict(r.link_ids, r.fractions)
     want = dict(zip(links, fractions, strict=True))
@@ -233,8 +275,9 @@ def test_route_matches_reference(data, policy, metric, seed, key):
     assert math.isclose(r.latency_us, lat * 1e6, rel_tol=1e-12, abs_tol=1e-12)
     # the labels match the ids
     c = fab.compiled
-    assert r.links == tuple((nodes[int(c.link_src[i])], nodes[int(c.link_dst[i])])
-                            for i in r.link_ids)
+    assert r.links == tuple(
+        (nodes[int(c.link_src[i])], nodes[int(c.link_dst[i])]) for i in r.link_ids
+    )
     if policy == "ecmp" and src != dst:
         # a single path, presented in walk order from src to dst
         assert r.links[0][0] == src and r.links[-1][1] == dst
@@ -246,17 +289,22 @@ def test_route_matches_reference(data, policy, metric, seed, key):
 
 
 @SETTINGS
-@given(data=st.data(), policy=st.sampled_from(["ecmp", "spray"]),
-       metric=st.sampled_from(["hops", "latency"]), seed=st.integers(0, 2**64 - 1),
-       key=st.integers(0, 2**64 - 1))
+@given(
+    data=st.data(),
+    policy=st.sampled_from(["ecmp", "spray"]),
+    metric=st.sampled_from(["hops", "latency"]),
+    seed=st.integers(0, 2**64 - 1),
+    key=st.integers(0, 2**64 - 1),
+)
 def test_route_via_matches_reference(data, policy, metric, seed, key):
     """A waypoint: the two halves' fractions add per link, latencies add."""
     fab = data.draw(fabrics(), label="fabric")
     net = reference_net(fab)
     src, via, dst = (data.draw(st.sampled_from(fab.gpus)) for _ in range(3))
     r = fab.route(src, dst, policy=policy, seed=seed, flow_key=key, metric=metric, via=via)
-    pairs, lat = ref._flow_route(net, fab.index(src), fab.index(via), fab.index(dst), policy,
-                                 seed, key, metric)
+    pairs, lat = ref._flow_route(
+        net, fab.index(src), fab.index(via), fab.index(dst), policy, seed, key, metric
+    )
     got = _as_dict(r.link_ids, r.fractions)
     want = dict(pairs)
     assert got.keys() == want.keys()
@@ -267,11 +315,13 @@ def test_route_via_matches_reference(data, policy, metric, seed, key):
 
 @pytest.mark.parametrize("builder", ["leaf_spine", "fat_tree", "rail_optimized"])
 def test_route_matches_reference_on_builders(builder):
-    G = {"leaf_spine": lambda: fs.leaf_spine(leaves=3, spines=4, hosts_per_leaf=2,
-                                             gpus_per_host=2),
-         "fat_tree": lambda: fs.fat_tree(k=4),
-         "rail_optimized": lambda: fs.rail_optimized(scalable_units=2, nodes_per_su=2,
-                                                     gpus_per_node=4)}[builder]()
+    G = {
+        "leaf_spine": lambda: fs.leaf_spine(leaves=3, spines=4, hosts_per_leaf=2, gpus_per_host=2),
+        "fat_tree": lambda: fs.fat_tree(k=4),
+        "rail_optimized": lambda: fs.rail_optimized(
+            scalable_units=2, nodes_per_su=2, gpus_per_node=4
+        ),
+    }[builder]()
     fab = fs.Fabric.from_networkx(G)
     net = reference_net(fab)
     rng = np.random.default_rng(1)
@@ -282,8 +332,10 @@ def test_route_matches_reference_on_builders(builder):
         for policy in ("ecmp", "spray"):
             for metric in ("hops", "latency"):
                 r = fab.route(a, b, policy=policy, seed=seed, flow_key=key, metric=metric)
-                links, fr, lat = ref.route(net, fab.index(a), fab.index(b), policy, seed, key,
-                                           metric)
+                links, fr, lat = ref.route(
+                    net, fab.index(a), fab.index(b), policy, seed, key, metric
+                )
                 assert _as_dict(r.link_ids, r.fractions) == pytest.approx(
-                    dict(zip(links, fr, strict=True)), rel=1e-12)
+                    dict(zip(links, fr, strict=True)), rel=1e-12
+                )
                 assert r.latency_us == pytest.approx(lat * 1e6, rel=1e-12, abs=1e-12)

@@ -27,15 +27,22 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=1,
-                                              gpus_per_host=2))
-ONE_GPU_HOSTS = fs.Fabric.from_networkx(fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=3,
-                                                      gpus_per_host=1))
+SMALL = fs.Fabric.from_networkx(
+    fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=1, gpus_per_host=2)
+)
+ONE_GPU_HOSTS = fs.Fabric.from_networkx(
+    fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=3, gpus_per_host=1)
+)
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
 
 
 # ------------------------------------------------------------------------------ import
@@ -71,8 +78,7 @@ BAD_ARGUMENTS = [
     (fst.fabric_graphs, {"max_switches": True}, "max_switches"),
     (fst.fabric_graphs, {"min_capacity_gbps": 0.0}, "min_capacity_gbps"),
     (fst.fabric_graphs, {"max_capacity_gbps": float("inf")}, "max_capacity_gbps"),
-    (fst.fabric_graphs, {"min_capacity_gbps": 10.0, "max_capacity_gbps": 1.0},
-     "min_capacity_gbps"),
+    (fst.fabric_graphs, {"min_capacity_gbps": 10.0, "max_capacity_gbps": 1.0}, "min_capacity_gbps"),
     (fst.fabric_graphs, {"max_latency_us": float("nan")}, "max_latency_us"),
     (fst.fabric_graphs, {"max_latency_us": 2e6}, "max_latency_us"),
     (fst.fabric_graphs, {"max_homes": 0}, "max_homes"),
@@ -103,8 +109,11 @@ BAD_ARGUMENTS = [
     (fst.collectives, {"max_channels": 65}, "max_channels"),
     (fst.collectives, {"ops": ["all_to_all"], "algorithms": ["ring"]}, "ops"),
     (fst.collectives, {"ops": ["all_gather"], "algorithms": ["hierarchical"]}, "algorithms"),
-    (fst.collectives, {"fabric": ONE_GPU_HOSTS, "ops": ["all_reduce"],
-                       "algorithms": ["hierarchical"]}, "algorithms"),
+    (
+        fst.collectives,
+        {"fabric": ONE_GPU_HOSTS, "ops": ["all_reduce"], "algorithms": ["hierarchical"]},
+        "algorithms",
+    ),
     (fst.traffic_matrices, {"fabric": SMALL, "max_flows": -1}, "max_flows"),
     (fst.traffic_matrices, {"fabric": SMALL, "endpoints": ["nowhere"]}, "endpoints"),
     (fst.traffic_matrices, {"fabric": SMALL, "endpoints": ["host0/gpu0"]}, "endpoints"),
@@ -125,8 +134,11 @@ BAD_ARGUMENTS = [
 ]
 
 
-@pytest.mark.parametrize(("fn", "kwargs", "culprit"), BAD_ARGUMENTS,
-                         ids=[f"{f.__name__}-{c}" for f, _, c in BAD_ARGUMENTS])
+@pytest.mark.parametrize(
+    ("fn", "kwargs", "culprit"),
+    BAD_ARGUMENTS,
+    ids=[f"{f.__name__}-{c}" for f, _, c in BAD_ARGUMENTS],
+)
 def test_bad_arguments_raise_invalid_argument_up_front(fn, kwargs, culprit):
     with pytest.raises(InvalidArgument) as info:
         fn(**kwargs)  # raised by the call itself, before anything is drawn
@@ -143,8 +155,9 @@ def test_arguments_are_keyword_only():
 # ------------------------------------------------------------------------------ validity
 
 
-@given(G=fst.fabric_graphs(min_gpus=2, max_gpus=6, min_switches=2, max_switches=5,
-                           max_edge_sites=2))
+@given(
+    G=fst.fabric_graphs(min_gpus=2, max_gpus=6, min_switches=2, max_switches=5, max_edge_sites=2)
+)
 def test_fabric_graphs_are_schema_valid_and_within_bounds(G):
     H = schema.validate(G)
     roles = dict(H.nodes(data="role"))
@@ -158,8 +171,14 @@ def test_fabric_graphs_are_schema_valid_and_within_bounds(G):
         assert 1.0 <= d["capacity_gbps"] <= 3600.0 and 0.05 <= d["latency_us"] <= 10.0
 
 
-@given(G=st.one_of(fst.leaf_spine_graphs(min_gpus=3), fst.fat_tree_graphs(min_gpus=3),
-                   fst.rail_optimized_graphs(min_gpus=3), fst.edge_site_graphs()))
+@given(
+    G=st.one_of(
+        fst.leaf_spine_graphs(min_gpus=3),
+        fst.fat_tree_graphs(min_gpus=3),
+        fst.rail_optimized_graphs(min_gpus=3),
+        fst.edge_site_graphs(),
+    )
+)
 def test_builder_graphs_are_schema_valid(G):
     fab = fs.Fabric.from_networkx(G)
     assert len(fab.gpus) >= (3 if graph_record(G, "edge_sites") is None else 2)
@@ -169,9 +188,16 @@ def test_builder_graphs_are_schema_valid(G):
         assert len(fab.compiled.roles[fab.compiled.roles == "edge_site"]) >= 1
 
 
-@given(G=fst.leaf_spine_graphs(min_leaves=2, max_leaves=3, max_spines=2,
-                               max_hosts_per_leaf=2, max_gpus_per_host=3,
-                               oversubscription=st.sampled_from([1.0, 3.0])))
+@given(
+    G=fst.leaf_spine_graphs(
+        min_leaves=2,
+        max_leaves=3,
+        max_spines=2,
+        max_hosts_per_leaf=2,
+        max_gpus_per_host=3,
+        oversubscription=st.sampled_from([1.0, 3.0]),
+    )
+)
 def test_leaf_spine_parameters_stay_in_bounds(G):
     p = graph_record(G, "params")
     assert 2 <= p["leaves"] <= 3 and 1 <= p["spines"] <= 2
@@ -200,11 +226,15 @@ def test_collectives_are_valid_for_their_fabric(data):
     assert res.n_ranks == n
 
 
-@given(data=st.data(), algo=st.sampled_from(["hierarchical", "halving_doubling"]),
-       op=st.sampled_from(["all_gather", "reduce_scatter", "all_reduce"]))
+@given(
+    data=st.data(),
+    algo=st.sampled_from(["hierarchical", "halving_doubling"]),
+    op=st.sampled_from(["all_gather", "reduce_scatter", "all_reduce"]),
+)
 def test_constrained_algorithms_get_fitting_ranks(data, algo, op):
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2,
-                                                gpus_per_host=3))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2, gpus_per_host=3)
+    )
     coll = data.draw(fst.collectives(fab, ops=[op], algorithms=[algo], max_size_bytes=1 << 12))
     ranks = fab.gpus if coll.ranks is None else coll.ranks
     if algo == "halving_doubling" and op != "all_reduce":
@@ -219,8 +249,9 @@ def test_constrained_algorithms_get_fitting_ranks(data, algo, op):
 @given(coll=fst.collectives(max_size_bytes=1 << 12))
 def test_collectives_without_a_fabric_run_on_any_fabric(coll):
     assert coll.ranks is None and coll.algorithm != "hierarchical"
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=3,
-                                                gpus_per_host=1))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=3, gpus_per_host=1)
+    )
     assert coll.run(fab).time_s > 0  # 3 ranks: not a power of two either
 
 
@@ -244,13 +275,18 @@ def test_size_cdfs_are_valid(cdf):
 
 
 @settings(max_examples=10)
-@given(bg=fst.backgrounds(sizes=st.sampled_from(["websearch", "storage"]),
-                          patterns=("uniform", "permutation", "incast", "tenant")),
-       load=fst.background_loads(min_load=0.1, max_load=0.5))
+@given(
+    bg=fst.backgrounds(
+        sizes=st.sampled_from(["websearch", "storage"]),
+        patterns=("uniform", "permutation", "incast", "tenant"),
+    ),
+    load=fst.background_loads(min_load=0.1, max_load=0.5),
+)
 def test_backgrounds_run_in_tail_latency(bg, load):
     assert isinstance(bg, fs.Background) and 0.0 <= bg.load <= 0.9
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2,
-                                                gpus_per_host=1))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2, gpus_per_host=1)
+    )
     job = fs.Collective("all_reduce", 1 << 20, fab.gpus[:2], algorithm="ring")
     # a drawn background may saturate a link (load + static_fraction): reported, not simulated
     res = fs.tail_latency(fab, job, bg, samples=2, overload="saturate")
@@ -313,8 +349,9 @@ def test_setup_hook_registers_fabricsim_types():
     assert isinstance(bg, fs.Background)
     assert isinstance(find(st.from_type(fs.TrainingJob), lambda j: True), fs.TrainingJob)
     sc = find(st.from_type(fs.Scenario), lambda s: True)
-    assert isinstance(sc, fs.Scenario) and sc.job.gpus <= min(len(f.gpus)
-                                                              for f in sc.fabrics.values())
+    assert isinstance(sc, fs.Scenario) and sc.job.gpus <= min(
+        len(f.gpus) for f in sc.fabrics.values()
+    )
 
 
 def test_pyproject_declares_the_entry_point():
@@ -341,9 +378,10 @@ REGISTERED = """
 def test_types_register_whichever_is_imported_first():
     # Without the installed entry point too: fabricsim registers when Hypothesis came first,
     # the entry point's hook when fabricsim did.
-    for first, hook in (("import hypothesis", ""),
-                        ("import fabricsim", "import _fabricsim_hypothesis as h; "
-                                             "h._hypothesis_setup_hook()")):
+    for first, hook in (
+        ("import hypothesis", ""),
+        ("import fabricsim", "import _fabricsim_hypothesis as h; h._hypothesis_setup_hook()"),
+    ):
         out = run_python(REGISTERED.format(first=first, hook=hook), HYPOTHESIS_NO_PLUGINS="1")
         assert out.returncode == 0, (first, out.stderr)
         assert out.stdout.split() == ["Fabric", "Scenario"], (first, out.stdout)
@@ -364,8 +402,10 @@ def test_the_hook_does_not_import_fabricsim():
 def test_entry_point_registers_types_in_a_fresh_interpreter():
     eps = importlib.metadata.entry_points(group="hypothesis")
     if not any(ep.value == "_fabricsim_hypothesis:_hypothesis_setup_hook" for ep in eps):
-        pytest.skip("installed metadata predates the lazy entry point: reinstall fabricsim "
-                    "(pip install -e . / maturin develop)")
+        pytest.skip(
+            "installed metadata predates the lazy entry point: reinstall fabricsim "
+            "(pip install -e . / maturin develop)"
+        )
     out = run_python("""
         import sys
         import hypothesis
@@ -404,6 +444,11 @@ def test_profile_from_environment():
     out = run_python(code, FABRICSIM_HYPOTHESIS_PROFILE="thorough")
     assert out.stdout.split() == ["fabricsim-thorough", "2000"], out.stderr
     env = {k: v for k, v in os.environ.items() if k != fst.PROFILE_ENV}
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                         text=True, timeout=120, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert out.stdout.split() == ["fabricsim-fast", "25"], out.stderr

@@ -40,8 +40,14 @@ def switch(n, *, nic_gbps=NIC_GBPS, access_us=ACCESS_US):
     """n GPUs, one NIC each, all on one leaf: every path is GPU -> leaf -> GPU."""
     key = (n, nic_gbps, access_us)
     if key not in _FABRICS:
-        G = fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=n, gpus_per_host=1,
-                          nic_gbps=nic_gbps, access_latency_us=access_us)
+        G = fs.leaf_spine(
+            leaves=1,
+            spines=1,
+            hosts_per_leaf=n,
+            gpus_per_host=1,
+            nic_gbps=nic_gbps,
+            access_latency_us=access_us,
+        )
         _FABRICS[key] = fs.Fabric.from_networkx(G)
     return _FABRICS[key]
 
@@ -53,7 +59,8 @@ def close(got, want, rel=REL):
 def check(res, want, what=""):
     assert close(res.time_s, want), (
         f"{what}: time {res.time_s!r} s != closed form {want!r} s "
-        f"(rel err {res.time_s / want - 1:.3e})")
+        f"(rel err {res.time_s / want - 1:.3e})"
+    )
 
 
 SIZES = [1, 4099, 3 << 20, 1 << 30]
@@ -93,8 +100,7 @@ def test_ring_channels_share_the_nic_same_closed_form(channels):
     check(res, 2 * (n - 1) * (ALPHA + S / (n * B)), f"channels={channels}")
 
 
-@pytest.mark.parametrize("op,steps", [("all_reduce", 2), ("all_gather", 1),
-                                      ("reduce_scatter", 1)])
+@pytest.mark.parametrize("op,steps", [("all_reduce", 2), ("all_gather", 1), ("reduce_scatter", 1)])
 @pytest.mark.parametrize("channels", [1, 4])
 def test_merged_steps_stay_exact(op, steps, channels):
     """A tiny max_flows merges consecutive ring steps into one flow that pays their
@@ -112,11 +118,13 @@ def test_merged_steps_respect_max_flows(channels):
     """max_flows is the budget merging works to: the flow count must not exceed it unless even
     one flow per (channel, rank, phase) does (the least merging can reach)."""
     n, max_flows = 64, 1000
-    res = fs.collective(switch(n), "all_reduce", 1 << 20, algorithm="ring",
-                        channels=channels, max_flows=max_flows)
+    res = fs.collective(
+        switch(n), "all_reduce", 1 << 20, algorithm="ring", channels=channels, max_flows=max_flows
+    )
     floor = channels * n * 2
     assert len(res.flow_src) <= max(max_flows, floor), (
-        f"channels={channels}: {len(res.flow_src)} flows > max_flows={max_flows}")
+        f"channels={channels}: {len(res.flow_src)} flows > max_flows={max_flows}"
+    )
 
 
 # ------------------------------------------------------------------------- halving / doubling
@@ -169,7 +177,8 @@ def test_halving_doubling_non_power_of_two_fold_closed_form(n):
     folded_into = set(res.flow_dst[res.flow_phase == names.index("fold")].tolist())
     into_folding = halving & np.isin(res.flow_dst, list(folded_into))
     assert res.flow_start_s[into_folding].min() >= fold.end_s - 1e-15, (
-        f"n={n}: a halving message went into a rank still receiving the fold")
+        f"n={n}: a halving message went into a rank still receiving the fold"
+    )
     check(res, _fold_closed_form(n, S), f"halving_doubling fold n={n}")
 
 
@@ -212,8 +221,9 @@ def test_chain_closed_form(op, n, K):
     check(res, (n - 1 + K - 1) * (ALPHA + S / (K * B)), f"{op} chain n={n} K={K}")
 
 
-@pytest.mark.parametrize("S,K", [(1, 1), (512 * 1024, 1), (512 * 1024 + 1, 2), (3 << 20, 6),
-                                 (1 << 30, 64)])
+@pytest.mark.parametrize(
+    "S,K", [(1, 1), (512 * 1024, 1), (512 * 1024 + 1, 2), (3 << 20, 6), (1 << 30, 64)]
+)
 def test_chain_default_pipeline_chunks(S, K):
     """Default: one piece per 512 KiB, between 1 and 64."""
     n = 4
@@ -240,27 +250,48 @@ def test_send_recv_closed_form(n, S):
 def test_hierarchical_closed_form_on_rail_optimized():
     """Intra-host rings over NVLink, then one ring per rail (one leaf hop), then NVLink."""
     H, g = 4, 4
-    G = fs.rail_optimized(nodes_per_su=H, gpus_per_node=g, nvlink_gbps=3600.0,
-                          nvlink_latency_us=0.5, access_latency_us=0.6)
+    G = fs.rail_optimized(
+        nodes_per_su=H,
+        gpus_per_node=g,
+        nvlink_gbps=3600.0,
+        nvlink_latency_us=0.5,
+        access_latency_us=0.6,
+    )
     fab = fs.Fabric.from_networkx(G)
     n, S = H * g, 1 << 28
     Bn, an, ar = 3600e9 / 8, 2 * 0.5e-6, 2 * 0.6e-6
     intra = (g - 1) * (an + S / (g * Bn))
     inter = (H - 1) * (ar + S / (n * B))
-    want = {"all_reduce": 2 * intra + 2 * inter, "all_gather": intra + inter,
-            "reduce_scatter": intra + inter}
+    want = {
+        "all_reduce": 2 * intra + 2 * inter,
+        "all_gather": intra + inter,
+        "reduce_scatter": intra + inter,
+    }
     for op, t in want.items():
         check(fs.collective(fab, op, S, algorithm="hierarchical"), t, f"hierarchical {op}")
 
 
 # ------------------------------------------------------------------------------ nccl-tests bw
-@pytest.mark.parametrize("op,algo", [
-    ("all_reduce", "ring"), ("all_reduce", "tree"), ("all_reduce", "halving_doubling"),
-    ("all_reduce", "direct"), ("all_gather", "ring"), ("all_gather", "direct"),
-    ("reduce_scatter", "ring"), ("reduce_scatter", "halving_doubling"),
-    ("all_to_all", "direct"), ("all_to_all", "pairwise"), ("broadcast", "ring"),
-    ("broadcast", "direct"), ("reduce", "ring"), ("reduce", "direct"),
-    ("send_recv", "direct")])
+@pytest.mark.parametrize(
+    "op,algo",
+    [
+        ("all_reduce", "ring"),
+        ("all_reduce", "tree"),
+        ("all_reduce", "halving_doubling"),
+        ("all_reduce", "direct"),
+        ("all_gather", "ring"),
+        ("all_gather", "direct"),
+        ("reduce_scatter", "ring"),
+        ("reduce_scatter", "halving_doubling"),
+        ("all_to_all", "direct"),
+        ("all_to_all", "pairwise"),
+        ("broadcast", "ring"),
+        ("broadcast", "direct"),
+        ("reduce", "ring"),
+        ("reduce", "direct"),
+        ("send_recv", "direct"),
+    ],
+)
 @pytest.mark.parametrize("n", [2, 4])
 def test_algbw_busbw_factors(op, algo, n):
     S = 3 << 20
@@ -292,8 +323,7 @@ def test_ring_busbw_is_nic_rate_at_large_size():
 
 @pytest.fixture(scope="module")
 def h100_pod():
-    G = fs.rail_optimized(scalable_units=1, nodes_per_su=8, gpus_per_node=8,
-                          profile="h100-ndr400")
+    G = fs.rail_optimized(scalable_units=1, nodes_per_su=8, gpus_per_node=8, profile="h100-ndr400")
     return fs.Fabric.from_networkx(G, profile="h100-ndr400")
 
 
@@ -361,16 +391,19 @@ def test_oversubscription_slows_multi_channel_ring_by_ratio(metric, o):
         t[ov] = res
     assert t[o].time_s / t[1].time_s == pytest.approx(o, rel=0.01), (
         f"metric={metric}: time ratio {t[o].time_s / t[1].time_s:.4f} at oversubscription "
-        f"{o}; non-blocking run bottleneck: {t[1].bottlenecks[0]}")
+        f"{o}; non-blocking run bottleneck: {t[1].bottlenecks[0]}"
+    )
 
 
 def test_hops_metric_intra_host_nvlink_and_nic_paths_tie():
-    """Documented (docs/schema.md, "Multi-GPU hosts"): with metric="hops" two GPUs of one host are two
+    """Documented (docs/schema.md, "Multi-GPU hosts"): with metric="hops" two GPUs of one host
+    are two
     hops apart both through their NVSwitch and through their shared leaf, so both are
     equal-cost paths and spraying splits intra-host traffic between NVLink and the NIC; the
     latency metric keeps only the NVLink path."""
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1,
-                                                gpus_per_host=4))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=4)
+    )
     for h in range(2):
         gpus = [f"host{h}/gpu{i}" for i in range(4)]
         nvlink = f"host{h}/nvswitch"
@@ -380,12 +413,12 @@ def test_hops_metric_intra_host_nvlink_and_nic_paths_tie():
                 if a == b:
                     continue
                 assert sorted(fab.paths(a, b, metric="hops")) == sorted(
-                    [[a, nvlink, b], [a, leaf, b]])
+                    [[a, nvlink, b], [a, leaf, b]]
+                )
                 assert fab.distance(a, b, metric="hops") == 2.0
                 spray = fab.route(a, b, policy="spray", metric="hops")
                 frac = dict(zip(spray.links, spray.fractions.tolist(), strict=True))
-                assert frac == {(a, nvlink): 0.5, (nvlink, b): 0.5, (a, leaf): 0.5,
-                                (leaf, b): 0.5}
+                assert frac == {(a, nvlink): 0.5, (nvlink, b): 0.5, (a, leaf): 0.5, (leaf, b): 0.5}
                 assert fab.paths(a, b, metric="latency") == [[a, nvlink, b]]
                 assert fab.paths(a, b) == [[a, nvlink, b]]  # the default metric is latency
 
@@ -394,8 +427,9 @@ def test_hops_metric_intra_host_nvlink_and_nic_paths_tie():
 def test_oversubscribed_permutation_exact_ratio(o):
     """Every GPU under leaf0 sends to its own GPU under leaf1 at once: the leaf's uplinks
     carry the whole downlink, so transfer times scale exactly by the oversubscription."""
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=4,
-                                                gpus_per_host=1, oversubscription=o))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=4, gpus_per_host=1, oversubscription=o)
+    )
     g, S = fab.gpus, 1e9
     res = fs.simulate(fab, [(g[i], g[4 + i], S) for i in range(4)], routing="spray")
     assert np.allclose(res.transfer_end_s, o * S / B, rtol=REL, atol=0)
@@ -406,8 +440,9 @@ def test_oversubscribed_permutation_exact_ratio(o):
 def test_oversubscribed_direct_all_to_all(o):
     """8 GPUs, 4 per leaf: each NIC sends 7/8 S; each leaf sends 4 x 4 x S/8 = 2S up its
     uplinks of 4B/o. Time = max(7/8 S/B, o S/(2B)) + the cross-leaf latency."""
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=4,
-                                                gpus_per_host=1, oversubscription=o))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=4, gpus_per_host=1, oversubscription=o)
+    )
     S = 1 << 30
     res = fs.collective(fab, "all_to_all", S, algorithm="direct", routing="spray")
     check(res, CROSS_ALPHA + max(7 / 8, o / 2) * S / B, f"direct all_to_all o={o}")
@@ -417,18 +452,21 @@ def test_intra_host_flow_uses_nvlink_on_leaf_spine():
     """Two GPUs of one host: the transfer should go at NVLink speed, not through the NIC,
     under the latency metric (explicit, and the default). With metric="hops" the NIC path
     ties with the NVLink one (documented): spraying sends half of the flow over each."""
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1,
-                                                gpus_per_host=4))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=1, gpus_per_host=4)
+    )
     S = 450e9
     for mkw in ({}, {"metric": "latency"}):
         for routing in ("spray", "ecmp"):
             for seed in range(4):
-                res = fs.simulate(fab, [("host0/gpu0", "host0/gpu1", S)], routing=routing,
-                                  seed=seed, **mkw)
+                res = fs.simulate(
+                    fab, [("host0/gpu0", "host0/gpu1", S)], routing=routing, seed=seed, **mkw
+                )
                 assert close(float(res.transfer_end_s[0]), S / 450e9), (
                     f"{mkw} {routing} seed={seed}: intra-host transfer took "
                     f"{res.transfer_end_s[0]} s, NVLink would take {S / 450e9} s; route: "
-                    f"{fab.route('host0/gpu0', 'host0/gpu1', policy=routing, seed=seed, **mkw).links}")
+                    f"{fab.route('host0/gpu0', 'host0/gpu1', policy=routing, seed=seed, **mkw)}"
+                )
     # metric="hops": both paths are equal-cost, and the sprayed flow loads the NIC with half.
     res = fs.simulate(fab, [("host0/gpu0", "host0/gpu1", S)], routing="spray", metric="hops")
     nic = fab.links_of_edge("host0/gpu0", "leaf0")[0]
@@ -438,8 +476,9 @@ def test_intra_host_flow_uses_nvlink_on_leaf_spine():
 
 # ------------------------------------------------------------------------------------- ECMP
 def test_ecmp_collisions_on_permutation_spray_removes_them():
-    fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=8, hosts_per_leaf=8,
-                                                gpus_per_host=1))
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=8, hosts_per_leaf=8, gpus_per_host=1)
+    )
     g, S = fab.gpus, 1e9
     flows = [(g[i], g[8 + i], S) for i in range(8)]
     spray = fs.simulate(fab, flows, routing="spray")
@@ -511,9 +550,16 @@ def test_unknown_op_and_algorithm_list_valid():
         fs.collective(fab, "all_reduce", 1024, routing="bogus")
 
 
-@pytest.mark.parametrize("op,algo", [("all_to_all", "ring"), ("send_recv", "ring"),
-                                     ("broadcast", "tree"), ("all_gather", "tree"),
-                                     ("all_reduce", "pairwise")])
+@pytest.mark.parametrize(
+    "op,algo",
+    [
+        ("all_to_all", "ring"),
+        ("send_recv", "ring"),
+        ("broadcast", "tree"),
+        ("all_gather", "tree"),
+        ("all_reduce", "pairwise"),
+    ],
+)
 def test_algorithm_not_valid_for_op(op, algo):
     with pytest.raises(InvalidArgumentError, match=rf"'{algo}'.*{op}") as e:
         fs.collective(switch(4), op, 1024, algorithm=algo)
@@ -525,12 +571,23 @@ def test_halving_doubling_half_collective_needs_power_of_two():
         fs.collective(switch(3), "all_gather", 1024, algorithm="halving_doubling")
 
 
-@pytest.mark.parametrize("size,exc", [
-    (0, InvalidArgumentError), (-1, InvalidArgumentError), (float("nan"), InvalidArgumentError),
-    (float("inf"), InvalidArgumentError), (1.5, InvalidArgumentError),
-    (2**63, InvalidArgumentError), (True, InvalidTypeError), (False, InvalidTypeError),
-    ("eight", InvalidArgumentError), ("1.5B", InvalidArgumentError), ([8], InvalidTypeError),
-    (None, InvalidTypeError)])
+@pytest.mark.parametrize(
+    "size,exc",
+    [
+        (0, InvalidArgumentError),
+        (-1, InvalidArgumentError),
+        (float("nan"), InvalidArgumentError),
+        (float("inf"), InvalidArgumentError),
+        (1.5, InvalidArgumentError),
+        (2**63, InvalidArgumentError),
+        (True, InvalidTypeError),
+        (False, InvalidTypeError),
+        ("eight", InvalidArgumentError),
+        ("1.5B", InvalidArgumentError),
+        ([8], InvalidTypeError),
+        (None, InvalidTypeError),
+    ],
+)
 def test_bad_sizes(size, exc):
     with pytest.raises(exc, match="size_bytes"):
         fs.collective(switch(2), "all_reduce", size)
@@ -548,7 +605,9 @@ def test_bad_ranks_named():
     g = fab.gpus
     with pytest.raises(InvalidArgumentError, match=r"ranks.*'leaf0'.*not a GPU"):
         fs.collective(fab, "all_reduce", 1024, ranks=["leaf0", g[0]])
-    with pytest.raises(InvalidArgumentError, match=rf"ranks.*{re.escape(repr(g[1]))}.*more than once"):
+    with pytest.raises(
+        InvalidArgumentError, match=rf"ranks.*{re.escape(repr(g[1]))}.*more than once"
+    ):
         fs.collective(fab, "all_reduce", 1024, ranks=[g[0], g[1], g[1]])
     for few in ([], [g[0]]):
         with pytest.raises(InvalidArgumentError, match=r"ranks.*at least 2"):
@@ -569,9 +628,19 @@ def test_subset_of_ranks():
     assert used == set(fab.indices(ranks).tolist())
 
 
-@pytest.mark.parametrize("kw", [dict(channels=0), dict(channels=65), dict(channels=True),
-                                dict(channels=1.5), dict(pipeline_chunks=0), dict(pipeline_chunks=10**40),
-                                dict(max_flows=999), dict(seed=-1)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(channels=0),
+        dict(channels=65),
+        dict(channels=True),
+        dict(channels=1.5),
+        dict(pipeline_chunks=0),
+        dict(pipeline_chunks=10**40),
+        dict(max_flows=999),
+        dict(seed=-1),
+    ],
+)
 def test_bad_options(kw):
     with pytest.raises(InvalidArgumentError):
         fs.collective(switch(2), "all_reduce", 1024, **kw)
@@ -601,8 +670,22 @@ def test_sweep_sizes_table():
     header = [ln for ln in lines if ln.startswith("#")]
     rows = [ln for ln in lines if not ln.startswith("#")]
     # nccl-tests' column names (src/common.cu), out-of-place then in-place
-    assert header[3].split() == ["#", "size", "count", "type", "redop", "root", "time", "algbw",
-                                 "busbw", "#wrong", "time", "algbw", "busbw", "#wrong"]
+    assert header[3].split() == [
+        "#",
+        "size",
+        "count",
+        "type",
+        "redop",
+        "root",
+        "time",
+        "algbw",
+        "busbw",
+        "#wrong",
+        "time",
+        "algbw",
+        "busbw",
+        "#wrong",
+    ]
     assert "out-of-place" in header[2] and "in-place" in header[2]
     assert len(rows) == len(sizes)
     for r, ln in zip(res, rows, strict=True):
@@ -635,17 +718,23 @@ def test_sweep_sizes_prints_nothing_by_default(capsys):
     # count is per rank for all-gather (size = the whole output buffer), type by datatype
     half = fs.sweep_sizes(fab, "all_gather", min_bytes="1K", max_bytes="1K", datatype="half")
     assert half.rows()[0]["count"] == 1024 // 2 // 4 and half.rows()[0]["type"] == "half"
-    assert fs.sweep_sizes(fab, "broadcast", min_bytes=64, max_bytes=64,
-                          dtype_bytes=8).rows()[0]["type"] == "double"
+    assert (
+        fs.sweep_sizes(fab, "broadcast", min_bytes=64, max_bytes=64, dtype_bytes=8).rows()[0][
+            "type"
+        ]
+        == "double"
+    )
     assert fs.sweep_sizes(fab, "broadcast", min_bytes=64, max_bytes=64).rows()[0]["root"] == 0
 
 
 def test_sweep_sizes_checks_everything_before_printing():
     fab = switch(4)
-    for kw, exc in [(dict(op="all_to_all", algorithm="ring"), InvalidArgumentError),
-                    (dict(datatype="float7"), UnknownNameError),
-                    (dict(routing="spary"), UnknownNameError),
-                    (dict(ranks=["nope"]), InvalidArgumentError)]:
+    for kw, exc in [
+        (dict(op="all_to_all", algorithm="ring"), InvalidArgumentError),
+        (dict(datatype="float7"), UnknownNameError),
+        (dict(routing="spary"), UnknownNameError),
+        (dict(ranks=["nope"]), InvalidArgumentError),
+    ]:
         buf = io.StringIO()
         with pytest.raises(exc):
             fs.sweep_sizes(fab, **{"op": "all_reduce", "max_bytes": 64, **kw}, file=buf)

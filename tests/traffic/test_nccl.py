@@ -18,30 +18,34 @@ ALPHA = 2 * 1.0e-6  # GPU -> leaf -> GPU at access latency 1 µs
 
 
 def switch(n):
-    G = fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=n, gpus_per_host=1, nic_gbps=400.0,
-                      access_latency_us=1.0)
+    G = fs.leaf_spine(
+        leaves=1, spines=1, hosts_per_leaf=n, gpus_per_host=1, nic_gbps=400.0, access_latency_us=1.0
+    )
     return fs.Fabric.from_networkx(G)
 
 
 @pytest.fixture(scope="module")
 def pod():
     """4 nodes x 8 H100, rail-optimized, the profile given once (to the builder)."""
-    return fs.Fabric.from_networkx(fs.rail_optimized(nodes_per_su=4, gpus_per_node=8,
-                                                     profile="h100-ndr400"))
+    return fs.Fabric.from_networkx(
+        fs.rail_optimized(nodes_per_su=4, gpus_per_node=8, profile="h100-ndr400")
+    )
 
 
 @pytest.fixture(scope="module")
 def node():
-    return fs.Fabric.from_networkx(fs.rail_optimized(nodes_per_su=1, gpus_per_node=8,
-                                                     profile="h100-ndr400"))
+    return fs.Fabric.from_networkx(
+        fs.rail_optimized(nodes_per_su=1, gpus_per_node=8, profile="h100-ndr400")
+    )
 
 
 # ------------------------------------------------------------------ (a) the profile, once
 def test_profile_given_once_equals_given_three_times():
     kw = dict(nodes_per_su=2, gpus_per_node=8)
     once = fs.Fabric.from_networkx(fs.rail_optimized(profile="h100-ndr400", **kw))
-    thrice = fs.Fabric.from_networkx(fs.rail_optimized(profile="h100-ndr400", **kw),
-                                     profile="h100-ndr400")
+    thrice = fs.Fabric.from_networkx(
+        fs.rail_optimized(profile="h100-ndr400", **kw), profile="h100-ndr400"
+    )
     assert once.profile is fs.profiles.get_profile("h100-ndr400")
     assert once.efficiency == thrice.efficiency != {"default": 1.0}
     np.testing.assert_array_equal(once.usable_Bps, thrice.usable_Bps)
@@ -52,18 +56,26 @@ def test_profile_given_once_equals_given_three_times():
 
 
 def test_profile_false_is_the_bare_closed_form():
-    G = fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=4, gpus_per_host=1,
-                      access_latency_us=1.0, profile="h100-ndr400")
+    G = fs.leaf_spine(
+        leaves=1,
+        spines=1,
+        hosts_per_leaf=4,
+        gpus_per_host=1,
+        access_latency_us=1.0,
+        profile="h100-ndr400",
+    )
     fab = fs.Fabric.from_networkx(G, profile=False)
     assert fab.profile is None and fab.efficiency == {"default": 1.0}
     S, n = 3 << 20, 4
     res = fs.collective(fab, "all_reduce", S, algorithm="ring", channels=1)
     assert math.isclose(res.time_s, 2 * (n - 1) * (ALPHA + S / (n * NIC_B)), rel_tol=1e-9)
     # the fabric's profile applies unless the collective says profile=False
-    with_p = fs.collective(fs.Fabric.from_networkx(G), "all_reduce", S, algorithm="ring",
-                           channels=1)
-    bare = fs.collective(fs.Fabric.from_networkx(G), "all_reduce", S, algorithm="ring",
-                         channels=1, profile=False)
+    with_p = fs.collective(
+        fs.Fabric.from_networkx(G), "all_reduce", S, algorithm="ring", channels=1
+    )
+    bare = fs.collective(
+        fs.Fabric.from_networkx(G), "all_reduce", S, algorithm="ring", channels=1, profile=False
+    )
     assert with_p.time_s > bare.time_s
 
 
@@ -103,9 +115,11 @@ def test_tree_honours_channels(pod, C):
     n = 32
     assert res.channels == C
     assert len(res.flow_src) == 2 * 2 * (n - 1) * C * res.chunks  # up, down; two trees
-    heads = {pod.label(int(s)) for s, d in zip(res.flow_src, res.flow_dst, strict=True)
-             if pod.graph.nodes[pod.label(int(s))]["host"]
-             != pod.graph.nodes[pod.label(int(d))]["host"]}
+    heads = {
+        pod.label(int(s))
+        for s, d in zip(res.flow_src, res.flow_dst, strict=True)
+        if pod.graph.nodes[pod.label(int(s))]["host"] != pod.graph.nodes[pod.label(int(d))]["host"]
+    }
     # channel c's inter-node hops leave from the GPU on rail c (its own NIC)
     assert {pod.graph.nodes[h]["rail"] for h in heads} == set(range(C))
 
@@ -130,8 +144,9 @@ def test_single_connection_algorithms_report_one_channel(pod, algo):
 
 # ------------------------------------------------------------------------- (b) NCCL's model
 def hw(n, nodes, **kw):
-    return tuner.Hardware(n_ranks=n, n_nodes=nodes, intra_GBps=369.0, inter_GBps=384.0,
-                          nics_per_node=8, **kw)
+    return tuner.Hardware(
+        n_ranks=n, n_nodes=nodes, intra_GBps=369.0, inter_GBps=384.0, nics_per_node=8, **kw
+    )
 
 
 def test_model_latencies_follow_tuning_cc():
@@ -142,37 +157,46 @@ def test_model_latencies_follow_tuning_cc():
     # tree: baseLat + 2 ((ppn - 1) intra + log2(nodes) inter)
     many = hw(64, 8)
     assert tuner.latency_us("all_reduce", "tree", "ll128", many) == pytest.approx(
-        14.0 + 2 * (7 * 1.25 + 3 * 8.5))
+        14.0 + 2 * (7 * 1.25 + 3 * 8.5)
+    )
     # ring across nodes: intra steps at least the network overhead (x3 for Simple)
     assert tuner.latency_us("all_reduce", "ring", "simple", many) == pytest.approx(
-        8.4 + (126 - 16) * max(3.4, 3.0) + 16 * 14.0)
+        8.4 + (126 - 16) * max(3.4, 3.0) + 16 * 14.0
+    )
     # NVLS: the NVSwitch latency alone (no base); NVLS-tree adds 2 log2(nodes) network hops
     assert tuner.latency_us("all_reduce", "nvls", "simple", hw(8, 1, nvls=True)) == 23.0
-    assert tuner.latency_us("all_reduce", "nvls_tree", "simple", hw(64, 8, nvls=True)) == \
-        pytest.approx(23.0 + 2 * 3 * 14.0)
+    assert tuner.latency_us(
+        "all_reduce", "nvls_tree", "simple", hw(64, 8, nvls=True)
+    ) == pytest.approx(23.0 + 2 * 3 * 14.0)
 
 
 def test_model_bandwidths_follow_tuning_cc():
     one, many = hw(8, 1), hw(64, 8)
     # ring LL: busbw / 4 capped at llMaxBw (Hopper, one node: 87.7), x nranks / nsteps
     assert tuner.bandwidth_GBps("all_reduce", "ring", "ll", one, 8) == pytest.approx(
-        min(87.7, 369.0 / 4) * 8 / 14)
+        min(87.7, 369.0 / 4) * 8 / 14
+    )
     # ring LL128: x0.92 capped at 36.7 GB/s per channel
     assert tuner.bandwidth_GBps("all_reduce", "ring", "ll128", many, 8) == pytest.approx(
-        min(384.0 * 0.92, 8 * 36.7) * 64 / 126)
+        min(384.0 * 0.92, 8 * 36.7) * 64 / 126
+    )
     # tree: x0.92 capped per channel, algbw = busbw / 2
     assert tuner.bandwidth_GBps("all_reduce", "tree", "simple", many, 8) == pytest.approx(
-        min(384.0 * 0.92, 8 * 36.0) / 2)
+        min(384.0 * 0.92, 8 * 36.0) / 2
+    )
     # NVLS only with Simple, algbw = 5/6 busbw
     assert tuner.bandwidth_GBps("all_reduce", "nvls", "ll", hw(8, 1, nvls=True), 8) == 0.0
-    assert tuner.bandwidth_GBps("all_reduce", "nvls", "simple", hw(8, 1, nvls=True), 8) == \
-        pytest.approx(369.0 * 5 / 6)
+    assert tuner.bandwidth_GBps(
+        "all_reduce", "nvls", "simple", hw(8, 1, nvls=True), 8
+    ) == pytest.approx(369.0 * 5 / 6)
 
 
 def test_model_picks_ll_small_and_nvls_large_on_one_node():
     h = hw(8, 1, nvls=True)
-    pick = {s: min(tuner.estimates("all_reduce", s, h, channels=8), key=lambda e: e.time_us)
-            for s in (1024, 1 << 30)}
+    pick = {
+        s: min(tuner.estimates("all_reduce", s, h, channels=8), key=lambda e: e.time_us)
+        for s in (1024, 1 << 30)
+    }
     assert (pick[1024].algorithm, pick[1024].protocol) == ("ring", "ll")
     assert (pick[1 << 30].algorithm, pick[1 << 30].protocol) == ("nvls", "simple")
     short = tuner.shortlist(tuner.estimates("all_reduce", 1 << 30, h, channels=8))
@@ -225,14 +249,22 @@ def test_auto_never_slower_than_any_candidate_it_simulates(pod):
 
 
 def test_hierarchical_is_simulated_when_its_estimate_is_close():
-    hw = tuner.Hardware(n_ranks=32, n_nodes=4, intra_GBps=369.0, inter_GBps=384.0,
-                        nics_per_node=8, nvls=True)
+    hw = tuner.Hardware(
+        n_ranks=32, n_nodes=4, intra_GBps=369.0, inter_GBps=384.0, nics_per_node=8, nvls=True
+    )
     est = tuner.hierarchical_estimate("all_reduce", 1 << 30, hw)
     # two intra-host halves of 7/8 of the data over NVLink + the per-rail ring of 1/8 of it
     t_bw = 2 * (7 / 8 * (1 << 30) / 369.0 + 3 / 4 * (1 << 30) / 8 / 48.0) / 1000
     assert est.time_us == pytest.approx(8.4 + 2 * (7 * 3.4 + 3 * 14.0) + t_bw)
-    assert tuner.hierarchical_estimate("all_reduce", 1 << 30, hw1 := hw.__class__(
-        n_ranks=8, n_nodes=1, intra_GBps=369.0, inter_GBps=384.0)) is None and hw1
+    assert (
+        tuner.hierarchical_estimate(
+            "all_reduce",
+            1 << 30,
+            hw1 := hw.__class__(n_ranks=8, n_nodes=1, intra_GBps=369.0, inter_GBps=384.0),
+        )
+        is None
+        and hw1
+    )
 
 
 @pytest.mark.parametrize("algo", ["tree", "nvls_tree"])
@@ -248,10 +280,21 @@ def test_host_granularity_plan_agrees_with_the_chunked_one(algo):
     assert streamed.time_s == pytest.approx(chunked.time_s, rel=0.05)
     # congestion still acts: with one host per leaf every tree edge crosses the spines, and
     # a 4:1 oversubscription slows the streamed plan (a rail-optimized tree stays on its rail)
-    t = {o: fs.collective(fs.Fabric.from_networkx(fs.leaf_spine(
-        leaves=8, spines=2, hosts_per_leaf=1, profile="h100-ndr400", oversubscription=o)),
-        "all_reduce", 1 << 30, algorithm=algo, max_flows=1000, routing="spray").time_s
-        for o in (1.0, 4.0)}
+    t = {
+        o: fs.collective(
+            fs.Fabric.from_networkx(
+                fs.leaf_spine(
+                    leaves=8, spines=2, hosts_per_leaf=1, profile="h100-ndr400", oversubscription=o
+                )
+            ),
+            "all_reduce",
+            1 << 30,
+            algorithm=algo,
+            max_flows=1000,
+            routing="spray",
+        ).time_s
+        for o in (1.0, 4.0)
+    }
     assert t[4.0] > 1.5 * t[1.0]
 
 
@@ -283,8 +326,13 @@ def test_nvls_needs_one_nvswitch_host(pod):
     with pytest.raises(InvalidArgumentError, match="nvls_tree"):
         fs.collective(pod, "all_reduce", 1 << 20, algorithm="nvls")
     with pytest.raises(InvalidArgumentError, match="2 hosts"):
-        fs.collective(pod, "all_reduce", 1 << 20, algorithm="nvls_tree",
-                      ranks=[f"su0/node0/gpu{i}" for i in range(8)])
+        fs.collective(
+            pod,
+            "all_reduce",
+            1 << 20,
+            algorithm="nvls_tree",
+            ranks=[f"su0/node0/gpu{i}" for i in range(8)],
+        )
 
 
 def test_nvls_tree_uses_every_nic(pod):
@@ -297,9 +345,16 @@ def test_nvls_tree_uses_every_nic(pod):
 def test_congestion_still_acts_on_the_tree():
     """The node-level tree is a flow DAG: a 4:1 oversubscribed fabric slows it."""
     kw = dict(leaves=4, spines=2, hosts_per_leaf=1, gpus_per_host=4)
-    t = {o: fs.collective(fs.Fabric.from_networkx(fs.leaf_spine(oversubscription=o, **kw)),
-                          "all_reduce", 1 << 28, algorithm="tree", routing="spray").time_s
-         for o in (1.0, 4.0)}
+    t = {
+        o: fs.collective(
+            fs.Fabric.from_networkx(fs.leaf_spine(oversubscription=o, **kw)),
+            "all_reduce",
+            1 << 28,
+            algorithm="tree",
+            routing="spray",
+        ).time_s
+        for o in (1.0, 4.0)
+    }
     assert t[4.0] > 2.0 * t[1.0]
 
 
@@ -307,8 +362,9 @@ def test_congestion_still_acts_on_the_tree():
 def test_four_nics_halve_inter_node_busbw():
     busbw = {}
     for nics in (None, 4):
-        G = fs.rail_optimized(nodes_per_su=4, gpus_per_node=8, nics_per_node=nics,
-                              profile="h100-ndr400")
+        G = fs.rail_optimized(
+            nodes_per_su=4, gpus_per_node=8, nics_per_node=nics, profile="h100-ndr400"
+        )
         fab = fs.Fabric.from_networkx(G)
         busbw[nics] = fs.collective(fab, "all_reduce", 1 << 30, algorithm="ring").busbw_GBps
     assert busbw[4] / busbw[None] == pytest.approx(0.5, abs=0.05), busbw
@@ -317,15 +373,19 @@ def test_four_nics_halve_inter_node_busbw():
 def test_shared_nic_layout():
     G = fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=8, nics_per_host=2)
     assert G.nodes["host0/nic1"]["role"] == "nic"
-    assert sorted(G["host0/nic1"]) == ["host0/gpu4", "host0/gpu5", "host0/gpu6", "host0/gpu7",
-                                       "leaf0"]
+    assert sorted(G["host0/nic1"]) == [
+        "host0/gpu4",
+        "host0/gpu5",
+        "host0/gpu6",
+        "host0/gpu7",
+        "leaf0",
+    ]
     assert G.edges["host0/gpu5", "host0/nic1"]["kind"] == "pcie"
     fab = fs.Fabric.from_networkx(G)
     # a NIC forwards: GPU -> NIC -> leaf -> spine -> leaf -> NIC -> GPU
     assert fab.paths("host0/gpu5", "host1/gpu0")[0][:3] == ["host0/gpu5", "host0/nic1", "leaf0"]
     # GPUs of one host still talk over NVLink
-    assert fab.paths("host0/gpu4", "host0/gpu5") == [["host0/gpu4", "host0/nvswitch",
-                                                      "host0/gpu5"]]
+    assert fab.paths("host0/gpu4", "host0/gpu5") == [["host0/gpu4", "host0/nvswitch", "host0/gpu5"]]
     # leaf downlink counts the shared NICs
     assert fs.builders.params(G)["uplink_gbps"] == pytest.approx(2 * 400.0 / 2)
 

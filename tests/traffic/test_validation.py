@@ -47,7 +47,8 @@ def test_busbw_stays_within_the_recorded_error(nodes, op, algo, size, measured, 
     got = res.busbw_GBps / measured - 1
     assert abs(got) <= abs(error) + 0.02, (
         f"{source}: {nodes} node(s) {op} {size} B: sim {res.busbw_GBps:.2f} GB/s vs measured "
-        f"{measured} GB/s: error {got:+.1%}, recorded {error:+.1%}")
+        f"{measured} GB/s: error {got:+.1%}, recorded {error:+.1%}"
+    )
 
 
 def test_single_node_nvls_large_sizes_within_ten_percent():

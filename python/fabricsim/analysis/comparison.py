@@ -64,8 +64,10 @@ def _as_designs(designs: Any, job: TrainingJob) -> list[tuple[str, Fabric, Routi
     elif isinstance(designs, Sequence) and not isinstance(designs, (str, bytes)):
         items = [d if isinstance(d, Design) else Design(*d) for d in designs]
     else:
-        raise InvalidTypeError("designs: expected a mapping name -> fabric/graph, or a list of "
-                               f"Design(name, fabric, routing), got {type(designs).__name__}")
+        raise InvalidTypeError(
+            "designs: expected a mapping name -> fabric/graph, or a list of "
+            f"Design(name, fabric, routing), got {type(designs).__name__}"
+        )
     if not items:
         raise InvalidArgumentError("designs: nothing to compare")
     out, seen = [], set()
@@ -80,14 +82,17 @@ def _as_designs(designs: Any, job: TrainingJob) -> list[tuple[str, Fabric, Routi
         elif isinstance(d.fabric, nx.Graph):
             fab = Fabric.from_networkx(d.fabric, profile=job.profile)
         else:
-            raise InvalidTypeError(f"design {d.name!r}: expected a Fabric or a networkx graph, "
-                                   f"got {type(d.fabric).__name__}")
+            raise InvalidTypeError(
+                f"design {d.name!r}: expected a Fabric or a networkx graph, "
+                f"got {type(d.fabric).__name__}"
+            )
         out.append((d.name, fab, d.routing))
     return out
 
 
-def _bottleneck(fabric: Fabric, job: TrainingJob, routing: Routing,
-                seed: int) -> tuple[str, float, str | None]:
+def _bottleneck(
+    fabric: Fabric, job: TrainingJob, routing: Routing, seed: int
+) -> tuple[str, float, str | None]:
     """Where the job's data-parallel (else its largest) traffic saturates, with no background:
     the tier of the busiest link, its mean utilisation, and the collective algorithm that
     traffic uses (NCCL's tuner may pick a tree, whose busiest link differs from a ring's)."""
@@ -118,23 +123,35 @@ class Comparison:
     load: float = 0.5
 
     COLUMNS = (
-        ("design", "design", "{}"), ("routing", "routing", "{}"), ("gpus", "GPUs", "{}"), ("switches", "switches", "{}"),
-        ("cables", "cables", "{}"), ("oversubscription", "oversub", "{:.2g}:1"),
+        ("design", "design", "{}"),
+        ("routing", "routing", "{}"),
+        ("gpus", "GPUs", "{}"),
+        ("switches", "switches", "{}"),
+        ("cables", "cables", "{}"),
+        ("oversubscription", "oversub", "{:.2g}:1"),
         ("bisection_gbps", "bisection Tb/s", "{:.1f}", 1e-3),
         ("busbw_GBps", "AR busbw GB/s", "{:.1f}"),
         ("step_time_p50_s", "step p50 ms", "{:.1f}", 1e3),
         ("step_time_p99_s", "step p99 ms", "{:.1f}", 1e3),
         ("tokens_per_s_p50", "tokens/s", "{:,.0f}"),
-        ("erosion_p50", "erosion p50", "{:.1%}"), ("erosion_p99", "erosion p99", "{:.1%}"),
+        ("erosion_p50", "erosion p50", "{:.1%}"),
+        ("erosion_p99", "erosion p99", "{:.1%}"),
         ("mfu_p50", "MFU", "{:.1%}"),
-        ("dp_algorithm", "DP algorithm", "{}"), ("bottleneck", "DP bottleneck", "{}"),
+        ("dp_algorithm", "DP algorithm", "{}"),
+        ("bottleneck", "DP bottleneck", "{}"),
         ("edge_p99_ms", "edge p99 ms", "{:.1f}"),
         ("edge_availability", "edge avail.", "{:.5f}"),
     )
 
     #: Columns that have no value at a saturated point (the table prints the mark instead).
-    SATURATED_COLUMNS = ("step_time_p50_s", "step_time_p99_s", "tokens_per_s_p50", "erosion_p50",
-                         "erosion_p99", "mfu_p50")
+    SATURATED_COLUMNS = (
+        "step_time_p50_s",
+        "step_time_p99_s",
+        "tokens_per_s_p50",
+        "erosion_p50",
+        "erosion_p99",
+        "mfu_p50",
+    )
 
     def table(self) -> str:
         cols = [c for c in self.COLUMNS if any(r.get(c[0]) is not None for r in self.rows)]
@@ -158,20 +175,26 @@ class Comparison:
         widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
         out = []
         for k, row in enumerate(cells):
-            out.append("  ".join(s.rjust(w) if k else s.rjust(w) for s, w in zip(row, widths,
-                                                                                   strict=True)))
+            out.append(
+                "  ".join(s.rjust(w) if k else s.rjust(w) for s, w in zip(row, widths, strict=True))
+            )
             if k == 0:
                 out.append("  ".join("-" * w for w in widths))
-        out.append(f"(background load {self.load:.0%} of NIC capacity; erosion = throughput lost "
-                   "vs the same GPUs on an ideal non-blocking switch)")
+        out.append(
+            f"(background load {self.load:.0%} of NIC capacity; erosion = throughput lost "
+            "vs the same GPUs on an ideal non-blocking switch)"
+        )
         sat = [r for r in self.rows if r.get("saturated")]
         if sat:
-            out.append(f"({SATURATED_MARK}: at this load the background offers the busiest link "
-                       + ", ".join(f"of {_validate.printable(r['design'])!r} "
-                                   f"{r['offered_max']:.0%}" for r in sat)
-                       + " of its capacity: at >= 100 % queues grow without bound and the "
-                       "point is not simulated; closer than that, a sample ran out of its event "
-                       "budget)")
+            out.append(
+                f"({SATURATED_MARK}: at this load the background offers the busiest link "
+                + ", ".join(
+                    f"of {_validate.printable(r['design'])!r} {r['offered_max']:.0%}" for r in sat
+                )
+                + " of its capacity: at >= 100 % queues grow without bound and the "
+                "point is not simulated; closer than that, a sample ran out of its event "
+                "budget)"
+            )
         return "\n".join(out)
 
     def to_records(self) -> list[dict]:
@@ -223,8 +246,10 @@ class Comparison:
         doc = {
             "load": self.load,
             "rows": [{k: clean(v) for k, v in r.items()} for r in self.rows],
-            "erosion": {name: [{k: clean(v) for k, v in row.items()} for row in e.rows]
-                        for name, e in self.erosion.items()},
+            "erosion": {
+                name: [{k: clean(v) for k, v in row.items()} for row in e.rows]
+                for name, e in self.erosion.items()
+            },
         }
         text = json.dumps(doc, indent=2)
         if path:
@@ -255,7 +280,8 @@ def compare(
     """Compare fabric ``designs`` (name -> Fabric or graph, or a list of :class:`Design`) for
     ``job``. The erosion sweep runs at exactly ``loads`` (default: 0, 0.25, 0.5, 0.75, plus
     ``load`` if given); each design's row reports the sweep at ``load``, which must be one of
-    ``loads`` (default: 0.5 without ``loads``, else the highest of ``loads``). ``background`` is the :class:`Background` template (sizes, pattern);
+    ``loads`` (default: 0.5 without ``loads``, else the highest of ``loads``). ``background``
+    is the :class:`Background` template (sizes, pattern);
     its load is set per sweep point. ``edge``: True, or keyword arguments for
     :func:`fabricsim.edge_latency`, to add edge p99 latency and availability for designs built
     with :func:`fabricsim.edge_sites`."""
@@ -270,17 +296,22 @@ def compare(
     else:
         if isinstance(loads, (str, bytes)) or not isinstance(loads, Iterable):
             raise InvalidTypeError(f"loads: expected a list of loads, got {loads!r}")
-        sweep = tuple(sorted({
-            _validate.real(f"loads[{i}]", x, minimum=0.0, maximum=1.0, max_open=True)
-            for i, x in enumerate(loads)
-        }))
+        sweep = tuple(
+            sorted(
+                {
+                    _validate.real(f"loads[{i}]", x, minimum=0.0, maximum=1.0, max_open=True)
+                    for i, x in enumerate(loads)
+                }
+            )
+        )
         if not sweep:
             raise InvalidArgumentError("loads: give at least one load")
         if load is None:
             load = sweep[-1]
         elif load not in sweep:
             raise InvalidArgumentError(
-                f"load: {load:g} is not one of the loads swept ({', '.join(f'{x:g}' for x in sweep)})"
+                f"load: {load:g} is not one of the loads swept "
+                f"({', '.join(f'{x:g}' for x in sweep)})"
             )
     items = _as_designs(designs, job)
     rows, erosions = [], {}
@@ -298,8 +329,17 @@ def compare(
         where, util, dp_algorithm = _bottleneck(fab, job, routing, seed)
         if bar:
             bar.update()
-        er: ErosionResult = erosion(fab, job, sweep, samples, seed, background=template,
-                                    routing=routing, threads=threads, name=name)
+        er: ErosionResult = erosion(
+            fab,
+            job,
+            sweep,
+            samples,
+            seed,
+            background=template,
+            routing=routing,
+            threads=threads,
+            name=name,
+        )
         if bar:
             bar.update(len(sweep))
         erosions[name] = er

@@ -1,6 +1,7 @@
 """Carrier-diverse edge paths: request latency, SLO attainment and availability per edge site.
 
-Works on fabrics built with :func:`fabricsim.edge_sites`, whose ``G.graph["edge_sites"]`` records the
+Works on fabrics built with :func:`fabricsim.edge_sites`, whose ``G.graph["edge_sites"]`` records
+the
 carriers (capacity, availability, jitter), the sites (the carriers each is homed on, in order)
 and the labels of the ``site/<name>``, ``pop/<carrier>`` and ``border`` nodes.
 
@@ -152,17 +153,37 @@ class EdgeReport:
 
     def __repr__(self) -> str:
         worst = min((r["availability"] for r in self.rows), default=math.nan)
-        return (f"<EdgeReport {len(self.rows)} site x policy rows, SLO {self.slo_ms:g} ms, "
-                f"lowest availability {worst:.4%}>")
+        return (
+            f"<EdgeReport {len(self.rows)} site x policy rows, SLO {self.slo_ms:g} ms, "
+            f"lowest availability {worst:.4%}>"
+        )
 
     def _repr_html_(self) -> str:
         from fabricsim._display import html_table
 
-        cols = ("site", "policy", "carriers", "p50 (ms)", "p99 (ms)", "within SLO",
-                "availability", "expected")
-        rows = [(r["site"], r["policy"], "+".join(r["carriers"]), r["p50_ms"], r["p99_ms"],
-                 f"{r['within_slo']:.3%}", f"{r['availability']:.4%}",
-                 f"{r['availability_expected']:.4%}") for r in self.rows]
+        cols = (
+            "site",
+            "policy",
+            "carriers",
+            "p50 (ms)",
+            "p99 (ms)",
+            "within SLO",
+            "availability",
+            "expected",
+        )
+        rows = [
+            (
+                r["site"],
+                r["policy"],
+                "+".join(r["carriers"]),
+                r["p50_ms"],
+                r["p99_ms"],
+                f"{r['within_slo']:.3%}",
+                f"{r['availability']:.4%}",
+                f"{r['availability_expected']:.4%}",
+            )
+            for r in self.rows
+        ]
         return html_table(cols, rows, caption=repr(self))
 
     def to_pandas(self) -> Any:
@@ -173,28 +194,46 @@ class EdgeReport:
 
     def table(self) -> str:
         """A fixed-width text table, one line per site and policy."""
-        head = ("site", "policy", "carriers", "p50_ms", "p99_ms", f"<= {self.slo_ms:g} ms",
-                "avail", "avail_expected")
+        head = (
+            "site",
+            "policy",
+            "carriers",
+            "p50_ms",
+            "p99_ms",
+            f"<= {self.slo_ms:g} ms",
+            "avail",
+            "avail_expected",
+        )
         lines = []
         for r in self.rows:
-            lines.append((
-                str(r["site"]),
-                r["policy"],
-                "+".join(r["carriers"]) + ("" if not r["down_carriers"] else
-                                           " (down: " + "+".join(r["down_carriers"]) + ")"),
-                _fmt(r["p50_ms"], 3),
-                _fmt(r["p99_ms"], 3),
-                f"{r['within_slo'] * 100:.3f}%",
-                f"{r['availability'] * 100:.4f}%",
-                f"{r['availability_expected'] * 100:.4f}%",
-            ))
-        widths = [max(len(h), *(len(x[i]) for x in lines)) if lines else len(h)
-                  for i, h in enumerate(head)]
+            lines.append(
+                (
+                    str(r["site"]),
+                    r["policy"],
+                    "+".join(r["carriers"])
+                    + (
+                        ""
+                        if not r["down_carriers"]
+                        else " (down: " + "+".join(r["down_carriers"]) + ")"
+                    ),
+                    _fmt(r["p50_ms"], 3),
+                    _fmt(r["p99_ms"], 3),
+                    f"{r['within_slo'] * 100:.3f}%",
+                    f"{r['availability'] * 100:.4f}%",
+                    f"{r['availability_expected'] * 100:.4f}%",
+                )
+            )
+        widths = [
+            max(len(h), *(len(x[i]) for x in lines)) if lines else len(h)
+            for i, h in enumerate(head)
+        ]
         left = {0, 1, 2}
 
         def render(cells: Sequence[str]) -> str:
-            return "  ".join(c.ljust(w) if i in left else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+            return "  ".join(
+                c.ljust(w) if i in left else c.rjust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            ).rstrip()
 
         return "\n".join([render(head), *(render(x) for x in lines)])
 
@@ -225,10 +264,13 @@ class EdgeReport:
     def to_json(self, path: Any = None) -> str:
         """The rows (and the SLO and target) as JSON, NaN as ``null``; written to ``path``
         too if given. Returns the text."""
-        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v)
-                 for k, v in r.items()} for r in self.rows]
-        text = json.dumps({"slo_ms": self.slo_ms, "target": str(self.target), "rows": rows},
-                          indent=2)
+        rows = [
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+            for r in self.rows
+        ]
+        text = json.dumps(
+            {"slo_ms": self.slo_ms, "target": str(self.target), "rows": rows}, indent=2
+        )
         if path is not None:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text + "\n")
@@ -282,7 +324,8 @@ def _load(what: str, rho: Any) -> float:
     if x >= 1:
         raise InvalidArgumentError(
             f"{what}: must be an M/M/1 utilisation < 1 (at >= 1 the queue grows without bound), "
-            f"got {rho!r}")
+            f"got {rho!r}"
+        )
     return x
 
 
@@ -304,8 +347,17 @@ def _carrier_path(
     G = fabric.graph
 
     def unusable(reason: str) -> CarrierPath:
-        return CarrierPath(name, False, reason, float(carrier["availability"]), math.inf,
-                           float(carrier["jitter_us"]), 0.0, rho, 0.0)
+        return CarrierPath(
+            name,
+            False,
+            reason,
+            float(carrier["availability"]),
+            math.inf,
+            float(carrier["jitter_us"]),
+            0.0,
+            rho,
+            0.0,
+        )
 
     if down:
         return unusable("failed_carriers")
@@ -375,7 +427,9 @@ def edge_latency(
     chosen = all_sites if sites is None else _names("sites", sites)
     for s in chosen:
         if s not in site_recs:
-            raise UnknownNameError(f"sites: unknown site {s!r}; valid sites: {', '.join(all_sites)}")
+            raise UnknownNameError(
+                f"sites: unknown site {s!r}; valid sites: {', '.join(all_sites)}"
+            )
     if not chosen:
         raise InvalidArgumentError("sites: give at least one site")
     policies = tuple(_names("policies", (policies,) if isinstance(policies, str) else policies))
@@ -391,8 +445,11 @@ def edge_latency(
             )
     requests = _validate.integer("requests", requests, maximum=MAX_REQUESTS)
     # per request: carrier states, and per site and policy a handful of float64 draws
-    _memory.check(requests * (len(carriers) + 16 * len(chosen) * len(policies)) * 8,
-                  f"edge_latency(requests={requests:,})", "ask for fewer requests or sites")
+    _memory.check(
+        requests * (len(carriers) + 16 * len(chosen) * len(policies)) * 8,
+        f"edge_latency(requests={requests:,})",
+        "ask for fewer requests or sites",
+    )
     slo_ms = _validate.positive("slo_ms", slo_ms)
     server_ms = _validate.positive("server_ms", server_ms, allow_zero=True)
     mtu_bytes = _validate.positive("mtu_bytes", mtu_bytes)
@@ -420,8 +477,17 @@ def edge_latency(
         node = info["site_nodes"][sname]
         homed = list(rec["carriers"])
         cpaths = [
-            _carrier_path(fabric, node, info["pop_nodes"][c], carriers[c], target, seed,
-                          loads[c], mtu_bytes, c in failed_set)
+            _carrier_path(
+                fabric,
+                node,
+                info["pop_nodes"][c],
+                carriers[c],
+                target,
+                seed,
+                loads[c],
+                mtu_bytes,
+                c in failed_set,
+            )
             for c in homed
         ]
         paths[sname] = tuple(cpaths)
@@ -442,22 +508,25 @@ def edge_latency(
             samples[(sname, policy)] = lat
             ok = lat[served]
             share = {c: float(np.mean(pick == k)) for k, c in enumerate(homed)}
-            rows.append({
-                "site": sname,
-                "policy": policy,
-                "carriers": homed,
-                "down_carriers": [p.carrier for p in cpaths if not p.usable],
-                "requests": requests,
-                "p50_ms": float(np.quantile(ok, 0.5)) if len(ok) else math.nan,
-                "p99_ms": float(np.quantile(ok, 0.99)) if len(ok) else math.nan,
-                "mean_ms": float(ok.mean()) if len(ok) else math.nan,
-                "within_slo": float(np.count_nonzero(ok <= slo_ms)) / requests,
-                "availability": float(np.count_nonzero(served)) / requests,
-                "availability_expected": expected,
-                "carrier_share": share,
-            })
-    return EdgeReport(rows=tuple(rows), paths=paths, samples_ms=samples, slo_ms=slo_ms,
-                      target=target)
+            rows.append(
+                {
+                    "site": sname,
+                    "policy": policy,
+                    "carriers": homed,
+                    "down_carriers": [p.carrier for p in cpaths if not p.usable],
+                    "requests": requests,
+                    "p50_ms": float(np.quantile(ok, 0.5)) if len(ok) else math.nan,
+                    "p99_ms": float(np.quantile(ok, 0.99)) if len(ok) else math.nan,
+                    "mean_ms": float(ok.mean()) if len(ok) else math.nan,
+                    "within_slo": float(np.count_nonzero(ok <= slo_ms)) / requests,
+                    "availability": float(np.count_nonzero(served)) / requests,
+                    "availability_expected": expected,
+                    "carrier_share": share,
+                }
+            )
+    return EdgeReport(
+        rows=tuple(rows), paths=paths, samples_ms=samples, slo_ms=slo_ms, target=target
+    )
 
 
 def _latency_matrix(
@@ -479,14 +548,16 @@ def _latency_matrix(
         if p.usable and p.utilization > 0:
             lid = fabric.links_of_edge(node, info["pop_nodes"][p.carrier])
             service_s = mtu_bytes / fabric.usable_Bps[list(lid)]
-            wait_ms = sample_mm1_wait_s(rng, p.utilization, service_s, (requests, 2)).sum(
-                axis=1) * 1e3
+            wait_ms = (
+                sample_mm1_wait_s(rng, p.utilization, service_s, (requests, 2)).sum(axis=1) * 1e3
+            )
         out[:, j] = p.base_rtt_ms + jitter_ms + wait_ms
     return out
 
 
-def _choose(policy: str, up: np.ndarray, cpaths: Sequence[CarrierPath], *,
-            split_draw: np.ndarray) -> np.ndarray:
+def _choose(
+    policy: str, up: np.ndarray, cpaths: Sequence[CarrierPath], *, split_draw: np.ndarray
+) -> np.ndarray:
     """Column of the carrier each request uses, -1 if none is up."""
     any_up = up.any(axis=1)
     if policy == "primary_backup":

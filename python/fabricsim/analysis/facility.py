@@ -79,34 +79,75 @@ PRESETS: dict[str, dict] = {
     # An enterprise colocation hall: Uptime's 2024 survey puts the average rack at 8-10 kW and
     # air-cooling's practical limit at 30-40 kW; a hall built for dense racks feeds 30 kW.
     "legacy-air-colo": dict(
-        it_power_mw=20.0, rack_power_kw=30.0, cooling="air", ambient_c=25.0,
-        carriers=(dict(name="carrier-a", capacity_gbps=400.0,
-                       availability=profiles.CARRIER_AVAILABILITY_UNPROTECTED),
-                  dict(name="carrier-b", capacity_gbps=400.0,
-                       availability=profiles.CARRIER_AVAILABILITY_UNPROTECTED)),
+        it_power_mw=20.0,
+        rack_power_kw=30.0,
+        cooling="air",
+        ambient_c=25.0,
+        carriers=(
+            dict(
+                name="carrier-a",
+                capacity_gbps=400.0,
+                availability=profiles.CARRIER_AVAILABILITY_UNPROTECTED,
+            ),
+            dict(
+                name="carrier-b",
+                capacity_gbps=400.0,
+                availability=profiles.CARRIER_AVAILABILITY_UNPROTECTED,
+            ),
+        ),
     ),
     # The same hall retrofitted with rear-door heat exchangers (55-75 kW per rack).
     "rear-door-retrofit": dict(
-        it_power_mw=20.0, rack_power_kw=55.0, cooling="rear_door", ambient_c=25.0,
-        carriers=(dict(name="carrier-a", capacity_gbps=400.0,
-                       availability=profiles.CARRIER_AVAILABILITY_UNPROTECTED),
-                  dict(name="carrier-b", capacity_gbps=400.0,
-                       availability=profiles.CARRIER_AVAILABILITY_UNPROTECTED)),
+        it_power_mw=20.0,
+        rack_power_kw=55.0,
+        cooling="rear_door",
+        ambient_c=25.0,
+        carriers=(
+            dict(
+                name="carrier-a",
+                capacity_gbps=400.0,
+                availability=profiles.CARRIER_AVAILABILITY_UNPROTECTED,
+            ),
+            dict(
+                name="carrier-b",
+                capacity_gbps=400.0,
+                availability=profiles.CARRIER_AVAILABILITY_UNPROTECTED,
+            ),
+        ),
     ),
     # A liquid-cooled AI campus: direct-to-chip liquid at the class's 100 kW per rack floor
     # (GB200 NVL72 racks run 120-132 kW), protected carrier circuits.
     "liquid-ai-campus": dict(
-        it_power_mw=100.0, rack_power_kw=100.0, cooling="direct_liquid", ambient_c=25.0,
-        carriers=(dict(name="carrier-a", capacity_gbps=800.0,
-                       availability=profiles.CARRIER_AVAILABILITY_PROTECTED),
-                  dict(name="carrier-b", capacity_gbps=800.0,
-                       availability=profiles.CARRIER_AVAILABILITY_PROTECTED)),
+        it_power_mw=100.0,
+        rack_power_kw=100.0,
+        cooling="direct_liquid",
+        ambient_c=25.0,
+        carriers=(
+            dict(
+                name="carrier-a",
+                capacity_gbps=800.0,
+                availability=profiles.CARRIER_AVAILABILITY_PROTECTED,
+            ),
+            dict(
+                name="carrier-b",
+                capacity_gbps=800.0,
+                availability=profiles.CARRIER_AVAILABILITY_PROTECTED,
+            ),
+        ),
     ),
     # Single-phase immersion tanks at the class's 60 kW per tank floor, one carrier.
     "immersion-site": dict(
-        it_power_mw=30.0, rack_power_kw=60.0, cooling="immersion", ambient_c=25.0,
-        carriers=(dict(name="carrier-a", capacity_gbps=400.0,
-                       availability=profiles.CARRIER_AVAILABILITY_UNPROTECTED),),
+        it_power_mw=30.0,
+        rack_power_kw=60.0,
+        cooling="immersion",
+        ambient_c=25.0,
+        carriers=(
+            dict(
+                name="carrier-a",
+                capacity_gbps=400.0,
+                availability=profiles.CARRIER_AVAILABILITY_UNPROTECTED,
+            ),
+        ),
     ),
 }
 
@@ -115,13 +156,16 @@ def _carrier(i: int, c: Any) -> Carrier:
     if isinstance(c, Carrier):
         return c
     if not isinstance(c, Mapping):
-        raise InvalidTypeError(f"carriers[{i}]: expected a fabricsim.topology.Carrier or a dict, "
-                               f"got {type(c).__name__}")
+        raise InvalidTypeError(
+            f"carriers[{i}]: expected a fabricsim.topology.Carrier or a dict, "
+            f"got {type(c).__name__}"
+        )
     valid = [f.name for f in fields(Carrier)]
     for k in c:
         if k not in valid:
-            raise InvalidArgumentError(f"carriers[{i}]: unknown key {k!r}; valid keys: "
-                                       f"{', '.join(valid)}")
+            raise InvalidArgumentError(
+                f"carriers[{i}]: unknown key {k!r}; valid keys: {', '.join(valid)}"
+            )
     if "name" not in c or "capacity_gbps" not in c:
         raise InvalidArgumentError(f"carriers[{i}]: needs name and capacity_gbps")
     return Carrier(**c)
@@ -173,25 +217,34 @@ class Facility:
         set_(self, "cooling", _validate.choice("cooling", self.cooling, COOLING_TYPES))
         amb = self.ambient_c
         if _validate.is_real(amb):
-            series: tuple[float, ...] = (_validate.real("ambient_c", amb, minimum=-60.0,
-                                                        maximum=60.0),)
+            series: tuple[float, ...] = (
+                _validate.real("ambient_c", amb, minimum=-60.0, maximum=60.0),
+            )
         elif isinstance(amb, (str, bytes, Mapping)) or not hasattr(amb, "__iter__"):
-            raise InvalidTypeError(f"ambient_c: expected a temperature in °C or a series of "
-                                   f"them, got {amb!r}")
+            raise InvalidTypeError(
+                f"ambient_c: expected a temperature in °C or a series of them, got {amb!r}"
+            )
         else:
-            series = tuple(_validate.real(f"ambient_c[{i}]", x, minimum=-60.0, maximum=60.0)
-                           for i, x in enumerate(amb))
+            series = tuple(
+                _validate.real(f"ambient_c[{i}]", x, minimum=-60.0, maximum=60.0)
+                for i, x in enumerate(amb)
+            )
             if not series:
                 raise InvalidArgumentError("ambient_c: the series is empty")
-        set_(self, "ambient_c", series[0] if len(series) == 1 and _validate.is_real(amb)
-             else series)
+        set_(
+            self, "ambient_c", series[0] if len(series) == 1 and _validate.is_real(amb) else series
+        )
         if self.pue is not None:
             set_(self, "pue", _validate.real("pue", self.pue, minimum=1.0, maximum=5.0))
         set_(self, "growth_mw", _validate.positive("growth_mw", self.growth_mw, allow_zero=True))
-        set_(self, "growth_lead_months", _validate.positive(
-            "growth_lead_months", self.growth_lead_months, allow_zero=True))
-        if isinstance(self.carriers, (str, bytes, Mapping)) or not hasattr(self.carriers,
-                                                                            "__iter__"):
+        set_(
+            self,
+            "growth_lead_months",
+            _validate.positive("growth_lead_months", self.growth_lead_months, allow_zero=True),
+        )
+        if isinstance(self.carriers, (str, bytes, Mapping)) or not hasattr(
+            self.carriers, "__iter__"
+        ):
             raise InvalidTypeError("carriers: expected a list of Carrier records or dicts")
         cs = tuple(_carrier(i, c) for i, c in enumerate(self.carriers))
         for i, c in enumerate(cs):
@@ -200,29 +253,37 @@ class Facility:
             _validate.positive(f"carriers[{i}].capacity_gbps", c.capacity_gbps)
             a = _validate.probability(f"carriers[{i}].availability", c.availability)
             if a == 0:
-                raise InvalidArgumentError(f"carriers[{i}].availability: must be in (0, 1], "
-                                           "got 0")
+                raise InvalidArgumentError(f"carriers[{i}].availability: must be in (0, 1], got 0")
         names = [c.name for c in cs]
         if len(set(names)) != len(names):
             raise InvalidArgumentError(f"carriers: a carrier name appears twice: {names}")
         set_(self, "carriers", cs)
         if not isinstance(self.distance_km, Mapping):
-            raise InvalidTypeError(f"distance_km: expected a mapping region -> km, got "
-                                   f"{self.distance_km!r}")
+            raise InvalidTypeError(
+                f"distance_km: expected a mapping region -> km, got {self.distance_km!r}"
+            )
         dist = {}
         for region, km in self.distance_km.items():
             if not isinstance(region, str) or not region:
-                raise InvalidArgumentError(f"distance_km: region names must be non-empty "
-                                           f"strings, got {region!r}")
+                raise InvalidArgumentError(
+                    f"distance_km: region names must be non-empty strings, got {region!r}"
+                )
             dist[region] = _validate.positive(f"distance_km[{region!r}]", km, allow_zero=True)
         if dist and not cs:
-            raise InvalidArgumentError("carriers: a facility with user regions (distance_km) "
-                                       "needs at least one carrier")
+            raise InvalidArgumentError(
+                "carriers: a facility with user regions (distance_km) needs at least one carrier"
+            )
         set_(self, "distance_km", dist)
-        set_(self, "route_factor", _validate.real("route_factor", self.route_factor,
-                                                  minimum=1.0, maximum=10.0))
-        set_(self, "power_price_per_mwh", _validate.positive(
-            "power_price_per_mwh", self.power_price_per_mwh, allow_zero=True))
+        set_(
+            self,
+            "route_factor",
+            _validate.real("route_factor", self.route_factor, minimum=1.0, maximum=10.0),
+        )
+        set_(
+            self,
+            "power_price_per_mwh",
+            _validate.positive("power_price_per_mwh", self.power_price_per_mwh, allow_zero=True),
+        )
         for key in ("cooling_limit_kw", "server_power_kw"):
             if getattr(self, key) is not None:
                 set_(self, key, _validate.positive(key, getattr(self, key)))
@@ -274,11 +335,13 @@ class Facility:
         if kw is None or p.gpu_tdp_w is None or not p.power_curve:
             raise InvalidArgumentError(
                 f"profile {p.name!r}: has no server_power_kw / gpu_tdp_w / power_curve; give "
-                "them to use it in a facility")
+                "them to use it in a facility"
+            )
         if p.gpus_per_node * p.gpu_tdp_w > kw * 1e3:
             raise InvalidArgumentError(
                 f"server_power_kw: {kw:g} kW cannot feed {p.gpus_per_node} GPUs of "
-                f"{p.gpu_tdp_w:g} W")
+                f"{p.gpu_tdp_w:g} W"
+            )
         return p, kw
 
     def servers_per_rack(self, profile: Any = "h100-ndr400") -> int:
@@ -302,12 +365,16 @@ class Facility:
         floor = floor_w / tdp_w
         if frac < floor - 1e-12:
             need = rest_kw + p.gpus_per_node * floor_w / 1e3
-            what = ("rack_power_kw" if self.rack_power_kw <= self.cooling_max_kw
-                    else f"cooling ({self.cooling}, {self.cooling_max_kw:g} kW per rack)")
+            what = (
+                "rack_power_kw"
+                if self.rack_power_kw <= self.cooling_max_kw
+                else f"cooling ({self.cooling}, {self.cooling_max_kw:g} kW per rack)"
+            )
             raise InvalidArgumentError(
                 f"{what}: {usable:g} kW per rack is below one {p.name} server at its minimum "
                 f"GPU power limit ({need:.2f} kW: {p.gpus_per_node} x {floor_w:g} W + "
-                f"{rest_kw:.2f} kW for the rest of the server)")
+                f"{rest_kw:.2f} kW for the rest of the server)"
+            )
         return frac
 
     def clock_fraction(self, profile: Any = "h100-ndr400") -> float:
@@ -388,16 +455,19 @@ def _expected_max_normal(n: int) -> float:
 #: sigma of the per-GPU log-slowdown: the expected range (2 E[max]) of Sinha et al.'s GPU count
 #: spans their 8 % spread.
 SIGMA_VARIATION = profiles.GPU_VARIATION_SPREAD / (
-    2.0 * _expected_max_normal(profiles.GPU_VARIATION_GPUS))
+    2.0 * _expected_max_normal(profiles.GPU_VARIATION_GPUS)
+)
 #: mean per-GPU thermal slowdown at the top of the ASHRAE envelope, air-cooled: the maximum of
 #: the Llama 3 job's GPUs (mean mu x H_n) is its 1.5 % mid-day slowdown.
-_MU_HOT = profiles.DIURNAL_SLOWDOWN / float(np.sum(1.0 / np.arange(1, profiles.DIURNAL_JOB_GPUS
-                                                                   + 1)))
+_MU_HOT = profiles.DIURNAL_SLOWDOWN / float(
+    np.sum(1.0 / np.arange(1, profiles.DIURNAL_JOB_GPUS + 1))
+)
 MU_HOT = _MU_HOT
 
 
-def straggler_factors(facility: Facility, gpus: int, samples: int, seed: int = 0
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def straggler_factors(
+    facility: Facility, gpus: int, samples: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample compute slowdown of a synchronous step over ``gpus`` GPUs (max over the GPUs
     of ``exp(sigma Z) x (1 + T)``), and its thermal-only part (max of ``1 + T``); each an
     array of ``samples`` factors (1 = the median GPU at full clocks). Seeded: same seed, same
@@ -473,8 +543,7 @@ class SiteStep:
 
     @property
     def network_tail_s(self) -> float:
-        return float(np.quantile(self.exposed_comm_s, 0.99) - np.quantile(self.exposed_comm_s,
-                                                                          0.5))
+        return float(np.quantile(self.exposed_comm_s, 0.99) - np.quantile(self.exposed_comm_s, 0.5))
 
     @property
     def straggler_tail_s(self) -> float:
@@ -485,8 +554,9 @@ class SiteStep:
         return "network" if self.network_tail_s > self.straggler_tail_s else "stragglers"
 
 
-def combine_site(job: Any, facility: Facility, comm: Mapping[str, np.ndarray], *,
-                 samples: int, seed: int = 0) -> SiteStep:
+def combine_site(
+    job: Any, facility: Facility, comm: Mapping[str, np.ndarray], *, samples: int, seed: int = 0
+) -> SiteStep:
     """Step time per sample from the job's per-component communication times (``comm``, as
     :attr:`fabricsim.StepResult.comm_time_s`) and the facility's clocks and stragglers, with
     :mod:`fabricsim.analysis.training`'s overlap formula."""
@@ -497,15 +567,30 @@ def combine_site(job: Any, facility: Facility, comm: Mapping[str, np.ndarray], *
     total, thermal = straggler_factors(facility, job.gpus, samples, seed)
     compute = job.compute_time_s / clock * total
     exposed = exposed_comm(job, dict(comm), compute, samples)
-    return SiteStep(facility=facility, clock_fraction=clock,
-                    compute_nominal_s=job.compute_time_s, compute_s=compute,
-                    exposed_comm_s=exposed, step_time_s=compute + exposed, straggler=total,
-                    thermal=thermal, tokens_per_step=job.global_batch_tokens)
+    return SiteStep(
+        facility=facility,
+        clock_fraction=clock,
+        compute_nominal_s=job.compute_time_s,
+        compute_s=compute,
+        exposed_comm_s=exposed,
+        step_time_s=compute + exposed,
+        straggler=total,
+        thermal=thermal,
+        tokens_per_step=job.global_batch_tokens,
+    )
 
 
-def site_step(fabric: Any, job: Any, facility: Facility, background: Any = None, *,
-              samples: int = 20, seed: int = 0, routing: Routing = "ecmp",
-              threads: int | None = None) -> SiteStep:
+def site_step(
+    fabric: Any,
+    job: Any,
+    facility: Facility,
+    background: Any = None,
+    *,
+    samples: int = 20,
+    seed: int = 0,
+    routing: Routing = "ecmp",
+    threads: int | None = None,
+) -> SiteStep:
     """One training step of ``job`` on ``fabric`` at ``facility``: the network's Monte Carlo
     (:func:`fabricsim.step` with ``background``) combined with the facility's power-capped
     clocks and its straggler distribution, sample by sample (``fs.step(..., facility=f).site``).
@@ -521,22 +606,32 @@ def site_step(fabric: Any, job: Any, facility: Facility, background: Any = None,
     from fabricsim.analysis.training import TrainingJob, step
 
     if not isinstance(facility, Facility):
-        raise InvalidTypeError(f"facility: expected a fabricsim.Facility, got "
-                               f"{type(facility).__name__}")
+        raise InvalidTypeError(
+            f"facility: expected a fabricsim.Facility, got {type(facility).__name__}"
+        )
     if not isinstance(job, TrainingJob):
         raise InvalidTypeError(f"job: expected a fabricsim.TrainingJob, got {type(job).__name__}")
     samples = _validate.integer("samples", samples)
-    return step(fabric, job, background, samples, seed, routing=routing, threads=threads,
-                facility=facility).site
+    return step(
+        fabric, job, background, samples, seed, routing=routing, threads=threads, facility=facility
+    ).site
 
 
 # --------------------------------------------------------------------------- location
 
 
-def region_latency(facility: Facility, fabric: Any, regions: Sequence[str], *,
-                   slo_ms: float = 100.0, server_ms: float = 0.0, requests: int = 20_000,
-                   seed: int = 0, policy: EdgePolicy = "lowest_latency",
-                   access_gbps: float = 100.0) -> dict:
+def region_latency(
+    facility: Facility,
+    fabric: Any,
+    regions: Sequence[str],
+    *,
+    slo_ms: float = 100.0,
+    server_ms: float = 0.0,
+    requests: int = 20_000,
+    seed: int = 0,
+    policy: EdgePolicy = "lowest_latency",
+    access_gbps: float = 100.0,
+) -> dict:
     """Inference request latency from each user region to ``facility`` through its carriers:
     ``{region: edge_latency row}`` (p50/p99 ms, within_slo, availability,
     availability_expected). Each region is an edge site homed on every carrier of the facility,
@@ -548,21 +643,35 @@ def region_latency(facility: Facility, fabric: Any, regions: Sequence[str], *,
     from fabricsim.fabric.compiled import Fabric
 
     if not facility.carriers:
-        raise InvalidArgumentError(f"facility {facility.name!r}: carriers: needs at least one "
-                                   "carrier to serve user regions")
+        raise InvalidArgumentError(
+            f"facility {facility.name!r}: carriers: needs at least one "
+            "carrier to serve user regions"
+        )
     sites = []
     for r in regions:
         if r not in facility.distance_km:
             raise InvalidArgumentError(
                 f"facility {facility.name!r}: distance_km: no distance to region {r!r} (it has "
-                f"{', '.join(facility.distance_km) or 'none'})")
-        sites.append({"name": r, "carriers": [c.name for c in facility.carriers],
-                      "distance_km": facility.distance_km[r] * facility.route_factor,
-                      "capacity_gbps": access_gbps})
+                f"{', '.join(facility.distance_km) or 'none'})"
+            )
+        sites.append(
+            {
+                "name": r,
+                "carriers": [c.name for c in facility.carriers],
+                "distance_km": facility.distance_km[r] * facility.route_factor,
+                "capacity_gbps": access_gbps,
+            }
+        )
     G = edge_sites(fabric.graph, carriers=list(facility.carriers), sites=sites)
     edge_fab = Fabric.from_networkx(G, efficiency=fabric.efficiency)
-    rep = edge_latency(edge_fab, policies=(policy,), requests=requests, slo_ms=slo_ms,
-                       server_ms=server_ms, seed=seed)
+    rep = edge_latency(
+        edge_fab,
+        policies=(policy,),
+        requests=requests,
+        slo_ms=slo_ms,
+        server_ms=server_ms,
+        seed=seed,
+    )
     return {r["site"]: r for r in rep.rows}
 
 
@@ -576,6 +685,17 @@ def availability(carrier_availabilities: Sequence[float]) -> float:
     return float(1.0 - np.prod([1.0 - x for x in a])) if a else 0.0
 
 
-__all__ = ["Facility", "PRESETS", "COOLING_TYPES", "min_rack_power_kw", "SIGMA_VARIATION",
-           "MU_HOT", "SiteStep",
-           "straggler_factors", "combine_site", "site_step", "region_latency", "availability"]
+__all__ = [
+    "Facility",
+    "PRESETS",
+    "COOLING_TYPES",
+    "min_rack_power_kw",
+    "SIGMA_VARIATION",
+    "MU_HOT",
+    "SiteStep",
+    "straggler_factors",
+    "combine_site",
+    "site_step",
+    "region_latency",
+    "availability",
+]

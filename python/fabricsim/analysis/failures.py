@@ -17,7 +17,8 @@ converged around it), not a transient, and surviving links keep their capacity.
 
 The failed graph records what failed in ``G.graph["failed"]`` (``links``, ``nodes``,
 ``carriers``, accumulated over repeated calls); ``G.graph["edge_sites"]`` is kept as built, so
-:func:`fabricsim.analysis.edge.edge_latency` still knows every site's carriers and treats the missing
+:func:`fabricsim.analysis.edge.edge_latency` still knows every site's carriers and treats the
+missing
 ones as down. Schema rule: every GPU must still reach every other GPU; a failure that cuts
 GPUs off raises :class:`~fabricsim.exceptions.UnreachableError` naming the pair and the
 failure.
@@ -162,18 +163,21 @@ def fail(
         [(u, v) for u, v, c in G.edges(data="carrier") if c is not None and c in carrier_set]
     )
     pops = [
-        n for n, d in G.nodes(data=True)
+        n
+        for n, d in G.nodes(data=True)
         if d.get("role") == "carrier_pop" and d.get("carrier") in carrier_set
     ]
     G.remove_nodes_from(nodes)
     G.remove_nodes_from(pops)
 
     before = schema.graph_record(G0, "failed") or {}
-    G.graph["failed"] = schema.record_text({
-        "links": [*before.get("links", ()), *([u, v] for u, v in pairs)],
-        "nodes": list(dict.fromkeys([*before.get("nodes", ()), *nodes])),
-        "carriers": list(dict.fromkeys([*before.get("carriers", ()), *carriers])),
-    })
+    G.graph["failed"] = schema.record_text(
+        {
+            "links": [*before.get("links", ()), *([u, v] for u, v in pairs)],
+            "nodes": list(dict.fromkeys([*before.get("nodes", ()), *nodes])),
+            "carriers": list(dict.fromkeys([*before.get("carriers", ()), *carriers])),
+        }
+    )
     what = _describe(pairs, nodes, list(dict.fromkeys(carriers)))
     try:
         compiled = schema.compile(G)
@@ -230,7 +234,8 @@ def fail_random(
     role_set = set(roles)
     cand_nodes = [n for n in G.nodes if role[n] in role_set]
     cand_links = [
-        (u, v) for u, v in G.edges
+        (u, v)
+        for u, v in G.edges
         if "gpu" not in (role[u], role[v]) and (role[u] in role_set or role[v] in role_set)
     ]
     rng = np.random.default_rng(seed)
@@ -239,7 +244,8 @@ def fail_random(
     failed_nodes = [n for n, hit in zip(cand_nodes, node_hit, strict=True) if hit]
     gone = set(failed_nodes)
     failed_links = [
-        e for e, hit in zip(cand_links, link_hit, strict=True)
+        e
+        for e, hit in zip(cand_links, link_hit, strict=True)
         if hit and e[0] not in gone and e[1] not in gone
     ]
     out = fail(fabric, links=failed_links, nodes=failed_nodes)
@@ -263,9 +269,7 @@ def bisection_split(fabric: Fabric) -> tuple[list, list]:
     gpus = list(fabric.gpus)
     n = len(gpus)
     if n < 2:
-        raise InvalidArgumentError(
-            f"fabric: bisection needs at least 2 GPUs, it has {n}"
-        )
+        raise InvalidArgumentError(f"fabric: bisection needs at least 2 GPUs, it has {n}")
     nodes = fabric.graph.nodes
     hosts = [nodes[g].get("host", ("__own__", g)) for g in gpus]
     cuts = [i for i in range(1, n) if hosts[i] != hosts[i - 1]]
@@ -417,8 +421,7 @@ def failure_impact(
     missing = [e for e in dict.fromkeys(ends) if e in fabric.graph and e not in after.graph]
     if missing:
         err = UnreachableError(
-            f"workload endpoints removed by failing {what}: "
-            + ", ".join(repr(m) for m in missing)
+            f"workload endpoints removed by failing {what}: " + ", ".join(repr(m) for m in missing)
         )
         err.endpoints = missing
         raise err

@@ -31,13 +31,28 @@ if TYPE_CHECKING:
     from fabricsim.fabric.compiled import Fabric
 
 #: nccl-tests binaries and the fabricsim op each measures.
-BINARIES = {"all_reduce": "all_reduce", "all_gather": "all_gather", "alltoall": "all_to_all",
-            "reduce_scatter": "reduce_scatter", "broadcast": "broadcast", "reduce": "reduce",
-            "sendrecv": "send_recv"}
-_BINARY_RE = re.compile(r"\b(all_reduce|all_gather|alltoall|reduce_scatter|broadcast|reduce|"
-                        r"sendrecv)_perf\b")
-_NAMES = {"time": "time_us", "cputime": "time_us", "algbw": "algbw_GBps", "busbw": "busbw_GBps",
-          "#wrong": "wrong", "error": "wrong", "wrong": "wrong"}
+BINARIES = {
+    "all_reduce": "all_reduce",
+    "all_gather": "all_gather",
+    "alltoall": "all_to_all",
+    "reduce_scatter": "reduce_scatter",
+    "broadcast": "broadcast",
+    "reduce": "reduce",
+    "sendrecv": "send_recv",
+}
+_BINARY_RE = re.compile(
+    r"\b(all_reduce|all_gather|alltoall|reduce_scatter|broadcast|reduce|"
+    r"sendrecv)_perf\b"
+)
+_NAMES = {
+    "time": "time_us",
+    "cputime": "time_us",
+    "algbw": "algbw_GBps",
+    "busbw": "busbw_GBps",
+    "#wrong": "wrong",
+    "error": "wrong",
+    "wrong": "wrong",
+}
 
 
 @dataclass(frozen=True)
@@ -56,15 +71,32 @@ class NcclLog:
         from fabricsim._display import pandas
 
         df = pandas().DataFrame(list(self.rows), columns=_columns(self.rows))
-        df.attrs.update(op=self.op, n_ranks=self.n_ranks, source=self.source,
-                        avg_busbw_GBps=list(self.avg_busbw_GBps))
+        df.attrs.update(
+            op=self.op,
+            n_ranks=self.n_ranks,
+            source=self.source,
+            avg_busbw_GBps=list(self.avg_busbw_GBps),
+        )
         return df
 
 
 def _columns(rows: Any) -> list[str]:
-    base = ["run", "size_bytes", "count", "type", "redop", "root", "time_us", "algbw_GBps",
-            "busbw_GBps", "wrong", "in_place_time_us", "in_place_algbw_GBps",
-            "in_place_busbw_GBps", "in_place_wrong"]
+    base = [
+        "run",
+        "size_bytes",
+        "count",
+        "type",
+        "redop",
+        "root",
+        "time_us",
+        "algbw_GBps",
+        "busbw_GBps",
+        "wrong",
+        "in_place_time_us",
+        "in_place_algbw_GBps",
+        "in_place_busbw_GBps",
+        "in_place_wrong",
+    ]
     have = {k for r in rows for k in r}
     return [c for c in base if c in have or c in base[:9]]
 
@@ -119,8 +151,10 @@ def parse(text: str, *, op: str | None = None, source: str = "<log>") -> NcclLog
         row["run"] = run
         rows.append(row)
     if not rows:
-        raise InvalidArgumentError(f"{source}: no nccl-tests table found (a header line with "
-                                   "size, count and busbw, then one line per size)")
+        raise InvalidArgumentError(
+            f"{source}: no nccl-tests table found (a header line with "
+            "size, count and busbw, then one line per size)"
+        )
     n = len(ranks) if ranks else n_gpus
     return NcclLog(tuple(rows), found, n, tuple(avg), source)
 
@@ -131,7 +165,7 @@ def _row(cols: list[str], toks: list[str]) -> dict:
     for c, t in zip(cols[:first], toks[:first], strict=True):
         key = {"size": "size_bytes"}.get(c, c)
         out[key] = int(t) if key in ("size_bytes", "count", "root") else t
-    groups = [(cols[i:i + 4], toks[i:i + 4]) for i in range(first, len(cols), 4)]
+    groups = [(cols[i : i + 4], toks[i : i + 4]) for i in range(first, len(cols), 4)]
     for g, (names, vals) in enumerate(groups):
         prefix = "" if g == 0 else "in_place_"
         for c, t in zip(names, vals, strict=True):
@@ -203,17 +237,24 @@ class Calibration:
         return float(sum(errs) / len(errs)) if errs else math.nan
 
     def table(self) -> str:
-        head = (f"# {self.op} on {self.n_ranks} ranks: measured ({self.source}) vs fabricsim "
-                f"({self.design})")
-        lines = [head, f"#{'size':>12} {'measured':>10} {'simulated':>10} {'error':>8} "
-                       f"{'meas. us':>10} {'sim. us':>10}  algorithm",
-                 f"#{'(B)':>12} {'busbw GB/s':>10} {'busbw GB/s':>10} {'':>8} {'':>10} {'':>10}"]
+        head = (
+            f"# {self.op} on {self.n_ranks} ranks: measured ({self.source}) vs fabricsim "
+            f"({self.design})"
+        )
+        lines = [
+            head,
+            f"#{'size':>12} {'measured':>10} {'simulated':>10} {'error':>8} "
+            f"{'meas. us':>10} {'sim. us':>10}  algorithm",
+            f"#{'(B)':>12} {'busbw GB/s':>10} {'busbw GB/s':>10} {'':>8} {'':>10} {'':>10}",
+        ]
         for r in self.rows:
             err = "-" if r["error"] is None else f"{r['error']:+.1%}"
             meas = "-" if r["measured_busbw_GBps"] is None else f"{r['measured_busbw_GBps']:.2f}"
             mt = "-" if r["measured_time_us"] is None else f"{r['measured_time_us']:.1f}"
-            lines.append(f" {r['size_bytes']:>12} {meas:>10} {r['simulated_busbw_GBps']:>10.2f} "
-                         f"{err:>8} {mt:>10} {r['simulated_time_us']:>10.1f}  {r['algorithm']}")
+            lines.append(
+                f" {r['size_bytes']:>12} {meas:>10} {r['simulated_busbw_GBps']:>10.2f} "
+                f"{err:>8} {mt:>10} {r['simulated_time_us']:>10.1f}  {r['algorithm']}"
+            )
         lines.append(f"# mean |error| {self.mean_abs_error:.1%} over {len(self.rows)} sizes")
         return "\n".join(lines)
 
@@ -229,10 +270,18 @@ class Calibration:
 
         fig, (a,) = axes(ax, figsize=(7.0, 4.2))
         sizes = [r["size_bytes"] for r in self.rows]
-        a.plot(sizes, [r["measured_busbw_GBps"] for r in self.rows], marker="o",
-               label=f"measured ({Path(self.source).name})")
-        a.plot(sizes, [r["simulated_busbw_GBps"] for r in self.rows], marker="s",
-               label=f"fabricsim ({self.design})")
+        a.plot(
+            sizes,
+            [r["measured_busbw_GBps"] for r in self.rows],
+            marker="o",
+            label=f"measured ({Path(self.source).name})",
+        )
+        a.plot(
+            sizes,
+            [r["simulated_busbw_GBps"] for r in self.rows],
+            marker="s",
+            label=f"fabricsim ({self.design})",
+        )
         a.set_xscale("log", base=2)
         a.set_xlabel("size (bytes)")
         a.set_ylabel("bus bandwidth (GB/s)")
@@ -242,17 +291,20 @@ class Calibration:
         return fig
 
     def __repr__(self) -> str:
-        return (f"<Calibration {self.op} x{self.n_ranks} ranks on {self.design!r}: "
-                f"{len(self.rows)} sizes, mean |error| {self.mean_abs_error:.1%}>")
+        return (
+            f"<Calibration {self.op} x{self.n_ranks} ranks on {self.design!r}: "
+            f"{len(self.rows)} sizes, mean |error| {self.mean_abs_error:.1%}>"
+        )
 
     def _repr_html_(self) -> str:
         from fabricsim._display import html_table
 
-        keys = ("size_bytes", "measured_busbw_GBps", "simulated_busbw_GBps", "error",
-                "algorithm")
-        return html_table(("size (B)", "measured busbw GB/s", "simulated busbw GB/s", "error",
-                           "algorithm"), [[r[k] for k in keys] for r in self.rows],
-                          caption=repr(self))
+        keys = ("size_bytes", "measured_busbw_GBps", "simulated_busbw_GBps", "error", "algorithm")
+        return html_table(
+            ("size (B)", "measured busbw GB/s", "simulated busbw GB/s", "error", "algorithm"),
+            [[r[k] for k in keys] for r in self.rows],
+            caption=repr(self),
+        )
 
 
 def calibrate(
@@ -277,24 +329,31 @@ def calibrate(
     if not isinstance(fabric, Fabric):
         raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
     if isinstance(log, NcclLog):
-        parsed = log if op is None else NcclLog(log.rows, op, log.n_ranks, log.avg_busbw_GBps,
-                                                log.source)
+        parsed = (
+            log
+            if op is None
+            else NcclLog(log.rows, op, log.n_ranks, log.avg_busbw_GBps, log.source)
+        )
     elif isinstance(log, str) and "\n" in log:
         parsed = parse(log, op=op)
     elif isinstance(log, (str, Path)):
         parsed = load(log, op=op)
     else:
-        raise InvalidTypeError(f"log: expected a path, log text or NcclLog, got "
-                               f"{type(log).__name__}")
+        raise InvalidTypeError(
+            f"log: expected a path, log text or NcclLog, got {type(log).__name__}"
+        )
     if parsed.op is None:
-        raise InvalidArgumentError(f"op: {parsed.source} does not name its nccl-tests binary "
-                                   "(e.g. all_reduce_perf); pass op=")
+        raise InvalidArgumentError(
+            f"op: {parsed.source} does not name its nccl-tests binary "
+            "(e.g. all_reduce_perf); pass op="
+        )
     the_op = normalize_op(parsed.op)
     if ranks is None:
         n = parsed.n_ranks or len(fabric.gpus)
         if n > len(fabric.gpus):
-            raise InvalidArgumentError(f"ranks: the log ran on {n} GPUs but the fabric has "
-                                       f"{len(fabric.gpus)}")
+            raise InvalidArgumentError(
+                f"ranks: the log ran on {n} GPUs but the fabric has {len(fabric.gpus)}"
+            )
         ranks = list(fabric.gpus[:n])
     rows0 = [r for r in parsed.rows if r.get("run", 0) == parsed.rows[0].get("run", 0)]
     bar = None
@@ -305,15 +364,23 @@ def calibrate(
     rows, results = [], []
     try:
         for r in rows0:
-            res = collective(fabric, the_op, r["size_bytes"], ranks, algorithm, None, None,
-                             routing, seed)
+            res = collective(
+                fabric, the_op, r["size_bytes"], ranks, algorithm, None, None, routing, seed
+            )
             results.append(res)
             meas = r.get("busbw_GBps")
             err = (res.busbw_GBps / meas - 1.0) if meas else None
-            rows.append({"size_bytes": r["size_bytes"], "measured_busbw_GBps": meas,
-                         "simulated_busbw_GBps": res.busbw_GBps, "error": err,
-                         "measured_time_us": r.get("time_us"), "simulated_time_us": res.time_us,
-                         "algorithm": res.algorithm})
+            rows.append(
+                {
+                    "size_bytes": r["size_bytes"],
+                    "measured_busbw_GBps": meas,
+                    "simulated_busbw_GBps": res.busbw_GBps,
+                    "error": err,
+                    "measured_time_us": r.get("time_us"),
+                    "simulated_time_us": res.time_us,
+                    "algorithm": res.algorithm,
+                }
+            )
             if bar is not None:
                 bar.update(1)
     finally:
@@ -322,5 +389,13 @@ def calibrate(
     return Calibration(the_op, len(ranks), design, tuple(rows), parsed.source, tuple(results))
 
 
-__all__ = ["BINARIES", "NcclLog", "parse", "parse_log", "read_log", "load", "Calibration",
-           "calibrate"]
+__all__ = [
+    "BINARIES",
+    "NcclLog",
+    "parse",
+    "parse_log",
+    "read_log",
+    "load",
+    "Calibration",
+    "calibrate",
+]

@@ -235,9 +235,7 @@ def resolve_utilization(
         return np.zeros(n)
     if isinstance(utilization, numbers.Real) and not isinstance(utilization, bool):
         if not (math.isfinite(float(utilization)) and float(utilization) >= 0):
-            raise InvalidArgumentError(
-                f"utilization: must be finite and >= 0, got {utilization!r}"
-            )
+            raise InvalidArgumentError(f"utilization: must be finite and >= 0, got {utilization!r}")
         return np.full(n, float(utilization))
     try:
         rho = np.asarray(utilization, dtype=np.float64)
@@ -304,14 +302,20 @@ def message_latency(
     size = _validate.positive("size_bytes", size_bytes, allow_zero=True)
     mtu = _validate.positive("mtu_bytes", mtu_bytes)
     n = _validate.integer("samples", samples, maximum=MAX_SAMPLES)
-    _memory.check(n * 8 * 8 * 6, f"message_latency(samples={n:,})",  # ~6 hops, ~8 arrays
-                  "ask for fewer samples")
-    qs = tuple(_validate.probability(f"quantiles[{i}]", q)
-               for i, q in enumerate(_validate.iterable("quantiles", quantiles, "numbers")))
+    _memory.check(
+        n * 8 * 8 * 6,
+        f"message_latency(samples={n:,})",  # ~6 hops, ~8 arrays
+        "ask for fewer samples",
+    )
+    qs = tuple(
+        _validate.probability(f"quantiles[{i}]", q)
+        for i, q in enumerate(_validate.iterable("quantiles", quantiles, "numbers"))
+    )
     rho = resolve_utilization(fabric, utilization, background_load)
 
-    route = fabric.route(src, dst, policy=_validate.choice("routing", routing, ROUTING_POLICIES),
-                         seed=seed)
+    route = fabric.route(
+        src, dst, policy=_validate.choice("routing", routing, ROUTING_POLICIES), seed=seed
+    )
     ids = route.link_ids.astype(np.int64)
     check_stable(fabric, rho, ids)
     cap = fabric.usable_Bps[ids]

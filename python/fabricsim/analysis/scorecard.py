@@ -90,8 +90,9 @@ class Scorecard:
         for r in self.rows:
             if r["site"] == site:
                 return r
-        raise InvalidArgumentError(f"site: no site {site!r}; sites: "
-                                   f"{', '.join(r['site'] for r in self.rows)}")
+        raise InvalidArgumentError(
+            f"site: no site {site!r}; sites: {', '.join(r['site'] for r in self.rows)}"
+        )
 
     # -- outputs ------------------------------------------------------------------------------
     def table(self) -> str:
@@ -110,8 +111,12 @@ class Scorecard:
         widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
         out = []
         for k, row in enumerate(cells):
-            out.append("  ".join(s.ljust(w) if i < 2 else s.rjust(w)
-                                 for i, (s, w) in enumerate(zip(row, widths, strict=True))))
+            out.append(
+                "  ".join(
+                    s.ljust(w) if i < 2 else s.rjust(w)
+                    for i, (s, w) in enumerate(zip(row, widths, strict=True))
+                )
+            )
             if k == 0:
                 out.append("  ".join("-" * w for w in widths))
         if self.regions:
@@ -119,13 +124,21 @@ class Scorecard:
             head = ["site"] + [f"{g} p99 ms / <= {self.slo_ms:g} ms" for g in self.regions]
             rows = [head]
             for r in self.rows:
-                rows.append([r["site"]] + [
-                    f"{_fmt(r['inference_p99_ms'][g], '{:.1f}')} / "
-                    f"{r['slo_attainment'][g]:.2%}" for g in self.regions])
+                rows.append(
+                    [r["site"]]
+                    + [
+                        f"{_fmt(r['inference_p99_ms'][g], '{:.1f}')} / {r['slo_attainment'][g]:.2%}"
+                        for g in self.regions
+                    ]
+                )
             w = [max(len(x[i]) for x in rows) for i in range(len(head))]
             for k, row in enumerate(rows):
-                out.append("  ".join(s.ljust(wi) if i == 0 else s.rjust(wi)
-                                     for i, (s, wi) in enumerate(zip(row, w, strict=True))))
+                out.append(
+                    "  ".join(
+                        s.ljust(wi) if i == 0 else s.rjust(wi)
+                        for i, (s, wi) in enumerate(zip(row, w, strict=True))
+                    )
+                )
                 if k == 0:
                     out.append("  ".join("-" * wi for wi in w))
         return "\n".join(out)
@@ -167,8 +180,12 @@ class Scorecard:
         w = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
         w.writeheader()
         for r in recs:
-            w.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else v)
-                        for k, v in r.items()})
+            w.writerow(
+                {
+                    k: ("" if isinstance(v, float) and not math.isfinite(v) else v)
+                    for k, v in r.items()
+                }
+            )
         text = buf.getvalue()
         if path is not None:
             with open(path, "w", encoding="utf-8", newline="") as f:
@@ -178,10 +195,15 @@ class Scorecard:
     def to_json(self, path: Any = None) -> str:
         """Rows (nested per region), regions, SLO, winners and verdict as JSON (non-finite
         numbers as null); written to ``path`` too if given. Returns the text."""
-        doc = {"regions": list(self.regions), "slo_ms": self.slo_ms, "job_gpus": self.job_gpus,
-               "training_winner": self.training_winner,
-               "inference_winner": self.inference_winner, "verdict": self.verdict(),
-               "rows": [_clean(r) for r in self.rows]}
+        doc = {
+            "regions": list(self.regions),
+            "slo_ms": self.slo_ms,
+            "job_gpus": self.job_gpus,
+            "training_winner": self.training_winner,
+            "inference_winner": self.inference_winner,
+            "verdict": self.verdict(),
+            "rows": [_clean(r) for r in self.rows],
+        }
         text = json.dumps(doc, indent=2)
         if path is not None:
             with open(path, "w", encoding="utf-8") as f:
@@ -212,13 +234,22 @@ class Scorecard:
             fig, axes = given_axes(ax, ncols=ncols)
         ax = axes[0]
         tps = [r["tokens_per_s"] for r in self.rows]
-        bars = ax.bar(x, tps, color=["#2a9d8f" if s == self.training_winner else "#8d99ae"
-                                     for s in sites])
+        bars = ax.bar(
+            x, tps, color=["#2a9d8f" if s == self.training_winner else "#8d99ae" for s in sites]
+        )
         for b, r in zip(bars, self.rows, strict=True):
-            label = r["binding_constraint"] if r["fits"] else (
-                f"power: {r['ready_gpus']:,} of {self.job_gpus:,} GPUs now")
-            ax.annotate(label, (b.get_x() + b.get_width() / 2, b.get_height()),
-                        ha="center", va="bottom", fontsize=8)
+            label = (
+                r["binding_constraint"]
+                if r["fits"]
+                else (f"power: {r['ready_gpus']:,} of {self.job_gpus:,} GPUs now")
+            )
+            ax.annotate(
+                label,
+                (b.get_x() + b.get_width() / 2, b.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
         ax.set_xticks(x, sites, rotation=12, ha="right")
         ax.set_ylabel(f"tokens/s ({self.job_gpus}-GPU job, p50 step)")
         ax.set_title("Training throughput (binding constraint)")
@@ -226,8 +257,12 @@ class Scorecard:
         cost = [r["energy_cost_per_mtok"] for r in self.rows]
         ax.bar(x, [c if math.isfinite(c) else 0.0 for c in cost], color="#e9c46a")
         ax2 = ax.twinx()
-        ax2.plot(x, [r["tokens_per_mwh"] / 1e6 if r["fits"] else math.nan for r in self.rows],
-                 "o", color="#264653")
+        ax2.plot(
+            x,
+            [r["tokens_per_mwh"] / 1e6 if r["fits"] else math.nan for r in self.rows],
+            "o",
+            color="#264653",
+        )
         ax.set_xticks(x, sites, rotation=12, ha="right")
         ax.set_ylabel("energy cost per million tokens (bars)")
         ax2.set_ylabel("million tokens per MWh (dots)")
@@ -236,8 +271,12 @@ class Scorecard:
             ax = axes[2]
             width = 0.8 / len(self.regions)
             for k, g in enumerate(self.regions):
-                ax.bar(x + (k - (len(self.regions) - 1) / 2) * width,
-                       [_finite(r["inference_p99_ms"][g]) for r in self.rows], width, label=g)
+                ax.bar(
+                    x + (k - (len(self.regions) - 1) / 2) * width,
+                    [_finite(r["inference_p99_ms"][g]) for r in self.rows],
+                    width,
+                    label=g,
+                )
             ax.axhline(self.slo_ms, color="#e63946", ls="--", label=f"SLO {self.slo_ms:g} ms")
             ax.set_xticks(x, sites, rotation=12, ha="right")
             ax.set_ylabel("request latency p99 (ms)")
@@ -246,8 +285,9 @@ class Scorecard:
         for a in axes:
             a.grid(True, axis="y", alpha=0.3)
         inf = f"; inference: {self.inference_winner}" if self.regions else ""
-        fig.suptitle(f"Site scorecard — training: {self.training_winner or 'no site fits'}{inf}",
-                     fontsize=10)
+        fig.suptitle(
+            f"Site scorecard — training: {self.training_winner or 'no site fits'}{inf}", fontsize=10
+        )
         fig.tight_layout()
         if path is not None:
             fig.savefig(path, dpi=120)
@@ -277,8 +317,7 @@ def _clean(v: Any) -> Any:
 def _inference_key(r: dict) -> tuple:
     slo = r["slo_attainment"]
     p99 = [x for x in r["inference_p99_ms"].values() if math.isfinite(x)]
-    return (min(slo.values()) if slo else 0.0, r["availability"],
-            -(max(p99) if p99 else math.inf))
+    return (min(slo.values()) if slo else 0.0, r["availability"], -(max(p99) if p99 else math.inf))
 
 
 # --------------------------------------------------------------------------- verdict
@@ -307,18 +346,25 @@ def verdict(card: Scorecard) -> str:
     win = card.training_winner
     if win is None:
         need = card.job_gpus
-        lines.append(f"No site can run the {need}-GPU job now: "
-                     + "; ".join(f"{r['site']} feeds {r['ready_gpus']:,} GPUs" for r in rows)
-                     + " (binding constraint: power).")
+        lines.append(
+            f"No site can run the {need}-GPU job now: "
+            + "; ".join(f"{r['site']} feeds {r['ready_gpus']:,} GPUs" for r in rows)
+            + " (binding constraint: power)."
+        )
     else:
         w = card.row(win)
         others = [r for r in rows if r["site"] != win]
-        ties = [r["site"] for r in others if r["fits"]
-                and r["tokens_per_s"] >= w["tokens_per_s"] * (1 - _TIE)]
+        ties = [
+            r["site"]
+            for r in others
+            if r["fits"] and r["tokens_per_s"] >= w["tokens_per_s"] * (1 - _TIE)
+        ]
         if ties:
-            lines.append(f"Training: {', '.join(repr(t) for t in [win, *ties])} tie within "
-                         f"{_TIE:.1%} ({w['tokens_per_s']:,.0f} tokens/s, step p99 "
-                         f"{w['step_time_p99_s'] * 1e3:.1f} ms).")
+            lines.append(
+                f"Training: {', '.join(repr(t) for t in [win, *ties])} tie within "
+                f"{_TIE:.1%} ({w['tokens_per_s']:,.0f} tokens/s, step p99 "
+                f"{w['step_time_p99_s'] * 1e3:.1f} ms)."
+            )
         else:
             best_other = max(others, key=lambda r: r["tokens_per_s"], default=None)
             if best_other is not None and best_other["tokens_per_s"] > 0:
@@ -328,49 +374,68 @@ def verdict(card: Scorecard) -> str:
                     f"{best_other['site']!r} ({w['tokens_per_s']:,.0f} vs "
                     f"{best_other['tokens_per_s']:,.0f}; step p99 "
                     f"{w['step_time_p99_s'] * 1e3:.1f} vs "
-                    f"{best_other['step_time_p99_s'] * 1e3:.1f} ms).")
+                    f"{best_other['step_time_p99_s'] * 1e3:.1f} ms)."
+                )
             elif best_other is not None:
-                lines.append(f"Training: {win!r} is the only site that can run the "
-                             f"{card.job_gpus}-GPU job now.")
+                lines.append(
+                    f"Training: {win!r} is the only site that can run the "
+                    f"{card.job_gpus}-GPU job now."
+                )
             else:
-                lines.append(f"Training: {win!r} runs the job at {w['tokens_per_s']:,.0f} "
-                             "tokens/s.")
+                lines.append(
+                    f"Training: {win!r} runs the job at {w['tokens_per_s']:,.0f} tokens/s."
+                )
         why = [_why(r, w, card.job_gpus) for r in others if r["site"] not in ties]
         if why:
             lines.append("Why: " + "; ".join(why) + ".")
         if w["binding_constraint"] == "network":
             tail = "the network's" if w["tail_dominant"] == "network" else "the stragglers'"
-            lines.append(f"Network: {w['exposed_comm_fraction']:.1%} of every step is exposed "
-                         "communication on this fabric design, the same at every site: the "
-                         f"fabric, not the site, binds next (the p99 step is mostly {tail} "
-                         "tail).")
-        cheap = min((r for r in rows if r["fits"] and math.isfinite(r["energy_cost_per_mtok"])),
-                    key=lambda r: r["energy_cost_per_mtok"], default=None)
+            lines.append(
+                f"Network: {w['exposed_comm_fraction']:.1%} of every step is exposed "
+                "communication on this fabric design, the same at every site: the "
+                f"fabric, not the site, binds next (the p99 step is mostly {tail} "
+                "tail)."
+            )
+        cheap = min(
+            (r for r in rows if r["fits"] and math.isfinite(r["energy_cost_per_mtok"])),
+            key=lambda r: r["energy_cost_per_mtok"],
+            default=None,
+        )
         if cheap is not None and cheap["energy_cost_per_mtok"] > 0:
-            lines.append(f"Energy: {cheap['site']!r} is cheapest per token "
-                         f"({cheap['energy_cost_per_mtok']:.4g} per million tokens, PUE "
-                         f"{cheap['pue']:.2f}, {cheap['tokens_per_mwh'] / 1e6:,.1f}M tokens "
-                         "per MWh).")
+            lines.append(
+                f"Energy: {cheap['site']!r} is cheapest per token "
+                f"({cheap['energy_cost_per_mtok']:.4g} per million tokens, PUE "
+                f"{cheap['pue']:.2f}, {cheap['tokens_per_mwh'] / 1e6:,.1f}M tokens "
+                "per MWh)."
+            )
     if card.regions:
         iw = card.row(str(card.inference_winner))
         worst = {g: max(rows, key=lambda r: -r["slo_attainment"][g]) for g in card.regions}
-        parts = [f"{g}: p99 {_fmt(iw['inference_p99_ms'][g], '{:.1f}')} ms, "
-                 f"{iw['slo_attainment'][g]:.2%} within {card.slo_ms:g} ms"
-                 for g in card.regions]
-        lines.append(f"Inference: {iw['site']!r} wins ({'; '.join(parts)}; availability "
-                     f"{iw['availability']:.6f} over {iw['carriers']} carrier"
-                     f"{'s' if iw['carriers'] != 1 else ''}).")
+        parts = [
+            f"{g}: p99 {_fmt(iw['inference_p99_ms'][g], '{:.1f}')} ms, "
+            f"{iw['slo_attainment'][g]:.2%} within {card.slo_ms:g} ms"
+            for g in card.regions
+        ]
+        lines.append(
+            f"Inference: {iw['site']!r} wins ({'; '.join(parts)}; availability "
+            f"{iw['availability']:.6f} over {iw['carriers']} carrier"
+            f"{'s' if iw['carriers'] != 1 else ''})."
+        )
         misses = []
         for r in rows:
             bad = [g for g in card.regions if r["slo_attainment"][g] < 0.99]
             if bad:
-                misses.append(f"{r['site']!r} misses the SLO from {', '.join(bad)} "
-                              f"(location: {max(r['route_km'][g] for g in bad):,.0f} km of "
-                              "fibre)")
+                misses.append(
+                    f"{r['site']!r} misses the SLO from {', '.join(bad)} "
+                    f"(location: {max(r['route_km'][g] for g in bad):,.0f} km of "
+                    "fibre)"
+                )
             elif r["availability"] < iw["availability"] and r["site"] != iw["site"]:
-                misses.append(f"{r['site']!r} meets it but is less available "
-                              f"({r['availability']:.6f}, {r['carriers']} carrier"
-                              f"{'s' if r['carriers'] != 1 else ''})")
+                misses.append(
+                    f"{r['site']!r} meets it but is less available "
+                    f"({r['availability']:.6f}, {r['carriers']} carrier"
+                    f"{'s' if r['carriers'] != 1 else ''})"
+                )
         del worst
         if misses:
             lines.append("Why: " + "; ".join(misses) + ".")
@@ -384,30 +449,46 @@ def _why(r: dict, w: dict, job_gpus: int) -> str:
     """Why site ``r`` trains slower than the winner ``w``: the largest of its deficits."""
     s = repr(r["site"])
     if not r["fits"]:
-        grow = (f"; {r['growth_gpus']:,} after {r['growth_lead_months']:g} months"
-                if r["growth_gpus"] > r["ready_gpus"] else "")
-        return (f"{s} is bound by power: {r['it_power_mw']:g} MW feeds {r['ready_gpus']:,} GPUs "
-                f"of the {job_gpus:,} the job needs, even at their minimum power cap{grow}")
+        grow = (
+            f"; {r['growth_gpus']:,} after {r['growth_lead_months']:g} months"
+            if r["growth_gpus"] > r["ready_gpus"]
+            else ""
+        )
+        return (
+            f"{s} is bound by power: {r['it_power_mw']:g} MW feeds {r['ready_gpus']:,} GPUs "
+            f"of the {job_gpus:,} the job needs, even at their minimum power cap{grow}"
+        )
     clock_loss = w["gpu_clock_fraction"] / r["gpu_clock_fraction"] - 1.0
     heat_loss = (1 + r["straggler_p50"]) / (1 + w["straggler_p50"]) - 1.0
     if clock_loss >= heat_loss and clock_loss > 0:
-        capped = (f"its GPUs run capped at {r['gpu_power_fraction']:.0%} power = "
-                  f"{r['gpu_clock_fraction']:.1%} throughput")
+        capped = (
+            f"its GPUs run capped at {r['gpu_power_fraction']:.0%} power = "
+            f"{r['gpu_clock_fraction']:.1%} throughput"
+        )
         if r["capped_by"] == "power (MW)":
-            return (f"{s} is bound by power: {r['it_power_mw']:g} MW ready now feeds "
-                    f"{r['ready_gpus']:,} GPUs at full draw, so to run the {job_gpus:,}-GPU job "
-                    f"{capped}" + (f" ({r['growth_gpus']:,} GPUs after "
-                                   f"{r['growth_lead_months']:g} months)"
-                                   if r["growth_gpus"] > r["ready_gpus"] else ""))
+            return (
+                f"{s} is bound by power: {r['it_power_mw']:g} MW ready now feeds "
+                f"{r['ready_gpus']:,} GPUs at full draw, so to run the {job_gpus:,}-GPU job "
+                f"{capped}"
+                + (
+                    f" ({r['growth_gpus']:,} GPUs after {r['growth_lead_months']:g} months)"
+                    if r["growth_gpus"] > r["ready_gpus"]
+                    else ""
+                )
+            )
         what = "power" if r["capped_by"] == "power (rack)" else "cooling"
-        return (f"{s} is bound by {what}: {r['rack_kw_usable']:g} kW per rack cannot feed one "
-                f"{r['server_power_kw']:g} kW server, so {capped}")
+        return (
+            f"{s} is bound by {what}: {r['rack_kw_usable']:g} kW per rack cannot feed one "
+            f"{r['server_power_kw']:g} kW server, so {capped}"
+        )
     if heat_loss > 0:
-        return (f"{s} is bound by cooling: its {r['cooling'].replace('_', '-')}-cooled GPUs at "
-                f"{r['ambient_c_mean']:.0f} °C mean dry-bulb throttle, the slowest of the "
-                f"job's GPUs adds {r['straggler_p50']:.2%} (p50) / {r['straggler_p99']:.2%} "
-                f"(p99) to compute against {w['straggler_p50']:.2%} / "
-                f"{w['straggler_p99']:.2%}")
+        return (
+            f"{s} is bound by cooling: its {r['cooling'].replace('_', '-')}-cooled GPUs at "
+            f"{r['ambient_c_mean']:.0f} °C mean dry-bulb throttle, the slowest of the "
+            f"job's GPUs adds {r['straggler_p50']:.2%} (p50) / {r['straggler_p99']:.2%} "
+            f"(p99) to compute against {w['straggler_p50']:.2%} / "
+            f"{w['straggler_p99']:.2%}"
+        )
     return f"{s} trains within sampling noise of {w['site']!r}"
 
 
@@ -449,8 +530,9 @@ def scorecard(
         raise InvalidArgumentError("facilities: give at least one facility")
     for i, f in enumerate(facilities):
         if not isinstance(f, Facility):
-            raise InvalidTypeError(f"facilities[{i}]: expected a fabricsim.Facility, got "
-                                   f"{type(f).__name__}")
+            raise InvalidTypeError(
+                f"facilities[{i}]: expected a fabricsim.Facility, got {type(f).__name__}"
+            )
     names = [f.name for f in facilities]
     if len(set(names)) != len(names):
         raise InvalidArgumentError(f"facilities: a site name appears twice: {names}")
@@ -461,8 +543,10 @@ def scorecard(
     elif isinstance(fabric_design, Fabric):
         fabric = fabric_design
     else:
-        raise InvalidTypeError(f"fabric_design: expected a fabricsim.Fabric or a networkx graph, "
-                               f"got {type(fabric_design).__name__}")
+        raise InvalidTypeError(
+            f"fabric_design: expected a fabricsim.Fabric or a networkx graph, "
+            f"got {type(fabric_design).__name__}"
+        )
     slo_ms = _validate.positive("slo_ms", slo_ms)
     server_ms = _validate.positive("server_ms", server_ms, allow_zero=True)
     samples = _validate.integer("samples", samples)
@@ -486,7 +570,8 @@ def scorecard(
         for g in regions:
             if g not in f.distance_km:
                 raise InvalidArgumentError(
-                    f"facility {f.name!r}: distance_km: no distance to region {g!r}")
+                    f"facility {f.name!r}: distance_km: no distance to region {g!r}"
+                )
 
     bar = None
     if progress:
@@ -499,19 +584,45 @@ def scorecard(
     rows: list[dict] = []
     steps: dict[str, Any] = {}
     for f in facilities:
-        rows.append(_row(f, fabric, job, prof, net.comm_time_s, regions, slo_ms, server_ms,
-                         samples, seed, requests, steps))
+        rows.append(
+            _row(
+                f,
+                fabric,
+                job,
+                prof,
+                net.comm_time_s,
+                regions,
+                slo_ms,
+                server_ms,
+                samples,
+                seed,
+                requests,
+                steps,
+            )
+        )
         if bar:
             bar.update()
     if bar:
         bar.close()
-    return Scorecard(rows=tuple(rows), regions=regions, slo_ms=slo_ms, job_gpus=job.gpus,
-                     steps=steps)
+    return Scorecard(
+        rows=tuple(rows), regions=regions, slo_ms=slo_ms, job_gpus=job.gpus, steps=steps
+    )
 
 
-def _row(f: Facility, fabric: Fabric, job: TrainingJob, prof: profiles.Profile, comm: dict,
-         regions: tuple, slo_ms: float, server_ms: float, samples: int, seed: int,
-         requests: int, steps: dict) -> dict:
+def _row(
+    f: Facility,
+    fabric: Fabric,
+    job: TrainingJob,
+    prof: profiles.Profile,
+    comm: dict,
+    regions: tuple,
+    slo_ms: float,
+    server_ms: float,
+    samples: int,
+    seed: int,
+    requests: int,
+    steps: dict,
+) -> dict:
     ready = f.ready_gpus(prof)
     grown = f.ready_gpus(prof, with_growth=True)
     job_frac = f.job_power_fraction(prof, job.gpus)
@@ -573,15 +684,17 @@ def _row(f: Facility, fabric: Fabric, job: TrainingJob, prof: profiles.Profile, 
         "carriers": len(f.carriers),
         "carrier_names": [c.name for c in f.carriers],
         "availability": float(1.0 - np.prod([1.0 - c.availability for c in f.carriers]))
-        if f.carriers else 0.0,
+        if f.carriers
+        else 0.0,
         "route_km": {g: f.distance_km[g] * f.route_factor for g in regions},
         "inference_p50_ms": {},
         "inference_p99_ms": {},
         "slo_attainment": {},
     }
     if regions:
-        lat = region_latency(f, fabric, regions, slo_ms=slo_ms, server_ms=server_ms,
-                             requests=requests, seed=seed)
+        lat = region_latency(
+            f, fabric, regions, slo_ms=slo_ms, server_ms=server_ms, requests=requests, seed=seed
+        )
         for g in regions:
             row["inference_p50_ms"][g] = lat[g]["p50_ms"]
             row["inference_p99_ms"][g] = lat[g]["p99_ms"]

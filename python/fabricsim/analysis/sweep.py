@@ -130,8 +130,11 @@ class DesignSpec:
         fn = BUILDERS.get(self.builder)
         if fn is None:
             return []
-        return [k for k, p in inspect.signature(fn).parameters.items()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        return [
+            k
+            for k, p in inspect.signature(fn).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        ]
 
     def graph(self, overrides: Mapping[str, Any]):
         kwargs = {**self.kwargs, **overrides}
@@ -172,8 +175,9 @@ def optics(fabric: Fabric) -> int:
     """
     G = fabric.graph
     n = 0
-    for u, v, kind in zip(*zip(*fabric.compiled.edges, strict=True), fabric.compiled.kind,
-                          strict=True):
+    for u, v, kind in zip(
+        *zip(*fabric.compiled.edges, strict=True), fabric.compiled.kind, strict=True
+    ):
         if kind == "fabric":
             n += 2
         elif kind == "access":
@@ -185,8 +189,7 @@ def optics(fabric: Fabric) -> int:
 def cost_proxies(fabric: Fabric) -> dict[str, int]:
     """Switches, network cables and optical transceiver ports of a fabric (see
     :func:`optics`): what the sweep's Pareto front weighs tokens/s against."""
-    return {"switches": fabric.switch_count, "cables": fabric.cable_count,
-            "optics": optics(fabric)}
+    return {"switches": fabric.switch_count, "cables": fabric.cable_count, "optics": optics(fabric)}
 
 
 # --------------------------------------------------------------------------- points
@@ -259,16 +262,26 @@ class Sweep:
     """
 
     def __init__(self, base: Any, axes: Mapping[str, Sequence[Any]] | None = None):
-        need = ("fabrics", "routing", "job", "background", "sweep_loads", "samples", "seed",
-                "collective_size_bytes")
+        need = (
+            "fabrics",
+            "routing",
+            "job",
+            "background",
+            "sweep_loads",
+            "samples",
+            "seed",
+            "collective_size_bytes",
+        )
         if not all(hasattr(base, a) for a in need):
-            raise InvalidTypeError(f"base: expected a fabricsim.Scenario (load_scenario), got "
-                                   f"{type(base).__name__}")
+            raise InvalidTypeError(
+                f"base: expected a fabricsim.Scenario (load_scenario), got {type(base).__name__}"
+            )
         if axes is None:
             axes = getattr(base, "axes", None) or {}
         if not isinstance(axes, Mapping):
-            raise InvalidTypeError(f"axes: expected a mapping axis name -> list of values, got "
-                                   f"{type(axes).__name__}")
+            raise InvalidTypeError(
+                f"axes: expected a mapping axis name -> list of values, got {type(axes).__name__}"
+            )
         self.base = base
         self.specs: dict[str, DesignSpec] = dict(getattr(base, "specs", None) or {})
         self.axes: tuple[_Axis, ...] = tuple(self._axis(str(k), v) for k, v in axes.items())
@@ -287,8 +300,11 @@ class Sweep:
         fab = sorted({k for s in self.specs.values() for k in s.keywords()})
         names += [f"fabric.{k}" for k in fab]
         names += [f"job.{f.name}" for f in dataclasses.fields(self.base.job)]
-        names += [f"background.{f.name}" for f in dataclasses.fields(self.base.background)
-                  if f.name != "load"]
+        names += [
+            f"background.{f.name}"
+            for f in dataclasses.fields(self.base.background)
+            if f.name != "load"
+        ]
         return names
 
     def _resolve(self, name: str) -> tuple[str, str]:
@@ -304,35 +320,49 @@ class Sweep:
             known = {"fabric": fab_keys, "job": job_fields, "background": bg_fields}.get(ns)
             if known is not None and fld in known:
                 return ns, fld
-            if ns == "fabric" and fld in {k for f in BUILDERS.values()
-                                          for k in inspect.signature(f).parameters}:
-                raise SweepAxisError(name, "no design of the scenario was made by a builder "
-                                           f"that takes {fld!r}")
+            if ns == "fabric" and fld in {
+                k for f in BUILDERS.values() for k in inspect.signature(f).parameters
+            }:
+                raise SweepAxisError(
+                    name, f"no design of the scenario was made by a builder that takes {fld!r}"
+                )
         else:
             if name in ("design", "routing"):
                 return name, name
             if name in SWEEP_FIELDS:
                 return "sweep", name
-            hits = [(ns, name) for ns, known in (("fabric", fab_keys), ("job", job_fields),
-                                                 ("background", bg_fields)) if name in known]
+            hits = [
+                (ns, name)
+                for ns, known in (
+                    ("fabric", fab_keys),
+                    ("job", job_fields),
+                    ("background", bg_fields),
+                )
+                if name in known
+            ]
             if len(hits) == 1:
                 return hits[0]
             if len(hits) > 1:
-                raise SweepAxisError(name, "ambiguous: write " + " or ".join(
-                    f"{ns}.{name}" for ns, _ in hits))
+                raise SweepAxisError(
+                    name, "ambiguous: write " + " or ".join(f"{ns}.{name}" for ns, _ in hits)
+                )
         valid = self._valid_names()
         bare = list(dict.fromkeys(v.split(".", 1)[-1] for v in valid))
         close = difflib.get_close_matches(name, valid if "." in name else bare, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise SweepAxisError(name, f"unknown field{hint}; valid: design, routing, "
-                                   f"{', '.join(SWEEP_FIELDS)}, fabric.<a keyword of the "
-                                   "design's builder>, job.<a TrainingJob field>, "
-                                   "background.<a Background field>")
+        raise SweepAxisError(
+            name,
+            f"unknown field{hint}; valid: design, routing, "
+            f"{', '.join(SWEEP_FIELDS)}, fabric.<a keyword of the "
+            "design's builder>, job.<a TrainingJob field>, "
+            "background.<a Background field>",
+        )
 
     def _axis(self, name: str, values: Any) -> _Axis:
         ns, fld = self._resolve(name)
-        if isinstance(values, (str, bytes, Mapping)) or \
-                not isinstance(values, (Sequence, np.ndarray)):
+        if isinstance(values, (str, bytes, Mapping)) or not isinstance(
+            values, (Sequence, np.ndarray)
+        ):
             raise SweepAxisError(name, f"expected a list of values, got {values!r}")
         vals = tuple(v.item() if isinstance(v, np.generic) else v for v in values)
         if not vals:
@@ -363,8 +393,9 @@ class Sweep:
         base = self.base
         if ax.namespace == "design":
             if not isinstance(v, str) or v not in base.fabrics:
-                raise SweepAxisError(ax.name, f"no design named {v!r}; designs: "
-                                              f"{', '.join(base.fabrics)}")
+                raise SweepAxisError(
+                    ax.name, f"no design named {v!r}; designs: {', '.join(base.fabrics)}"
+                )
         elif ax.namespace == "routing":
             _validate.choice("routing", v, ROUTING_POLICIES)
         elif ax.namespace == "sweep":
@@ -394,16 +425,22 @@ class Sweep:
             other.append(_Axis("load", "load", "sweep", "load", tuple(base.sweep_loads)))
         for ax in fabric_axes:
             if not set(ax.designs) & set(designs):
-                raise SweepAxisError(ax.name, f"no swept design's builder takes {ax.field!r} "
-                                              f"(designs: {', '.join(designs)})")
+                raise SweepAxisError(
+                    ax.name,
+                    f"no swept design's builder takes {ax.field!r} (designs: {', '.join(designs)})",
+                )
         i = 0
         for d in designs:
             mine = [a for a in fabric_axes if d in a.designs]
             for fvals in itertools.product(*(a.values for a in mine)):
                 for ovals in itertools.product(*(a.values for a in other)):
-                    params: dict[str, Any] = {"design": d, "routing": base.routing[d],
-                                              "load": None, "seed": base.seed,
-                                              "samples": base.samples}
+                    params: dict[str, Any] = {
+                        "design": d,
+                        "routing": base.routing[d],
+                        "load": None,
+                        "seed": base.seed,
+                        "samples": base.samples,
+                    }
                     for a, v in zip(mine, fvals, strict=True):
                         params[a.column] = v
                     for a, v in zip(other, ovals, strict=True):
@@ -416,11 +453,14 @@ class Sweep:
         scenario must not be taken for this one's."""
         b = self.base
         doc = {
-            "job": b.job, "background": b.background,
+            "job": b.job,
+            "background": b.background,
             "collective_size_bytes": b.collective_size_bytes,
             "edge": getattr(b, "edge", None),
-            "designs": {n: {"routing": b.routing[n], "spec": self.specs.get(n),
-                            "fabric": _fabric_digest(f)} for n, f in b.fabrics.items()},
+            "designs": {
+                n: {"routing": b.routing[n], "spec": self.specs.get(n), "fabric": _fabric_digest(f)}
+                for n, f in b.fabrics.items()
+            },
         }
         return hashlib.sha256(_canonical(doc).encode()).hexdigest()[:16]
 
@@ -449,11 +489,11 @@ _FABRIC_CACHE_SIZE = 8
 
 
 def _point_fabric(sweep: Sweep, point: SweepPoint, job: Any) -> Fabric:
-    overrides = {k.split(".", 1)[1]: v for k, v in point.params.items()
-                 if k.startswith("fabric.")}
+    overrides = {k.split(".", 1)[1]: v for k, v in point.params.items() if k.startswith("fabric.")}
     spec = sweep.specs.get(point.design)
-    profile_changed = spec is not None and "profile" not in spec.kwargs and \
-        "job.profile" in point.params
+    profile_changed = (
+        spec is not None and "profile" not in spec.kwargs and "job.profile" in point.params
+    )
     if not overrides and not profile_changed:
         return sweep.base.fabrics[point.design]
     key = (sweep.fingerprint, point.design, _canonical(overrides), _canonical(job.profile))
@@ -469,11 +509,31 @@ def _point_fabric(sweep: Sweep, point: SweepPoint, job: Any) -> Fabric:
 #: Row columns after the parameters, in order (the comparison's, the erosion row's extras,
 #: the cost proxies); any other metric follows, sorted.
 METRIC_COLUMNS = (
-    "builder", "gpus", "job_gpus", "switches", "cables", "optics", "oversubscription",
-    "bisection_gbps", "busbw_GBps", "compute_time_s", "exposed_comm_p50_s", "step_time_p50_s",
-    "step_time_p99_s", "tokens_per_s_p50", "tokens_per_s_p99", "ideal_tokens_per_s",
-    "erosion_p50", "erosion_p99", "mfu_p50", "busy_fraction_p50", "dp_algorithm", "bottleneck",
-    "edge_p99_ms", "edge_availability", "error",
+    "builder",
+    "gpus",
+    "job_gpus",
+    "switches",
+    "cables",
+    "optics",
+    "oversubscription",
+    "bisection_gbps",
+    "busbw_GBps",
+    "compute_time_s",
+    "exposed_comm_p50_s",
+    "step_time_p50_s",
+    "step_time_p99_s",
+    "tokens_per_s_p50",
+    "tokens_per_s_p99",
+    "ideal_tokens_per_s",
+    "erosion_p50",
+    "erosion_p99",
+    "mfu_p50",
+    "busy_fraction_p50",
+    "dp_algorithm",
+    "bottleneck",
+    "edge_p99_ms",
+    "edge_availability",
+    "error",
 )
 
 
@@ -497,13 +557,21 @@ def evaluate(sweep: Sweep, point: SweepPoint, *, threads: int | None = 1) -> dic
             bg = dataclasses.replace(bg, **bf)
         fab = _point_fabric(sweep, point, job)
         if len(fab.gpus) < job.gpus:
-            raise InvalidArgumentError(f"design {point.design!r} has {len(fab.gpus)} GPUs but "
-                                       f"the job needs {job.gpus}")
-        cmp = compare([Design(point.design, fab, p["routing"])], job, bg, load=p["load"],
-                      loads=(p["load"],), samples=p["samples"], seed=p["seed"],
-                      collective_size_bytes=p.get("collective_size_bytes",
-                                                  b.collective_size_bytes),
-                      edge=getattr(b, "edge", None), threads=threads)
+            raise InvalidArgumentError(
+                f"design {point.design!r} has {len(fab.gpus)} GPUs but the job needs {job.gpus}"
+            )
+        cmp = compare(
+            [Design(point.design, fab, p["routing"])],
+            job,
+            bg,
+            load=p["load"],
+            loads=(p["load"],),
+            samples=p["samples"],
+            seed=p["seed"],
+            collective_size_bytes=p.get("collective_size_bytes", b.collective_size_bytes),
+            edge=getattr(b, "edge", None),
+            threads=threads,
+        )
     except FabricError as e:
         row["error"] = f"{type(e).__name__}: {e}"
         return row
@@ -529,8 +597,9 @@ def _cell(v: Any) -> Any:
     return _canonical(v)
 
 
-def run_batch(sweep: Sweep, points: Sequence[SweepPoint], threads: int | None = 1
-              ) -> tuple[list[dict], float]:
+def run_batch(
+    sweep: Sweep, points: Sequence[SweepPoint], threads: int | None = 1
+) -> tuple[list[dict], float]:
     """Evaluate ``points`` in order; returns the rows and the seconds it took (one task)."""
     t0 = time.perf_counter()
     rows = [evaluate(sweep, p, threads=threads) for p in points]
@@ -548,8 +617,9 @@ def _init_worker(blob: bytes) -> None:
     _WORKER_SWEEP = pickle.loads(blob)
 
 
-def _run_batch_in_worker(points: Sequence[SweepPoint], threads: int | None
-                         ) -> tuple[list[dict], float]:
+def _run_batch_in_worker(
+    points: Sequence[SweepPoint], threads: int | None
+) -> tuple[list[dict], float]:
     assert _WORKER_SWEEP is not None
     return run_batch(_WORKER_SWEEP, points, threads)
 
@@ -563,8 +633,9 @@ def _need(module: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ImportError(f"sweeps need {module}: {DASK_HINT}, or pip install pandas "
-                          "pyarrow") from None
+        raise ImportError(
+            f"sweeps need {module}: {DASK_HINT}, or pip install pandas pyarrow"
+        ) from None
 
 
 class ResultsFile:
@@ -591,14 +662,19 @@ class ResultsFile:
                 meta = pq.read_schema(self.path).metadata or {}
                 table = pq.read_table(self.path)
             except Exception as e:  # pyarrow raises several kinds
-                raise InvalidArgumentError(f"out: {self.path} is not a readable Parquet file "
-                                           f"({e}); give another path") from None
+                raise InvalidArgumentError(
+                    f"out: {self.path} is not a readable Parquet file ({e}); give another path"
+                ) from None
             info = json.loads(meta.get(META_KEY, b"{}") or b"{}")
             if info.get("fingerprint") != fingerprint:
-                what = "was not written by fabricsim sweep" if not info else \
-                    "holds another sweep (its base scenario differs)"
-                raise InvalidArgumentError(f"out: {self.path} {what}; write to a new file or "
-                                           "delete it")
+                what = (
+                    "was not written by fabricsim sweep"
+                    if not info
+                    else "holds another sweep (its base scenario differs)"
+                )
+                raise InvalidArgumentError(
+                    f"out: {self.path} {what}; write to a new file or delete it"
+                )
             for r in table.to_pylist():
                 self.rows[r["point_id"]] = r
 
@@ -619,8 +695,9 @@ class ResultsFile:
         meta = dict(table.schema.metadata or {})
         from fabricsim._engine import __version__
 
-        meta[META_KEY] = json.dumps({"fingerprint": self.fingerprint,
-                                     "fabricsim": __version__}).encode()
+        meta[META_KEY] = json.dumps(
+            {"fingerprint": self.fingerprint, "fabricsim": __version__}
+        ).encode()
         table = table.replace_schema_metadata(meta)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         t0 = time.monotonic()
@@ -650,8 +727,9 @@ def frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = Non
     order += sorted(k for k in keys if k not in order)
     df = pd.DataFrame([{k: r.get(k) for k in order} for r in rows], columns=order)
     for c in df.columns:
-        kinds = {type(v) for v in df[c] if v is not None and not (isinstance(v, float)
-                                                                    and math.isnan(v))}
+        kinds = {
+            type(v) for v in df[c] if v is not None and not (isinstance(v, float) and math.isnan(v))
+        }
         if str in kinds and len(kinds) > 1:  # a column mixing strings and numbers
             df[c] = [None if v is None else str(v) for v in df[c]]
     return df
@@ -664,29 +742,33 @@ def _dask_client(executor: Any):
     """A ``distributed.Client`` for ``executor`` (a Client, or a scheduler address)."""
     import asyncio
 
-    wrong = InvalidTypeError(f"executor: expected None, 'serial', 'processes', a "
-                             f"dask.distributed.Client or a scheduler address, got "
-                             f"{type(executor).__name__}")
+    wrong = InvalidTypeError(
+        f"executor: expected None, 'serial', 'processes', a "
+        f"dask.distributed.Client or a scheduler address, got "
+        f"{type(executor).__name__}"
+    )
     try:
         import distributed
     except ImportError:
         if not isinstance(executor, str):
             raise wrong from None
-        raise ImportError(f"running on a Dask cluster needs dask.distributed: {DASK_HINT}"
-                          ) from None
+        raise ImportError(
+            f"running on a Dask cluster needs dask.distributed: {DASK_HINT}"
+        ) from None
     if isinstance(executor, distributed.Client):
         return executor, False
     if isinstance(executor, str):
         try:
             return distributed.Client(executor, timeout="20s"), True
         except (OSError, TimeoutError, asyncio.TimeoutError) as e:
-            raise InvalidArgumentError(f"executor: cannot reach the Dask scheduler at "
-                                       f"{executor!r}: {e}") from None
+            raise InvalidArgumentError(
+                f"executor: cannot reach the Dask scheduler at {executor!r}: {e}"
+            ) from None
     raise wrong
 
 
 def _batches(points: Sequence[SweepPoint], size: int) -> list[list[SweepPoint]]:
-    return [list(points[i:i + size]) for i in range(0, len(points), size)]
+    return [list(points[i : i + size]) for i in range(0, len(points), size)]
 
 
 def run_sweep(
@@ -743,9 +825,11 @@ def run_sweep(
     elif isinstance(executor, str) and ("://" in executor or ":" in executor):
         mode = "dask"
     elif isinstance(executor, str):
-        raise UnknownNameError(f"executor: unknown value {executor!r}; valid: serial, "
-                               "processes, a dask.distributed.Client or a scheduler address "
-                               "('tcp://host:8786')")
+        raise UnknownNameError(
+            f"executor: unknown value {executor!r}; valid: serial, "
+            "processes, a dask.distributed.Client or a scheduler address "
+            "('tcp://host:8786')"
+        )
     else:
         mode = "dask"
     results = ResultsFile(out, sweep.fingerprint) if out is not None else None
@@ -755,8 +839,15 @@ def run_sweep(
     pending = [p for p in sweep.points if p.id not in done]
     skipped = len(sweep) - len(pending)
     t0 = time.perf_counter()
-    stats: dict[str, Any] = {"points": len(sweep), "skipped": skipped, "ran": 0, "tasks": 0,
-             "task_s": 0.0, "executor": mode if mode != "dask" else "dask", "batch_size": None}
+    stats: dict[str, Any] = {
+        "points": len(sweep),
+        "skipped": skipped,
+        "ran": 0,
+        "tasks": 0,
+        "task_s": 0.0,
+        "executor": mode if mode != "dask" else "dask",
+        "batch_size": None,
+    }
     bar = None
     if progress:
         from fabricsim._progress import ProgressBar
@@ -782,8 +873,13 @@ def run_sweep(
     try:
         if mode == "dask":  # connect first: an unreachable scheduler fails before any work
             client, owned = _dask_client(executor)
-            n_workers = max(1, sum(w.get("nthreads", 1) for w in
-                                   client.scheduler_info().get("workers", {}).values()))
+            n_workers = max(
+                1,
+                sum(
+                    w.get("nthreads", 1)
+                    for w in client.scheduler_info().get("workers", {}).values()
+                ),
+            )
         else:
             n_workers = workers or os.cpu_count() or 1
         if pending and batch_size is None:
@@ -816,8 +912,9 @@ def run_sweep(
     return df
 
 
-def _run_processes(sweep: Sweep, batches: list, n_workers: int, threads: int | None,
-                   finished: Callable) -> None:
+def _run_processes(
+    sweep: Sweep, batches: list, n_workers: int, threads: int | None, finished: Callable
+) -> None:
     import multiprocessing
     import pickle
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -827,8 +924,12 @@ def _run_processes(sweep: Sweep, batches: list, n_workers: int, threads: int | N
     # spawn, not fork: the Rust core's thread pool does not survive a fork
     ctx = multiprocessing.get_context("spawn")
     blob = pickle.dumps(sweep)
-    pool = ProcessPoolExecutor(max_workers=min(n_workers, len(batches)), mp_context=ctx,
-                               initializer=_init_worker, initargs=(blob,))
+    pool = ProcessPoolExecutor(
+        max_workers=min(n_workers, len(batches)),
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(blob,),
+    )
     try:
         futures = {pool.submit(_run_batch_in_worker, b, threads) for b in batches}
         while futures:
@@ -844,16 +945,25 @@ def _run_processes(sweep: Sweep, batches: list, n_workers: int, threads: int | N
     pool.shutdown(wait=True)
 
 
-def _run_dask(client: Any, sweep: Sweep, batches: list, threads: int | None,
-              finished: Callable) -> None:
+def _run_dask(
+    client: Any, sweep: Sweep, batches: list, threads: int | None, finished: Callable
+) -> None:
     from distributed import as_completed
 
     if not batches:
         return
     handle = client.scatter(sweep, broadcast=True, hash=False)
-    futures = [client.submit(run_batch, handle, b, threads, key=f"fabricsim-sweep-"
-                             f"{sweep.fingerprint}-{b[0].id}-{len(b)}", retries=2)
-               for b in batches]
+    futures = [
+        client.submit(
+            run_batch,
+            handle,
+            b,
+            threads,
+            key=f"fabricsim-sweep-{sweep.fingerprint}-{b[0].id}-{len(b)}",
+            retries=2,
+        )
+        for b in batches
+    ]
     try:
         for fut in as_completed(futures):
             finished(*fut.result())
@@ -872,9 +982,13 @@ def _short(v: Any) -> str:
 
 
 def _label(row: Mapping[str, Any], columns: Sequence[str]) -> str:
-    extra = [f"{c.split('.', 1)[-1]}={_short(row[c])}" for c in columns
-             if c not in ("design", "load", "seed") and row.get(c) is not None
-             and not (isinstance(row[c], float) and math.isnan(row[c]))]
+    extra = [
+        f"{c.split('.', 1)[-1]}={_short(row[c])}"
+        for c in columns
+        if c not in ("design", "load", "seed")
+        and row.get(c) is not None
+        and not (isinstance(row[c], float) and math.isnan(row[c]))
+    ]
     return f"{row['design']}" + (f" ({', '.join(extra)})" if extra else "")
 
 
@@ -886,8 +1000,14 @@ def designs_table(df, columns: Sequence[str]):
     keys = [c for c in columns if c != "seed" and c in ok]
     if ok.empty:
         return pd.DataFrame(columns=[*keys, "label", "tokens_per_s_p50"])
-    agg = {"tokens_per_s_p50": "mean", "erosion_p50": "mean", "step_time_p99_s": "mean",
-           "switches": "first", "cables": "first", "optics": "first"}
+    agg = {
+        "tokens_per_s_p50": "mean",
+        "erosion_p50": "mean",
+        "step_time_p99_s": "mean",
+        "switches": "first",
+        "cables": "first",
+        "optics": "first",
+    }
     g = ok.groupby(keys, dropna=False, sort=False).agg(agg).reset_index()
     varying = [c for c in keys if ok[c].nunique(dropna=False) > 1]
     g["label"] = [_label(r, varying) for r in g.to_dict("records")]
@@ -920,28 +1040,35 @@ def summary(df, sweep: Sweep) -> str:
     errors = int(df["error"].notna().sum()) if "error" in df else 0
     if errors:
         first = df.loc[df["error"].notna(), "error"].iloc[0]
-        lines.append(f"{errors} of {len(df)} points failed (see the error column); first: "
-                     f"{first}")
+        lines.append(f"{errors} of {len(df)} points failed (see the error column); first: {first}")
     if g.empty:
         return "\n".join(lines + ["no point produced metrics"])
     lines.append("best design per load (mean tokens/s over seeds):")
     w = max(len(s) for s in g["label"])
-    lines.append(f"  {'load':>5}  {'design':<{w}}  {'tokens/s':>14}  {'erosion p50':>11}  "
-                 f"{'switches':>8}  {'cables':>6}  {'optics':>6}")
+    lines.append(
+        f"  {'load':>5}  {'design':<{w}}  {'tokens/s':>14}  {'erosion p50':>11}  "
+        f"{'switches':>8}  {'cables':>6}  {'optics':>6}"
+    )
     for load, part in g.groupby("load", sort=True):
         r = part.loc[part["tokens_per_s_p50"].idxmax()]
-        lines.append(f"  {load:>5.2f}  {r['label']:<{w}}  {r['tokens_per_s_p50']:>14,.0f}  "
-                     f"{r['erosion_p50']:>11.1%}  {int(r['switches']):>8}  "
-                     f"{int(r['cables']):>6}  {int(r['optics']):>6}")
+        lines.append(
+            f"  {load:>5.2f}  {r['label']:<{w}}  {r['tokens_per_s_p50']:>14,.0f}  "
+            f"{r['erosion_p50']:>11.1%}  {int(r['switches']):>8}  "
+            f"{int(r['cables']):>6}  {int(r['optics']):>6}"
+        )
     load = headline_load(g, sweep.base)
     front = pareto_front(g[g["load"] == load])
     lines.append("")
-    lines.append(f"Pareto front at load {load:g}: no other design has as many tokens/s for no "
-                 "more switches, cables and optics")
+    lines.append(
+        f"Pareto front at load {load:g}: no other design has as many tokens/s for no "
+        "more switches, cables and optics"
+    )
     for _, r in front.iloc[::-1].iterrows():
-        lines.append(f"  {r['label']:<{w}}  {r['tokens_per_s_p50']:>14,.0f} tokens/s  "
-                     f"{int(r['switches']):>4} switches  {int(r['cables']):>5} cables  "
-                     f"{int(r['optics']):>5} optics")
+        lines.append(
+            f"  {r['label']:<{w}}  {r['tokens_per_s_p50']:>14,.0f} tokens/s  "
+            f"{int(r['switches']):>4} switches  {int(r['cables']):>5} cables  "
+            f"{int(r['optics']):>5} optics"
+        )
     return "\n".join(lines)
 
 
@@ -958,22 +1085,41 @@ def plot_pareto(df, sweep: Sweep, path: str | None = None, *, ax: Any = None) ->
     front = pareto_front(at)
     fig, panels = make_axes(ax, ncols=3, figsize=(14, 4.4))
     for pane, cost in zip(panels, ("switches", "cables", "optics"), strict=True):
-        pane.scatter(at[cost], at["tokens_per_s_p50"] / 1e6, color="0.6", s=18,
-                     label="design variant")
+        pane.scatter(
+            at[cost], at["tokens_per_s_p50"] / 1e6, color="0.6", s=18, label="design variant"
+        )
         f = front.sort_values(cost)
         pane.plot(f[cost], f["tokens_per_s_p50"] / 1e6, "o-", color="C3", label="Pareto front")
         pane.set_xlabel(cost)
         pane.grid(True, alpha=0.3)
     panels[0].set_ylabel("million tokens/s (p50, mean over seeds)")
     panels[0].legend(loc="lower right")
-    fig.suptitle(f"{getattr(sweep.base, 'title', '') or 'sweep'}: tokens/s vs cost proxies at "
-                 f"background load {load:g} ({len(at)} variants, {len(front)} on the front)")
+    fig.suptitle(
+        f"{getattr(sweep.base, 'title', '') or 'sweep'}: tokens/s vs cost proxies at "
+        f"background load {load:g} ({len(at)} variants, {len(front)} on the front)"
+    )
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
 
 
-__all__ = ["Sweep", "SweepPoint", "SweepAxisError", "DesignSpec", "run_sweep", "evaluate",
-           "run_batch", "optics", "cost_proxies", "summary", "pareto_front", "designs_table",
-           "plot_pareto", "frame", "ResultsFile", "point_id", "TARGET_TASK_S"]
+__all__ = [
+    "Sweep",
+    "SweepPoint",
+    "SweepAxisError",
+    "DesignSpec",
+    "run_sweep",
+    "evaluate",
+    "run_batch",
+    "optics",
+    "cost_proxies",
+    "summary",
+    "pareto_front",
+    "designs_table",
+    "plot_pareto",
+    "frame",
+    "ResultsFile",
+    "point_id",
+    "TARGET_TASK_S",
+]

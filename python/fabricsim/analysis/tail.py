@@ -74,8 +74,12 @@ NEAR_SATURATION = 0.9
 #: window would be widened) stops and counts as saturated (``job_time_s`` inf).
 EVENT_BUDGET_PER_HORIZON = 2.0
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
-SIZE_BUCKETS_BYTES = ((0, 1e5, "<100KB"), (1e5, 1e6, "100KB-1MB"), (1e6, 1e7, "1-10MB"),
-                      (1e7, np.inf, ">10MB"))
+SIZE_BUCKETS_BYTES = (
+    (0, 1e5, "<100KB"),
+    (1e5, 1e6, "100KB-1MB"),
+    (1e6, 1e7, "1-10MB"),
+    (1e7, np.inf, ">10MB"),
+)
 
 
 def quantiles(x: np.ndarray) -> dict[str, float]:
@@ -148,17 +152,21 @@ class TailLatencyResult:
 
     def __repr__(self) -> str:
         q = self.quantiles_s
-        return (f"<TailLatencyResult {len(self.job_time_s)} samples: job p50 "
-                f"{q['p50'] * 1e3:.4g} ms, p99 {q['p99'] * 1e3:.4g} ms (unloaded "
-                f"{self.unloaded_time_s * 1e3:.4g} ms), {len(self.bg_slowdown):,} background "
-                "flows>")
+        return (
+            f"<TailLatencyResult {len(self.job_time_s)} samples: job p50 "
+            f"{q['p50'] * 1e3:.4g} ms, p99 {q['p99'] * 1e3:.4g} ms (unloaded "
+            f"{self.unloaded_time_s * 1e3:.4g} ms), {len(self.bg_slowdown):,} background "
+            "flows>"
+        )
 
     def _repr_html_(self) -> str:
         from fabricsim._display import html_table
 
         q = self.quantiles_s
-        rows = [(k, v * 1e3, v / self.unloaded_time_s if self.unloaded_time_s > 0 else None)
-                for k, v in q.items()]
+        rows = [
+            (k, v * 1e3, v / self.unloaded_time_s if self.unloaded_time_s > 0 else None)
+            for k, v in q.items()
+        ]
         return html_table(("quantile", "job time (ms)", "slowdown"), rows, caption=repr(self))
 
     def to_pandas(self, what: str = "samples") -> Any:
@@ -171,10 +179,16 @@ class TailLatencyResult:
         pd = pandas()
         if what == "samples":
             base = self.unloaded_time_s if self.unloaded_time_s > 0 else math.nan
-            return pd.DataFrame({"job_time_s": self.job_time_s,
-                                 "slowdown": self.job_time_s / base}).rename_axis("sample")
-        return pd.DataFrame({"sample": self.bg_sample, "size_bytes": self.bg_size_bytes,
-                             "slowdown": self.bg_slowdown})
+            return pd.DataFrame(
+                {"job_time_s": self.job_time_s, "slowdown": self.job_time_s / base}
+            ).rename_axis("sample")
+        return pd.DataFrame(
+            {
+                "sample": self.bg_sample,
+                "size_bytes": self.bg_size_bytes,
+                "slowdown": self.bg_slowdown,
+            }
+        )
 
     def as_dict(self) -> dict:
         return {
@@ -190,8 +204,9 @@ class TailLatencyResult:
         }
 
 
-def _workload_flows(fabric: Fabric, workload: Any, routing: Routing, seed: int, metric: Metric
-                    ) -> tuple[FlowSet, float, str | None]:
+def _workload_flows(
+    fabric: Fabric, workload: Any, routing: Routing, seed: int, metric: Metric
+) -> tuple[FlowSet, float, str | None]:
     """The job's flow DAG, its unloaded time and (for collectives) the algorithm used."""
     if isinstance(workload, Collective):
         base = workload.run(fabric, routing=routing, seed=seed, metric=metric)
@@ -202,7 +217,9 @@ def _workload_flows(fabric: Fabric, workload: Any, routing: Routing, seed: int, 
         alone = run_flowset(fabric, fs_, routing=routing, seed=seed, metric=metric)
         return fs_, alone.makespan_s, None
     raise InvalidTypeError(
-        f"workload: expected a fabricsim.Collective or a traffic matrix, got {type(workload).__name__}")
+        "workload: expected a fabricsim.Collective or a traffic matrix, got "
+        f"{type(workload).__name__}"
+    )
 
 
 def tail_latency(
@@ -265,8 +282,7 @@ def tail_latency(
         threads = _validate.integer("threads", threads, maximum=MAX_THREADS)
     horizon = _validate.real("horizon", horizon, minimum=0.0, min_open=True, maximum=1e9)
     if event_budget is not None:
-        event_budget = _validate.integer("event_budget", event_budget, minimum=0,
-                                         maximum=2**63 - 1)
+        event_budget = _validate.integer("event_budget", event_budget, minimum=0, maximum=2**63 - 1)
     bg: Background | None = as_background(background)
 
     job, unloaded_s, algorithm = _workload_flows(fabric, workload, routing, seed, metric)
@@ -277,10 +293,12 @@ def tail_latency(
         if bg.endpoints is not None:
             endpoints = fabric.indices(bg.endpoints, "background endpoints")
             if len(np.unique(endpoints)) != len(endpoints):
-                dup = next(e for i, e in enumerate(bg.endpoints)
-                           if fabric.index(e) in endpoints[:i].tolist())
-                raise InvalidArgumentError(
-                    f"background endpoints: {dup!r} appears more than once")
+                dup = next(
+                    e
+                    for i, e in enumerate(bg.endpoints)
+                    if fabric.index(e) in endpoints[:i].tolist()
+                )
+                raise InvalidArgumentError(f"background endpoints: {dup!r} appears more than once")
         else:
             others = np.setdiff1d(gpus, job_nodes)
             endpoints = others if (len(others) >= 2 and placement == "fixed") else gpus
@@ -291,8 +309,18 @@ def tail_latency(
             steady = 10.0 * bg.mean_size_bytes / (nic * (1.0 - bg.load))
             warmup_s = min(unloaded_s, steady)
     warmup_s = _validate.real("warmup_s", warmup_s, minimum=0.0, maximum=1e9)
-    job = FlowSet(job.src, job.dst, job.size_bytes, job.release_s + warmup_s, job.delay_s,
-                  job.dep_ptr, job.dep_idx, job.via, job.flow_key, job.latency_scales())
+    job = FlowSet(
+        job.src,
+        job.dst,
+        job.size_bytes,
+        job.release_s + warmup_s,
+        job.delay_s,
+        job.dep_ptr,
+        job.dep_idx,
+        job.via,
+        job.flow_key,
+        job.latency_scales(),
+    )
     template = job
     bg_kwargs: dict[str, Any] = {}
     offered: tuple[float, tuple | None] = (0.0, None)
@@ -302,10 +330,16 @@ def tail_latency(
         if bg.pattern == "tenant":
             tenant = bg.tenant
             if tenant.ranks is None:
-                tenant = Collective(tenant.op, tenant.size_bytes,
-                                    [fabric.label(int(i)) for i in endpoints], tenant.algorithm,
-                                    tenant.channels, tenant.profile, tenant.pipeline_chunks,
-                                    tenant.max_flows)
+                tenant = Collective(
+                    tenant.op,
+                    tenant.size_bytes,
+                    [fabric.label(int(i)) for i in endpoints],
+                    tenant.algorithm,
+                    tenant.channels,
+                    tenant.profile,
+                    tenant.pipeline_chunks,
+                    tenant.max_flows,
+                )
             tr = tenant.run(fabric, routing=routing, seed=seed, metric=metric)
             plan = tenant.plan(fabric, tr.algorithm)
             tflows = concat_flowsets([plan] * bg.tenant_repeats, sequential=True)
@@ -323,18 +357,31 @@ def tail_latency(
                     f"{bg.load:g} of {len(endpoints)} endpoints' NICs, mean flow size "
                     f"{mean_size_bytes(values, cdf):.3g} bytes, over {end_s:.3g} s); at most "
                     f"{MAX_BACKGROUND_FLOWS:,} are simulated: use larger flows (sizes=), a lower "
-                    "load, a shorter horizon or warmup_s")
+                    "load, a shorter horizon or warmup_s"
+                )
             if bg.pattern in ("uniform", "permutation"):
                 offered = _check_overload(fabric, endpoints, inject, bg, metric, overload)
                 if offered[0] >= 1.0:
                     return TailLatencyResult(
-                        job_time_s=np.full(samples, np.inf), unloaded_time_s=float(unloaded_s),
-                        bg_size_bytes=np.zeros(0), bg_slowdown=np.zeros(0),
-                        bg_sample=np.zeros(0, np.int64), algorithm=algorithm,
-                        meta={"samples": samples, "seed": seed, "routing": routing,
-                              "placement": placement, "warmup_s": warmup_s, "background": bg},
-                        saturated=True, offered_max=offered[0], offered_link=offered[1],
-                        saturation="offered load")
+                        job_time_s=np.full(samples, np.inf),
+                        unloaded_time_s=float(unloaded_s),
+                        bg_size_bytes=np.zeros(0),
+                        bg_slowdown=np.zeros(0),
+                        bg_sample=np.zeros(0, np.int64),
+                        algorithm=algorithm,
+                        meta={
+                            "samples": samples,
+                            "seed": seed,
+                            "routing": routing,
+                            "placement": placement,
+                            "warmup_s": warmup_s,
+                            "background": bg,
+                        },
+                        saturated=True,
+                        offered_max=offered[0],
+                        offered_link=offered[1],
+                        saturation="offered load",
+                    )
             bg_kwargs = dict(
                 bg_endpoints=np.ascontiguousarray(endpoints, np.int64),
                 bg_inject_bps=inject,
@@ -358,9 +405,19 @@ def tail_latency(
     if budget:
         bg_kwargs["event_budget"] = int(budget)
     out = fabric._engine.monte_carlo(
-        template, np.ascontiguousarray(template.latency_scales(), np.float64), len(job),
-        int(samples), seed, routing, metric, bool(vary_hash), pool, cap,
-        min(int(threads or 0), int(samples)), **bg_kwargs)
+        template,
+        np.ascontiguousarray(template.latency_scales(), np.float64),
+        len(job),
+        int(samples),
+        seed,
+        routing,
+        metric,
+        bool(vary_hash),
+        pool,
+        cap,
+        min(int(threads or 0), int(samples)),
+        **bg_kwargs,
+    )
     if np.isinf(out.job_time_s).any() and overload == "raise":
         u, v, tier = offered[1] if offered[1] is not None else (None, None, "?")
         err = OverloadError(
@@ -370,7 +427,8 @@ def tail_latency(
             f"{int(np.isinf(out.job_time_s).sum())} of {samples} samples ran out of their "
             f"event budget ({budget:,}); lower the load, add capacity on that tier, pass "
             "overload='saturate' to get the point marked saturated, or a larger event_budget "
-            "(0: none) to wait for it.")
+            "(0: none) to wait for it."
+        )
         err.link, err.tier, err.offered = (u, v), tier, offered[0]
         raise err
     return TailLatencyResult(
@@ -381,8 +439,14 @@ def tail_latency(
         bg_sample=out.bg_sample,
         bg_generated=out.bg_generated,
         algorithm=algorithm,
-        meta={"samples": int(samples), "seed": seed, "routing": routing, "placement": placement,
-              "warmup_s": float(warmup_s), "background": bg},
+        meta={
+            "samples": int(samples),
+            "seed": seed,
+            "routing": routing,
+            "placement": placement,
+            "warmup_s": float(warmup_s),
+            "background": bg,
+        },
         offered_max=offered[0],
         offered_link=offered[1],
         saturated=bool(np.isinf(out.job_time_s).any()),
@@ -390,8 +454,15 @@ def tail_latency(
     )
 
 
-def _check_memory(fabric: Fabric, template: FlowSet, bg_kwargs: dict, routing: str,
-                  metric: str, samples: int, threads: int | None) -> None:
+def _check_memory(
+    fabric: Fabric,
+    template: FlowSet,
+    bg_kwargs: dict,
+    routing: str,
+    metric: str,
+    samples: int,
+    threads: int | None,
+) -> None:
     """Samples run in parallel, each holding its flows' routes: estimate before starting."""
     limit = _memory.limit_bytes()
     if limit is None:
@@ -402,26 +473,33 @@ def _check_memory(fabric: Fabric, template: FlowSet, bg_kwargs: dict, routing: s
     if bg_kwargs:
         ends = bg_kwargs["bg_endpoints"]
         values, cdf = bg_kwargs["bg_size_values"], bg_kwargs["bg_size_cdf"]
-        n_bg = (bg_kwargs["bg_load"] * float(bg_kwargs["bg_inject_bps"].sum())
-                / mean_size_bytes(values, cdf) * bg_kwargs["bg_end_s"])
+        n_bg = (
+            bg_kwargs["bg_load"]
+            * float(bg_kwargs["bg_inject_bps"].sum())
+            / mean_size_bytes(values, cdf)
+            * bg_kwargs["bg_end_s"]
+        )
         pairs = np.random.default_rng(0).integers(0, len(ends), (2, 16))
-        per_bg = _memory.route_entries(fabric, ends[pairs[0]], ends[pairs[1]], routing, metric) \
-            / 16
+        per_bg = _memory.route_entries(fabric, ends[pairs[0]], ends[pairs[1]], routing, metric) / 16
     else:
         per_bg = 0.0
     entries = _memory.route_entries(fabric, template.src, template.dst, routing, metric)
     flows = len(template) + n_bg
-    per_sample = (entries + n_bg * per_bg) * _memory.BYTES_PER_ROUTE_ENTRY \
-        + flows * _memory.BYTES_PER_FLOW
+    per_sample = (
+        entries + n_bg * per_bg
+    ) * _memory.BYTES_PER_ROUTE_ENTRY + flows * _memory.BYTES_PER_FLOW
     parallel = min(samples, threads or thread_count())
-    _memory.check(per_sample * parallel,
-                  f"tail_latency: {parallel} samples at once of {flows:,.0f} flows each",
-                  "use fewer threads, a lower load or larger background flows (sizes=), fewer "
-                  "ranks, or ECMP instead of spraying")
+    _memory.check(
+        per_sample * parallel,
+        f"tail_latency: {parallel} samples at once of {flows:,.0f} flows each",
+        "use fewer threads, a lower load or larger background flows (sizes=), fewer "
+        "ranks, or ECMP instead of spraying",
+    )
 
 
-def _check_overload(fabric: Fabric, endpoints: np.ndarray, inject: np.ndarray, bg: Any,
-                    metric: str, overload: str) -> tuple[float, tuple | None]:
+def _check_overload(
+    fabric: Fabric, endpoints: np.ndarray, inject: np.ndarray, bg: Any, metric: str, overload: str
+) -> tuple[float, tuple | None]:
     """The largest offered utilisation of any link by the background alone, and that link
     ``(u, v, tier)``. At >= 100 % (e.g. uniform traffic across a 4:1 oversubscribed tier at
     load above 0.25) the link's queue grows for as long as the job runs: with
@@ -429,8 +507,9 @@ def _check_overload(fabric: Fabric, endpoints: np.ndarray, inject: np.ndarray, b
     reports the point as saturated. From :data:`NEAR_SATURATION` on, a warning says that the
     point is close to it."""
     cap = capacity_factor(fabric, bg.static_fraction)
-    util, sampled = offered_utilization(fabric, endpoints, inject, bg.load, metric=metric,
-                                        capacity_factor=cap)
+    util, sampled = offered_utilization(
+        fabric, endpoints, inject, bg.load, metric=metric, capacity_factor=cap
+    )
     if len(util) == 0:
         return 0.0, None
     worst = int(np.argmax(util))
@@ -439,8 +518,10 @@ def _check_overload(fabric: Fabric, endpoints: np.ndarray, inject: np.ndarray, b
     top = float(util[worst]) / margin
     u, v = fabric.link(worst)[:2]
     roles = fabric.compiled.roles
-    tier = f"{roles[int(fabric.compiled.link_src[worst])]}->" \
+    tier = (
+        f"{roles[int(fabric.compiled.link_src[worst])]}->"
         f"{roles[int(fabric.compiled.link_dst[worst])]}"
+    )
     where = (u, v, tier)
     if top >= 1.0:
         n_over = int(np.sum(util >= margin))
@@ -451,7 +532,8 @@ def _check_overload(fabric: Fabric, endpoints: np.ndarray, inject: np.ndarray, b
                 f"{util[worst]:.0%} of its capacity ({n_over} links >= 100 %): its queue would "
                 "grow for as long as the job runs, so there is no steady state to report. Lower "
                 "the load, add capacity on that tier, or pass overload='saturate' to get the "
-                "point marked saturated.")
+                "point marked saturated."
+            )
             err.link, err.tier, err.offered = (u, v), tier, float(util[worst])
             raise err
         return max(1.0, float(util[worst])), where
@@ -460,5 +542,8 @@ def _check_overload(fabric: Fabric, endpoints: np.ndarray, inject: np.ndarray, b
             f"background: at load {bg.load:g} the {bg.pattern} traffic offers the {tier} link "
             f"{_validate.printable(repr(u))} -> {_validate.printable(repr(v))} "
             f"{util[worst]:.0%} of its capacity: close to saturation, queues are long and the "
-            "run is slow.", OverloadWarning, stacklevel=3)
+            "run is slow.",
+            OverloadWarning,
+            stacklevel=3,
+        )
     return float(util[worst]), where

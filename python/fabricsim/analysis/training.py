@@ -96,34 +96,48 @@ class TrainingJob:
 
     def __post_init__(self) -> None:
         _validate.positive("params", self.params)
-        for name in ("layers", "hidden_size", "seq_len", "global_batch_tokens", "data_parallel",
-                     "tensor_parallel", "pipeline_parallel", "expert_parallel", "top_k",
-                     "grad_bytes", "act_bytes"):
+        for name in (
+            "layers",
+            "hidden_size",
+            "seq_len",
+            "global_batch_tokens",
+            "data_parallel",
+            "tensor_parallel",
+            "pipeline_parallel",
+            "expert_parallel",
+            "top_k",
+            "grad_bytes",
+            "act_bytes",
+        ):
             _validate.integer(name, getattr(self, name))
         _validate.integer("moe_layers", self.moe_layers, minimum=0)
         if self.moe_layers > self.layers:
-            raise InvalidArgumentError(f"moe_layers ({self.moe_layers}) exceeds layers ({self.layers})")
+            raise InvalidArgumentError(
+                f"moe_layers ({self.moe_layers}) exceeds layers ({self.layers})"
+            )
         if self.microbatches is not None:
             _validate.integer("microbatches", self.microbatches)
         _validate.positive("compute_efficiency", self.compute_efficiency, upper=1.0)
         _validate.positive("overlap", self.overlap, upper=1.0, allow_zero=True)
         _validate.choice("placement", self.placement, RANK_ORDERS)
         _validate.seed(self.placement_seed, "placement_seed")
-        _validate.integer("max_flows_per_collective", self.max_flows_per_collective,
-                          minimum=1000)
+        _validate.integer("max_flows_per_collective", self.max_flows_per_collective, minimum=1000)
         if self.layers % self.pipeline_parallel:
             raise InvalidArgumentError(
-                f"pipeline_parallel ({self.pipeline_parallel}) must divide layers ({self.layers})")
+                f"pipeline_parallel ({self.pipeline_parallel}) must divide layers ({self.layers})"
+            )
         if self.data_parallel % self.expert_parallel:
             raise InvalidArgumentError(
                 f"expert_parallel ({self.expert_parallel}) must divide data_parallel "
-                f"({self.data_parallel}): experts are spread over data-parallel ranks")
+                f"({self.data_parallel}): experts are spread over data-parallel ranks"
+            )
         if self.expert_parallel > 1 and self.moe_layers == 0:
             raise InvalidArgumentError("expert_parallel > 1 needs moe_layers > 0")
         if self.global_batch_tokens % (self.data_parallel * self.seq_len):
             raise InvalidArgumentError(
                 f"global_batch_tokens ({self.global_batch_tokens}) must be a multiple of "
-                f"data_parallel x seq_len ({self.data_parallel * self.seq_len})")
+                f"data_parallel x seq_len ({self.data_parallel * self.seq_len})"
+            )
         # Derived sizes must be whole bytes a collective accepts: say which input is too big
         # (not the size_bytes of a collective the caller never wrote).
         grad = self.params * self.grad_bytes / (self.tensor_parallel * self.pipeline_parallel)
@@ -131,21 +145,25 @@ class TrainingJob:
             raise InvalidArgumentError(
                 f"params: {self.params:.3g} parameters x grad_bytes {self.grad_bytes} make "
                 f"{grad:.3g} bytes of gradients per data-parallel group, more than a collective "
-                "carries (2**63 - 1 bytes)")
+                "carries (2**63 - 1 bytes)"
+            )
         act = self.microbatch_tokens * self.hidden_size * self.act_bytes * self.top_k
         if act > _validate.MAX_SIZE_BYTES:
             raise InvalidArgumentError(
                 f"hidden_size: microbatch activations of {act:.3g} bytes (tokens x hidden_size x "
-                "act_bytes x top_k) exceed what a collective carries (2**63 - 1 bytes)")
+                "act_bytes x top_k) exceed what a collective carries (2**63 - 1 bytes)"
+            )
         from fabricsim.fabric import profiles
 
         profiles.get_profile(self.profile)
         if self.ranks is not None:
-            object.__setattr__(self, "ranks", tuple(
-                _validate.iterable("ranks", self.ranks, "GPU labels")))
+            object.__setattr__(
+                self, "ranks", tuple(_validate.iterable("ranks", self.ranks, "GPU labels"))
+            )
             if len(self.ranks) != self.gpus:
                 raise InvalidArgumentError(
-                    f"ranks: the job needs {self.gpus} GPUs, {len(self.ranks)} given")
+                    f"ranks: the job needs {self.gpus} GPUs, {len(self.ranks)} given"
+                )
             if len(set(self.ranks)) != len(self.ranks):
                 raise InvalidArgumentError("ranks: a GPU appears more than once")
 
@@ -184,8 +202,9 @@ class TrainingJob:
         return ideal * (1.0 + self.bubble_fraction)
 
     def grad_bytes_per_group(self) -> int:
-        return max(1, int(self.params * self.grad_bytes
-                          // (self.tensor_parallel * self.pipeline_parallel)))
+        return max(
+            1, int(self.params * self.grad_bytes // (self.tensor_parallel * self.pipeline_parallel))
+        )
 
     # -- placement and communication ----------------------------------------------------------
     def rank_to_gpu(self, fabric: Fabric) -> list:
@@ -201,7 +220,8 @@ class TrainingJob:
         if len(gpus) < self.gpus:
             raise InvalidArgumentError(
                 f"job: needs {self.gpus} GPUs (DP {self.data_parallel} x TP {self.tensor_parallel}"
-                f" x PP {self.pipeline_parallel}) but the fabric has {len(gpus)}")
+                f" x PP {self.pipeline_parallel}) but the fabric has {len(gpus)}"
+            )
         if self.placement == "rail":
             g = fabric.graph
 
@@ -226,20 +246,36 @@ class TrainingJob:
     def groups(self, fabric: Fabric) -> dict[str, list[list]]:
         """GPU labels of every TP, DP, PP-boundary and EP group."""
         r2g = self.rank_to_gpu(fabric)
-        TP, DP, PP, EP = (self.tensor_parallel, self.data_parallel, self.pipeline_parallel,
-                          self.expert_parallel)
+        TP, DP, PP, EP = (
+            self.tensor_parallel,
+            self.data_parallel,
+            self.pipeline_parallel,
+            self.expert_parallel,
+        )
 
         def rank(tp, dp, pp):
             return (pp * DP + dp) * TP + tp
 
         tp_groups = [[r2g[rank(t, d, p)] for t in range(TP)] for p in range(PP) for d in range(DP)]
         dp_groups = [[r2g[rank(t, d, p)] for d in range(DP)] for p in range(PP) for t in range(TP)]
-        pp_pairs = [[r2g[rank(t, d, p)], r2g[rank(t, d, p + 1)]]
-                    for p in range(PP - 1) for d in range(DP) for t in range(TP)]
-        ep_groups = [[r2g[rank(t, e0 + e, p)] for e in range(EP)]
-                     for p in range(PP) for t in range(TP) for e0 in range(0, DP, EP)]
-        return {"tensor_parallel": tp_groups, "data_parallel": dp_groups,
-                "pipeline_parallel": pp_pairs, "expert_parallel": ep_groups}
+        pp_pairs = [
+            [r2g[rank(t, d, p)], r2g[rank(t, d, p + 1)]]
+            for p in range(PP - 1)
+            for d in range(DP)
+            for t in range(TP)
+        ]
+        ep_groups = [
+            [r2g[rank(t, e0 + e, p)] for e in range(EP)]
+            for p in range(PP)
+            for t in range(TP)
+            for e0 in range(0, DP, EP)
+        ]
+        return {
+            "tensor_parallel": tp_groups,
+            "data_parallel": dp_groups,
+            "pipeline_parallel": pp_pairs,
+            "expert_parallel": ep_groups,
+        }
 
     def communication(self, fabric: Fabric) -> dict[str, tuple[FlowSet, int]]:
         """Per component: the flows of one round of it (all groups at once) and how many
@@ -259,12 +295,19 @@ class TrainingJob:
             ops: tuple[Op, ...] = (
                 ("reduce_scatter", "all_gather") if self.sharded_optimizer else ("all_reduce",)
             )
-            colls = [Collective(op, size, grp, max_flows=mf) for grp in groups["data_parallel"]
-                     for op in ops[:1]]
+            colls = [
+                Collective(op, size, grp, max_flows=mf)
+                for grp in groups["data_parallel"]
+                for op in ops[:1]
+            ]
             fs_dp = union(colls)
             if len(ops) == 2:
-                ag = union([Collective("all_gather", size, grp, max_flows=mf)
-                            for grp in groups["data_parallel"]])
+                ag = union(
+                    [
+                        Collective("all_gather", size, grp, max_flows=mf)
+                        for grp in groups["data_parallel"]
+                    ]
+                )
                 algo = f"{fs_dp.meta['algorithm']}, then {ag.meta['algorithm']}"
                 fs_dp = concat_flowsets([fs_dp, ag], sequential=True)
                 fs_dp.meta["algorithm"] = algo
@@ -272,20 +315,26 @@ class TrainingJob:
         act = self.microbatch_tokens * self.hidden_size * self.act_bytes
         layers_per_stage = self.layers // self.pipeline_parallel
         if self.tensor_parallel > 1:
-            colls = [Collective("all_reduce", act, grp, max_flows=mf)
-                     for grp in groups["tensor_parallel"]]
+            colls = [
+                Collective("all_reduce", act, grp, max_flows=mf)
+                for grp in groups["tensor_parallel"]
+            ]
             out["tensor_parallel"] = (union(colls), 4 * layers_per_stage * self.n_microbatches)
         if self.pipeline_parallel > 1:
             size = max(1, act // self.tensor_parallel)
-            colls = [Collective("send_recv", size, pair, max_flows=mf)
-                     for pair in groups["pipeline_parallel"]]
+            colls = [
+                Collective("send_recv", size, pair, max_flows=mf)
+                for pair in groups["pipeline_parallel"]
+            ]
             # send_recv on a pair sends both ways: one forward activation, one backward grad
             out["pipeline_parallel"] = (union(colls), self.n_microbatches)
         if self.expert_parallel > 1:
             moe_per_stage = max(1, self.moe_layers // self.pipeline_parallel)
             size = act * self.top_k
-            colls = [Collective("all_to_all", size, grp, max_flows=mf)
-                     for grp in groups["expert_parallel"]]
+            colls = [
+                Collective("all_to_all", size, grp, max_flows=mf)
+                for grp in groups["expert_parallel"]
+            ]
             out["expert_parallel"] = (union(colls), 4 * moe_per_stage * self.n_microbatches)
         return out
 
@@ -341,10 +390,12 @@ class StepResult:
         return self.job.global_batch_tokens / self.step_time_p99_s
 
     def __repr__(self) -> str:
-        return (f"<StepResult {len(self.step_time_s)} sample(s): step p50 "
-                f"{self.step_time_p50_s * 1e3:.2f} ms, p99 {self.step_time_p99_s * 1e3:.2f} ms, "
-                f"compute {self.compute_time_s * 1e3:.2f} ms, "
-                f"{self.tokens_per_s_p50:,.0f} tokens/s>")
+        return (
+            f"<StepResult {len(self.step_time_s)} sample(s): step p50 "
+            f"{self.step_time_p50_s * 1e3:.2f} ms, p99 {self.step_time_p99_s * 1e3:.2f} ms, "
+            f"compute {self.compute_time_s * 1e3:.2f} ms, "
+            f"{self.tokens_per_s_p50:,.0f} tokens/s>"
+        )
 
     def as_dict(self) -> dict:
         return {
@@ -360,12 +411,16 @@ class StepResult:
             "tokens_per_s_p99": self.tokens_per_s_p99,
             "busy_fraction_p50": float(np.median(self.busy_fraction)),
             "mfu_p50": float(np.median(self.mfu)),
-            **({} if self.site is None else {
-                "gpu_clock_fraction": self.site.clock_fraction,
-                "straggler_p50": self.site.straggler_p50,
-                "straggler_p99": self.site.straggler_p99,
-                "tail_dominant": self.site.dominant,
-            }),
+            **(
+                {}
+                if self.site is None
+                else {
+                    "gpu_clock_fraction": self.site.clock_fraction,
+                    "straggler_p50": self.site.straggler_p50,
+                    "straggler_p99": self.site.straggler_p99,
+                    "tail_dominant": self.site.dominant,
+                }
+            ),
         }
 
 
@@ -409,9 +464,17 @@ def step(
             t = run_flowset(fabric, flows, routing=routing, seed=seed, metric=metric).makespan_s
             times = np.full(samples, t)
         else:
-            res = tail_latency(fabric, flows, None if quiet else bg, samples, seed,
-                               routing=routing, metric=metric, threads=threads,
-                               overload=overload)
+            res = tail_latency(
+                fabric,
+                flows,
+                None if quiet else bg,
+                samples,
+                seed,
+                routing=routing,
+                metric=metric,
+                threads=threads,
+                overload=overload,
+            )
             offered = max(offered, res.offered_max)
             if res.saturated:
                 return _saturated(job, samples, offered, res.saturation)
@@ -422,8 +485,9 @@ def step(
     from fabricsim.analysis.facility import Facility, combine_site
 
     if not isinstance(facility, Facility):
-        raise InvalidTypeError(f"facility: expected a fabricsim.Facility, got "
-                               f"{type(facility).__name__}")
+        raise InvalidTypeError(
+            f"facility: expected a fabricsim.Facility, got {type(facility).__name__}"
+        )
     site = combine_site(job, facility, per_component, samples=samples, seed=seed)
     t_site = site.step_time_s
     return StepResult(
@@ -440,16 +504,28 @@ def step(
     )
 
 
-def _saturated(job: TrainingJob, samples: int, offered: float,
-               saturation: str | None) -> StepResult:
+def _saturated(
+    job: TrainingJob, samples: int, offered: float, saturation: str | None
+) -> StepResult:
     inf, zero = np.full(samples, np.inf), np.zeros(samples)
-    return StepResult(compute_time_s=job.compute_time_s, comm_time_s={}, exposed_comm_s=inf,
-                      step_time_s=inf, tokens_per_s=zero, busy_fraction=zero, mfu=zero, job=job,
-                      saturated=True, offered_max=offered, saturation=saturation)
+    return StepResult(
+        compute_time_s=job.compute_time_s,
+        comm_time_s={},
+        exposed_comm_s=inf,
+        step_time_s=inf,
+        tokens_per_s=zero,
+        busy_fraction=zero,
+        mfu=zero,
+        job=job,
+        saturated=True,
+        offered_max=offered,
+        saturation=saturation,
+    )
 
 
-def exposed_comm(job: TrainingJob, comm: dict[str, np.ndarray], compute: Any,
-                 samples: int) -> np.ndarray:
+def exposed_comm(
+    job: TrainingJob, comm: dict[str, np.ndarray], compute: Any, samples: int
+) -> np.ndarray:
     """Communication time not hidden behind compute, per sample (see the module docs):
     TP + PP + EP + DP·(1 − overlap) + max(0, DP·overlap − compute). ``compute`` is the compute
     time, one number or one per sample (the facility model's stragglers)."""
@@ -492,14 +568,24 @@ def ideal_fabric(fabric: Fabric) -> Fabric:
             H.add_edge(u, v, **a)
     for g in fabric.gpus:
         # each GPU keeps its NIC rate (its widest non-NVLink link) and access latency
-        nic = [(a["capacity_gbps"], a["latency_us"]) for _, _, a in G.edges(g, data=True)
-               if a.get("kind") != "nvlink"]
-        cap, lat = max(nic) if nic else (max(a["capacity_gbps"] for *_, a in G.edges(g, data=True)),
-                                          min(a["latency_us"] for *_, a in G.edges(g, data=True)))
+        nic = [
+            (a["capacity_gbps"], a["latency_us"])
+            for _, _, a in G.edges(g, data=True)
+            if a.get("kind") != "nvlink"
+        ]
+        cap, lat = (
+            max(nic)
+            if nic
+            else (
+                max(a["capacity_gbps"] for *_, a in G.edges(g, data=True)),
+                min(a["latency_us"] for *_, a in G.edges(g, data=True)),
+            )
+        )
         H.add_edge(g, "ideal-switch", capacity_gbps=cap, latency_us=lat, kind="access")
     # the same NCCL model (profile) as the real fabric, so only the network differs
-    return Fabric.from_networkx(H, efficiency=fabric.efficiency,
-                                profile=False if fabric.profile is None else fabric.profile)
+    return Fabric.from_networkx(
+        H, efficiency=fabric.efficiency, profile=False if fabric.profile is None else fabric.profile
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -521,8 +607,11 @@ class ErosionResult:
 
         df = pandas().DataFrame([dict(r) for r in self.rows])
         df.insert(0, "design", self.name)
-        df.attrs.update(name=self.name, ideal_step_time_s=self.ideal_step_time_s,
-                        ideal_tokens_per_s=self.ideal_tokens_per_s)
+        df.attrs.update(
+            name=self.name,
+            ideal_step_time_s=self.ideal_step_time_s,
+            ideal_tokens_per_s=self.ideal_tokens_per_s,
+        )
         return df
 
     def plot(self, path: str | None = None, *, ax: Any = None) -> Any:
@@ -531,48 +620,79 @@ class ErosionResult:
 
     def __repr__(self) -> str:
         worst = max((r["erosion_p50"] for r in self.rows), default=float("nan"))
-        return (f"<ErosionResult {self.name!r}: {len(self.rows)} loads "
-                f"{min(self.loads):g}..{max(self.loads):g}, ideal "
-                f"{self.ideal_tokens_per_s:,.0f} tokens/s, erosion p50 up to {worst:.1%}>")
+        return (
+            f"<ErosionResult {self.name!r}: {len(self.rows)} loads "
+            f"{min(self.loads):g}..{max(self.loads):g}, ideal "
+            f"{self.ideal_tokens_per_s:,.0f} tokens/s, erosion p50 up to {worst:.1%}>"
+        )
 
     def _repr_html_(self) -> str:
         from fabricsim._display import html_table
 
-        cols = ("load", "step p50 (ms)", "step p99 (ms)", "tokens/s p50", "erosion p50",
-                "erosion p99", "MFU p50")
-        rows = [(r["load"], r["step_time_p50_s"] * 1e3, r["step_time_p99_s"] * 1e3,
-                 r["tokens_per_s_p50"], f"{r['erosion_p50']:.1%}", f"{r['erosion_p99']:.1%}",
-                 f"{r['mfu_p50']:.1%}") for r in self.rows]
+        cols = (
+            "load",
+            "step p50 (ms)",
+            "step p99 (ms)",
+            "tokens/s p50",
+            "erosion p50",
+            "erosion p99",
+            "MFU p50",
+        )
+        rows = [
+            (
+                r["load"],
+                r["step_time_p50_s"] * 1e3,
+                r["step_time_p99_s"] * 1e3,
+                r["tokens_per_s_p50"],
+                f"{r['erosion_p50']:.1%}",
+                f"{r['erosion_p99']:.1%}",
+                f"{r['mfu_p50']:.1%}",
+            )
+            for r in self.rows
+        ]
         return html_table(cols, rows, caption=repr(self))
 
     def table(self) -> str:
-        head = (f"{'load':>5} {'step p50 (ms)':>14} {'step p99 (ms)':>14} {'tokens/s p50':>14} "
-                f"{'erosion p50':>12} {'erosion p99':>12} {'MFU p50':>8}")
-        lines = [f"# {_validate.printable(self.name)}: ideal step {self.ideal_step_time_s * 1e3:.2f} ms, "
-                 f"{self.ideal_tokens_per_s:,.0f} tokens/s", head]
+        head = (
+            f"{'load':>5} {'step p50 (ms)':>14} {'step p99 (ms)':>14} {'tokens/s p50':>14} "
+            f"{'erosion p50':>12} {'erosion p99':>12} {'MFU p50':>8}"
+        )
+        lines = [
+            f"# {_validate.printable(self.name)}: "
+            f"ideal step {self.ideal_step_time_s * 1e3:.2f} ms, "
+            f"{self.ideal_tokens_per_s:,.0f} tokens/s",
+            head,
+        ]
         for r in self.rows:
             if r.get("saturated"):
-                lines.append(f"{r['load']:>5.2f} {SATURATED_MARK:>14} {SATURATED_MARK:>14} "
-                             f"{0:>14,.0f} {'-':>12} {'-':>12} {'-':>8}   <- "
-                             + _why(r))
+                lines.append(
+                    f"{r['load']:>5.2f} {SATURATED_MARK:>14} {SATURATED_MARK:>14} "
+                    f"{0:>14,.0f} {'-':>12} {'-':>12} {'-':>8}   <- " + _why(r)
+                )
                 continue
-            lines.append(f"{r['load']:>5.2f} {r['step_time_p50_s'] * 1e3:>14.2f} "
-                         f"{r['step_time_p99_s'] * 1e3:>14.2f} {r['tokens_per_s_p50']:>14,.0f} "
-                         f"{r['erosion_p50']:>11.1%} {r['erosion_p99']:>11.1%} "
-                         f"{r['mfu_p50']:>7.1%}")
+            lines.append(
+                f"{r['load']:>5.2f} {r['step_time_p50_s'] * 1e3:>14.2f} "
+                f"{r['step_time_p99_s'] * 1e3:>14.2f} {r['tokens_per_s_p50']:>14,.0f} "
+                f"{r['erosion_p50']:>11.1%} {r['erosion_p99']:>11.1%} "
+                f"{r['mfu_p50']:>7.1%}"
+            )
         if any(r.get("saturated") for r in self.rows):
-            lines.append(f"({SATURATED_MARK}: the background alone offers some link >= 100 % of "
-                         "its capacity, so its queue grows without bound and the point is not "
-                         "simulated; or it is so close to that that a sample ran out of its "
-                         "event budget. Step time inf, tokens/s 0)")
+            lines.append(
+                f"({SATURATED_MARK}: the background alone offers some link >= 100 % of "
+                "its capacity, so its queue grows without bound and the point is not "
+                "simulated; or it is so close to that that a sample ran out of its "
+                "event budget. Step time inf, tokens/s 0)"
+            )
         return "\n".join(lines)
 
 
 def _why(row: dict) -> str:
     """Why a row is saturated, for tables."""
     if row.get("saturation") == "event budget":
-        return (f"a link is offered {row['offered_max']:.0%} of its capacity: a sample ran out "
-                "of its event budget")
+        return (
+            f"a link is offered {row['offered_max']:.0%} of its capacity: a sample ran out "
+            "of its event budget"
+        )
     return f"the background offers a link {row['offered_max']:.0%} of its capacity"
 
 
@@ -605,13 +725,23 @@ def erosion(
     offered utilisation of a link."""
     from fabricsim.traffic.background import Background, as_background
 
-    loads = tuple(_validate.probability("background_loads", x)
-                  for x in _validate.iterable("background_loads", background_loads, "loads"))
+    loads = tuple(
+        _validate.probability("background_loads", x)
+        for x in _validate.iterable("background_loads", background_loads, "loads")
+    )
     if not loads:
         raise InvalidArgumentError("background_loads: must give at least one load, got ()")
     template = as_background(background) or Background()
-    ideal = step(ideal_fabric(fabric), job, None, 1 if facility is None else samples, seed,
-                 routing=routing, metric=metric, facility=facility)
+    ideal = step(
+        ideal_fabric(fabric),
+        job,
+        None,
+        1 if facility is None else samples,
+        seed,
+        routing=routing,
+        metric=metric,
+        facility=facility,
+    )
     ideal_t = float(np.median(ideal.step_time_s))
     ideal_tps = job.global_batch_tokens / ideal_t
     rows = []
@@ -623,8 +753,18 @@ def erosion(
     for load in loads:
         bg = replace(template, load=load) if load > 0 else None
         # every load, 0 included, samples ECMP hash seeds the same way
-        res = step(fabric, job, bg, samples, seed, routing=routing, metric=metric,
-                   threads=threads, facility=facility, overload=overload)
+        res = step(
+            fabric,
+            job,
+            bg,
+            samples,
+            seed,
+            routing=routing,
+            metric=metric,
+            threads=threads,
+            facility=facility,
+            overload=overload,
+        )
         d = res.as_dict()
         d["load"] = load
         d["erosion_p50"] = 1.0 - d["tokens_per_s_p50"] / ideal_tps
@@ -637,8 +777,9 @@ def erosion(
     return ErosionResult(name, loads, tuple(rows), ideal_t, ideal_tps)
 
 
-def plot_erosion(results: list[ErosionResult] | dict | ErosionResult, path: str | None = None,
-                 *, ax: Any = None) -> Any:
+def plot_erosion(
+    results: list[ErosionResult] | dict | ErosionResult, path: str | None = None, *, ax: Any = None
+) -> Any:
     """Tokens/s (p50) and p99 step time against background load, one line per design, on two
     axes side by side: ``ax`` (a pair of matplotlib axes) or a new figure. Returns the Figure;
     with ``path`` it is also written there (PNG, SVG, ... by the extension). The matplotlib
@@ -654,22 +795,45 @@ def plot_erosion(results: list[ErosionResult] | dict | ErosionResult, path: str 
     for r in items:
         ok = [row for row in r.rows if not row.get("saturated")]
         sat = [row for row in r.rows if row.get("saturated")]
-        line = ax1.plot([row["load"] for row in ok], [row["tokens_per_s_p50"] for row in ok],
-                        marker="o", label=r.name)[0]
-        ax2.plot([row["load"] for row in ok], [row["step_time_p99_s"] * 1e3 for row in ok],
-                 marker="o", label=r.name, color=line.get_color())
+        line = ax1.plot(
+            [row["load"] for row in ok],
+            [row["tokens_per_s_p50"] for row in ok],
+            marker="o",
+            label=r.name,
+        )[0]
+        ax2.plot(
+            [row["load"] for row in ok],
+            [row["step_time_p99_s"] * 1e3 for row in ok],
+            marker="o",
+            label=r.name,
+            color=line.get_color(),
+        )
         if sat:
             # saturated points: tokens/s 0 on the left; on the right a cross on the top edge
             # (the step time has no finite value)
             any_saturated = True
-            ax1.plot([row["load"] for row in sat], [0.0] * len(sat), linestyle="none",
-                     marker="x", markersize=9, color=line.get_color())
-            ax2.plot([row["load"] for row in sat], [1.0] * len(sat), linestyle="none",
-                     marker="x", markersize=9, color=line.get_color(),
-                     transform=ax2.get_xaxis_transform(), clip_on=False)
+            ax1.plot(
+                [row["load"] for row in sat],
+                [0.0] * len(sat),
+                linestyle="none",
+                marker="x",
+                markersize=9,
+                color=line.get_color(),
+            )
+            ax2.plot(
+                [row["load"] for row in sat],
+                [1.0] * len(sat),
+                linestyle="none",
+                marker="x",
+                markersize=9,
+                color=line.get_color(),
+                transform=ax2.get_xaxis_transform(),
+                clip_on=False,
+            )
     if any_saturated:
-        ax1.plot([], [], linestyle="none", marker="x", color="gray",
-                 label="saturated (not simulated)")
+        ax1.plot(
+            [], [], linestyle="none", marker="x", color="gray", label="saturated (not simulated)"
+        )
     ax1.set_xlabel("east-west background load (fraction of NIC capacity)")
     ax1.set_ylabel("tokens/s (p50)")
     ax1.set_title("Training throughput")
@@ -705,7 +869,8 @@ def _image_format(path: str) -> str:
     if suffix not in known:
         raise InvalidArgumentError(
             f"path: unknown image format {suffix or '(no suffix)'!r} in {str(path)!r}; "
-            f"valid: {', '.join(sorted(known))}")
+            f"valid: {', '.join(sorted(known))}"
+        )
     return suffix
 
 
@@ -719,18 +884,24 @@ def _rebuild(G, oversubscription: float):
 
     builder = G.graph.get("builder")
     params = builders.params(G)
-    fns: dict[str, Any] = {"leaf_spine": builders.leaf_spine,
-                           "rail_optimized": builders.rail_optimized}
+    fns: dict[str, Any] = {
+        "leaf_spine": builders.leaf_spine,
+        "rail_optimized": builders.rail_optimized,
+    }
     if builder not in fns:
         raise InvalidArgumentError(
             f"oversubscription sweep: needs a fabric built by leaf_spine or rail_optimized "
-            f"(this one: {builder!r})")
+            f"(this one: {builder!r})"
+        )
     params.pop("uplink_gbps", None)  # derived from the ratio
     params["oversubscription"] = oversubscription
     if builder == "rail_optimized" and params.get("scalable_units", 1) == 1:
         params.pop("cores", None)  # recorded as 0; one SU has no core tier to size
-    keys = [name for name, p in inspect.signature(fns[builder]).parameters.items()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    keys = [
+        name
+        for name, p in inspect.signature(fns[builder]).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
     return fns[builder](**{k: params[k] for k in keys if k in params})
 
 
@@ -764,5 +935,7 @@ def sweep_routing(
     **kwargs: Any,
 ) -> dict[str, ErosionResult]:
     """Erosion of ``job`` on ``fabric`` under each routing policy (ECMP hashing vs spraying)."""
-    return {r: erosion(fabric, job, background_loads, samples, seed, routing=r, name=r, **kwargs)
-            for r in routings}
+    return {
+        r: erosion(fabric, job, background_loads, samples, seed, routing=r, name=r, **kwargs)
+        for r in routings
+    }

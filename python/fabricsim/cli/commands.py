@@ -41,8 +41,16 @@ from fabricsim.exceptions import FabricError, ScenarioError
 
 EXAMPLE_LABEL = "example.toml (built-in)"
 SCORECARD_LABEL = "scorecard.toml (built-in)"
-COMMANDS = ("compare", "erosion", "collective", "sweep", "calibrate", "scorecard", "example",
-            "demo")
+COMMANDS = (
+    "compare",
+    "erosion",
+    "collective",
+    "sweep",
+    "calibrate",
+    "scorecard",
+    "example",
+    "demo",
+)
 
 
 class UsageError(Exception):
@@ -102,14 +110,16 @@ def _load_fraction(text: str, what: str) -> float:
         return _validate.real(what, v, minimum=0.0, maximum=1.0, max_open=True)
     except FabricError as e:
         raise argparse.ArgumentTypeError(
-            f"{str(e).split(': ', 1)[1]} (a fraction of NIC capacity)") from None
+            f"{str(e).split(': ', 1)[1]} (a fraction of NIC capacity)"
+        ) from None
 
 
 def _loads(text: str) -> tuple[float, ...]:
     vals = tuple(_load_fraction(x.strip(), "loads") for x in text.split(",") if x.strip())
     if not vals:
-        raise argparse.ArgumentTypeError(f"expected comma-separated loads like 0,0.3,0.6, got "
-                                         f"{text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated loads like 0,0.3,0.6, got {text!r}"
+        )
     return vals
 
 
@@ -209,9 +219,11 @@ def describe_job(job) -> str:
         parts.append(f"PP {job.pipeline_parallel}")
     if job.expert_parallel > 1:
         parts.append(f"EP {job.expert_parallel}")
-    return (f"{_fmt_count(job.params)}-parameter model, {' x '.join(parts)} = {job.gpus} GPUs, "
-            f"{job.global_batch_tokens:,} tokens/step, compute {job.compute_time_s * 1e3:.1f} "
-            f"ms/step, overlap {job.overlap:.0%}")
+    return (
+        f"{_fmt_count(job.params)}-parameter model, {' x '.join(parts)} = {job.gpus} GPUs, "
+        f"{job.global_batch_tokens:,} tokens/step, compute {job.compute_time_s * 1e3:.1f} "
+        f"ms/step, overlap {job.overlap:.0%}"
+    )
 
 
 def describe_background(bg) -> str:
@@ -241,10 +253,13 @@ def verdict(cmp) -> str:
     sat = [r for r in cmp.rows if r.get("saturated")]
     notes = []
     for r in sat:
-        why = ("the background alone offers a link more than its capacity, so queues grow "
-               "without bound (not simulated)" if r.get("saturation") != "event budget" else
-               f"a link is offered {r['offered_max']:.0%} of its capacity and a sample ran out "
-               "of its event budget")
+        why = (
+            "the background alone offers a link more than its capacity, so queues grow "
+            "without bound (not simulated)"
+            if r.get("saturation") != "event budget"
+            else f"a link is offered {r['offered_max']:.0%} of its capacity and a sample ran out "
+            "of its event budget"
+        )
         notes.append(f"At {cmp.load:.0%} background load {r['design']!r} is saturated: {why}.")
     note = "\n".join(notes)
     rows = [r for r in cmp.rows if r.get("erosion_p50") is not None and not r.get("saturated")]
@@ -258,8 +273,10 @@ def _verdict(cmp, rows) -> str:
     best = min(rows, key=lambda r: r["erosion_p50"])
     worst = max(rows, key=lambda r: r["erosion_p50"])
     if worst["erosion_p50"] - best["erosion_p50"] < 0.005:
-        return (f"At {cmp.load:.0%} background load every design runs within 0.5 % of the "
-                f"others ({best['erosion_p50']:.1%} erosion).")
+        return (
+            f"At {cmp.load:.0%} background load every design runs within 0.5 % of the "
+            f"others ({best['erosion_p50']:.1%} erosion)."
+        )
     ratio = worst["step_time_p50_s"] / best["step_time_p50_s"]
     lines = [
         f"At {cmp.load:.0%} background load {worst['design']!r} loses the most: "
@@ -268,17 +285,29 @@ def _verdict(cmp, rows) -> str:
         f"{best['design']!r} ({best['erosion_p50']:.1%} erosion).",
     ]
     why = []
-    if worst.get("bisection_gbps") and best.get("bisection_gbps") and \
-            worst["bisection_gbps"] < 0.99 * best["bisection_gbps"]:
-        why.append(f"it has {worst['bisection_gbps'] / 1e3:.1f} Tb/s of bisection bandwidth "
-                   f"against {best['bisection_gbps'] / 1e3:.1f}")
-    if worst.get("busbw_GBps") and best.get("busbw_GBps") and \
-            worst["busbw_GBps"] < 0.95 * best["busbw_GBps"]:
-        why.append(f"a ring all-reduce over the job's GPUs reaches {worst['busbw_GBps']:.1f} "
-                   f"GB/s bus bandwidth against {best['busbw_GBps']:.1f}")
+    if (
+        worst.get("bisection_gbps")
+        and best.get("bisection_gbps")
+        and worst["bisection_gbps"] < 0.99 * best["bisection_gbps"]
+    ):
+        why.append(
+            f"it has {worst['bisection_gbps'] / 1e3:.1f} Tb/s of bisection bandwidth "
+            f"against {best['bisection_gbps'] / 1e3:.1f}"
+        )
+    if (
+        worst.get("busbw_GBps")
+        and best.get("busbw_GBps")
+        and worst["busbw_GBps"] < 0.95 * best["busbw_GBps"]
+    ):
+        why.append(
+            f"a ring all-reduce over the job's GPUs reaches {worst['busbw_GBps']:.1f} "
+            f"GB/s bus bandwidth against {best['busbw_GBps']:.1f}"
+        )
     if worst.get("bottleneck"):
-        why.append(f"with no background its data-parallel traffic is busiest on "
-                   f"{worst['bottleneck']} links (mean utilisation)")
+        why.append(
+            f"with no background its data-parallel traffic is busiest on "
+            f"{worst['bottleneck']} links (mean utilisation)"
+        )
     if why:
         lines.append("Why: " + "; ".join(why) + ".")
     return "\n".join(lines)
@@ -302,12 +331,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not quiet:
         print("\n".join(_heading(sc, "design comparison")))
         print(f"job: {describe_job(sc.job)}")
-        print(f"traffic: {describe_background(sc.background)} at loads "
-              f"{', '.join(f'{x:g}' for x in sc.sweep_loads)}; {args.samples or sc.samples} "
-              f"samples per loaded point, seed {sc.seed if args.seed is None else args.seed}")
+        print(
+            f"traffic: {describe_background(sc.background)} at loads "
+            f"{', '.join(f'{x:g}' for x in sc.sweep_loads)}; {args.samples or sc.samples} "
+            f"samples per loaded point, seed {sc.seed if args.seed is None else args.seed}"
+        )
         print(flush=True)
-    cmp = run_scenario(sc, samples=args.samples, seed=args.seed, threads=args.threads,
-                       progress=_progress(args))
+    cmp = run_scenario(
+        sc, samples=args.samples, seed=args.seed, threads=args.threads, progress=_progress(args)
+    )
     if not quiet:
         print(cmp.table())
         v = verdict(cmp)
@@ -342,8 +374,9 @@ def _pick_designs(sc, names: Sequence[str] | None) -> list[str]:
         return list(sc.fabrics)
     for n in names:
         if n not in sc.fabrics:
-            raise UsageError(f"--design {n!r}: no such design in {sc.source}; designs: "
-                             f"{', '.join(sc.fabrics)}")
+            raise UsageError(
+                f"--design {n!r}: no such design in {sc.source}; designs: {', '.join(sc.fabrics)}"
+            )
     return list(dict.fromkeys(names))
 
 
@@ -360,21 +393,38 @@ def cmd_erosion(args: argparse.Namespace) -> int:
     if not quiet:
         print("\n".join(_heading(sc, "erosion sweep")))
         print(f"job: {describe_job(sc.job)}")
-        print(f"traffic: {describe_background(sc.background)}; {samples} samples per loaded "
-              f"point, seed {seed}", flush=True)
+        print(
+            f"traffic: {describe_background(sc.background)}; {samples} samples per loaded "
+            f"point, seed {seed}",
+            flush=True,
+        )
     results = []
     for name in names:
-        er = erosion(sc.fabrics[name], sc.job, loads, samples, seed, background=sc.background,
-                     routing=sc.routing[name], threads=args.threads, name=name,
-                     progress=_progress(args))
+        er = erosion(
+            sc.fabrics[name],
+            sc.job,
+            loads,
+            samples,
+            seed,
+            background=sc.background,
+            routing=sc.routing[name],
+            threads=args.threads,
+            name=name,
+            progress=_progress(args),
+        )
         results.append(er)
         if not quiet:
             print()
             print(er.table(), flush=True)
     if args.json:
-        doc = {er.name: {"ideal_step_time_s": er.ideal_step_time_s,
-                         "ideal_tokens_per_s": er.ideal_tokens_per_s,
-                         "rows": [_clean(r) for r in er.rows]} for er in results}
+        doc = {
+            er.name: {
+                "ideal_step_time_s": er.ideal_step_time_s,
+                "ideal_tokens_per_s": er.ideal_tokens_per_s,
+                "rows": [_clean(r) for r in er.rows],
+            }
+            for er in results
+        }
         _write(args.json, json.dumps(doc, indent=2))
     if args.csv:
         _write(args.csv, _csv([{"design": er.name, **r} for er in results for r in er.rows]))
@@ -409,18 +459,30 @@ def _collective_request(args: argparse.Namespace, sc) -> dict:
     ranks = None
     if args.ngpus is not None:
         if args.ngpus < 2 or args.ngpus > len(fab.gpus):
-            raise UsageError(f"-g/--ngpus: design {name!r} has {len(fab.gpus)} GPUs; give 2.."
-                             f"{len(fab.gpus)}, got {args.ngpus}")
+            raise UsageError(
+                f"-g/--ngpus: design {name!r} has {len(fab.gpus)} GPUs; give 2.."
+                f"{len(fab.gpus)}, got {args.ngpus}"
+            )
         ranks = list(fab.gpus[: args.ngpus])
     algorithm = args.algorithm or defaults["algorithm"]
     try:  # the algorithm must build this op: fail here, not after the header
         Collective(op, lo, ranks, algorithm, defaults.get("channels"))
     except FabricError as e:
         raise UsageError(f"--algorithm: {e}" if "algorithm" in str(e) else str(e)) from None
-    return dict(name=name, fab=fab, op=op, lo=lo, hi=hi, factor=factor, datatype=datatype,
-                ranks=ranks, algorithm=algorithm, channels=defaults.get("channels"),
-                routing=args.routing or defaults.get("routing") or sc.routing[name],
-                seed=sc.seed if args.seed is None else args.seed)
+    return dict(
+        name=name,
+        fab=fab,
+        op=op,
+        lo=lo,
+        hi=hi,
+        factor=factor,
+        datatype=datatype,
+        ranks=ranks,
+        algorithm=algorithm,
+        channels=defaults.get("channels"),
+        routing=args.routing or defaults.get("routing") or sc.routing[name],
+        seed=sc.seed if args.seed is None else args.seed,
+    )
 
 
 def cmd_collective(args: argparse.Namespace) -> int:
@@ -432,19 +494,36 @@ def cmd_collective(args: argparse.Namespace) -> int:
     fab, name = req["fab"], req["name"]
     quiet = _machine_output(args)
     if not quiet:
-        print(f"# design {name!r} of {sc.source}: {len(fab.gpus)} GPUs, "
-              f"{fab.switch_count} switches", flush=True)
+        print(
+            f"# design {name!r} of {sc.source}: {len(fab.gpus)} GPUs, {fab.switch_count} switches",
+            flush=True,
+        )
     sweep = sweep_sizes(
-        fab, req["op"], min_bytes=req["lo"], max_bytes=req["hi"], step_factor=req["factor"],
-        ranks=req["ranks"], algorithm=req["algorithm"], channels=req["channels"],
-        routing=req["routing"], seed=req["seed"], datatype=req["datatype"],
-        file=None if quiet else sys.stdout, progress=_progress(args),
+        fab,
+        req["op"],
+        min_bytes=req["lo"],
+        max_bytes=req["hi"],
+        step_factor=req["factor"],
+        ranks=req["ranks"],
+        algorithm=req["algorithm"],
+        channels=req["channels"],
+        routing=req["routing"],
+        seed=req["seed"],
+        datatype=req["datatype"],
+        file=None if quiet else sys.stdout,
+        progress=_progress(args),
     )
-    rows = [{k: v for k, v in r.as_dict().items() if k not in ("phases", "bottlenecks")}
-            for r in sweep]
+    rows = [
+        {k: v for k, v in r.as_dict().items() if k not in ("phases", "bottlenecks")} for r in sweep
+    ]
     if args.json:
-        _write(args.json, json.dumps({"design": name, "routing": req["routing"],
-                                      "rows": [_clean(r) for r in rows]}, indent=2))
+        _write(
+            args.json,
+            json.dumps(
+                {"design": name, "routing": req["routing"], "rows": [_clean(r) for r in rows]},
+                indent=2,
+            ),
+        )
     if args.csv:
         _write(args.csv, _csv(rows))
     if args.plot:
@@ -467,8 +546,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     sc = _load(args.scenario)
     log = nccl_tests.load(args.log, op=args.op)
     if log.op is None:
-        raise UsageError(f"{args.log}: the log does not name its nccl-tests binary (e.g. "
-                         "all_reduce_perf); give --op")
+        raise UsageError(
+            f"{args.log}: the log does not name its nccl-tests binary (e.g. "
+            "all_reduce_perf); give --op"
+        )
     name = args.design or sc.collective.get("design") or next(iter(sc.fabrics))
     _pick_designs(sc, [name])
     fab = sc.fabrics[name]
@@ -483,16 +564,32 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     except FabricError as e:
         raise UsageError(str(e)) from None
     routing = args.routing or sc.routing[name]
-    cal = nccl_tests.calibrate(fab, log, algorithm=algorithm, routing=routing,
-                               seed=sc.seed if args.seed is None else args.seed, design=name,
-                               progress=_progress(args))
+    cal = nccl_tests.calibrate(
+        fab,
+        log,
+        algorithm=algorithm,
+        routing=routing,
+        seed=sc.seed if args.seed is None else args.seed,
+        design=name,
+        progress=_progress(args),
+    )
     quiet = _machine_output(args)
     if not quiet:
         print(cal.table())
     if args.json:
-        _write(args.json, json.dumps({"design": name, "op": cal.op, "n_ranks": cal.n_ranks,
-                                      "log": str(args.log),
-                                      "rows": [_clean(r) for r in cal.rows]}, indent=2))
+        _write(
+            args.json,
+            json.dumps(
+                {
+                    "design": name,
+                    "op": cal.op,
+                    "n_ranks": cal.n_ranks,
+                    "log": str(args.log),
+                    "rows": [_clean(r) for r in cal.rows],
+                },
+                indent=2,
+            ),
+        )
     if args.csv:
         _write(args.csv, _csv(list(cal.rows)))
     if args.plot:
@@ -530,9 +627,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print("\n".join(_heading(sc, "design-space sweep")))
     print(f"job: {describe_job(sc.job)}")
     axes = ", ".join(f"{a.column} ({len(a.values)})" for a in sweep.axes) or "none"
-    print(f"{len(sweep)} points: {len(sc.fabrics)} designs x axes {axes}"
-          + ("" if any(a.column == "load" for a in sweep.axes)
-             else f" x loads {', '.join(f'{x:g}' for x in sc.sweep_loads)}"))
+    print(
+        f"{len(sweep)} points: {len(sc.fabrics)} designs x axes {axes}"
+        + (
+            ""
+            if any(a.column == "load" for a in sweep.axes)
+            else f" x loads {', '.join(f'{x:g}' for x in sc.sweep_loads)}"
+        )
+    )
     if args.scheduler is not None:
         executor, where = args.scheduler, f"on the Dask cluster at {args.scheduler}"
     elif args.local_workers == 1:
@@ -540,13 +642,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         n = args.local_workers or os.cpu_count() or 1
         executor, where = "processes", f"in {n} local processes"
-    print(f"running {where}" + ("" if args.out is None else f", writing {args.out}")
-          + ("" if _has_dask() or args.scheduler else
-             f" (to run on a Dask cluster: {sw.DASK_HINT}, then --scheduler ADDRESS)"),
-          flush=True)
+    print(
+        f"running {where}"
+        + ("" if args.out is None else f", writing {args.out}")
+        + (
+            ""
+            if _has_dask() or args.scheduler
+            else f" (to run on a Dask cluster: {sw.DASK_HINT}, then --scheduler ADDRESS)"
+        ),
+        flush=True,
+    )
     try:
-        df = sw.run_sweep(sweep, executor=executor, workers=args.local_workers,
-                          out=args.out, batch_size=args.batch_size, progress=_progress(args))
+        df = sw.run_sweep(
+            sweep,
+            executor=executor,
+            workers=args.local_workers,
+            out=args.out,
+            batch_size=args.batch_size,
+            progress=_progress(args),
+        )
     except ImportError as e:
         raise UsageError(str(e)) from None
     stats = df.attrs.get("fabricsim.sweep", {})
@@ -574,33 +688,45 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     else:
         sc = load_scenario(Path(args.scenario))
     if not sc.facilities:
-        raise UsageError(f"{sc.source}: no [[facility]] tables to score (fabricsim example "
-                         "--scorecard prints the format)")
+        raise UsageError(
+            f"{sc.source}: no [[facility]] tables to score (fabricsim example "
+            "--scorecard prints the format)"
+        )
     samples = args.samples or sc.samples
     seed = sc.seed if args.seed is None else args.seed
     quiet = _machine_output(args)
     if not quiet:
         print("\n".join(_heading(sc, "site scorecard")))
         print(f"job: {describe_job(sc.job)}")
-        bg = (f"{describe_background(sc.background)} at load {sc.load:g}" if sc.load > 0
-              else "no background traffic")
-        print(f"fabric: {sc.scorecard_design!r} at every site; {bg}; {samples} Monte Carlo "
-              f"steps per site, seed {seed}")
+        bg = (
+            f"{describe_background(sc.background)} at load {sc.load:g}"
+            if sc.load > 0
+            else "no background traffic"
+        )
+        print(
+            f"fabric: {sc.scorecard_design!r} at every site; {bg}; {samples} Monte Carlo "
+            f"steps per site, seed {seed}"
+        )
         card = sc.scorecard
         if card.get("regions"):
-            print(f"users: {', '.join(card['regions'])}; inference SLO {card['slo_ms']:g} ms "
-                  f"(network round trip + {card['server_ms']:g} ms server time), "
-                  f"{card['requests']:,} requests per region")
+            print(
+                f"users: {', '.join(card['regions'])}; inference SLO {card['slo_ms']:g} ms "
+                f"(network round trip + {card['server_ms']:g} ms server time), "
+                f"{card['requests']:,} requests per region"
+            )
         print(flush=True)
-    result = run_scorecard(sc, samples=args.samples, seed=args.seed, threads=args.threads,
-                           progress=_progress(args))
+    result = run_scorecard(
+        sc, samples=args.samples, seed=args.seed, threads=args.threads, progress=_progress(args)
+    )
     if not quiet:
         print(result.table())
         print()
         print(result.verdict())
         print()
-        print("(columns: docs/facilities.md; constants and their sources: "
-              "python -c 'import fabricsim; print(fabricsim.profiles.sources())')")
+        print(
+            "(columns: docs/facilities.md; constants and their sources: "
+            "python -c 'import fabricsim; print(fabricsim.profiles.sources())')"
+        )
     if args.json:
         _write(args.json, result.to_json())
     if args.csv:
@@ -646,141 +772,263 @@ def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def common(p: argparse.ArgumentParser, *, sweep: bool) -> None:
-        p.add_argument("scenario", nargs="?", metavar="SCENARIO.toml",
-                       help="scenario file (default: the built-in example)")
+        p.add_argument(
+            "scenario",
+            nargs="?",
+            metavar="SCENARIO.toml",
+            help="scenario file (default: the built-in example)",
+        )
         p.add_argument("--seed", type=_seed, help="override the scenario's seed")
         if sweep:
-            p.add_argument("--samples", type=_positive_int,
-                           help="Monte Carlo samples per loaded point (override)")
-            p.add_argument("--threads", type=_positive_int,
-                           help="worker threads for the Monte Carlo samples (default: all "
-                           "cores); results do not depend on it")
-            p.add_argument("--loads", type=_loads, metavar="L1,L2,...",
-                           help="background loads of the sweep (override)")
+            p.add_argument(
+                "--samples",
+                type=_positive_int,
+                help="Monte Carlo samples per loaded point (override)",
+            )
+            p.add_argument(
+                "--threads",
+                type=_positive_int,
+                help="worker threads for the Monte Carlo samples (default: all "
+                "cores); results do not depend on it",
+            )
+            p.add_argument(
+                "--loads",
+                type=_loads,
+                metavar="L1,L2,...",
+                help="background loads of the sweep (override)",
+            )
         p.add_argument("--json", metavar="PATH|-", help="write the results as JSON ('-': stdout)")
         p.add_argument("--csv", metavar="PATH|-", help="write the results as CSV ('-': stdout)")
-        p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                       help="progress bar on stderr (default: when stderr is a terminal)")
+        p.add_argument(
+            "--progress",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="progress bar on stderr (default: when stderr is a terminal)",
+        )
 
-    p = sub.add_parser("compare", help="compare the scenario's designs (the main job)",
-                       description="One row per design: switches, cables, bisection, all-reduce "
-                       "busbw, step time p50/p99, tokens/s, erosion vs an ideal non-blocking "
-                       "fabric at the headline load, MFU and where data-parallel traffic "
-                       "bottlenecks; then each design's erosion at every load.")
+    p = sub.add_parser(
+        "compare",
+        help="compare the scenario's designs (the main job)",
+        description="One row per design: switches, cables, bisection, all-reduce "
+        "busbw, step time p50/p99, tokens/s, erosion vs an ideal non-blocking "
+        "fabric at the headline load, MFU and where data-parallel traffic "
+        "bottlenecks; then each design's erosion at every load.",
+    )
     common(p, sweep=True)
     p.add_argument("--load", type=_load_value, help="the headline load the rows report (override)")
     p.add_argument("--plot", metavar="PNG", help="write tokens/s and p99 step time vs load")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("erosion", help="erosion tables: step time and tokens/s vs load",
-                       description="Step time, tokens/s and throughput lost vs an ideal "
-                       "non-blocking fabric at every background load, per design.")
+    p = sub.add_parser(
+        "erosion",
+        help="erosion tables: step time and tokens/s vs load",
+        description="Step time, tokens/s and throughput lost vs an ideal "
+        "non-blocking fabric at every background load, per design.",
+    )
     common(p, sweep=True)
-    p.add_argument("--design", action="append", metavar="NAME",
-                   help="only this design (repeatable; default: every design)")
+    p.add_argument(
+        "--design",
+        action="append",
+        metavar="NAME",
+        help="only this design (repeatable; default: every design)",
+    )
     p.add_argument("--plot", metavar="PNG", help="write tokens/s and p99 step time vs load")
     p.set_defaults(func=cmd_erosion)
 
-    p = sub.add_parser("collective", help="nccl-tests-style size sweep of one collective",
-                       description="Run a collective over the GPUs of one design at sizes "
-                       "min..max (x step factor) and print nccl-tests' table: size, count, "
-                       "type, redop, root, out-of-place and in-place time / algbw / busbw / "
-                       "#wrong, and the '# Avg bus bandwidth' footer, so nccl-tests log parsers "
-                       "read it. -b/-e/-f/-g/-d as in nccl-tests. Defaults come from the "
-                       "scenario's [collective] table.")
+    p = sub.add_parser(
+        "collective",
+        help="nccl-tests-style size sweep of one collective",
+        description="Run a collective over the GPUs of one design at sizes "
+        "min..max (x step factor) and print nccl-tests' table: size, count, "
+        "type, redop, root, out-of-place and in-place time / algbw / busbw / "
+        "#wrong, and the '# Avg bus bandwidth' footer, so nccl-tests log parsers "
+        "read it. -b/-e/-f/-g/-d as in nccl-tests. Defaults come from the "
+        "scenario's [collective] table.",
+    )
     common(p, sweep=False)
-    p.add_argument("--design", metavar="NAME", help="the design (default: [collective].design "
-                   "or the first design)")
-    p.add_argument("--op", help="all_reduce, all_gather, reduce_scatter, all_to_all, "
-                   "broadcast, reduce, send_recv")
-    p.add_argument("-b", "--min-bytes", "--minbytes", dest="min_bytes", type=_size,
-                   metavar="SIZE", help="smallest size, e.g. 8, 64K, 1M")
-    p.add_argument("-e", "--max-bytes", "--maxbytes", dest="max_bytes", type=_size,
-                   metavar="SIZE", help="largest size, e.g. 1G, 8G")
-    p.add_argument("-f", "--step-factor", "--stepfactor", dest="step_factor",
-                   type=_positive_int, metavar="F", help="size multiplier (>= 2)")
-    p.add_argument("-g", "--ngpus", type=_positive_int, metavar="N",
-                   help="use the design's first N GPUs (default: all of them)")
-    p.add_argument("-d", "--datatype", metavar="TYPE", help="nccl-tests data type for the "
-                   "count and type columns: float (default), half, bfloat16, double, int8, ...")
-    p.add_argument("--algorithm", help="auto, ring, tree, halving_doubling, direct, pairwise, "
-                   "hierarchical")
+    p.add_argument(
+        "--design",
+        metavar="NAME",
+        help="the design (default: [collective].design or the first design)",
+    )
+    p.add_argument(
+        "--op",
+        help="all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce, send_recv",
+    )
+    p.add_argument(
+        "-b",
+        "--min-bytes",
+        "--minbytes",
+        dest="min_bytes",
+        type=_size,
+        metavar="SIZE",
+        help="smallest size, e.g. 8, 64K, 1M",
+    )
+    p.add_argument(
+        "-e",
+        "--max-bytes",
+        "--maxbytes",
+        dest="max_bytes",
+        type=_size,
+        metavar="SIZE",
+        help="largest size, e.g. 1G, 8G",
+    )
+    p.add_argument(
+        "-f",
+        "--step-factor",
+        "--stepfactor",
+        dest="step_factor",
+        type=_positive_int,
+        metavar="F",
+        help="size multiplier (>= 2)",
+    )
+    p.add_argument(
+        "-g",
+        "--ngpus",
+        type=_positive_int,
+        metavar="N",
+        help="use the design's first N GPUs (default: all of them)",
+    )
+    p.add_argument(
+        "-d",
+        "--datatype",
+        metavar="TYPE",
+        help="nccl-tests data type for the "
+        "count and type columns: float (default), half, bfloat16, double, int8, ...",
+    )
+    p.add_argument(
+        "--algorithm", help="auto, ring, tree, halving_doubling, direct, pairwise, hierarchical"
+    )
     p.add_argument("--routing", choices=("ecmp", "spray"), help="default: the design's")
     p.add_argument("--plot", metavar="PNG", help="write bus bandwidth vs size")
     p.set_defaults(func=cmd_collective)
 
-    p = sub.add_parser("sweep", help="run every combination of the scenario's [sweep.grid]",
-                       description="One point per design variant, routing, job/background "
-                       "variant, seed and load ([sweep.grid] or [[sweep.axis]] tables; default: "
-                       "every design at every load of [sweep]). Runs in local processes, or on "
-                       "an existing Dask cluster with --scheduler; writes one Parquet row per "
-                       "point as points finish and skips the points already in --out, so a "
-                       "killed sweep resumes. Ends with the best design per load and the "
-                       "Pareto front of tokens/s against switches, cables and optics.")
-    p.add_argument("scenario", nargs="?", metavar="SCENARIO.toml",
-                   help="scenario file (default: the built-in example)")
+    p = sub.add_parser(
+        "sweep",
+        help="run every combination of the scenario's [sweep.grid]",
+        description="One point per design variant, routing, job/background "
+        "variant, seed and load ([sweep.grid] or [[sweep.axis]] tables; default: "
+        "every design at every load of [sweep]). Runs in local processes, or on "
+        "an existing Dask cluster with --scheduler; writes one Parquet row per "
+        "point as points finish and skips the points already in --out, so a "
+        "killed sweep resumes. Ends with the best design per load and the "
+        "Pareto front of tokens/s against switches, cables and optics.",
+    )
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        metavar="SCENARIO.toml",
+        help="scenario file (default: the built-in example)",
+    )
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="a Dask scheduler, e.g. tcp://host:8786 (needs fabricsim[dask])")
-    where.add_argument("--local-workers", type=_positive_int, metavar="N",
-                       help="local worker processes (default: one per core; 1 = in this "
-                       "process)")
-    p.add_argument("--out", metavar="PATH.parquet",
-                   help="Parquet file of the rows, written as points finish; points already "
-                   "in it are skipped (resume)")
-    p.add_argument("--plot", metavar="PNG", help="write tokens/s vs switches, cables and "
-                   "optics with the Pareto front")
-    p.add_argument("--batch-size", type=_positive_int, metavar="K",
-                   help="points per task (default: about 2 s of work per task)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: when stderr is a terminal)")
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a Dask scheduler, e.g. tcp://host:8786 (needs fabricsim[dask])",
+    )
+    where.add_argument(
+        "--local-workers",
+        type=_positive_int,
+        metavar="N",
+        help="local worker processes (default: one per core; 1 = in this process)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="PATH.parquet",
+        help="Parquet file of the rows, written as points finish; points already "
+        "in it are skipped (resume)",
+    )
+    p.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="write tokens/s vs switches, cables and optics with the Pareto front",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        metavar="K",
+        help="points per task (default: about 2 s of work per task)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
     p.set_defaults(func=cmd_sweep)
-    p = sub.add_parser("calibrate", help="an nccl-tests log beside the simulated curve",
-                       description="Read an nccl-tests log (all_reduce_perf, all_gather_perf, "
-                       "alltoall_perf, ... output), run the same collective at the same sizes "
-                       "on one design and print measured and simulated bus bandwidth and the "
-                       "error per size.")
+    p = sub.add_parser(
+        "calibrate",
+        help="an nccl-tests log beside the simulated curve",
+        description="Read an nccl-tests log (all_reduce_perf, all_gather_perf, "
+        "alltoall_perf, ... output), run the same collective at the same sizes "
+        "on one design and print measured and simulated bus bandwidth and the "
+        "error per size.",
+    )
     p.add_argument("log", metavar="LOG", help="nccl-tests output saved to a file")
-    p.add_argument("--scenario", metavar="SCENARIO.toml", help="where the designs come from "
-                   "(default: the built-in example)")
-    p.add_argument("--design", metavar="NAME", help="the design (default: [collective].design "
-                   "or the first design)")
-    p.add_argument("--op", help="the collective, when neither the log nor its file name names "
-                   "the nccl-tests binary")
+    p.add_argument(
+        "--scenario",
+        metavar="SCENARIO.toml",
+        help="where the designs come from (default: the built-in example)",
+    )
+    p.add_argument(
+        "--design",
+        metavar="NAME",
+        help="the design (default: [collective].design or the first design)",
+    )
+    p.add_argument(
+        "--op",
+        help="the collective, when neither the log nor its file name names the nccl-tests binary",
+    )
     p.add_argument("--algorithm", help="default: auto (the fastest, as NCCL's tuner picks)")
     p.add_argument("--routing", choices=("ecmp", "spray"), help="default: the design's")
     p.add_argument("--seed", type=_seed, help="override the scenario's seed")
     p.add_argument("--json", metavar="PATH|-", help="write the rows as JSON ('-': stdout)")
     p.add_argument("--csv", metavar="PATH|-", help="write the rows as CSV ('-': stdout)")
     p.add_argument("--plot", metavar="PNG", help="write measured and simulated busbw vs size")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: when stderr is a terminal)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
     p.set_defaults(func=cmd_calibrate)
-    p = sub.add_parser("scorecard", help="score sites: power, cooling, climate and location "
-                       "turned into tokens/s, energy per token and inference latency",
-                       description="One row per [[facility]] of the scenario: ready-now and "
-                       "grown GPUs, usable kW per rack, GPU clock fraction, straggler penalty, "
-                       "step time p50/p99, tokens/s, tokens/s per MW, tokens per MWh, energy "
-                       "cost per million tokens, PUE, availability and carriers; inference p99 "
-                       "and SLO attainment per user region; and a verdict naming the binding "
-                       "constraint. Without SCENARIO.toml a built-in three-site example runs "
-                       "(fabricsim example --scorecard prints it).")
+    p = sub.add_parser(
+        "scorecard",
+        help="score sites: power, cooling, climate and location "
+        "turned into tokens/s, energy per token and inference latency",
+        description="One row per [[facility]] of the scenario: ready-now and "
+        "grown GPUs, usable kW per rack, GPU clock fraction, straggler penalty, "
+        "step time p50/p99, tokens/s, tokens/s per MW, tokens per MWh, energy "
+        "cost per million tokens, PUE, availability and carriers; inference p99 "
+        "and SLO attainment per user region; and a verdict naming the binding "
+        "constraint. Without SCENARIO.toml a built-in three-site example runs "
+        "(fabricsim example --scorecard prints it).",
+    )
     common(p, sweep=False)
-    p.add_argument("--samples", type=_positive_int,
-                   help="Monte Carlo steps per site (override [sweep].samples)")
-    p.add_argument("--threads", type=_positive_int,
-                   help="worker threads for the network Monte Carlo (results do not depend "
-                   "on it)")
+    p.add_argument(
+        "--samples",
+        type=_positive_int,
+        help="Monte Carlo steps per site (override [sweep].samples)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="worker threads for the network Monte Carlo (results do not depend on it)",
+    )
     p.add_argument("--plot", metavar="PNG", help="write the scorecard as one picture")
     p.set_defaults(func=cmd_scorecard)
 
     p = sub.add_parser("example", help="print the built-in example scenario")
-    p.add_argument("--scorecard", action="store_true",
-                   help="print the built-in site-scorecard scenario instead")
+    p.add_argument(
+        "--scorecard",
+        action="store_true",
+        help="print the built-in site-scorecard scenario instead",
+    )
     p.set_defaults(func=cmd_example)
 
-    p = sub.add_parser("demo", help="a tour of one leaf-spine fabric (paths, ECMP collisions)",
-                       add_help=False)
+    p = sub.add_parser(
+        "demo", help="a tour of one leaf-spine fabric (paths, ECMP collisions)", add_help=False
+    )
     p.add_argument("demo_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_demo)
     return ap

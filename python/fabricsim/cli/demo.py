@@ -24,7 +24,9 @@ import fabricsim as fs
 from fabricsim.fabric import builders, profiles
 from fabricsim.types import Metric
 
-METRIC: Metric = "latency"  # intra-host traffic stays on NVLink (see docs/schema.md, "Routing semantics")
+METRIC: Metric = (
+    "latency"  # intra-host traffic stays on NVLink (see docs/schema.md, "Routing semantics")
+)
 _TIER_ORDER = {"nvlink": 0, "access": 1, "fabric": 2, "wan": 3}
 
 

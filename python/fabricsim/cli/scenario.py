@@ -95,7 +95,8 @@ Format (every table but ``[[fabric]]`` and ``[job]`` is optional)::
 Sizes (``*_bytes``, and a fixed background size) are integers or strings with a unit:
 ``K``/``M``/``G``/``T`` and ``KiB``/``MiB``/``GiB``/``TiB`` are powers of 1024 (as nccl-tests'
 ``-b 8 -e 8G``), ``KB``/``MB``/``GB``/``TB`` powers of 1000. A ``graphml`` / ``gml`` design
-reads ``path`` (relative to the scenario file) with :func:`networkx.read_graphml` / :func:`networkx.read_gml`
+reads ``path`` (relative to the scenario file) with :func:`networkx.read_graphml` /
+:func:`networkx.read_gml`
 (a builder's graph written with ``nx.write_graphml`` / ``nx.write_gml`` reads back to the same
 fabric); a ``cable_list`` design reads a CSV cable list (:mod:`fabricsim.fabric.io`). The
 graph must follow :mod:`fabricsim.fabric.schema`.
@@ -165,15 +166,34 @@ FILE_BUILDERS: dict[str, tuple[Callable[..., nx.Graph], str]] = {
     "gml": (nx.read_gml, "GML"),
     "cable_list": (read_cable_list, "cable list"),
 }
-TOP_KEYS = ("title", "description", "fabric", "job", "background", "sweep", "edge", "collective",
-            "facility", "scorecard")
+TOP_KEYS = (
+    "title",
+    "description",
+    "fabric",
+    "job",
+    "background",
+    "sweep",
+    "edge",
+    "collective",
+    "facility",
+    "scorecard",
+)
 FABRIC_KEYS = ("name", "builder", "routing", "efficiency", "edge")
 EDGE_SITES_KEYS = ("sites", "carriers", "border_gbps", "border_latency_us")
-SWEEP_DEFAULTS = {"loads": (0.0, 0.25, 0.5, 0.75), "load": 0.5, "samples": 10, "seed": 0,
-                  "collective_size_bytes": 1 << 30}
-COLLECTIVE_DEFAULTS = {"op": "all_reduce", "algorithm": "auto", "min_bytes": 8,
-                       "max_bytes": 1 << 30, "step_factor": 2}
-
+SWEEP_DEFAULTS = {
+    "loads": (0.0, 0.25, 0.5, 0.75),
+    "load": 0.5,
+    "samples": 10,
+    "seed": 0,
+    "collective_size_bytes": 1 << 30,
+}
+COLLECTIVE_DEFAULTS = {
+    "op": "all_reduce",
+    "algorithm": "auto",
+    "min_bytes": 8,
+    "max_bytes": 1 << 30,
+    "step_factor": 2,
+}
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -204,8 +224,9 @@ class _Ctx:
         first given key the message names (else at the table)."""
         msg = str(err)
         names = sorted(given, key=len, reverse=True)
-        hits = [(m.start(), k) for k in names if (m := re.search(rf"(?<![\w.]){re.escape(k)}\b",
-                                                                  msg))]
+        hits = [
+            (m.start(), k) for k in names if (m := re.search(rf"(?<![\w.]){re.escape(k)}\b", msg))
+        ]
         if hits:
             _, k = min(hits)
             msg = re.sub(rf"^{re.escape(k)}\s*:\s*", "", msg)
@@ -294,21 +315,32 @@ def _bg_sizes(v: Any) -> Any:
             return v  # a distribution name; Background checks it
     if isinstance(v, list):
         if len(v) != 2 or not all(isinstance(x, list) for x in v):
-            raise ValueError("expected a distribution name, a size, or [[values_bytes...], "
-                             "[cdf...]]")
+            raise ValueError(
+                "expected a distribution name, a size, or [[values_bytes...], [cdf...]]"
+            )
         return tuple(_list_of(_num, "numbers")(x) for x in v)
     return _num(v)
 
 
-INT, NUM, STR, BOOL = (_Type("an integer", _int), _Type("a number", _num),
-                       _Type("a string", _str), _Type("true/false", _bool))
+INT, NUM, STR, BOOL = (
+    _Type("an integer", _int),
+    _Type("a number", _num),
+    _Type("a string", _str),
+    _Type("true/false", _bool),
+)
 SIZE = _Type("a size", parse_size)
 STRS = _Type("strings", _list_of(_str, "strings", allow_single=True))
 NUMS = _Type("numbers", _list_of(_num, "numbers"))
 
 ANY = _Type("a value", lambda v: v)  # the library checks it
-_ANNOTATION_TYPES = {"int": INT, "float": NUM, "str": STR, "bool": BOOL, "Any": STR,
-                     **{name: STR for name in fabricsim_types.__all__}}  # Literal names
+_ANNOTATION_TYPES = {
+    "int": INT,
+    "float": NUM,
+    "str": STR,
+    "bool": BOOL,
+    "Any": STR,
+    **{name: STR for name in fabricsim_types.__all__},
+}  # Literal names
 
 
 def _annotation_type(annotation: Any) -> _Type:
@@ -322,9 +354,11 @@ def _annotation_type(annotation: Any) -> _Type:
 
 
 def _builder_schema(fn: Callable) -> dict[str, _Type]:
-    return {name: _annotation_type(p.annotation)
-            for name, p in inspect.signature(fn).parameters.items()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return {
+        name: _annotation_type(p.annotation)
+        for name, p in inspect.signature(fn).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
 
 
 def _fields_schema(cls: type) -> dict[str, _Type]:
@@ -338,34 +372,90 @@ BACKGROUND_SCHEMA = {
     "endpoints": STRS,
     "tenant": _Type("a table", lambda v: v),  # checked by _tenant
 }
-TENANT_SCHEMA = {"op": STR, "size_bytes": SIZE, "ranks": STRS, "algorithm": STR, "channels": INT,
-                 "profile": STR, "pipeline_chunks": INT, "max_flows": INT}
-SWEEP_SCHEMA = {"loads": NUMS, "load": NUM, "samples": INT, "seed": INT,
-                "collective_size_bytes": SIZE}
-EDGE_SCHEMA = {"sites": STRS, "policies": STRS, "requests": INT, "slo_ms": NUM,
-               "server_ms": NUM, "failed_carriers": STRS, "target": STR,
-               "carrier_load": _Type("a number or a table", _num_or_table), "mtu_bytes": NUM}
-COLLECTIVE_SCHEMA = {"op": STR, "algorithm": STR, "min_bytes": SIZE, "max_bytes": SIZE,
-                     "step_factor": INT, "channels": INT, "routing": STR, "design": STR}
-CARRIER_SCHEMA = {"name": STR, "capacity_gbps": NUM, "availability": NUM,
-                  "latency_us_per_km": NUM, "base_latency_us": NUM, "jitter_us": NUM}
-FACILITY_SCHEMA = {"name": STR, "preset": STR, "it_power_mw": NUM, "rack_power_kw": NUM,
-                   "cooling": STR,
-                   "ambient_c": _Type("a number or an array of numbers",
-                                      lambda v: _list_of(_num, "numbers")(v)
-                                      if isinstance(v, list) else _num(v)),
-                   "pue": NUM, "growth_mw": NUM, "growth_lead_months": NUM,
-                   "distance_km": _Type("a table region = km",
-                                        lambda v: {str(k): _num(x) for k, x in v.items()}
-                                        if isinstance(v, dict) else _table_expected(v)),
-                   "route_factor": NUM, "power_price_per_mwh": NUM, "cooling_limit_kw": NUM,
-                   "server_power_kw": NUM}
-SCORECARD_SCHEMA = {"regions": STRS, "slo_ms": NUM, "server_ms": NUM, "requests": INT,
-                    "design": STR}
+TENANT_SCHEMA = {
+    "op": STR,
+    "size_bytes": SIZE,
+    "ranks": STRS,
+    "algorithm": STR,
+    "channels": INT,
+    "profile": STR,
+    "pipeline_chunks": INT,
+    "max_flows": INT,
+}
+SWEEP_SCHEMA = {
+    "loads": NUMS,
+    "load": NUM,
+    "samples": INT,
+    "seed": INT,
+    "collective_size_bytes": SIZE,
+}
+EDGE_SCHEMA = {
+    "sites": STRS,
+    "policies": STRS,
+    "requests": INT,
+    "slo_ms": NUM,
+    "server_ms": NUM,
+    "failed_carriers": STRS,
+    "target": STR,
+    "carrier_load": _Type("a number or a table", _num_or_table),
+    "mtu_bytes": NUM,
+}
+COLLECTIVE_SCHEMA = {
+    "op": STR,
+    "algorithm": STR,
+    "min_bytes": SIZE,
+    "max_bytes": SIZE,
+    "step_factor": INT,
+    "channels": INT,
+    "routing": STR,
+    "design": STR,
+}
+CARRIER_SCHEMA = {
+    "name": STR,
+    "capacity_gbps": NUM,
+    "availability": NUM,
+    "latency_us_per_km": NUM,
+    "base_latency_us": NUM,
+    "jitter_us": NUM,
+}
+FACILITY_SCHEMA = {
+    "name": STR,
+    "preset": STR,
+    "it_power_mw": NUM,
+    "rack_power_kw": NUM,
+    "cooling": STR,
+    "ambient_c": _Type(
+        "a number or an array of numbers",
+        lambda v: _list_of(_num, "numbers")(v) if isinstance(v, list) else _num(v),
+    ),
+    "pue": NUM,
+    "growth_mw": NUM,
+    "growth_lead_months": NUM,
+    "distance_km": _Type(
+        "a table region = km",
+        lambda v: (
+            {str(k): _num(x) for k, x in v.items()} if isinstance(v, dict) else _table_expected(v)
+        ),
+    ),
+    "route_factor": NUM,
+    "power_price_per_mwh": NUM,
+    "cooling_limit_kw": NUM,
+    "server_power_kw": NUM,
+}
+SCORECARD_SCHEMA = {
+    "regions": STRS,
+    "slo_ms": NUM,
+    "server_ms": NUM,
+    "requests": INT,
+    "design": STR,
+}
 SCORECARD_DEFAULTS = {"slo_ms": 100.0, "server_ms": 0.0, "requests": 20_000}
-SITE_SCHEMA = {"name": STR, "carriers": STRS, "distance_km": _Type("a number or a table",
-                                                                   _num_or_table),
-               "capacity_gbps": NUM}
+SITE_SCHEMA = {
+    "name": STR,
+    "carriers": STRS,
+    "distance_km": _Type("a number or a table", _num_or_table),
+    "capacity_gbps": NUM,
+}
 
 
 def _table_expected(v: Any) -> dict:
@@ -390,8 +480,7 @@ def _check_keys(ctx: _Ctx, path: PathKey, table: Mapping, valid) -> None:
             raise ctx.error(path + (k,), f"unknown key{hint}; valid keys: {', '.join(valid)}")
 
 
-def _typed(ctx: _Ctx, path: PathKey, table: Mapping, schema: Mapping[str, _Type],
-           extra=()) -> dict:
+def _typed(ctx: _Ctx, path: PathKey, table: Mapping, schema: Mapping[str, _Type], extra=()) -> dict:
     """Check ``table``'s keys and value types against ``schema``; return converted values."""
     _check_keys(ctx, path, table, [*schema, *extra])
     out = {}
@@ -462,24 +551,40 @@ class Scenario:
         """The keyword arguments :func:`run_scorecard` passes to :func:`fabricsim.scorecard`
         (the background at the headline load; none at load 0)."""
         bg = dataclasses.replace(self.background, load=self.load) if self.load > 0 else None
-        kw = dict(regions=tuple(self.scorecard.get("regions", ())),
-                  slo_ms=self.scorecard.get("slo_ms", 100.0),
-                  server_ms=self.scorecard.get("server_ms", 0.0),
-                  requests=self.scorecard.get("requests", 20_000), background=bg,
-                  samples=self.samples, seed=self.seed)
+        kw = dict(
+            regions=tuple(self.scorecard.get("regions", ())),
+            slo_ms=self.scorecard.get("slo_ms", 100.0),
+            server_ms=self.scorecard.get("server_ms", 0.0),
+            requests=self.scorecard.get("requests", 20_000),
+            background=bg,
+            samples=self.samples,
+            seed=self.seed,
+        )
         kw.update({k: v for k, v in overrides.items() if v is not None})
         return kw
 
     def compare_kwargs(self, **overrides: Any) -> dict:
         """The keyword arguments :func:`run_scenario` passes to :func:`fabricsim.compare`."""
-        kw = dict(load=self.load, loads=self.sweep_loads, samples=self.samples, seed=self.seed,
-                  collective_size_bytes=self.collective_size_bytes, edge=self.edge)
+        kw = dict(
+            load=self.load,
+            loads=self.sweep_loads,
+            samples=self.samples,
+            seed=self.seed,
+            collective_size_bytes=self.collective_size_bytes,
+            edge=self.edge,
+        )
         kw.update({k: v for k, v in overrides.items() if v is not None})
         return kw
 
 
-def run_scenario(scenario: Scenario, *, samples: int | None = None, seed: int | None = None,
-                 threads: int | None = None, progress: bool = False) -> Comparison:
+def run_scenario(
+    scenario: Scenario,
+    *,
+    samples: int | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+    progress: bool = False,
+) -> Comparison:
     """Run ``scenario`` with :func:`fabricsim.compare` (``samples`` / ``seed`` override the
     file's). Returns the :class:`fabricsim.Comparison`; ``fabricsim compare`` prints it.
 
@@ -495,11 +600,19 @@ def run_scenario(scenario: Scenario, *, samples: int | None = None, seed: int | 
     from fabricsim.analysis.comparison import compare
 
     if not isinstance(scenario, Scenario):
-        raise ScenarioError(f"scenario: expected a fabricsim.Scenario, got "
-                            f"{type(scenario).__name__} (load it with fabricsim.load_scenario)")
+        raise ScenarioError(
+            f"scenario: expected a fabricsim.Scenario, got "
+            f"{type(scenario).__name__} (load it with fabricsim.load_scenario)"
+        )
     kw = scenario.compare_kwargs(samples=samples, seed=seed)
-    return compare(scenario.designs, scenario.job, scenario.background, threads=threads,
-                   progress=progress, **kw)
+    return compare(
+        scenario.designs,
+        scenario.job,
+        scenario.background,
+        threads=threads,
+        progress=progress,
+        **kw,
+    )
 
 
 def example_path():
@@ -547,16 +660,19 @@ def _read_scenario_file(path: Path, label: str) -> str:
     except OSError as e:
         raise ScenarioError(f"{label}: cannot read the scenario: {e}") from None
     if len(data) > MAX_SCENARIO_BYTES:
-        raise ScenarioError(f"{label}: larger than {MAX_SCENARIO_BYTES >> 20} MiB; a scenario "
-                            "is a small TOML file (GraphML designs are read from their own path)")
+        raise ScenarioError(
+            f"{label}: larger than {MAX_SCENARIO_BYTES >> 20} MiB; a scenario "
+            "is a small TOML file (GraphML designs are read from their own path)"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ScenarioError(f"{label}: cannot read the scenario: not UTF-8 text ({e})") from None
 
 
-def load_scenario(source: Any = None, *, text: str | None = None,
-                  name: str | None = None) -> Scenario:
+def load_scenario(
+    source: Any = None, *, text: str | None = None, name: str | None = None
+) -> Scenario:
     """Read a scenario from a path (``str`` / ``os.PathLike``) or an ``importlib.resources``
     file, or from TOML ``text=``. A ``str`` is a path (``"a=b.toml"`` is a file name); for
     backward compatibility a ``str`` with a newline in it is still read as TOML text, with a
@@ -576,8 +692,12 @@ def load_scenario(source: Any = None, *, text: str | None = None,
     elif isinstance(source, str) and "\n" in source:
         import warnings
 
-        warnings.warn("load_scenario(text): pass TOML text as load_scenario(text=...); a "
-                      "positional str is a path", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "load_scenario(text): pass TOML text as load_scenario(text=...); a "
+            "positional str is a path",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         text, label = source, name or "<scenario>"
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -585,8 +705,10 @@ def load_scenario(source: Any = None, *, text: str | None = None,
         text = _read_scenario_file(path, label)
         base = path.resolve().parent
     elif hasattr(source, "read_text"):  # importlib.resources Traversable
-        text, label = source.read_text(encoding="utf-8"), name or str(getattr(source, "name",
-                                                                             "<scenario>"))
+        text, label = (
+            source.read_text(encoding="utf-8"),
+            name or str(getattr(source, "name", "<scenario>")),
+        )
     else:
         raise ScenarioError(f"scenario: expected a path or text=, got {type(source).__name__}")
     return _parse(text, label, base)
@@ -599,8 +721,10 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
         msg = str(e)
         m = re.search(r"\s*\(at line (\d+), column (\d+)\)\s*$", msg)
         if m:
-            raise ScenarioError(f"{source}:{m.group(1)}: TOML syntax error: "
-                                f"{msg[:m.start()]} (column {m.group(2)})") from None
+            raise ScenarioError(
+                f"{source}:{m.group(1)}: TOML syntax error: "
+                f"{msg[: m.start()]} (column {m.group(2)})"
+            ) from None
         raise ScenarioError(f"{source}: TOML syntax error: {msg}") from None
     ctx = _Ctx(source, text, base_dir)
     _check_keys(ctx, (), data, TOP_KEYS)
@@ -609,16 +733,21 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
             raise ctx.error((k,), f"expected a string, got {_describe(data[k])}")
 
     if "job" not in data:
-        raise ctx.error(("job",), "missing: add a [job] table (fabricsim.TrainingJob keyword "
-                                  f"arguments: {', '.join(JOB_SCHEMA)})")
+        raise ctx.error(
+            ("job",),
+            "missing: add a [job] table (fabricsim.TrainingJob keyword "
+            f"arguments: {', '.join(JOB_SCHEMA)})",
+        )
     job = _job(ctx, data["job"])
 
     if "fabric" not in data:
         raise ctx.error(("fabric",), "missing: add at least one [[fabric]] table (a design)")
     fabrics_raw = data["fabric"]
     if isinstance(fabrics_raw, dict):
-        raise ctx.error(("fabric",), "expected an array of tables: write [[fabric]] (one per "
-                                     "design), not [fabric]")
+        raise ctx.error(
+            ("fabric",),
+            "expected an array of tables: write [[fabric]] (one per design), not [fabric]",
+        )
     if not isinstance(fabrics_raw, list) or not fabrics_raw:
         raise ctx.error(("fabric",), "expected at least one [[fabric]] table")
     fabrics: dict[str, Fabric] = {}
@@ -640,9 +769,12 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
     background, bg_load = _background(ctx, data.get("background", {}))
     if bg_load is not None:
         if "load" in raw_sweep and raw_sweep["load"] != bg_load:
-            raise ctx.error(("background", "load"), f"conflicts with sweep.load = "
-                                                    f"{raw_sweep['load']}: give the headline "
-                                                    "load once, in [sweep]")
+            raise ctx.error(
+                ("background", "load"),
+                f"conflicts with sweep.load = "
+                f"{raw_sweep['load']}: give the headline "
+                "load once, in [sweep]",
+            )
         sweep["load"] = bg_load
     if job.ranks is not None:
         for name, fab in fabrics.items():
@@ -653,12 +785,15 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
         for name, fab in fabrics.items():
             unknown = [e for e in background.endpoints if e not in fab.graph]
             if unknown:
-                raise ctx.error(("background", "endpoints"),
-                                f"design {name!r} has no node {unknown[0]!r}")
+                raise ctx.error(
+                    ("background", "endpoints"), f"design {name!r} has no node {unknown[0]!r}"
+                )
     for i, x in enumerate(sweep["loads"]):
         if not 0 <= x < 1:
-            raise ctx.error(("sweep", "loads"), f"element {i}: a load must be in [0, 1) (a "
-                                                f"fraction of NIC capacity), got {x!r}")
+            raise ctx.error(
+                ("sweep", "loads"),
+                f"element {i}: a load must be in [0, 1) (a fraction of NIC capacity), got {x!r}",
+            )
     if not sweep["loads"]:
         raise ctx.error(("sweep", "loads"), "give at least one load")
     if not 0 <= sweep["load"] < 1:
@@ -666,41 +801,64 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
     from fabricsim.analysis.tail import MAX_SAMPLES
 
     if not 1 <= sweep["samples"] <= MAX_SAMPLES:
-        raise ctx.error(("sweep", "samples"), f"must be in 1..{MAX_SAMPLES:,}, got "
-                                              f"{sweep['samples']:,}")
+        raise ctx.error(
+            ("sweep", "samples"), f"must be in 1..{MAX_SAMPLES:,}, got {sweep['samples']:,}"
+        )
     if not 0 <= sweep["seed"] < 2**64:
         raise ctx.error(("sweep", "seed"), f"must be in [0, 2**64), got {sweep['seed']}")
     if not 1 <= sweep["collective_size_bytes"] <= MAX_SIZE_BYTES:
-        raise ctx.error(("sweep", "collective_size_bytes"),
-                        f"must be between 1 byte and 2**63 - 1 bytes, got "
-                        f"{_short(sweep['collective_size_bytes'])}")
+        raise ctx.error(
+            ("sweep", "collective_size_bytes"),
+            f"must be between 1 byte and 2**63 - 1 bytes, got "
+            f"{_short(sweep['collective_size_bytes'])}",
+        )
 
     edge: Any = None
     if "edge" in data:
         edge = _typed(ctx, ("edge",), _table(ctx, ("edge",), data["edge"]), EDGE_SCHEMA)
-        if not any(builders.graph_record(f.graph, "edge_sites") is not None for f in fabrics.values()):
-            raise ctx.error(("edge",), "no design has edge sites: add a [fabric.edge] table "
-                                       "to at least one [[fabric]]")
+        if not any(
+            builders.graph_record(f.graph, "edge_sites") is not None for f in fabrics.values()
+        ):
+            raise ctx.error(
+                ("edge",),
+                "no design has edge sites: add a [fabric.edge] table to at least one [[fabric]]",
+            )
         _check_edge(ctx, edge, fabrics)
     elif any(builders.graph_record(f.graph, "edge_sites") is not None for f in fabrics.values()):
         edge = True
 
     coll = dict(COLLECTIVE_DEFAULTS)
-    coll.update(_typed(ctx, ("collective",), _table(ctx, ("collective",),
-                                                    data.get("collective", {})),
-                       COLLECTIVE_SCHEMA))
+    coll.update(
+        _typed(
+            ctx,
+            ("collective",),
+            _table(ctx, ("collective",), data.get("collective", {})),
+            COLLECTIVE_SCHEMA,
+        )
+    )
     _check_collective(ctx, coll, fabrics)
 
     facilities, card = _facilities(ctx, data, job, fabrics)
 
     sc = Scenario(
-        facilities=facilities, scorecard=card,
-        fabrics=fabrics, routing=routing, job=job, background=background,
-        loads=tuple(float(x) for x in sweep["loads"]), load=float(sweep["load"]),
-        samples=int(sweep["samples"]), seed=int(sweep["seed"]),
-        collective_size_bytes=int(sweep["collective_size_bytes"]), edge=edge,
-        collective=coll, title=data.get("title", ""), description=data.get("description", ""),
-        source=source, specs=specs, axes=axes,
+        facilities=facilities,
+        scorecard=card,
+        fabrics=fabrics,
+        routing=routing,
+        job=job,
+        background=background,
+        loads=tuple(float(x) for x in sweep["loads"]),
+        load=float(sweep["load"]),
+        samples=int(sweep["samples"]),
+        seed=int(sweep["seed"]),
+        collective_size_bytes=int(sweep["collective_size_bytes"]),
+        edge=edge,
+        collective=coll,
+        title=data.get("title", ""),
+        description=data.get("description", ""),
+        source=source,
+        specs=specs,
+        axes=axes,
     )
     if axes:  # every axis checked now, before anything runs
         try:
@@ -744,8 +902,10 @@ def _sweep_axes(ctx: _Ctx, raw_sweep: Mapping) -> tuple[dict, dict]:
     if "axis" in raw_sweep:
         items = raw_sweep["axis"]
         if not isinstance(items, list):
-            raise ctx.error(("sweep", "axis"), "expected [[sweep.axis]] tables (name, values), "
-                                               f"got {_describe(items)}")
+            raise ctx.error(
+                ("sweep", "axis"),
+                f"expected [[sweep.axis]] tables (name, values), got {_describe(items)}",
+            )
         for j, item in enumerate(items):
             path = ("sweep", "axis", j)
             item = _table(ctx, path, item)
@@ -754,8 +914,9 @@ def _sweep_axes(ctx: _Ctx, raw_sweep: Mapping) -> tuple[dict, dict]:
                 if k not in item:
                     raise ctx.error(path, f"missing key {k!r} (an axis has a name and values)")
             if not isinstance(item["name"], str):
-                raise ctx.error(path + ("name",), f"expected a string, got "
-                                                  f"{_describe(item['name'])}")
+                raise ctx.error(
+                    path + ("name",), f"expected a string, got {_describe(item['name'])}"
+                )
             add(item["name"], item["values"], path + ("values",))
             paths[item["name"]] = path + ("name",)
     return axes, paths
@@ -764,16 +925,16 @@ def _sweep_axes(ctx: _Ctx, raw_sweep: Mapping) -> tuple[dict, dict]:
 def _job(ctx: _Ctx, raw: Any) -> TrainingJob:
     path = ("job",)
     kwargs = _typed(ctx, path, _table(ctx, path, raw), JOB_SCHEMA)
-    required = [f.name for f in dataclasses.fields(TrainingJob)
-                if f.default is dataclasses.MISSING]
+    required = [f.name for f in dataclasses.fields(TrainingJob) if f.default is dataclasses.MISSING]
     missing = [k for k in required if k not in kwargs]
     if missing:
         raise ctx.error(path, f"missing key {missing[0]!r} (required: {', '.join(required)})")
     return _build(ctx, path, TrainingJob, kwargs)
 
 
-def _fabric(ctx: _Ctx, i: int, raw: Any,
-            job: TrainingJob) -> tuple[str, Fabric, str, DesignSpec | None]:
+def _fabric(
+    ctx: _Ctx, i: int, raw: Any, job: TrainingJob
+) -> tuple[str, Fabric, str, DesignSpec | None]:
     path = ("fabric", i)
     raw = _table(ctx, path, raw)
     if "builder" not in raw:
@@ -782,19 +943,26 @@ def _fabric(ctx: _Ctx, i: int, raw: Any,
     if not isinstance(builder, str) or builder not in BUILDERS:
         close = difflib.get_close_matches(str(builder), list(BUILDERS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ctx.error(path + ("builder",), f"unknown builder {builder!r}{hint}; valid: "
-                                             f"{', '.join(BUILDERS)}")
+        raise ctx.error(
+            path + ("builder",), f"unknown builder {builder!r}{hint}; valid: {', '.join(BUILDERS)}"
+        )
     fn = BUILDERS[builder]
     schema = {"path": STR, "profile": STR} if fn is None else _builder_schema(fn)
-    common = {"name": STR, "builder": STR, "routing": STR,
-              "efficiency": _Type("a number or a table", _num_or_table)}
+    common = {
+        "name": STR,
+        "builder": STR,
+        "routing": STR,
+        "efficiency": _Type("a number or a table", _num_or_table),
+    }
     kwargs = _typed(ctx, path, raw, {**schema, **common}, extra=("edge",))
     if "name" not in kwargs:
         raise ctx.error(path, "missing key 'name' (what the comparison calls this design)")
     name = kwargs.pop("name")
     if not name.strip():
-        raise ctx.error(path + ("name",), "must be a non-empty string (what the comparison "
-                                          f"calls this design), got {name!r}")
+        raise ctx.error(
+            path + ("name",),
+            f"must be a non-empty string (what the comparison calls this design), got {name!r}",
+        )
     kwargs.pop("builder")
     route = kwargs.pop("routing", "ecmp")
     if route not in ("ecmp", "spray"):
@@ -803,8 +971,7 @@ def _fabric(ctx: _Ctx, i: int, raw: Any,
     if fn is None:
         reader, what = FILE_BUILDERS[builder]
         if "path" not in kwargs:
-            raise ctx.error(path, f"missing key 'path' (the {what} file of builder = "
-                                  f"{builder!r})")
+            raise ctx.error(path, f"missing key 'path' (the {what} file of builder = {builder!r})")
         gpath = ctx.base_dir / kwargs["path"]
         if not gpath.is_file():
             raise ctx.error(path + ("path",), f"no such file: {gpath}")
@@ -824,12 +991,16 @@ def _fabric(ctx: _Ctx, i: int, raw: Any,
     try:
         fab = Fabric.from_networkx(G, efficiency=efficiency, profile=profile)
     except (FabricError, ValueError, TypeError) as e:
-        raise ctx.wrap(e, path, {k: v for k, v in raw.items() if k in ("efficiency", "profile")}
-                       ) from None
+        raise ctx.wrap(
+            e, path, {k: v for k, v in raw.items() if k in ("efficiency", "profile")}
+        ) from None
     if len(fab.gpus) < job.gpus:
-        raise ctx.error(path, f"design {name!r} has {len(fab.gpus)} GPUs but the job needs "
-                              f"{job.gpus} (data_parallel x tensor_parallel x "
-                              "pipeline_parallel)")
+        raise ctx.error(
+            path,
+            f"design {name!r} has {len(fab.gpus)} GPUs but the job needs "
+            f"{job.gpus} (data_parallel x tensor_parallel x "
+            "pipeline_parallel)",
+        )
     return name, fab, route, spec
 
 
@@ -859,11 +1030,14 @@ def _edge_sites(ctx: _Ctx, path: PathKey, raw: Any, G: nx.Graph) -> tuple[nx.Gra
     except (FabricError, ValueError, TypeError) as e:
         msg = str(e)
         # "sites[0] ('paris').carriers: unknown carrier ..." -> that element's key
-        m = re.match(r"(carriers|sites)\[(\d+)\](?: \('[^']*'\))?(?:\.(\w+))?(?:\[[^\]]*\])?"
-                     r"\s*:?\s*", msg)
+        m = re.match(
+            r"(carriers|sites)\[(\d+)\](?: \('[^']*'\))?(?:\.(\w+))?(?:\[[^\]]*\])?"
+            r"\s*:?\s*",
+            msg,
+        )
         if m:
             key, j, fld = m.group(1), int(m.group(2)), m.group(3)
-            raise ctx.error(path + (key, j) + ((fld,) if fld else ()), msg[m.end():]) from None
+            raise ctx.error(path + (key, j) + ((fld,) if fld else ()), msg[m.end() :]) from None
         raise ctx.wrap(e, path, raw) from None
 
 
@@ -875,24 +1049,27 @@ def _background(ctx: _Ctx, raw: Any) -> tuple[Background, float | None]:
         traw = _table(ctx, path + ("tenant",), kwargs["tenant"])
         tk = _typed(ctx, path + ("tenant",), traw, TENANT_SCHEMA)
         if "op" not in tk or "size_bytes" not in tk:
-            raise ctx.error(path + ("tenant",), "needs op and size_bytes (a fabricsim."
-                                                "Collective: the other tenant's job)")
+            raise ctx.error(
+                path + ("tenant",),
+                "needs op and size_bytes (a fabricsim.Collective: the other tenant's job)",
+            )
         kwargs["tenant"] = _build(ctx, path + ("tenant",), Collective, tk)
     if load is not None and not 0 <= load < 1:
         raise ctx.error(path + ("load",), f"must be in [0, 1), got {load!r}")
     return _build(ctx, path, Background, kwargs, raw), load
 
 
-def _facilities(ctx: _Ctx, data: Mapping, job: TrainingJob, fabrics: dict
-                ) -> tuple[tuple, dict]:
+def _facilities(ctx: _Ctx, data: Mapping, job: TrainingJob, fabrics: dict) -> tuple[tuple, dict]:
     """The ``[[facility]]`` tables as :class:`fabricsim.Facility` records and the
     ``[scorecard]`` settings (defaults filled in, regions checked against every facility)."""
     from fabricsim.analysis.facility import Facility
 
     raw_list = data.get("facility", [])
     if isinstance(raw_list, dict):
-        raise ctx.error(("facility",), "expected an array of tables: write [[facility]] (one "
-                                       "per site), not [facility]")
+        raise ctx.error(
+            ("facility",),
+            "expected an array of tables: write [[facility]] (one per site), not [facility]",
+        )
     if not isinstance(raw_list, list):
         raise ctx.error(("facility",), f"expected [[facility]] tables, got {_describe(raw_list)}")
     out: list = []
@@ -905,25 +1082,37 @@ def _facilities(ctx: _Ctx, data: Mapping, job: TrainingJob, fabrics: dict
         if "carriers" in raw:
             items = raw["carriers"]
             if not isinstance(items, list):
-                raise ctx.error(path + ("carriers",), f"expected an array of tables "
-                                                      f"([[facility.carriers]]), got "
-                                                      f"{_describe(items)}")
+                raise ctx.error(
+                    path + ("carriers",),
+                    f"expected an array of tables ([[facility.carriers]]), got {_describe(items)}",
+                )
             kwargs["carriers"] = [
-                _typed(ctx, path + ("carriers", j), _table(ctx, path + ("carriers", j), item),
-                       CARRIER_SCHEMA) for j, item in enumerate(items)]
+                _typed(
+                    ctx,
+                    path + ("carriers", j),
+                    _table(ctx, path + ("carriers", j), item),
+                    CARRIER_SCHEMA,
+                )
+                for j, item in enumerate(items)
+            ]
         preset = kwargs.pop("preset", None)
         if preset is None:
             missing = [k for k in ("it_power_mw", "rack_power_kw", "cooling") if k not in kwargs]
             if missing:
-                raise ctx.error(path, f"missing key {missing[0]!r} (or start from a preset: "
-                                      f"preset = one of {', '.join(_presets())})")
+                raise ctx.error(
+                    path,
+                    f"missing key {missing[0]!r} (or start from a preset: "
+                    f"preset = one of {', '.join(_presets())})",
+                )
             fn: Callable = Facility
         else:
             if preset not in _presets():
                 close = difflib.get_close_matches(preset, _presets(), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ctx.error(path + ("preset",), f"unknown preset {preset!r}{hint}; valid: "
-                                                    f"{', '.join(_presets())}")
+                raise ctx.error(
+                    path + ("preset",),
+                    f"unknown preset {preset!r}{hint}; valid: {', '.join(_presets())}",
+                )
 
             fn = functools.partial(Facility.preset, preset)
         given = {k: v for k, v in raw.items() if k != "carriers"}
@@ -935,8 +1124,9 @@ def _facilities(ctx: _Ctx, data: Mapping, job: TrainingJob, fabrics: dict
             m = re.match(r"carriers\[(\d+)\](?:\.(\w+))?\s*:?\s*", msg)
             if m:
                 j, fld = int(m.group(1)), m.group(2)
-                raise ctx.error(path + ("carriers", j) + ((fld,) if fld else ()),
-                                msg[m.end():]) from None
+                raise ctx.error(
+                    path + ("carriers", j) + ((fld,) if fld else ()), msg[m.end() :]
+                ) from None
             raise ctx.wrap(e, path, given) from None
         if any(f.name == fac.name for f in out):
             raise ctx.error(path + ("name",), f"the site name {fac.name!r} appears twice")
@@ -952,10 +1142,16 @@ def _facilities(ctx: _Ctx, data: Mapping, job: TrainingJob, fabrics: dict
     for g in card["regions"]:
         for i, f in enumerate(out):
             if g not in f.distance_km:
-                where = ("facility", i, "distance_km") if "distance_km" in raw_list[i] else \
-                    ("facility", i)
-                raise ctx.error(where, f"site {f.name!r} has no distance to region {g!r} "
-                                       "(every site needs one per region in [scorecard].regions)")
+                where = (
+                    ("facility", i, "distance_km")
+                    if "distance_km" in raw_list[i]
+                    else ("facility", i)
+                )
+                raise ctx.error(
+                    where,
+                    f"site {f.name!r} has no distance to region {g!r} "
+                    "(every site needs one per region in [scorecard].regions)",
+                )
     for k in ("slo_ms",):
         if not card[k] > 0:
             raise ctx.error(("scorecard", k), f"must be > 0, got {card[k]!r}")
@@ -964,8 +1160,10 @@ def _facilities(ctx: _Ctx, data: Mapping, job: TrainingJob, fabrics: dict
     if card["requests"] < 1:
         raise ctx.error(("scorecard", "requests"), f"must be >= 1, got {card['requests']!r}")
     if card.get("design") is not None and card["design"] not in fabrics:
-        raise ctx.error(("scorecard", "design"), f"no design named {card['design']!r}; designs: "
-                                                 f"{', '.join(fabrics)}")
+        raise ctx.error(
+            ("scorecard", "design"),
+            f"no design named {card['design']!r}; designs: {', '.join(fabrics)}",
+        )
     return tuple(out), card
 
 
@@ -975,8 +1173,14 @@ def _presets() -> list[str]:
     return list(PRESETS)
 
 
-def run_scorecard(scenario: Scenario, *, samples: int | None = None, seed: int | None = None,
-                  threads: int | None = None, progress: bool = False):
+def run_scorecard(
+    scenario: Scenario,
+    *,
+    samples: int | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+    progress: bool = False,
+):
     """Run the scenario's ``[[facility]]`` sites through :func:`fabricsim.scorecard` on its
     scorecard design (``[scorecard].design``, default the first ``[[fabric]]``), its job and
     its background at the headline load (``[sweep].load``). ``fabricsim scorecard`` prints it.
@@ -989,27 +1193,38 @@ def run_scorecard(scenario: Scenario, *, samples: int | None = None, seed: int |
     from fabricsim.analysis.scorecard import scorecard
 
     if not isinstance(scenario, Scenario):
-        raise ScenarioError(f"scenario: expected a fabricsim.Scenario, got "
-                            f"{type(scenario).__name__} (load it with fabricsim.load_scenario)")
+        raise ScenarioError(
+            f"scenario: expected a fabricsim.Scenario, got "
+            f"{type(scenario).__name__} (load it with fabricsim.load_scenario)"
+        )
     if not scenario.facilities:
-        raise ScenarioError(f"{scenario.source}: no [[facility]] tables: the scorecard needs "
-                            "at least one site (fabricsim example --scorecard shows the format)")
-    return scorecard(list(scenario.facilities), scenario.fabrics[scenario.scorecard_design],
-                     scenario.job, **scenario.scorecard_kwargs(samples=samples, seed=seed),
-                     threads=threads, progress=progress,
-                     routing=scenario.routing[scenario.scorecard_design])
+        raise ScenarioError(
+            f"{scenario.source}: no [[facility]] tables: the scorecard needs "
+            "at least one site (fabricsim example --scorecard shows the format)"
+        )
+    return scorecard(
+        list(scenario.facilities),
+        scenario.fabrics[scenario.scorecard_design],
+        scenario.job,
+        **scenario.scorecard_kwargs(samples=samples, seed=seed),
+        threads=threads,
+        progress=progress,
+        routing=scenario.routing[scenario.scorecard_design],
+    )
 
 
 def _check_edge(ctx: _Ctx, edge: dict, fabrics: dict) -> None:
     from fabricsim.analysis.edge import MAX_REQUESTS, POLICIES
 
     if "requests" in edge and not 1 <= edge["requests"] <= MAX_REQUESTS:
-        raise ctx.error(("edge", "requests"), f"must be in 1..{MAX_REQUESTS:,}, got "
-                                              f"{_short(edge['requests'])}")
+        raise ctx.error(
+            ("edge", "requests"), f"must be in 1..{MAX_REQUESTS:,}, got {_short(edge['requests'])}"
+        )
     for p in edge.get("policies", ()):
         if p not in POLICIES:
-            raise ctx.error(("edge", "policies"), f"unknown policy {p!r}; valid: "
-                                                  f"{', '.join(POLICIES)}")
+            raise ctx.error(
+                ("edge", "policies"), f"unknown policy {p!r}; valid: {', '.join(POLICIES)}"
+            )
     for name, fab in fabrics.items():
         info = builders.graph_record(fab.graph, "edge_sites")
         if info is None:
@@ -1020,8 +1235,10 @@ def _check_edge(ctx: _Ctx, edge: dict, fabrics: dict) -> None:
             for s in edge.get(key, ()):
                 if s not in valid:
                     what = "site" if key == "sites" else "carrier"
-                    raise ctx.error(("edge", key), f"design {name!r} has no {what} {s!r}; it "
-                                                   f"has: {', '.join(valid)}")
+                    raise ctx.error(
+                        ("edge", key),
+                        f"design {name!r} has no {what} {s!r}; it has: {', '.join(valid)}",
+                    )
         target = edge.get("target")
         if target is not None and target not in fab.gpus:
             raise ctx.error(("edge", "target"), f"design {name!r} has no GPU {target!r}")
@@ -1036,25 +1253,41 @@ def _check_collective(ctx: _Ctx, coll: dict, fabrics: dict) -> None:
     except FabricError as e:
         raise ctx.error(path + ("op",), str(e)) from None
     if coll["algorithm"] not in ALGORITHMS:
-        raise ctx.error(path + ("algorithm",), f"unknown algorithm {coll['algorithm']!r}; "
-                                               f"valid: {', '.join(ALGORITHMS)}")
+        raise ctx.error(
+            path + ("algorithm",),
+            f"unknown algorithm {coll['algorithm']!r}; valid: {', '.join(ALGORITHMS)}",
+        )
     if coll.get("design") is not None and coll["design"] not in fabrics:
-        raise ctx.error(path + ("design",), f"no design named {coll['design']!r}; designs: "
-                                            f"{', '.join(fabrics)}")
+        raise ctx.error(
+            path + ("design",), f"no design named {coll['design']!r}; designs: {', '.join(fabrics)}"
+        )
     if coll.get("routing", "ecmp") not in ("ecmp", "spray"):
-        raise ctx.error(path + ("routing",), f"unknown routing {coll['routing']!r}; valid: "
-                                             "ecmp, spray")
+        raise ctx.error(
+            path + ("routing",), f"unknown routing {coll['routing']!r}; valid: ecmp, spray"
+        )
     for k in ("min_bytes", "max_bytes"):
         if not 1 <= coll[k] <= MAX_SIZE_BYTES:
-            raise ctx.error(path + (k,), f"must be between 1 byte and 2**63 - 1 bytes, got "
-                                         f"{_short(coll[k])}")
+            raise ctx.error(
+                path + (k,), f"must be between 1 byte and 2**63 - 1 bytes, got {_short(coll[k])}"
+            )
     if coll["max_bytes"] < coll["min_bytes"]:
-        raise ctx.error(path + ("max_bytes",), f"({coll['max_bytes']}) must be >= min_bytes "
-                                               f"({coll['min_bytes']})")
+        raise ctx.error(
+            path + ("max_bytes",),
+            f"({coll['max_bytes']}) must be >= min_bytes ({coll['min_bytes']})",
+        )
     if coll["step_factor"] < 2:
         raise ctx.error(path + ("step_factor",), f"must be >= 2, got {coll['step_factor']}")
 
 
-__all__ = ["Scenario", "load_scenario", "run_scenario", "run_scorecard", "example_path",
-           "example_text", "scorecard_example_path", "scorecard_example_text", "parse_size",
-           "key_lines"]
+__all__ = [
+    "Scenario",
+    "load_scenario",
+    "run_scenario",
+    "run_scorecard",
+    "example_path",
+    "example_text",
+    "scorecard_example_path",
+    "scorecard_example_text",
+    "parse_size",
+    "key_lines",
+]

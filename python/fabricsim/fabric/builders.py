@@ -1,6 +1,7 @@
 """Fabric builders: plain functions with keyword arguments that return a schema-valid ``nx.Graph``.
 
-Every builder follows :mod:`fabricsim.fabric.schema`: nodes carry ``role`` (and ``host`` / ``rail`` /
+Every builder follows :mod:`fabricsim.fabric.schema`: nodes carry ``role`` (and ``host`` /
+``rail`` /
 ``pod`` / ``su`` where they apply), every edge carries ``capacity_gbps`` (per direction),
 ``latency_us`` (one way) and ``kind``. Labels are readable strings:
 
@@ -171,8 +172,11 @@ def _add_host(
         (nic, {"role": "nic", "host": host, "rail": i, **attrs}) for i, nic in enumerate(nic_nodes)
     )
     G.add_edges_from(
-        (gpu, nic_nodes[g // share],
-         {"capacity_gbps": PCIE_GBPS, "latency_us": PCIE_LATENCY_US, "kind": "pcie"})
+        (
+            gpu,
+            nic_nodes[g // share],
+            {"capacity_gbps": PCIE_GBPS, "latency_us": PCIE_LATENCY_US, "kind": "pcie"},
+        )
         for g, gpu in enumerate(gpus)
     )
     return gpus, nic_nodes
@@ -192,7 +196,8 @@ def _nics_arg(nics: Any, gpus: int, name: str = "nics_per_host") -> int | None:
     if gpus % n:
         raise InvalidArgumentError(
             f"{name}: {n} NICs cannot be shared evenly by {gpus} GPUs per host "
-            "(give a divisor of the GPU count)")
+            "(give a divisor of the GPU count)"
+        )
     return n
 
 
@@ -265,33 +270,42 @@ def leaf_spine(
     if uplink_gbps is not None:
         uplink_gbps = _validate.positive("uplink_gbps", uplink_gbps)
     else:
-        ratio = 1.0 if oversubscription is None else _validate.positive("oversubscription",
-                                                                        oversubscription)
+        ratio = (
+            1.0
+            if oversubscription is None
+            else _validate.positive("oversubscription", oversubscription)
+        )
         uplink_gbps = downlink_gbps / (spines * ratio)
         if not MIN_CAPACITY_GBPS <= uplink_gbps <= MAX_CAPACITY_GBPS:
             raise InvalidArgumentError(
                 f"oversubscription: {oversubscription!r} makes each uplink {uplink_gbps:.3g} Gb/s, "
-                f"outside [{MIN_CAPACITY_GBPS:g}, {MAX_CAPACITY_GBPS:g}] Gb/s")
+                f"outside [{MIN_CAPACITY_GBPS:g}, {MAX_CAPACITY_GBPS:g}] Gb/s"
+            )
     ratio = downlink_gbps / (spines * uplink_gbps)
     hn, he = _host_size(hw["gpus_per_host"])
     hosts = leaves * hosts_per_leaf
-    _check_size("leaf_spine", leaves + spines + hosts * hn,
-                hosts * (he + hw["gpus_per_host"]) + leaves * spines)
+    _check_size(
+        "leaf_spine",
+        leaves + spines + hosts * hn,
+        hosts * (he + hw["gpus_per_host"]) + leaves * spines,
+    )
 
     G = nx.Graph()
     G.graph.update(
         builder="leaf_spine",
         oversubscription=ratio,
-        params=record_text({
-            "leaves": leaves,
-            "spines": spines,
-            "hosts_per_leaf": hosts_per_leaf,
-            **hw,
-            "uplink_gbps": uplink_gbps,
-            "oversubscription": ratio,
-            "nics_per_host": nics,
-            "profile": _profile_name(profile),
-        }),
+        params=record_text(
+            {
+                "leaves": leaves,
+                "spines": spines,
+                "hosts_per_leaf": hosts_per_leaf,
+                **hw,
+                "uplink_gbps": uplink_gbps,
+                "oversubscription": ratio,
+                "nics_per_host": nics,
+                "profile": _profile_name(profile),
+            }
+        ),
     )
     _record_profile(G, profile)
     G.add_nodes_from((f"leaf{i}", {"role": "leaf"}) for i in range(leaves))
@@ -361,8 +375,11 @@ def fat_tree(
     link = hw["link_gbps"]
     hn, he = _host_size(hw["gpus_per_host"])
     n_hosts = k * half * half
-    _check_size("fat_tree", half * half + k * k + n_hosts * hn,
-                n_hosts * (he + hw["gpus_per_host"]) + 2 * k * half * half)
+    _check_size(
+        "fat_tree",
+        half * half + k * k + n_hosts * hn,
+        n_hosts * (he + hw["gpus_per_host"]) + 2 * k * half * half,
+    )
     G = nx.Graph()
     G.graph.update(
         builder="fat_tree",
@@ -453,8 +470,11 @@ def rail_optimized(
     )
     nics = _nics_arg(_profile_nics(nics_per_node, prof), hw["gpus_per_node"], "nics_per_node")
     rails = nics or hw["gpus_per_node"]
-    spines_per_su = (rails if spines_per_su is None
-                     else _validate.integer("spines_per_su", spines_per_su, minimum=1))
+    spines_per_su = (
+        rails
+        if spines_per_su is None
+        else _validate.integer("spines_per_su", spines_per_su, minimum=1)
+    )
     if cores is not None and scalable_units == 1:
         raise InvalidArgumentError(
             f"cores: a core tier is only built with scalable_units > 1, got cores={cores!r} "
@@ -470,26 +490,29 @@ def rail_optimized(
     lat_f = hw["fabric_latency_us"]
     hn, he = _host_size(hw["gpus_per_node"])
     n_hosts = scalable_units * nodes_per_su
-    _check_size("rail_optimized",
-                n_cores + scalable_units * (rails + spines_per_su) + n_hosts * hn,
-                n_hosts * (he + rails)
-                + scalable_units * spines_per_su * (rails + n_cores))
+    _check_size(
+        "rail_optimized",
+        n_cores + scalable_units * (rails + spines_per_su) + n_hosts * hn,
+        n_hosts * (he + rails) + scalable_units * spines_per_su * (rails + n_cores),
+    )
     G = nx.Graph()
     G.graph.update(
         builder="rail_optimized",
         oversubscription=ratio,
-        params=record_text({
-            "scalable_units": scalable_units,
-            "nodes_per_su": nodes_per_su,
-            **hw,
-            "spines_per_su": spines_per_su,
-            "cores": n_cores,
-            "oversubscription": ratio,
-            "leaf_uplink_gbps": leaf_uplink_gbps,
-            "core_uplink_gbps": core_uplink_gbps,
-            "nics_per_node": nics,
-            "profile": _profile_name(profile),
-        }),
+        params=record_text(
+            {
+                "scalable_units": scalable_units,
+                "nodes_per_su": nodes_per_su,
+                **hw,
+                "spines_per_su": spines_per_su,
+                "cores": n_cores,
+                "oversubscription": ratio,
+                "leaf_uplink_gbps": leaf_uplink_gbps,
+                "core_uplink_gbps": core_uplink_gbps,
+                "nics_per_node": nics,
+                "profile": _profile_name(profile),
+            }
+        ),
     )
     _record_profile(G, profile)
     core_labels = [f"core{c}" for c in range(n_cores)]
@@ -503,8 +526,13 @@ def rail_optimized(
         G.add_nodes_from((sp, {"role": "spine", "su": s}) for sp in spines)
         for n in range(nodes_per_su):
             _, ports = _add_host(
-                G, f"su{s}/node{n}", hw["gpus_per_node"], hw["nvlink_gbps"],
-                hw["nvlink_latency_us"], nics, su=s
+                G,
+                f"su{s}/node{n}",
+                hw["gpus_per_node"],
+                hw["nvlink_gbps"],
+                hw["nvlink_latency_us"],
+                nics,
+                su=s,
             )
             for i, port in enumerate(ports):
                 _link(G, port, leaves[i], hw["nic_gbps"], hw["access_latency_us"], "access")
@@ -624,7 +652,9 @@ def edge_sites(
     if fabric.is_directed():
         raise InvalidArgumentError("fabric: must be an undirected graph (links are full duplex)")
     if isinstance(carriers, Mapping):
-        raise InvalidTypeError(f"carriers: must be an iterable of Carrier or dicts, got {carriers!r}")
+        raise InvalidTypeError(
+            f"carriers: must be an iterable of Carrier or dicts, got {carriers!r}"
+        )
     if isinstance(sites, Mapping):
         raise InvalidTypeError(f"sites: must be an iterable of Site or dicts, got {sites!r}")
     carriers = _validate.iterable("carriers", carriers, "Carrier or dicts")
@@ -644,18 +674,17 @@ def edge_sites(
             raise InvalidArgumentError(f"{what}: duplicate carrier name {name!r}")
         carrier_recs[name] = Carrier(
             name=name,
-            capacity_gbps=_validate.positive(f"{what} ({name!r}).capacity_gbps",
-                                             c.capacity_gbps),
-            availability=_validate.availability(f"{what} ({name!r}).availability",
-                                                c.availability),
+            capacity_gbps=_validate.positive(f"{what} ({name!r}).capacity_gbps", c.capacity_gbps),
+            availability=_validate.availability(f"{what} ({name!r}).availability", c.availability),
             latency_us_per_km=_validate.positive(
                 f"{what} ({name!r}).latency_us_per_km", c.latency_us_per_km, allow_zero=True
             ),
             base_latency_us=_validate.positive(
                 f"{what} ({name!r}).base_latency_us", c.base_latency_us, allow_zero=True
             ),
-            jitter_us=_validate.positive(f"{what} ({name!r}).jitter_us", c.jitter_us,
-                                         allow_zero=True),
+            jitter_us=_validate.positive(
+                f"{what} ({name!r}).jitter_us", c.jitter_us, allow_zero=True
+            ),
         )
 
     site_recs: dict[str, Site] = {}
@@ -690,8 +719,9 @@ def edge_sites(
                     f"{what}.distance_km: no distance for carrier {missing[0]!r}"
                 )
             dist = {
-                c: _validate.positive(f"{what}.distance_km[{c!r}]", s.distance_km[c],
-                                      allow_zero=True)
+                c: _validate.positive(
+                    f"{what}.distance_km[{c!r}]", s.distance_km[c], allow_zero=True
+                )
                 for c in homed
             }
         else:
@@ -713,8 +743,9 @@ def edge_sites(
                 )
 
     total_gbps = sum(c.capacity_gbps for c in carrier_recs.values())
-    border_gbps = (total_gbps if border_gbps is None
-                   else _validate.positive("border_gbps", border_gbps))
+    border_gbps = (
+        total_gbps if border_gbps is None else _validate.positive("border_gbps", border_gbps)
+    )
 
     roles = dict(fabric.nodes(data="role"))
     top = []
@@ -769,24 +800,26 @@ def edge_sites(
                 availability=c.availability,
                 jitter_us=c.jitter_us,
             )
-    G.graph["edge_sites"] = record_text({
-        "border": border,
-        "border_gbps": border_gbps,
-        "border_latency_us": border_latency_us,
-        "carriers": [asdict(c) for c in carrier_recs.values()],
-        "sites": [
-            {
-                **asdict(s),
-                "carriers": list(s.carriers),
-                "distance_km": dict(s.distance_km)
-                if isinstance(s.distance_km, Mapping)
-                else s.distance_km,
-            }
-            for s in site_recs.values()
-        ],
-        "pop_nodes": pop_nodes,
-        "site_nodes": site_nodes,
-    })
+    G.graph["edge_sites"] = record_text(
+        {
+            "border": border,
+            "border_gbps": border_gbps,
+            "border_latency_us": border_latency_us,
+            "carriers": [asdict(c) for c in carrier_recs.values()],
+            "sites": [
+                {
+                    **asdict(s),
+                    "carriers": list(s.carriers),
+                    "distance_km": dict(s.distance_km)
+                    if isinstance(s.distance_km, Mapping)
+                    else s.distance_km,
+                }
+                for s in site_recs.values()
+            ],
+            "pop_nodes": pop_nodes,
+            "site_nodes": site_nodes,
+        }
+    )
     return G
 
 

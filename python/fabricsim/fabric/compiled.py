@@ -1,7 +1,8 @@
 """`Fabric`: a validated fabric compiled once for the Rust core, with route inspection.
 
 >>> import fabricsim as fs
->>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1))
+>>> G = fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1)
+>>> fab = fs.Fabric.from_networkx(G)
 >>> len(fab.gpus)
 2
 >>> [len(p) for p in fab.paths(fab.gpus[0], fab.gpus[1])]
@@ -64,16 +65,23 @@ class Fabric:
     profile or by hand; links without a kind use ``efficiency["default"]``.
     """
 
-    def __init__(self, compiled: schema.CompiledFabric, efficiency: Mapping[str, float],
-                 profile: Any = None):
+    def __init__(
+        self, compiled: schema.CompiledFabric, efficiency: Mapping[str, float], profile: Any = None
+    ):
         self._c = compiled
         self._efficiency = dict(efficiency)
         self._profile = profile
-        factor = np.array(
-            [self._efficiency.get(compiled.kind[e] or "default", self._efficiency["default"])
-             for e in compiled.link_edge.tolist()],
-            dtype=np.float64,
-        ) if compiled.num_links else np.zeros(0)
+        factor = (
+            np.array(
+                [
+                    self._efficiency.get(compiled.kind[e] or "default", self._efficiency["default"])
+                    for e in compiled.link_edge.tolist()
+                ],
+                dtype=np.float64,
+            )
+            if compiled.num_links
+            else np.zeros(0)
+        )
         self._usable_Bps = np.asarray(compiled.capacity_Bps * factor, dtype=np.float64)
         too_small = self._usable_Bps < MIN_USABLE_GBPS * 1e9 / 8
         if too_small.any():
@@ -253,8 +261,10 @@ class Fabric:
 
     def link(self, link_id: int) -> tuple:
         """(u, v) labels of a directed link."""
-        return (self._c.nodes[int(self._c.link_src[link_id])],
-                self._c.nodes[int(self._c.link_dst[link_id])])
+        return (
+            self._c.nodes[int(self._c.link_src[link_id])],
+            self._c.nodes[int(self._c.link_dst[link_id])],
+        )
 
     def links_of_edge(self, u: Hashable, v: Hashable) -> tuple[int, int]:
         """Directed link ids (u->v, v->u) of an edge."""
@@ -274,13 +284,14 @@ class Fabric:
             return math.inf
         return float(d) if metric == "hops" else d / 1000.0
 
-    def paths(self, src: Hashable, dst: Hashable, *, metric: Metric = "latency", limit: int = 1024) -> list[list]:
+    def paths(
+        self, src: Hashable, dst: Hashable, *, metric: Metric = "latency", limit: int = 1024
+    ) -> list[list]:
         """Every equal-cost shortest path from ``src`` to ``dst`` as node lists (at most
         ``limit``), the paths ECMP chooses among."""
         _validate.choice("metric", metric, METRICS)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit < 2**32:
-            raise InvalidArgumentError(
-                f"limit: must be an integer in 1..2**32 - 1, got {limit!r}")
+            raise InvalidArgumentError(f"limit: must be an integer in 1..2**32 - 1, got {limit!r}")
         raw = self._engine.paths(self.index(src), self.index(dst), metric, limit)
         nodes, dsts = self._c.nodes, self._c.link_dst
         return [[src] + [nodes[int(dsts[lid])] for lid in p] for p in raw]
@@ -319,7 +330,9 @@ class Fabric:
             latency_us=latency_s * 1e6,
         )
 
-    def precompute_routes(self, dsts: Iterable[Hashable] | None = None, *, metric: Metric = "latency") -> int:
+    def precompute_routes(
+        self, dsts: Iterable[Hashable] | None = None, *, metric: Metric = "latency"
+    ) -> int:
         """Build the routing tables toward ``dsts`` (every node by default) in parallel;
         returns how many per-switch tables exist. Routing does this lazily anyway."""
         _validate.choice("metric", metric, METRICS)
@@ -331,8 +344,9 @@ class Fabric:
         return f"<Fabric {len(self.nodes)} nodes ({counts}), {len(self._c.edges)} edges>"
 
 
-def _unpickle_fabric(cls: type, compiled: schema.CompiledFabric,
-                     efficiency: Mapping[str, float], profile: Any = None) -> Fabric:
+def _unpickle_fabric(
+    cls: type, compiled: schema.CompiledFabric, efficiency: Mapping[str, float], profile: Any = None
+) -> Fabric:
     """Rebuild a pickled :class:`Fabric` (its arrays come back read-only, as compiled)."""
     for f in dataclasses.fields(compiled):
         value = getattr(compiled, f.name)
@@ -341,7 +355,9 @@ def _unpickle_fabric(cls: type, compiled: schema.CompiledFabric,
     return cls(compiled, efficiency, profile)
 
 
-def _walk_order(ids: np.ndarray, link_src: np.ndarray, link_dst: np.ndarray, start: int) -> np.ndarray:
+def _walk_order(
+    ids: np.ndarray, link_src: np.ndarray, link_dst: np.ndarray, start: int
+) -> np.ndarray:
     """Order a single path's links from ``start`` (a waypoint route may pass a node twice, so
     each link is used once, in the order the walk meets it)."""
     out_of: dict[int, list[int]] = {}
@@ -386,7 +402,8 @@ def _resolve_efficiency(efficiency: Any, profile: Any) -> dict[str, float]:
         for k, v in efficiency.items():
             if k not in (*schema.KINDS, "default"):
                 raise UnknownNameError(
-                    f"efficiency: unknown edge kind {k!r}; valid: {', '.join((*schema.KINDS, 'default'))}"
+                    f"efficiency: unknown edge kind {k!r}; valid: "
+                    f"{', '.join((*schema.KINDS, 'default'))}"
                 )
             out[k] = v
     else:

@@ -41,8 +41,16 @@ from fabricsim.fabric.schema import KINDS, ROLES
 
 #: The cable list's columns, in the order a file without a header gives them.
 CABLE_COLUMNS = ("a_node", "a_role", "b_node", "b_role", "gbps", "latency_us", "carrier")
-OPTIONAL_COLUMNS = ("carrier", "kind", "availability", "jitter_us", "a_host", "b_host",
-                    "a_rail", "b_rail")
+OPTIONAL_COLUMNS = (
+    "carrier",
+    "kind",
+    "availability",
+    "jitter_us",
+    "a_host",
+    "b_host",
+    "a_rail",
+    "b_rail",
+)
 _SWITCHES = ("leaf", "spine", "core", "border")
 
 
@@ -82,8 +90,11 @@ def read_cable_list(path: str | os.PathLike[str]) -> nx.Graph:
         raise InvalidArgumentError(f"{path}: no such cable list") from None
     except (OSError, UnicodeDecodeError) as e:
         raise InvalidArgumentError(f"{path}: cannot read the cable list: {e}") from None
-    lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines())
-             if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [
+        (i + 1, ln)
+        for i, ln in enumerate(text.splitlines())
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
     if not lines:
         raise InvalidArgumentError(f"{path}: the cable list is empty")
     first = next(csv.reader([lines[0][1]]))
@@ -91,13 +102,15 @@ def read_cable_list(path: str | os.PathLike[str]) -> nx.Graph:
     if "a_node" in header:
         missing = [c for c in CABLE_COLUMNS[:6] if c not in header]
         if missing:
-            raise InvalidArgumentError(f"{path}:{lines[0][0]}: the header lacks "
-                                       f"{', '.join(missing)}")
+            raise InvalidArgumentError(
+                f"{path}:{lines[0][0]}: the header lacks {', '.join(missing)}"
+            )
         unknown = [c for c in header if c not in CABLE_COLUMNS and c not in OPTIONAL_COLUMNS]
         if unknown:
             raise InvalidArgumentError(
                 f"{path}:{lines[0][0]}: unknown column {unknown[0]!r}; valid: "
-                f"{', '.join(dict.fromkeys((*CABLE_COLUMNS, *OPTIONAL_COLUMNS)))}")
+                f"{', '.join(dict.fromkeys((*CABLE_COLUMNS, *OPTIONAL_COLUMNS)))}"
+            )
         columns, body = header, lines[1:]
     else:
         columns, body = list(CABLE_COLUMNS), lines
@@ -108,7 +121,8 @@ def read_cable_list(path: str | os.PathLike[str]) -> nx.Graph:
         if len(cells) > len(columns) or len(cells) < 6:
             raise InvalidArgumentError(
                 f"{where}: expected {', '.join(columns[:6])}[, ...] ({len(columns)} columns at "
-                f"most), got {len(cells)} fields")
+                f"most), got {len(cells)} fields"
+            )
         rows.append((where, dict(zip(columns, cells, strict=False))))
     return _graph(rows, str(path))
 
@@ -120,8 +134,9 @@ def _number(where: str, row: Mapping[str, str], key: str, *, positive: bool) -> 
     except ValueError:
         raise InvalidArgumentError(f"{where}: {key}: expected a number, got {text!r}") from None
     if not math.isfinite(x) or (x <= 0 if positive else x < 0):
-        raise InvalidArgumentError(f"{where}: {key}: must be a finite number "
-                                   f"{'> 0' if positive else '>= 0'}, got {text!r}")
+        raise InvalidArgumentError(
+            f"{where}: {key}: must be a finite number {'> 0' if positive else '>= 0'}, got {text!r}"
+        )
     return x
 
 
@@ -136,12 +151,14 @@ def _graph(rows: list[tuple[str, dict]], source: str) -> nx.Graph:
             if not node:
                 raise InvalidArgumentError(f"{where}: {side}_node: empty")
             if role not in ROLES:
-                raise InvalidArgumentError(f"{where}: {side}_role: unknown role {role!r}; "
-                                           f"valid: {', '.join(ROLES)}")
+                raise InvalidArgumentError(
+                    f"{where}: {side}_role: unknown role {role!r}; valid: {', '.join(ROLES)}"
+                )
             if node in roles and roles[node][0] != role:
                 raise InvalidArgumentError(
                     f"{where}: {side}_role: {node!r} is a {role} here but a {roles[node][0]} "
-                    f"at {roles[node][1]}")
+                    f"at {roles[node][1]}"
+                )
             roles.setdefault(node, (role, where))
             a = attrs.setdefault(node, {"role": role})
             if row.get(f"{side}_host"):
@@ -150,17 +167,20 @@ def _graph(rows: list[tuple[str, dict]], source: str) -> nx.Graph:
                 try:
                     a["rail"] = int(row[f"{side}_rail"])
                 except ValueError:
-                    raise InvalidArgumentError(f"{where}: {side}_rail: expected an integer, "
-                                               f"got {row[f'{side}_rail']!r}") from None
+                    raise InvalidArgumentError(
+                        f"{where}: {side}_rail: expected an integer, got {row[f'{side}_rail']!r}"
+                    ) from None
             ends.append(node)
         if ends[0] == ends[1]:
             raise InvalidArgumentError(f"{where}: a cable from {ends[0]!r} to itself")
         carrier = row.get("carrier") or None
-        kind = (row.get("kind") or "").lower() or _kind(roles[ends[0]][0], roles[ends[1]][0],
-                                                        carrier)
+        kind = (row.get("kind") or "").lower() or _kind(
+            roles[ends[0]][0], roles[ends[1]][0], carrier
+        )
         if kind not in KINDS:
-            raise InvalidArgumentError(f"{where}: kind: unknown kind {kind!r}; valid: "
-                                       f"{', '.join(KINDS)}")
+            raise InvalidArgumentError(
+                f"{where}: kind: unknown kind {kind!r}; valid: {', '.join(KINDS)}"
+            )
         edge: dict[str, Any] = {
             "capacity_gbps": _number(where, row, "gbps", positive=True),
             "latency_us": _number(where, row, "latency_us", positive=True),
@@ -186,8 +206,9 @@ def _graph(rows: list[tuple[str, dict]], source: str) -> nx.Graph:
         switches = sorted(str(n) for n in comp if attrs[n]["role"] == "nvswitch")
         if not switches:
             continue
-        host = next((attrs[n]["host"] for n in sorted(comp, key=str) if "host" in attrs[n]),
-                    switches[0])
+        host = next(
+            (attrs[n]["host"] for n in sorted(comp, key=str) if "host" in attrs[n]), switches[0]
+        )
         for n in comp:
             if attrs[n]["role"] == "gpu" and "host" not in attrs[n]:
                 G.nodes[n]["host"] = host

@@ -146,17 +146,24 @@ class Profile:
             )
         if self.nccl_arch not in ("volta", "ampere", "hopper"):
             raise InvalidArgumentError(
-                f"{who}: nccl_arch must be 'volta', 'ampere' or 'hopper', got {self.nccl_arch!r}")
+                f"{who}: nccl_arch must be 'volta', 'ampere' or 'hopper', got {self.nccl_arch!r}"
+            )
         v = self.nvls_algbw_GBps
         if v is not None and (not _is_real(v) or not (math.isfinite(v) and v > 0)):
             raise InvalidArgumentError(
-                f"{who}: nvls_algbw_GBps must be None or a finite number > 0, got {v!r}")
+                f"{who}: nvls_algbw_GBps must be None or a finite number > 0, got {v!r}"
+            )
         k = self.nics_per_node
-        if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral)
-                              or k < 1 or self.gpus_per_node % k):
+        if k is not None and (
+            isinstance(k, bool)
+            or not isinstance(k, numbers.Integral)
+            or k < 1
+            or self.gpus_per_node % k
+        ):
             raise InvalidArgumentError(
                 f"{who}: nics_per_node must be None or an integer >= 1 dividing gpus_per_node "
-                f"({self.gpus_per_node}), got {k!r}")
+                f"({self.gpus_per_node}), got {k!r}"
+            )
         for key in ("nvlink_efficiency", "nic_efficiency"):
             v = getattr(self, key)
             if not _is_real(v) or not 0 < v <= 1:
@@ -532,8 +539,13 @@ PROFILES: dict[str, Profile] = {
 }
 """Every built-in profile by name."""
 
-ALIASES: dict[str, str] = {"h100": "h100-ndr400", "a100": "a100-hdr200", "b200": "b200-xdr800",
-                           "h200": "h200-ndr400", "gb200": "gb200-nvl72"}
+ALIASES: dict[str, str] = {
+    "h100": "h100-ndr400",
+    "a100": "a100-hdr200",
+    "b200": "b200-xdr800",
+    "h200": "h200-ndr400",
+    "gb200": "gb200-nvl72",
+}
 """Short names accepted by :func:`get_profile`."""
 
 
@@ -603,25 +615,41 @@ COOLING: dict[str, Cooling] = {
     c.name: c
     for c in (
         Cooling(
-            "air", 30.0, (30.0, 40.0), (1.5, 1.6), 1.0,
+            "air",
+            30.0,
+            (30.0, 40.0),
+            (1.5, 1.6),
+            1.0,
             "ASHRAE TC 9.9 / vendor guidance: practical air-cooling limit ~30-40 kW per rack; "
             "Uptime Institute Global Data Center Survey 2024: average PUE 1.56 (air-cooled "
             "enterprise halls ~1.5-1.6)",
         ),
         Cooling(
-            "rear_door", 55.0, (55.0, 75.0), (1.5, 1.6), 1.0,
+            "rear_door",
+            55.0,
+            (55.0, 75.0),
+            (1.5, 1.6),
+            1.0,
             "Rear-door heat exchanger datasheets (Motivair ChilledDoor, Vertiv Liebert DCD): "
             "up to ~55-75 kW per rack. The servers stay air-cooled inside and the plant is the "
             "air hall's, so the air hall's PUE range and thermal sensitivity are kept",
         ),
         Cooling(
-            "direct_liquid", 100.0, (100.0, 140.0), (1.1, 1.2), 0.0,
+            "direct_liquid",
+            100.0,
+            (100.0, 140.0),
+            (1.1, 1.2),
+            0.0,
             "Direct-to-chip liquid: 100-140+ kW per rack in GB200 NVL72 deployments (NVIDIA "
             "GB200 NVL72 ~120-132 kW per rack; OCP advanced-cooling material); PUE ~1.1-1.2 "
             "for liquid-cooled hyperscale halls (operators' published PUE, Uptime survey)",
         ),
         Cooling(
-            "immersion", 60.0, (60.0, 300.0), (1.03, 1.1), 0.0,
+            "immersion",
+            60.0,
+            (60.0, 300.0),
+            (1.03, 1.1),
+            0.0,
             "Single-phase immersion tanks: 60-300 kW per tank (GRC ICEraQ, Submer SmartPod, "
             "LiquidStack datasheets); vendors publish PUE ~1.03 (best); the liquid-cooled "
             "hyperscale 1.1 is kept as the worst case",
@@ -670,55 +698,111 @@ def sources() -> list[dict]:
     ``fabricsim.profiles`` documents beside the node profiles.
 
     >>> rows = sources()
-    >>> [r["name"] for r in rows][:3]
-    ['server_power_kw[a100-hdr200]', 'server_power_kw[a100-hdr200x4]', 'server_power_kw[b200-xdr800]']
+    >>> [r["name"] for r in rows][:2]
+    ['server_power_kw[a100-hdr200]', 'server_power_kw[a100-hdr200x4]']
     >>> all(r["source"] for r in rows)
     True
     """
     rows: list[dict[str, Any]] = []
     for name in list_profiles():
         p = PROFILES[name]
-        rows.append({"name": f"server_power_kw[{name}]", "value": p.server_power_kw,
-                     "unit": "kW", "source": f"{p.gpu}: NVIDIA DGX user guide / datasheet"})
+        rows.append(
+            {
+                "name": f"server_power_kw[{name}]",
+                "value": p.server_power_kw,
+                "unit": "kW",
+                "source": f"{p.gpu}: NVIDIA DGX user guide / datasheet",
+            }
+        )
     for name in list_profiles():
         p = PROFILES[name]
-        rows.append({"name": f"gpu_power_w[{name}]", "value": (p.gpu_min_power_w, p.gpu_tdp_w),
-                     "unit": "W (min, default limit)",
-                     "source": "nvidia-smi -q -d POWER (Min / Default Power Limit); GPU "
-                               "datasheet TDP"})
-    rows.append({"name": "POWER_CAP_CURVE", "value": POWER_CAP_CURVE,
-                 "unit": "(power fraction, throughput fraction)",
-                 "source": "NVIDIA power profiles (Blackwell Max-Q): up to 15 % energy saved "
-                           "at >= 97 % performance; McDonald et al. arXiv 2205.09646"})
+        rows.append(
+            {
+                "name": f"gpu_power_w[{name}]",
+                "value": (p.gpu_min_power_w, p.gpu_tdp_w),
+                "unit": "W (min, default limit)",
+                "source": "nvidia-smi -q -d POWER (Min / Default Power Limit); GPU datasheet TDP",
+            }
+        )
+    rows.append(
+        {
+            "name": "POWER_CAP_CURVE",
+            "value": POWER_CAP_CURVE,
+            "unit": "(power fraction, throughput fraction)",
+            "source": "NVIDIA power profiles (Blackwell Max-Q): up to 15 % energy saved "
+            "at >= 97 % performance; McDonald et al. arXiv 2205.09646",
+        }
+    )
     for c in COOLING.values():
-        rows.append({"name": f"cooling[{c.name}]",
-                     "value": {"max_rack_kw": c.max_rack_kw, "rack_kw_range": c.rack_kw_range,
-                               "pue_range": c.pue_range,
-                               "thermal_sensitivity": c.thermal_sensitivity},
-                     "unit": "kW per rack, PUE", "source": c.source})
+        rows.append(
+            {
+                "name": f"cooling[{c.name}]",
+                "value": {
+                    "max_rack_kw": c.max_rack_kw,
+                    "rack_kw_range": c.rack_kw_range,
+                    "pue_range": c.pue_range,
+                    "thermal_sensitivity": c.thermal_sensitivity,
+                },
+                "unit": "kW per rack, PUE",
+                "source": c.source,
+            }
+        )
     rows += [
-        {"name": "AMBIENT_FREE_COOLING_C..AMBIENT_MECHANICAL_C",
-         "value": (AMBIENT_FREE_COOLING_C, AMBIENT_MECHANICAL_C), "unit": "°C",
-         "source": "ASHRAE TC 9.9 recommended inlet envelope 18-27 °C"},
-        {"name": "GPU_VARIATION_SPREAD", "value": GPU_VARIATION_SPREAD,
-         "unit": "fraction over GPU_VARIATION_GPUS GPUs",
-         "source": "Sinha et al., SC '22 (arXiv 2208.11035)"},
-        {"name": "DIURNAL_SLOWDOWN", "value": DIURNAL_SLOWDOWN,
-         "unit": "fraction over DIURNAL_JOB_GPUS GPUs",
-         "source": "The Llama 3 Herd of Models (Meta, 2024): 1-2 % diurnal throughput swing"},
-        {"name": "FIBRE_ROUTE_FACTOR", "value": FIBRE_ROUTE_FACTOR,
-         "unit": "route km / great-circle km",
-         "source": "Bozkurt et al., arXiv 1811.10737 (median 1.3x; 2.1x rule of thumb)"},
-        {"name": "CARRIER_AVAILABILITY", "value": (CARRIER_AVAILABILITY_UNPROTECTED,
-                                                   CARRIER_AVAILABILITY_PROTECTED),
-         "unit": "fraction (unprotected, protected)", "source": "carriers' published SLAs"},
+        {
+            "name": "AMBIENT_FREE_COOLING_C..AMBIENT_MECHANICAL_C",
+            "value": (AMBIENT_FREE_COOLING_C, AMBIENT_MECHANICAL_C),
+            "unit": "°C",
+            "source": "ASHRAE TC 9.9 recommended inlet envelope 18-27 °C",
+        },
+        {
+            "name": "GPU_VARIATION_SPREAD",
+            "value": GPU_VARIATION_SPREAD,
+            "unit": "fraction over GPU_VARIATION_GPUS GPUs",
+            "source": "Sinha et al., SC '22 (arXiv 2208.11035)",
+        },
+        {
+            "name": "DIURNAL_SLOWDOWN",
+            "value": DIURNAL_SLOWDOWN,
+            "unit": "fraction over DIURNAL_JOB_GPUS GPUs",
+            "source": "The Llama 3 Herd of Models (Meta, 2024): 1-2 % diurnal throughput swing",
+        },
+        {
+            "name": "FIBRE_ROUTE_FACTOR",
+            "value": FIBRE_ROUTE_FACTOR,
+            "unit": "route km / great-circle km",
+            "source": "Bozkurt et al., arXiv 1811.10737 (median 1.3x; 2.1x rule of thumb)",
+        },
+        {
+            "name": "CARRIER_AVAILABILITY",
+            "value": (CARRIER_AVAILABILITY_UNPROTECTED, CARRIER_AVAILABILITY_PROTECTED),
+            "unit": "fraction (unprotected, protected)",
+            "source": "carriers' published SLAs",
+        },
     ]
     return rows
 
 
-__all__ = ["Profile", "PROFILES", "ALIASES", "FIELDS", "get_profile", "list_profiles",
-           "POWER_CAP_CURVE", "check_power_curve", "throughput_fraction", "Cooling", "COOLING",
-           "AMBIENT_FREE_COOLING_C", "AMBIENT_MECHANICAL_C", "GPU_VARIATION_SPREAD",
-           "GPU_VARIATION_GPUS", "DIURNAL_SLOWDOWN", "DIURNAL_JOB_GPUS", "FIBRE_ROUTE_FACTOR",
-           "FIBRE_ROUTE_FACTOR_PESSIMISTIC", "CARRIER_AVAILABILITY_UNPROTECTED",
-           "CARRIER_AVAILABILITY_PROTECTED", "sources"]
+__all__ = [
+    "Profile",
+    "PROFILES",
+    "ALIASES",
+    "FIELDS",
+    "get_profile",
+    "list_profiles",
+    "POWER_CAP_CURVE",
+    "check_power_curve",
+    "throughput_fraction",
+    "Cooling",
+    "COOLING",
+    "AMBIENT_FREE_COOLING_C",
+    "AMBIENT_MECHANICAL_C",
+    "GPU_VARIATION_SPREAD",
+    "GPU_VARIATION_GPUS",
+    "DIURNAL_SLOWDOWN",
+    "DIURNAL_JOB_GPUS",
+    "FIBRE_ROUTE_FACTOR",
+    "FIBRE_ROUTE_FACTOR_PESSIMISTIC",
+    "CARRIER_AVAILABILITY_UNPROTECTED",
+    "CARRIER_AVAILABILITY_PROTECTED",
+    "sources",
+]

@@ -548,8 +548,9 @@ def _check_path_latency(edges: list, latency_us: np.ndarray, between_transit: np
         return
     ns = np.maximum(1.0, np.floor(latency_us * 1e3 + 0.5))
     tt = np.sort(ns[between_transit])[::-1]
-    n_transit = len({x for e, b in zip(edges, between_transit.tolist(), strict=True) if b
-                     for x in e[:2]})
+    n_transit = len(
+        {x for e, b in zip(edges, between_transit.tolist(), strict=True) if b for x in e[:2]}
+    )
     ends = ns[~between_transit]
     bound = float(tt[: max(0, n_transit - 1)].sum()) + 2.0 * float(ends.max() if len(ends) else 0)
     if bound > MAX_PATH_LATENCY_US * 1e3:
@@ -661,12 +662,15 @@ def graph_record(G: nx.Graph, key: str) -> dict | None:
         try:
             out = json.loads(value)
         except ValueError:
-            raise InvalidAttributeError(f"graph attribute {key!r}: not JSON text: "
-                                        f"{value[:60]!r}") from None
+            raise InvalidAttributeError(
+                f"graph attribute {key!r}: not JSON text: {value[:60]!r}"
+            ) from None
         if isinstance(out, dict):
             return out
-    raise InvalidAttributeError(f"graph attribute {key!r}: expected a JSON object (the record "
-                                f"fabricsim writes), got {type(value).__name__}")
+    raise InvalidAttributeError(
+        f"graph attribute {key!r}: expected a JSON object (the record "
+        f"fabricsim writes), got {type(value).__name__}"
+    )
 
 
 __all__ = [

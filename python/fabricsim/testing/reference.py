@@ -307,7 +307,8 @@ def simulate(
     ``None`` / -1), carries ``size_bytes[i]`` bytes and starts at
     ``max(release_s[i], finish of its predecessors deps[i]) + delay_s[i]``. Its ECMP hash key is
     ``flow_key[i]`` (default ``i``); its path latency counts ``latency_scale[i]`` times
-    (default 1: a flow standing for g pipelined steps pays g latencies). Returns a dict of numpy arrays: per flow ``start_s``,
+    (default 1: a flow standing for g pipelined steps pays g latencies). Returns a dict of
+    numpy arrays: per flow ``start_s``,
     ``transfer_end_s``, ``finish_s``, ``mean_rate_Bps``, ``min_rate_Bps``, ``max_rate_Bps``;
     per link ``link_bytes``, ``link_busy_s``, ``link_peak_utilization``.
     """

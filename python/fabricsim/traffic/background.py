@@ -41,8 +41,9 @@ SIZE_DISTRIBUTIONS: dict[str, tuple[np.ndarray, np.ndarray]] = {
     # Data mining: Greenberg et al., "VL2", SIGCOMM 2009, Fig. 2, as tabulated for pFabric:
     # most flows are tiny, most bytes are in flows of 100 MB and more. Mean ~7.4 MB.
     "datamining": (
-        np.array([100, 180, 216, 560, 900, 1100, 1870, 3160, 1e4, 4e5, 3.16e6, 1e8, 1e9],
-                 dtype=float),
+        np.array(
+            [100, 180, 216, 560, 900, 1100, 1870, 3160, 1e4, 4e5, 3.16e6, 1e8, 1e9], dtype=float
+        ),
         np.array([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 1.0]),
     ),
     # Storage / checkpoint: synthetic heavy tail (not from a paper): small metadata and object
@@ -69,7 +70,8 @@ def size_cdf(sizes: Any) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(sizes, (int, float, np.integer, np.floating)) and not isinstance(sizes, bool):
         if not 0 < sizes < 2**63:  # compared before float(): float(10**400) overflows
             raise InvalidArgumentError(
-                f"sizes: a fixed size must be > 0 and < 2**63 bytes, got {sizes!r}")
+                f"sizes: a fixed size must be > 0 and < 2**63 bytes, got {sizes!r}"
+            )
         v = float(sizes)
         return np.array([v, v]), np.array([0.0, 1.0])
     if isinstance(sizes, (tuple, list)) and len(sizes) == 2:
@@ -83,10 +85,12 @@ def size_cdf(sizes: Any) -> tuple[np.ndarray, np.ndarray]:
         if values.ndim != 1 or cdf.ndim != 1:
             raise InvalidArgumentError(
                 f"sizes: values_bytes and cdf must be 1-D arrays, got shapes {values.shape} "
-                f"and {cdf.shape}")
+                f"and {cdf.shape}"
+            )
         if len(values) != len(cdf) or len(values) < 2:
             raise InvalidArgumentError(
-                f"sizes: values and cdf need the same length >= 2, got {len(values)} and {len(cdf)}")
+                f"sizes: values and cdf need the same length >= 2, got {len(values)} and {len(cdf)}"
+            )
         if not (np.all(np.isfinite(values)) and np.all(np.isfinite(cdf))):
             raise InvalidArgumentError("sizes: values and cdf must be finite")
         if np.any(values < 0) or np.any(np.diff(values) < 0):
@@ -97,7 +101,9 @@ def size_cdf(sizes: Any) -> tuple[np.ndarray, np.ndarray]:
             raise InvalidArgumentError("sizes: the mean flow size must be > 0 bytes")
         return values, cdf
     raise InvalidTypeError(
-        f"sizes: expected a distribution name, a size in bytes or (values_bytes, cdf), got {sizes!r}")
+        "sizes: expected a distribution name, a size in bytes or (values_bytes, cdf), "
+        f"got {sizes!r}"
+    )
 
 
 def mean_size_bytes(values: np.ndarray, cdf: np.ndarray) -> float:
@@ -125,12 +131,18 @@ class Background:
 
     def __post_init__(self) -> None:
         ld = self.load
-        if isinstance(ld, bool) or not isinstance(ld, (int, float, np.integer, np.floating)) \
-                or not 0.0 <= ld < 1.0:  # NaN fails the comparison; np.isfinite(2**64) raises
+        if (
+            isinstance(ld, bool)
+            or not isinstance(ld, (int, float, np.integer, np.floating))
+            or not 0.0 <= ld < 1.0
+        ):  # NaN fails the comparison; np.isfinite(2**64) raises
             raise InvalidArgumentError(
-                f"load: must be a number in [0, 1) (a fraction of NIC capacity), got {ld!r}")
+                f"load: must be a number in [0, 1) (a fraction of NIC capacity), got {ld!r}"
+            )
         if self.pattern not in PATTERNS:
-            raise UnknownNameError(f"pattern: unknown value {self.pattern!r}; valid: {', '.join(PATTERNS)}")
+            raise UnknownNameError(
+                f"pattern: unknown value {self.pattern!r}; valid: {', '.join(PATTERNS)}"
+            )
         size_cdf(self.sizes)
         sf = self.static_fraction
         if isinstance(sf, bool) or not isinstance(sf, (int, float)) or not 0.0 <= sf < 1.0:
@@ -139,13 +151,15 @@ class Background:
         # The upper bound keeps it a machine integer; the core checks it against the endpoints.
         if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r < 2**32:
             raise InvalidArgumentError(
-                f"incast_receivers: must be an integer in 1..{2**32 - 1}, got {r!r}")
+                f"incast_receivers: must be an integer in 1..{2**32 - 1}, got {r!r}"
+            )
         if self.pattern == "tenant":
             from fabricsim.traffic.collectives import Collective
 
             if not isinstance(self.tenant, Collective):
                 raise InvalidArgumentError(
-                    "tenant: pattern='tenant' needs tenant=fs.Collective(...) (the other job)")
+                    "tenant: pattern='tenant' needs tenant=fs.Collective(...) (the other job)"
+                )
             t = self.tenant_repeats
             if isinstance(t, bool) or not isinstance(t, int) or t < 1:
                 raise InvalidArgumentError(f"tenant_repeats: must be an integer >= 1, got {t!r}")
@@ -166,10 +180,13 @@ def as_background(background: Any) -> Background | None:
         return None
     if isinstance(background, Background):
         return background
-    if isinstance(background, (int, float, np.integer, np.floating)) and not isinstance(background, bool):
+    if isinstance(background, (int, float, np.integer, np.floating)) and not isinstance(
+        background, bool
+    ):
         return Background(load=float(background))  # checked there (float(10**400) overflows)
     raise InvalidTypeError(
-        f"background: expected a fabricsim.Background, a load in [0, 1) or None, got {background!r}")
+        f"background: expected a fabricsim.Background, a load in [0, 1) or None, got {background!r}"
+    )
 
 
 def nic_Bps(fabric, nodes: np.ndarray) -> np.ndarray:
@@ -193,9 +210,17 @@ def capacity_factor(fabric, static_fraction: float) -> np.ndarray | None:
     return np.where(kinds == "nvlink", 1.0, 1.0 - static_fraction).astype(np.float64)
 
 
-def offered_utilization(fabric, endpoints: np.ndarray, inject_Bps: np.ndarray, load: float, *,
-                        metric: str = "latency", capacity_factor: np.ndarray | None = None,
-                        max_pairs: int = 20_000, seed: int = 0) -> tuple[np.ndarray, bool]:
+def offered_utilization(
+    fabric,
+    endpoints: np.ndarray,
+    inject_Bps: np.ndarray,
+    load: float,
+    *,
+    metric: str = "latency",
+    capacity_factor: np.ndarray | None = None,
+    max_pairs: int = 20_000,
+    seed: int = 0,
+) -> tuple[np.ndarray, bool]:
     """Expected utilisation of every link under uniform background (also the mean over random
     permutations): each endpoint offers ``load`` x its NIC rate, spread evenly over the other
     endpoints and, between two of them, evenly over the equal-cost paths (the mean over ECMP
@@ -218,7 +243,11 @@ def offered_utilization(fabric, endpoints: np.ndarray, inject_Bps: np.ndarray, l
     # Each pair's bytes over one second, split evenly over its equal-cost paths, is the load
     # it offers to every link it crosses.
     offered_Bps = fabric._engine.offered_link_bytes(
-        endpoints[s], endpoints[d], np.ascontiguousarray(rate, np.float64),
-        policy="spray", metric=metric)
+        endpoints[s],
+        endpoints[d],
+        np.ascontiguousarray(rate, np.float64),
+        policy="spray",
+        metric=metric,
+    )
     cap = fabric.usable_Bps if capacity_factor is None else fabric.usable_Bps * capacity_factor
     return offered_Bps / cap, sampled

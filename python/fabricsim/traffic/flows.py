@@ -5,7 +5,8 @@ kind of input a packet-level simulator's connection matrix takes; ``deps`` lists
 position) that must finish before this one starts. Semantics: DEVELOPERS.md, "Flow engine".
 
 >>> import fabricsim as fs
->>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1))
+>>> G = fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1)
+>>> fab = fs.Fabric.from_networkx(G)
 >>> a, b = fab.gpus
 >>> res = fs.simulate(fab, [(a, b, 50e6), (b, a, 50e6, 0.0, [0])], routing="spray")
 >>> round(res.makespan_s * 1e3, 4)  # two back-to-back 1 ms transfers at 400 Gb/s + 2.4 us each
@@ -94,15 +95,23 @@ class FlowSet:
         elif isinstance(deps, tuple) and len(deps) == 2 and isinstance(deps[0], np.ndarray):
             dep_ptr = np.ascontiguousarray(deps[0], dtype=np.int64)
             dep_idx = np.ascontiguousarray(deps[1], dtype=np.int64)
-            if len(dep_ptr) != n + 1 or dep_ptr[0] != 0 or np.any(np.diff(dep_ptr) < 0) \
-                    or dep_ptr[-1] != len(dep_idx):
+            if (
+                len(dep_ptr) != n + 1
+                or dep_ptr[0] != 0
+                or np.any(np.diff(dep_ptr) < 0)
+                or dep_ptr[-1] != len(dep_idx)
+            ):
                 raise InvalidArgumentError("deps: malformed (dep_ptr, dep_idx) pair")
         else:
             deps = _validate.iterable("deps", deps, "predecessor lists (one per flow)")
             if len(deps) != n:
-                raise InvalidArgumentError(f"deps: expected {n} entries (one per flow), got {len(deps)}")
-            deps = [[] if d is None else _validate.iterable(f"deps[{i}]", d, "flow positions")
-                    for i, d in enumerate(deps)]
+                raise InvalidArgumentError(
+                    f"deps: expected {n} entries (one per flow), got {len(deps)}"
+                )
+            deps = [
+                [] if d is None else _validate.iterable(f"deps[{i}]", d, "flow positions")
+                for i, d in enumerate(deps)
+            ]
             lens = np.fromiter((len(d) for d in deps), np.int64, n)
             dep_ptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
             flat = [j for d in deps for j in d]
@@ -111,11 +120,14 @@ class FlowSet:
                 if bad:
                     raise InvalidTypeError(
                         f"deps[{i}]: must be earlier flows' positions (integers, not bools), "
-                        f"got {bad[0]!r}")
+                        f"got {bad[0]!r}"
+                    )
             dep_idx = _int_array("deps", flat) if flat else np.zeros(0, np.int64)
         if len(dep_idx) and (dep_idx.min() < 0 or dep_idx.max() >= n):
             raise InvalidArgumentError(f"deps: flow indices must be in 0..{n - 1}")
-        via_arr = np.full(n, -1, np.int64) if via is None else _int_array("via", via, n, allow_neg=True)
+        via_arr = (
+            np.full(n, -1, np.int64) if via is None else _int_array("via", via, n, allow_neg=True)
+        )
         if flow_key is None:
             key = np.arange(n, dtype=np.uint64)
         else:
@@ -166,7 +178,8 @@ def _float_array(what: str, x: Any, n: int) -> np.ndarray:
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
-        v, (bool, np.bool_))
+        v, (bool, np.bool_)
+    )
 
 
 def _to_float(v: Any) -> float:
@@ -195,7 +208,8 @@ def _times(what: str, x: Any, n: int) -> np.ndarray:
         i = int(np.argmax(a))
         raise InvalidArgumentError(
             f"flow {i}: {what} must be in [0, {MAX_TIME_S:g}] s (beyond, float64 seconds lose "
-            f"the resolution a transfer needs), got {float(a[i])!r}")
+            f"the resolution a transfer needs), got {float(a[i])!r}"
+        )
     return a
 
 
@@ -210,11 +224,13 @@ def _flow_keys(flow_key: Any, n: int) -> np.ndarray:
         if n and a.min() < 0:
             i = int(np.argmin(a))
             raise InvalidArgumentError(
-                f"flow_key: must be integers in [0, 2**64), got {int(a[i])} (flow {i})")
+                f"flow_key: must be integers in [0, 2**64), got {int(a[i])} (flow {i})"
+            )
         return np.ascontiguousarray(a, dtype=np.uint64)
     if a.dtype == object:
-        return np.array([_validate.seed(v, f"flow_key[{i}]") for i, v in enumerate(a.tolist())],
-                        dtype=np.uint64)
+        return np.array(
+            [_validate.seed(v, f"flow_key[{i}]") for i, v in enumerate(a.tolist())], dtype=np.uint64
+        )
     raise InvalidTypeError(f"flow_key: must be integers in [0, 2**64), got dtype {a.dtype}")
 
 
@@ -249,8 +265,10 @@ def flows_from_matrix(fabric: Fabric, flows: Any) -> FlowSet:
         if isinstance(nbytes, str):  # "64M", "1GiB"
             nbytes = _validate.size_bytes(nbytes, f"flows[{i}]: size_bytes")
         if not _is_number(nbytes):
-            raise InvalidTypeError(f"flows[{i}]: size_bytes must be a number or a size string "
-                                   f"like '64M', got {nbytes!r}")
+            raise InvalidTypeError(
+                f"flows[{i}]: size_bytes must be a number or a size string "
+                f"like '64M', got {nbytes!r}"
+            )
         size.append(nbytes)
         if len(row) > 3 and row[3] is not None and not _is_number(row[3]):
             raise InvalidTypeError(f"flows[{i}]: start_s must be a number, got {row[3]!r}")
@@ -258,7 +276,8 @@ def flows_from_matrix(fabric: Fabric, flows: Any) -> FlowSet:
         d = row[4] if len(row) > 4 else None
         if d is not None and (isinstance(d, (str, bytes)) or not hasattr(d, "__iter__")):
             raise InvalidTypeError(
-                f"flows[{i}]: deps must be a list of earlier flows' positions, got {d!r}")
+                f"flows[{i}]: deps must be a list of earlier flows' positions, got {d!r}"
+            )
         deps.append(list(d) if d is not None else [])
     return FlowSet.build(
         _endpoints(fabric, src, "src"),
@@ -281,8 +300,10 @@ def _endpoints(fabric: Fabric, labels: Any, what: str) -> np.ndarray:
     if len(bad):
         i = int(bad[0])
         raise InvalidArgumentError(
-            f"flows[{i}]: {what} {_validate.printable(repr(labels[i]))} is a switch (role {roles[i]!r}); "
-            f"flows run between endpoints ({', '.join(ENDPOINT_ROLES)})")
+            f"flows[{i}]: {what} {_validate.printable(repr(labels[i]))} is a switch "
+            f"(role {roles[i]!r}); "
+            f"flows run between endpoints ({', '.join(ENDPOINT_ROLES)})"
+        )
     return idx
 
 
@@ -317,17 +338,25 @@ class SimulationResult:
     def __repr__(self) -> str:
         busy = int(np.count_nonzero(self.link_bytes)) if len(self.link_bytes) else 0
         peak = float(self.link_peak_utilization.max()) if len(self.link_peak_utilization) else 0.0
-        return (f"<SimulationResult {len(self.finish_s)} flows, makespan "
-                f"{self.makespan_s * 1e3:.4g} ms; {busy} of {len(self.link_bytes)} links "
-                f"used, peak utilisation {peak:.0%}>")
+        return (
+            f"<SimulationResult {len(self.finish_s)} flows, makespan "
+            f"{self.makespan_s * 1e3:.4g} ms; {busy} of {len(self.link_bytes)} links "
+            f"used, peak utilisation {peak:.0%}>"
+        )
 
     def _repr_html_(self) -> str:
         from fabricsim._display import html_table
 
         cols = ("link", "bytes", "busy (s)", "peak utilisation")
-        rows = [(f"{b['link'][0]} -> {b['link'][1]}", b["bytes"], b["busy_s"],
-                 f"{b['peak_utilization']:.0%}")
-                for b in (self.busiest_links(self.fabric, 10) if self.fabric is not None else [])]
+        rows = [
+            (
+                f"{b['link'][0]} -> {b['link'][1]}",
+                b["bytes"],
+                b["busy_s"],
+                f"{b['peak_utilization']:.0%}",
+            )
+            for b in (self.busiest_links(self.fabric, 10) if self.fabric is not None else [])
+        ]
         return html_table(cols, rows, caption=repr(self) + " — busiest links")
 
     def to_pandas(self, what: str = "flows") -> Any:
@@ -347,8 +376,15 @@ class SimulationResult:
                 cols["dst"] = [labels[int(i)] for i in self.flow_dst]
             if self.flow_bytes is not None:
                 cols["size_bytes"] = self.flow_bytes
-            for k in ("start_s", "transfer_end_s", "finish_s", "latency_s", "mean_rate_Bps",
-                      "min_rate_Bps", "max_rate_Bps"):
+            for k in (
+                "start_s",
+                "transfer_end_s",
+                "finish_s",
+                "latency_s",
+                "mean_rate_Bps",
+                "min_rate_Bps",
+                "max_rate_Bps",
+            ):
                 cols[k] = getattr(self, k)
             return pd.DataFrame(cols).rename_axis("flow")
         cols = {"link": np.arange(len(self.link_bytes))}
@@ -358,8 +394,11 @@ class SimulationResult:
             cols["src"] = [labels[int(i)] for i in c.link_src]
             cols["dst"] = [labels[int(i)] for i in c.link_dst]
             cols["kind"] = [c.kind[int(e)] for e in c.link_edge]
-        cols.update(bytes=self.link_bytes, busy_s=self.link_busy_s,
-                    peak_utilization=self.link_peak_utilization)
+        cols.update(
+            bytes=self.link_bytes,
+            busy_s=self.link_busy_s,
+            peak_utilization=self.link_peak_utilization,
+        )
         return pd.DataFrame(cols).set_index("link")
 
     @property
@@ -400,22 +439,37 @@ def run_flowset(
     if capacity_factor is not None:
         capacity_factor = np.ascontiguousarray(capacity_factor, dtype=np.float64)
     _memory.check_flows(
-        fabric, fs_.src, fs_.dst, routing, metric, f"simulating {len(fs_):,} flows ({routing})",
+        fabric,
+        fs_.src,
+        fs_.dst,
+        routing,
+        metric,
+        f"simulating {len(fs_):,} flows ({routing})",
         "route with ECMP instead of spraying (routing='ecmp'), use fewer ranks or GPUs, or "
-        "merge flows (a collective's max_flows=)" if routing == "spray" else
-        "use fewer ranks or GPUs, or merge flows (a collective's max_flows=)")
+        "merge flows (a collective's max_flows=)"
+        if routing == "spray"
+        else "use fewer ranks or GPUs, or merge flows (a collective's max_flows=)",
+    )
     if engine == "reference":
         from fabricsim.testing import reference
 
         c = fabric.compiled
         cap = fabric.usable_Bps if capacity_factor is None else fabric.usable_Bps * capacity_factor
         net = reference.Network(c.num_nodes, c.link_src, c.link_dst, cap, c.latency_s, c.transit)
-        deps = [fs_.dep_idx[fs_.dep_ptr[i]:fs_.dep_ptr[i + 1]].tolist() for i in range(len(fs_))]
+        deps = [fs_.dep_idx[fs_.dep_ptr[i] : fs_.dep_ptr[i + 1]].tolist() for i in range(len(fs_))]
         d = reference.simulate(
-            net, fs_.src.tolist(), fs_.dst.tolist(), fs_.size_bytes.tolist(),
-            release_s=fs_.release_s.tolist(), delay_s=fs_.delay_s.tolist(), deps=deps,
-            via=fs_.via.tolist(), flow_key=fs_.flow_key.tolist(),
-            policy=routing, seed=seed, metric=metric,
+            net,
+            fs_.src.tolist(),
+            fs_.dst.tolist(),
+            fs_.size_bytes.tolist(),
+            release_s=fs_.release_s.tolist(),
+            delay_s=fs_.delay_s.tolist(),
+            deps=deps,
+            via=fs_.via.tolist(),
+            flow_key=fs_.flow_key.tolist(),
+            policy=routing,
+            seed=seed,
+            metric=metric,
             latency_scale=None if fs_.latency_scale is None else fs_.latency_scale.tolist(),
         )
         # the oracle does not report it: a finished flow's latency is finish - transfer end
@@ -430,9 +484,14 @@ def run_flowset(
     timings = {k: d[k] for k in ("route_s", "engine_s") if k in d}
     extra = ("timings", "fabric", "flow_src", "flow_dst", "flow_bytes")
     fields = SimulationResult.__dataclass_fields__
-    return SimulationResult(**{k: d[k] for k in fields if k not in extra}, timings=timings,
-                            fabric=fabric, flow_src=fs_.src, flow_dst=fs_.dst,
-                            flow_bytes=fs_.size_bytes)
+    return SimulationResult(
+        **{k: d[k] for k in fields if k not in extra},
+        timings=timings,
+        fabric=fabric,
+        flow_src=fs_.src,
+        flow_dst=fs_.dst,
+        flow_bytes=fs_.size_bytes,
+    )
 
 
 def _no_nan_rates(d: dict, fs_: FlowSet) -> None:
@@ -466,9 +525,14 @@ def simulate(
     """
     if not isinstance(fabric, Fabric):
         raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
-    return run_flowset(fabric, flows_from_matrix(fabric, flows), routing=routing, seed=seed,
-                       metric=metric, engine=engine)
-
+    return run_flowset(
+        fabric,
+        flows_from_matrix(fabric, flows),
+        routing=routing,
+        seed=seed,
+        metric=metric,
+        engine=engine,
+    )
 
 
 def concat_flowsets(parts: Sequence[FlowSet], *, sequential: bool = False) -> FlowSet:
@@ -478,8 +542,9 @@ def concat_flowsets(parts: Sequence[FlowSet], *, sequential: bool = False) -> Fl
     the marker."""
     if not parts:
         raise InvalidArgumentError("concat_flowsets: nothing to join")
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in
-                                         ("src", "dst", "size", "rel", "dly", "via", "key", "scale")}
+    cols: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("src", "dst", "size", "rel", "dly", "via", "key", "scale")
+    }
     ptrs, idxs = [np.zeros(1, np.int64)], []
     n_total, deps_total, key_base = 0, 0, 0
     marker = -1
@@ -506,21 +571,45 @@ def concat_flowsets(parts: Sequence[FlowSet], *, sequential: bool = False) -> Fl
             keep = np.repeat(~roots, new_lens)  # slots of non-roots hold their own deps
             new_idx[keep] = dep_idx
             dep_idx = new_idx
-        push(fs_.src, fs_.dst, fs_.size_bytes, fs_.release_s, fs_.delay_s, fs_.via,
-             fs_.flow_key + np.uint64(key_base), fs_.latency_scales(), dep_ptr, dep_idx)
+        push(
+            fs_.src,
+            fs_.dst,
+            fs_.size_bytes,
+            fs_.release_s,
+            fs_.delay_s,
+            fs_.via,
+            fs_.flow_key + np.uint64(key_base),
+            fs_.latency_scales(),
+            dep_ptr,
+            dep_idx,
+        )
         key_base += int(fs_.flow_key.max()) + 1 if n else 0
         if sequential:
             node = fs_.src[:1] if n else np.zeros(1, np.int64)
             start = n_total - n
-            push(node, node, np.zeros(1), np.zeros(1), np.zeros(1), np.full(1, -1, np.int64),
-                 np.zeros(1, np.uint64), np.ones(1), np.array([0, n], np.int64),
-                 np.arange(start, start + n, dtype=np.int64))
+            push(
+                node,
+                node,
+                np.zeros(1),
+                np.zeros(1),
+                np.zeros(1),
+                np.full(1, -1, np.int64),
+                np.zeros(1, np.uint64),
+                np.ones(1),
+                np.array([0, n], np.int64),
+                np.arange(start, start + n, dtype=np.int64),
+            )
             marker = n_total - 1
     cat = np.concatenate
     return FlowSet(
-        cat(cols["src"]).astype(np.int64), cat(cols["dst"]).astype(np.int64),
-        cat(cols["size"]).astype(np.float64), cat(cols["rel"]).astype(np.float64),
-        cat(cols["dly"]).astype(np.float64), cat(ptrs), cat(idxs) if idxs else np.zeros(0, np.int64),
-        cat(cols["via"]).astype(np.int64), cat(cols["key"]).astype(np.uint64),
+        cat(cols["src"]).astype(np.int64),
+        cat(cols["dst"]).astype(np.int64),
+        cat(cols["size"]).astype(np.float64),
+        cat(cols["rel"]).astype(np.float64),
+        cat(cols["dly"]).astype(np.float64),
+        cat(ptrs),
+        cat(idxs) if idxs else np.zeros(0, np.int64),
+        cat(cols["via"]).astype(np.int64),
+        cat(cols["key"]).astype(np.uint64),
         cat(cols["scale"]).astype(np.float64),
     )

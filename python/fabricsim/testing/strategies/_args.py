@@ -34,12 +34,25 @@ def _int(name: str, value: Any, min_value: int = 0, max_value: int | None = None
         raise InvalidArgument(str(e)) from None
 
 
-def _real(name: str, value: Any, *, min_value: float, max_value: float,
-          exclude_min: bool = False, exclude_max: bool = False) -> float:
+def _real(
+    name: str,
+    value: Any,
+    *,
+    min_value: float,
+    max_value: float,
+    exclude_min: bool = False,
+    exclude_max: bool = False,
+) -> float:
     """:func:`fabricsim._validate.real`, its error raised as Hypothesis's InvalidArgument."""
     try:
-        return _validate.real(name, value, minimum=min_value, maximum=max_value,
-                              min_open=exclude_min, max_open=exclude_max)
+        return _validate.real(
+            name,
+            value,
+            minimum=min_value,
+            maximum=max_value,
+            min_open=exclude_min,
+            max_open=exclude_max,
+        )
     except FabricError as e:
         raise InvalidArgument(str(e)) from None
 

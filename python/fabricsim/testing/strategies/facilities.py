@@ -53,13 +53,30 @@ def facilities(
     except Exception as e:
         raise InvalidArgument(f"profile={profile!r}: {e}") from None
     coolings = _names("coolings", coolings, COOLING_TYPES)
-    lo_mw = _real("min_it_power_mw", min_it_power_mw, min_value=0.0, max_value=math.inf,
-                  exclude_min=True, exclude_max=True)
-    hi_mw = _real("max_it_power_mw", max_it_power_mw, min_value=0.0, max_value=math.inf,
-                  exclude_min=True, exclude_max=True)
+    lo_mw = _real(
+        "min_it_power_mw",
+        min_it_power_mw,
+        min_value=0.0,
+        max_value=math.inf,
+        exclude_min=True,
+        exclude_max=True,
+    )
+    hi_mw = _real(
+        "max_it_power_mw",
+        max_it_power_mw,
+        min_value=0.0,
+        max_value=math.inf,
+        exclude_min=True,
+        exclude_max=True,
+    )
     _ordered("min_it_power_mw", lo_mw, "max_it_power_mw", hi_mw)
-    hi_rack = _real("max_rack_power_kw", max_rack_power_kw, min_value=floor_kw,
-                    max_value=math.inf, exclude_max=True)
+    hi_rack = _real(
+        "max_rack_power_kw",
+        max_rack_power_kw,
+        min_value=floor_kw,
+        max_value=math.inf,
+        exclude_max=True,
+    )
     lo_amb = _real("min_ambient_c", min_ambient_c, min_value=-60.0, max_value=60.0)
     hi_amb = _real("max_ambient_c", max_ambient_c, min_value=-60.0, max_value=60.0)
     _ordered("min_ambient_c", lo_amb, "max_ambient_c", hi_amb)
@@ -77,15 +94,28 @@ def facilities(
     def build(draw) -> Facility:
         amb = st.floats(lo_amb, hi_amb, allow_nan=False)
         n = draw(st.integers(1, n_series))
-        ambient = (draw(st.just(temperate) | amb) if n == 1
-                   else tuple(draw(st.lists(amb, min_size=n, max_size=n))))
+        ambient = (
+            draw(st.just(temperate) | amb)
+            if n == 1
+            else tuple(draw(st.lists(amb, min_size=n, max_size=n)))
+        )
         k = draw(st.integers(1, max_carriers))
         carriers = [
-            {"name": f"carrier{i}", "capacity_gbps": draw(st.sampled_from([100.0, 400.0])),
-             "availability": draw(st.sampled_from([_profiles.CARRIER_AVAILABILITY_UNPROTECTED,
-                                                   _profiles.CARRIER_AVAILABILITY_PROTECTED])),
-             "jitter_us": draw(st.sampled_from([0.0, 50.0]))}
-            for i in range(k)]
+            {
+                "name": f"carrier{i}",
+                "capacity_gbps": draw(st.sampled_from([100.0, 400.0])),
+                "availability": draw(
+                    st.sampled_from(
+                        [
+                            _profiles.CARRIER_AVAILABILITY_UNPROTECTED,
+                            _profiles.CARRIER_AVAILABILITY_PROTECTED,
+                        ]
+                    )
+                ),
+                "jitter_us": draw(st.sampled_from([0.0, 50.0])),
+            }
+            for i in range(k)
+        ]
         return Facility(
             name=draw(st.sampled_from(["site", "site-a", "site-b"])),
             it_power_mw=draw(st.floats(lo_mw, hi_mw)),

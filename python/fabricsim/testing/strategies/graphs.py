@@ -74,18 +74,28 @@ def fabric_graphs(
     max_extra_links = _int("max_extra_links", max_extra_links, 0)
     max_homes = _int("max_homes", max_homes, 1)
     max_edge_sites = _int("max_edge_sites", max_edge_sites, 0)
-    cap_lo = _real("min_capacity_gbps", min_capacity_gbps, min_value=schema.MIN_CAPACITY_GBPS,
-                   max_value=schema.MAX_CAPACITY_GBPS)
-    cap_hi = _real("max_capacity_gbps", max_capacity_gbps, min_value=schema.MIN_CAPACITY_GBPS,
-                   max_value=schema.MAX_CAPACITY_GBPS)
+    cap_lo = _real(
+        "min_capacity_gbps",
+        min_capacity_gbps,
+        min_value=schema.MIN_CAPACITY_GBPS,
+        max_value=schema.MAX_CAPACITY_GBPS,
+    )
+    cap_hi = _real(
+        "max_capacity_gbps",
+        max_capacity_gbps,
+        min_value=schema.MIN_CAPACITY_GBPS,
+        max_value=schema.MAX_CAPACITY_GBPS,
+    )
     _ordered("min_capacity_gbps", cap_lo, "max_capacity_gbps", cap_hi)
     # Keep every path under the schema's path bound: at most (max_switches - 1) switch links
     # plus two endpoint links per path.
     lat_cap = min(schema.MAX_LATENCY_US, schema.MAX_PATH_LATENCY_US / (max_switches + 1))
-    lat_lo = _real("min_latency_us", min_latency_us, min_value=0.0, max_value=lat_cap,
-                   exclude_min=True)
-    lat_hi = _real("max_latency_us", max_latency_us, min_value=0.0, max_value=lat_cap,
-                   exclude_min=True)
+    lat_lo = _real(
+        "min_latency_us", min_latency_us, min_value=0.0, max_value=lat_cap, exclude_min=True
+    )
+    lat_hi = _real(
+        "max_latency_us", max_latency_us, min_value=0.0, max_value=lat_cap, exclude_min=True
+    )
     _ordered("min_latency_us", lat_lo, "max_latency_us", lat_hi)
 
     caps = st.floats(cap_lo, cap_hi, allow_nan=False, allow_infinity=False)
@@ -105,8 +115,13 @@ def fabric_graphs(
         for s in range(1, n_sw):  # random spanning tree; parent s-1 (a path) is the simplest
             link(f"sw{s - 1 - draw(st.integers(0, s - 1))}", f"sw{s}", "fabric")
         if n_sw > 1:
-            extra = draw(st.lists(st.tuples(st.integers(0, n_sw - 1), st.integers(0, n_sw - 1)),
-                                  max_size=max_extra_links), label="extra links")
+            extra = draw(
+                st.lists(
+                    st.tuples(st.integers(0, n_sw - 1), st.integers(0, n_sw - 1)),
+                    max_size=max_extra_links,
+                ),
+                label="extra links",
+            )
             for a, b in extra:
                 if a != b and not G.has_edge(f"sw{a}", f"sw{b}"):
                     link(f"sw{a}", f"sw{b}", "fabric")
@@ -114,8 +129,14 @@ def fabric_graphs(
         for g in range(n_gpu):
             gpu = f"gpu{g}"
             G.add_node(gpu, role="gpu")
-            homes = draw(st.lists(st.sampled_from(range(n_sw)), min_size=1,
-                                  max_size=min(max_homes, n_sw), unique=True))
+            homes = draw(
+                st.lists(
+                    st.sampled_from(range(n_sw)),
+                    min_size=1,
+                    max_size=min(max_homes, n_sw),
+                    unique=True,
+                )
+            )
             for s in homes:
                 sw = f"sw{s}"
                 link(gpu, sw, "nvlink" if G.nodes[sw]["role"] == "nvswitch" else "access")
@@ -162,23 +183,33 @@ def leaf_spine_graphs(
     if max_leaves * max_hosts * max_gph < min_gpus:
         raise InvalidArgument(
             f"min_gpus={min_gpus} is more than max_leaves x max_hosts_per_leaf x "
-            f"max_gpus_per_host = {max_leaves * max_hosts * max_gph}")
-    ratio = _strategy("oversubscription", oversubscription,
-                      st.sampled_from([1.0, 2.0, 4.0]), _positive_real)
-    nic = _strategy("nic_gbps", nic_gbps, st.sampled_from([100.0, 200.0, 400.0]),
-                    _positive_real)
+            f"max_gpus_per_host = {max_leaves * max_hosts * max_gph}"
+        )
+    ratio = _strategy(
+        "oversubscription", oversubscription, st.sampled_from([1.0, 2.0, 4.0]), _positive_real
+    )
+    nic = _strategy("nic_gbps", nic_gbps, st.sampled_from([100.0, 200.0, 400.0]), _positive_real)
 
     def build(draw) -> nx.Graph:
-        leaves = draw(st.integers(max(min_leaves, _min_count(min_gpus, max_hosts * max_gph)),
-                                  max_leaves), label="leaves")
-        hosts = draw(st.integers(_min_count(min_gpus, leaves * max_gph), max_hosts),
-                     label="hosts_per_leaf")
-        gph = draw(st.integers(_min_count(min_gpus, leaves * hosts), max_gph),
-                   label="gpus_per_host")
+        leaves = draw(
+            st.integers(max(min_leaves, _min_count(min_gpus, max_hosts * max_gph)), max_leaves),
+            label="leaves",
+        )
+        hosts = draw(
+            st.integers(_min_count(min_gpus, leaves * max_gph), max_hosts), label="hosts_per_leaf"
+        )
+        gph = draw(
+            st.integers(_min_count(min_gpus, leaves * hosts), max_gph), label="gpus_per_host"
+        )
         spines = draw(st.integers(min_spines, max_spines), label="spines")
-        return builders.leaf_spine(leaves=leaves, spines=spines, hosts_per_leaf=hosts,
-                                   gpus_per_host=gph, oversubscription=draw(ratio),
-                                   nic_gbps=draw(nic))
+        return builders.leaf_spine(
+            leaves=leaves,
+            spines=spines,
+            hosts_per_leaf=hosts,
+            gpus_per_host=gph,
+            oversubscription=draw(ratio),
+            nic_gbps=draw(nic),
+        )
 
     return _drawn(build)
 
@@ -208,10 +239,11 @@ def fat_tree_graphs(
     max_gph = _int("max_gpus_per_host", max_gpus_per_host, 1)
     min_gpus = _int("min_gpus", min_gpus, 1)
     if max_k**3 // 4 * max_gph < min_gpus:
-        raise InvalidArgument(f"min_gpus={min_gpus} is more than a k={max_k} fat tree with "
-                              f"{max_gph} GPUs per host holds ({max_k**3 // 4 * max_gph})")
-    link = _strategy("link_gbps", link_gbps, st.sampled_from([100.0, 200.0, 400.0]),
-                     _positive_real)
+        raise InvalidArgument(
+            f"min_gpus={min_gpus} is more than a k={max_k} fat tree with "
+            f"{max_gph} GPUs per host holds ({max_k**3 // 4 * max_gph})"
+        )
+    link = _strategy("link_gbps", link_gbps, st.sampled_from([100.0, 200.0, 400.0]), _positive_real)
     ks = [k for k in range(min_k, max_k + 1, 2) if k**3 // 4 * max_gph >= min_gpus]
 
     def build(draw) -> nx.Graph:
@@ -240,7 +272,8 @@ def rail_optimized_graphs(
     ``nic_gbps``: a strategy or a fixed number.
 
     >>> from hypothesis import find
-    >>> G = find(rail_optimized_graphs(), lambda G: graph_record(G, "params")["scalable_units"] == 2)
+    >>> two_sus = lambda G: graph_record(G, "params")["scalable_units"] == 2
+    >>> G = find(rail_optimized_graphs(), two_sus)
     >>> graph_record(G, "params")["cores"]
     1
     """
@@ -253,22 +286,32 @@ def rail_optimized_graphs(
     if max_su * max_nodes * max_gpn < min_gpus:
         raise InvalidArgument(
             f"min_gpus={min_gpus} is more than max_scalable_units x max_nodes_per_su x "
-            f"max_gpus_per_node = {max_su * max_nodes * max_gpn}")
-    ratio = _strategy("oversubscription", oversubscription, st.sampled_from([1.0, 2.0]),
-                      _positive_real)
+            f"max_gpus_per_node = {max_su * max_nodes * max_gpn}"
+        )
+    ratio = _strategy(
+        "oversubscription", oversubscription, st.sampled_from([1.0, 2.0]), _positive_real
+    )
     nic = _strategy("nic_gbps", nic_gbps, st.sampled_from([200.0, 400.0]), _positive_real)
 
     def build(draw) -> nx.Graph:
-        su = draw(st.integers(_min_count(min_gpus, max_nodes * max_gpn), max_su),
-                  label="scalable_units")
-        nodes = draw(st.integers(_min_count(min_gpus, su * max_gpn), max_nodes),
-                     label="nodes_per_su")
+        su = draw(
+            st.integers(_min_count(min_gpus, max_nodes * max_gpn), max_su), label="scalable_units"
+        )
+        nodes = draw(
+            st.integers(_min_count(min_gpus, su * max_gpn), max_nodes), label="nodes_per_su"
+        )
         gpn = draw(st.integers(_min_count(min_gpus, su * nodes), max_gpn), label="gpus_per_node")
         spines = draw(st.none() | st.integers(1, max_spines), label="spines_per_su")
         cores = draw(st.none() | st.integers(1, max_cores), label="cores") if su > 1 else None
-        return builders.rail_optimized(scalable_units=su, nodes_per_su=nodes, gpus_per_node=gpn,
-                                       spines_per_su=spines, cores=cores,
-                                       oversubscription=draw(ratio), nic_gbps=draw(nic))
+        return builders.rail_optimized(
+            scalable_units=su,
+            nodes_per_su=nodes,
+            gpus_per_node=gpn,
+            spines_per_su=spines,
+            cores=cores,
+            oversubscription=draw(ratio),
+            nic_gbps=draw(nic),
+        )
 
     return _drawn(build)
 
@@ -294,8 +337,9 @@ def edge_site_graphs(
     ['site/s0', 'site/s1']
     """
     if base is None:
-        base = leaf_spine_graphs(max_leaves=2, max_spines=2, max_hosts_per_leaf=2,
-                                 max_gpus_per_host=2)
+        base = leaf_spine_graphs(
+            max_leaves=2, max_spines=2, max_hosts_per_leaf=2, max_gpus_per_host=2
+        )
     elif not isinstance(base, SearchStrategy):
         raise InvalidArgument(f"base={base!r} must be a strategy of nx.Graph fabrics")
     min_carriers = _int("min_carriers", min_carriers, 1)
@@ -305,8 +349,13 @@ def edge_site_graphs(
     max_sites = _int("max_sites", max_sites, 1)
     _ordered("min_sites", min_sites, "max_sites", max_sites)
     # 5 us/km + base latency must stay under the schema's per-link latency bound.
-    max_km = _real("max_distance_km", max_distance_km, min_value=0.0,
-                   max_value=(schema.MAX_LATENCY_US - 1000.0) / 5.0, exclude_min=True)
+    max_km = _real(
+        "max_distance_km",
+        max_distance_km,
+        min_value=0.0,
+        max_value=(schema.MAX_LATENCY_US - 1000.0) / 5.0,
+        exclude_min=True,
+    )
     gbps = st.sampled_from([10.0, 40.0, 100.0]) | st.floats(1.0, 400.0)
 
     def build(draw) -> nx.Graph:
@@ -326,8 +375,9 @@ def edge_site_graphs(
         sites = [
             builders.Site(
                 name=f"s{i}",
-                carriers=tuple(draw(st.lists(st.sampled_from(names), min_size=1,
-                                             max_size=n_c, unique=True))),
+                carriers=tuple(
+                    draw(st.lists(st.sampled_from(names), min_size=1, max_size=n_c, unique=True))
+                ),
                 distance_km=draw(st.floats(1.0, max(1.0, max_km))),
                 capacity_gbps=draw(gbps),
             )

@@ -20,11 +20,15 @@ PROFILE_ENV = "FABRICSIM_HYPOTHESIS_PROFILE"
 SETTINGS_PROFILES = {"fast": "fabricsim-fast", "thorough": "fabricsim-thorough"}
 
 settings.register_profile(
-    "fabricsim-fast", max_examples=25, deadline=None,
+    "fabricsim-fast",
+    max_examples=25,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
-    "fabricsim-thorough", max_examples=2000, deadline=None,
+    "fabricsim-thorough",
+    max_examples=2000,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 

@@ -34,8 +34,9 @@ from fabricsim.traffic.background import PATTERNS, SIZE_DISTRIBUTIONS, Backgroun
 from fabricsim.traffic.collectives import ALGORITHMS, OPS, SUPPORTED, Collective
 
 
-def rank_sets(fabric: Fabric, *, min_size: int = 2, max_size: int | None = None
-              ) -> SearchStrategy[list]:
+def rank_sets(
+    fabric: Fabric, *, min_size: int = 2, max_size: int | None = None
+) -> SearchStrategy[list]:
     """Lists of distinct GPU labels of ``fabric`` (a rank order), ``min_size..max_size``
     long (``max_size`` defaults to every GPU)."""
     fabric = _fabric_arg(fabric)
@@ -45,8 +46,9 @@ def rank_sets(fabric: Fabric, *, min_size: int = 2, max_size: int | None = None
     _ordered("min_size", min_size, "max_size", max_size)
     if min_size > n:
         raise InvalidArgument(f"min_size={min_size} is more than the fabric's {n} GPUs")
-    return st.lists(st.sampled_from(fabric.gpus), min_size=min_size,
-                    max_size=min(max_size, n), unique=True)
+    return st.lists(
+        st.sampled_from(fabric.gpus), min_size=min_size, max_size=min(max_size, n), unique=True
+    )
 
 
 def _hosts(fabric: Fabric) -> dict:
@@ -65,7 +67,8 @@ def _feasible(op: str, algo: str, fabric: Fabric | None) -> bool:
         return False
     if fabric is None:  # ranks=None on an unknown fabric: only rank-count-agnostic algorithms
         return algo != "hierarchical" and not (
-            algo == "halving_doubling" and op in ("all_gather", "reduce_scatter"))
+            algo == "halving_doubling" and op in ("all_gather", "reduce_scatter")
+        )
     if algo == "hierarchical":
         return sum(len(v) >= 2 for v in _hosts(fabric).values()) >= 2
     return True
@@ -112,7 +115,8 @@ def collectives(
         where = "any fabric" if fabric is None else repr(fabric)
         raise InvalidArgument(
             f"ops={list(ops)!r} and algorithms={list(algorithms)!r}: no algorithm builds any "
-            f"of the ops for {where} (see fabricsim.traffic.collectives.SUPPORTED)")
+            f"of the ops for {where} (see fabricsim.traffic.collectives.SUPPORTED)"
+        )
 
     def build(draw) -> Collective:
         op, algo = draw(st.sampled_from(pairs), label="op, algorithm")
@@ -135,15 +139,16 @@ def _ranks_for(fabric: Fabric, op: str, algo: str) -> SearchStrategy:
             g = draw(st.integers(2, min(len(hosts[h]) for h in chosen)))
             out = []
             for h in chosen:
-                out += draw(st.lists(st.sampled_from(hosts[h]), min_size=g, max_size=g,
-                                     unique=True))
+                out += draw(
+                    st.lists(st.sampled_from(hosts[h]), min_size=g, max_size=g, unique=True)
+                )
             return out
 
         return _drawn(hier)
     if algo == "halving_doubling" and op in ("all_gather", "reduce_scatter"):
         return st.integers(1, n.bit_length() - 1).flatmap(
-            lambda e: st.lists(st.sampled_from(gpus), min_size=1 << e, max_size=1 << e,
-                               unique=True))
+            lambda e: st.lists(st.sampled_from(gpus), min_size=1 << e, max_size=1 << e, unique=True)
+        )
     return st.none() | rank_sets(fabric, min_size=2)
 
 
@@ -181,7 +186,8 @@ def traffic_matrices(
                 raise InvalidArgument(f"endpoints: {e!r} is not a node of the fabric") from None
     if len(set(ends)) < (1 if allow_self else 2):
         raise InvalidArgument(
-            f"endpoints: need at least {1 if allow_self else 2} distinct nodes, got {ends!r}")
+            f"endpoints: need at least {1 if allow_self else 2} distinct nodes, got {ends!r}"
+        )
     ends = list(dict.fromkeys(ends))
     lo = _int("min_size_bytes", min_size_bytes, 0, 2**63 - 1)
     hi = _int("max_size_bytes", max_size_bytes, 0, 2**63 - 1)
@@ -206,8 +212,13 @@ def traffic_matrices(
             if form >= 4:
                 row += (draw(st.just(0.0) | st.floats(0.0, max_start_s)),)
             if form == 5:
-                row += (draw(st.lists(st.sampled_from(range(i)), max_size=min(i, max_deps),
-                                      unique=True)) if i else [],)
+                row += (
+                    draw(
+                        st.lists(st.sampled_from(range(i)), max_size=min(i, max_deps), unique=True)
+                    )
+                    if i
+                    else [],
+                )
             flows.append(row)
         return flows
 
@@ -265,28 +276,45 @@ def backgrounds(
     ``incast_receivers`` 1..``max_incast_receivers`` (keep it below the endpoint count you
     will use). Small flows at a high load mean many flows: the defaults keep the mean size
     at 10 kB or more."""
-    load = _strategy("loads", loads, background_loads(),
-                     lambda n, v: _real(n, v, min_value=0.0, max_value=1.0, exclude_max=True))
+    load = _strategy(
+        "loads",
+        loads,
+        background_loads(),
+        lambda n, v: _real(n, v, min_value=0.0, max_value=1.0, exclude_max=True),
+    )
     size = _strategy(
-        "sizes", sizes,
-        st.sampled_from(sorted(SIZE_DISTRIBUTIONS)) | st.floats(1e4, 1e7) | size_cdfs(
-            min_bytes=1e4))
+        "sizes",
+        sizes,
+        st.sampled_from(sorted(SIZE_DISTRIBUTIONS))
+        | st.floats(1e4, 1e7)
+        | size_cdfs(min_bytes=1e4),
+    )
     patterns = _names("patterns", patterns, PATTERNS)
-    static = _strategy("static_fraction", static_fraction, st.just(0.0) | st.floats(0.0, 0.5),
-                       lambda n, v: _real(n, v, min_value=0.0, max_value=1.0, exclude_max=True))
+    static = _strategy(
+        "static_fraction",
+        static_fraction,
+        st.just(0.0) | st.floats(0.0, 0.5),
+        lambda n, v: _real(n, v, min_value=0.0, max_value=1.0, exclude_max=True),
+    )
     max_rx = _int("max_incast_receivers", max_incast_receivers, 1)
 
     def build(draw) -> Background:
         pattern = draw(st.sampled_from(patterns), label="pattern")
         kw: dict = {}
         if pattern == "tenant":
-            kw["tenant"] = draw(collectives(ops=["all_reduce"], algorithms=["ring"],
-                                            max_size_bytes=1 << 20))
+            kw["tenant"] = draw(
+                collectives(ops=["all_reduce"], algorithms=["ring"], max_size_bytes=1 << 20)
+            )
             kw["tenant_repeats"] = draw(st.integers(1, 3))
         if pattern == "incast":
             kw["incast_receivers"] = draw(st.integers(1, max_rx))
-        return Background(load=draw(load, label="load"), sizes=draw(size, label="sizes"),
-                          pattern=pattern, static_fraction=draw(static), **kw)
+        return Background(
+            load=draw(load, label="load"),
+            sizes=draw(size, label="sizes"),
+            pattern=pattern,
+            static_fraction=draw(static),
+            **kw,
+        )
 
     return _drawn(build)
 
@@ -320,7 +348,8 @@ def training_job_kwargs(
             _profiles.get_profile(p)
         except Exception:
             raise InvalidArgument(
-                f"profiles: unknown profile {p!r}; valid: {', '.join(valid)}") from None
+                f"profiles: unknown profile {p!r}; valid: {', '.join(valid)}"
+            ) from None
     profiles = list(profiles)
     if not isinstance(moe, bool):
         raise InvalidArgument(f"moe={moe!r} must be a bool")
@@ -378,7 +407,8 @@ def training_jobs(
     ('TrainingJob', 2)
     """
     return training_job_kwargs(max_gpus=max_gpus, profiles=profiles, moe=moe).map(
-        lambda kw: TrainingJob(**kw))
+        lambda kw: TrainingJob(**kw)
+    )
 
 
 def scenarios(
@@ -402,8 +432,9 @@ def scenarios(
     max_designs = _int("max_designs", max_designs, 1)
     max_gpus = _int("max_gpus", max_gpus, 2)
     max_samples = _int("max_samples", max_samples, 1)
-    graphs = leaf_spine_graphs(max_leaves=2, max_spines=2, max_hosts_per_leaf=2,
-                               max_gpus_per_host=2) | fat_tree_graphs(max_k=2)
+    graphs = leaf_spine_graphs(
+        max_leaves=2, max_spines=2, max_hosts_per_leaf=2, max_gpus_per_host=2
+    ) | fat_tree_graphs(max_k=2)
 
     def build(draw) -> Scenario:
         from fabricsim.cli.scenario import COLLECTIVE_DEFAULTS
@@ -416,14 +447,21 @@ def scenarios(
         fit = min(max_gpus, *(len(f.gpus) for f in fabrics.values()))
         # compare() times an all-reduce over the job's GPUs: at least two
         job = draw(training_jobs(max_gpus=fit, moe=False).filter(lambda j: j.gpus >= 2))
-        loads = sorted(set(draw(st.lists(st.sampled_from([0.0, 0.1, 0.2, 0.3]), min_size=1,
-                                         max_size=3))))
+        loads = sorted(
+            set(draw(st.lists(st.sampled_from([0.0, 0.1, 0.2, 0.3]), min_size=1, max_size=3)))
+        )
         return Scenario(
-            fabrics=fabrics, routing=routing, job=job,
+            fabrics=fabrics,
+            routing=routing,
+            job=job,
             background=draw(backgrounds(loads=st.just(0.0), patterns=("uniform",))),
-            loads=tuple(loads), load=draw(st.sampled_from(loads)),
-            samples=draw(st.integers(1, max_samples)), seed=draw(st.integers(0, 2**32)),
+            loads=tuple(loads),
+            load=draw(st.sampled_from(loads)),
+            samples=draw(st.integers(1, max_samples)),
+            seed=draw(st.integers(0, 2**32)),
             collective_size_bytes=draw(st.sampled_from([1 << 20, 1 << 24])),
-            collective=dict(COLLECTIVE_DEFAULTS), source="<hypothesis>")
+            collective=dict(COLLECTIVE_DEFAULTS),
+            source="<hypothesis>",
+        )
 
     return _drawn(build)

@@ -30,8 +30,9 @@ def _ring_orders(ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
         if grid is not None:  # equal hosts: rotate every host's GPUs at once
             order = np.roll(grid, -(c % grid.shape[1]), axis=1).ravel()
         else:
-            order = np.concatenate([np.roll(np.asarray(h, dtype=np.int64), -(c % len(h)))
-                                    for h in ctx.hosts])
+            order = np.concatenate(
+                [np.roll(np.asarray(h, dtype=np.int64), -(c % len(h))) for h in ctx.hosts]
+            )
         via = np.full(n, -1, dtype=np.int64)
         if not single_host:
             # The last GPU of each host hands its data over NVLink to the GPU owning the rail
@@ -39,8 +40,9 @@ def _ring_orders(ctx: _Ctx) -> tuple[np.ndarray, np.ndarray]:
             pos = 0
             for h in ctx.hosts:
                 first, last = int(order[pos]), int(order[pos + len(h) - 1])
-                if len(h) > 1 and (_nvswitches(ctx, first, nvswitches)
-                                   & _nvswitches(ctx, last, nvswitches)):
+                if len(h) > 1 and (
+                    _nvswitches(ctx, first, nvswitches) & _nvswitches(ctx, last, nvswitches)
+                ):
                     via[pos + len(h) - 1] = ctx.ranks[first]
                 pos += len(h)
         orders.append(order)
@@ -56,9 +58,16 @@ def _nvswitches(ctx: _Ctx, pos: int, cache: dict[int, set]) -> set:
     return cache[pos]
 
 
-def _ring(plan: _Plan, ctx: _Ctx, ranks: np.ndarray, orders: np.ndarray, vias: np.ndarray,
-          phases: Sequence[tuple[str, int]], bytes_per_step: float,
-          after: np.ndarray | None = None) -> np.ndarray:
+def _ring(
+    plan: _Plan,
+    ctx: _Ctx,
+    ranks: np.ndarray,
+    orders: np.ndarray,
+    vias: np.ndarray,
+    phases: Sequence[tuple[str, int]],
+    bytes_per_step: float,
+    after: np.ndarray | None = None,
+) -> np.ndarray:
     """Ring steps over ``orders`` (channels x n positions into ``ranks``). ``phases``: (name,
     steps) run back to back. ``after[c, i, :]`` (flow ids, -1 for none): what position i of
     channel c waits for before its first step. Returns, per (channel, position), the two flows
@@ -75,8 +84,17 @@ def _ring(plan: _Plan, ctx: _Ctx, ranks: np.ndarray, orders: np.ndarray, vias: n
         pid = plan.phase(name)
         share = max(1, (budget_groups * steps) // max(1, total_steps))
         for g in _groups(steps, share).tolist():
-            ids = plan.add(src, dst, bytes_per_step * g, phase=pid, step=step0, via=vias,
-                           pay=float(g), scale=float(g), conn=conn).reshape(C, n)
+            ids = plan.add(
+                src,
+                dst,
+                bytes_per_step * g,
+                phase=pid,
+                step=step0,
+                via=vias,
+                pay=float(g),
+                scale=float(g),
+                conn=conn,
+            ).reshape(C, n)
             if prev is not None:
                 # the input from the previous rank's last step, and this rank's own last send
                 plan.depend(ids, np.roll(prev, 1, axis=1))
@@ -98,8 +116,18 @@ def _budget_chunks(ctx: _Ctx, flows_per_chunk: int) -> int:
     return k
 
 
-def _pipeline(plan: _Plan, src: np.ndarray, dst: np.ndarray, size, phase, K: int,
-              succ: np.ndarray, pred: np.ndarray, via=None, pay: bool = True) -> np.ndarray:
+def _pipeline(
+    plan: _Plan,
+    src: np.ndarray,
+    dst: np.ndarray,
+    size,
+    phase,
+    K: int,
+    succ: np.ndarray,
+    pred: np.ndarray,
+    via=None,
+    pay: bool = True,
+) -> np.ndarray:
     """E edges ``src[e] -> dst[e]`` each carrying K chunks of ``size`` (per edge) bytes, one
     connection per edge. Chunk k of edge ``succ[i]`` waits for chunk k of edge ``pred[i]``
     (the data it forwards), and every edge sends its chunks in order, one at a time (first
@@ -113,8 +141,16 @@ def _pipeline(plan: _Plan, src: np.ndarray, dst: np.ndarray, size, phase, K: int
     ids = np.empty((K, E), dtype=np.int64)
     conn = plan.conns(E)
     for k in range(K):
-        ids[k] = plan.add(src, dst, size, phase=phase, step=k, via=via, conn=conn,
-                          pay=1.0 if (pay and k == 0) else 0.0)
+        ids[k] = plan.add(
+            src,
+            dst,
+            size,
+            phase=phase,
+            step=k,
+            via=via,
+            conn=conn,
+            pay=1.0 if (pay and k == 0) else 0.0,
+        )
     if len(succ):
         plan.depend(ids[:, succ], ids[:, pred])
     if K > 1:
@@ -147,8 +183,17 @@ def _bcast_reduce(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
     hops = n - 1
     e = np.arange(C * hops).reshape(C, hops)
     succ, pred = e[:, 1:].ravel(), e[:, :-1].ravel()
-    _pipeline(plan, np.concatenate(src), np.concatenate(dst), size / (C * K), plan.phase(op), K,
-              succ, pred, via=np.concatenate(via))
+    _pipeline(
+        plan,
+        np.concatenate(src),
+        np.concatenate(dst),
+        size / (C * K),
+        plan.phase(op),
+        K,
+        succ,
+        pred,
+        via=np.concatenate(via),
+    )
 
 
 def _binary_tree(n: int, mirror: bool) -> np.ndarray:
@@ -224,8 +269,9 @@ def _tree_allreduce(plan: _Plan, ctx: _Ctx, size: float) -> None:
                 last = [edge(int(ch[j]), int(ch[j - 1]), True, last)]
             arrive_up[h] = last + [up_edge[k] for k in children[h]]
             if parent[h] >= 0:
-                up_edge[h] = edge(int(chains[h][0]), int(chains[int(parent[h])][0]), True,
-                                  arrive_up[h])
+                up_edge[h] = edge(
+                    int(chains[h][0]), int(chains[int(parent[h])][0]), True, arrive_up[h]
+                )
         # down: root head has the result once everything arrived; heads pass it to the child
         # hosts' heads and down their own chain
         has: dict[int, list[int]] = {}
@@ -241,8 +287,16 @@ def _tree_allreduce(plan: _Plan, ctx: _Ctx, size: float) -> None:
     pos_src, pos_dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
     flag = np.asarray(up_flag)
     phase = np.where(flag, plan.phase("tree reduce (up)"), plan.phase("tree broadcast (down)"))
-    _pipeline(plan, ctx.ranks[pos_src], ctx.ranks[pos_dst], size / (2 * C * K), phase, K,
-              np.asarray(succ, np.int64), np.asarray(pred, np.int64))
+    _pipeline(
+        plan,
+        ctx.ranks[pos_src],
+        ctx.ranks[pos_dst],
+        size / (2 * C * K),
+        phase,
+        K,
+        np.asarray(succ, np.int64),
+        np.asarray(pred, np.int64),
+    )
 
 
 def _tree_fluid(plan: _Plan, ctx: _Ctx, size: float) -> None:
@@ -273,8 +327,11 @@ def _tree_fluid(plan: _Plan, ctx: _Ctx, size: float) -> None:
     tail = np.array([(len(h) - 1) * (chunk / ctx.intra_Bps + ctx.wire_intra_s) for h in hosts])
     g = max(len(h) for h in hosts)
     floor = 2.0 * size * (g - 1) / g / (ctx.intra_Bps * C)
-    up_ph, dn_ph, mk_ph = (plan.phase("tree reduce (up)"), plan.phase("tree broadcast (down)"),
-                           plan.phase("tree chains (inside the hosts)"))
+    up_ph, dn_ph, mk_ph = (
+        plan.phase("tree reduce (up)"),
+        plan.phase("tree broadcast (down)"),
+        plan.phase("tree chains (inside the hosts)"),
+    )
     for v in range(2 * C):  # per channel, the tree and its mirror, half of its share each
         c = v // 2
         parent = _binary_tree(H, mirror=(v % 2 == 1))
@@ -295,10 +352,12 @@ def _tree_fluid(plan: _Plan, ctx: _Ctx, size: float) -> None:
                 has[k] = has[h] + inter
         kids = np.flatnonzero(parent >= 0)
         par = parent[kids]
-        up = plan.add(head[kids], head[par], size / (2 * C), phase=up_ph, step=0,
-                      delay=ready[kids], pay=0.0)
-        dn = plan.add(head[par], head[kids], size / (2 * C), phase=dn_ph, step=0,
-                      delay=has[par], pay=0.0)
+        up = plan.add(
+            head[kids], head[par], size / (2 * C), phase=up_ph, step=0, delay=ready[kids], pay=0.0
+        )
+        dn = plan.add(
+            head[par], head[kids], size / (2 * C), phase=dn_ph, step=0, delay=has[par], pay=0.0
+        )
         root = int(np.flatnonzero(parent < 0)[0])
         mk = plan.add(head, head, 0.0, phase=mk_ph, step=1, delay=tail, pay=0.0)
         plan.depend(mk[kids], dn)
@@ -344,7 +403,8 @@ def _nvls(plan: _Plan, ctx: _Ctx, size: float) -> None:
     if len(ctx.hosts) != 1:
         raise InvalidArgumentError(
             f"algorithm: nvls runs inside one NVSwitch host; the ranks span {len(ctx.hosts)} "
-            "hosts (use 'nvls_tree')")
+            "hosts (use 'nvls_tree')"
+        )
     sw = _host_switch(ctx, ctx.hosts[0])
     if sw is None:
         raise InvalidArgumentError("algorithm: nvls needs the ranks to share an NVSwitch")
@@ -352,9 +412,11 @@ def _nvls(plan: _Plan, ctx: _Ctx, size: float) -> None:
     K = _budget_chunks(ctx, 2 * n * C + 1)
     piece = size / (C * K) * ctx.nvls_factor
     gpus = np.repeat(ctx.ranks, C)
-    up_ph, bar_ph, down_ph = (plan.phase("NVLS reduce (into the switch)"),
-                              plan.phase("NVLS switch reduction"),
-                              plan.phase("NVLS multicast (out of the switch)"))
+    up_ph, bar_ph, down_ph = (
+        plan.phase("NVLS reduce (into the switch)"),
+        plan.phase("NVLS switch reduction"),
+        plan.phase("NVLS multicast (out of the switch)"),
+    )
     up_conn, down_conn = plan.conns(len(gpus)), plan.conns(len(gpus))
     prev_up = prev_down = None
     for k in range(K):
@@ -378,14 +440,16 @@ def _nvls_tree(plan: _Plan, ctx: _Ctx, size: float) -> None:
     hosts = ctx.hosts
     H, C = len(hosts), ctx.channels
     if H < 2:
-        raise InvalidArgumentError("algorithm: nvls_tree needs ranks on at least 2 hosts "
-                                   "(use 'nvls' inside one host)")
+        raise InvalidArgumentError(
+            "algorithm: nvls_tree needs ranks on at least 2 hosts (use 'nvls' inside one host)"
+        )
     sws = []
     for h in hosts:
         sw = _host_switch(ctx, h)
         if sw is None:
             raise InvalidArgumentError(
-                "algorithm: nvls_tree needs the ranks of every host to share an NVSwitch")
+                "algorithm: nvls_tree needs the ranks of every host to share an NVSwitch"
+            )
         sws.append(sw)
     n = len(ctx.ranks)
     per_chunk = 2 * n + 2 * H + 2 * C * H + 4 * C * (H - 1)
@@ -400,10 +464,19 @@ def _nvls_tree(plan: _Plan, ctx: _Ctx, size: float) -> None:
     gpus = ctx.ranks[np.concatenate(hosts)]
     sw_of = np.asarray(sws, dtype=np.int64)
     heads = np.array([[int(ctx.ranks[h[c % len(h)]]) for h in hosts] for c in range(C)])
-    ph = [plan.phase(x) for x in ("NVLS reduce (into the switch)", "NVLS switch reduction",
-                                  "NVLS share to the NIC GPU", "tree reduce (up)",
-                                  "tree broadcast (down)", "NVLS result into the switch",
-                                  "NVLS switch barrier", "NVLS multicast (out of the switch)")]
+    ph = [
+        plan.phase(x)
+        for x in (
+            "NVLS reduce (into the switch)",
+            "NVLS switch reduction",
+            "NVLS share to the NIC GPU",
+            "tree reduce (up)",
+            "tree broadcast (down)",
+            "NVLS result into the switch",
+            "NVLS switch barrier",
+            "NVLS multicast (out of the switch)",
+        )
+    ]
     trees = []  # per channel, the double binary tree: the tree and its mirror, half each
     for t in range(2):
         parent = _binary_tree(H, mirror=(t == 1))
@@ -425,24 +498,27 @@ def _nvls_tree(plan: _Plan, ctx: _Ctx, size: float) -> None:
         a = plan.add(gpus, sw_of[gpu_h], whole, phase=ph[0], step=k, conn=conn_a, pay=0.0)
         bar1 = plan.add(sw_of, sw_of, 0.0, phase=ph[1], step=k, pay=0.0)
         plan.depend(bar1[gpu_h], a)
-        b = plan.add(np.tile(sw_of, C), heads.ravel(), share, phase=ph[2], step=k,
-                     conn=conn_b, pay=0.0).reshape(C, H)
+        b = plan.add(
+            np.tile(sw_of, C), heads.ravel(), share, phase=ph[2], step=k, conn=conn_b, pay=0.0
+        ).reshape(C, H)
         plan.depend(b, np.tile(bar1, (C, 1)))
         d_all = np.empty((C, H), dtype=np.int64)
         for v in range(2 * C):
             c = v // 2
             parent, kids = trees[v % 2]
             hd = heads[c]
-            up = plan.add(hd[kids], hd[parent[kids]], net_share, phase=ph[3], step=k,
-                          conn=conn_up[v], pay=pay)
+            up = plan.add(
+                hd[kids], hd[parent[kids]], net_share, phase=ph[3], step=k, conn=conn_up[v], pay=pay
+            )
             up_of = np.full(H, -1, dtype=np.int64)
             up_of[kids] = up
             # a head sends up once its own share and its children's are in
             plan.depend(up, b[c, kids])
             inner = parent[parent[kids]] >= 0  # the child's parent is not the root
             plan.depend(up_of[parent[kids][inner]], up[inner])  # child -> parent's up
-            dn = plan.add(hd[parent[kids]], hd[kids], net_share, phase=ph[4], step=k,
-                          conn=conn_dn[v], pay=pay)
+            dn = plan.add(
+                hd[parent[kids]], hd[kids], net_share, phase=ph[4], step=k, conn=conn_dn[v], pay=pay
+            )
             dn_of = np.full(H, -1, dtype=np.int64)
             dn_of[kids] = dn
             root = int(np.flatnonzero(parent < 0)[0])
@@ -455,8 +531,9 @@ def _nvls_tree(plan: _Plan, ctx: _Ctx, size: float) -> None:
             ordered(f"dn{v}", dn)
             # the head returns the result to its switch once it has it from both trees
             if v % 2 == 0:
-                d = plan.add(hd, sw_of, share, phase=ph[5], step=k,
-                             conn=conn_d[c * H:(c + 1) * H], pay=0.0)
+                d = plan.add(
+                    hd, sw_of, share, phase=ph[5], step=k, conn=conn_d[c * H : (c + 1) * H], pay=0.0
+                )
                 d_all[c] = d
             d = d_all[c]
             plan.depend(d[kids], dn)
@@ -487,8 +564,11 @@ def _nvls_tree_fluid(plan: _Plan, ctx: _Ctx, size: float) -> None:
     cost_out = cost_in
     hop = chunk / (2 * C) / ctx.inter_Bps + ctx.wire_inter_s + ctx.step_inter_s
     floor = size * f / nvl
-    up_ph, dn_ph, mk_ph = (plan.phase("tree reduce (up)"), plan.phase("tree broadcast (down)"),
-                           plan.phase("NVLS multicast (out of the switch)"))
+    up_ph, dn_ph, mk_ph = (
+        plan.phase("tree reduce (up)"),
+        plan.phase("tree broadcast (down)"),
+        plan.phase("NVLS multicast (out of the switch)"),
+    )
     for v in range(2 * C):  # per channel, the tree and its mirror, half of its share each
         c = v // 2
         parent = _binary_tree(H, mirror=(v % 2 == 1))
@@ -511,10 +591,18 @@ def _nvls_tree_fluid(plan: _Plan, ctx: _Ctx, size: float) -> None:
                 has[k] = has[h] + hop
         kids = np.flatnonzero(parent >= 0)
         par = parent[kids]
-        up = plan.add(head[kids], head[par], size / (2 * C), phase=up_ph, step=0,
-                      delay=up_start[kids], pay=0.0)
-        dn = plan.add(head[par], head[kids], size / (2 * C), phase=dn_ph, step=0,
-                      delay=has[par], pay=0.0)
+        up = plan.add(
+            head[kids],
+            head[par],
+            size / (2 * C),
+            phase=up_ph,
+            step=0,
+            delay=up_start[kids],
+            pay=0.0,
+        )
+        dn = plan.add(
+            head[par], head[kids], size / (2 * C), phase=dn_ph, step=0, delay=has[par], pay=0.0
+        )
         # each host is done once the result reached its head and went out through the switch
         root = int(np.flatnonzero(parent < 0)[0])
         mk = plan.add(head, head, 0.0, phase=mk_ph, step=1, delay=cost_out, pay=0.0)
@@ -535,8 +623,9 @@ def _exchange_steps(plan, ctx, pairs_sizes, name, prev_in, prev_out):
     for s, (partner, nbytes) in enumerate(pairs_sizes):
         active = partner >= 0
         ids = np.full(n, -1, dtype=np.int64)
-        ids[active] = plan.add(ctx.ranks[pos[active]], ctx.ranks[partner[active]], nbytes,
-                               phase=pid, step=s)
+        ids[active] = plan.add(
+            ctx.ranks[pos[active]], ctx.ranks[partner[active]], nbytes, phase=pid, step=s
+        )
         recv = np.full(n, -1, dtype=np.int64)
         recv[partner[active]] = ids[active]
         safe = np.where(active, partner, 0)
@@ -555,7 +644,8 @@ def _halving_doubling(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
     if r and op != "all_reduce":
         raise InvalidArgumentError(
             f"algorithm: halving_doubling {op} needs a power-of-two rank count, got {n}; "
-            "use 'ring' or 'direct'")
+            "use 'ring' or 'direct'"
+        )
     none = np.full(n, -1, dtype=np.int64)
     prev_in, prev_out = none.copy(), none.copy()
     # Non-power-of-two fold: among the first 2r ranks, each even rank gives its vector to the
@@ -580,11 +670,13 @@ def _halving_doubling(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
         part[survivors] = survivors[vr ^ dist]
         steps_ag.append((part, size / (2 ** (k + 1))))
     if op in ("all_reduce", "reduce_scatter"):
-        prev_in, prev_out = _exchange_steps(plan, ctx, steps_rs, "reduce-scatter (halving)",
-                                            prev_in, prev_out)
+        prev_in, prev_out = _exchange_steps(
+            plan, ctx, steps_rs, "reduce-scatter (halving)", prev_in, prev_out
+        )
     if op in ("all_reduce", "all_gather"):
-        prev_in, prev_out = _exchange_steps(plan, ctx, steps_ag, "all-gather (doubling)",
-                                            prev_in, prev_out)
+        prev_in, prev_out = _exchange_steps(
+            plan, ctx, steps_ag, "all-gather (doubling)", prev_in, prev_out
+        )
     if r:
         partner = none.copy()
         partner[np.arange(1, 2 * r, 2)] = np.arange(0, 2 * r, 2)
@@ -597,16 +689,17 @@ def _direct(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
     if op == "all_to_all":
         plan.add(ctx.ranks[i], ctx.ranks[j], size / n, phase=plan.phase("all-to-all"), step=0)
     elif op in ("all_gather", "reduce_scatter"):
-        plan.add(ctx.ranks[i], ctx.ranks[j], size / n, phase=plan.phase(op.replace("_", "-")),
-                 step=0)
+        plan.add(
+            ctx.ranks[i], ctx.ranks[j], size / n, phase=plan.phase(op.replace("_", "-")), step=0
+        )
     elif op == "all_reduce":
-        rs = plan.add(ctx.ranks[i], ctx.ranks[j], size / n, phase=plan.phase("reduce-scatter"),
-                      step=0)
+        rs = plan.add(
+            ctx.ranks[i], ctx.ranks[j], size / n, phase=plan.phase("reduce-scatter"), step=0
+        )
         # a zero-byte local flow per rank marks "every piece of my shard has arrived"
         ready = plan.add(ctx.ranks, ctx.ranks, 0.0, phase=plan.phase("reduce"), step=1)
         plan.depend(ready[j], rs)
-        ag = plan.add(ctx.ranks[i], ctx.ranks[j], size / n, phase=plan.phase("all-gather"),
-                      step=2)
+        ag = plan.add(ctx.ranks[i], ctx.ranks[j], size / n, phase=plan.phase("all-gather"), step=2)
         plan.depend(ag, ready[i])
     elif op == "broadcast":
         others = ctx.ranks[ctx.ranks != ctx.root]
@@ -632,7 +725,8 @@ def _hierarchical(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
     if any(len(h) != g for h in hosts) or g < 2 or len(hosts) < 2:
         raise InvalidArgumentError(
             "algorithm: hierarchical needs at least 2 hosts with the same number (>= 2) of ranks "
-            f"each; got hosts of sizes {sorted({len(h) for h in hosts})}")
+            f"each; got hosts of sizes {sorted({len(h) for h in hosts})}"
+        )
     H, n = len(hosts), len(ctx.ranks)
     grid = np.stack(hosts)  # H x g positions; column r = the host's r-th GPU (rail order)
     none = np.full_like(grid, -1)
@@ -641,14 +735,28 @@ def _hierarchical(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
         return _ring(plan, ctx, ctx.ranks, grid, none, phases, step_bytes, after)
 
     def inter(phases, step_bytes, after):  # one ring per rail across hosts, all rails at once
-        done = _ring(plan, ctx, ctx.ranks, grid.T, none.T,
-                     phases, step_bytes, None if after is None else after.transpose(1, 0, 2))
+        done = _ring(
+            plan,
+            ctx,
+            ctx.ranks,
+            grid.T,
+            none.T,
+            phases,
+            step_bytes,
+            None if after is None else after.transpose(1, 0, 2),
+        )
         return done.transpose(1, 0, 2)
 
     if op == "all_reduce":
         done = intra([("intra-host reduce-scatter (NVLink)", g - 1)], size / g, None)
-        done = inter([("inter-host reduce-scatter (per rail)", H - 1),
-                      ("inter-host all-gather (per rail)", H - 1)], size / n, done)
+        done = inter(
+            [
+                ("inter-host reduce-scatter (per rail)", H - 1),
+                ("inter-host all-gather (per rail)", H - 1),
+            ],
+            size / n,
+            done,
+        )
         intra([("intra-host all-gather (NVLink)", g - 1)], size / g, done)
     elif op == "reduce_scatter":
         done = intra([("intra-host reduce-scatter (NVLink)", g - 1)], size / g, None)
@@ -675,7 +783,9 @@ def _ring_collective(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
     _ring(plan, ctx, ctx.ranks, orders, vias, phases, chunk)
 
 
-def build_plan(ctx: _Ctx, op: str, algorithm: str, size: int) -> tuple[FlowSet, np.ndarray, np.ndarray, list[str]]:
+def build_plan(
+    ctx: _Ctx, op: str, algorithm: str, size: int
+) -> tuple[FlowSet, np.ndarray, np.ndarray, list[str]]:
     plan = _Plan()
     if algorithm == "ring":
         _ring_collective(plan, ctx, op, size)

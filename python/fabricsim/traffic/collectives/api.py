@@ -93,24 +93,34 @@ class CollectiveResult:
         np.maximum.at(ends, inv, self.flow_finish_s)
         nbytes = np.bincount(inv, weights=self.flow_bytes, minlength=len(uniq))
         for k, (p, s) in enumerate(uniq.tolist()):
-            out.append({"phase": self.phases[p].name, "step": s, "start_s": float(starts[k]),
-                        "end_s": float(ends[k]), "bytes": float(nbytes[k])})
+            out.append(
+                {
+                    "phase": self.phases[p].name,
+                    "step": s,
+                    "start_s": float(starts[k]),
+                    "end_s": float(ends[k]),
+                    "bytes": float(nbytes[k]),
+                }
+            )
         return out
 
     def __repr__(self) -> str:
         alts = ""
         if len(self.alternatives) > 1:
             alts = " (fastest of " + ", ".join(self.alternatives) + ")"
-        return (f"<CollectiveResult {self.op} {_human(self.size_bytes)} x{self.n_ranks} ranks, "
-                f"{self.algorithm}{alts}: {self.time_us:.2f} us, algbw {self.algbw_GBps:.2f} "
-                f"GB/s, busbw {self.busbw_GBps:.2f} GB/s>")
+        return (
+            f"<CollectiveResult {self.op} {_human(self.size_bytes)} x{self.n_ranks} ranks, "
+            f"{self.algorithm}{alts}: {self.time_us:.2f} us, algbw {self.algbw_GBps:.2f} "
+            f"GB/s, busbw {self.busbw_GBps:.2f} GB/s>"
+        )
 
     def _repr_html_(self) -> str:
         from fabricsim._display import html_table
 
         rows = [(p.name, p.start_s * 1e6, p.end_s * 1e6, p.flows, p.bytes) for p in self.phases]
-        return html_table(("phase", "start (us)", "end (us)", "flows", "bytes"), rows,
-                          caption=repr(self))
+        return html_table(
+            ("phase", "start (us)", "end (us)", "flows", "bytes"), rows, caption=repr(self)
+        )
 
     def to_pandas(self, what: str = "flows") -> Any:
         """A DataFrame: ``what="flows"`` (one row per flow: ``src``, ``dst`` labels, ``bytes``,
@@ -124,25 +134,38 @@ class CollectiveResult:
             return pd.DataFrame(self.steps())
         if what == "summary":
             d = self.as_dict()
-            return pd.DataFrame([{k: v for k, v in d.items()
-                                  if k not in ("phases", "bottlenecks")}])
+            return pd.DataFrame(
+                [{k: v for k, v in d.items() if k not in ("phases", "bottlenecks")}]
+            )
         fab = self.simulation.fabric
         label = (lambda i: fab.label(int(i))) if fab is not None else int
         names = [p.name for p in self.phases]
         phase_names = sorted(set(self.flow_phase.tolist()))
         name_of = {k: names[j] if j < len(names) else str(k) for j, k in enumerate(phase_names)}
-        return pd.DataFrame({
-            "src": [label(i) for i in self.flow_src], "dst": [label(i) for i in self.flow_dst],
-            "bytes": self.flow_bytes, "phase": [name_of[int(k)] for k in self.flow_phase],
-            "step": self.flow_step, "start_s": self.flow_start_s,
-            "finish_s": self.flow_finish_s}).rename_axis("flow")
+        return pd.DataFrame(
+            {
+                "src": [label(i) for i in self.flow_src],
+                "dst": [label(i) for i in self.flow_dst],
+                "bytes": self.flow_bytes,
+                "phase": [name_of[int(k)] for k in self.flow_phase],
+                "step": self.flow_step,
+                "start_s": self.flow_start_s,
+                "finish_s": self.flow_finish_s,
+            }
+        ).rename_axis("flow")
 
     def as_dict(self) -> dict:
         return {
-            "op": self.op, "algorithm": self.algorithm, "size_bytes": self.size_bytes,
-            "n_ranks": self.n_ranks, "channels": self.channels, "protocol": self.protocol,
-            "chunks": self.chunks, "time_s": self.time_s,
-            "algbw_GBps": self.algbw_GBps, "busbw_GBps": self.busbw_GBps,
+            "op": self.op,
+            "algorithm": self.algorithm,
+            "size_bytes": self.size_bytes,
+            "n_ranks": self.n_ranks,
+            "channels": self.channels,
+            "protocol": self.protocol,
+            "chunks": self.chunks,
+            "time_s": self.time_s,
+            "algbw_GBps": self.algbw_GBps,
+            "busbw_GBps": self.busbw_GBps,
             "phases": [p.__dict__ for p in self.phases],
             "bottlenecks": [dict(b, link=list(map(str, b["link"]))) for b in self.bottlenecks],
         }
@@ -160,7 +183,8 @@ def _resolve_ranks(fabric: Fabric, ranks: Any) -> tuple[np.ndarray, list[np.ndar
     bad = np.flatnonzero(roles != "gpu")
     if len(bad):
         raise InvalidArgumentError(
-            f"ranks: {labels[int(bad[0])]!r} is not a GPU (role {roles[int(bad[0])]!r})")
+            f"ranks: {labels[int(bad[0])]!r} is not a GPU (role {roles[int(bad[0])]!r})"
+        )
     if len(set(idx.tolist())) != len(idx):
         seen: set[int] = set()
         dup = None
@@ -206,7 +230,8 @@ class Collective:
     ``"auto"`` (NCCL's model picks it; Simple without a profile).
 
     >>> import fabricsim as fs
-    >>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=1))
+    >>> G = fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=1)
+    >>> fab = fs.Fabric.from_networkx(G)
     >>> res = fs.Collective("all_reduce", 1 << 30, algorithm="ring").run(fab)
     >>> round(res.busbw_GBps, 1)  # 400 Gb/s NICs, non-blocking: the NIC rate
     50.0
@@ -230,23 +255,30 @@ class Collective:
         if self.algorithm != "auto" and self.algorithm not in SUPPORTED[self.op]:
             raise InvalidArgumentError(
                 f"algorithm: {self.algorithm!r} does not build {self.op}; valid for {self.op}: "
-                f"{', '.join(('auto',) + SUPPORTED[self.op])}")
+                f"{', '.join(('auto',) + SUPPORTED[self.op])}"
+            )
         if self.max_flows is None:
             object.__setattr__(self, "max_flows", DEFAULT_MAX_FLOWS)
-        for what, v, lo in (("channels", self.channels, 1),
-                            ("pipeline_chunks", self.pipeline_chunks, 1),
-                            ("max_flows", self.max_flows, 1000)):
+        for what, v, lo in (
+            ("channels", self.channels, 1),
+            ("pipeline_chunks", self.pipeline_chunks, 1),
+            ("max_flows", self.max_flows, 1000),
+        ):
             if v is not None:
                 _validate.integer(what, v, minimum=lo)
         if self.ranks is not None and not isinstance(self.ranks, (list, tuple)):
             # a set or a generator: keep it as a tuple (indexable, and iterated only once)
-            object.__setattr__(self, "ranks",
-                               tuple(_validate.iterable("ranks", self.ranks, "GPU labels")))
+            object.__setattr__(
+                self, "ranks", tuple(_validate.iterable("ranks", self.ranks, "GPU labels"))
+            )
         if self.channels is not None and self.channels > 64:
-            raise InvalidArgumentError(f"channels: at most 64 (NCCL's MAXCHANNELS), got {self.channels}")
+            raise InvalidArgumentError(
+                f"channels: at most 64 (NCCL's MAXCHANNELS), got {self.channels}"
+            )
         if self.pipeline_chunks is not None and self.pipeline_chunks > MAX_USER_PIPELINE_CHUNKS:
             raise InvalidArgumentError(
-                f"pipeline_chunks: at most {MAX_USER_PIPELINE_CHUNKS}, got {self.pipeline_chunks}")
+                f"pipeline_chunks: at most {MAX_USER_PIPELINE_CHUNKS}, got {self.pipeline_chunks}"
+            )
 
     # -- what the model sees ------------------------------------------------------------------
     def _profile(self, fabric: Fabric) -> Any:
@@ -266,8 +298,17 @@ class Collective:
 
     def _context(self, setup: _Setup, algorithm: str, protocol: str) -> _Ctx:
         chunks = self.pipeline_chunks or _default_chunks(self.size_bytes)
-        ctx = _Ctx(setup.fabric, setup.ranks, setup.hosts, setup.channels, int(self.max_flows),
-                   int(chunks), setup.root, setup.node_host, protocol=protocol)
+        ctx = _Ctx(
+            setup.fabric,
+            setup.ranks,
+            setup.hosts,
+            setup.channels,
+            int(self.max_flows),
+            int(chunks),
+            setup.root,
+            setup.node_host,
+            protocol=protocol,
+        )
         # what one channel gets of a GPU's NVLink and of its host's NICs (fill times at scale)
         C = setup.channels
         ctx.intra_Bps = setup.intra_GBps * 1e9 / C
@@ -280,14 +321,16 @@ class Collective:
         if algorithm in ("nvls", "nvls_tree"):
             if protocol != "simple":
                 raise InvalidArgumentError(
-                    f"protocol: NCCL's model runs {algorithm} with 'simple' only, got {protocol!r}")
+                    f"protocol: NCCL's model runs {algorithm} with 'simple' only, got {protocol!r}"
+                )
             ctx.nvls_factor = setup.nvls_factor
         else:
             simple = tuner.bandwidth_GBps(self.op, model, "simple", hw, setup.channels)
             mine = tuner.bandwidth_GBps(self.op, model, protocol, hw, setup.channels)
             if mine <= 0:
                 raise InvalidArgumentError(
-                    f"protocol: NCCL's model does not run {algorithm} with {protocol!r}")
+                    f"protocol: NCCL's model does not run {algorithm} with {protocol!r}"
+                )
             ctx.wire_factor = simple / mine
         intra_us, inter_us = tuner.step_latencies_us(model, protocol, hw)
         base_us = tuner.base_latency_us(self.op, model, protocol, hw)
@@ -298,8 +341,13 @@ class Collective:
             else:
                 inter_us = 0.0
         plateau = 1.0
-        if (model == "ring" and protocol == "simple" and hw.n_nodes > 1 and self.op == "all_reduce"
-                and self.size_bytes / (setup.channels * hw.n_ranks) >= 64):
+        if (
+            model == "ring"
+            and protocol == "simple"
+            and hw.n_nodes > 1
+            and self.op == "all_reduce"
+            and self.size_bytes / (setup.channels * hw.n_ranks) >= 64
+        ):
             plateau = tuner.RING_PLATEAU.get(hw.arch, 1.4)
         if model == "ring" and not (self.op in ("broadcast", "reduce") and algorithm == "ring"):
             # Whole-step algorithms run in lockstep here (a step waits for the one before it on
@@ -336,10 +384,14 @@ class Collective:
         if setup.prof is None:
             return [(a, "simple") for a in usable if a not in ("nvls", "nvls_tree")]
         model_ok = tuner.allowed(self.op, setup.hardware)
-        ests = tuner.estimates(self.op, self.size_bytes, setup.hardware,
-                               channels=setup.channels,
-                               algorithms=tuple(a for a in usable if a in model_ok),
-                               protocols=self._protocols())
+        ests = tuner.estimates(
+            self.op,
+            self.size_bytes,
+            setup.hardware,
+            channels=setup.channels,
+            algorithms=tuple(a for a in usable if a in model_ok),
+            protocols=self._protocols(),
+        )
         short = tuner.shortlist(ests)
         out = [(e.algorithm, e.protocol) for e in short]
         if "hierarchical" in usable:  # outside NCCL's model: fabricsim's own estimate
@@ -358,13 +410,15 @@ class Collective:
         if setup.prof is None or algorithm in ("nvls", "nvls_tree", "hierarchical"):
             return "simple"
         model = algorithm if algorithm in tuner.MODEL_ALGORITHMS else "ring"
-        ests = tuner.estimates(self.op, self.size_bytes, setup.hardware, channels=setup.channels,
-                               algorithms=(model,))
+        ests = tuner.estimates(
+            self.op, self.size_bytes, setup.hardware, channels=setup.channels, algorithms=(model,)
+        )
         best = min(ests, key=lambda e: e.time_us, default=None)
         return "simple" if best is None else best.protocol
 
-    def plan(self, fabric: Fabric, algorithm: str | None = None, *,
-             protocol: str | None = None) -> FlowSet:
+    def plan(
+        self, fabric: Fabric, algorithm: str | None = None, *, protocol: str | None = None
+    ) -> FlowSet:
         """The flow DAG this collective becomes (node indices of ``fabric``), for
         ``algorithm`` (default: the first candidate) and ``protocol`` (default: the model's
         best for that algorithm)."""
@@ -377,14 +431,24 @@ class Collective:
         ctx = self._context(setup, algorithm, proto)
         _check_plan_memory(ctx, self.op, algorithm)
         fs_, phase, step, names = build_plan(ctx, self.op, algorithm, self.size_bytes)
-        fs_.meta.update(phase=phase, step=step, phase_names=names, algorithm=algorithm,
-                        protocol=proto)
+        fs_.meta.update(
+            phase=phase, step=step, phase_names=names, algorithm=algorithm, protocol=proto
+        )
         return fs_
 
-    def run(self, fabric: Fabric, *, routing: Routing = "ecmp", seed: int = 0, metric: Metric = "latency",
-            engine: Engine = "rust") -> CollectiveResult:
+    def run(
+        self,
+        fabric: Fabric,
+        *,
+        routing: Routing = "ecmp",
+        seed: int = 0,
+        metric: Metric = "latency",
+        engine: Engine = "rust",
+    ) -> CollectiveResult:
         if not isinstance(fabric, Fabric):
-            raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
+            raise InvalidTypeError(
+                f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}"
+            )
         _validate.choice("routing", routing, ROUTING_POLICIES)
         _validate.choice("metric", metric, METRICS)
         seed = _validate.seed(seed)
@@ -395,8 +459,17 @@ class Collective:
             _check_plan_memory(ctx, self.op, algo)
             fs_, phase, step, names = build_plan(ctx, self.op, algo, self.size_bytes)
             sim = run_flowset(fabric, fs_, routing=routing, seed=seed, metric=metric, engine=engine)
-            results[algo] = _result(self, fabric, ctx, _validate.choice("algorithm", algo,
-                                    ALGORITHMS), fs_, phase, step, names, sim)
+            results[algo] = _result(
+                self,
+                fabric,
+                ctx,
+                _validate.choice("algorithm", algo, ALGORITHMS),
+                fs_,
+                phase,
+                step,
+                names,
+                sim,
+            )
         best = min(results.values(), key=lambda r: r.time_s)
         if len(results) > 1:
             alts = {a: r.time_s for a, r in results.items()}
@@ -419,8 +492,15 @@ class _Setup:
     """What every candidate of one run shares: ranks, hosts, channels, the profile and the
     hardware summary NCCL's model needs (computed once)."""
 
-    def __init__(self, fabric: Fabric, ranks: np.ndarray, hosts: list[np.ndarray], channels: int,
-                 root: int, prof: Any) -> None:
+    def __init__(
+        self,
+        fabric: Fabric,
+        ranks: np.ndarray,
+        hosts: list[np.ndarray],
+        channels: int,
+        root: int,
+        prof: Any,
+    ) -> None:
         self.fabric, self.ranks, self.hosts, self.channels = fabric, ranks, hosts, channels
         self.root, self.prof = root, prof
         self.node_host = _node_hosts(fabric)
@@ -461,15 +541,21 @@ class _Setup:
             if nvls and intra > 0 and algbw:
                 self.nvls_factor = max(1.0, intra / float(algbw))
             self._hw = tuner.Hardware(
-                n_ranks=len(self.ranks), n_nodes=H, intra_GBps=self.intra_GBps,
-                inter_GBps=inter, nics_per_node=nics,
-                arch=getattr(prof, "nccl_arch", "hopper"), nvls=nvls,
-                intra="nvlink" if intra > 0 else "pci")
+                n_ranks=len(self.ranks),
+                n_nodes=H,
+                intra_GBps=self.intra_GBps,
+                inter_GBps=inter,
+                nics_per_node=nics,
+                arch=getattr(prof, "nccl_arch", "hopper"),
+                nvls=nvls,
+                intra="nvlink" if intra > 0 else "pci",
+            )
         wi = wn = 0.0
         first = hosts[0]
         if len(first) > 1:
-            wi = fab.distance(fab.label(int(self.ranks[first[0]])),
-                              fab.label(int(self.ranks[first[1]])))
+            wi = fab.distance(
+                fab.label(int(self.ranks[first[0]])), fab.label(int(self.ranks[first[1]]))
+            )
         if H > 1:
             wn = fab.distance(fab.label(r0), fab.label(int(self.ranks[hosts[1][0]])))
         self.wire_us = (wi if math.isfinite(wi) else 0.0, wn if math.isfinite(wn) else 0.0)
@@ -479,7 +565,9 @@ class _Setup:
             from fabricsim.traffic.collectives.algorithms import _host_switch
 
             ctx = _Ctx(self.fabric, self.ranks, self.hosts, 1, 1000, 1, self.root, self.node_host)
-            self._switch[i] = len(self.hosts[i]) > 1 and _host_switch(ctx, self.hosts[i]) is not None
+            self._switch[i] = (
+                len(self.hosts[i]) > 1 and _host_switch(ctx, self.hosts[i]) is not None
+            )
         return self._switch[i]
 
     def can_run(self, algo: str, op: str) -> bool:
@@ -502,8 +590,13 @@ def _node_hosts(fabric: Fabric) -> np.ndarray:
     if cached is None:
         ids: dict = {}
         g = fabric.graph
-        cached = np.array([ids.setdefault(h, len(ids)) if (h := g.nodes[v].get("host")) is not None
-                           else -1 for v in fabric.nodes], dtype=np.int64)
+        cached = np.array(
+            [
+                ids.setdefault(h, len(ids)) if (h := g.nodes[v].get("host")) is not None else -1
+                for v in fabric.nodes
+            ],
+            dtype=np.int64,
+        )
         fabric._fs_node_hosts = cached  # type: ignore[attr-defined]
     return cached
 
@@ -530,14 +623,24 @@ def _check_plan_memory(ctx: _Ctx, op: str, algorithm: str) -> None:
         return
     phases = 2 if op == "all_reduce" else 1
     flows = phases * n * (n - 1)
-    _memory.check(flows * PLAN_BYTES_PER_FLOW,
-                  f"planning a {algorithm} {op} over {n:,} ranks ({flows:,} flows)",
-                  "use fewer ranks, or another algorithm (ring, hierarchical) where the op "
-                  "has one")
+    _memory.check(
+        flows * PLAN_BYTES_PER_FLOW,
+        f"planning a {algorithm} {op} over {n:,} ranks ({flows:,} flows)",
+        "use fewer ranks, or another algorithm (ring, hierarchical) where the op has one",
+    )
 
 
-def _result(coll: Collective, fabric: Fabric, ctx: _Ctx, algo: Algorithm, fs_: FlowSet, phase, step,
-            names, sim: SimulationResult) -> CollectiveResult:
+def _result(
+    coll: Collective,
+    fabric: Fabric,
+    ctx: _Ctx,
+    algo: Algorithm,
+    fs_: FlowSet,
+    phase,
+    step,
+    names,
+    sim: SimulationResult,
+) -> CollectiveResult:
     n = len(ctx.ranks)
     t = sim.makespan_s
     algbw = coll.size_bytes / t / 1e9 if t > 0 else math.inf
@@ -546,29 +649,53 @@ def _result(coll: Collective, fabric: Fabric, ctx: _Ctx, algo: Algorithm, fs_: F
         m = phase == p
         if not m.any():
             continue
-        phases.append(PhaseTiming(name, float(sim.start_s[m].min()), float(sim.finish_s[m].max()),
-                                  int(m.sum()), float(fs_.size_bytes[m].sum())))
+        phases.append(
+            PhaseTiming(
+                name,
+                float(sim.start_s[m].min()),
+                float(sim.finish_s[m].max()),
+                int(m.sum()),
+                float(fs_.size_bytes[m].sum()),
+            )
+        )
     cap = fabric.usable_Bps
     mean_util = sim.link_bytes / (cap * t) if t > 0 else np.zeros_like(cap)
     order = np.argsort(-mean_util, kind="stable")[:5]
     kinds = fabric.compiled.kind
     bottlenecks = tuple(
-        {"link": fabric.link(int(lid)), "kind": kinds[int(fabric.compiled.link_edge[lid])],
-         "mean_utilization": float(mean_util[lid]),
-         "peak_utilization": float(sim.link_peak_utilization[lid]),
-         "bytes": float(sim.link_bytes[lid])}
-        for lid in order if sim.link_bytes[lid] > 0
+        {
+            "link": fabric.link(int(lid)),
+            "kind": kinds[int(fabric.compiled.link_edge[lid])],
+            "mean_utilization": float(mean_util[lid]),
+            "peak_utilization": float(sim.link_peak_utilization[lid]),
+            "bytes": float(sim.link_bytes[lid]),
+        }
+        for lid in order
+        if sim.link_bytes[lid] > 0
     )
     # only these algorithms split the data over channels; the others run one connection per
     # pair of ranks, so they report the one channel they use
     channels = ctx.channels if algo in ("ring", "tree", "nvls", "nvls_tree") else 1
     return CollectiveResult(
-        op=coll.op, algorithm=algo, size_bytes=coll.size_bytes, n_ranks=n, channels=channels,
-        protocol=ctx.protocol, chunks=ctx.chunks_used or None,
-        time_s=t, algbw_GBps=algbw, busbw_GBps=algbw * BUSBW_FACTOR[coll.op](n),
-        phases=tuple(phases), bottlenecks=bottlenecks,
-        flow_src=fs_.src, flow_dst=fs_.dst, flow_bytes=fs_.size_bytes,
-        flow_start_s=sim.start_s, flow_finish_s=sim.finish_s, flow_phase=phase, flow_step=step,
+        op=coll.op,
+        algorithm=algo,
+        size_bytes=coll.size_bytes,
+        n_ranks=n,
+        channels=channels,
+        protocol=ctx.protocol,
+        chunks=ctx.chunks_used or None,
+        time_s=t,
+        algbw_GBps=algbw,
+        busbw_GBps=algbw * BUSBW_FACTOR[coll.op](n),
+        phases=tuple(phases),
+        bottlenecks=bottlenecks,
+        flow_src=fs_.src,
+        flow_dst=fs_.dst,
+        flow_bytes=fs_.size_bytes,
+        flow_start_s=sim.start_s,
+        flow_finish_s=sim.finish_s,
+        flow_phase=phase,
+        flow_step=step,
         simulation=sim,
     )
 
@@ -594,19 +721,31 @@ def collective(
     ``ranks`` (GPU labels; default every GPU) with ``algorithm`` (``"auto"`` picks the fastest).
 
     >>> import fabricsim as fs
-    >>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=4, gpus_per_host=1))
+    >>> G = fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=4, gpus_per_host=1)
+    >>> fab = fs.Fabric.from_networkx(G)
     >>> r = fs.collective(fab, "all_gather", 1 << 30, algorithm="ring")
     >>> r.algorithm, round(r.busbw_GBps)  # 400 Gb/s NICs: 50 GB/s less the per-step latency
     ('ring', 50)
     """
-    return Collective(op, size_bytes, ranks, algorithm, channels, profile, pipeline_chunks,
-                      max_flows, protocol).run(fabric, routing=routing, seed=seed, metric=metric, engine=engine)
+    return Collective(
+        op, size_bytes, ranks, algorithm, channels, profile, pipeline_chunks, max_flows, protocol
+    ).run(fabric, routing=routing, seed=seed, metric=metric, engine=engine)
 
 
 #: nccl-tests' ``-d`` data types and their sizes in bytes (nccl-tests src/common.cu,
 #: ``test_typenames``; bfloat16 from NCCL 2.10).
-DATATYPES: dict[str, int] = {"int8": 1, "uint8": 1, "int32": 4, "uint32": 4, "int64": 8,
-                             "uint64": 8, "half": 2, "float": 4, "double": 8, "bfloat16": 2}
+DATATYPES: dict[str, int] = {
+    "int8": 1,
+    "uint8": 1,
+    "int32": 4,
+    "uint32": 4,
+    "int64": 8,
+    "uint64": 8,
+    "half": 2,
+    "float": 4,
+    "double": 8,
+    "bfloat16": 2,
+}
 #: Ops nccl-tests prints a reduction operator for (``redop`` column; the others say ``none``).
 REDUCING_OPS = ("all_reduce", "reduce_scatter", "reduce")
 #: Ops with a root (nccl-tests prints the root rank; the others print -1).
@@ -663,12 +802,23 @@ class SizeSweep(Sequence):
         """One dict per size: the nccl-tests columns plus the algorithm fabricsim ran."""
         redop = "sum" if self.op in REDUCING_OPS else "none"
         root = 0 if self.op in ROOTED_OPS else -1
-        return [{"size_bytes": r.size_bytes,
-                 "count": _count(self.op, r.size_bytes, self.n_ranks, self.word_bytes),
-                 "type": self.datatype, "redop": redop, "root": root, "time_us": r.time_us,
-                 "algbw_GBps": r.algbw_GBps, "busbw_GBps": r.busbw_GBps,
-                 "algorithm": r.algorithm, "op": r.op, "n_ranks": r.n_ranks,
-                 "channels": r.channels} for r in self.results]
+        return [
+            {
+                "size_bytes": r.size_bytes,
+                "count": _count(self.op, r.size_bytes, self.n_ranks, self.word_bytes),
+                "type": self.datatype,
+                "redop": redop,
+                "root": root,
+                "time_us": r.time_us,
+                "algbw_GBps": r.algbw_GBps,
+                "busbw_GBps": r.busbw_GBps,
+                "algorithm": r.algorithm,
+                "op": r.op,
+                "n_ranks": r.n_ranks,
+                "channels": r.channels,
+            }
+            for r in self.results
+        ]
 
     def table(self, *, title: str | None = None) -> str:
         """The sweep in nccl-tests' layout (src/common.cu of NVIDIA/nccl-tests): size, count,
@@ -676,25 +826,75 @@ class SizeSweep(Sequence):
         the ``# Avg bus bandwidth`` footer, so nccl-tests log parsers read it. The model does
         not tell in-place from out-of-place (both columns show the same run) and checks no
         data, so ``#wrong`` is ``N/A`` (what nccl-tests prints with ``-c 0``)."""
-        head = title if title is not None else (
-            f"# fabricsim {self.op}: {self.n_ranks} ranks, algorithm {self.algorithm}, "
-            f"routing {self.routing}, seed {self.seed}")
+        head = (
+            title
+            if title is not None
+            else (
+                f"# fabricsim {self.op}: {self.n_ranks} ranks, algorithm {self.algorithm}, "
+                f"routing {self.routing}, seed {self.seed}"
+            )
+        )
         lines = [head, "#"] if head else []
         # The format strings of nccl-tests' Reporter (src/common.cu), kept as printf formats.
-        lines.append("# %10s  %12s  %8s  %6s  %6s           out-of-place                       "  # noqa: UP031
-                     "in-place          " % ("", "", "", "", ""))
-        lines.append("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s %6s  %7s  %6s  %6s %6s" % (  # noqa: UP031
-            "size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong",
-            "time", "algbw", "busbw", "#wrong"))
-        lines.append("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %5s  %7s  %6s  %6s  %5s" % (  # noqa: UP031
-            "(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)",
-            "(GB/s)", ""))
+        lines.append(
+            "# %10s  %12s  %8s  %6s  %6s           out-of-place                       "  # noqa: UP031
+            "in-place          " % ("", "", "", "", "")
+        )
+        lines.append(
+            "# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s %6s  %7s  %6s  %6s %6s"  # noqa: UP031 (nccl-tests' printf layout)
+            % (  # noqa: UP031
+                "size",
+                "count",
+                "type",
+                "redop",
+                "root",
+                "time",
+                "algbw",
+                "busbw",
+                "#wrong",
+                "time",
+                "algbw",
+                "busbw",
+                "#wrong",
+            )
+        )
+        lines.append(
+            "# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %5s  %7s  %6s  %6s  %5s"  # noqa: UP031 (nccl-tests' printf layout)
+            % (  # noqa: UP031
+                "(B)",
+                "(elements)",
+                "",
+                "",
+                "",
+                "(us)",
+                "(GB/s)",
+                "(GB/s)",
+                "",
+                "(us)",
+                "(GB/s)",
+                "(GB/s)",
+                "",
+            )
+        )
         for row in self.rows():
             one = "  %7s  %6.2f  %6.2f  %5s" % (  # noqa: UP031
-                _nccl_time(row["time_us"]), row["algbw_GBps"], row["busbw_GBps"], "N/A")
-            lines.append("%12li  %12li  %8s  %6s  %6i" % (  # noqa: UP031
-                row["size_bytes"], row["count"], row["type"], row["redop"], row["root"])
-                + one + one)
+                _nccl_time(row["time_us"]),
+                row["algbw_GBps"],
+                row["busbw_GBps"],
+                "N/A",
+            )
+            lines.append(
+                "%12li  %12li  %8s  %6s  %6i"  # noqa: UP031 (nccl-tests' printf layout)
+                % (  # noqa: UP031
+                    row["size_bytes"],
+                    row["count"],
+                    row["type"],
+                    row["redop"],
+                    row["root"],
+                )
+                + one
+                + one
+            )
         lines.append(f"# Avg bus bandwidth    : {self.avg_busbw_GBps:g} ")
         lines.append("#")
         return "\n".join(lines)
@@ -714,8 +914,12 @@ class SizeSweep(Sequence):
 
         fig, (a,) = axes(ax)
         rows = self.rows()
-        a.plot([r["size_bytes"] for r in rows], [r["busbw_GBps"] for r in rows], marker="o",
-               label=f"fabricsim {self.op}")
+        a.plot(
+            [r["size_bytes"] for r in rows],
+            [r["busbw_GBps"] for r in rows],
+            marker="o",
+            label=f"fabricsim {self.op}",
+        )
         a.set_xscale("log", base=2)
         a.set_xlabel("size (bytes)")
         a.set_ylabel("bus bandwidth (GB/s)")
@@ -728,17 +932,36 @@ class SizeSweep(Sequence):
         if not self.results:
             return f"<SizeSweep {self.op}: no sizes>"
         lo, hi = self.results[0].size_bytes, self.results[-1].size_bytes
-        return (f"<SizeSweep {self.op} x{self.n_ranks} ranks: {len(self)} sizes "
-                f"{_human(lo)}..{_human(hi)}, peak busbw "
-                f"{max(r.busbw_GBps for r in self.results):.1f} GB/s>")
+        return (
+            f"<SizeSweep {self.op} x{self.n_ranks} ranks: {len(self)} sizes "
+            f"{_human(lo)}..{_human(hi)}, peak busbw "
+            f"{max(r.busbw_GBps for r in self.results):.1f} GB/s>"
+        )
 
     def _repr_html_(self) -> str:
         from fabricsim._display import html_table
 
-        cols = ("size (B)", "count", "type", "algorithm", "time (us)", "algbw (GB/s)",
-                "busbw (GB/s)")
-        rows = [(r["size_bytes"], r["count"], r["type"], r["algorithm"], r["time_us"],
-                 r["algbw_GBps"], r["busbw_GBps"]) for r in self.rows()]
+        cols = (
+            "size (B)",
+            "count",
+            "type",
+            "algorithm",
+            "time (us)",
+            "algbw (GB/s)",
+            "busbw (GB/s)",
+        )
+        rows = [
+            (
+                r["size_bytes"],
+                r["count"],
+                r["type"],
+                r["algorithm"],
+                r["time_us"],
+                r["algbw_GBps"],
+                r["busbw_GBps"],
+            )
+            for r in self.rows()
+        ]
         return html_table(cols, rows, caption=repr(self))
 
 
@@ -777,7 +1000,8 @@ def sweep_sizes(
     each row appears as its size finishes. ``progress=True`` shows a progress bar.
 
     >>> import fabricsim as fs
-    >>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=4, gpus_per_host=1))
+    >>> G = fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=4, gpus_per_host=1)
+    >>> fab = fs.Fabric.from_networkx(G)
     >>> sweep = fs.sweep_sizes(fab, "all_gather", min_bytes="1M", max_bytes="4M")
     >>> [r.size_bytes for r in sweep], sweep[0].op
     ([1048576, 2097152, 4194304], 'all_gather')
@@ -789,16 +1013,19 @@ def sweep_sizes(
     step_factor = _validate.integer("step_factor", step_factor, minimum=2)
     if dtype_bytes is not None:
         if isinstance(dtype_bytes, bool) or dtype_bytes not in (1, 2, 4, 8):
-            raise InvalidArgumentError(f"dtype_bytes: must be one of 1, 2, 4, 8, got "
-                                       f"{dtype_bytes!r}")
+            raise InvalidArgumentError(
+                f"dtype_bytes: must be one of 1, 2, 4, 8, got {dtype_bytes!r}"
+            )
         by_size: dict[int, Datatype] = {1: "int8", 2: "half", 4: "float", 8: "double"}
         datatype = by_size[dtype_bytes]
     _validate.choice("datatype", datatype, DATATYPES)
     _validate.choice("routing", routing, ROUTING_POLICIES)
     seed = _validate.seed(seed)
     if file is not None and file is not False and not hasattr(file, "write"):
-        raise InvalidTypeError(f"file: expected a stream with write() (e.g. sys.stdout) or None, "
-                               f"got {type(file).__name__}")
+        raise InvalidTypeError(
+            f"file: expected a stream with write() (e.g. sys.stdout) or None, "
+            f"got {type(file).__name__}"
+        )
     if not isinstance(fabric, Fabric):
         raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
     if ranks is not None:

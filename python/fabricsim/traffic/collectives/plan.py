@@ -21,10 +21,24 @@ from fabricsim.fabric.compiled import Fabric
 from fabricsim.traffic.flows import FlowSet
 from fabricsim.types import Algorithm, Op
 
-OPS: tuple[Op, ...] = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "reduce",
-       "send_recv")
+OPS: tuple[Op, ...] = (
+    "all_reduce",
+    "all_gather",
+    "reduce_scatter",
+    "all_to_all",
+    "broadcast",
+    "reduce",
+    "send_recv",
+)
 ALGORITHMS: tuple[Algorithm, ...] = (
-    "auto", "ring", "tree", "halving_doubling", "direct", "pairwise", "hierarchical", "nvls",
+    "auto",
+    "ring",
+    "tree",
+    "halving_doubling",
+    "direct",
+    "pairwise",
+    "hierarchical",
+    "nvls",
     "nvls_tree",
 )
 
@@ -41,8 +55,15 @@ BUSBW_FACTOR = {
 
 #: Which algorithms build each op.
 SUPPORTED = {
-    "all_reduce": ("ring", "tree", "halving_doubling", "direct", "hierarchical", "nvls",
-                   "nvls_tree"),
+    "all_reduce": (
+        "ring",
+        "tree",
+        "halving_doubling",
+        "direct",
+        "hierarchical",
+        "nvls",
+        "nvls_tree",
+    ),
     "all_gather": ("ring", "halving_doubling", "direct", "hierarchical"),
     "reduce_scatter": ("ring", "halving_doubling", "direct", "hierarchical"),
     "all_to_all": ("direct", "pairwise"),
@@ -74,8 +95,14 @@ def normalize_op(op: Any) -> Op:
     if not isinstance(op, str):
         raise InvalidTypeError(f"op: expected a string, got {op!r}")
     key = op.strip().lower().replace("-", "_").replace(" ", "_")
-    key = {"allreduce": "all_reduce", "allgather": "all_gather", "reducescatter": "reduce_scatter",
-           "alltoall": "all_to_all", "sendrecv": "send_recv", "bcast": "broadcast"}.get(key, key)
+    key = {
+        "allreduce": "all_reduce",
+        "allgather": "all_gather",
+        "reducescatter": "reduce_scatter",
+        "alltoall": "all_to_all",
+        "sendrecv": "send_recv",
+        "bcast": "broadcast",
+    }.get(key, key)
     return _validate.choice("op", key, OPS)
 
 
@@ -106,8 +133,20 @@ class _Plan:
         self.phase_names.append(name)
         return len(self.phase_names) - 1
 
-    def add(self, src, dst, size, *, phase: int, step, via=None, delay=0.0, scale=1.0,
-            conn=None, pay=1.0) -> np.ndarray:
+    def add(
+        self,
+        src,
+        dst,
+        size,
+        *,
+        phase: int,
+        step,
+        via=None,
+        delay=0.0,
+        scale=1.0,
+        conn=None,
+        pay=1.0,
+    ) -> np.ndarray:
         """Flows ``src -> dst`` of ``size`` bytes. ``pay``: how many step latencies of the
         protocol model the flow pays before it starts (a merged ring flow pays one per step it
         stands for; in a pipeline only the first chunk on each hop pays)."""
@@ -122,18 +161,20 @@ class _Plan:
                 return a.reshape(-1).copy()
             return np.broadcast_to(a, (k,)).copy()
 
-        self.blocks.append({
-            "src": src,
-            "dst": full(dst, np.int64),
-            "size": full(size, np.float64),
-            "via": full(-1 if via is None else via, np.int64),
-            "delay": full(delay, np.float64),
-            "scale": full(scale, np.float64),
-            "phase": full(phase, np.int64),
-            "step": full(step, np.int64),
-            "conn": self.conns(k) if conn is None else full(conn, np.int64),
-            "pay": full(pay, np.float64),
-        })
+        self.blocks.append(
+            {
+                "src": src,
+                "dst": full(dst, np.int64),
+                "size": full(size, np.float64),
+                "via": full(-1 if via is None else via, np.int64),
+                "delay": full(delay, np.float64),
+                "scale": full(scale, np.float64),
+                "phase": full(phase, np.int64),
+                "step": full(step, np.int64),
+                "conn": self.conns(k) if conn is None else full(conn, np.int64),
+                "pay": full(pay, np.float64),
+            }
+        )
         self.n += k
         return ids
 
@@ -155,8 +196,9 @@ class _Plan:
             host = ctx.node_host
             hs, hd = host[cat["src"]], host[cat["dst"]]
             intra = (hs == hd) & (hs >= 0)
-            cat["delay"] = cat["delay"] + cat["pay"] * np.where(intra, ctx.step_intra_s,
-                                                                ctx.step_inter_s)
+            cat["delay"] = cat["delay"] + cat["pay"] * np.where(
+                intra, ctx.step_intra_s, ctx.step_inter_s
+            )
         if self.dep_succ:
             # One sort of a combined (successor, predecessor) key groups and dedups the edges.
             key = np.concatenate(self.dep_succ).astype(np.int64) * n + np.concatenate(self.dep_pred)
@@ -165,7 +207,9 @@ class _Plan:
             keep[1:] = key[1:] != key[:-1]
             key = key[keep]
             succ, pred = np.divmod(key, n)
-            dep_ptr = np.concatenate([[0], np.cumsum(np.bincount(succ, minlength=n))]).astype(np.int64)
+            dep_ptr = np.concatenate([[0], np.cumsum(np.bincount(succ, minlength=n))]).astype(
+                np.int64
+            )
             dep_idx = pred
         else:
             dep_ptr, dep_idx = np.zeros(n + 1, np.int64), np.zeros(0, np.int64)
@@ -173,9 +217,15 @@ class _Plan:
             first = dep_ptr[1:] == dep_ptr[:-1]
             cat["delay"] = cat["delay"] + np.where(first, ctx.base_s, 0.0)
         fs_ = FlowSet(
-            src=cat["src"], dst=cat["dst"], size_bytes=cat["size"],
-            release_s=np.zeros(n), delay_s=cat["delay"], dep_ptr=dep_ptr, dep_idx=dep_idx,
-            via=cat["via"], flow_key=cat["conn"].astype(np.uint64),
+            src=cat["src"],
+            dst=cat["dst"],
+            size_bytes=cat["size"],
+            release_s=np.zeros(n),
+            delay_s=cat["delay"],
+            dep_ptr=dep_ptr,
+            dep_idx=dep_idx,
+            via=cat["via"],
+            flow_key=cat["conn"].astype(np.uint64),
             latency_scale=cat["scale"],
         )
         return fs_, cat["phase"], cat["step"]

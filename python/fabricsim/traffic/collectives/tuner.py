@@ -39,8 +39,10 @@ import math
 from dataclasses import dataclass
 
 #: The NCCL source modelled here.
-NCCL_SOURCE = ("NVIDIA/nccl src/graph/tuning.cc at commit b6475625 (the 2.20/2.21 line: "
-               "NVLS, NVLS-tree, CollNet Direct/Chain, MNNVL, getNetOverhead)")
+NCCL_SOURCE = (
+    "NVIDIA/nccl src/graph/tuning.cc at commit b6475625 (the 2.20/2.21 line: "
+    "NVLS, NVLS-tree, CollNet Direct/Chain, MNNVL, getNetOverhead)"
+)
 
 PROTOCOLS = ("ll", "ll128", "simple")
 #: NCCL algorithms this model covers (CollNet needs SHARP switches: not modelled).
@@ -55,32 +57,118 @@ BASE_LAT_US = {
 }
 # tuning.cc hwLat[hw][a][p] (µs per step), hw = NVLink, PCI, network.
 HW_LAT_US = {
-    "nvlink": {"tree": (0.6, 1.25, 28.0), "ring": (0.6, 1.9, 3.4),
-               "nvls": (0.0, 0.0, 23.0), "nvls_tree": (0.0, 0.0, 23.0)},
-    "pci": {"tree": (1.0, 1.9, 28.0), "ring": (1.0, 2.5, 5.7),
-            "nvls": (0.0, 0.0, 0.0), "nvls_tree": (0.0, 0.0, 0.0)},
-    "net": {"tree": (5.0, 8.5, 28.0), "ring": (2.7, 4.0, 14.0),
-            "nvls": (0.0, 0.0, 18.0), "nvls_tree": (0.0, 0.0, 14.0)},
+    "nvlink": {
+        "tree": (0.6, 1.25, 28.0),
+        "ring": (0.6, 1.9, 3.4),
+        "nvls": (0.0, 0.0, 23.0),
+        "nvls_tree": (0.0, 0.0, 23.0),
+    },
+    "pci": {
+        "tree": (1.0, 1.9, 28.0),
+        "ring": (1.0, 2.5, 5.7),
+        "nvls": (0.0, 0.0, 0.0),
+        "nvls_tree": (0.0, 0.0, 0.0),
+    },
+    "net": {
+        "tree": (5.0, 8.5, 28.0),
+        "ring": (2.7, 4.0, 14.0),
+        "nvls": (0.0, 0.0, 18.0),
+        "nvls_tree": (0.0, 0.0, 14.0),
+    },
 }
 # tuning.cc llMaxBws[index1][index2] (GB/s); index1 = GPU generation on one node, CPU vendor
 # (Intel row 0) across nodes; index2 = nodes 1 / 2 / more.
-LL_MAX_BWS = {"volta": (39.0, 39.0, 20.4), "ampere": (87.7, 22.5, 19.0),
-              "hopper": (87.7, 22.5, 19.0)}
+LL_MAX_BWS = {
+    "volta": (39.0, 39.0, 20.4),
+    "ampere": (87.7, 22.5, 19.0),
+    "hopper": (87.7, 22.5, 19.0),
+}
 LL_MAX_BWS_MULTINODE_INTEL = (39.0, 39.0, 20.4)
 # tuning.cc per-channel caps (GB/s) by generation, nodes 1 / 2 / more.
 PER_CH_MAX_RING_LL128 = {"volta": (20.0,) * 3, "ampere": (20.0,) * 3, "hopper": (36.7,) * 3}
-PER_CH_MAX_TREE_LL128 = {"volta": (20.0,) * 3, "ampere": (20.0,) * 3,
-                         "hopper": (36.7, 36.7, 29.0)}
-PER_CH_MAX_TREE = {"volta": (26.5, 18.5, 10.0), "ampere": (24.0, 23.6, 17.8),
-                   "hopper": (38.7, 41.4, 36.0)}
+PER_CH_MAX_TREE_LL128 = {"volta": (20.0,) * 3, "ampere": (20.0,) * 3, "hopper": (36.7, 36.7, 29.0)}
+PER_CH_MAX_TREE = {
+    "volta": (26.5, 18.5, 10.0),
+    "ampere": (24.0, 23.6, 17.8),
+    "hopper": (38.7, 41.4, 36.0),
+}
 # tuning.cc treeCorrectionFactor[p][log2(bytes / 64)], powers of two 64 B .. 256 MB.
 TREE_CORRECTION = {
-    "ll": (1.0, 1.0, 1.0, 1.0, .9, .8, .7, .7, .7, .7, .6, .5, .4, .4, .5, .6, .7, .8, .9, 1.0,
-           1.0, 1.0, 1.0),
-    "ll128": (1.0, 1.0, 1.0, 1.0, 1.0, .9, .8, .8, .8, .7, .6, .6, .6, .6, .6, .6, .8, .9, .9,
-              .9, .9, 1.0, 1.0),
-    "simple": (.9, .9, .9, .9, .9, .9, .9, .8, .7, .6, .6, .5, .5, .5, .5, .6, .7, .8, .7, .7,
-               .8, .9, .9),
+    "ll": (
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        0.9,
+        0.8,
+        0.7,
+        0.7,
+        0.7,
+        0.7,
+        0.6,
+        0.5,
+        0.4,
+        0.4,
+        0.5,
+        0.6,
+        0.7,
+        0.8,
+        0.9,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    ),
+    "ll128": (
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        0.9,
+        0.8,
+        0.8,
+        0.8,
+        0.7,
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+        0.8,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        1.0,
+        1.0,
+    ),
+    "simple": (
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.8,
+        0.7,
+        0.6,
+        0.6,
+        0.5,
+        0.5,
+        0.5,
+        0.5,
+        0.6,
+        0.7,
+        0.8,
+        0.7,
+        0.7,
+        0.8,
+        0.9,
+        0.9,
+    ),
 }
 #: tuning.cc getNetOverhead: 1 µs per network post on x86 Intel (2 on AMD); x3 for Simple.
 NET_OVERHEAD_US = 1.0
@@ -178,8 +266,10 @@ def bandwidth_GBps(op: str, algorithm: str, protocol: str, hw: Hardware, channel
         if p == "ll":
             bus = min(bus / 3.8, ll_max)
         if p == "ll128":
-            bus = min(bus * (7.0 / 9.0 if nodes == 1 else 120.0 / 128.0),
-                      C * PER_CH_MAX_TREE_LL128[arch][idx2])
+            bus = min(
+                bus * (7.0 / 9.0 if nodes == 1 else 120.0 / 128.0),
+                C * PER_CH_MAX_TREE_LL128[arch][idx2],
+            )
     nsteps, _ = _nsteps(op, n, nodes)
     if a == "ring":
         ratio = n / nsteps
@@ -232,8 +322,9 @@ def base_latency_us(op: str, algorithm: str, protocol: str, hw: Hardware) -> flo
     return BASE_LAT_US[a][i]
 
 
-def estimate(op: str, size_bytes: int, algorithm: str, protocol: str, hw: Hardware,
-             channels: int) -> Estimate | None:
+def estimate(
+    op: str, size_bytes: int, algorithm: str, protocol: str, hw: Hardware, channels: int
+) -> Estimate | None:
     """ncclTopoGetAlgoTime for one choice; None when the model does not allow it."""
     bw = bandwidth_GBps(op, algorithm, protocol, hw, channels)
     if bw <= 0:
@@ -242,15 +333,26 @@ def estimate(op: str, size_bytes: int, algorithm: str, protocol: str, hw: Hardwa
     log_size = int(math.floor(math.log2(max(1, size_bytes >> 6)))) if size_bytes >= 64 else 0
     if algorithm == "tree" and log_size < len(TREE_CORRECTION[protocol]):
         bw *= TREE_CORRECTION[protocol][log_size]
-    if (algorithm == "ring" and protocol == "simple" and hw.n_nodes > 1 and op == "all_reduce"
-            and size_bytes / (channels * hw.n_ranks) >= 64):
+    if (
+        algorithm == "ring"
+        and protocol == "simple"
+        and hw.n_nodes > 1
+        and op == "all_reduce"
+        and size_bytes / (channels * hw.n_ranks) >= 64
+    ):
         lat *= RING_PLATEAU.get(hw.arch, 1.4)
     return Estimate(algorithm, protocol, int(channels), lat, bw, lat + size_bytes / (1000.0 * bw))
 
 
-def estimates(op: str, size_bytes: int, hw: Hardware, *, channels: int,
-              algorithms: tuple[str, ...] | None = None,
-              protocols: tuple[str, ...] = PROTOCOLS) -> list[Estimate]:
+def estimates(
+    op: str,
+    size_bytes: int,
+    hw: Hardware,
+    *,
+    channels: int,
+    algorithms: tuple[str, ...] | None = None,
+    protocols: tuple[str, ...] = PROTOCOLS,
+) -> list[Estimate]:
     """The model over (algorithm, protocol, channels): every allowed algorithm and protocol
     at 1, 2, 4, ... up to ``channels`` channels (NCCL scales bandwidth by the channels used)."""
     algos = allowed(op, hw) if algorithms is None else algorithms
@@ -283,8 +385,11 @@ def hierarchical_estimate(op: str, size_bytes: int, hw: Hardware) -> Estimate | 
     intra, inter = step_latencies_us("ring", "simple", hw)
     lat = BASE_LAT_US["ring"][2] + halves * ((g - 1) * intra + (H - 1) * inter)
     nic = hw.inter_GBps / max(hw.nics_per_node, 1) * max(hw.nics_per_node, 1) / g
-    t_bw = halves * ((g - 1) / g * size_bytes / hw.intra_GBps
-                     + (H - 1) / H * size_bytes / g / nic) / 1000.0
+    t_bw = (
+        halves
+        * ((g - 1) / g * size_bytes / hw.intra_GBps + (H - 1) / H * size_bytes / g / nic)
+        / 1000.0
+    )
     algbw = size_bytes / (1000.0 * t_bw) if t_bw > 0 else math.inf
     return Estimate("hierarchical", "simple", g, lat, algbw, lat + t_bw)
 
@@ -299,10 +404,24 @@ def shortlist(ests: list[Estimate], margin: float = MARGIN) -> list[Estimate]:
     if not best:
         return []
     top = min(e.time_us for e in best.values())
-    return sorted((e for e in best.values() if e.time_us <= top * (1.0 + margin)),
-                  key=lambda e: e.time_us)
+    return sorted(
+        (e for e in best.values() if e.time_us <= top * (1.0 + margin)), key=lambda e: e.time_us
+    )
 
 
-__all__ = ["NCCL_SOURCE", "PROTOCOLS", "MARGIN", "Hardware", "Estimate", "allowed",
-           "bandwidth_GBps", "latency_us", "base_latency_us", "step_latencies_us", "estimate",
-           "estimates", "hierarchical_estimate", "shortlist"]
+__all__ = [
+    "NCCL_SOURCE",
+    "PROTOCOLS",
+    "MARGIN",
+    "Hardware",
+    "Estimate",
+    "allowed",
+    "bandwidth_GBps",
+    "latency_us",
+    "base_latency_us",
+    "step_latencies_us",
+    "estimate",
+    "estimates",
+    "hierarchical_estimate",
+    "shortlist",
+]
