@@ -415,7 +415,7 @@ def test_bad_command_line_exits_2(tiny, tmp_path, capsys):
 def test_plot_without_matplotlib_fails_before_running(tiny, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     called = []
-    monkeypatch.setattr("fabricsim.cli.scenario.run_scenario", lambda *a, **k: called.append(1))
+    monkeypatch.setattr("fabricsim.cli.commands.run_scenario", lambda *a, **k: called.append(1))
     assert main(["compare", str(tiny), "--plot", str(tmp_path / "x.png")]) == 2
     assert "--plot needs matplotlib" in capsys.readouterr().err and not called
 
@@ -424,7 +424,7 @@ def test_ctrl_c_exits_130(tiny, capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("fabricsim.cli.scenario.run_scenario", interrupted)
+    monkeypatch.setattr("fabricsim.cli.commands.run_scenario", interrupted)
     assert main(["compare", str(tiny)]) == 130
     assert "interrupted" in capsys.readouterr().err
 
@@ -453,8 +453,8 @@ def test_outputs_are_checked_before_the_run(tiny, tmp_path, capsys, monkeypatch,
     """These failed with a traceback after the whole run (results lost), or overwrote the
     input scenario / each other."""
     called = []
-    monkeypatch.setattr("fabricsim.cli.scenario.run_scenario", lambda *a, **k: called.append(1))
-    monkeypatch.setattr("fabricsim.analysis.training.erosion", lambda *a, **k: called.append(1))
+    monkeypatch.setattr("fabricsim.cli.commands.run_scenario", lambda *a, **k: called.append(1))
+    monkeypatch.setattr("fabricsim.cli.commands.erosion", lambda *a, **k: called.append(1))
     before = tiny.read_text()
     for cmd in ("compare", "erosion"):
         argv = [cmd, str(tiny), *(o.format(dir=tmp_path, scenario=tiny) for o in opts)]

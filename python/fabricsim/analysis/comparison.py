@@ -31,7 +31,11 @@ import networkx as nx
 import numpy as np
 
 from fabricsim import _validate
+from fabricsim._display import html_table, pandas
 from fabricsim._files import write_text_atomic
+from fabricsim._progress import progress_bar
+from fabricsim.analysis.edge import edge_latency
+from fabricsim.analysis.failures import bisection_gbps
 from fabricsim.analysis.training import (
     SATURATED_MARK,
     ErosionResult,
@@ -201,7 +205,6 @@ class Comparison:
         return [dict(r) for r in self.rows]
 
     def to_pandas(self) -> Any:
-        from fabricsim._display import pandas
 
         return pandas().DataFrame(self.to_records())
 
@@ -210,7 +213,6 @@ class Comparison:
         return f"<Comparison of {len(self.rows)} designs at load {self.load:g}: {names}>"
 
     def _repr_html_(self) -> str:
-        from fabricsim._display import html_table
 
         cols = [c for c in self.COLUMNS if any(r.get(c[0]) is not None for r in self.rows)]
         body = []
@@ -317,12 +319,8 @@ def compare(
     rows, erosions = [], {}
     bar = None
     if progress:
-        from fabricsim._progress import progress_bar
-
         bar = progress_bar(len(items) * (len(sweep) + 2), "compare")
     for name, fab, routing in items:
-        from fabricsim.analysis.failures import bisection_gbps
-
         ranks = job.rank_to_gpu(fab)
         coll = Collective("all_reduce", collective_size_bytes, ranks, algorithm="ring")
         busbw = coll.run(fab, routing=routing, seed=seed).busbw_GBps
@@ -371,8 +369,6 @@ def compare(
             "edge_availability": None,
         }
         if edge and schema.graph_record(G, "edge_sites") is not None:
-            from fabricsim.analysis.edge import edge_latency
-
             kwargs = dict(edge) if isinstance(edge, Mapping) else {}
             kwargs.setdefault("policies", ("primary_backup",))
             rep = edge_latency(fab, seed=seed, **kwargs)

@@ -75,6 +75,7 @@ import networkx as nx
 import numpy as np
 
 from fabricsim import _memory, _validate
+from fabricsim._display import html_table, pandas
 from fabricsim.analysis.queueing import mm1_mean_wait_s, sample_mm1_wait_s
 from fabricsim.exceptions import (
     InvalidArgumentError,
@@ -159,7 +160,6 @@ class EdgeReport:
         )
 
     def _repr_html_(self) -> str:
-        from fabricsim._display import html_table
 
         cols = (
             "site",
@@ -188,7 +188,6 @@ class EdgeReport:
 
     def to_pandas(self) -> Any:
         """One row per site and policy (the :data:`COLUMNS`)."""
-        from fabricsim._display import pandas
 
         return pandas().DataFrame([dict(r) for r in self.rows], columns=list(COLUMNS))
 

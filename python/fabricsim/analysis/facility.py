@@ -62,9 +62,12 @@ from typing import Any
 import numpy as np
 
 from fabricsim import _validate
+from fabricsim.analysis.edge import edge_latency
+from fabricsim.analysis.training import TrainingJob, exposed_comm, step
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric import profiles
-from fabricsim.fabric.builders import Carrier
+from fabricsim.fabric.builders import Carrier, edge_sites
+from fabricsim.fabric.compiled import Fabric
 from fabricsim.types import EdgePolicy, Routing
 
 COOLING_TYPES = tuple(profiles.COOLING)
@@ -560,7 +563,6 @@ def combine_site(
     """Step time per sample from the job's per-component communication times (``comm``, as
     :attr:`fabricsim.StepResult.comm_time_s`) and the facility's clocks and stragglers, with
     :mod:`fabricsim.analysis.training`'s overlap formula."""
-    from fabricsim.analysis.training import exposed_comm
 
     p = profiles.get_profile(job.profile)
     clock = facility.job_clock_fraction(p, job.gpus) or facility.clock_fraction(p)
@@ -603,7 +605,6 @@ def site_step(
     >>> s.clock_fraction, s.step_time_p99_s >= s.step_time_p50_s > 0
     (1.0, True)
     """
-    from fabricsim.analysis.training import TrainingJob, step
 
     if not isinstance(facility, Facility):
         raise InvalidTypeError(
@@ -638,9 +639,6 @@ def region_latency(
     ``distance_km[region] x route_factor`` away.
 
     Raises InvalidArgumentError naming the region when the facility has no distance for it."""
-    from fabricsim.analysis.edge import edge_latency
-    from fabricsim.fabric.builders import edge_sites
-    from fabricsim.fabric.compiled import Fabric
 
     if not facility.carriers:
         raise InvalidArgumentError(

@@ -59,6 +59,8 @@ from fabricsim.exceptions import (
 )
 from fabricsim.fabric import schema
 from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
+from fabricsim.traffic.collectives import Collective
+from fabricsim.traffic.flows import FlowSet, simulate
 from fabricsim.types import Routing
 
 DEFAULT_RANDOM_ROLES = ("leaf", "spine", "core")
@@ -325,8 +327,6 @@ def bisection_gbps(fabric: Fabric) -> float:
 
 def _workload_endpoints(fabric: Fabric, workload: Any) -> tuple[str, list]:
     """("collective" | "flows", endpoint labels) of a workload on the unfailed fabric."""
-    from fabricsim.traffic.collectives import Collective
-    from fabricsim.traffic.flows import FlowSet
 
     if isinstance(workload, Collective):
         ranks = list(fabric.gpus) if workload.ranks is None else list(workload.ranks)
@@ -370,7 +370,6 @@ def _remap_flowset(fs_: Any, before: Fabric, after: Fabric) -> Any:
 
 
 def _run(fabric: Fabric, kind: str, workload: Any, routing: Routing, seed: int) -> float:
-    from fabricsim.traffic.flows import simulate
 
     if kind == "collective":
         return workload.run(fabric, routing=routing, seed=seed).time_s
@@ -428,7 +427,6 @@ def failure_impact(
 
     time_before_s = _run(fabric, kind, workload, routing, seed)
     after_workload = workload
-    from fabricsim.traffic.flows import FlowSet
 
     if isinstance(workload, FlowSet):
         after_workload = _remap_flowset(workload, fabric, after)

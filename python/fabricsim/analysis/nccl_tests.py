@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fabricsim._display import axes, html_table, pandas
+from fabricsim._progress import progress_bar
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
+from fabricsim.fabric.compiled import Fabric
+from fabricsim.traffic.collectives import collective, normalize_op
 from fabricsim.types import Algorithm, Op, Routing
 
 if TYPE_CHECKING:
@@ -68,7 +72,6 @@ class NcclLog:
     source: str = "<log>"
 
     def to_pandas(self) -> Any:
-        from fabricsim._display import pandas
 
         df = pandas().DataFrame(list(self.rows), columns=_columns(self.rows))
         df.attrs.update(
@@ -259,14 +262,12 @@ class Calibration:
         return "\n".join(lines)
 
     def to_pandas(self) -> Any:
-        from fabricsim._display import pandas
 
         return pandas().DataFrame(list(self.rows))
 
     def plot(self, ax: Any = None) -> Any:
         """Measured and simulated bus bandwidth (GB/s) against size on ``ax`` (default: a new
         figure); returns the Figure."""
-        from fabricsim._display import axes
 
         fig, (a,) = axes(ax, figsize=(7.0, 4.2))
         sizes = [r["size_bytes"] for r in self.rows]
@@ -297,7 +298,6 @@ class Calibration:
         )
 
     def _repr_html_(self) -> str:
-        from fabricsim._display import html_table
 
         keys = ("size_bytes", "measured_busbw_GBps", "simulated_busbw_GBps", "error", "algorithm")
         return html_table(
@@ -323,8 +323,6 @@ def calibrate(
     table) on ``fabric`` and set the simulated bus bandwidth beside the measured one
     (out-of-place). ``ranks`` default: the log's rank count, taken as the fabric's first GPUs
     (host by host), or every GPU when the log does not say."""
-    from fabricsim.fabric.compiled import Fabric
-    from fabricsim.traffic.collectives import collective, normalize_op
 
     if not isinstance(fabric, Fabric):
         raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
@@ -358,8 +356,6 @@ def calibrate(
     rows0 = [r for r in parsed.rows if r.get("run", 0) == parsed.rows[0].get("run", 0)]
     bar = None
     if progress:
-        from fabricsim._progress import progress_bar
-
         bar = progress_bar(len(rows0), f"calibrate {the_op}")
     rows, results = [], []
     try:

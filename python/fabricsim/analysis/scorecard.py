@@ -34,6 +34,8 @@ import networkx as nx
 import numpy as np
 
 from fabricsim import _validate
+from fabricsim._display import axes as given_axes
+from fabricsim._progress import ProgressBar
 from fabricsim.analysis.facility import Facility, combine_site, region_latency
 from fabricsim.analysis.training import TrainingJob, step
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
@@ -229,8 +231,6 @@ class Scorecard:
             FigureCanvasAgg(fig)
             axes = list(fig.subplots(1, ncols))
         else:
-            from fabricsim._display import axes as given_axes
-
             fig, axes = given_axes(ax, ncols=ncols)
         ax = axes[0]
         tps = [r["tokens_per_s"] for r in self.rows]
@@ -575,8 +575,6 @@ def scorecard(
 
     bar = None
     if progress:
-        from fabricsim._progress import ProgressBar
-
         bar = ProgressBar(1 + len(facilities), "scorecard")
     net = step(fabric, job, background, samples, seed, routing=routing, threads=threads)
     if bar:

@@ -60,6 +60,10 @@ from typing import Any
 import numpy as np
 
 from fabricsim import _validate
+from fabricsim._display import axes as make_axes
+from fabricsim._engine import __version__
+from fabricsim._progress import ProgressBar
+from fabricsim.analysis.comparison import Design, compare
 from fabricsim.exceptions import (
     FabricError,
     InvalidArgumentError,
@@ -541,7 +545,6 @@ def evaluate(sweep: Sweep, point: SweepPoint, *, threads: int | None = 1) -> dic
     """Run one point: :func:`fabricsim.compare` of its design at its load. Returns the row
     (``point_id``, the parameters, the metrics). A point whose combination of values is
     invalid (a :class:`fabricsim.FabricError`) returns its parameters and ``error``."""
-    from fabricsim.analysis.comparison import Design, compare
 
     b, p = sweep.base, point.params
     row: dict[str, Any] = {"point_id": point.id}
@@ -693,7 +696,6 @@ class ResultsFile:
         df = frame(list(self.rows.values()))
         table = pa.Table.from_pandas(df, preserve_index=False)
         meta = dict(table.schema.metadata or {})
-        from fabricsim._engine import __version__
 
         meta[META_KEY] = json.dumps(
             {"fingerprint": self.fingerprint, "fabricsim": __version__}
@@ -850,8 +852,6 @@ def run_sweep(
     }
     bar = None
     if progress:
-        from fabricsim._progress import ProgressBar
-
         bar = ProgressBar(len(sweep), "sweep")
         if skipped:
             bar.update(skipped)
@@ -1077,7 +1077,6 @@ def plot_pareto(df, sweep: Sweep, path: str | None = None, *, ax: Any = None) ->
     a dot and the Pareto front drawn over them: three panels on ``ax`` (three matplotlib axes)
     or a new figure. Returns the Figure; with ``path`` also writes it (PNG, SVG, PDF by the
     suffix). Never changes the matplotlib backend."""
-    from fabricsim._display import axes as make_axes
 
     g = designs_table(df, sweep.columns)
     load = headline_load(g, sweep.base)

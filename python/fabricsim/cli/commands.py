@@ -34,10 +34,31 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fabricsim import _validate
+from fabricsim import __version__, _validate
 from fabricsim._files import write_text_atomic
 from fabricsim._validate import printable
+from fabricsim.analysis import nccl_tests
+from fabricsim.analysis import sweep as sw
+from fabricsim.analysis.training import _image_format, erosion, plot_erosion
+from fabricsim.cli import demo
+from fabricsim.cli.scenario import (
+    example_path,
+    example_text,
+    load_scenario,
+    parse_size,
+    run_scenario,
+    run_scorecard,
+    scorecard_example_path,
+    scorecard_example_text,
+)
 from fabricsim.exceptions import FabricError, ScenarioError
+from fabricsim.traffic.collectives import (
+    ALGORITHMS,
+    DATATYPES,
+    Collective,
+    normalize_op,
+    sweep_sizes,
+)
 
 EXAMPLE_LABEL = "example.toml (built-in)"
 SCORECARD_LABEL = "scorecard.toml (built-in)"
@@ -61,7 +82,6 @@ class UsageError(Exception):
 
 
 def _load(path: str | None):
-    from fabricsim.cli.scenario import example_path, load_scenario
 
     if path is None:
         return load_scenario(example_path(), name=EXAMPLE_LABEL)
@@ -90,7 +110,6 @@ def _seed(text: str) -> int:
 
 
 def _size(text: str) -> int:
-    from fabricsim.cli.scenario import parse_size
 
     try:
         v = parse_size(text)
@@ -160,7 +179,6 @@ def _check_outputs(args: argparse.Namespace) -> None:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError("--plot needs matplotlib: pip install 'fabricsim[plot]'") from None
-        from fabricsim.analysis.training import _image_format
 
         try:
             _image_format(args.plot)
@@ -317,7 +335,6 @@ def _verdict(cmp, rows) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from fabricsim.cli.scenario import run_scenario
 
     _check_outputs(args)
     sc = _load(args.scenario)
@@ -381,7 +398,6 @@ def _pick_designs(sc, names: Sequence[str] | None) -> list[str]:
 
 
 def cmd_erosion(args: argparse.Namespace) -> int:
-    from fabricsim.analysis.training import erosion, plot_erosion
 
     _check_outputs(args)
     sc = _load(args.scenario)
@@ -436,7 +452,6 @@ def cmd_erosion(args: argparse.Namespace) -> int:
 
 def _collective_request(args: argparse.Namespace, sc) -> dict:
     """Everything ``fabricsim collective`` will run, checked before anything is printed."""
-    from fabricsim.traffic.collectives import DATATYPES, Collective, normalize_op
 
     defaults = sc.collective
     name = args.design or defaults.get("design") or next(iter(sc.fabrics))
@@ -486,7 +501,6 @@ def _collective_request(args: argparse.Namespace, sc) -> dict:
 
 
 def cmd_collective(args: argparse.Namespace) -> int:
-    from fabricsim.traffic.collectives import sweep_sizes
 
     _check_outputs(args)
     sc = _load(args.scenario)
@@ -540,7 +554,6 @@ def _save(fig, path: str) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from fabricsim.analysis import nccl_tests
 
     _check_outputs(args)
     sc = _load(args.scenario)
@@ -557,8 +570,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if n > len(fab.gpus):
         raise UsageError(f"{args.log}: ran on {n} GPUs but design {name!r} has {len(fab.gpus)}")
     try:
-        from fabricsim.traffic.collectives import ALGORITHMS, Collective, normalize_op
-
         algorithm = _validate.choice("--algorithm", args.algorithm or "auto", ALGORITHMS)
         Collective(normalize_op(log.op), 1 << 20, list(fab.gpus[:n]), algorithm)
     except FabricError as e:
@@ -605,7 +616,6 @@ def _has_dask() -> bool:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from fabricsim.analysis import sweep as sw
 
     _check_outputs(args)
     for mod in ("pandas", "pyarrow"):
@@ -680,7 +690,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_scorecard(args: argparse.Namespace) -> int:
-    from fabricsim.cli.scenario import load_scenario, run_scorecard, scorecard_example_path
 
     _check_outputs(args)
     if args.scenario is None:
@@ -738,14 +747,12 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
 
 
 def cmd_example(args: argparse.Namespace) -> int:
-    from fabricsim.cli.scenario import example_text, scorecard_example_text
 
     sys.stdout.write(scorecard_example_text() if args.scorecard else example_text())
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from fabricsim.cli import demo
 
     try:
         return demo.main(args.demo_args, prog="fabricsim demo")
@@ -766,7 +773,6 @@ def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
         "built-in example runs (fabricsim example prints it). Exit codes: 0 ok, 2 bad input, "
         "130 interrupted.",
     )
-    from fabricsim import __version__
 
     ap.add_argument("--version", action="version", version=f"fabricsim {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -149,8 +149,13 @@ from fabricsim.types import Routing
 
 if TYPE_CHECKING:
     from fabricsim.analysis.comparison import Comparison
+from fabricsim.analysis.comparison import Design, compare
+from fabricsim.analysis.edge import MAX_REQUESTS, POLICIES
+from fabricsim.analysis.facility import PRESETS, Facility
+from fabricsim.analysis.scorecard import scorecard
+from fabricsim.analysis.tail import MAX_SAMPLES
 from fabricsim.traffic.background import Background
-from fabricsim.traffic.collectives import Collective
+from fabricsim.traffic.collectives import ALGORITHMS, Collective, normalize_op
 
 BUILDERS: dict[str, Callable[..., nx.Graph] | None] = {
     "leaf_spine": builders.leaf_spine,
@@ -531,7 +536,6 @@ class Scenario:
     @property
     def designs(self) -> list:
         """The designs as :class:`fabricsim.Design` records (name, fabric, routing)."""
-        from fabricsim.analysis.comparison import Design
 
         return [Design(name, fab, self.routing[name]) for name, fab in self.fabrics.items()]
 
@@ -597,7 +601,6 @@ def run_scenario(
     ...
     fabricsim.exceptions.ScenarioError: ...exmple.toml: no such scenario file
     """
-    from fabricsim.analysis.comparison import compare
 
     if not isinstance(scenario, Scenario):
         raise ScenarioError(
@@ -798,7 +801,6 @@ def _parse(text: str, source: str, base_dir: Path) -> Scenario:
         raise ctx.error(("sweep", "loads"), "give at least one load")
     if not 0 <= sweep["load"] < 1:
         raise ctx.error(("sweep", "load"), f"must be in [0, 1), got {sweep['load']!r}")
-    from fabricsim.analysis.tail import MAX_SAMPLES
 
     if not 1 <= sweep["samples"] <= MAX_SAMPLES:
         raise ctx.error(
@@ -1062,7 +1064,6 @@ def _background(ctx: _Ctx, raw: Any) -> tuple[Background, float | None]:
 def _facilities(ctx: _Ctx, data: Mapping, job: TrainingJob, fabrics: dict) -> tuple[tuple, dict]:
     """The ``[[facility]]`` tables as :class:`fabricsim.Facility` records and the
     ``[scorecard]`` settings (defaults filled in, regions checked against every facility)."""
-    from fabricsim.analysis.facility import Facility
 
     raw_list = data.get("facility", [])
     if isinstance(raw_list, dict):
@@ -1168,7 +1169,6 @@ def _facilities(ctx: _Ctx, data: Mapping, job: TrainingJob, fabrics: dict) -> tu
 
 
 def _presets() -> list[str]:
-    from fabricsim.analysis.facility import PRESETS
 
     return list(PRESETS)
 
@@ -1190,7 +1190,6 @@ def run_scorecard(
     >>> [f.name for f in sc.facilities]
     ['metro-colo', 'liquid-campus', 'immersion-one-carrier']
     """
-    from fabricsim.analysis.scorecard import scorecard
 
     if not isinstance(scenario, Scenario):
         raise ScenarioError(
@@ -1214,7 +1213,6 @@ def run_scorecard(
 
 
 def _check_edge(ctx: _Ctx, edge: dict, fabrics: dict) -> None:
-    from fabricsim.analysis.edge import MAX_REQUESTS, POLICIES
 
     if "requests" in edge and not 1 <= edge["requests"] <= MAX_REQUESTS:
         raise ctx.error(
@@ -1245,7 +1243,6 @@ def _check_edge(ctx: _Ctx, edge: dict, fabrics: dict) -> None:
 
 
 def _check_collective(ctx: _Ctx, coll: dict, fabrics: dict) -> None:
-    from fabricsim.traffic.collectives import ALGORITHMS, normalize_op
 
     path = ("collective",)
     try:

@@ -27,7 +27,8 @@ from fabricsim.exceptions import (
     InvalidTypeError,
     UnknownNameError,
 )
-from fabricsim.fabric import schema
+from fabricsim.fabric import profiles, schema
+from fabricsim.fabric.io import read_cable_list
 from fabricsim.types import Metric, Routing
 
 ROUTING_POLICIES: tuple[Routing, ...] = ("ecmp", "spray")
@@ -165,7 +166,6 @@ class Fabric:
         """A fabric from a CSV cable list (``a_node,a_role,b_node,b_role,gbps,latency_us[,
         carrier]``, the format inventory tools export; see :mod:`fabricsim.fabric.io`), with
         :meth:`from_networkx`'s ``efficiency`` / ``profile``. Parallel cables aggregate."""
-        from fabricsim.fabric.io import read_cable_list
 
         return cls.from_networkx(read_cable_list(path), efficiency=efficiency, profile=profile)
 
@@ -375,7 +375,6 @@ def _walk_order(
 def resolve_profile(G: nx.Graph, profile: Any) -> Any:
     """The profile to use for ``G``: ``profile`` if given (False: none), else the one its
     builder recorded in ``G.graph["profile"]``, resolved to a Profile (None if neither)."""
-    from fabricsim.fabric import profiles
 
     if profile is False:
         return None
@@ -390,8 +389,6 @@ def resolve_profile(G: nx.Graph, profile: Any) -> Any:
 
 def _resolve_efficiency(efficiency: Any, profile: Any) -> dict[str, float]:
     if efficiency is None and profile is not None:
-        from fabricsim.fabric import profiles
-
         efficiency = profiles.get_profile(profile).efficiency
     if efficiency is None:
         efficiency = 1.0

@@ -28,6 +28,7 @@ import numpy as np
 
 from fabricsim import _validate
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError, UnknownNameError
+from fabricsim.traffic.collectives import Collective
 from fabricsim.types import Pattern
 
 # Empirical flow-size CDFs, sizes in bytes. P(size <= value) = cdf, linear in between.
@@ -154,8 +155,6 @@ class Background:
                 f"incast_receivers: must be an integer in 1..{2**32 - 1}, got {r!r}"
             )
         if self.pattern == "tenant":
-            from fabricsim.traffic.collectives import Collective
-
             if not isinstance(self.tenant, Collective):
                 raise InvalidArgumentError(
                     "tenant: pattern='tenant' needs tenant=fs.Collective(...) (the other job)"

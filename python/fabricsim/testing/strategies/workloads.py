@@ -19,7 +19,8 @@ except ImportError as _e:  # pragma: no cover - exercised in a subprocess by the
     ) from _e
 
 from fabricsim.analysis.training import TrainingJob
-from fabricsim.cli.scenario import Scenario
+from fabricsim.cli.scenario import COLLECTIVE_DEFAULTS, Scenario
+from fabricsim.fabric import profiles as _profiles
 from fabricsim.fabric.compiled import Fabric
 from fabricsim.testing.strategies._args import (
     _drawn,
@@ -30,6 +31,7 @@ from fabricsim.testing.strategies._args import (
     _real,
     _strategy,
 )
+from fabricsim.testing.strategies.graphs import fat_tree_graphs, leaf_spine_graphs
 from fabricsim.traffic.background import PATTERNS, SIZE_DISTRIBUTIONS, Background
 from fabricsim.traffic.collectives import ALGORITHMS, OPS, SUPPORTED, Collective
 
@@ -338,7 +340,6 @@ def training_job_kwargs(
     (2, 1, 1)
     """
     max_gpus = _int("max_gpus", max_gpus, 1)
-    from fabricsim.fabric import profiles as _profiles
 
     valid = _profiles.list_profiles()
     if isinstance(profiles, str) or not isinstance(profiles, Iterable) or not list(profiles):
@@ -427,7 +428,6 @@ def scenarios(
     >>> list(sc.fabrics), sc.job.gpus <= min(len(f.gpus) for f in sc.fabrics.values())
     (['design0', 'design1'], True)
     """
-    from fabricsim.testing.strategies.graphs import fat_tree_graphs, leaf_spine_graphs
 
     max_designs = _int("max_designs", max_designs, 1)
     max_gpus = _int("max_gpus", max_gpus, 2)
@@ -437,7 +437,6 @@ def scenarios(
     ) | fat_tree_graphs(max_k=2)
 
     def build(draw) -> Scenario:
-        from fabricsim.cli.scenario import COLLECTIVE_DEFAULTS
 
         n = draw(st.integers(1, max_designs), label="designs")
         fabrics, routing = {}, {}
