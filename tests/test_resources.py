@@ -219,6 +219,42 @@ def test_sprayed_all_to_all_on_1024_gpus_under_2_gib_raises_resource_error():
     assert "GiB of memory" in out and "ECMP instead of spraying" in out
 
 
+def test_allocation_the_estimate_missed_is_a_resource_error_not_an_abort():
+    """Issue 13: the Rust core's hot-path allocations (routed flows, the engine's per-flow and
+    per-link state, a Monte Carlo sample's arrays) are reserved fallibly. With the Python-side
+    estimate switched off (set_memory_limit(0)), a sprayed all-to-all on 1,024 GPUs under an
+    address-space limit 3 GiB above the process's size fails while concatenating its routes:
+    before, Rust printed "memory allocation of ... bytes failed" and the child died with
+    SIGABRT; now it is fs.ResourceError naming what and how much, and the interpreter goes on.
+    (The routes themselves, about 2.5 GiB, are still allocated infallibly, route by route.)"""
+    script = textwrap.dedent("""
+        import resource
+        import fabricsim as fs
+        fab = fs.Fabric.from_networkx(fs.rail_optimized(scalable_units=4, nodes_per_su=32))
+        fs.collective(fab, "all_reduce", 1 << 20)  # worker threads started, tables built
+        status = open("/proc/self/status").read().split("VmSize:")[1]
+        limit = int(status.split()[0]) * 1024 + (3 << 30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        fs.set_memory_limit(0)  # no estimate: the allocation itself must fail cleanly
+        try:
+            fs.collective(fab, "all_to_all", 1 << 26, routing="spray")
+            print("FINISHED")
+        except fs.ResourceError as e:
+            assert isinstance(e, MemoryError) and isinstance(e, fs.FabricError)
+            print("RESOURCE", e.estimate_bytes, e)
+        print("ALIVE", sum(range(10)))
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    out = proc.stdout
+    assert "RESOURCE" in out and "ALIVE 45" in out, out + proc.stderr[-2000:]
+    assert int(out.split("RESOURCE ", 1)[1].split(" ")[0]) > 1 << 20
+    assert "out of memory: allocating" in out and "routed flows" in out
+    assert "ECMP instead of spraying" in out
+
+
 def test_memory_limit_can_be_set_and_names_what_to_change():
     fab = fs.Fabric.from_networkx(
         fs.leaf_spine(leaves=4, spines=4, hosts_per_leaf=8, gpus_per_host=4)

@@ -136,13 +136,18 @@ class SimOutput:
 @dataclass(frozen=True, eq=False)
 class MonteCarloOutput:
     """Per-sample job times (s) and the finished background flows' sizes, FCT slowdowns and
-    sample numbers; ``bg_generated`` counts every background flow generated."""
+    sample numbers; ``bg_generated`` counts every background flow generated; ``flows_rerated``
+    is each sample's work (flows the engine re-rated, over its window reruns; empty when
+    ``budget_exhausted``)."""
 
     job_time_s: F64
     bg_size_bytes: F64
     bg_slowdown: F64
     bg_sample: I64
     bg_generated: int
+    flows_rerated: I64
+    #: Some sample ran out of its event or work budget: every job time is inf.
+    budget_exhausted: bool
 
 
 class Engine:
@@ -318,4 +323,6 @@ class Engine:
             bg_slowdown=out["bg_slowdown"],
             bg_sample=out["bg_sample"],
             bg_generated=int(out["bg_generated"]),
+            flows_rerated=out["flows_rerated"],
+            budget_exhausted=bool(out["budget_exhausted"]),
         )

@@ -275,3 +275,34 @@ def test_event_budget_bounds_a_sample_and_marks_it_saturated():
         fs.tail_latency(fab, job, bg, samples=4, seed=1, event_budget=50)
     roomy = fs.tail_latency(fab, job, bg, samples=4, seed=1, event_budget=10**9)
     np.testing.assert_array_equal(roomy.job_time_s, full.job_time_s)
+
+
+def test_work_budget_marks_a_point_saturated_deterministically():
+    """Issue 13: a stable but heavily loaded point re-rates hundreds of flows per event (the
+    1:1 designs of the example at load 0.9 took 10 - 50 s). A budget of re-rated flows per
+    sample bounds it: a sample past it makes the whole point saturated ("work budget"), for
+    any thread count; a budget no sample reaches changes nothing, bit for bit."""
+    fab = two_leaves(spines=2, per_leaf=4, oversubscription=1.0)
+    job = fs.Collective("all_reduce", 1 << 20, algorithm="ring")
+    bg = fs.Background(load=0.5, sizes=1e5)
+    free = fs.tail_latency(fab, job, bg, samples=6, seed=3, work_budget=0)
+    assert not free.saturated and np.isfinite(free.job_time_s).all()
+    default = fs.tail_latency(fab, job, bg, samples=6, seed=3)
+    np.testing.assert_array_equal(default.job_time_s, free.job_time_s)
+    np.testing.assert_array_equal(default.bg_slowdown, free.bg_slowdown)
+    roomy = fs.tail_latency(fab, job, bg, samples=6, seed=3, work_budget=10**12)
+    np.testing.assert_array_equal(roomy.job_time_s, free.job_time_s)
+    cut = [
+        fs.tail_latency(
+            fab, job, bg, samples=6, seed=3, work_budget=200, threads=t, overload="saturate"
+        )
+        for t in (1, 2, 3)
+    ]
+    for r in cut:
+        assert r.saturated and r.saturation == "work budget"
+        assert np.isinf(r.job_time_s).all() and len(r.job_time_s) == 6
+        assert r.p99_s == np.inf and len(r.bg_slowdown) == 0
+    with pytest.raises(fs.OverloadError, match="work budget"):
+        fs.tail_latency(fab, job, bg, samples=6, seed=3, work_budget=200)
+    with pytest.raises(fs.InvalidArgumentError, match="work_budget"):
+        fs.tail_latency(fab, job, bg, samples=6, seed=3, work_budget=-1)

@@ -73,6 +73,14 @@ NEAR_SATURATION = 0.9
 #: arriving and leaving once. A sample that needs more (its job outlasts the horizon, the
 #: window would be widened) stops and counts as saturated (``job_time_s`` inf).
 EVENT_BUDGET_PER_HORIZON = 2.0
+#: Work budget per sample below near saturation, in flows the engine re-rates per flow of one
+#: horizon (the job's flows plus the background flows expected over the first arrival window).
+#: Measured on the built-in example (8 samples, seed 0; docs/reliability.md): at load 0.3 a
+#: sample re-rates at most 31 flows per such flow, at 0.6 (46 - 62 % offered) at most 161; at
+#: 0.9 (70 % offered on the 1:1 designs) up to 659, 10 - 50 s a point. 250 leaves every point
+#: up to 0.6 as it was and bounds the heavily loaded ones; a sample past it makes the point
+#: saturated (``saturation == "work budget"``).
+WORK_BUDGET_PER_FLOW = 250
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 SIZE_BUCKETS_BYTES = (
     (0, 1e5, "<100KB"),
@@ -238,6 +246,7 @@ def tail_latency(
     horizon: float = 2.0,
     overload: str = "raise",
     event_budget: int | None = None,
+    work_budget: int | None = None,
 ) -> TailLatencyResult:
     """Distribution of ``workload``'s completion time under ``background`` over ``samples``
     Monte Carlo samples (see the module docs for the timeline and what varies per sample).
@@ -259,8 +268,13 @@ def tail_latency(
     background flows expected over the first window), counted in the engine's interrupt polls
     (about one per event); ``0``: none; an integer sets it for every run. A sample that
     exceeds it stops with ``job_time_s = inf`` and the result is ``saturated`` too
-    (``saturation == "event budget"``). Budgets count work, not time: the same seed gives the
-    same answer on any machine.
+    (``saturation == "event budget"``). Below near saturation a run with dynamic background
+    has a budget of flows re-rated by the engine instead, ``work_budget``: by default
+    :data:`WORK_BUDGET_PER_FLOW` x the flows of one horizon (``0``: none; an integer sets it
+    for every run); past it the point is ``saturated`` with ``saturation == "work budget"``.
+    A point that runs out of either budget is saturated as a whole: every sample's
+    ``job_time_s`` is ``inf`` (the other samples stop too). Budgets count work, not time: the
+    same seed gives the same answer on any machine and with any thread count.
 
     >>> import fabricsim as fs
     >>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2,
@@ -283,6 +297,8 @@ def tail_latency(
     horizon = _validate.real("horizon", horizon, minimum=0.0, min_open=True, maximum=1e9)
     if event_budget is not None:
         event_budget = _validate.integer("event_budget", event_budget, minimum=0, maximum=2**63 - 1)
+    if work_budget is not None:
+        work_budget = _validate.integer("work_budget", work_budget, minimum=0, maximum=2**63 - 1)
     bg: Background | None = as_background(background)
 
     job, unloaded_s, algorithm = _workload_flows(fabric, workload, routing, seed, metric)
@@ -396,14 +412,29 @@ def tail_latency(
     cap = capacity_factor(fabric, bg.static_fraction) if bg is not None else None
     pool = np.ascontiguousarray(gpus, np.int64) if placement == "random" else None
     _check_memory(fabric, template, bg_kwargs, routing, metric, samples, threads)
+    near = offered[0] >= NEAR_SATURATION
     if event_budget is not None:
         budget = event_budget
-    elif offered[0] >= NEAR_SATURATION:
+    elif near:
         budget = int(EVENT_BUDGET_PER_HORIZON * (len(template) + expected))
     else:
         budget = 0
     if budget:
         bg_kwargs["event_budget"] = int(budget)
+    if work_budget is not None:
+        work = work_budget
+    elif not near and expected > 0 and event_budget is None:
+        work = int(WORK_BUDGET_PER_FLOW * (len(template) + expected))
+    else:
+        work = 0
+    if work:
+        bg_kwargs["work_budget"] = int(work)
+    # Which budget a saturated point ran out of (both set only when the caller sets both).
+    budget_name = {
+        (True, False): "event budget",
+        (False, True): "work budget",
+        (True, True): "event or work budget",
+    }.get((bool(budget), bool(work)), "budget")
     out = fabric._engine.monte_carlo(
         template,
         np.ascontiguousarray(template.latency_scales(), np.float64),
@@ -418,16 +449,21 @@ def tail_latency(
         min(int(threads or 0), int(samples)),
         **bg_kwargs,
     )
-    if np.isinf(out.job_time_s).any() and overload == "raise":
+    if out.budget_exhausted and overload == "raise":
         u, v, tier = offered[1] if offered[1] is not None else (None, None, "?")
+        amount = f"event budget ({budget:,} polls)" if budget else ""
+        if work:
+            amount += (" or " if amount else "") + f"work budget ({work:,} re-rated flows)"
+        arg = {"event budget": "event_budget", "work budget": "work_budget"}.get(
+            budget_name, "event_budget / work_budget"
+        )
         err = OverloadError(
             f"background: at load {bg.load if bg is not None else 0:g} the {tier} link "
             f"{_validate.printable(repr(u))} -> {_validate.printable(repr(v))} is offered "
-            f"{offered[0]:.0%} of its capacity, so close to saturation that "
-            f"{int(np.isinf(out.job_time_s).sum())} of {samples} samples ran out of their "
-            f"event budget ({budget:,}); lower the load, add capacity on that tier, pass "
-            "overload='saturate' to get the point marked saturated, or a larger event_budget "
-            "(0: none) to wait for it."
+            f"{offered[0]:.0%} of its capacity and queues are so long that a sample ran out "
+            f"of its {amount}, so the point counts as saturated; lower the load, add "
+            "capacity on that tier, pass overload='saturate' to get the point marked "
+            f"saturated, or a larger {arg} (0: none) to wait for it."
         )
         err.link, err.tier, err.offered = (u, v), tier, offered[0]
         raise err
@@ -449,8 +485,8 @@ def tail_latency(
         },
         offered_max=offered[0],
         offered_link=offered[1],
-        saturated=bool(np.isinf(out.job_time_s).any()),
-        saturation="event budget" if np.isinf(out.job_time_s).any() else None,
+        saturated=bool(out.budget_exhausted),
+        saturation=budget_name if out.budget_exhausted else None,
     )
 
 

@@ -363,7 +363,7 @@ class StepResult:
     saturated: bool = False
     #: The largest offered utilisation of a link by the background (a fraction).
     offered_max: float = 0.0
-    #: Why it is saturated: "offered load" or "event budget" (see
+    #: Why it is saturated: "offered load", "event budget" or "work budget" (see
     #: :func:`fabricsim.tail_latency`); None if it is not.
     saturation: str | None = None
 
@@ -680,18 +680,18 @@ class ErosionResult:
             lines.append(
                 f"({SATURATED_MARK}: the background alone offers some link >= 100 % of "
                 "its capacity, so its queue grows without bound and the point is not "
-                "simulated; or it is so close to that that a sample ran out of its "
-                "event budget. Step time inf, tokens/s 0)"
+                "simulated; or queues are so long that a sample ran out of its "
+                "event or work budget. Step time inf, tokens/s 0)"
             )
         return "\n".join(lines)
 
 
 def _why(row: dict) -> str:
     """Why a row is saturated, for tables."""
-    if row.get("saturation") == "event budget":
+    if row.get("saturation") not in (None, "offered load"):
         return (
             f"a link is offered {row['offered_max']:.0%} of its capacity: a sample ran out "
-            "of its event budget"
+            f"of its {row['saturation']}"
         )
     return f"the background offers a link {row['offered_max']:.0%} of its capacity"
 

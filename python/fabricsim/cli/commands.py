@@ -274,9 +274,9 @@ def verdict(cmp) -> str:
         why = (
             "the background alone offers a link more than its capacity, so queues grow "
             "without bound (not simulated)"
-            if r.get("saturation") != "event budget"
+            if r.get("saturation") in (None, "offered load")
             else f"a link is offered {r['offered_max']:.0%} of its capacity and a sample ran out "
-            "of its event budget"
+            f"of its {r['saturation']} (queues too long to simulate in bounded work)"
         )
         notes.append(f"At {cmp.load:.0%} background load {r['design']!r} is saturated: {why}.")
     note = "\n".join(notes)

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::background::{sample_distinct, Background};
 use crate::demand::Demand;
 use crate::engine;
-use crate::error::{invalid, CoreError, Result};
+use crate::error::{concat, invalid, reserve_exact, with_capacity, CoreError, Result};
 use crate::network::Network;
 use crate::rng::{splitmix64, Rng};
 use crate::routing::{
@@ -39,6 +39,10 @@ pub struct Config {
     /// event, one per few hundred water-filling rounds, one per routed connection): a sample
     /// that exceeds it stops and reports `job_time_s = inf` (a near-saturated point).
     pub event_budget: u64,
+    /// Work budget per sample (0: none), counted in re-rated flows (the engine's
+    /// `flows_rerated`, summed over the sample's window reruns): a sample past it stops and
+    /// reports `job_time_s = inf`. Deterministic, like `event_budget`.
+    pub work_budget: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -52,6 +56,12 @@ pub struct Output {
     pub bg_sample: Vec<u32>,
     /// Background flows generated in all samples (finished or not when the job ended).
     pub bg_generated: u64,
+    /// Per sample: flows re-rated by the engine, over all its window reruns (the work that
+    /// `Config::work_budget` bounds; empty when the point ran out of a budget).
+    pub flows_rerated: Vec<u64>,
+    /// Some sample ran out of its event or work budget: the point is saturated, every
+    /// sample's `job_time_s` is `inf` and no background flow is reported.
+    pub budget_exhausted: bool,
 }
 
 struct SampleOut {
@@ -60,6 +70,7 @@ struct SampleOut {
     slowdown: Vec<f64>,
     fct: Vec<f64>,
     generated: u64,
+    rerated: u64,
 }
 
 /// What a sample needs to route one template connection.
@@ -139,6 +150,7 @@ impl Samples<'_> {
         let bg_seed = rng.next_u64();
         let mut window = bg.cloned();
         let mut extensions = 0;
+        let mut rerated = 0u64;
         let (demand, routes, out, n_tpl, generated) = loop {
             let n_tpl = src.len();
             let (bs, bd, bz, br) = match &window {
@@ -149,38 +161,39 @@ impl Samples<'_> {
             let n = n_tpl + bs.len();
             // The template's flows, then the background's (no dependencies, no waypoint), each
             // array allocated once at its final length.
-            let (src, dst) = ([&src[..], &bs[..]].concat(), [&dst[..], &bd[..]].concat());
-            let mut via = Vec::with_capacity(n);
+            let flows = "a Monte Carlo sample's flows";
+            let (src, dst) = (concat(&[&src, &bs], flows)?, concat(&[&dst, &bd], flows)?);
+            let mut via = with_capacity(n, flows)?;
             via.extend_from_slice(&via_tpl);
             via.resize(n, NO_VIA);
-            let mut keys = Vec::with_capacity(n);
+            let mut keys = with_capacity(n, flows)?;
             keys.extend_from_slice(&tpl.flow_key);
             // Background flows hash on their own keys, far from the template's.
             keys.extend((0..bs.len() as u64).map(|k| (1u64 << 62) + k));
-            let size = [&tpl.size_bytes[..], &bz[..]].concat();
-            let release = [&tpl.release_s[..], &br[..]].concat();
-            let mut delay = Vec::with_capacity(n);
+            let size = concat(&[&tpl.size_bytes, &bz], flows)?;
+            let release = concat(&[&tpl.release_s, &br], flows)?;
+            let mut delay = with_capacity(n, flows)?;
             delay.extend_from_slice(&tpl.delay_s);
             delay.resize(n, 0.0);
             let last = *tpl.dep_ptr.last().unwrap_or(&0);
-            let mut dep_ptr = Vec::with_capacity(n + 1);
+            let mut dep_ptr = with_capacity(n + 1, flows)?;
             dep_ptr.extend_from_slice(&tpl.dep_ptr);
             dep_ptr.resize(n + 1, last);
             let mut scale = Vec::new();
             if !tpl.latency_scale.is_empty() {
-                scale.reserve_exact(n);
+                reserve_exact(&mut scale, n, flows)?;
                 scale.extend_from_slice(&tpl.latency_scale);
                 scale.resize(n, 1.0);
             }
             // The job's connections are the template's (placement maps ranks one to one); each
             // background flow is a connection of its own.
             let n_conn = groups.1.len() as u32;
-            let rep_of = [
-                &groups.0[..],
-                &(n_conn..n_conn + generated as u32).collect::<Vec<_>>(),
-            ]
-            .concat();
-            let reps = [&groups.1[..], &(n_tpl as u32..n as u32).collect::<Vec<_>>()].concat();
+            let mut rep_of = with_capacity(n, flows)?;
+            rep_of.extend_from_slice(&groups.0);
+            rep_of.extend(n_conn..n_conn + generated as u32);
+            let mut reps = with_capacity(groups.1.len() + generated as usize, flows)?;
+            reps.extend_from_slice(&groups.1);
+            reps.extend(n_tpl as u32..n as u32);
             let demand = Demand {
                 src,
                 dst,
@@ -197,28 +210,28 @@ impl Samples<'_> {
                 // The template's connections from what is known of them, the background's afresh.
                 Some(known) => {
                     let mut conns = RoutedFlows {
-                        ptr: Vec::with_capacity(reps.len() + 1),
+                        ptr: with_capacity(reps.len() + 1, "routed flows")?,
                         ..Default::default()
                     };
                     conns.ptr.push(0);
                     for (c, k) in known.iter().enumerate() {
                         let key = demand.flow_key[groups.1[c] as usize];
                         match k {
-                            KnownRoute::Fixed(r) => conns.push(r),
+                            KnownRoute::Fixed(r) => conns.push(r)?,
                             KnownRoute::Ecmp(p) => p.walk_into(net, hash_seed, key, &mut conns)?,
                             KnownRoute::EcmpVia(a, b) => conns.push(&join(
                                 &a.walk(net, hash_seed, key)?,
                                 &b.walk(net, hash_seed, key)?,
-                            )),
+                            ))?,
                         }
                     }
                     for &i in &reps[known.len()..] {
                         let i = i as usize;
                         let (s, d) = (demand.src[i] as usize, demand.dst[i] as usize);
                         let key = demand.flow_key[i];
-                        conns.push(&router.route(s, d, cfg.policy, hash_seed, key)?);
+                        conns.push(&router.route(s, d, cfg.policy, hash_seed, key)?)?;
                     }
-                    conns.expand(&rep_of)
+                    conns.expand(&rep_of)?
                 }
                 None => route_connections(
                     router,
@@ -230,9 +243,15 @@ impl Samples<'_> {
                 )?,
             };
             // The template's successors, and none for the background flows.
-            let mut succ_ptr = Vec::with_capacity(n + 1);
+            let mut succ_ptr = with_capacity(n + 1, flows)?;
             succ_ptr.extend_from_slice(&succ.0);
             succ_ptr.resize(n + 1, succ.1.len());
+            // The budget left after the sample's earlier (shorter-window) runs.
+            let budget = match cfg.work_budget {
+                0 => 0,
+                b if rerated >= b => return Err(CoreError::WorkBudget),
+                b => b - rerated,
+            };
             let out = engine::simulate_until_acyclic(
                 net,
                 &demand,
@@ -240,8 +259,10 @@ impl Samples<'_> {
                 Some(cfg.n_job),
                 (&succ_ptr, &succ.1),
                 n_tpl,
+                budget,
                 cancel,
             )?;
+            rerated += out.flows_rerated;
             let job_end = out.finish_s[..cfg.n_job]
                 .iter()
                 .fold(0.0f64, |a, &b| a.max(b));
@@ -306,6 +327,7 @@ impl Samples<'_> {
             slowdown: slow,
             fct,
             generated,
+            rerated,
         })
     }
 }
@@ -418,6 +440,9 @@ pub fn run(
         .num_threads(threads)
         .build()
         .map_err(|e| invalid("threads", e.to_string()))?;
+    // One sample out of budget makes the point saturated: the others stop too. Whether some
+    // sample runs out depends only on the seed (each sample's work does), not on the threads.
+    let stop = AtomicBool::new(false);
     let results: Vec<Result<SampleOut>> = pool.install(|| {
         (0..cfg.samples)
             .into_par_iter()
@@ -425,35 +450,66 @@ pub fn run(
                 if cancel() {
                     return Err(CoreError::Interrupted);
                 }
-                // The budget counts this sample's polls: the same work, whatever the threads.
-                let (polls, over) = (AtomicU64::new(0), AtomicBool::new(false));
+                if stop.load(Relaxed) {
+                    return Err(CoreError::WorkBudget);
+                }
+                // The event budget counts this sample's polls: the same work, whatever the
+                // threads.
+                let polls = AtomicU64::new(0);
                 let budgeted = || {
+                    if stop.load(Relaxed) {
+                        return true;
+                    }
                     if cfg.event_budget > 0 && polls.fetch_add(1, Relaxed) >= cfg.event_budget {
-                        over.store(true, Relaxed);
+                        stop.store(true, Relaxed);
                         return true;
                     }
                     cancel()
                 };
-                match samples.run(i, &budgeted) {
-                    Err(CoreError::Interrupted) if over.load(Relaxed) && !cancel() => {
-                        Ok(SampleOut {
-                            job_time_s: f64::INFINITY,
-                            size: vec![],
-                            slowdown: vec![],
-                            fct: vec![],
-                            generated: 0,
-                        })
-                    }
-                    r => r,
+                let r = samples.run(i, &budgeted);
+                if let Err(CoreError::WorkBudget) = r {
+                    stop.store(true, Relaxed);
                 }
+                r
             })
             .collect()
     });
-    let mut out = Output::default();
+    let out_of_budget = |e: &CoreError| {
+        matches!(e, CoreError::WorkBudget | CoreError::Interrupted) && stop.load(Relaxed)
+    };
+    // Errors of their own (an unreachable placement, Ctrl-C) come first.
+    if let Some(e) = results
+        .iter()
+        .find_map(|r| r.as_ref().err().filter(|e| !out_of_budget(e)))
+    {
+        return Err(e.clone());
+    }
+    if stop.load(Relaxed) {
+        if cancel() {
+            return Err(CoreError::Interrupted);
+        }
+        return Ok(Output {
+            job_time_s: vec![f64::INFINITY; cfg.samples],
+            budget_exhausted: true,
+            ..Output::default()
+        });
+    }
+    let results: Vec<SampleOut> = results.into_iter().collect::<Result<_>>()?;
+    let total: usize = results.iter().map(|r| r.size.len()).sum();
+    let finished = "the finished background flows of every sample";
+    let mut out = Output {
+        job_time_s: with_capacity(cfg.samples, "per-sample results")?,
+        flows_rerated: with_capacity(cfg.samples, "per-sample results")?,
+        bg_size_bytes: with_capacity(total, finished)?,
+        bg_slowdown: with_capacity(total, finished)?,
+        bg_fct_s: with_capacity(total, finished)?,
+        bg_sample: with_capacity(total, finished)?,
+        ..Output::default()
+    };
     for (i, r) in results.into_iter().enumerate() {
-        let r = r?;
         out.job_time_s.push(r.job_time_s);
         out.bg_generated += r.generated;
+        out.flows_rerated.push(r.rerated);
         out.bg_sample
             .extend(std::iter::repeat_n(i as u32, r.size.len()));
         out.bg_size_bytes.extend(r.size);
@@ -517,6 +573,7 @@ mod tests {
             placement_pool: None,
             capacity_factor: None,
             event_budget: 0,
+            work_budget: 0,
         }
     }
 
@@ -562,5 +619,43 @@ mod tests {
         assert!(a.job_time_s.iter().all(|&t| t >= 1e-3 + 2e-6 - 1e-15));
         assert!(a.job_time_s.iter().any(|&t| t > 1.05e-3));
         assert!(a.bg_slowdown.iter().all(|&s| s >= 1.0));
+    }
+
+    #[test]
+    fn work_budget_saturates_the_point_whatever_the_threads() {
+        let (net, router) = star();
+        let bg = Background {
+            endpoints: vec![0, 1, 2, 3],
+            inject_bps: vec![1e9; 4],
+            load: 0.6,
+            pattern: Pattern::Uniform,
+            sizes: SizeDist::new(vec![1e4, 1e5], vec![0.0, 1.0]).unwrap(),
+            start_s: 0.0,
+            end_s: 5e-3,
+        };
+        let full = run(&net, &router, &job(), Some(&bg), &cfg(16), 2, &|| false).unwrap();
+        assert!(!full.budget_exhausted);
+        let most = *full.flows_rerated.iter().max().unwrap();
+        assert!(most > 10);
+        // A budget of exactly the most any sample needs changes nothing.
+        let roomy = Config {
+            work_budget: most,
+            ..cfg(16)
+        };
+        let same = run(&net, &router, &job(), Some(&bg), &roomy, 1, &|| false).unwrap();
+        assert_eq!(same.job_time_s, full.job_time_s);
+        assert_eq!(same.flows_rerated, full.flows_rerated);
+        // One flow less: the sample that needed it runs out, and the point is saturated.
+        let tight = Config {
+            work_budget: most - 1,
+            ..cfg(16)
+        };
+        for threads in [1, 2] {
+            let out = run(&net, &router, &job(), Some(&bg), &tight, threads, &|| false).unwrap();
+            assert!(out.budget_exhausted);
+            assert!(out.job_time_s.iter().all(|t| t.is_infinite()));
+            assert_eq!(out.job_time_s.len(), 16);
+            assert!(out.bg_size_bytes.is_empty() && out.flows_rerated.is_empty());
+        }
     }
 }

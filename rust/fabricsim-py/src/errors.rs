@@ -13,6 +13,7 @@ import_exception!(fabricsim.exceptions, UnknownNameError);
 import_exception!(fabricsim.exceptions, UnreachableError);
 import_exception!(fabricsim.exceptions, DependencyCycleError);
 import_exception!(fabricsim.exceptions, InternalError);
+import_exception!(fabricsim.exceptions, ResourceError);
 
 /// `err` with extra attributes on its exception (or the error setting them raised).
 fn with_attrs(py: Python<'_>, err: PyErr, attrs: &[(&str, usize)]) -> PyErr {
@@ -41,6 +42,19 @@ pub(crate) fn to_pyerr(py: Python<'_>, err: CoreError) -> PyErr {
             &[("flow_index", flow)],
         ),
         CoreError::Interrupted => PyKeyboardInterrupt::new_err("fabricsim run interrupted"),
+        CoreError::OutOfMemory { bytes, .. } => with_attrs(
+            py,
+            ResourceError::new_err(format!(
+                "{msg}: the run needs more memory than the process can obtain (the estimate \
+                 before the run did not foresee it); route with ECMP instead of spraying \
+                 (routing='ecmp'), use fewer ranks, GPUs, samples or threads, or merge flows (a \
+                 collective's max_flows=)"
+            )),
+            &[("estimate_bytes", bytes)],
+        ),
+        CoreError::WorkBudget => {
+            InternalError::new_err("a work budget ran out outside a Monte Carlo sample")
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use crate::{indices, run_detached, CoreFabric, FlowArrays};
                     vary_hash = true, placement_pool = None, capacity_factor = None, threads = 0,
                     bg_endpoints = None, bg_inject_bps = None, bg_load = 0.0, bg_pattern = "uniform",
                     bg_receivers = 1, bg_size_values = None, bg_size_cdf = None, bg_start_s = 0.0,
-                    bg_end_s = 0.0, event_budget = 0))]
+                    bg_end_s = 0.0, event_budget = 0, work_budget = 0))]
 pub fn monte_carlo<'py>(
     py: Python<'py>,
     fabric: &CoreFabric,
@@ -52,6 +52,7 @@ pub fn monte_carlo<'py>(
     bg_start_s: f64,
     bg_end_s: f64,
     event_budget: u64,
+    work_budget: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let n_nodes = fabric.net.n_nodes();
     let router = fabric.router(py, metric)?.clone();
@@ -117,6 +118,7 @@ pub fn monte_carlo<'py>(
         placement_pool: pool,
         capacity_factor: capacity_factor.map(|a| a.as_array().to_vec()),
         event_budget,
+        work_budget,
     };
     let net = fabric.net.clone();
     let out = run_detached(py, move |cancel| {
@@ -129,6 +131,8 @@ pub fn monte_carlo<'py>(
     d.set_item("bg_fct_s", out.bg_fct_s.into_pyarray(py))?;
     d.set_item("bg_sample", out.bg_sample.into_pyarray(py))?;
     d.set_item("bg_generated", out.bg_generated)?;
+    d.set_item("flows_rerated", out.flows_rerated.into_pyarray(py))?;
+    d.set_item("budget_exhausted", out.budget_exhausted)?;
     Ok(d)
 }
 

@@ -16,7 +16,7 @@ mod validate;
 use std::collections::BinaryHeap;
 
 use crate::demand::Demand;
-use crate::error::{invalid, CoreError, Result};
+use crate::error::{filled, invalid, with_capacity, CoreError, Result};
 use crate::network::Network;
 use crate::routing::RoutedFlows;
 
@@ -260,7 +260,9 @@ pub fn simulate_until(
 /// [`simulate_until`] for flows whose dependencies are known to be acyclic, with their
 /// successors (as [`successors`] gives them) already at hand, and the values of the first
 /// `checked` flows already checked ([`check_values`]; their routes from the router): the Monte
-/// Carlo samples of one checked template.
+/// Carlo samples of one checked template. A run that re-rates more than `work_budget` flows
+/// (0: no limit) stops with [`CoreError::WorkBudget`].
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn simulate_until_acyclic(
     net: &Network,
     demand: &Demand,
@@ -268,12 +270,14 @@ pub(crate) fn simulate_until_acyclic(
     watch: Option<usize>,
     succ: (&[usize], &[u32]),
     checked: usize,
+    work_budget: u64,
     cancel: &dyn Fn() -> bool,
 ) -> Result<SimOutput> {
     let how = Mode {
         watch,
         succ: Some(succ),
         checked,
+        work_budget,
         ..Mode::default()
     };
     run(net, demand, routes, how, cancel)
@@ -289,6 +293,8 @@ struct Mode<'a> {
     succ: Option<(&'a [usize], &'a [u32])>,
     /// The values of the first `checked` flows are known to be good.
     checked: usize,
+    /// Stop with [`CoreError::WorkBudget`] past this many re-rated flows (0: no limit).
+    work_budget: u64,
 }
 
 impl Default for Mode<'_> {
@@ -298,6 +304,7 @@ impl Default for Mode<'_> {
             incremental: true,
             succ: None,
             checked: 0,
+            work_budget: 0,
         }
     }
 }
@@ -320,6 +327,7 @@ fn run(
         incremental,
         succ: acyclic_with,
         checked,
+        work_budget,
     } = how;
     validate(net, demand, routes, checked)?;
     let computed;
@@ -345,44 +353,47 @@ fn run(
     let n = demand.size_bytes.len();
     let m = net.n_links();
     let n_entries = routes.links.len();
+    // Per-flow and per-link state, allocated fallibly: the largest allocations of a run.
+    let mut fl = with_capacity(n, "the engine's per-flow state")?;
+    fl.extend((0..n).map(|f| FlowState {
+        first: routes.ptr[f] as u32,
+        last: routes.ptr[f + 1] as u32,
+        ..FlowState::default()
+    }));
+    let mut waiting_preds = with_capacity(n, "the engine's per-flow state")?;
+    waiting_preds.extend((0..n).map(|i| (demand.dep_ptr[i + 1] - demand.dep_ptr[i]) as u32));
+    let mut ls = with_capacity(m, "the engine's per-link state")?;
+    ls.extend((0..m).map(|l| LinkState::new(net.capacity_bps(l))));
+    let per_flow = |x: f64| filled(n, x, "the engine's per-flow results");
+    let per_link = |x: f64| filled(m, x, "the engine's per-link state");
     let mut sim = Sim {
         demand,
         routes,
         cancel,
         cancelled: false,
-        fl: (0..n)
-            .map(|f| FlowState {
-                first: routes.ptr[f] as u32,
-                last: routes.ptr[f + 1] as u32,
-                ..FlowState::default()
-            })
-            .collect(),
-        waiting_preds: (0..n)
-            .map(|i| (demand.dep_ptr[i + 1] - demand.dep_ptr[i]) as u32)
-            .collect(),
-        ready_s: vec![0.0; n],
-        entry_pos: vec![0; n_entries],
-        slots: vec![Vec::new(); m],
+        fl,
+        waiting_preds,
+        ready_s: per_flow(0.0)?,
+        entry_pos: filled(n_entries, 0, "the engine's per-route-entry state")?,
+        slots: filled(m, Vec::new(), "the engine's per-link state")?,
         u_pos: Vec::new(),
-        ls: (0..m)
-            .map(|l| LinkState::new(net.capacity_bps(l)))
-            .collect(),
+        ls,
         stamp: 0,
-        busy_since: vec![0.0; m],
+        busy_since: per_link(0.0)?,
         n_active: 0,
         added: Vec::new(),
         removed_min_rate: f64::INFINITY,
         scratch: Scratch::default(),
         incremental,
         out: SimOutput {
-            start_s: vec![f64::NAN; n],
-            transfer_end_s: vec![f64::NAN; n],
-            finish_s: vec![f64::NAN; n],
-            min_rate_bps: vec![f64::NAN; n],
-            max_rate_bps: vec![f64::NAN; n],
-            link_bytes: vec![0.0; m],
-            link_busy_s: vec![0.0; m],
-            link_peak_utilization: vec![0.0; m],
+            start_s: per_flow(f64::NAN)?,
+            transfer_end_s: per_flow(f64::NAN)?,
+            finish_s: per_flow(f64::NAN)?,
+            min_rate_bps: per_flow(f64::NAN)?,
+            max_rate_bps: per_flow(f64::NAN)?,
+            link_bytes: per_link(0.0)?,
+            link_busy_s: per_link(0.0)?,
+            link_peak_utilization: per_link(0.0)?,
             events: 0,
             flows_rerated: 0,
             searches_widened: 0,
@@ -511,6 +522,10 @@ fn run(
                 return Err(CoreError::Interrupted);
             }
             touched = tl;
+            // Counted in re-rated flows, the engine's work: the same for a seed on any machine.
+            if work_budget > 0 && sim.out.flows_rerated > work_budget {
+                return Err(CoreError::WorkBudget);
+            }
         }
         last_t = t;
     }

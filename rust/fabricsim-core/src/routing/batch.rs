@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::{Policy, Route, Router, NO_VIA};
 use crate::demand::Demand;
-use crate::error::{invalid, CoreError, Result};
+use crate::error::{invalid, reserve, with_capacity, CoreError, Result};
 use crate::rng::splitmix64;
 
 /// Routes for many flows, computed in parallel. `via[i] == u32::MAX` means no waypoint.
@@ -18,8 +18,9 @@ pub struct RoutedFlows {
 }
 
 impl RoutedFlows {
-    /// Append `route` as the next one.
-    pub(crate) fn push(&mut self, route: &Route) {
+    /// Append `route` as the next one (an allocation failure is [`CoreError::OutOfMemory`]).
+    pub(crate) fn push(&mut self, route: &Route) -> Result<()> {
+        self.reserve_route(route.links.len())?;
         if self.ptr.is_empty() {
             self.ptr.push(0);
         }
@@ -27,17 +28,26 @@ impl RoutedFlows {
         self.fractions.extend_from_slice(&route.fractions);
         self.latency_s.push(route.latency_s);
         self.ptr.push(self.links.len());
+        Ok(())
+    }
+
+    /// Room for one more route of `len` links (amortized: the vectors grow geometrically).
+    pub(crate) fn reserve_route(&mut self, len: usize) -> Result<()> {
+        reserve(&mut self.ptr, 2, "routed flows")?;
+        reserve(&mut self.latency_s, 1, "routed flows")?;
+        reserve(&mut self.links, len, "routed flows' links")?;
+        reserve(&mut self.fractions, len, "routed flows' links")
     }
 
     /// One route per flow, flow `i` taking route `rep_of[i]` of these.
-    pub(crate) fn expand(&self, rep_of: &[u32]) -> RoutedFlows {
+    pub(crate) fn expand(&self, rep_of: &[u32]) -> Result<RoutedFlows> {
         let span = |r: u32| self.ptr[r as usize]..self.ptr[r as usize + 1];
         let total: usize = rep_of.iter().map(|&r| span(r).len()).sum();
         let mut out = RoutedFlows {
-            ptr: Vec::with_capacity(rep_of.len() + 1),
-            links: Vec::with_capacity(total),
-            fractions: Vec::with_capacity(total),
-            latency_s: Vec::with_capacity(rep_of.len()),
+            ptr: with_capacity(rep_of.len() + 1, "routed flows")?,
+            links: with_capacity(total, "routed flows' links")?,
+            fractions: with_capacity(total, "routed flows' links")?,
+            latency_s: with_capacity(rep_of.len(), "routed flows")?,
         };
         out.ptr.push(0);
         for &r in rep_of {
@@ -48,7 +58,7 @@ impl RoutedFlows {
             out.latency_s.push(self.latency_s[r as usize]);
             out.ptr.push(out.links.len());
         }
-        out
+        Ok(out)
     }
 
     /// Bytes each of `n_links` links carries when flow `f` sends `size_bytes[f]`, split over
@@ -173,13 +183,21 @@ pub(crate) fn route_connections(
         })
         .collect();
     let routes: Vec<Route> = routes.into_iter().collect::<Result<_>>()?;
-    Ok(expand(rep_of, &routes))
+    expand(rep_of, &routes)
 }
 
 /// Every flow's route from its connection's (`rep_of[i]` indexes `routes`).
-fn expand(rep_of: &[u32], routes: &[Route]) -> RoutedFlows {
-    let mut conns = RoutedFlows::default();
-    routes.iter().for_each(|r| conns.push(r));
+fn expand(rep_of: &[u32], routes: &[Route]) -> Result<RoutedFlows> {
+    let total: usize = routes.iter().map(|r| r.links.len()).sum();
+    let mut conns = RoutedFlows {
+        ptr: with_capacity(routes.len() + 1, "routed flows")?,
+        links: with_capacity(total, "routed flows' links")?,
+        fractions: with_capacity(total, "routed flows' links")?,
+        latency_s: with_capacity(routes.len(), "routed flows")?,
+    };
+    for r in routes {
+        conns.push(r)?;
+    }
     conns.expand(rep_of)
 }
 

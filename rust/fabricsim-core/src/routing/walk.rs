@@ -129,6 +129,8 @@ impl EcmpPaths {
         flow_key: u64,
         out: &mut RoutedFlows,
     ) -> Result<()> {
+        // A path is at most as long as the number of nodes it can visit.
+        out.reserve_route(self.nodes.len().max(1))?;
         let latency_s = self.walk_links(net, seed, flow_key, &mut out.links, &mut out.fractions)?;
         out.latency_s.push(latency_s);
         out.ptr.push(out.links.len());
