@@ -997,6 +997,8 @@ def designs_table(df, columns: Sequence[str]):
     time, with the cost proxies. Variant = every parameter but the seed."""
     pd = _need("pandas")
     ok = df[df["error"].isna()] if "error" in df else df
+    if "saturated" in ok:  # a saturated point has no throughput to rank (0 tokens/s)
+        ok = ok[~ok["saturated"].fillna(False).astype(bool)]
     keys = [c for c in columns if c != "seed" and c in ok]
     if ok.empty:
         return pd.DataFrame(columns=[*keys, "label", "tokens_per_s_p50"])

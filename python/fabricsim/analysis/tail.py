@@ -73,7 +73,8 @@ NEAR_SATURATION = 0.9
 #: arriving and leaving once. A sample that needs more (its job outlasts the horizon, the
 #: window would be widened) stops and counts as saturated (``job_time_s`` inf).
 EVENT_BUDGET_PER_HORIZON = 2.0
-#: Work budget per sample below near saturation, in flows the engine re-rates per flow of one
+#: A work budget to pass as ``tail_latency(work_budget=...)`` (not applied by default: below
+#: near saturation a point is stable), in flows the engine re-rates per flow of one
 #: horizon (the job's flows plus the background flows expected over the first arrival window).
 #: Measured on the built-in example (8 samples, seed 0; docs/reliability.md): at load 0.3 a
 #: sample re-rates at most 31 flows per such flow, at 0.6 (46 - 62 % offered) at most 161; at
@@ -268,10 +269,10 @@ def tail_latency(
     background flows expected over the first window), counted in the engine's interrupt polls
     (about one per event); ``0``: none; an integer sets it for every run. A sample that
     exceeds it stops with ``job_time_s = inf`` and the result is ``saturated`` too
-    (``saturation == "event budget"``). Below near saturation a run with dynamic background
-    has a budget of flows re-rated by the engine instead, ``work_budget``: by default
-    :data:`WORK_BUDGET_PER_FLOW` x the flows of one horizon (``0``: none; an integer sets it
-    for every run); past it the point is ``saturated`` with ``saturation == "work budget"``.
+    (``saturation == "event budget"``). Below near saturation a point is stable and runs to
+    the end unless the caller sets ``work_budget``, a budget of flows re-rated by the engine
+    (e.g. :data:`WORK_BUDGET_PER_FLOW` x the flows of one horizon; ``0``: none); past it the
+    point is ``saturated`` with ``saturation == "work budget"``.
     A point that runs out of either budget is saturated as a whole: every sample's
     ``job_time_s`` is ``inf`` (the other samples stop too). Budgets count work, not time: the
     same seed gives the same answer on any machine and with any thread count.
@@ -423,9 +424,9 @@ def tail_latency(
         bg_kwargs["event_budget"] = int(budget)
     if work_budget is not None:
         work = work_budget
-    elif not near and expected > 0 and event_budget is None:
-        work = int(WORK_BUDGET_PER_FLOW * (len(template) + expected))
     else:
+        # Below near saturation a point is stable: no budget unless the caller asks for one (a
+        # default one marked stable points at 44 % offered "saturated": a lie, not a bound).
         work = 0
     if work:
         bg_kwargs["work_budget"] = int(work)

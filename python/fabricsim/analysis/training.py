@@ -453,6 +453,16 @@ def step(
         raise InvalidTypeError(f"job: expected a fabricsim.TrainingJob, got {type(job).__name__}")
     if not isinstance(fabric, Fabric):
         raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
+    from fabricsim.analysis.tail import OVERLOAD_POLICIES
+
+    _validate.choice("overload", overload, OVERLOAD_POLICIES)
+    if facility is not None:
+        from fabricsim.analysis.facility import Facility
+
+        if not isinstance(facility, Facility):
+            raise InvalidTypeError(
+                f"facility: expected a fabricsim.Facility, got {type(facility).__name__}"
+            )
     bg = as_background(background)
     samples = _validate.integer("samples", samples)
     comms = job.communication(fabric)
