@@ -224,3 +224,24 @@ def test_doctests():
     from fabricsim.analysis import scorecard as module
 
     assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_a_design_with_its_own_edge_sites_is_scored_with_the_facilitys_wan():
+    """A [fabric.edge] design used to fail the scorecard ("already has a node 'border'"): the
+    facility's carriers and regions replace the design's own edge sites."""
+    from fabricsim.analysis.facility import region_latency
+
+    G = fs.edge_sites(
+        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=1),
+        carriers=[{"name": "old", "capacity_gbps": 100.0, "availability": 0.99}],
+        sites=[
+            {"name": "elsewhere", "carriers": ["old"], "distance_km": 5000.0, "capacity_gbps": 10.0}
+        ],
+    )
+    fab = fs.Fabric.from_networkx(G)
+    site = dataclasses.replace(fs.Facility.preset("legacy-air-colo"), distance_km={"paris": 20.0})
+    regions = ["paris"]
+    with_edge = region_latency(site, fab, regions, requests=2_000)
+    plain = region_latency(site, FABRIC, regions, requests=2_000)
+    assert set(with_edge) == set(regions)
+    assert with_edge[regions[0]]["p99_ms"] == pytest.approx(plain[regions[0]]["p99_ms"], rel=0.2)

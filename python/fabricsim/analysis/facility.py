@@ -660,7 +660,16 @@ def region_latency(
                 "capacity_gbps": access_gbps,
             }
         )
-    G = edge_sites(fabric.graph, carriers=list(facility.carriers), sites=sites)
+    base = fabric.graph
+    wan_roles = ("edge_site", "carrier_pop", "border")
+    if any(r in wan_roles for _, r in base.nodes(data="role")):
+        # The design's own edge sites (a [fabric.edge] table) stand for another site's WAN:
+        # the facility's carriers and user regions replace them.
+        base = base.copy()
+        base.remove_nodes_from([n for n, r in fabric.graph.nodes(data="role") if r in wan_roles])
+        for key in ("edge_sites", "edge"):
+            base.graph.pop(key, None)
+    G = edge_sites(base, carriers=list(facility.carriers), sites=sites)
     edge_fab = Fabric.from_networkx(G, efficiency=fabric.efficiency)
     rep = edge_latency(
         edge_fab,
