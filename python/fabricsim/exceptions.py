@@ -99,6 +99,16 @@ class ResourceError(FabricError, MemoryError):
     limit_bytes: int | None = None
 
 
+class InputFileNotFoundError(InvalidArgumentError, FileNotFoundError):
+    """An input file (a scenario, an nccl-tests log, a cable list) does not exist; the message
+    names it. Also a :class:`FileNotFoundError`, so ``except FileNotFoundError`` catches it."""
+
+
+class ScenarioNotFoundError(ScenarioError, InputFileNotFoundError):
+    """A scenario file does not exist (a :class:`ScenarioError` and a
+    :class:`FileNotFoundError`)."""
+
+
 class InternalError(FabricError, RuntimeError):
     """A bug in fabricsim (for example a Rust panic caught at the boundary). Please report it."""
 
@@ -118,6 +128,8 @@ __all__ = [
     "UnreachableError",
     "DependencyCycleError",
     "ScenarioError",
+    "InputFileNotFoundError",
+    "ScenarioNotFoundError",
     "OverloadError",
     "ResourceError",
     "InternalError",

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from fabricsim._display import axes, html_table, pandas
 from fabricsim._progress import progress_bar
-from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
+from fabricsim.exceptions import InputFileNotFoundError, InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import Fabric
 from fabricsim.traffic.collectives import collective, normalize_op
 from fabricsim.types import Algorithm, Op, Routing
@@ -207,7 +207,7 @@ def load(path: str | Path, *, op: str | None = None) -> NcclLog:
     try:
         text = p.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        raise InvalidArgumentError(f"{path}: no such nccl-tests log") from None
+        raise InputFileNotFoundError(f"{path}: no such nccl-tests log") from None
     except OSError as e:
         raise InvalidArgumentError(f"{path}: cannot read the log: {e}") from None
     if op is None:

@@ -76,6 +76,13 @@ class Scorecard:
     job_gpus: int
     steps: dict = field(repr=False, default_factory=dict)
 
+    def __repr__(self) -> str:
+        sites = ", ".join(repr(r["site"]) for r in self.rows)
+        return (
+            f"<Scorecard {len(self.rows)} sites ({sites}), {self.job_gpus}-GPU job; training: "
+            f"{self.training_winner!r}, inference: {self.inference_winner!r}>"
+        )
+
     # -- winners ------------------------------------------------------------------------------
     @property
     def training_winner(self) -> str | None:

@@ -141,7 +141,7 @@ from fabricsim._validate import MAX_SIZE_BYTES, parse_size
 from fabricsim.analysis.sweep import DesignSpec, Sweep, SweepAxisError
 from fabricsim.analysis.training import TrainingJob
 from fabricsim.cli.toml_lines import PathKey, format_path, key_lines
-from fabricsim.exceptions import FabricError, ScenarioError
+from fabricsim.exceptions import FabricError, ScenarioError, ScenarioNotFoundError
 from fabricsim.fabric import builders
 from fabricsim.fabric.compiled import ROUTING_POLICIES, Fabric
 from fabricsim.fabric.io import read_cable_list
@@ -599,7 +599,7 @@ def run_scenario(
     >>> fs.load_scenario(sc.source.replace('example', 'exmple'))
     Traceback (most recent call last):
     ...
-    fabricsim.exceptions.ScenarioError: ...exmple.toml: no such scenario file
+    fabricsim.exceptions.ScenarioNotFoundError: ...exmple.toml: no such scenario file
     """
 
     if not isinstance(scenario, Scenario):
@@ -651,7 +651,7 @@ def _read_scenario_file(path: Path, label: str) -> str:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise ScenarioError(f"{label}: no such scenario file") from None
+        raise ScenarioNotFoundError(f"{label}: no such scenario file") from None
     except OSError as e:
         raise ScenarioError(f"{label}: cannot read the scenario: {e}") from None
     if not stat.S_ISREG(st.st_mode):

@@ -36,7 +36,7 @@ from typing import Any
 
 import networkx as nx
 
-from fabricsim.exceptions import InvalidArgumentError
+from fabricsim.exceptions import InputFileNotFoundError, InvalidArgumentError
 from fabricsim.fabric.schema import KINDS, ROLES
 
 #: The cable list's columns, in the order a file without a header gives them.
@@ -87,7 +87,7 @@ def read_cable_list(path: str | os.PathLike[str]) -> nx.Graph:
     try:
         text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise InvalidArgumentError(f"{path}: no such cable list") from None
+        raise InputFileNotFoundError(f"{path}: no such cable list") from None
     except (OSError, UnicodeDecodeError) as e:
         raise InvalidArgumentError(f"{path}: cannot read the cable list: {e}") from None
     lines = [
