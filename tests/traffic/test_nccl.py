@@ -403,3 +403,23 @@ def test_ring_channels_spread_over_shared_nics():
 def test_bad_nics_per_host(bad):
     with pytest.raises(InvalidArgumentError, match="nics_per_host"):
         fs.leaf_spine(gpus_per_host=8, nics_per_host=bad)
+
+
+def test_an_explicit_protocol_is_used_or_refused_never_replaced():
+    """protocol="ll" on an op whose algorithms run 'simple' only used to run and report
+    'simple'; NCCL_PROTO's spellings (LL, LL128, Simple) are accepted."""
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=4, profile="h100-ndr400")
+    )
+    assert fs.collective(fab, "all_reduce", 1 << 20, protocol="LL").protocol == "ll"
+    assert (
+        fs.collective(fab, "all_reduce", 1 << 20, algorithm="ring", protocol="LL128").protocol
+        == "ll128"
+    )
+    # all-to-all runs direct (point-to-point, priced like ring steps): it takes LL as asked
+    assert fs.collective(fab, "all_to_all", 1 << 20, protocol="ll").protocol == "ll"
+    with pytest.raises(fs.InvalidArgumentError, match="protocol: NCCL has no hierarchical"):
+        fs.collective(fab, "all_reduce", 1 << 20, algorithm="hierarchical", protocol="ll128")
+    plain = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2))
+    with pytest.raises(fs.InvalidArgumentError, match="needs a hardware profile"):
+        fs.collective(plain, "all_reduce", 1 << 20, protocol="ll", profile=False)

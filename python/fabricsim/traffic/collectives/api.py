@@ -251,6 +251,8 @@ class Collective:
         object.__setattr__(self, "op", normalize_op(self.op))
         object.__setattr__(self, "size_bytes", check_size(self.size_bytes))
         _validate.choice("algorithm", self.algorithm, ALGORITHMS)
+        if isinstance(self.protocol, str):  # NCCL_PROTO spells them LL, LL128, Simple
+            object.__setattr__(self, "protocol", self.protocol.lower())
         _validate.choice("protocol", self.protocol, ("auto",) + tuner.PROTOCOLS)
         if self.algorithm != "auto" and self.algorithm not in SUPPORTED[self.op]:
             raise InvalidArgumentError(
@@ -318,6 +320,11 @@ class Collective:
             return ctx
         hw = setup.hardware
         model = algorithm if algorithm in tuner.MODEL_ALGORITHMS else "ring"
+        if algorithm == "hierarchical" and protocol != "simple":
+            raise InvalidArgumentError(
+                f"protocol: NCCL has no hierarchical algorithm (fabricsim's composite of "
+                f"rings) to pair with {protocol!r}; it runs with 'simple' only"
+            )
         if algorithm in ("nvls", "nvls_tree"):
             if protocol != "simple":
                 raise InvalidArgumentError(
@@ -377,7 +384,24 @@ class Collective:
         return tuple(a for a, _ in self._choices(self._base(fabric)))
 
     def _choices(self, setup: _Setup) -> list[tuple[str, str]]:
-        """(algorithm, protocol) pairs to simulate."""
+        """(algorithm, protocol) pairs to simulate. An explicit ``protocol`` that no candidate
+        can run is an error, never silently replaced by "simple"."""
+        out = self._candidates(setup)
+        if self.protocol not in ("auto", "simple"):
+            if setup.prof is None:
+                raise InvalidArgumentError(
+                    f"protocol: {self.protocol!r} needs a hardware profile (NCCL's model gives "
+                    "each protocol its bandwidth and latency); without one only 'simple' runs"
+                )
+            out = [(a, p) for a, p in out if p == self.protocol]
+            if not out:
+                raise InvalidArgumentError(
+                    f"protocol: no algorithm {self.op} can run here takes {self.protocol!r} "
+                    "(NVLS, NVLS-tree and hierarchical run 'simple' only)"
+                )
+        return out
+
+    def _candidates(self, setup: _Setup) -> list[tuple[str, str]]:
         if self.algorithm != "auto":
             return [(self.algorithm, self._protocol_for(setup, self.algorithm))]
         usable = [a for a in AUTO_ALGORITHMS[self.op] if setup.can_run(a, self.op)]
@@ -399,7 +423,7 @@ class Collective:
             best = min((e.time_us for e in short), default=math.inf)
             if h is not None and h.time_us <= best * (1.0 + tuner.MARGIN):
                 out.append(("hierarchical", "simple"))
-        return out or [(usable[0], "simple")]
+        return out or [(usable[0], self._protocol_for(setup, usable[0]))]
 
     def _protocols(self) -> tuple[str, ...]:
         return tuner.PROTOCOLS if self.protocol == "auto" else (self.protocol,)
