@@ -192,7 +192,9 @@ def optics(fabric: Fabric) -> int:
 
 def cost_proxies(fabric: Fabric) -> dict[str, int]:
     """Switches, network cables and optical transceiver ports of a fabric (see
-    :func:`optics`): what the sweep's Pareto front weighs tokens/s against."""
+    :func:`optics`): what the sweep's Pareto front weighs tokens/s against. They count devices,
+    not their speed, so an oversubscribed design with thinner uplinks costs the same here
+    (docs/sweeps.md, "Limits")."""
     return {"switches": fabric.switch_count, "cables": fabric.cable_count, "optics": optics(fabric)}
 
 
