@@ -642,8 +642,8 @@ def _check_reachable(
             a, b = sorted((r, other))
             raise UnreachableError(
                 f"GPUs {nodes[a]!r} and {nodes[b]!r} cannot reach each other: no path "
-                "between them through transit nodes (switches); GPUs and edge sites forward "
-                "traffic only with forwarding=True"
+                "between them through transit nodes (switches); GPUs and edge sites never "
+                "forward traffic unless given forwarding=True"
             )
 
 
