@@ -61,7 +61,7 @@ def test_schema_table_matches_schema_module():
     text = (ROOT / "docs" / "schema.md").read_text(encoding="utf-8")
     nodes = table_rows(text, "**Node attributes**")
     edges = table_rows(text, "**Edge attributes**")
-    assert set(nodes) == {"role", "host", "rail", "pod", "su", "site"}
+    assert set(nodes) == {"role", "forwarding", "host", "rail", "pod", "su", "site"}
     assert set(edges) == {
         "capacity_gbps",
         "latency_us",

@@ -65,7 +65,7 @@ from fabricsim.exceptions import (
     UnreachableError,
 )
 from fabricsim.fabric import builders, profiles, schema
-from fabricsim.fabric.builders import edge_sites, fat_tree, leaf_spine, rail_optimized
+from fabricsim.fabric.builders import edge_sites, fat_tree, leaf_spine, rail_optimized, torus
 from fabricsim.fabric.compiled import Fabric, Route
 from fabricsim.fabric.io import read_cable_list
 from fabricsim.traffic.background import SIZE_DISTRIBUTIONS, Background
@@ -151,6 +151,7 @@ __all__ = [
     "leaf_spine",
     "fat_tree",
     "rail_optimized",
+    "torus",
     "edge_sites",
     "read_cable_list",
     "FabricError",

@@ -175,6 +175,71 @@ def test_engine_matches_reference_on_leaf_spine(data, routing, metric, seed):
     compare(rust, py, fab)
 
 
+@st.composite
+def direct_fabrics(draw):
+    """Direct-connect fabrics: GPUs that forward (``forwarding=True``) joined by a random
+    connected graph of direct links (tori and rings included), some also homed on a switch."""
+    n_gpu = draw(st.integers(2, 7))
+    G = nx.Graph()
+    fwd = draw(st.lists(st.booleans(), min_size=n_gpu, max_size=n_gpu))
+    for g in range(n_gpu):
+        G.add_node(f"gpu{g}", role="gpu", forwarding=True if fwd[g] or g else None)
+
+    def link(u, v, kind):
+        G.add_edge(
+            u,
+            v,
+            capacity_gbps=draw(st.sampled_from(CAPS)),
+            latency_us=draw(st.sampled_from(LATS)),
+            kind=kind,
+        )
+
+    # a random spanning tree through forwarding GPUs (gpu0 may be a plain endpoint: a leaf)
+    for g in range(1, n_gpu):
+        link(f"gpu{g}", f"gpu{draw(st.integers(1, g - 1)) if g > 1 else 0}", "fabric")
+    pairs = [(a, b) for a in range(n_gpu) for b in range(a + 1, n_gpu)]
+    for a, b in draw(st.lists(st.sampled_from(pairs), max_size=6, unique=True)):
+        if not G.has_edge(f"gpu{a}", f"gpu{b}"):
+            link(f"gpu{a}", f"gpu{b}", "fabric")
+    if draw(st.booleans()):
+        G.add_node("sw0", role="leaf")
+        for g in draw(st.lists(st.integers(0, n_gpu - 1), min_size=1, max_size=3, unique=True)):
+            link(f"gpu{g}", "sw0", "access")
+    return fs.Fabric.from_networkx(G)
+
+
+@SETTINGS
+@given(
+    data=st.data(),
+    routing=st.sampled_from(["ecmp", "spray"]),
+    metric=st.sampled_from(["hops", "latency"]),
+    seed=st.integers(0, 2**64 - 1),
+)
+def test_engine_matches_reference_with_forwarding_gpus(data, routing, metric, seed):
+    """GPUs with ``forwarding=True`` route through each other identically in both engines."""
+    fab = data.draw(direct_fabrics(), label="fabric")
+    flows = data.draw(flow_sets(len(fab.gpus)), label="flows")
+    m = as_mapping(fab, flows)
+    rust = fs.simulate(fab, m, routing=routing, seed=seed, metric=metric, engine="rust")
+    py = fs.simulate(fab, m, routing=routing, seed=seed, metric=metric, engine="reference")
+    compare(rust, py, fab)
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data(), routing=st.sampled_from(["ecmp", "spray"]), seed=st.integers(0, 1000))
+def test_engine_matches_reference_on_torus(data, routing, seed):
+    dims = data.draw(st.sampled_from([(4,), (3, 3), (2, 3), (2, 2, 2)]))
+    fab = fs.Fabric.from_networkx(
+        fs.torus(dims=dims, gpus_per_node=data.draw(st.sampled_from([1, 2])))
+    )
+    flows = data.draw(flow_sets(len(fab.gpus)), label="flows")
+    m = as_mapping(fab, flows)
+    for metric in ("hops", "latency"):
+        rust = fs.simulate(fab, m, routing=routing, seed=seed, metric=metric, engine="rust")
+        py = fs.simulate(fab, m, routing=routing, seed=seed, metric=metric, engine="reference")
+        compare(rust, py, fab)
+
+
 def test_engine_matches_reference_simultaneous_identical_flows():
     """Batching: many flows ending at the same instant, successors starting then."""
     fab = fs.Fabric.from_networkx(

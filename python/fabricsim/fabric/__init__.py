@@ -8,7 +8,7 @@ the Rust core, and :class:`Route`) and :mod:`~fabricsim.fabric.io` (CSV cable li
 """
 
 from fabricsim.fabric import builders, io, profiles, schema
-from fabricsim.fabric.builders import edge_sites, fat_tree, leaf_spine, rail_optimized
+from fabricsim.fabric.builders import edge_sites, fat_tree, leaf_spine, rail_optimized, torus
 from fabricsim.fabric.compiled import METRICS, ROUTING_POLICIES, Fabric, Route
 from fabricsim.fabric.io import read_cable_list
 
@@ -24,6 +24,7 @@ __all__ = [
     "leaf_spine",
     "profiles",
     "rail_optimized",
+    "torus",
     "read_cable_list",
     "schema",
 ]

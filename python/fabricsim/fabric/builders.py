@@ -13,6 +13,7 @@ builder             labels
 :func:`rail_optimized`  ``su0/leaf4`` (rail 4), ``su0/spine1``, ``core2``,
                     ``su0/node7/gpu4``, ``su0/node7/nvswitch``
 :func:`edge_sites`  ``border``, ``pop/<carrier>``, ``site/<site>``
+:func:`torus`       ``node1-0-3/gpu2``, ``node1-0-3/nvswitch`` (node at coordinates 1, 0, 3)
 ==================  =============================================================
 
 A host with more than one GPU gets an NVSwitch joined to each of its GPUs by an ``nvlink``
@@ -29,6 +30,8 @@ with :func:`fabricsim.fabric.profiles.get_profile`, or any object with the attri
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
@@ -545,6 +548,99 @@ def rail_optimized(
     return G
 
 
+MAX_TORUS_DIMS = 8
+"""Most dimensions a :func:`torus` takes (TPU v4 pods are 3-D, Blue Gene/Q 5-D)."""
+
+
+def _dims_arg(dims: Any) -> tuple[int, ...]:
+    if isinstance(dims, (str, bytes)) or not hasattr(dims, "__len__"):
+        raise InvalidArgumentError(
+            f"dims: must be a sequence of integers >= 2 (ring sizes), got {dims!r}"
+        )
+    if not 1 <= len(dims) <= MAX_TORUS_DIMS:
+        raise InvalidArgumentError(
+            f"dims: must have 1..{MAX_TORUS_DIMS} dimensions, got {len(dims)} ({dims!r})"
+        )
+    return tuple(_validate.integer(f"dims[{i}]", k, minimum=2) for i, k in enumerate(dims))
+
+
+def torus(
+    *,
+    dims: Any = (4, 4),
+    gpus_per_node: int | None = None,
+    link_gbps: float | None = None,
+    nvlink_gbps: float | None = None,
+    nvlink_latency_us: float | None = None,
+    link_latency_us: float | None = None,
+    profile: Any = None,
+) -> nx.Graph:
+    """A k-ary n-dimensional torus of nodes joined by direct GPU-to-GPU links, no switches.
+
+    ``dims = (k1, k2, ...)``: ``k1 * k2 * ...`` nodes at integer coordinates; along each
+    dimension the nodes form a ring (with wraparound; a dimension of 2 is one link, not two).
+    GPU ``g`` of a node links directly to GPU ``g`` of each neighbour node (one torus per GPU
+    index, ``kind="fabric"``, ``link_gbps`` per direction, default the profile's NIC speed), and
+    a node with several GPUs joins them through its NVSwitch. Every GPU carries
+    ``forwarding=True`` (:mod:`fabricsim.fabric.schema`), so traffic crosses the torus through
+    the GPUs on its way, shortest paths first (dimension order is not enforced: ECMP spreads
+    over every minimal path). ``rail`` = ``g``; ``host`` = the node label.
+
+    >>> import fabricsim as fs
+    >>> G = fs.torus(dims=(4, 4), gpus_per_node=1)
+    >>> sorted(G["node0-0/gpu0"])
+    ['node0-1/gpu0', 'node0-3/gpu0', 'node1-0/gpu0', 'node3-0/gpu0']
+    >>> fs.Fabric.from_networkx(G).distance("node0-0/gpu0", "node2-2/gpu0", metric="hops")
+    4.0
+    """
+    prof = _resolve_profile(profile)
+    shape = _dims_arg(dims)
+    hw = _hardware(
+        prof,
+        gpus_per_node=gpus_per_node,
+        link_gbps=link_gbps,
+        nvlink_gbps=nvlink_gbps,
+        nvlink_latency_us=nvlink_latency_us,
+    )
+    lat = _validate.positive(
+        "link_latency_us",
+        _pick(link_latency_us, prof, "fabric_latency_us"),
+    )
+    gpn = hw["gpus_per_node"]
+    n_nodes = math.prod(shape)
+    degree = sum(1 if k == 2 else 2 for k in shape)  # torus neighbours of one node
+    hn, he = _host_size(gpn)
+    _check_size("torus", n_nodes * hn, n_nodes * (he + gpn * degree // 2))
+    G = nx.Graph()
+    G.graph.update(
+        builder="torus",
+        oversubscription=1.0,
+        params=record_text(
+            {
+                "dims": list(shape),
+                **hw,
+                "link_latency_us": lat,
+                "profile": _profile_name(profile),
+            }
+        ),
+    )
+    _record_profile(G, profile)
+    coords = list(itertools.product(*(range(k) for k in shape)))
+    label = {c: "node" + "-".join(map(str, c)) for c in coords}
+    gpus_of = {}
+    for c in coords:
+        gpus, _ = _add_host(G, label[c], gpn, hw["nvlink_gbps"], hw["nvlink_latency_us"])
+        for gpu in gpus:
+            G.nodes[gpu]["forwarding"] = True
+        gpus_of[c] = gpus
+    for c in coords:
+        for d, k in enumerate(shape):
+            nxt = c[:d] + ((c[d] + 1) % k,) + c[d + 1 :]
+            for a, b in zip(gpus_of[c], gpus_of[nxt], strict=True):
+                if not G.has_edge(a, b):  # k == 2: the two directions are one link
+                    _link(G, a, b, hw["link_gbps"], lat, "fabric")
+    return G
+
+
 # ---------------------------------------------------------------------------- edge sites
 
 
@@ -834,4 +930,13 @@ def params(G: nx.Graph) -> dict:
     return graph_record(G, "params") or {}
 
 
-__all__ = ["Carrier", "Site", "leaf_spine", "fat_tree", "rail_optimized", "edge_sites", "params"]
+__all__ = [
+    "Carrier",
+    "Site",
+    "leaf_spine",
+    "fat_tree",
+    "rail_optimized",
+    "torus",
+    "edge_sites",
+    "params",
+]

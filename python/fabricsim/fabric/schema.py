@@ -7,22 +7,27 @@ A fabric is an undirected :class:`networkx.Graph` (or :class:`networkx.MultiGrap
 Node attributes
 ---------------
 
-============  ========  ===========================================================
-attribute     required  meaning
-============  ========  ===========================================================
-``role``      yes       one of :data:`ROLES`. ``"gpu"`` and ``"edge_site"`` are
-                        endpoints (:data:`ENDPOINT_ROLES`): traffic starts and ends
-                        there but never passes through. Every other role forwards,
-                        among them ``"nic"``: a network card between a host's GPUs
-                        (``pcie`` edges) and its first switch (an ``access`` edge),
-                        which several GPUs may share.
-``host``      no        the server a GPU or NVSwitch sits in (str or int)
-``rail``      no        rail number (int >= 0): the GPU's local index / NIC number,
-                        or the rail a rail-optimized leaf serves
-``pod``       no        pod number (int >= 0), fat-tree pods
-``su``        no        scalable-unit number (int >= 0), rail-optimized pods
-``site``      no        edge-site name (str)
-============  ========  ===========================================================
+==============  ========  ===========================================================
+attribute       required  meaning
+==============  ========  ===========================================================
+``role``        yes       one of :data:`ROLES`. ``"gpu"`` and ``"edge_site"`` are
+                          endpoints (:data:`ENDPOINT_ROLES`): traffic starts and ends
+                          there but never passes through (unless ``forwarding``).
+                          Every other role forwards, among them ``"nic"``: a
+                          network card between a host's GPUs
+                          (``pcie`` edges) and its first switch (an ``access`` edge),
+                          which several GPUs may share.
+``forwarding``  no        ``True`` lets an endpoint (a GPU) forward traffic, for
+                          direct-connect designs (:func:`~fabricsim.torus`); bool,
+                          or 0 / 1 as GML writes it. Default: only non-endpoint roles
+                          forward; ``False`` on such a role is an error.
+``host``        no        the server a GPU or NVSwitch sits in (str or int)
+``rail``        no        rail number (int >= 0): the GPU's local index / NIC number,
+                          or the rail a rail-optimized leaf serves
+``pod``         no        pod number (int >= 0), fat-tree pods
+``su``          no        scalable-unit number (int >= 0), rail-optimized pods
+``site``        no        edge-site name (str)
+==============  ========  ===========================================================
 
 Edge attributes
 ---------------
@@ -61,8 +66,8 @@ members (absent counts as a value), other attributes come from the first member.
 
 Reachability
 ------------
-Every GPU must reach every other GPU through transit nodes only (a GPU never forwards),
-or be directly linked to it. Edge sites are not checked.
+Every GPU must reach every other GPU through transit nodes only (a GPU forwards only with
+``forwarding=True``), or be directly linked to it. Edge sites are not checked.
 
 Graph attributes
 ----------------
@@ -345,7 +350,7 @@ def _check(G: Any, parallel: str) -> _Checked:
     if G.number_of_nodes() == 0:
         raise EmptyFabricError("G: the graph has no nodes")
 
-    nodes, roles = _check_nodes(G)
+    nodes, roles, forwarding = _check_nodes(G)
     if "gpu" not in roles:
         raise EmptyFabricError("G: the graph has no node with role 'gpu'")
 
@@ -359,7 +364,11 @@ def _check(G: Any, parallel: str) -> _Checked:
 
     index = {x: i for i, x in enumerate(nodes)}
     role_arr = np.array(roles, dtype=object)
-    transit = np.fromiter((r not in _ENDPOINT_SET for r in roles), dtype=bool, count=len(roles))
+    transit = np.fromiter(
+        (r not in _ENDPOINT_SET or f for r, f in zip(roles, forwarding, strict=True)),
+        dtype=bool,
+        count=len(roles),
+    )
     m = len(edges)
     eu = np.fromiter((index[e[0]] for e in edges), dtype=np.int64, count=m)
     ev = np.fromiter((index[e[1]] for e in edges), dtype=np.int64, count=m)
@@ -376,9 +385,10 @@ def _check(G: Any, parallel: str) -> _Checked:
     )
 
 
-def _check_nodes(G: nx.Graph) -> tuple[list, list]:
+def _check_nodes(G: nx.Graph) -> tuple[list, list, list]:
     nodes = []
     roles = []
+    forwarding = []
     for n, d in G.nodes(data=True):
         r = d.get("role", _MISSING)
         if r is _MISSING or r is None:
@@ -399,9 +409,20 @@ def _check_nodes(G: nx.Graph) -> tuple[list, list]:
         v = d.get("host")
         if v is not None and not (isinstance(v, str) or _is_int(v)):
             raise InvalidAttributeError(f"node {n!r}: host must be a str or int, got {_show(v)}")
+        f = d.get("forwarding")
+        if f is not None and not (isinstance(f, bool) or (_is_int(f) and f in (0, 1))):
+            raise InvalidAttributeError(
+                f"node {n!r}: forwarding must be True or False, got {_show(f)}"
+            )
+        if f is not None and not f and r not in _ENDPOINT_SET:
+            raise InvalidAttributeError(
+                f"node {n!r}: forwarding=False on role {r!r}, which always forwards; "
+                "only endpoints (gpu, edge_site) take forwarding (True to make them forward)"
+            )
         nodes.append(n)
         roles.append(r)
-    return nodes, roles
+        forwarding.append(bool(f))
+    return nodes, roles, forwarding
 
 
 def _check_edges(G: nx.Graph, multi: bool):
@@ -585,8 +606,9 @@ def _check_reachable(
     # (gpu, transit component) attachments, deduplicated.
     m1 = is_gpu[eu] & transit[ev]
     m2 = is_gpu[ev] & transit[eu]
-    g_of = np.concatenate([eu[m1], ev[m2]])
-    c_of = np.concatenate([comp[ev[m1]], comp[eu[m2]]])
+    fwd_gpu = np.flatnonzero(is_gpu & transit)  # forwarding GPUs sit in their own component
+    g_of = np.concatenate([eu[m1], ev[m2], fwd_gpu])
+    c_of = np.concatenate([comp[ev[m1]], comp[eu[m2]], comp[fwd_gpu]])
     if n_comp:
         key = np.unique(g_of * n_comp + c_of)
         g_of, c_of = key // n_comp, key % n_comp
@@ -621,7 +643,7 @@ def _check_reachable(
             raise UnreachableError(
                 f"GPUs {nodes[a]!r} and {nodes[b]!r} cannot reach each other: no path "
                 "between them through transit nodes (switches); GPUs and edge sites never "
-                "forward traffic"
+                "forward traffic unless given forwarding=True"
             )
 
 

@@ -60,7 +60,8 @@ class Network:
     """Nodes ``0..n_nodes-1`` and directed links: link ``k`` goes ``link_src[k] -> link_dst[k]``.
 
     ``capacity_Bps`` in bytes/s (finite, > 0), ``latency_s`` in seconds (finite, >= 0),
-    ``transit[u]`` False for endpoints (GPUs, edge sites), which never forward traffic.
+    ``transit[u]`` False for endpoints (GPUs, edge sites), which never forward traffic; True for
+    switches and for GPUs with ``forwarding=True`` (direct-connect fabrics such as a torus).
     """
 
     def __init__(self, n_nodes, link_src, link_dst, capacity_Bps, latency_s, transit):

@@ -211,6 +211,40 @@ mod tests {
     }
 
     #[test]
+    fn host_switch_tables_are_sparse_and_agree() {
+        // 50 hosts of two GPUs (2h, 2h+1) sharing an NVSwitch (100 + h); every GPU also links
+        // to one leaf (150). GPUs do not forward.
+        let hosts = 50u32;
+        let leaf = 3 * hosts;
+        let (mut src, mut dst) = (Vec::new(), Vec::new());
+        for h in 0..hosts {
+            for g in [2 * h, 2 * h + 1] {
+                for (u, v) in [(g, 2 * hosts + h), (g, leaf)] {
+                    src.extend([u, v]);
+                    dst.extend([v, u]);
+                }
+            }
+        }
+        let (n, m) = (leaf as usize + 1, src.len());
+        let transit: Vec<bool> = (0..n).map(|u| u >= 2 * hosts as usize).collect();
+        let net = Network::new(n, src, dst, vec![1e9; m], vec![1e-6; m], transit).unwrap();
+        let net = Arc::new(net);
+        for metric in [Metric::Hops, Metric::Latency] {
+            let router = Router::new(net.clone(), metric);
+            router.precompute_all().unwrap();
+            // The leaf's table is dense; each NVSwitch's holds itself and its two GPUs.
+            assert_eq!(router.table_entries(), n + 3 * hosts as usize);
+            let hop = if metric == Metric::Hops { 1 } else { 1000 };
+            assert_eq!(router.dist(0, 1), 2 * hop); // NVSwitch or leaf: a tie
+            assert_eq!(router.next_hops(0, 1).len(), 2);
+            assert_eq!(router.dist(0, 2), 2 * hop); // over the leaf only
+            assert_eq!(router.next_hops(0, 2).len(), 1);
+            assert_eq!(router.dist(2, 2 * hosts as usize + 1), hop);
+            assert_eq!(router.dist(0, 2 * hosts as usize + 1), UNREACHABLE);
+        }
+    }
+
+    #[test]
     fn latency_metric_prefers_fast_paths() {
         // 0 -> 2 directly (10 us) or 0 -> 1 -> 2 (2 x 1 us).
         let net = Network::new(

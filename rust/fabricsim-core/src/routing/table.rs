@@ -1,6 +1,12 @@
 //! Distance tables: one per forwarding node, built lazily (and in parallel on request), and
 //! read through [`Toward`] for endpoints that do not forward.
+//!
+//! A table is dense (one entry per node) unless few nodes can reach its target: an NVSwitch
+//! whose only neighbours are its host's GPUs (which do not forward) is reached from those GPUs
+//! alone, so its table holds a handful of entries, not one per node (at 131,072 GPUs that is
+//! the difference between 16,384 x 156,000 entries and 16,384 x 9).
 
+use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
@@ -9,12 +15,49 @@ use super::{Metric, UNREACHABLE};
 use crate::error::{CoreError, Result};
 use crate::network::Network;
 
+/// Distances from every node to one target: dense, or (when at most 1 node in
+/// [`SPARSE_RATIO`] reaches the target) the reaching nodes in increasing order with their
+/// distances. Both answer the same distances.
+pub(super) enum Table {
+    Dense(Box<[u32]>),
+    Sparse { nodes: Box<[u32]>, dist: Box<[u32]> },
+}
+
+/// A table is stored sparse when fewer than `n_nodes / SPARSE_RATIO` nodes reach its target.
+const SPARSE_RATIO: usize = 16;
+
+impl Table {
+    #[inline]
+    pub(super) fn get(&self, u: usize) -> u32 {
+        match self {
+            Table::Dense(t) => t[u],
+            Table::Sparse { nodes, dist } => match nodes.binary_search(&(u as u32)) {
+                Ok(i) => dist[i],
+                Err(_) => UNREACHABLE,
+            },
+        }
+    }
+
+    fn entries(&self) -> usize {
+        match self {
+            Table::Dense(t) => t.len(),
+            Table::Sparse { nodes, .. } => nodes.len(),
+        }
+    }
+}
+
+thread_local! {
+    /// Per-thread scratch for table builds: distances (all `UNREACHABLE` between builds) and
+    /// the nodes a build touched, so a build costs what it reaches, not the node count.
+    static SCRATCH: RefCell<(Vec<u32>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
 /// Distances toward one destination: its own table if it forwards, else through the nodes
 /// that link into it (a GPU's NVSwitch and NIC), as (node, its table if it forwards, weight).
 pub(super) struct Toward<'r> {
     pub(super) dst: usize,
-    own: Option<&'r [u32]>,
-    into: Vec<(usize, Option<&'r [u32]>, u32)>,
+    own: Option<&'r Table>,
+    into: Vec<(usize, Option<&'r Table>, u32)>,
 }
 
 impl Toward<'_> {
@@ -24,17 +67,18 @@ impl Toward<'_> {
             return 0;
         }
         if let Some(t) = self.own {
-            return t[u];
+            return t.get(u);
         }
         let mut best = UNREACHABLE;
         for &(v, table, w) in &self.into {
             let through = if v == u {
                 w
             } else if let Some(t) = table {
-                if t[u] == UNREACHABLE {
+                let tu = t.get(u);
+                if tu == UNREACHABLE {
                     continue;
                 }
-                t[u].saturating_add(w)
+                tu.saturating_add(w)
             } else {
                 continue;
             };
@@ -47,7 +91,7 @@ impl Toward<'_> {
 pub struct Router {
     pub(super) net: Arc<Network>,
     metric: Metric,
-    tables: Vec<OnceLock<Box<[u32]>>>,
+    tables: Vec<OnceLock<Table>>,
 }
 
 impl Router {
@@ -78,10 +122,40 @@ impl Router {
 
     /// Distances from every node to `target`, relaxing only through transit nodes (and the
     /// target itself). Dijkstra with a bucket-free binary heap; BFS when every weight is 1.
-    fn build_table(&self, target: usize) -> Box<[u32]> {
+    fn build_table(&self, target: usize) -> Table {
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let (dist, touched) = &mut *scratch;
+            let n = self.net.n_nodes();
+            if dist.len() != n {
+                dist.clear();
+                dist.resize(n, UNREACHABLE);
+            }
+            touched.clear();
+            self.search(target, dist, touched);
+            let table = if touched.len() * SPARSE_RATIO < n {
+                touched.sort_unstable();
+                let d: Vec<u32> = touched.iter().map(|&u| dist[u as usize]).collect();
+                Table::Sparse {
+                    nodes: touched.clone().into_boxed_slice(),
+                    dist: d.into_boxed_slice(),
+                }
+            } else {
+                Table::Dense(dist.clone().into_boxed_slice())
+            };
+            for &u in touched.iter() {
+                dist[u as usize] = UNREACHABLE;
+            }
+            table
+        })
+    }
+
+    /// The search behind [`Router::build_table`]: fills `dist` (all `UNREACHABLE` on entry) and
+    /// lists in `touched` every node it gave a distance.
+    fn search(&self, target: usize, dist: &mut [u32], touched: &mut Vec<u32>) {
         let net = &*self.net;
-        let mut dist = vec![UNREACHABLE; net.n_nodes()];
         dist[target] = 0;
+        touched.push(target as u32);
         match self.metric {
             Metric::Hops => {
                 let mut queue = std::collections::VecDeque::new();
@@ -96,6 +170,7 @@ impl Router {
                         let u = net.src(l as usize);
                         if dist[u] == UNREACHABLE {
                             dist[u] = dv + 1;
+                            touched.push(u as u32);
                             queue.push_back(u as u32);
                         }
                     }
@@ -114,6 +189,9 @@ impl Router {
                         let u = net.src(l as usize);
                         let nd = (d + self.weight(l as usize) as u64).min(UNREACHABLE as u64 - 1);
                         if nd < dist[u] as u64 {
+                            if dist[u] == UNREACHABLE {
+                                touched.push(u as u32);
+                            }
                             dist[u] = nd as u32;
                             heap.push(Reverse((nd, u as u32)));
                         }
@@ -121,10 +199,18 @@ impl Router {
                 }
             }
         }
-        dist.into_boxed_slice()
     }
 
-    fn table(&self, target: usize) -> &[u32] {
+    /// Entries held by the tables built so far (dense tables count every node).
+    pub fn table_entries(&self) -> usize {
+        self.tables
+            .iter()
+            .filter_map(|t| t.get())
+            .map(Table::entries)
+            .sum()
+    }
+
+    fn table(&self, target: usize) -> &Table {
         self.tables[target].get_or_init(|| self.build_table(target))
     }
 
