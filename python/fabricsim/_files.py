@@ -20,6 +20,14 @@ def write_atomic(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would (0666
+        # less the umask), or the old file's mode when it replaces one.
+        if dest.exists():
+            os.chmod(tmp, dest.stat().st_mode & 0o7777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, dest)
     except BaseException:
         try:

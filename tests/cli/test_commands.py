@@ -529,3 +529,21 @@ def test_control_characters_in_names_are_escaped(tmp_path, capsys):
     assert main(["compare", str(path), "--samples", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "ls\\x1b[2J 1:1" in out
+
+
+def test_outputs_get_the_mode_a_plain_write_would(tmp_path):
+    """Atomic writes go through a private temporary file; the result must not stay 0600."""
+    import os
+
+    from fabricsim._files import write_text_atomic
+
+    out = tmp_path / "rows.csv"
+    umask = os.umask(0o022)
+    try:
+        write_text_atomic(out, "a,b\n")
+        assert out.stat().st_mode & 0o777 == 0o644
+        out.chmod(0o640)
+        write_text_atomic(out, "a,b\n1,2\n")  # replacing a file keeps its mode
+        assert out.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)
