@@ -298,6 +298,19 @@ def throughput_fraction(curve: tuple, power_fraction: float) -> float:
 POWER_CAP_CURVE: tuple = ((0.85 * 0.97, 0.97), (1.0, 1.0))
 
 
+#: Power of an 8 x H100 SXM server: NVIDIA DGX H100 user guide, "Power Specifications" (6 x
+#: 3.3 kW supplies, 4+2 redundant; maximum system input 10.2 kW); nvidia-smi -q -d POWER on H100
+#: SXM5 80GB: Default Power Limit 700 W, Min Power Limit 200 W (H100 datasheet: TDP up to 700 W).
+_DGX_H100_POWER: dict[str, Any] = dict(
+    server_power_kw=10.2, gpu_tdp_w=700.0, gpu_min_power_w=200.0, power_curve=POWER_CAP_CURVE
+)
+#: Power of an 8 x A100 SXM4 server: NVIDIA DGX A100 datasheet / user guide (6.5 kW max system
+#: power, 6 x 3 kW supplies, 3+3 redundant); nvidia-smi -q -d POWER on A100 SXM4 80GB: Default
+#: Power Limit 400 W, Min Power Limit 100 W.
+_DGX_A100_POWER: dict[str, Any] = dict(
+    server_power_kw=6.5, gpu_tdp_w=400.0, gpu_min_power_w=100.0, power_curve=POWER_CAP_CURVE
+)
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -321,14 +334,7 @@ PROFILES: dict[str, Profile] = {
             nvlink_efficiency=0.82,
             nic_efficiency=_NIC_EFFICIENCY,  # 48 GB/s per NIC; nccl-tests #267, #290
             peak_tflops_bf16=989.0,  # H100 SXM datasheet: 1,979 TFLOPS BF16 with sparsity
-            # NVIDIA DGX H100 user guide, "Power Specifications": 6 x 3.3 kW supplies (4+2
-            # redundant), maximum system input 10.2 kW.
-            server_power_kw=10.2,
-            # nvidia-smi -q -d POWER on H100 SXM5 80GB: Default Power Limit 700 W, Min Power
-            # Limit 200 W (H100 datasheet: TDP up to 700 W).
-            gpu_tdp_w=700.0,
-            gpu_min_power_w=200.0,
-            power_curve=POWER_CAP_CURVE,
+            **_DGX_H100_POWER,
             # NVIDIA/nccl issue #1455 (8 x H100 SXM, nccl-tests all_reduce 2-4 GiB,
             # NCCL_ALGO=NVLS): algbw ~273 GB/s (busbw ~480 GB/s, GTC S62129's figure), below
             # the 369 GB/s ring NVLink rate: the NVSwitch's reduction/multicast rate.
@@ -353,13 +359,7 @@ PROFILES: dict[str, Profile] = {
             nvlink_efficiency=0.78,
             nic_efficiency=_NIC_EFFICIENCY,  # ~24 GB/s per HDR NIC; nccl-tests #160
             peak_tflops_bf16=312.0,  # A100 datasheet: 312 TFLOPS BF16 dense (624 sparse)
-            # NVIDIA DGX A100 datasheet / user guide: 6.5 kW max system power (6 x 3 kW
-            # supplies, 3+3 redundant).
-            server_power_kw=6.5,
-            # nvidia-smi -q -d POWER on A100 SXM4 80GB: Default 400 W, Min Power Limit 100 W.
-            gpu_tdp_w=400.0,
-            gpu_min_power_w=100.0,
-            power_curve=POWER_CAP_CURVE,
+            **_DGX_A100_POWER,
             nccl_arch="ampere",  # no NVLS: NVLink SHARP arrived with H100's third-gen NVSwitch
         ),
         Profile(
@@ -413,14 +413,10 @@ PROFILES: dict[str, Profile] = {
             nvlink_efficiency=0.82,
             nic_efficiency=_NIC_EFFICIENCY,
             peak_tflops_bf16=989.0,  # H200 datasheet: 1,979 TFLOPS BF16 with sparsity
-            # NVIDIA DGX H100/H200 user guide, "Power Specifications": six 3.3 kW supplies (4+2
-            # redundant), 10.2 kW maximum system input. H200 SXM datasheet: TDP up to 700 W.
-            # No public nvidia-smi Min Power Limit for H200 was found: the H100 SXM's 200 W
-            # (same board family) is assumed.
-            server_power_kw=10.2,
-            gpu_tdp_w=700.0,
-            gpu_min_power_w=200.0,
-            power_curve=POWER_CAP_CURVE,
+            # The DGX H100/H200 user guide gives both systems the same 10.2 kW maximum input;
+            # H200 SXM datasheet: TDP up to 700 W. No public nvidia-smi Min Power Limit for
+            # H200 was found: the H100 SXM's 200 W (same board family) is assumed.
+            **_DGX_H100_POWER,
             nvls_algbw_GBps=273.0,
         ),
         Profile(
@@ -473,12 +469,7 @@ PROFILES: dict[str, Profile] = {
             nvlink_efficiency=0.78,
             nic_efficiency=_NIC_EFFICIENCY,
             peak_tflops_bf16=312.0,
-            # Power as a100-hdr200: DGX A100 6.5 kW max system power; nvidia-smi on A100 SXM4
-            # 80GB: Default Power Limit 400 W, Min 100 W.
-            server_power_kw=6.5,
-            gpu_tdp_w=400.0,
-            gpu_min_power_w=100.0,
-            power_curve=POWER_CAP_CURVE,
+            **_DGX_A100_POWER,
             nccl_arch="ampere",
             nics_per_node=4,
         ),
@@ -499,13 +490,9 @@ PROFILES: dict[str, Profile] = {
             nvlink_efficiency=0.82,
             nic_efficiency=_NIC_EFFICIENCY,
             peak_tflops_bf16=989.0,
-            # Power: the DGX H100 figures (user guide "Power Specifications": 10.2 kW max system
-            # input; nvidia-smi on H100 SXM5: Default Power Limit 700 W, Min 200 W) stand for
-            # this 8 x H100 SXM server; a cloud HGX chassis's own rating may differ.
-            server_power_kw=10.2,
-            gpu_tdp_w=700.0,
-            gpu_min_power_w=200.0,
-            power_curve=POWER_CAP_CURVE,
+            # Power: the DGX H100 figures stand for this 8 x H100 SXM server; a cloud HGX
+            # chassis's own rating may differ.
+            **_DGX_H100_POWER,
             nvls_algbw_GBps=273.0,
         ),
         Profile(
@@ -525,13 +512,9 @@ PROFILES: dict[str, Profile] = {
             nvlink_efficiency=0.82,
             nic_efficiency=_NIC_EFFICIENCY,
             peak_tflops_bf16=989.0,
-            # Power: the DGX H100 figures (user guide "Power Specifications": 10.2 kW max system
-            # input; nvidia-smi on H100 SXM5: Default Power Limit 700 W, Min 200 W) stand for
-            # this 8 x H100 SXM server; a cloud HGX chassis's own rating may differ.
-            server_power_kw=10.2,
-            gpu_tdp_w=700.0,
-            gpu_min_power_w=200.0,
-            power_curve=POWER_CAP_CURVE,
+            # Power: the DGX H100 figures stand for this 8 x H100 SXM server; a cloud HGX
+            # chassis's own rating may differ.
+            **_DGX_H100_POWER,
             nvls_algbw_GBps=273.0,
             nics_per_node=4,
         ),
