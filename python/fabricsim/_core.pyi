@@ -106,5 +106,6 @@ def monte_carlo(
     bg_end_s: float = 0.0,
     event_budget: int = 0,
     work_budget: int = 0,
+    first_sample: int = 0,
 ) -> dict[str, Any]: ...
 def thread_count() -> int: ...

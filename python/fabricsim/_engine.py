@@ -22,7 +22,7 @@ Units follow the core: bytes, bytes/s and seconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -148,6 +148,32 @@ class MonteCarloOutput:
     flows_rerated: I64
     #: Some sample ran out of its event or work budget: every job time is inf.
     budget_exhausted: bool
+
+    @classmethod
+    def concat(cls, parts: Sequence[MonteCarloOutput]) -> MonteCarloOutput:
+        """The output of one run from the outputs of its consecutive chunks of samples (run
+        with ``first_sample`` at each chunk's start, so ``bg_sample`` already counts from the
+        point's first sample). Any chunk out of budget makes the whole point so."""
+        if any(p.budget_exhausted for p in parts):
+            n = sum(len(p.job_time_s) for p in parts)
+            return cls(
+                job_time_s=np.full(n, np.inf),
+                bg_size_bytes=np.zeros(0),
+                bg_slowdown=np.zeros(0),
+                bg_sample=np.zeros(0, np.int64),
+                bg_generated=0,
+                flows_rerated=np.zeros(0, np.int64),
+                budget_exhausted=True,
+            )
+        return cls(
+            job_time_s=np.concatenate([p.job_time_s for p in parts]),
+            bg_size_bytes=np.concatenate([p.bg_size_bytes for p in parts]),
+            bg_slowdown=np.concatenate([p.bg_slowdown for p in parts]),
+            bg_sample=np.concatenate([p.bg_sample for p in parts]),
+            bg_generated=sum(p.bg_generated for p in parts),
+            flows_rerated=np.concatenate([p.flows_rerated for p in parts]),
+            budget_exhausted=False,
+        )
 
 
 class Engine:
@@ -286,10 +312,13 @@ class Engine:
         placement_pool: I64 | None,
         capacity_factor: F64 | None,
         threads: int,
+        first_sample: int = 0,
         **background: Any,
     ) -> MonteCarloOutput:
         """``samples`` independent runs of ``template`` (the job is its first ``job_flows``
-        flows) with background arrivals (``bg_*`` keywords, see ``_core.pyi``)."""
+        flows) with background arrivals (``bg_*`` keywords, see ``_core.pyi``): samples number
+        ``first_sample`` to ``first_sample + samples - 1`` of the point, each seeded by its
+        number."""
         t = template
         try:
             out = _core.monte_carlo(
@@ -313,6 +342,7 @@ class Engine:
                 placement_pool,
                 capacity_factor,
                 threads,
+                first_sample=first_sample,
                 **background,
             )
         except UnreachableError as e:

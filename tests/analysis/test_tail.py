@@ -306,3 +306,37 @@ def test_work_budget_marks_a_point_saturated_deterministically():
         fs.tail_latency(fab, job, bg, samples=6, seed=3, work_budget=200)
     with pytest.raises(fs.InvalidArgumentError, match="work_budget"):
         fs.tail_latency(fab, job, bg, samples=6, seed=3, work_budget=-1)
+
+
+def test_progress_bar_runs_the_same_samples(capsys, monkeypatch):
+    """Issue 16: ``progress=True`` runs the samples in chunks behind a bar; each sample is
+    seeded by its number in the point, so the numbers are those of one run, for any thread
+    count, and a point out of budget is saturated the same way."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # the built-in bar, on stderr
+    fab = two_leaves(spines=2, per_leaf=4, oversubscription=2.0)
+    ranks = [fab.gpus[0], fab.gpus[1], fab.gpus[4], fab.gpus[5]]
+    others = [g for g in fab.gpus if g not in ranks]
+    job = fs.Collective("all_reduce", 4 << 20, ranks, algorithm="ring")
+    bg = fs.Background(load=0.5, sizes="websearch", endpoints=others)
+    whole = fs.tail_latency(fab, job, bg, samples=45, seed=5, threads=2)
+    capsys.readouterr()
+    for threads in (1, 2):
+        shown = fs.tail_latency(fab, job, bg, samples=45, seed=5, threads=threads, progress=True)
+        np.testing.assert_array_equal(shown.job_time_s, whole.job_time_s)
+        np.testing.assert_array_equal(shown.bg_slowdown, whole.bg_slowdown)
+        np.testing.assert_array_equal(shown.bg_sample, whole.bg_sample)
+        assert shown.bg_generated == whole.bg_generated
+        err = capsys.readouterr().err
+        assert "tail_latency samples" in err and "45/45" in err
+    assert whole.bg_sample.max() > 40  # the later chunks' samples keep their numbers
+    bg = fs.Background(load=0.5, sizes=1e5)
+    job = fs.Collective("all_reduce", 1 << 20, algorithm="ring")
+    fab = two_leaves(spines=2, per_leaf=4, oversubscription=1.0)
+    cut = fs.tail_latency(fab, job, bg, samples=6, seed=3, work_budget=200, overload="saturate")
+    shown = fs.tail_latency(
+        fab, job, bg, samples=6, seed=3, work_budget=200, overload="saturate", progress=True
+    )
+    assert shown.saturated and shown.saturation == cut.saturation == "work budget"
+    assert len(shown.job_time_s) == 6 and np.isinf(shown.job_time_s).all()

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from fabricsim import _memory, _validate
+from fabricsim._engine import MonteCarloOutput
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
@@ -248,6 +250,7 @@ def tail_latency(
     overload: str = "raise",
     event_budget: int | None = None,
     work_budget: int | None = None,
+    progress: bool = False,
 ) -> TailLatencyResult:
     """Distribution of ``workload``'s completion time under ``background`` over ``samples``
     Monte Carlo samples (see the module docs for the timeline and what varies per sample).
@@ -276,6 +279,11 @@ def tail_latency(
     A point that runs out of either budget is saturated as a whole: every sample's
     ``job_time_s`` is ``inf`` (the other samples stop too). Budgets count work, not time: the
     same seed gives the same answer on any machine and with any thread count.
+
+    ``progress=True`` shows a progress bar (``tqdm.auto`` when installed) over the samples:
+    they then run in chunks of a few per thread, each sample seeded by its number in the
+    point, so the result is the same as without the bar (each chunk sets up its routing
+    again, which costs a little time on large fabrics).
 
     >>> import fabricsim as fs
     >>> fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2,
@@ -436,20 +444,29 @@ def tail_latency(
         (False, True): "work budget",
         (True, True): "event or work budget",
     }.get((bool(budget), bool(work)), "budget")
-    out = fabric._engine.monte_carlo(
-        template,
-        np.ascontiguousarray(template.latency_scales(), np.float64),
-        len(job),
-        int(samples),
-        seed,
-        routing,
-        metric,
-        bool(vary_hash),
-        pool,
-        cap,
-        min(int(threads or 0), int(samples)),
-        **bg_kwargs,
-    )
+    latency_scale = np.ascontiguousarray(template.latency_scales(), np.float64)
+
+    def run(first: int, n: int) -> MonteCarloOutput:
+        return fabric._engine.monte_carlo(
+            template,
+            latency_scale,
+            len(job),
+            n,
+            seed,
+            routing,
+            metric,
+            bool(vary_hash),
+            pool,
+            cap,
+            min(int(threads or 0), n),
+            first_sample=first,
+            **bg_kwargs,
+        )
+
+    if progress:
+        out = _run_in_chunks(run, int(samples), threads)
+    else:
+        out = run(0, int(samples))
     if out.budget_exhausted and overload == "raise":
         u, v, tier = offered[1] if offered[1] is not None else (None, None, "?")
         amount = f"event budget ({budget:,} polls)" if budget else ""
@@ -489,6 +506,42 @@ def tail_latency(
         saturated=bool(out.budget_exhausted),
         saturation=budget_name if out.budget_exhausted else None,
     )
+
+
+def _run_in_chunks(
+    run: Callable[[int, int], MonteCarloOutput], samples: int, threads: int | None
+) -> MonteCarloOutput:
+    """``run(first, n)`` over consecutive chunks of about a twentieth of the samples (a
+    multiple of the thread count, so every thread stays busy), with a progress bar; the chunks
+    stop at the first one out of budget (the point is then saturated, as in one run)."""
+    from fabricsim._engine import thread_count
+    from fabricsim._progress import progress_bar
+
+    per = int(threads or thread_count())
+    step = per * max(1, math.ceil(samples / (20 * per)))
+    parts: list[MonteCarloOutput] = []
+    bar = progress_bar(samples, "tail_latency samples")
+    try:
+        for first in range(0, samples, step):
+            n = min(step, samples - first)
+            parts.append(run(first, n))
+            bar.update(n)
+            if parts[-1].budget_exhausted:
+                parts.append(
+                    MonteCarloOutput(  # the samples not run: the point is saturated anyway
+                        job_time_s=np.full(samples - first - n, np.inf),
+                        bg_size_bytes=np.zeros(0),
+                        bg_slowdown=np.zeros(0),
+                        bg_sample=np.zeros(0, np.int64),
+                        bg_generated=0,
+                        flows_rerated=np.zeros(0, np.int64),
+                        budget_exhausted=True,
+                    )
+                )
+                break
+    finally:
+        bar.close()
+    return MonteCarloOutput.concat(parts)
 
 
 def _check_memory(

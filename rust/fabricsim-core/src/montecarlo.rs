@@ -24,6 +24,10 @@ pub const MAX_BACKGROUND_FLOWS: f64 = 2.0e6;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub samples: usize,
+    /// Index of the first sample: the run is samples `first_sample .. first_sample + samples`
+    /// of the point, each seeded by its own index, so a point run in chunks (for a progress
+    /// bar) gives the same samples as one run. `Output::bg_sample` holds these indices.
+    pub first_sample: u64,
     /// The template's first `n_job` flows are the job whose completion time is measured; the
     /// rest (e.g. another tenant's repeated collective) are fixed background.
     pub n_job: usize,
@@ -98,10 +102,10 @@ struct Samples<'a> {
 
 impl Samples<'_> {
     /// Sample number `sample`: its placement, hash seed and background, run until the job ends.
-    fn run(&self, sample: usize, cancel: &(dyn Fn() -> bool + Sync)) -> Result<SampleOut> {
+    fn run(&self, sample: u64, cancel: &(dyn Fn() -> bool + Sync)) -> Result<SampleOut> {
         let (net, router, tpl, bg, cfg) = (self.net, self.router, self.tpl, self.bg, self.cfg);
         let (groups, known, succ) = (&self.groups, self.known.as_deref(), &self.succ);
-        let sample_seed = splitmix64(cfg.seed ^ splitmix64(sample as u64 + 1));
+        let sample_seed = splitmix64(cfg.seed ^ splitmix64(sample + 1));
         let mut rng = Rng::new(sample_seed);
         let hash_seed = if cfg.vary_hash {
             rng.next_u64()
@@ -466,7 +470,7 @@ pub fn run(
                     }
                     cancel()
                 };
-                let r = samples.run(i, &budgeted);
+                let r = samples.run(cfg.first_sample + i as u64, &budgeted);
                 if let Err(CoreError::WorkBudget) = r {
                     stop.store(true, Relaxed);
                 }
@@ -510,8 +514,10 @@ pub fn run(
         out.job_time_s.push(r.job_time_s);
         out.bg_generated += r.generated;
         out.flows_rerated.push(r.rerated);
-        out.bg_sample
-            .extend(std::iter::repeat_n(i as u32, r.size.len()));
+        out.bg_sample.extend(std::iter::repeat_n(
+            (cfg.first_sample + i as u64) as u32,
+            r.size.len(),
+        ));
         out.bg_size_bytes.extend(r.size);
         out.bg_slowdown.extend(r.slowdown);
         out.bg_fct_s.extend(r.fct);
@@ -566,6 +572,7 @@ mod tests {
     fn cfg(samples: usize) -> Config {
         Config {
             samples,
+            first_sample: 0,
             n_job: 1,
             seed: 5,
             policy: Policy::Ecmp,
@@ -619,6 +626,38 @@ mod tests {
         assert!(a.job_time_s.iter().all(|&t| t >= 1e-3 + 2e-6 - 1e-15));
         assert!(a.job_time_s.iter().any(|&t| t > 1.05e-3));
         assert!(a.bg_slowdown.iter().all(|&s| s >= 1.0));
+    }
+
+    #[test]
+    fn a_point_run_in_chunks_gives_the_samples_of_one_run() {
+        let (net, router) = star();
+        let bg = Background {
+            endpoints: vec![0, 1, 2, 3],
+            inject_bps: vec![1e9; 4],
+            load: 0.6,
+            pattern: Pattern::Uniform,
+            sizes: SizeDist::new(vec![1e4, 1e5], vec![0.0, 1.0]).unwrap(),
+            start_s: 0.0,
+            end_s: 5e-3,
+        };
+        let whole = run(&net, &router, &job(), Some(&bg), &cfg(10), 2, &|| false).unwrap();
+        let mut job_time_s = vec![];
+        let mut bg_sample = vec![];
+        let mut bg_slowdown = vec![];
+        for (first, n) in [(0u64, 3usize), (3, 3), (6, 4)] {
+            let chunk = Config {
+                first_sample: first,
+                ..cfg(n)
+            };
+            let out = run(&net, &router, &job(), Some(&bg), &chunk, 1, &|| false).unwrap();
+            job_time_s.extend(out.job_time_s);
+            bg_sample.extend(out.bg_sample);
+            bg_slowdown.extend(out.bg_slowdown);
+        }
+        assert_eq!(job_time_s, whole.job_time_s);
+        assert_eq!(bg_sample, whole.bg_sample);
+        assert_eq!(bg_slowdown, whole.bg_slowdown);
+        assert!(whole.bg_sample.contains(&9));
     }
 
     #[test]

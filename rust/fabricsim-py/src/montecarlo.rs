@@ -19,7 +19,7 @@ use crate::{indices, run_detached, CoreFabric, FlowArrays};
                     vary_hash = true, placement_pool = None, capacity_factor = None, threads = 0,
                     bg_endpoints = None, bg_inject_bps = None, bg_load = 0.0, bg_pattern = "uniform",
                     bg_receivers = 1, bg_size_values = None, bg_size_cdf = None, bg_start_s = 0.0,
-                    bg_end_s = 0.0, event_budget = 0, work_budget = 0))]
+                    bg_end_s = 0.0, event_budget = 0, work_budget = 0, first_sample = 0))]
 pub fn monte_carlo<'py>(
     py: Python<'py>,
     fabric: &CoreFabric,
@@ -53,6 +53,7 @@ pub fn monte_carlo<'py>(
     bg_end_s: f64,
     event_budget: u64,
     work_budget: u64,
+    first_sample: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let n_nodes = fabric.net.n_nodes();
     let router = fabric.router(py, metric)?.clone();
@@ -109,8 +110,14 @@ pub fn monte_carlo<'py>(
             })
         }
     };
+    if first_sample.saturating_add(samples as u64) > u64::from(u32::MAX) {
+        return Err(crate::errors::invalid_argument(
+            "first_sample: first_sample + samples must be at most 2^32 - 1".into(),
+        ));
+    }
     let cfg = Config {
         samples,
+        first_sample,
         n_job,
         seed,
         policy,
