@@ -1079,6 +1079,7 @@ def _collnet(plan: _Plan, ctx: _Ctx, size: float, direct: bool) -> None:
     src_a, dst_a = np.asarray(src, np.int64), np.asarray(dst, np.int64)
     frac_a, phase_a = np.asarray(frac), np.asarray(phase, np.int64)
     succ_a, pred_a = np.asarray(succ, np.int64), np.asarray(pred, np.int64)
+    C0 = ctx.channels  # what ctx.intra_Bps was computed for (one channel's share of NVLink)
     ctx.channels = len(shares)  # Direct: one share per head (NIC); Chain: the channels
     K = _budget_chunks(ctx, len(src))
     if K >= ctx.chunks or K >= 8:
@@ -1089,7 +1090,8 @@ def _collnet(plan: _Plan, ctx: _Ctx, size: float, direct: bool) -> None:
     is_net = np.asarray(net)
     rate = np.where(is_net, ctx.inter_Bps, ctx.intra_Bps)
     wire = np.where(is_net, ctx.wire_inter_s, ctx.wire_intra_s)
-    hop = size * frac_a / K / rate + wire
+    wf = ctx.wire_factor  # the bytes on the wire per byte of data
+    hop = size * frac_a * wf / K / rate + wire
     start = np.zeros(len(src))
     order = np.argsort(succ_a, kind="stable")  # edges were made after their predecessors
     for e_s, e_p in zip(succ_a[order].tolist(), pred_a[order].tolist(), strict=True):
@@ -1110,10 +1112,10 @@ def _collnet(plan: _Plan, ctx: _Ctx, size: float, direct: bool) -> None:
     g_hops = 1 if direct else g - 1
     heads_a = np.array([h for h, _ in head_in], dtype=np.int64)
     down = np.array([flow_of[e] for _, e in head_in], dtype=np.int64)
-    tail = g_hops * (size / (len(shares) * K) / ctx.intra_Bps + ctx.wire_intra_s)
+    tail = g_hops * (size * wf / (len(shares) * K) / ctx.intra_Bps + ctx.wire_intra_s)
     mk = plan.add(heads_a, heads_a, 0.0, phase=ph_out, step=1, delay=tail, pay=0.0)
     plan.depend(mk, down)
-    stream = 2.0 * size * (g - 1) / g / (ctx.intra_Bps * max(1, ctx.channels))
+    stream = 2.0 * size * wf * (g - 1) / g / (ctx.intra_Bps * C0)
     firsts = np.array([int(ctx.ranks[h[0]]) for h in hosts], dtype=np.int64)
     plan.add(firsts, firsts, 0.0, phase=ph_out, step=2, delay=stream, pay=0.0)
 
