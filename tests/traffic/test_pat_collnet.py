@@ -231,3 +231,15 @@ def test_builder_sharp_keyword():
     )
     with pytest.raises(fs.FabricError, match="sharp"):
         fs.rail_optimized(nodes_per_su=1, sharp="yes")
+
+
+def test_schema_checks_sharp():
+    G = fs.rail_optimized(nodes_per_su=1, gpus_per_node=2)
+    G.nodes["su0/leaf0"]["sharp"] = "yes"
+    with pytest.raises(fs.FabricError, match="sharp must be True or False"):
+        fs.Fabric.from_networkx(G)
+    G.nodes["su0/leaf0"]["sharp"] = 1  # as GML writes True
+    assert fs.Fabric.from_networkx(G)
+    G.nodes["su0/node0/gpu0"]["sharp"] = True
+    with pytest.raises(fs.FabricError, match="only switches"):
+        fs.Fabric.from_networkx(G)

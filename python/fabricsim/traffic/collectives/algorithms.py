@@ -845,11 +845,12 @@ def _pat(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
 
 
 def sharp_switches(fabric) -> frozenset:
-    """Labels of the nodes that declare SHARP (``sharp=True``), cached on the fabric."""
+    """Labels of the switches that declare SHARP (``sharp=True``, or 1 as GML writes it; the
+    schema allows it on switches only), cached on the fabric."""
     cached = getattr(fabric, "_fs_sharp", None)
     if cached is None:
         g = fabric.graph
-        cached = frozenset(v for v, d in g.nodes(data=True) if d.get("sharp") is True)
+        cached = frozenset(v for v, d in g.nodes(data=True) if d.get("sharp"))
         fabric._fs_sharp = cached
     return cached
 
