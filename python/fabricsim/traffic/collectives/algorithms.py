@@ -1094,8 +1094,8 @@ def _collnet(plan: _Plan, ctx: _Ctx, size: float, direct: bool) -> None:
     wf = ctx.wire_factor  # the bytes on the wire per byte of data
     hop = size * frac_a * wf / K / rate + wire
     start = np.zeros(len(src))
-    order = np.argsort(succ_a, kind="stable")  # edges were made after their predecessors
-    for e_s, e_p in zip(succ_a[order].tolist(), pred_a[order].tolist(), strict=True):
+    by_succ = np.argsort(succ_a, kind="stable")  # edges were made after their predecessors
+    for e_s, e_p in zip(succ_a[by_succ].tolist(), pred_a[by_succ].tolist(), strict=True):
         start[e_s] = max(start[e_s], start[e_p] + hop[e_p])
     kept = np.flatnonzero(is_net)
     flow_of = np.full(len(src), -1, dtype=np.int64)

@@ -144,7 +144,7 @@ class _Plan:
         dst,
         size,
         *,
-        phase: int,
+        phase: int | np.ndarray,
         step,
         via=None,
         delay=0.0,
