@@ -477,6 +477,7 @@ def rail_optimized(
     attribute ``sharp=True``; NVIDIA Quantum InfiniBand switches have it), which the
     ``collnet_direct`` / ``collnet_chain`` algorithms use.
 
+    >>> from fabricsim.fabric import builders
     >>> G = builders.rail_optimized(nodes_per_su=2, sharp=True)
     >>> G.nodes["su0/leaf0"]["sharp"], "sharp" in G.nodes["su0/node0/gpu0"]
     (True, False)
