@@ -798,7 +798,7 @@ def pat_steps(n: int) -> list[tuple[int, int]]:
     >>> pat_steps(8)
     [(4, 1), (2, 2), (1, 4)]
     >>> pat_steps(6)
-    [(4, 1), (2, 2), (1, 2)]
+    [(4, 1), (2, 1), (1, 3)]
     """
     L = max(1, (n - 1).bit_length())
     have = [0]  # offsets (relative to the receiver) of the blocks a rank holds
