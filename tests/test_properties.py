@@ -148,6 +148,8 @@ def _chain_steps(algo: str, op: str, n: int, hosts: list[int]) -> int:
         return 2 if op == "all_reduce" else 1
     if algo == "pairwise":
         return n - 1
+    if algo == "pat":  # ceil(log2 n) steps, each after the rank's previous one
+        return max(1, (n - 1).bit_length())
     if algo == "hierarchical":
         g, H = hosts[0], len(hosts)
         return 2 * (g - 1) + 2 * (H - 1) if op == "all_reduce" else (g - 1) + (H - 1)

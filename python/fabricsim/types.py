@@ -36,6 +36,9 @@ Algorithm = Literal[
     "hierarchical",
     "nvls",
     "nvls_tree",
+    "pat",
+    "collnet_direct",
+    "collnet_chain",
 ]
 Routing = Literal["ecmp", "spray"]
 Metric = Literal["hops", "latency"]

@@ -31,6 +31,13 @@ POINTS = [
     (6, "all_to_all", "auto", 1 * GiB, 48.0, -0.217, "nccl-tests-267"),
 ]
 
+#: At scale (docs/validation.md, "256 GPUs"): (nodes, op, channels, size, measured busbw
+#: GB/s, error when recorded, source). The measured run forced 16 channels.
+POINTS_AT_SCALE = [
+    (32, "all_reduce", 16, 2 * GiB, 340.0, -0.072, "nccl-1218"),
+    (32, "all_gather", 16, 2 * GiB, 200.0, 0.577, "nccl-1218"),
+]
+
 _FABRICS: dict = {}
 
 
@@ -59,3 +66,15 @@ def test_single_node_nvls_large_sizes_within_ten_percent():
             res = fs.collective(fabric(1), op, size)
             assert res.algorithm == "nvls"
             assert abs(res.busbw_GBps / measured - 1) <= 0.10
+
+
+@pytest.mark.parametrize("nodes,op,channels,size,measured,error,source", POINTS_AT_SCALE)
+def test_busbw_at_scale_stays_within_the_recorded_error(
+    nodes, op, channels, size, measured, error, source
+):
+    res = fs.collective(fabric(nodes), op, size, channels=channels)
+    got = res.busbw_GBps / measured - 1
+    assert abs(got) <= abs(error) + 0.02, (
+        f"{source}: {nodes} nodes {op} {size} B: sim {res.busbw_GBps:.2f} GB/s vs measured "
+        f"{measured} GB/s: error {got:+.1%}, recorded {error:+.1%}"
+    )

@@ -902,9 +902,7 @@ def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
         help="nccl-tests data type for the "
         "count and type columns: float (default), half, bfloat16, double, int8, ...",
     )
-    p.add_argument(
-        "--algorithm", help="auto, ring, tree, halving_doubling, direct, pairwise, hierarchical"
-    )
+    p.add_argument("--algorithm", help="one of: " + ", ".join(ALGORITHMS))
     p.add_argument("--routing", choices=("ecmp", "spray"), help="default: the design's")
     p.add_argument("--plot", metavar="PNG", help="write bus bandwidth vs size")
     p.set_defaults(func=cmd_collective)

@@ -204,6 +204,26 @@ def _nics_arg(nics: Any, gpus: int, name: str = "nics_per_host") -> int | None:
     return n
 
 
+SWITCH_ROLES = ("leaf", "spine", "core")
+"""The roles a builder's ``sharp=True`` marks as SHARP-capable."""
+
+
+def _mark_sharp(G: nx.Graph, sharp: Any) -> None:
+    """``sharp=True``: every switch of the builder declares SHARP (``sharp=True`` node
+    attribute; recorded in the builder's params). False leaves the graph as it was."""
+    if not isinstance(sharp, bool):
+        raise InvalidArgumentError(f"sharp: must be True or False, got {sharp!r}")
+    if not sharp:
+        return
+    for _, d in G.nodes(data=True):
+        if d.get("role") in SWITCH_ROLES:
+            d["sharp"] = True
+    params = graph_record(G, "params")
+    if params is not None:
+        params["sharp"] = True
+        G.graph["params"] = record_text(params)
+
+
 def _link(
     G: nx.Graph, u: str, v: str, capacity_gbps: float, latency_us: float, kind: str, **attrs: Any
 ) -> None:
@@ -228,6 +248,7 @@ def leaf_spine(
     fabric_latency_us: float | None = None,
     profile: Any = None,
     nics_per_host: int | None = None,
+    sharp: bool = False,
 ) -> nx.Graph:
     """A two-tier leaf-spine fabric of multi-GPU hosts.
 
@@ -240,7 +261,8 @@ def leaf_spine(
     ``nvlink_latency_us=0.5``, ``access_latency_us=fabric_latency_us=0.6`` (or from ``profile``).
     ``nics_per_host``: shared NICs (``role="nic"``) instead of one NIC per GPU, each serving
     ``gpus_per_host / nics_per_host`` GPUs over PCIe (``pcie`` edges of :data:`PCIE_GBPS`)
-    and joined to the leaf at ``nic_gbps``.
+    and joined to the leaf at ``nic_gbps``. ``sharp=True``: every switch declares SHARP
+    in-network reduction (node attribute ``sharp=True``), for the ``collnet_*`` algorithms.
 
     >>> from fabricsim.fabric import builders
     >>> G = builders.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=2,
@@ -324,6 +346,7 @@ def leaf_spine(
                 _link(G, port, leaf, hw["nic_gbps"], hw["access_latency_us"], "access")
         for s in range(spines):
             _link(G, leaf, f"spine{s}", uplink_gbps, hw["fabric_latency_us"], "fabric")
+    _mark_sharp(G, sharp)
     return G
 
 
@@ -337,6 +360,7 @@ def fat_tree(
     access_latency_us: float | None = None,
     fabric_latency_us: float | None = None,
     profile: Any = None,
+    sharp: bool = False,
 ) -> nx.Graph:
     """A 3-tier k-ary fat tree (Al-Fares et al., SIGCOMM 2008) of k-port switches.
 
@@ -351,6 +375,7 @@ def fat_tree(
     when a profile is given). With more GPUs per host each GPU keeps its own NIC, so an edge
     switch has ``k/2 * gpus_per_host`` downlinks against ``k/2`` uplinks: the edge tier is
     then ``gpus_per_host``:1 oversubscribed (stored in ``G.graph["oversubscription"]``).
+    ``sharp=True``: every switch declares SHARP (node attribute ``sharp=True``).
 
     >>> from fabricsim.fabric import builders
     >>> G = builders.fat_tree(k=4)
@@ -414,6 +439,7 @@ def fat_tree(
         for i, a in enumerate(aggs):
             for c in cores[i * half : (i + 1) * half]:
                 _link(G, a, c, link, hw["fabric_latency_us"], "fabric")
+    _mark_sharp(G, sharp)
     return G
 
 
@@ -432,6 +458,7 @@ def rail_optimized(
     fabric_latency_us: float | None = None,
     profile: Any = None,
     nics_per_node: int | None = None,
+    sharp: bool = False,
 ) -> nx.Graph:
     """A rail-optimized GPU pod in the style of the NVIDIA DGX SuperPOD.
 
@@ -446,6 +473,14 @@ def rail_optimized(
     ``cores`` may only be given when ``scalable_units > 1``. ``nics_per_node``: shared NICs
     (``role="nic"``, each serving ``gpus_per_node / nics_per_node`` GPUs over PCIe) instead
     of one per GPU; NIC ``i`` goes to rail leaf ``i`` and each SU has ``nics_per_node`` rails.
+    ``sharp=True``: every leaf, spine and core declares SHARP in-network reduction (node
+    attribute ``sharp=True``; NVIDIA Quantum InfiniBand switches have it), which the
+    ``collnet_direct`` / ``collnet_chain`` algorithms use.
+
+    >>> from fabricsim.fabric import builders
+    >>> G = builders.rail_optimized(nodes_per_su=2, sharp=True)
+    >>> G.nodes["su0/leaf0"]["sharp"], "sharp" in G.nodes["su0/node0/gpu0"]
+    (True, False)
 
     >>> from fabricsim.fabric import builders
     >>> G4 = builders.rail_optimized(nodes_per_su=2, gpus_per_node=8, nics_per_node=4)
@@ -545,6 +580,7 @@ def rail_optimized(
         for sp in spines:
             for c in core_labels:
                 _link(G, sp, c, float(core_uplink_gbps or 0.0), lat_f, "fabric")
+    _mark_sharp(G, sharp)
     return G
 
 

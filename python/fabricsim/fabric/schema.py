@@ -21,6 +21,9 @@ attribute       required  meaning
                           direct-connect designs (:func:`~fabricsim.torus`); bool,
                           or 0 / 1 as GML writes it. Default: only non-endpoint roles
                           forward; ``False`` on such a role is an error.
+``sharp``       no        ``True`` on a switch (leaf, spine, core, border) that does
+                          in-network reduction (NVIDIA SHARP), for the ``collnet_*``
+                          collectives; bool, or 0 / 1 as GML writes it
 ``host``        no        the server a GPU or NVSwitch sits in (str or int)
 ``rail``        no        rail number (int >= 0): the GPU's local index / NIC number,
                           or the rail a rail-optimized leaf serves
@@ -155,6 +158,7 @@ MAX_PATH_LATENCY_US = (2**32 - 2) / 1e3
 
 _FLOAT_MAX = float(np.finfo(np.float64).max)
 _ROLE_SET = frozenset(ROLES)
+_SHARP_ROLES = ("leaf", "spine", "core", "border")  # switches that may declare SHARP
 _ENDPOINT_SET = frozenset(ENDPOINT_ROLES)
 _KIND_SET = frozenset(KINDS)
 _INT_NODE_ATTRS = ("rail", "pod", "su")
@@ -418,6 +422,14 @@ def _check_nodes(G: nx.Graph) -> tuple[list, list, list]:
             raise InvalidAttributeError(
                 f"node {n!r}: forwarding=False on role {r!r}, which always forwards; "
                 "only endpoints (gpu, edge_site) take forwarding (True to make them forward)"
+            )
+        sh = d.get("sharp")
+        if sh is not None and not (isinstance(sh, bool) or (_is_int(sh) and sh in (0, 1))):
+            raise InvalidAttributeError(f"node {n!r}: sharp must be True or False, got {_show(sh)}")
+        if sh and r not in _SHARP_ROLES:
+            raise InvalidAttributeError(
+                f"node {n!r}: sharp=True on role {r!r}; only switches "
+                f"({', '.join(_SHARP_ROLES)}) reduce in the network"
             )
         nodes.append(n)
         roles.append(r)

@@ -67,6 +67,8 @@ def _feasible(op: str, algo: str, fabric: Fabric | None) -> bool:
         return False
     if algo in ("nvls", "nvls_tree"):  # need NVSwitch hosts: ask for them by name
         return False
+    if algo in ("collnet_direct", "collnet_chain"):  # need SHARP switches: likewise
+        return False
     if fabric is None:  # ranks=None on an unknown fabric: only rank-count-agnostic algorithms
         return algo != "hierarchical" and not (
             algo == "halving_doubling" and op in ("all_gather", "reduce_scatter")

@@ -40,6 +40,17 @@ Algorithms (``algorithm=``)
     NVLS inside each host, then channel ``c``'s share crosses hosts on a double binary tree
     of the rail-``c`` GPUs (their NICs), then the switch multicasts the result; planned at
     host granularity at scale, as the tree is.
+``pat``
+    NCCL's PAT (Parallel Aggregated Trees, NCCL >= 2.23) for all-gather / reduce-scatter:
+    the Bruck algorithm with its dimensions reversed, log2(n) steps in which the farthest
+    transfer carries one block and the largest go to near ranks. ``auto`` considers it with
+    one GPU per host, as NCCL does.
+``collnet_direct``, ``collnet_chain``
+    CollNet all-reduce with SHARP: switches that declare ``sharp=True`` reduce. Inside each
+    host the shares reach head GPUs (Direct: one per NIC, straight over NVLink; Chain: along
+    a chain per channel); each head sends its share up a SHARP tree once and gets the result
+    once; the heads hand it back out. ``auto`` considers them where the hardware declares
+    SHARP.
 ``halving_doubling``
     Rabenseifner: reduce-scatter by recursive halving then all-gather by recursive doubling,
     2 log2(n) pairwise-exchange steps. With n not a power of two (all-reduce only), the first
@@ -62,9 +73,10 @@ Algorithms (``algorithm=``)
     ``profile=``): NCCL's own cost model (:mod:`~fabricsim.traffic.collectives.tuner`, from
     ``src/graph/tuning.cc``) is evaluated over (algorithm, protocol, channels), including
     NVLS / NVLS-tree where every host's ranks share an NVSwitch and the profile has an NVLS
-    rate; the algorithms whose best model time is within ``tuner.MARGIN`` of the best are
-    simulated with their best protocol (``hierarchical``, outside NCCL's model, always is),
-    and the fastest simulated one is kept. The result reports the protocol, the channels
+    rate, PAT with one GPU per host and CollNet where switches declare SHARP; the
+    algorithms whose best model time is within ``tuner.MARGIN`` of the best are simulated
+    with their best protocol (``hierarchical``, outside NCCL's model, always is), and the
+    fastest simulated one is kept. The result reports the protocol, the channels
     and the pipeline chunks it used.
 
 Chunking: a ring step is one flow. When ``channels x n x steps`` exceeds ``max_flows``,

@@ -783,6 +783,356 @@ def _ring_collective(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
     _ring(plan, ctx, ctx.ranks, orders, vias, phases, chunk)
 
 
+# ---------------------------------------------------------------------------------------------
+# PAT (NCCL >= 2.23) and CollNet (SHARP)
+# ---------------------------------------------------------------------------------------------
+def pat_steps(n: int) -> list[tuple[int, int]]:
+    """PAT's all-gather as (distance, blocks) per step: the Bruck algorithm with its dimensions
+    reversed (Jeaugey, "PAT: a new algorithm for all-gather and reduce-scatter operations at
+    scale", 2025; NCCL's ``PatAGAlgorithm``). Each rank's block travels down a shifted
+    binomial tree: the first step sends one block to the rank farthest away (distance
+    2^(L-1)), every later step halves the distance and sends what has been gathered, so the
+    large transfers go to near ranks and the far ones carry a single block. Reduce-scatter
+    runs the same steps in reverse. Any ``n >= 2``; the blocks add up to ``n - 1``.
+
+    >>> pat_steps(8)
+    [(4, 1), (2, 2), (1, 4)]
+    >>> pat_steps(6)
+    [(4, 1), (2, 1), (1, 3)]
+    """
+    L = max(1, (n - 1).bit_length())
+    have = [0]  # offsets (relative to the receiver) of the blocks a rank holds
+    out = []
+    for s in range(L):
+        d = 1 << (L - 1 - s)
+        sent = [o + d for o in have if o + d < n]
+        out.append((d, len(sent)))
+        have = have + sent
+    return out
+
+
+def _pat(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
+    """PAT all-gather / reduce-scatter: ``log2(n)`` steps per channel (:func:`pat_steps`); in
+    all-gather step s rank i sends its gathered blocks to rank ``i - d_s``, in reduce-scatter
+    (the steps reversed) its partial sums to rank ``i + d_s``. A rank's send waits for what it
+    received in the step before and for its own previous send. ``channels`` copies run side
+    by side with ``1/channels`` of the data each (fewer if ``channels x n x steps`` flows do
+    not fit ``max_flows``; the result reports the channels used)."""
+    if op not in ("all_gather", "reduce_scatter"):
+        raise InvalidArgumentError(f"algorithm: pat builds all_gather and reduce_scatter, not {op}")
+    n = len(ctx.ranks)
+    steps = pat_steps(n)
+    if op == "reduce_scatter":
+        steps = steps[::-1]
+    C = max(1, min(ctx.channels, ctx.max_flows // max(1, n * len(steps))))
+    ctx.channels = C
+    block = size / (n * C)
+    pos = np.arange(n)
+    name = "PAT all-gather" if op == "all_gather" else "PAT reduce-scatter"
+    pid = plan.phase(name)
+    src = np.tile(ctx.ranks, C)
+    sign = -1 if op == "all_gather" else 1
+    prev: np.ndarray | None = None
+    prev_d = 0
+    for k, (d, blocks) in enumerate(steps):
+        peer = ctx.ranks[(pos + sign * d) % n]
+        ids = plan.add(src, np.tile(peer, C), blocks * block, phase=pid, step=k).reshape(C, n)
+        if prev is not None:
+            # what rank i received in the step before came from rank i - sign * d_prev
+            plan.depend(ids, np.roll(prev, sign * prev_d, axis=1))
+            plan.depend(ids, prev)
+        prev, prev_d = ids, d
+
+
+def sharp_switches(fabric) -> frozenset:
+    """Labels of the switches that declare SHARP (``sharp=True``, or 1 as GML writes it; the
+    schema allows it on switches only), cached on the fabric."""
+    cached = getattr(fabric, "_fs_sharp", None)
+    if cached is None:
+        g = fabric.graph
+        cached = frozenset(v for v, d in g.nodes(data=True) if d.get("sharp"))
+        fabric._fs_sharp = cached
+    return cached
+
+
+_NOT_SWITCH = ("gpu", "nvswitch", "nic", "edge_site")
+
+
+def _attach_switch(g, gpu) -> object | None:
+    """The first switch a GPU's traffic reaches: through its NIC when it shares one."""
+    for v in sorted(g[gpu], key=str):
+        role = g.nodes[v].get("role")
+        if role == "nic":
+            for w in sorted(g[v], key=str):
+                if g.nodes[w].get("role") not in _NOT_SWITCH:
+                    return w
+        elif role not in _NOT_SWITCH:
+            return v
+    return None
+
+
+def _switch_bfs(g, root) -> dict:
+    """Hop distance from ``root`` to every switch, through switches only."""
+    dist = {root: 0}
+    frontier = [root]
+    while frontier:
+        nxt = []
+        for u in frontier:
+            for v in g[u]:
+                if v not in dist and g.nodes[v].get("role") not in _NOT_SWITCH:
+                    dist[v] = dist[u] + 1
+                    nxt.append(v)
+        frontier = nxt
+    return dist
+
+
+def sharp_tree(fabric, heads: Sequence, rotate: int = 0) -> dict:
+    """The SHARP aggregation tree over ``heads`` (GPU labels): ``{node: parent}`` for every
+    head and every aggregating switch except the root (parent None for the root).
+
+    The root is the SHARP switch closest to all the heads' first switches (fewest hops to
+    the farthest, then in total; ties taken in turn by ``rotate``, so that the trees of
+    different channels spread over the top tier). Every head and switch sends to the first
+    SHARP switch on its shortest path to the root (next hops also taken in turn by
+    ``rotate``): a leaf that declares SHARP reduces its hosts' data once and sends one stream
+    up, as SHARP's aggregation trees do (Graham et al., "Scalable Hierarchical Aggregation
+    Protocol", COMHPC 2016). Raises :class:`~fabricsim.exceptions.InvalidArgumentError` when
+    no SHARP switch reaches every head."""
+    g = fabric.graph
+    sharp = sharp_switches(fabric)
+    if not sharp:
+        raise InvalidArgumentError(
+            "algorithm: collnet needs switches that declare SHARP (node attribute sharp=True, "
+            "or sharp=True in the builder)"
+        )
+    attach = []
+    for h in heads:
+        a = _attach_switch(g, h)
+        if a is None:
+            raise InvalidArgumentError(f"algorithm: collnet: GPU {h!r} reaches no switch")
+        attach.append(a)
+    best, ties = None, []
+    for r in sorted(sharp, key=str):
+        dist = _switch_bfs(g, r)
+        if any(a not in dist for a in attach):
+            continue
+        key = (max(dist[a] for a in attach), sum(dist[a] for a in attach))
+        if best is None or key < best:
+            best, ties = key, [(r, dist)]
+        elif key == best:
+            ties.append((r, dist))
+    if not ties:
+        raise InvalidArgumentError(
+            "algorithm: collnet: no SHARP switch reaches every rank's first switch"
+        )
+    root, dist = ties[rotate % len(ties)]
+
+    def first_sharp_up(x):
+        # walk down the distance to the root; the first SHARP switch met is the parent
+        while x != root:
+            nxt = sorted((v for v in g[x] if dist.get(v, -1) == dist[x] - 1), key=str)
+            x = nxt[rotate % len(nxt)]
+            if x in sharp:
+                return x
+        return root
+
+    parent: dict = {root: None}
+    todo = []
+    for h, a in zip(heads, attach, strict=True):
+        p = a if a in sharp else first_sharp_up(a)
+        parent[h] = p
+        todo.append(p)
+    while todo:
+        x = todo.pop()
+        if x in parent:
+            continue
+        p = first_sharp_up(x)
+        parent[x] = p
+        todo.append(p)
+    return parent
+
+
+def _collnet(plan: _Plan, ctx: _Ctx, size: float, direct: bool) -> None:
+    """CollNet (SHARP) all-reduce: the switches reduce. Inside each host the data is first
+    gathered by head GPUs (Direct: every GPU sends head j its j-th share over NVLink, one
+    head per NIC; Chain: channel c's share is reduced along a chain ending at the GPU on rail
+    ``c``); each head sends its share up its SHARP tree once (:func:`sharp_tree`: the switches
+    reduce what their children send and pass one stream up), the root's result comes back
+    down the same tree, and each head hands it to its host's GPUs (Direct: to every GPU;
+    Chain: down the chain). Pipelined in ``pipeline_chunks`` chunks; when the chunks do not
+    fit ``max_flows``, planned as streams (every network edge carrying its whole share at
+    once from the time its first chunk would arrive; the NVLink part as start times and a
+    per-host floor), as the tree is at scale."""
+    hosts = ctx.hosts
+    H = len(hosts)
+    if H < 2:
+        raise InvalidArgumentError(
+            "algorithm: collnet needs ranks on at least 2 hosts (inside one host use 'nvls')"
+        )
+    g_sizes = {len(h) for h in hosts}
+    g = max(g_sizes)
+    fab = ctx.fabric
+    label = fab.label
+    if direct:
+        nics = _host_nics(ctx, hosts[0])
+        nH = max(1, min(g, nics))
+        if len(g_sizes) != 1 or g % nH:
+            raise InvalidArgumentError(
+                "algorithm: collnet_direct needs hosts with the same number of ranks"
+            )
+        shares = [
+            (np.array([int(ctx.ranks[h[j * (g // nH)]]) for h in hosts]), 1.0 / nH)
+            for j in range(nH)
+        ]
+    else:
+        C = ctx.channels
+        shares = [
+            (np.array([int(ctx.ranks[h[c % len(h)]]) for h in hosts]), 1.0 / C) for c in range(C)
+        ]
+    src: list[int] = []
+    dst: list[int] = []
+    frac: list[float] = []
+    phase: list[int] = []
+    succ: list[int] = []
+    pred: list[int] = []
+    net: list[bool] = []
+    head_in: list[tuple[int, int]] = []  # (head node, the down edge that brings the result)
+    ph_in, ph_up, ph_red, ph_dn, ph_out = (
+        plan.phase(x)
+        for x in (
+            "CollNet share to the heads (inside the hosts)",
+            "CollNet up to the SHARP switches",
+            "SHARP reduction (in the switch)",
+            "CollNet result down from the switches",
+            "CollNet result to the GPUs (inside the hosts)",
+        )
+    )
+
+    def edge(u: int, v: int, f: float, ph: int, after: list[int], is_net: bool) -> int:
+        e = len(src)
+        src.append(u)
+        dst.append(v)
+        frac.append(f)
+        phase.append(ph)
+        net.append(is_net)
+        for p in after:
+            succ.append(e)
+            pred.append(p)
+        return e
+
+    host_pos = [ctx.ranks[h] for h in hosts]
+    for j, (heads, f) in enumerate(shares):
+        # inside each host: everyone's share reaches the head
+        into: dict[int, list[int]] = {}
+        for hi, members in enumerate(host_pos):
+            head = int(heads[hi])
+            if direct:
+                into[head] = [edge(int(m), head, f, ph_in, [], False) for m in members if m != head]
+            else:
+                chain = np.roll(members, -int(np.flatnonzero(members == head)[0]))
+                last: list[int] = []
+                for x in range(len(chain) - 1, 0, -1):
+                    last = [edge(int(chain[x]), int(chain[x - 1]), f, ph_in, last, False)]
+                into[head] = last
+        tree = sharp_tree(fab, [label(int(h)) for h in heads], rotate=j)
+        idx = {lab: fab.index(lab) for lab in tree}
+        children: dict = {}
+        for x, p in tree.items():
+            if p is not None:
+                children.setdefault(p, []).append(x)
+        root = next(x for x, p in tree.items() if p is None)
+        # up: children before parents (each node's stream waits for its children's)
+        order: list = []
+        stack = [(root, False)]
+        while stack:
+            x, done = stack.pop()
+            if done:
+                order.append(x)
+                continue
+            stack.append((x, True))
+            stack.extend((k, False) for k in children.get(x, []))
+        sent: dict = {}
+        for x in order:
+            after = [sent[k] for k in children.get(x, [])] + into.get(idx[x], [])
+            if tree[x] is None:  # the root reduces (a zero-byte marker in the switch)
+                sent[x] = edge(idx[x], idx[x], 0.0, ph_red, after, True)
+            else:
+                sent[x] = edge(idx[x], idx[tree[x]], f, ph_up, after, True)
+        # down: parents before children; heads hand the result to their host's GPUs
+        got = {root: sent[root]}
+        for x in reversed(order):
+            for k in children.get(x, []):
+                got[k] = edge(idx[x], idx[k], f, ph_dn, [got[x]], True)
+            if x in children or idx[x] not in into:
+                continue
+            head = idx[x]
+            head_in.append((head, got[x]))
+            members = host_pos[int(np.flatnonzero(heads == head)[0])]
+            if direct:
+                for m in members.tolist():
+                    if m != head:
+                        edge(head, m, f, ph_out, [got[x]], False)
+            else:
+                chain = np.roll(members, -int(np.flatnonzero(members == head)[0]))
+                prev = got[x]
+                for x2 in range(1, len(chain)):
+                    prev = edge(int(chain[x2 - 1]), int(chain[x2]), f, ph_out, [prev], False)
+    src_a, dst_a = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+    frac_a, phase_a = np.asarray(frac), np.asarray(phase, np.int64)
+    succ_a, pred_a = np.asarray(succ, np.int64), np.asarray(pred, np.int64)
+    C0 = ctx.channels  # what ctx.intra_Bps was computed for (one channel's share of NVLink)
+    ctx.channels = len(shares)  # Direct: one share per head (NIC); Chain: the channels
+    K = _budget_chunks(ctx, len(src))
+    if K >= ctx.chunks or K >= 8:
+        _pipeline(plan, src_a, dst_a, size * frac_a / K, phase_a, K, succ_a, pred_a, pay=False)
+        return
+    # streams: each edge carries its whole share, from the time its first chunk would arrive
+    ctx.chunks_used = K = ctx.chunks
+    is_net = np.asarray(net)
+    rate = np.where(is_net, ctx.inter_Bps, ctx.intra_Bps)
+    wire = np.where(is_net, ctx.wire_inter_s, ctx.wire_intra_s)
+    wf = ctx.wire_factor  # the bytes on the wire per byte of data
+    hop = size * frac_a * wf / K / rate + wire
+    start = np.zeros(len(src))
+    by_succ = np.argsort(succ_a, kind="stable")  # edges were made after their predecessors
+    for e_s, e_p in zip(succ_a[by_succ].tolist(), pred_a[by_succ].tolist(), strict=True):
+        start[e_s] = max(start[e_s], start[e_p] + hop[e_p])
+    kept = np.flatnonzero(is_net)
+    flow_of = np.full(len(src), -1, dtype=np.int64)
+    flow_of[kept] = plan.add(
+        src_a[kept],
+        dst_a[kept],
+        (size * frac_a)[kept],
+        phase=phase_a[kept],
+        step=0,
+        delay=start[kept],
+        pay=0.0,
+    )
+    # inside the hosts: once the result reaches a head, the last chunk's way to the GPUs
+    # (one NVLink hop for Direct, the chain for Chain), then the NVLink streaming time
+    g_hops = 1 if direct else g - 1
+    heads_a = np.array([h for h, _ in head_in], dtype=np.int64)
+    down = np.array([flow_of[e] for _, e in head_in], dtype=np.int64)
+    tail = g_hops * (size * wf / (len(shares) * K) / ctx.intra_Bps + ctx.wire_intra_s)
+    mk = plan.add(heads_a, heads_a, 0.0, phase=ph_out, step=1, delay=tail, pay=0.0)
+    plan.depend(mk, down)
+    stream = 2.0 * size * wf * (g - 1) / g / (ctx.intra_Bps * C0)
+    firsts = np.array([int(ctx.ranks[h[0]]) for h in hosts], dtype=np.int64)
+    plan.add(firsts, firsts, 0.0, phase=ph_out, step=2, delay=stream, pay=0.0)
+
+
+def _host_nics(ctx: _Ctx, positions: np.ndarray) -> int:
+    """How many distinct NICs (first hops off the host: a ``nic`` node, or the GPU's own
+    port) the host's GPUs at ``positions`` use."""
+    g = ctx.fabric.graph
+    ports = set()
+    for p in positions.tolist():
+        gpu = ctx.fabric.label(int(ctx.ranks[p]))
+        nic = [v for v in g[gpu] if g.nodes[v].get("role") == "nic"]
+        ports.add(nic[0] if nic else gpu)
+    return len(ports)
+
+
 def build_plan(
     ctx: _Ctx, op: str, algorithm: str, size: int
 ) -> tuple[FlowSet, np.ndarray, np.ndarray, list[str]]:
@@ -803,5 +1153,9 @@ def build_plan(
         _nvls(plan, ctx, size)
     elif algorithm == "nvls_tree":
         _nvls_tree(plan, ctx, size)
+    elif algorithm == "pat":
+        _pat(plan, ctx, op, size)
+    elif algorithm in ("collnet_direct", "collnet_chain"):
+        _collnet(plan, ctx, size, direct=algorithm == "collnet_direct")
     fs_, phase, step = plan.pack(ctx)
     return fs_, phase, step, plan.phase_names

@@ -325,11 +325,17 @@ class Collective:
                 f"protocol: NCCL has no hierarchical algorithm (fabricsim's composite of "
                 f"rings) to pair with {protocol!r}; it runs with 'simple' only"
             )
+        if algorithm in _SIMPLE_ONLY and protocol != "simple":
+            raise InvalidArgumentError(
+                f"protocol: NCCL's model runs {algorithm} with 'simple' only, got {protocol!r}"
+            )
+        if algorithm in _SIMPLE_ONLY[2:]:
+            # PAT / CollNet: NCCL's whole latency once (as for NVLS); their measured kernel
+            # efficiency (tuning.cc: PAT x 0.75, CollNet Direct x 0.85 on Hopper) on the wire
+            ctx.wire_factor = 1.0 / tuner.wire_efficiency(algorithm, hw)
+            ctx.base_s = tuner.latency_us(self.op, algorithm, protocol, hw) * 1e-6
+            return ctx
         if algorithm in ("nvls", "nvls_tree"):
-            if protocol != "simple":
-                raise InvalidArgumentError(
-                    f"protocol: NCCL's model runs {algorithm} with 'simple' only, got {protocol!r}"
-                )
             ctx.nvls_factor = setup.nvls_factor
         else:
             simple = tuner.bandwidth_GBps(self.op, model, "simple", hw, setup.channels)
@@ -405,8 +411,8 @@ class Collective:
         if self.algorithm != "auto":
             return [(self.algorithm, self._protocol_for(setup, self.algorithm))]
         usable = [a for a in AUTO_ALGORITHMS[self.op] if setup.can_run(a, self.op)]
-        if setup.prof is None:
-            return [(a, "simple") for a in usable if a not in ("nvls", "nvls_tree")]
+        if setup.prof is None:  # no model: PAT / CollNet / NVLS are chosen through it
+            return [(a, "simple") for a in usable if a not in _SIMPLE_ONLY]
         model_ok = tuner.allowed(self.op, setup.hardware)
         ests = tuner.estimates(
             self.op,
@@ -431,7 +437,7 @@ class Collective:
     def _protocol_for(self, setup: _Setup, algorithm: str) -> str:
         if self.protocol != "auto":
             return self.protocol
-        if setup.prof is None or algorithm in ("nvls", "nvls_tree", "hierarchical"):
+        if setup.prof is None or algorithm in _SIMPLE_ONLY + ("hierarchical",):
             return "simple"
         model = algorithm if algorithm in tuner.MODEL_ALGORITHMS else "ring"
         ests = tuner.estimates(
@@ -504,10 +510,21 @@ class Collective:
 #: What ``algorithm="auto"`` considers, before the fabric and NCCL's model narrow it.
 AUTO_ALGORITHMS = {
     **NCCL_ALGORITHMS,
-    "all_reduce": ("ring", "tree", "nvls", "nvls_tree", "hierarchical"),
-    "all_gather": ("ring", "hierarchical"),
-    "reduce_scatter": ("ring", "hierarchical"),
+    "all_reduce": (
+        "ring",
+        "tree",
+        "nvls",
+        "nvls_tree",
+        "hierarchical",
+        "collnet_direct",
+        "collnet_chain",
+    ),
+    "all_gather": ("ring", "hierarchical", "pat"),
+    "reduce_scatter": ("ring", "hierarchical", "pat"),
 }
+
+#: Algorithms NCCL's model runs with the Simple protocol only (NVLS first, then PAT / CollNet).
+_SIMPLE_ONLY = ("nvls", "nvls_tree", "pat", "collnet_direct", "collnet_chain")
 
 _PIPELINED = ("tree", "nvls", "nvls_tree")
 
@@ -573,6 +590,8 @@ class _Setup:
                 arch=getattr(prof, "nccl_arch", "hopper"),
                 nvls=nvls,
                 intra="nvlink" if intra > 0 else "pci",
+                sharp=H > 1 and self.has_sharp(),
+                nvswitch=H > 1 and all(self.shares_switch(i) for i in range(H)),
             )
         wi = wn = 0.0
         first = hosts[0]
@@ -594,10 +613,37 @@ class _Setup:
             )
         return self._switch[i]
 
+    def has_sharp(self) -> bool:
+        """Some switch declares SHARP and it reaches every rank (a SHARP tree exists for
+        channel 0's heads)."""
+        if not hasattr(self, "_sharp"):
+            from fabricsim.traffic.collectives.algorithms import sharp_switches, sharp_tree
+
+            ok = bool(sharp_switches(self.fabric)) and len(self.hosts) > 1
+            if ok:
+                heads = [self.fabric.label(int(self.ranks[h[0]])) for h in self.hosts]
+                try:
+                    sharp_tree(self.fabric, heads)
+                except InvalidArgumentError:
+                    ok = False
+            self._sharp = ok
+        return self._sharp
+
     def can_run(self, algo: str, op: str) -> bool:
         H = len(self.hosts)
         if algo not in SUPPORTED[op]:
             return False
+        if algo == "pat":  # NCCL enables it by default with one rank per node only
+            return H == len(self.ranks) and H > 1
+        if algo in ("collnet_direct", "collnet_chain"):
+            if not self.has_sharp():
+                return False
+            if algo == "collnet_direct":
+                g = len(self.hosts[0])
+                return all(len(h) == g for h in self.hosts) and all(
+                    self.shares_switch(i) or g == 1 for i in range(H)
+                )
+            return True
         if algo == "hierarchical":
             g = len(self.hosts[0])
             return H >= 2 and g >= 2 and all(len(h) == g for h in self.hosts)
@@ -699,7 +745,7 @@ def _result(
     )
     # only these algorithms split the data over channels; the others run one connection per
     # pair of ranks, so they report the one channel they use
-    channels = ctx.channels if algo in ("ring", "tree", "nvls", "nvls_tree") else 1
+    channels = ctx.channels if algo in ("ring", "tree", "nvls", "nvls_tree") + _SIMPLE_ONLY else 1
     return CollectiveResult(
         op=coll.op,
         algorithm=algo,

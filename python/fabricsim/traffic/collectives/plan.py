@@ -40,6 +40,9 @@ ALGORITHMS: tuple[Algorithm, ...] = (
     "hierarchical",
     "nvls",
     "nvls_tree",
+    "pat",
+    "collnet_direct",
+    "collnet_chain",
 )
 
 #: nccl-tests bus-bandwidth factor per op (n = ranks).
@@ -63,9 +66,11 @@ SUPPORTED = {
         "hierarchical",
         "nvls",
         "nvls_tree",
+        "collnet_direct",
+        "collnet_chain",
     ),
-    "all_gather": ("ring", "halving_doubling", "direct", "hierarchical"),
-    "reduce_scatter": ("ring", "halving_doubling", "direct", "hierarchical"),
+    "all_gather": ("ring", "halving_doubling", "direct", "hierarchical", "pat"),
+    "reduce_scatter": ("ring", "halving_doubling", "direct", "hierarchical", "pat"),
     "all_to_all": ("direct", "pairwise"),
     "broadcast": ("ring", "direct"),
     "reduce": ("ring", "direct"),
@@ -139,7 +144,7 @@ class _Plan:
         dst,
         size,
         *,
-        phase: int,
+        phase: int | np.ndarray,
         step,
         via=None,
         delay=0.0,

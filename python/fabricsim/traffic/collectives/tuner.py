@@ -45,8 +45,17 @@ NCCL_SOURCE = (
 )
 
 PROTOCOLS = ("ll", "ll128", "simple")
-#: NCCL algorithms this model covers (CollNet needs SHARP switches: not modelled).
-MODEL_ALGORITHMS = ("tree", "ring", "nvls", "nvls_tree")
+#: NCCL algorithms this model covers. PAT (NCCL >= 2.23) and CollNet Direct / Chain (SHARP
+#: in the switches) run Simple only; their entries are listed below with their sources.
+MODEL_ALGORITHMS = ("tree", "ring", "nvls", "nvls_tree", "pat", "collnet_direct", "collnet_chain")
+#: The NCCL source of the PAT entries: the modelled 2.20 version predates PAT (NCCL 2.23), so
+#: they come from a newer tuning.cc (NCCL 2.28.3, ``tunerConstants``), with the CollNet entries
+#: of the modelled version.
+PAT_SOURCE = (
+    "NVIDIA NCCL 2.28.3 src/graph/tuning.cc (as stored in zhanglin496/nccl-2.28.3-1 at "
+    "commit 850a18f5): baseLatencies PAT 8.0 us, hwLatencies PAT NVLink / PCI 4.0, NET 14 us, "
+    "busBw x 0.75, latency += log2i(nNodes) * interLat / 3.5 + nRanks * 2.8, ncclPatEnable"
+)
 
 # tuning.cc baseLat[a][p] (µs), {LL, LL128, Simple}.
 BASE_LAT_US = {
@@ -54,6 +63,9 @@ BASE_LAT_US = {
     "ring": (6.6, 14.0, 8.4),
     "nvls": (0.0, 0.0, 0.0),
     "nvls_tree": (0.0, 0.0, 0.0),
+    "collnet_direct": (0.0, 0.0, 0.0),
+    "collnet_chain": (0.0, 0.0, 0.0),
+    "pat": (8.0, 8.0, 8.0),  # NCCL 2.28.3 (PAT_SOURCE)
 }
 # tuning.cc hwLat[hw][a][p] (µs per step), hw = NVLink, PCI, network.
 HW_LAT_US = {
@@ -62,18 +74,27 @@ HW_LAT_US = {
         "ring": (0.6, 1.9, 3.4),
         "nvls": (0.0, 0.0, 23.0),
         "nvls_tree": (0.0, 0.0, 23.0),
+        "collnet_direct": (0.0, 0.0, 3.7),
+        "collnet_chain": (0.0, 0.0, 2.8),
+        "pat": (0.0, 0.0, 4.0),  # NCCL 2.28.3 (PAT_SOURCE)
     },
     "pci": {
         "tree": (1.0, 1.9, 28.0),
         "ring": (1.0, 2.5, 5.7),
         "nvls": (0.0, 0.0, 0.0),
         "nvls_tree": (0.0, 0.0, 0.0),
+        "collnet_direct": (0.0, 0.0, 3.7),
+        "collnet_chain": (0.0, 0.0, 2.8),
+        "pat": (0.0, 0.0, 4.0),  # NCCL 2.28.3 (PAT_SOURCE)
     },
     "net": {
         "tree": (5.0, 8.5, 28.0),
         "ring": (2.7, 4.0, 14.0),
         "nvls": (0.0, 0.0, 18.0),
         "nvls_tree": (0.0, 0.0, 14.0),
+        "collnet_direct": (0.0, 0.0, 31.0),
+        "collnet_chain": (0.0, 0.0, 30.0),
+        "pat": (0.0, 0.0, 14.0),  # NCCL 2.28.3 (PAT_SOURCE)
     },
 }
 # tuning.cc llMaxBws[index1][index2] (GB/s); index1 = GPU generation on one node, CPU vendor
@@ -178,6 +199,26 @@ RING_PLATEAU = {"volta": 1.9, "ampere": 1.4, "hopper": 1.4}
 #: Candidates the model ranks within this fraction of its best time are all simulated.
 MARGIN = 0.5
 
+# --- PAT (Parallel Aggregated Trees, NCCL >= 2.23; PAT_SOURCE) ---------------------------------
+#: tuning.cc: ``if (a == NCCL_ALGO_PAT) busBw *= .75``.
+PAT_BUSBW_FACTOR = 0.75
+#: tuning.cc: PAT latency adds ``log2i(nNodes) * (interLat / 3.5)``.
+PAT_LOG_LATENCY_DIVISOR = 3.5
+#: tuning.cc: ``+ nRanks * 2.8`` ("still a linear part").
+PAT_PER_RANK_US = 2.8
+#: tuning.cc: with one rank per node the network latency is the tree's
+#: (``hwLatencies[NET][TREE][Simple]``, 14 us in that version; PAT's own is 14 us too).
+PAT_NET_LAT_PPN1_US = 14.0
+
+# --- CollNet (SHARP; tuning.cc of the modelled 2.20 version) -----------------------------------
+#: CollNet Direct all-reduce on compute capability >= 9.0: ``busBw *= .85``.
+COLLNET_DIRECT_HOPPER_FACTOR = 0.85
+#: CollNet Direct latency: ``(nRanks/nNodes - 1) * 0.4`` us of "arity serialization", twice.
+COLLNET_ARITY_US = 0.4
+#: enqueue.cc: "CollNetDirect is only supported for up to 8 local GPUs"
+#: (``NCCL_MAX_DIRECT_ARITY + 1``).
+COLLNET_DIRECT_MAX_LOCAL_RANKS = 8
+
 _P = {p: i for i, p in enumerate(PROTOCOLS)}
 
 
@@ -199,6 +240,10 @@ class Hardware:
     arch: str = "hopper"
     nvls: bool = False
     intra: str = "nvlink"
+    #: The switches the ranks' NICs reach declare SHARP (in-network reduction): CollNet.
+    sharp: bool = False
+    #: Every host's ranks share an NVSwitch (tuning.cc enables CollNet Direct only then).
+    nvswitch: bool = False
 
 
 @dataclass(frozen=True)
@@ -227,21 +272,93 @@ def allowed(op: str, hw: Hardware) -> tuple[str, ...]:
     if op in ("broadcast", "reduce"):
         return ("ring",)
     if op in ("all_gather", "reduce_scatter"):
-        return ("ring", "nvls") if hw.nvls and hw.n_nodes == 1 else ("ring",)
+        base = ("ring", "nvls") if hw.nvls and hw.n_nodes == 1 else ("ring",)
+        return base + (("pat",) if pat_enabled(hw) else ())
     if op != "all_reduce":
         return ()
     out = ["tree", "ring"]
     if hw.nvls:
         out.append("nvls" if hw.n_nodes == 1 else "nvls_tree")
+    out.extend(collnet_allowed(hw))
     return tuple(out)
+
+
+def pat_enabled(hw: Hardware) -> bool:
+    """tuning.cc ``ncclPatEnable`` (NCCL_PAT_ENABLE unset): PAT runs all-gather and
+    reduce-scatter only with one rank per node ("PAT only supports 1 GPU per node"), on
+    SM60 or newer (every generation modelled here) and without network device offload."""
+    return hw.n_nodes > 1 and hw.n_ranks == hw.n_nodes
+
+
+def collnet_allowed(hw: Hardware) -> tuple[str, ...]:
+    """The CollNet algorithms tuning.cc enables for all-reduce: only when the network
+    supports it (``collNetSupport``: here, SHARP switches), across nodes; CollNet Direct only
+    on NVSwitch systems (``nvsCount``) with at most 8 ranks per node (enqueue.cc)."""
+    if not hw.sharp or hw.n_nodes < 2:
+        return ()
+    ppn = hw.n_ranks // hw.n_nodes
+    direct = hw.nvswitch and ppn <= COLLNET_DIRECT_MAX_LOCAL_RANKS
+    return (("collnet_direct",) if direct else ()) + ("collnet_chain",)
+
+
+def _new_bandwidth_GBps(op: str, a: str, hw: Hardware, C: int) -> float:
+    """PAT and CollNet bandwidth (Simple only), as tuning.cc computes it."""
+    nodes, n = hw.n_nodes, hw.n_ranks
+    bw_intra = hw.intra_GBps / C
+    bw_inter = hw.inter_GBps / max(C, hw.nics_per_node) if nodes > 1 else bw_intra
+    if a == "pat":
+        if op not in ("all_gather", "reduce_scatter"):
+            return 0.0
+        bw = bw_intra if nodes <= 2 else bw_inter
+        # no busBw -> algbw conversion for non-ring all-gather / reduce-scatter
+        return C * bw * PAT_BUSBW_FACTOR
+    if op != "all_reduce":
+        return 0.0  # CollNet all-gather / reduce-scatter need the SHARP plugin's: not modelled
+    bus = C * bw_intra  # tuning.cc: CollNet uses bwIntra whatever the node count
+    if a == "collnet_direct":
+        factor = (n / nodes) / C  # GPU / NIC ratio
+        factor -= (factor - 1) / 2
+        bus /= factor
+        if hw.arch not in ("volta", "ampere"):
+            bus *= COLLNET_DIRECT_HOPPER_FACTOR
+    return bus * 0.5
+
+
+def _new_latency_us(op: str, a: str, hw: Hardware) -> float:
+    """PAT and CollNet latency (Simple), as tuning.cc computes it."""
+    n, nodes = hw.n_ranks, hw.n_nodes
+    ppn = n // nodes
+    log2n = int(math.floor(math.log2(nodes))) if nodes > 1 else 0
+    lat = BASE_LAT_US[a][2]
+    intra = HW_LAT_US[hw.intra][a][2]
+    inter = PAT_NET_LAT_PPN1_US if (a == "pat" and ppn == 1) else HW_LAT_US["net"][a][2]
+    if a == "pat":
+        return lat + log2n * (inter / PAT_LOG_LATENCY_DIVISOR) + n * PAT_PER_RANK_US
+    if a == "collnet_direct":
+        return lat + 2 * (min(1, ppn - 1) * intra + (ppn - 1) * COLLNET_ARITY_US) + inter
+    return lat + 2 * (ppn - 1) * intra + inter  # collnet_chain
+
+
+def wire_efficiency(algorithm: str, hw: Hardware) -> float:
+    """The measured efficiency NCCL's model gives PAT (0.75) and CollNet Direct on Hopper and
+    newer (0.85): fraction of the fabric's bandwidth their kernels reach. fabricsim divides
+    their flows' bytes by it (1 for every other algorithm: its own factors are protocol
+    ratios, applied separately)."""
+    if algorithm == "pat":
+        return PAT_BUSBW_FACTOR
+    if algorithm == "collnet_direct" and hw.arch not in ("volta", "ampere"):
+        return COLLNET_DIRECT_HOPPER_FACTOR
+    return 1.0
 
 
 def bandwidth_GBps(op: str, algorithm: str, protocol: str, hw: Hardware, channels: int) -> float:
     """tuning.cc's algorithm bandwidth (GB/s) for ``channels`` channels (0 = not available)."""
     a, p = algorithm, protocol
-    if a in ("nvls", "nvls_tree") and p != "simple":
+    if a in ("nvls", "nvls_tree", "pat", "collnet_direct", "collnet_chain") and p != "simple":
         return 0.0
     C = max(1, int(channels))
+    if a in ("pat", "collnet_direct", "collnet_chain"):
+        return _new_bandwidth_GBps(op, a, hw, C)
     nodes, n = hw.n_nodes, hw.n_ranks
     idx2 = min(nodes, 3) - 1
     ppn = n / nodes
@@ -294,6 +411,8 @@ def step_latencies_us(algorithm: str, protocol: str, hw: Hardware) -> tuple[floa
 def latency_us(op: str, algorithm: str, protocol: str, hw: Hardware) -> float:
     """tuning.cc's latency (µs) of one collective."""
     a, i = algorithm, _P[protocol]
+    if a in ("pat", "collnet_direct", "collnet_chain"):
+        return _new_latency_us(op, a, hw)
     n, nodes = hw.n_ranks, hw.n_nodes
     lat = BASE_LAT_US[a][i]
     intra, inter = step_latencies_us(a, protocol, hw)
@@ -317,7 +436,7 @@ def latency_us(op: str, algorithm: str, protocol: str, hw: Hardware) -> float:
 def base_latency_us(op: str, algorithm: str, protocol: str, hw: Hardware) -> float:
     """The once-per-collective part of :func:`latency_us` (the rest is per step)."""
     a, i = algorithm, _P[protocol]
-    if a == "nvls":
+    if a in ("nvls", "pat", "collnet_direct", "collnet_chain"):
         return latency_us(op, a, protocol, hw)
     return BASE_LAT_US[a][i]
 
@@ -411,11 +530,15 @@ def shortlist(ests: list[Estimate], margin: float = MARGIN) -> list[Estimate]:
 
 __all__ = [
     "NCCL_SOURCE",
+    "PAT_SOURCE",
     "PROTOCOLS",
     "MARGIN",
     "Hardware",
     "Estimate",
     "allowed",
+    "pat_enabled",
+    "collnet_allowed",
+    "wire_efficiency",
     "bandwidth_GBps",
     "latency_us",
     "base_latency_us",
