@@ -650,7 +650,7 @@ impl Sim<'_> {
             }
         }
         // Stale projections pile up when rates change often: rebuild the heap now and then.
-        if ends.len() > 4 * self.n_active + 65_536 {
+        if ends.len() > 2 * self.n_active + 1024 {
             let fl = &self.fl;
             ends.retain(|e| {
                 let x = &fl[e.id() as usize];
