@@ -330,6 +330,50 @@ mod tests {
     }
 
     #[test]
+    fn windows_drawn_one_after_another_hold_the_arrivals_of_the_whole() {
+        for pattern in [
+            Pattern::Uniform,
+            Pattern::Permutation,
+            Pattern::Incast { receivers: 3 },
+        ] {
+            let bg = Background {
+                endpoints: (10..18).collect(),
+                inject_bps: (0..8).map(|i| 1e9 * (1.0 + i as f64)).collect(),
+                load: 0.5,
+                pattern,
+                sizes: SizeDist::new(vec![1e3, 1e5], vec![0.2, 1.0]).unwrap(),
+                start_s: 1e-3,
+                end_s: 9e-3,
+            };
+            let whole = bg.generate(42);
+            let mut stream = ArrivalStream::new(&bg, 42);
+            let first = stream.until(3e-3);
+            // The first window is what a shorter window gives, exactly.
+            let short = Background {
+                end_s: 3e-3,
+                ..bg.clone()
+            }
+            .generate(42);
+            assert_eq!(first, short);
+            let (second, third) = (stream.until(4.5e-3), stream.until(9e-3));
+            assert!(second.3.iter().all(|&t| (3e-3..4.5e-3).contains(&t)));
+            let key = |a: &Arrivals| {
+                let mut v: Vec<(u32, u32, u64, u64)> = (0..a.0.len())
+                    .map(|i| (a.0[i], a.1[i], a.2[i].to_bits(), a.3[i].to_bits()))
+                    .collect();
+                v.sort_unstable();
+                v
+            };
+            let mut parts = key(&first);
+            parts.extend(key(&second));
+            parts.extend(key(&third));
+            parts.sort_unstable();
+            assert_eq!(parts, key(&whole), "{pattern:?}");
+            assert!(whole.0.len() > 100);
+        }
+    }
+
+    #[test]
     fn derangement_has_no_fixed_point() {
         let mut rng = Rng::new(9);
         for n in 2..20 {

@@ -323,7 +323,13 @@ fn run(
     how: Mode<'_>,
     cancel: &dyn Fn() -> bool,
 ) -> Result<SimOutput> {
-    let mut r = Run::new(net, Cow::Borrowed(demand), Cow::Borrowed(routes), how, cancel)?;
+    let mut r = Run::new(
+        net,
+        Cow::Borrowed(demand),
+        Cow::Borrowed(routes),
+        how,
+        cancel,
+    )?;
     r.advance(f64::INFINITY)?;
     Ok(r.finish().2)
 }
@@ -472,7 +478,12 @@ impl<'a> Run<'a> {
     /// Add flows without dependencies (their routes in `more_routes`), every one released at
     /// or after the time the run paused at ([`Pause::At`]) and no flow before them depending
     /// on them. Their values are checked here.
-    pub(crate) fn extend(&mut self, net: &Network, more: &Demand, more_routes: &RoutedFlows) -> Result<()> {
+    pub(crate) fn extend(
+        &mut self,
+        net: &Network,
+        more: &Demand,
+        more_routes: &RoutedFlows,
+    ) -> Result<()> {
         let k = more.len();
         let sim = &mut self.sim;
         let n0 = sim.demand.len();
@@ -480,6 +491,16 @@ impl<'a> Run<'a> {
             return Err(invalid("flows", "added flows take no dependencies"));
         }
         validate(net, more, more_routes, 0)?;
+        if let Some(i) = (0..k).find(|&i| more.release_s[i] + more.delay_s[i] < self.last_t) {
+            return Err(invalid(
+                format!("flow {}", n0 + i),
+                format!(
+                    "added at {} s starts at {} s, before the time the run has reached",
+                    self.last_t,
+                    more.release_s[i] + more.delay_s[i]
+                ),
+            ));
+        }
         let what = "the engine's per-flow state";
         let e0 = sim.routes.links.len();
         if e0 + more_routes.links.len() >= u32::MAX as usize || n0 + k >= u32::MAX as usize {
@@ -491,7 +512,11 @@ impl<'a> Run<'a> {
         {
             let d = sim.demand.to_mut();
             let last = *d.dep_ptr.last().unwrap_or(&0);
-            for (v, x) in [(&mut d.src, &more.src), (&mut d.dst, &more.dst), (&mut d.via, &more.via)] {
+            for (v, x) in [
+                (&mut d.src, &more.src),
+                (&mut d.dst, &more.dst),
+                (&mut d.via, &more.via),
+            ] {
                 reserve(v, k, what)?;
                 v.extend_from_slice(x);
             }
@@ -523,7 +548,11 @@ impl<'a> Run<'a> {
             r.ptr.extend(more_routes.ptr[1..].iter().map(|&p| p + e0));
             reserve(&mut r.links, more_routes.links.len(), "routed flows' links")?;
             r.links.extend_from_slice(&more_routes.links);
-            reserve(&mut r.fractions, more_routes.links.len(), "routed flows' links")?;
+            reserve(
+                &mut r.fractions,
+                more_routes.links.len(),
+                "routed flows' links",
+            )?;
             r.fractions.extend_from_slice(&more_routes.fractions);
             reserve(&mut r.latency_s, k, "routed flows")?;
             r.latency_s.extend_from_slice(&more_routes.latency_s);
@@ -539,28 +568,19 @@ impl<'a> Run<'a> {
                 ..FlowState::default()
             });
         }
-        for v in [&mut sim.waiting_preds] {
-            reserve(v, k, what)?;
-            v.resize(n0 + k, 0);
-        }
-        for v in [
-            &mut sim.ready_s,
-            &mut sim.out.start_s,
-            &mut sim.out.transfer_end_s,
-            &mut sim.out.finish_s,
-            &mut sim.out.min_rate_bps,
-            &mut sim.out.max_rate_bps,
-        ] {
-            reserve(v, k, what)?;
-        }
+        reserve(&mut sim.waiting_preds, k, what)?;
+        sim.waiting_preds.resize(n0 + k, 0);
+        reserve(&mut sim.ready_s, k, what)?;
         sim.ready_s.resize(n0 + k, 0.0);
+        let out = &mut sim.out;
         for v in [
-            &mut sim.out.start_s,
-            &mut sim.out.transfer_end_s,
-            &mut sim.out.finish_s,
-            &mut sim.out.min_rate_bps,
-            &mut sim.out.max_rate_bps,
+            &mut out.start_s,
+            &mut out.transfer_end_s,
+            &mut out.finish_s,
+            &mut out.min_rate_bps,
+            &mut out.max_rate_bps,
         ] {
+            reserve(v, k, "the engine's per-flow results")?;
             v.resize(n0 + k, f64::NAN);
         }
         for f in n0..n0 + k {
@@ -656,8 +676,8 @@ impl<'a> Run<'a> {
                         sim.waiting_preds[j] -= 1;
                         if sim.waiting_preds[j] == 0 {
                             sim.fl[j].state = State::Scheduled;
-                            let s = sim.demand.release_s[j].max(sim.ready_s[j])
-                                + sim.demand.delay_s[j];
+                            let s =
+                                sim.demand.release_s[j].max(sim.ready_s[j]) + sim.demand.delay_s[j];
                             // Most successors start right away: skip the heap for them.
                             let ev = Ev::new(s, j as u32, 0);
                             if s <= t {
@@ -984,6 +1004,70 @@ mod tests {
             );
         }
         (inc.searches_widened, inc.groups_merged)
+    }
+
+    /// A run paused at a horizon and given the flows released from it on ends exactly as a run
+    /// that had them from the start (the Monte Carlo's arrival windows rely on it).
+    #[test]
+    fn pausing_and_adding_later_flows_changes_nothing() {
+        use crate::rng::Rng;
+        let net = leaf_spine(4, 3, 4);
+        for seed in 0..20u64 {
+            let mut rng = Rng::new(77 + seed);
+            let n = 40 + rng.below(80) as usize;
+            let pairs: Vec<(u32, u32, f64)> = (0..n)
+                .map(|_| {
+                    let a = rng.below(16) as u32;
+                    let b = ((a as u64 + 1 + rng.below(15)) % 16) as u32;
+                    (a, b, 1e3 * (1.0 + rng.below(1000) as f64))
+                })
+                .collect();
+            let mut all = flowset(&net, &pairs, &[]);
+            let mut t = 0.0;
+            for i in 0..n {
+                t += 1e-6 * rng.below(20) as f64;
+                all.0.release_s[i] = t;
+            }
+            let full = sim(&net, &all).unwrap();
+            // The first `k` flows, paused at the horizon, then the rest (released from it on).
+            let horizon = all.0.release_s[n / 2];
+            let k = all.0.release_s.partition_point(|&r| r < horizon);
+            let part = |d: &Demand, r: &RoutedFlows, a: usize, b: usize| {
+                let demand = Demand {
+                    src: d.src[a..b].to_vec(),
+                    dst: d.dst[a..b].to_vec(),
+                    via: d.via[a..b].to_vec(),
+                    flow_key: d.flow_key[a..b].to_vec(),
+                    size_bytes: d.size_bytes[a..b].to_vec(),
+                    release_s: d.release_s[a..b].to_vec(),
+                    delay_s: d.delay_s[a..b].to_vec(),
+                    dep_ptr: vec![0; b - a + 1],
+                    dep_idx: vec![],
+                    latency_scale: vec![],
+                };
+                let routes = RoutedFlows {
+                    ptr: r.ptr[a..=b].iter().map(|&p| p - r.ptr[a]).collect(),
+                    links: r.links[r.ptr[a]..r.ptr[b]].to_vec(),
+                    fractions: r.fractions[r.ptr[a]..r.ptr[b]].to_vec(),
+                    latency_s: r.latency_s[a..b].to_vec(),
+                };
+                (demand, routes)
+            };
+            let (d0, r0) = part(&all.0, &all.1, 0, k);
+            let (d1, r1) = part(&all.0, &all.1, k, n);
+            let how = Mode::default();
+            let mut run = Run::new(&net, Cow::Owned(d0), Cow::Owned(r0), how, &never).unwrap();
+            assert!(matches!(run.advance(horizon).unwrap(), Pause::At(t) if t >= horizon));
+            run.extend(&net, &d1, &r1).unwrap();
+            assert_eq!(run.advance(f64::INFINITY).unwrap(), Pause::Done);
+            let (demand, routes, out) = run.finish();
+            assert_eq!(demand.release_s, all.0.release_s);
+            assert_eq!(routes.links, all.1.links);
+            assert_eq!(out.finish_s, full.finish_s, "seed {seed}");
+            assert_eq!(out.min_rate_bps, full.min_rate_bps);
+            assert_eq!(out.link_bytes, full.link_bytes);
+            assert_eq!(out.flows_rerated, full.flows_rerated);
+        }
     }
 
     #[test]
