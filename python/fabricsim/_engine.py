@@ -137,7 +137,7 @@ class SimOutput:
 class MonteCarloOutput:
     """Per-sample job times (s) and the finished background flows' sizes, FCT slowdowns and
     sample numbers; ``bg_generated`` counts every background flow generated; ``flows_rerated``
-    is each sample's work (flows the engine re-rated, over its window reruns; empty when
+    is each sample's work (flows the engine re-rated; empty when
     ``budget_exhausted``)."""
 
     job_time_s: F64

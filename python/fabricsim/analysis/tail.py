@@ -10,9 +10,10 @@ Timeline of a sample: background flows arrive from t = 0; the job is released at
 ``warmup_s`` and the sample ends when its last flow finishes. The default warm-up is long
 enough for the background to reach its steady state: ten mean flow times at the offered load,
 ``10 x E[size] / (NIC rate x (1 - load))``, capped at the job's unloaded time. Arrivals are
-generated over a window (``warmup_s + horizon x unloaded time``); a sample whose job outlasts
-the window is rerun with a 1.5x longer one. Every endpoint draws arrivals from its own stream, so
-a longer window only adds later arrivals: the result equals an unbounded window. Background
+generated over a window (``warmup_s + horizon x unloaded time``); when a sample's job outlasts
+it, the engine pauses at the window's end and takes the arrivals of a window 1.5x as long (each
+endpoint draws from its own stream, which goes on where it stopped), so the result equals an
+unbounded window and no sample is ever rerun. Background
 flows still running when the job ends are censored: the FCT slowdowns (FCT / FCT alone on an
 empty fabric) cover finished flows only.
 

@@ -2,7 +2,7 @@
 //! an empirical CDF, between endpoints in a pattern (uniform pairs, a permutation, incast).
 
 use crate::error::{invalid, Result};
-use crate::rng::Rng;
+use crate::rng::{splitmix64, Rng};
 
 /// An empirical flow-size distribution: `P(size <= values[i]) = cdf[i]`, linear in between.
 #[derive(Clone, Debug)]
@@ -167,29 +167,66 @@ impl Background {
     /// Arrivals in `[start_s, end_s)`. Every endpoint draws from its own stream of `seed`, so a
     /// longer window only adds later arrivals: the earlier ones stay exactly the same.
     pub fn generate(&self, seed: u64) -> Arrivals {
-        let n = self.endpoints.len();
-        let (mut src, mut dst, mut size, mut release) = (vec![], vec![], vec![], vec![]);
-        if self.load == 0.0 || self.end_s <= self.start_s {
-            return (src, dst, size, release);
-        }
+        ArrivalStream::new(self, seed).until(self.end_s)
+    }
+}
+
+/// The arrivals of a [`Background`] window after window (its `end_s` ignored): every endpoint's
+/// stream goes on where the previous window stopped, so the windows `[start_s, a)`, `[a, b)`
+/// together hold exactly the arrivals of `[start_s, b)` (each window's in the order of
+/// [`Background::generate`]: by endpoint, then time).
+pub struct ArrivalStream<'a> {
+    bg: &'a Background,
+    partner: Vec<usize>,
+    receivers: Vec<usize>,
+    rngs: Vec<Rng>,
+    mean_gap: Vec<f64>,
+    /// Per endpoint: the time of its next arrival (not yet emitted).
+    next_s: Vec<f64>,
+}
+
+impl<'a> ArrivalStream<'a> {
+    pub fn new(bg: &'a Background, seed: u64) -> Self {
+        let n = bg.endpoints.len();
         let mut shared = Rng::new(seed);
-        let partner: Vec<usize> = match self.pattern {
+        let partner: Vec<usize> = match bg.pattern {
             Pattern::Permutation => derangement(n, &mut shared),
             _ => vec![],
         };
-        let receivers: Vec<usize> = match self.pattern {
+        let receivers: Vec<usize> = match bg.pattern {
             Pattern::Incast { receivers } => sample_distinct(n, receivers, &mut shared),
             _ => vec![],
         };
-        #[allow(clippy::needless_range_loop)] // s is both an index and the sender id
-        for s in 0..n {
-            let rng = &mut Rng::new(crate::rng::splitmix64(
-                seed ^ crate::rng::splitmix64(s as u64 + 1),
-            ));
-            let mean_gap = self.sizes.mean() / (self.load * self.inject_bps[s]);
-            let mut t = self.start_s + rng.exponential(mean_gap);
-            while t < self.end_s {
-                let d = match self.pattern {
+        let (mut rngs, mut mean_gap, mut next_s) = (vec![], vec![], vec![]);
+        if bg.load > 0.0 {
+            for s in 0..n {
+                let mut rng = Rng::new(splitmix64(seed ^ splitmix64(s as u64 + 1)));
+                let gap = bg.sizes.mean() / (bg.load * bg.inject_bps[s]);
+                next_s.push(bg.start_s + rng.exponential(gap));
+                rngs.push(rng);
+                mean_gap.push(gap);
+            }
+        }
+        ArrivalStream {
+            bg,
+            partner,
+            receivers,
+            rngs,
+            mean_gap,
+            next_s,
+        }
+    }
+
+    /// The arrivals from where the last call stopped (`start_s` at first) until `end_s`.
+    pub fn until(&mut self, end_s: f64) -> Arrivals {
+        let bg = self.bg;
+        let n = bg.endpoints.len();
+        let (mut src, mut dst, mut size, mut release) = (vec![], vec![], vec![], vec![]);
+        for s in 0..self.rngs.len() {
+            let (rng, mean_gap) = (&mut self.rngs[s], self.mean_gap[s]);
+            let mut t = self.next_s[s];
+            while t < end_s {
+                let d = match bg.pattern {
                     Pattern::Uniform => {
                         let k = rng.below(n as u64 - 1) as usize;
                         if k >= s {
@@ -198,9 +235,9 @@ impl Background {
                             k
                         }
                     }
-                    Pattern::Permutation => partner[s],
+                    Pattern::Permutation => self.partner[s],
                     Pattern::Incast { .. } => {
-                        let r = receivers[rng.below(receivers.len() as u64) as usize];
+                        let r = self.receivers[rng.below(self.receivers.len() as u64) as usize];
                         if r == s {
                             t += rng.exponential(mean_gap);
                             continue; // a receiver does not send to itself
@@ -208,12 +245,13 @@ impl Background {
                         r
                     }
                 };
-                src.push(self.endpoints[s]);
-                dst.push(self.endpoints[d]);
-                size.push(self.sizes.sample(rng).max(1.0));
+                src.push(bg.endpoints[s]);
+                dst.push(bg.endpoints[d]);
+                size.push(bg.sizes.sample(rng).max(1.0));
                 release.push(t);
                 t += rng.exponential(mean_gap);
             }
+            self.next_s[s] = t;
         }
         (src, dst, size, release)
     }
@@ -289,6 +327,50 @@ mod tests {
         let early: Vec<f64> = rel2.iter().copied().filter(|&t| t < 1.0).collect();
         assert_eq!(early.len(), rel1.len());
         assert!(size2.len() > size.len());
+    }
+
+    #[test]
+    fn windows_drawn_one_after_another_hold_the_arrivals_of_the_whole() {
+        for pattern in [
+            Pattern::Uniform,
+            Pattern::Permutation,
+            Pattern::Incast { receivers: 3 },
+        ] {
+            let bg = Background {
+                endpoints: (10..18).collect(),
+                inject_bps: (0..8).map(|i| 1e9 * (1.0 + i as f64)).collect(),
+                load: 0.5,
+                pattern,
+                sizes: SizeDist::new(vec![1e3, 1e5], vec![0.2, 1.0]).unwrap(),
+                start_s: 1e-3,
+                end_s: 9e-3,
+            };
+            let whole = bg.generate(42);
+            let mut stream = ArrivalStream::new(&bg, 42);
+            let first = stream.until(3e-3);
+            // The first window is what a shorter window gives, exactly.
+            let short = Background {
+                end_s: 3e-3,
+                ..bg.clone()
+            }
+            .generate(42);
+            assert_eq!(first, short);
+            let (second, third) = (stream.until(4.5e-3), stream.until(9e-3));
+            assert!(second.3.iter().all(|&t| (3e-3..4.5e-3).contains(&t)));
+            let key = |a: &Arrivals| {
+                let mut v: Vec<(u32, u32, u64, u64)> = (0..a.0.len())
+                    .map(|i| (a.0[i], a.1[i], a.2[i].to_bits(), a.3[i].to_bits()))
+                    .collect();
+                v.sort_unstable();
+                v
+            };
+            let mut parts = key(&first);
+            parts.extend(key(&second));
+            parts.extend(key(&third));
+            parts.sort_unstable();
+            assert_eq!(parts, key(&whole), "{pattern:?}");
+            assert!(whole.0.len() > 100);
+        }
     }
 
     #[test]

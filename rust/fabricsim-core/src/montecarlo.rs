@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use rayon::prelude::*;
 
-use crate::background::{sample_distinct, Background};
+use crate::background::{sample_distinct, ArrivalStream, Background};
 use crate::demand::Demand;
-use crate::engine;
+use crate::engine::{self, Pause};
 use crate::error::{concat, invalid, reserve_exact, with_capacity, CoreError, Result};
 use crate::network::Network;
 use crate::rng::{splitmix64, Rng};
@@ -20,6 +20,10 @@ use crate::routing::{
 /// refuses a first window above the same figure (`fabricsim.analysis.tail
 /// .MAX_BACKGROUND_FLOWS`; `tests/analysis/test_tail.py` holds the two equal).
 pub const MAX_BACKGROUND_FLOWS: f64 = 2.0e6;
+
+/// Background flow `k` of a sample (in the order drawn: window by window, each by endpoint
+/// then time) hashes on key `BG_KEY + k`, far from the template's keys.
+const BG_KEY: u64 = 1 << 62;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -44,7 +48,7 @@ pub struct Config {
     /// that exceeds it stops and reports `job_time_s = inf` (a near-saturated point).
     pub event_budget: u64,
     /// Work budget per sample (0: none), counted in re-rated flows (the engine's
-    /// `flows_rerated`, summed over the sample's window reruns): a sample past it stops and
+    /// `flows_rerated`): a sample past it stops and
     /// reports `job_time_s = inf`. Deterministic, like `event_budget`.
     pub work_budget: u64,
 }
@@ -60,7 +64,7 @@ pub struct Output {
     pub bg_sample: Vec<u32>,
     /// Background flows generated in all samples (finished or not when the job ended).
     pub bg_generated: u64,
-    /// Per sample: flows re-rated by the engine, over all its window reruns (the work that
+    /// Per sample: flows re-rated by the engine (the work that
     /// `Config::work_budget` bounds; empty when the point ran out of a budget).
     pub flows_rerated: Vec<u64>,
     /// Some sample ran out of its event or work budget: the point is saturated, every
@@ -148,145 +152,166 @@ impl Samples<'_> {
                 }
             }
         }
-        // Background arrivals are generated over a window; if the job outlasts it, the sample is
-        // rerun with a 1.5x longer window. Arrivals after the job ends cannot change it, and a longer
-        // window keeps every earlier arrival, so this equals an unbounded window.
+        // Background arrivals are drawn over a window; if the job outlasts it, the run pauses at
+        // the window's end and takes the next window's arrivals (1.5x as long from the start,
+        // each endpoint's stream going on where it stopped). Arrivals after the job ends cannot
+        // change it, and the run goes on exactly as if the later arrivals had been there from
+        // the start, so this equals an unbounded window, without rerunning anything.
         let bg_seed = rng.next_u64();
-        let mut window = bg.cloned();
-        let mut extensions = 0;
-        let mut rerated = 0u64;
-        let (demand, routes, out, n_tpl, generated) = loop {
-            let n_tpl = src.len();
-            let (bs, bd, bz, br) = match &window {
-                Some(bg) => bg.generate(bg_seed),
-                None => Default::default(),
-            };
-            let generated = bs.len() as u64;
-            let n = n_tpl + bs.len();
-            // The template's flows, then the background's (no dependencies, no waypoint), each
-            // array allocated once at its final length.
-            let flows = "a Monte Carlo sample's flows";
-            let (src, dst) = (concat(&[&src, &bs], flows)?, concat(&[&dst, &bd], flows)?);
-            let mut via = with_capacity(n, flows)?;
-            via.extend_from_slice(&via_tpl);
-            via.resize(n, NO_VIA);
-            let mut keys = with_capacity(n, flows)?;
-            keys.extend_from_slice(&tpl.flow_key);
-            // Background flows hash on their own keys, far from the template's.
-            keys.extend((0..bs.len() as u64).map(|k| (1u64 << 62) + k));
-            let size = concat(&[&tpl.size_bytes, &bz], flows)?;
-            let release = concat(&[&tpl.release_s, &br], flows)?;
-            let mut delay = with_capacity(n, flows)?;
-            delay.extend_from_slice(&tpl.delay_s);
-            delay.resize(n, 0.0);
-            let last = *tpl.dep_ptr.last().unwrap_or(&0);
-            let mut dep_ptr = with_capacity(n + 1, flows)?;
-            dep_ptr.extend_from_slice(&tpl.dep_ptr);
-            dep_ptr.resize(n + 1, last);
-            let mut scale = Vec::new();
-            if !tpl.latency_scale.is_empty() {
-                reserve_exact(&mut scale, n, flows)?;
-                scale.extend_from_slice(&tpl.latency_scale);
-                scale.resize(n, 1.0);
-            }
-            // The job's connections are the template's (placement maps ranks one to one); each
-            // background flow is a connection of its own.
-            let n_conn = groups.1.len() as u32;
-            let mut rep_of = with_capacity(n, flows)?;
-            rep_of.extend_from_slice(&groups.0);
-            rep_of.extend(n_conn..n_conn + generated as u32);
-            let mut reps = with_capacity(groups.1.len() + generated as usize, flows)?;
-            reps.extend_from_slice(&groups.1);
-            reps.extend(n_tpl as u32..n as u32);
-            let demand = Demand {
-                src,
-                dst,
-                via,
-                flow_key: keys,
-                size_bytes: size,
-                release_s: release,
-                delay_s: delay,
-                dep_ptr,
-                dep_idx: tpl.dep_idx.clone(),
-                latency_scale: scale,
-            };
-            let routes = match known {
-                // The template's connections from what is known of them, the background's afresh.
-                Some(known) => {
-                    let mut conns = RoutedFlows {
-                        ptr: with_capacity(reps.len() + 1, "routed flows")?,
-                        ..Default::default()
-                    };
-                    conns.ptr.push(0);
-                    for (c, k) in known.iter().enumerate() {
-                        let key = demand.flow_key[groups.1[c] as usize];
-                        match k {
-                            KnownRoute::Fixed(r) => conns.push(r)?,
-                            KnownRoute::Ecmp(p) => p.walk_into(net, hash_seed, key, &mut conns)?,
-                            KnownRoute::EcmpVia(a, b) => conns.push(&join(
-                                &a.walk(net, hash_seed, key)?,
-                                &b.walk(net, hash_seed, key)?,
-                            ))?,
-                        }
-                    }
-                    for &i in &reps[known.len()..] {
-                        let i = i as usize;
-                        let (s, d) = (demand.src[i] as usize, demand.dst[i] as usize);
-                        let key = demand.flow_key[i];
-                        conns.push(&router.route(s, d, cfg.policy, hash_seed, key)?)?;
-                    }
-                    conns.expand(&rep_of)?
-                }
-                None => route_connections(
-                    router,
-                    &demand,
-                    (&rep_of, &reps),
-                    cfg.policy,
-                    hash_seed,
-                    cancel,
-                )?,
-            };
-            // The template's successors, and none for the background flows.
-            let mut succ_ptr = with_capacity(n + 1, flows)?;
-            succ_ptr.extend_from_slice(&succ.0);
-            succ_ptr.resize(n + 1, succ.1.len());
-            // The budget left after the sample's earlier (shorter-window) runs.
-            let budget = match cfg.work_budget {
-                0 => 0,
-                b if rerated >= b => return Err(CoreError::WorkBudget),
-                b => b - rerated,
-            };
-            let out = engine::simulate_until_acyclic(
-                net,
-                &demand,
-                &routes,
-                Some(cfg.n_job),
-                (&succ_ptr, &succ.1),
-                n_tpl,
-                budget,
-                cancel,
-            )?;
-            rerated += out.flows_rerated;
-            let job_end = out.finish_s[..cfg.n_job]
-                .iter()
-                .fold(0.0f64, |a, &b| a.max(b));
-            match &mut window {
-                Some(bg) if job_end > bg.end_s && extensions < 24 => {
-                    let longer = Background {
-                        end_s: bg.start_s + (bg.end_s - bg.start_s).max(1e-6) * 1.5,
-                        ..bg.clone()
-                    };
-                    if longer.expected_arrivals() > MAX_BACKGROUND_FLOWS {
-                        // A job this slowed would need millions more arrivals: stop here (the
-                        // load tapers off after the window; the caller is told via bg_generated).
-                        break (demand, routes, out, n_tpl, generated);
-                    }
-                    *bg = longer;
-                    extensions += 1;
-                }
-                _ => break (demand, routes, out, n_tpl, generated),
-            }
+        let mut stream = bg.map(|bg| ArrivalStream::new(bg, bg_seed));
+        let n_tpl = src.len();
+        let (bs, bd, bz, br) = match (&mut stream, bg) {
+            (Some(stream), Some(bg)) => stream.until(bg.end_s),
+            _ => Default::default(),
         };
+        let mut generated = bs.len() as u64;
+        let n = n_tpl + bs.len();
+        // The template's flows, then the background's (no dependencies, no waypoint), each
+        // array allocated once at its final length.
+        let flows = "a Monte Carlo sample's flows";
+        let (src, dst) = (concat(&[&src, &bs], flows)?, concat(&[&dst, &bd], flows)?);
+        let mut via = with_capacity(n, flows)?;
+        via.extend_from_slice(&via_tpl);
+        via.resize(n, NO_VIA);
+        let mut keys = with_capacity(n, flows)?;
+        keys.extend_from_slice(&tpl.flow_key);
+        // Background flows hash on their own keys, far from the template's.
+        keys.extend((0..bs.len() as u64).map(|k| BG_KEY + k));
+        let size = concat(&[&tpl.size_bytes, &bz], flows)?;
+        let release = concat(&[&tpl.release_s, &br], flows)?;
+        let mut delay = with_capacity(n, flows)?;
+        delay.extend_from_slice(&tpl.delay_s);
+        delay.resize(n, 0.0);
+        let last = *tpl.dep_ptr.last().unwrap_or(&0);
+        let mut dep_ptr = with_capacity(n + 1, flows)?;
+        dep_ptr.extend_from_slice(&tpl.dep_ptr);
+        dep_ptr.resize(n + 1, last);
+        let mut scale = Vec::new();
+        if !tpl.latency_scale.is_empty() {
+            reserve_exact(&mut scale, n, flows)?;
+            scale.extend_from_slice(&tpl.latency_scale);
+            scale.resize(n, 1.0);
+        }
+        // The job's connections are the template's (placement maps ranks one to one); each
+        // background flow is a connection of its own.
+        let n_conn = groups.1.len() as u32;
+        let mut rep_of = with_capacity(n, flows)?;
+        rep_of.extend_from_slice(&groups.0);
+        rep_of.extend(n_conn..n_conn + generated as u32);
+        let mut reps = with_capacity(groups.1.len() + generated as usize, flows)?;
+        reps.extend_from_slice(&groups.1);
+        reps.extend(n_tpl as u32..n as u32);
+        let demand = Demand {
+            src,
+            dst,
+            via,
+            flow_key: keys,
+            size_bytes: size,
+            release_s: release,
+            delay_s: delay,
+            dep_ptr,
+            dep_idx: tpl.dep_idx.clone(),
+            latency_scale: scale,
+        };
+        let routes = match known {
+            // The template's connections from what is known of them, the background's afresh.
+            Some(known) => {
+                let mut conns = RoutedFlows {
+                    ptr: with_capacity(reps.len() + 1, "routed flows")?,
+                    ..Default::default()
+                };
+                conns.ptr.push(0);
+                for (c, k) in known.iter().enumerate() {
+                    let key = demand.flow_key[groups.1[c] as usize];
+                    match k {
+                        KnownRoute::Fixed(r) => conns.push(r)?,
+                        KnownRoute::Ecmp(p) => p.walk_into(net, hash_seed, key, &mut conns)?,
+                        KnownRoute::EcmpVia(a, b) => conns.push(&join(
+                            &a.walk(net, hash_seed, key)?,
+                            &b.walk(net, hash_seed, key)?,
+                        ))?,
+                    }
+                }
+                for &i in &reps[known.len()..] {
+                    let i = i as usize;
+                    let (s, d) = (demand.src[i] as usize, demand.dst[i] as usize);
+                    let key = demand.flow_key[i];
+                    conns.push(&router.route(s, d, cfg.policy, hash_seed, key)?)?;
+                }
+                conns.expand(&rep_of)?
+            }
+            None => route_connections(
+                router,
+                &demand,
+                (&rep_of, &reps),
+                cfg.policy,
+                hash_seed,
+                cancel,
+            )?,
+        };
+        // The template's successors, and none for the background flows.
+        let mut succ_ptr = with_capacity(n + 1, flows)?;
+        succ_ptr.extend_from_slice(&succ.0);
+        succ_ptr.resize(n + 1, succ.1.len());
+        let mut run = engine::start_acyclic(
+            net,
+            demand,
+            routes,
+            Some(cfg.n_job),
+            (&succ_ptr, &succ.1),
+            n_tpl,
+            cfg.work_budget,
+            cancel,
+        )?;
+        let mut horizon = bg.map_or(f64::INFINITY, |bg| bg.end_s);
+        let mut extensions = 0;
+        while let Pause::At(_) = run.advance(horizon)? {
+            let (Some(bg), Some(stream)) = (bg, &mut stream) else {
+                break; // no background: nothing to add
+            };
+            let longer = Background {
+                end_s: bg.start_s + (horizon - bg.start_s).max(1e-6) * 1.5,
+                ..bg.clone()
+            };
+            if extensions >= 24 || longer.expected_arrivals() > MAX_BACKGROUND_FLOWS {
+                // A job this slowed would need millions more arrivals: no more (the load tapers
+                // off after the window; the caller is told via bg_generated).
+                horizon = f64::INFINITY;
+                continue;
+            }
+            let (bs, bd, bz, br) = stream.until(longer.end_s);
+            let k = bs.len();
+            let more = Demand {
+                via: vec![NO_VIA; k],
+                flow_key: (generated..generated + k as u64)
+                    .map(|j| BG_KEY + j)
+                    .collect(),
+                size_bytes: bz,
+                release_s: br,
+                delay_s: vec![0.0; k],
+                dep_ptr: vec![0; k + 1],
+                dep_idx: vec![],
+                latency_scale: vec![],
+                src: bs,
+                dst: bd,
+            };
+            let mut more_routes = RoutedFlows {
+                ptr: with_capacity(k + 1, "routed flows")?,
+                ..Default::default()
+            };
+            more_routes.ptr.push(0);
+            for i in 0..k {
+                let (s, d) = (more.src[i] as usize, more.dst[i] as usize);
+                let route = router.route(s, d, cfg.policy, hash_seed, more.flow_key[i])?;
+                more_routes.push(&route)?;
+            }
+            run.extend(net, &more, &more_routes)?;
+            generated += k as u64;
+            horizon = longer.end_s;
+            extensions += 1;
+        }
+        let (demand, routes, out) = run.finish();
+        let rerated = out.flows_rerated;
         let job_release = tpl.release_s[..cfg.n_job]
             .iter()
             .fold(f64::INFINITY, |a, &b| a.min(b));
@@ -626,6 +651,49 @@ mod tests {
         assert!(a.job_time_s.iter().all(|&t| t >= 1e-3 + 2e-6 - 1e-15));
         assert!(a.job_time_s.iter().any(|&t| t > 1.05e-3));
         assert!(a.bg_slowdown.iter().all(|&s| s >= 1.0));
+    }
+
+    /// A window too short for the job is extended without rerunning the sample: the job's time
+    /// is the one a window long enough from the start gives (on this star every pair has one
+    /// path, so the background flows' hash keys do not matter), whatever the threads.
+    #[test]
+    fn a_short_window_goes_on_as_an_unbounded_one() {
+        let (net, router) = star();
+        let bg = |end_s: f64| Background {
+            endpoints: vec![0, 1, 2, 3],
+            inject_bps: vec![1e9; 4],
+            load: 0.7,
+            pattern: Pattern::Uniform,
+            sizes: SizeDist::new(vec![1e4, 1e5], vec![0.0, 1.0]).unwrap(),
+            start_s: 0.0,
+            end_s,
+        };
+        let long = run(&net, &router, &job(), Some(&bg(0.1)), &cfg(8), 2, &|| false).unwrap();
+        // The job starts at 1 ms and lasts at least 1 ms: 1.1 ms needs extending.
+        for threads in [1, 2] {
+            let short = run(
+                &net,
+                &router,
+                &job(),
+                Some(&bg(1.1e-3)),
+                &cfg(8),
+                threads,
+                &|| false,
+            )
+            .unwrap();
+            assert!(short.bg_generated < long.bg_generated);
+            for (a, b) in short.job_time_s.iter().zip(&long.job_time_s) {
+                assert!((a - b).abs() <= 1e-12 * b, "{a} vs {b}");
+            }
+            let sorted = |x: &[f64]| {
+                let mut v = x.to_vec();
+                v.sort_by(f64::total_cmp);
+                v
+            };
+            let (s, l) = (sorted(&short.bg_fct_s), sorted(&long.bg_fct_s));
+            assert_eq!(s.len(), l.len());
+            assert!(s.iter().zip(&l).all(|(a, b)| (a - b).abs() <= 1e-12 * b));
+        }
     }
 
     #[test]

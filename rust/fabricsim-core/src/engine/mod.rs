@@ -13,10 +13,11 @@ mod event;
 mod rerate;
 mod validate;
 
+use std::borrow::Cow;
 use std::collections::BinaryHeap;
 
 use crate::demand::Demand;
-use crate::error::{filled, invalid, with_capacity, CoreError, Result};
+use crate::error::{filled, invalid, reserve, with_capacity, CoreError, Result};
 use crate::network::Network;
 use crate::routing::RoutedFlows;
 
@@ -125,8 +126,8 @@ impl FlowState {
 }
 
 struct Sim<'a> {
-    demand: &'a Demand,
-    routes: &'a RoutedFlows,
+    demand: Cow<'a, Demand>,
+    routes: Cow<'a, RoutedFlows>,
     cancel: &'a dyn Fn() -> bool,
     cancelled: bool,
     // Per-flow state, one cache line per flow.
@@ -257,22 +258,22 @@ pub fn simulate_until(
     run(net, demand, routes, how, cancel)
 }
 
-/// [`simulate_until`] for flows whose dependencies are known to be acyclic, with their
-/// successors (as [`successors`] gives them) already at hand, and the values of the first
-/// `checked` flows already checked ([`check_values`]; their routes from the router): the Monte
-/// Carlo samples of one checked template. A run that re-rates more than `work_budget` flows
-/// (0: no limit) stops with [`CoreError::WorkBudget`].
+/// A [`Run`] of flows whose dependencies are known to be acyclic, with their successors (as
+/// [`successors`] gives them) already at hand, and the values of the first `checked` flows
+/// already checked ([`check_values`]; their routes from the router): the Monte Carlo samples
+/// of one checked template. It stops once the first `watch` flows have finished; past
+/// `work_budget` re-rated flows (0: no limit) it stops with [`CoreError::WorkBudget`].
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn simulate_until_acyclic(
+pub(crate) fn start_acyclic<'a>(
     net: &Network,
-    demand: &Demand,
-    routes: &RoutedFlows,
+    demand: Demand,
+    routes: RoutedFlows,
     watch: Option<usize>,
-    succ: (&[usize], &[u32]),
+    succ: (&'a [usize], &'a [u32]),
     checked: usize,
     work_budget: u64,
-    cancel: &dyn Fn() -> bool,
-) -> Result<SimOutput> {
+    cancel: &'a dyn Fn() -> bool,
+) -> Result<Run<'a>> {
     let how = Mode {
         watch,
         succ: Some(succ),
@@ -280,7 +281,7 @@ pub(crate) fn simulate_until_acyclic(
         work_budget,
         ..Mode::default()
     };
-    run(net, demand, routes, how, cancel)
+    Run::new(net, Cow::Owned(demand), Cow::Owned(routes), how, cancel)
 }
 
 /// How [`run`] runs.
@@ -322,238 +323,451 @@ fn run(
     how: Mode<'_>,
     cancel: &dyn Fn() -> bool,
 ) -> Result<SimOutput> {
-    let Mode {
-        watch,
-        incremental,
-        succ: acyclic_with,
-        checked,
-        work_budget,
-    } = how;
-    validate(net, demand, routes, checked)?;
-    let computed;
-    let (succ_ptr, succ_idx) = match acyclic_with {
-        Some((ptr, idx))
-            if ptr.len() == demand.dep_ptr.len() && idx.len() == demand.dep_idx.len() =>
-        {
-            (ptr, idx)
-        }
-        Some(_) => {
-            return Err(invalid(
-                "successors",
-                "do not match the flows' dependencies",
-            ))
-        }
-        None => {
-            computed = successors(&demand.dep_ptr, &demand.dep_idx);
-            check_acyclic(&demand.dep_ptr, &demand.dep_idx, &computed)?;
-            (&computed.0[..], &computed.1[..])
-        }
-    };
-    let mut watching = watch.map(|w| w.min(demand.size_bytes.len())).unwrap_or(0);
-    let n = demand.size_bytes.len();
-    let m = net.n_links();
-    let n_entries = routes.links.len();
-    // Per-flow and per-link state, allocated fallibly: the largest allocations of a run.
-    let mut fl = with_capacity(n, "the engine's per-flow state")?;
-    fl.extend((0..n).map(|f| FlowState {
-        first: routes.ptr[f] as u32,
-        last: routes.ptr[f + 1] as u32,
-        ..FlowState::default()
-    }));
-    let mut waiting_preds = with_capacity(n, "the engine's per-flow state")?;
-    waiting_preds.extend((0..n).map(|i| (demand.dep_ptr[i + 1] - demand.dep_ptr[i]) as u32));
-    let mut ls = with_capacity(m, "the engine's per-link state")?;
-    ls.extend((0..m).map(|l| LinkState::new(net.capacity_bps(l))));
-    let per_flow = |x: f64| filled(n, x, "the engine's per-flow results");
-    let per_link = |x: f64| filled(m, x, "the engine's per-link state");
-    let mut sim = Sim {
-        demand,
-        routes,
+    let mut r = Run::new(
+        net,
+        Cow::Borrowed(demand),
+        Cow::Borrowed(routes),
+        how,
         cancel,
-        cancelled: false,
-        fl,
-        waiting_preds,
-        ready_s: per_flow(0.0)?,
-        entry_pos: filled(n_entries, 0, "the engine's per-route-entry state")?,
-        slots: filled(m, Vec::new(), "the engine's per-link state")?,
-        u_pos: Vec::new(),
-        ls,
-        stamp: 0,
-        busy_since: per_link(0.0)?,
-        n_active: 0,
-        added: Vec::new(),
-        removed_min_rate: f64::INFINITY,
-        scratch: Scratch::default(),
-        incremental,
-        out: SimOutput {
-            start_s: per_flow(f64::NAN)?,
-            transfer_end_s: per_flow(f64::NAN)?,
-            finish_s: per_flow(f64::NAN)?,
-            min_rate_bps: per_flow(f64::NAN)?,
-            max_rate_bps: per_flow(f64::NAN)?,
-            link_bytes: per_link(0.0)?,
-            link_busy_s: per_link(0.0)?,
-            link_peak_utilization: per_link(0.0)?,
-            events: 0,
-            flows_rerated: 0,
-            searches_widened: 0,
-            groups_merged: 0,
-        },
-    };
-    let mut starts: BinaryHeap<Ev> = BinaryHeap::new();
-    let mut ends: BinaryHeap<Ev> = BinaryHeap::new();
-    let mut finishes: BinaryHeap<Ev> = BinaryHeap::new();
-    for i in 0..n {
-        if sim.waiting_preds[i] == 0 {
-            sim.fl[i].state = State::Scheduled;
-            starts.push(Ev::new(
-                demand.release_s[i] + demand.delay_s[i],
-                i as u32,
-                0,
+    )?;
+    r.advance(f64::INFINITY)?;
+    Ok(r.finish().2)
+}
+
+/// What [`Run::advance`] stopped at.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Pause {
+    /// Every event is processed (or the watched flows have all finished).
+    Done,
+    /// The next event is at or after the horizon (this time) and the watched flows have not
+    /// all finished: flows released from the horizon on can still be added ([`Run::extend`]).
+    At(f64),
+}
+
+/// A run in progress: it can stop at a horizon, take more flows released from that horizon
+/// on, and go on exactly as if they had been there from the start (a flow changes nothing
+/// before it starts). The Monte Carlo uses it to draw background arrivals window by window
+/// instead of rerunning a sample whose job outlasts its arrival window.
+pub(crate) struct Run<'a> {
+    sim: Sim<'a>,
+    succ_ptr: Cow<'a, [usize]>,
+    succ_idx: Cow<'a, [u32]>,
+    watch: Option<usize>,
+    watching: usize,
+    work_budget: u64,
+    starts: BinaryHeap<Ev>,
+    ends: BinaryHeap<Ev>,
+    finishes: BinaryHeap<Ev>,
+    touched: Vec<u32>,
+    starting_now: Vec<Ev>,
+    last_t: f64,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        net: &Network,
+        demand: Cow<'a, Demand>,
+        routes: Cow<'a, RoutedFlows>,
+        how: Mode<'a>,
+        cancel: &'a dyn Fn() -> bool,
+    ) -> Result<Run<'a>> {
+        let Mode {
+            watch,
+            incremental,
+            succ: acyclic_with,
+            checked,
+            work_budget,
+        } = how;
+        validate(net, &demand, &routes, checked)?;
+        let (succ_ptr, succ_idx): (Cow<'a, [usize]>, Cow<'a, [u32]>) = match acyclic_with {
+            Some((ptr, idx))
+                if ptr.len() == demand.dep_ptr.len() && idx.len() == demand.dep_idx.len() =>
+            {
+                (Cow::Borrowed(ptr), Cow::Borrowed(idx))
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "successors",
+                    "do not match the flows' dependencies",
+                ))
+            }
+            None => {
+                let computed = successors(&demand.dep_ptr, &demand.dep_idx);
+                check_acyclic(&demand.dep_ptr, &demand.dep_idx, &computed)?;
+                (Cow::Owned(computed.0), Cow::Owned(computed.1))
+            }
+        };
+        let watching = watch.map(|w| w.min(demand.size_bytes.len())).unwrap_or(0);
+        let n = demand.size_bytes.len();
+        let m = net.n_links();
+        let n_entries = routes.links.len();
+        // Per-flow and per-link state, allocated fallibly: the largest allocations of a run.
+        let mut fl = with_capacity(n, "the engine's per-flow state")?;
+        fl.extend((0..n).map(|f| FlowState {
+            first: routes.ptr[f] as u32,
+            last: routes.ptr[f + 1] as u32,
+            ..FlowState::default()
+        }));
+        let mut waiting_preds = with_capacity(n, "the engine's per-flow state")?;
+        waiting_preds.extend((0..n).map(|i| (demand.dep_ptr[i + 1] - demand.dep_ptr[i]) as u32));
+        let mut ls = with_capacity(m, "the engine's per-link state")?;
+        ls.extend((0..m).map(|l| LinkState::new(net.capacity_bps(l))));
+        let per_flow = |x: f64| filled(n, x, "the engine's per-flow results");
+        let per_link = |x: f64| filled(m, x, "the engine's per-link state");
+        let mut sim = Sim {
+            demand,
+            routes,
+            cancel,
+            cancelled: false,
+            fl,
+            waiting_preds,
+            ready_s: per_flow(0.0)?,
+            entry_pos: filled(n_entries, 0, "the engine's per-route-entry state")?,
+            slots: filled(m, Vec::new(), "the engine's per-link state")?,
+            u_pos: Vec::new(),
+            ls,
+            stamp: 0,
+            busy_since: per_link(0.0)?,
+            n_active: 0,
+            added: Vec::new(),
+            removed_min_rate: f64::INFINITY,
+            scratch: Scratch::default(),
+            incremental,
+            out: SimOutput {
+                start_s: per_flow(f64::NAN)?,
+                transfer_end_s: per_flow(f64::NAN)?,
+                finish_s: per_flow(f64::NAN)?,
+                min_rate_bps: per_flow(f64::NAN)?,
+                max_rate_bps: per_flow(f64::NAN)?,
+                link_bytes: per_link(0.0)?,
+                link_busy_s: per_link(0.0)?,
+                link_peak_utilization: per_link(0.0)?,
+                events: 0,
+                flows_rerated: 0,
+                searches_widened: 0,
+                groups_merged: 0,
+            },
+        };
+        let mut starts: BinaryHeap<Ev> = BinaryHeap::new();
+        for i in 0..n {
+            if sim.waiting_preds[i] == 0 {
+                sim.fl[i].state = State::Scheduled;
+                starts.push(Ev::new(
+                    sim.demand.release_s[i] + sim.demand.delay_s[i],
+                    i as u32,
+                    0,
+                ));
+            }
+        }
+        Ok(Run {
+            sim,
+            succ_ptr,
+            succ_idx,
+            watch,
+            watching,
+            work_budget,
+            starts,
+            ends: BinaryHeap::new(),
+            finishes: BinaryHeap::new(),
+            touched: Vec::new(),
+            starting_now: Vec::new(),
+            last_t: 0.0,
+        })
+    }
+
+    /// Add flows without dependencies (their routes in `more_routes`), every one released at
+    /// or after the time the run paused at ([`Pause::At`]) and no flow before them depending
+    /// on them. Their values are checked here.
+    pub(crate) fn extend(
+        &mut self,
+        net: &Network,
+        more: &Demand,
+        more_routes: &RoutedFlows,
+    ) -> Result<()> {
+        let k = more.len();
+        let sim = &mut self.sim;
+        let n0 = sim.demand.len();
+        if !more.dep_idx.is_empty() || more.dep_ptr.len() != k + 1 {
+            return Err(invalid("flows", "added flows take no dependencies"));
+        }
+        validate(net, more, more_routes, 0)?;
+        if let Some(i) = (0..k).find(|&i| more.release_s[i] + more.delay_s[i] < self.last_t) {
+            return Err(invalid(
+                format!("flow {}", n0 + i),
+                format!(
+                    "added at {} s starts at {} s, before the time the run has reached",
+                    self.last_t,
+                    more.release_s[i] + more.delay_s[i]
+                ),
             ));
         }
+        let what = "the engine's per-flow state";
+        let e0 = sim.routes.links.len();
+        if e0 + more_routes.links.len() >= u32::MAX as usize || n0 + k >= u32::MAX as usize {
+            return Err(invalid(
+                "flows",
+                "the engine indexes flows and route entries with 32 bits",
+            ));
+        }
+        {
+            let d = sim.demand.to_mut();
+            let last = *d.dep_ptr.last().unwrap_or(&0);
+            for (v, x) in [
+                (&mut d.src, &more.src),
+                (&mut d.dst, &more.dst),
+                (&mut d.via, &more.via),
+            ] {
+                reserve(v, k, what)?;
+                v.extend_from_slice(x);
+            }
+            reserve(&mut d.flow_key, k, what)?;
+            d.flow_key.extend_from_slice(&more.flow_key);
+            for (v, x) in [
+                (&mut d.size_bytes, &more.size_bytes),
+                (&mut d.release_s, &more.release_s),
+                (&mut d.delay_s, &more.delay_s),
+            ] {
+                reserve(v, k, what)?;
+                v.extend_from_slice(x);
+            }
+            reserve(&mut d.dep_ptr, k, what)?;
+            d.dep_ptr.resize(n0 + k + 1, last);
+            if !d.latency_scale.is_empty() || !more.latency_scale.is_empty() {
+                reserve(&mut d.latency_scale, k, what)?;
+                d.latency_scale.resize(n0, 1.0);
+                if more.latency_scale.is_empty() {
+                    d.latency_scale.resize(n0 + k, 1.0);
+                } else {
+                    d.latency_scale.extend_from_slice(&more.latency_scale);
+                }
+            }
+        }
+        {
+            let r = sim.routes.to_mut();
+            reserve(&mut r.ptr, k, "routed flows")?;
+            r.ptr.extend(more_routes.ptr[1..].iter().map(|&p| p + e0));
+            reserve(&mut r.links, more_routes.links.len(), "routed flows' links")?;
+            r.links.extend_from_slice(&more_routes.links);
+            reserve(
+                &mut r.fractions,
+                more_routes.links.len(),
+                "routed flows' links",
+            )?;
+            r.fractions.extend_from_slice(&more_routes.fractions);
+            reserve(&mut r.latency_s, k, "routed flows")?;
+            r.latency_s.extend_from_slice(&more_routes.latency_s);
+        }
+        reserve(&mut sim.entry_pos, more_routes.links.len(), what)?;
+        sim.entry_pos.resize(e0 + more_routes.links.len(), 0);
+        reserve(&mut sim.fl, k, what)?;
+        for f in n0..n0 + k {
+            sim.fl.push(FlowState {
+                first: sim.routes.ptr[f] as u32,
+                last: sim.routes.ptr[f + 1] as u32,
+                state: State::Scheduled,
+                ..FlowState::default()
+            });
+        }
+        reserve(&mut sim.waiting_preds, k, what)?;
+        sim.waiting_preds.resize(n0 + k, 0);
+        reserve(&mut sim.ready_s, k, what)?;
+        sim.ready_s.resize(n0 + k, 0.0);
+        let out = &mut sim.out;
+        for v in [
+            &mut out.start_s,
+            &mut out.transfer_end_s,
+            &mut out.finish_s,
+            &mut out.min_rate_bps,
+            &mut out.max_rate_bps,
+        ] {
+            reserve(v, k, "the engine's per-flow results")?;
+            v.resize(n0 + k, f64::NAN);
+        }
+        for f in n0..n0 + k {
+            let s = sim.demand.release_s[f] + sim.demand.delay_s[f];
+            self.starts.push(Ev::new(s, f as u32, 0));
+        }
+        Ok(())
     }
-    let mut touched: Vec<u32> = Vec::new();
-    let mut starting_now: Vec<Ev> = Vec::new();
-    let mut last_t = 0.0f64;
-    loop {
-        // Drop stale transfer-end projections.
-        while let Some(top) = ends.peek() {
-            let f = top.id() as usize;
-            if sim.fl[f].state != State::Active || top.version() != sim.fl[f].version {
-                ends.pop();
-            } else {
-                break;
-            }
-        }
-        let t = [starts.peek(), ends.peek(), finishes.peek()]
-            .iter()
-            .flatten()
-            .map(|e| e.t())
-            .fold(f64::INFINITY, f64::min);
-        if t == f64::INFINITY || (watch.is_some() && watching == 0) {
-            break;
-        }
-        sim.out.events += 1;
-        if cancel() {
-            return Err(CoreError::Interrupted);
-        }
-        touched.clear();
-        // 1. Transfers ending now (within rounding) end together.
-        let window = t * (1.0 + 1e-12) + 1e-15;
-        while let Some(top) = ends.peek().copied() {
-            if top.t() > window {
-                break;
-            }
-            ends.pop();
-            let f = top.id() as usize;
-            if sim.fl[f].state != State::Active || top.version() != sim.fl[f].version {
-                continue;
-            }
-            sim.settle(f, t);
-            sim.deactivate(f, t, &mut touched);
-            finishes.push(Ev::new(t + latency(demand, routes, f), f as u32, 0));
-        }
-        // 2./3. Finishes release successors; starts activate flows. Zero-time chains (empty
-        // routes, zero bytes, zero latency) can cascade within the same instant.
+
+    /// Process events until the watched flows have all finished, no event is left, or the next
+    /// event is at or after `horizon` (then nothing at or after it has been processed).
+    pub(crate) fn advance(&mut self, horizon: f64) -> Result<Pause> {
+        let Run {
+            sim,
+            succ_ptr,
+            succ_idx,
+            watch,
+            watching,
+            work_budget,
+            starts,
+            ends,
+            finishes,
+            touched,
+            starting_now,
+            last_t,
+        } = self;
+        let (watch, work_budget) = (*watch, *work_budget);
+        let n_succ = succ_ptr.len() - 1;
         loop {
-            let mut progressed = false;
-            while let Some(top) = finishes.peek().copied() {
-                if top.t() > t {
+            // Drop stale transfer-end projections.
+            while let Some(top) = ends.peek() {
+                let f = top.id() as usize;
+                if sim.fl[f].state != State::Active || top.version() != sim.fl[f].version {
+                    ends.pop();
+                } else {
                     break;
                 }
-                finishes.pop();
-                progressed = true;
-                let f = top.id() as usize;
-                sim.fl[f].state = State::Done;
-                sim.out.finish_s[f] = top.t();
-                if watch.is_some_and(|w| f < w) {
-                    watching -= 1;
+            }
+            let t = [starts.peek(), ends.peek(), finishes.peek()]
+                .iter()
+                .flatten()
+                .map(|e| e.t())
+                .fold(f64::INFINITY, f64::min);
+            if t == f64::INFINITY || (watch.is_some() && *watching == 0) {
+                return Ok(Pause::Done);
+            }
+            if t >= horizon {
+                return Ok(Pause::At(t));
+            }
+            sim.out.events += 1;
+            if (sim.cancel)() {
+                return Err(CoreError::Interrupted);
+            }
+            touched.clear();
+            // 1. Transfers ending now (within rounding) end together.
+            let window = t * (1.0 + 1e-12) + 1e-15;
+            while let Some(top) = ends.peek().copied() {
+                if top.t() > window {
+                    break;
                 }
-                for &j in &succ_idx[succ_ptr[f]..succ_ptr[f + 1]] {
-                    let j = j as usize;
-                    sim.ready_s[j] = sim.ready_s[j].max(top.t());
-                    sim.waiting_preds[j] -= 1;
-                    if sim.waiting_preds[j] == 0 {
-                        sim.fl[j].state = State::Scheduled;
-                        let s = demand.release_s[j].max(sim.ready_s[j]) + demand.delay_s[j];
-                        // Most successors start right away: skip the heap for them.
-                        let ev = Ev::new(s, j as u32, 0);
-                        if s <= t {
-                            starting_now.push(ev);
-                        } else {
-                            starts.push(ev);
+                ends.pop();
+                let f = top.id() as usize;
+                if sim.fl[f].state != State::Active || top.version() != sim.fl[f].version {
+                    continue;
+                }
+                sim.settle(f, t);
+                sim.deactivate(f, t, touched);
+                let done = t + latency(&sim.demand, &sim.routes, f);
+                finishes.push(Ev::new(done, f as u32, 0));
+            }
+            // 2./3. Finishes release successors; starts activate flows. Zero-time chains (empty
+            // routes, zero bytes, zero latency) can cascade within the same instant.
+            loop {
+                let mut progressed = false;
+                while let Some(top) = finishes.peek().copied() {
+                    if top.t() > t {
+                        break;
+                    }
+                    finishes.pop();
+                    progressed = true;
+                    let f = top.id() as usize;
+                    sim.fl[f].state = State::Done;
+                    sim.out.finish_s[f] = top.t();
+                    if watch.is_some_and(|w| f < w) {
+                        *watching -= 1;
+                    }
+                    if f >= n_succ {
+                        continue; // added by `extend`: no successors
+                    }
+                    for &j in &succ_idx[succ_ptr[f]..succ_ptr[f + 1]] {
+                        let j = j as usize;
+                        sim.ready_s[j] = sim.ready_s[j].max(top.t());
+                        sim.waiting_preds[j] -= 1;
+                        if sim.waiting_preds[j] == 0 {
+                            sim.fl[j].state = State::Scheduled;
+                            let s =
+                                sim.demand.release_s[j].max(sim.ready_s[j]) + sim.demand.delay_s[j];
+                            // Most successors start right away: skip the heap for them.
+                            let ev = Ev::new(s, j as u32, 0);
+                            if s <= t {
+                                starting_now.push(ev);
+                            } else {
+                                starts.push(ev);
+                            }
                         }
                     }
                 }
-            }
-            starting_now.reverse(); // pop in the order they were released
-            loop {
-                let top = match starting_now.pop() {
-                    Some(ev) => ev,
-                    None => match starts.peek() {
-                        Some(&ev) if ev.t() <= t => {
-                            starts.pop();
-                            ev
-                        }
-                        _ => break,
-                    },
-                };
-                progressed = true;
-                let f = top.id() as usize;
-                sim.out.start_s[f] = top.t();
-                if demand.size_bytes[f] == 0.0 || routes.ptr[f] == routes.ptr[f + 1] {
-                    sim.fl[f].state = State::Propagating;
-                    sim.out.transfer_end_s[f] = top.t();
-                    finishes.push(Ev::new(top.t() + latency(demand, routes, f), f as u32, 0));
-                } else {
-                    sim.activate(f, t, &mut touched);
+                starting_now.reverse(); // pop in the order they were released
+                loop {
+                    let top = match starting_now.pop() {
+                        Some(ev) => ev,
+                        None => match starts.peek() {
+                            Some(&ev) if ev.t() <= t => {
+                                starts.pop();
+                                ev
+                            }
+                            _ => break,
+                        },
+                    };
+                    progressed = true;
+                    let f = top.id() as usize;
+                    sim.out.start_s[f] = top.t();
+                    if sim.demand.size_bytes[f] == 0.0 || sim.routes.ptr[f] == sim.routes.ptr[f + 1]
+                    {
+                        sim.fl[f].state = State::Propagating;
+                        sim.out.transfer_end_s[f] = top.t();
+                        let done = top.t() + latency(&sim.demand, &sim.routes, f);
+                        finishes.push(Ev::new(done, f as u32, 0));
+                    } else {
+                        sim.activate(f, t, touched);
+                    }
+                }
+                if !progressed {
+                    break;
                 }
             }
-            if !progressed {
-                break;
+            if !touched.is_empty() {
+                // Repeated links are fine: the re-rating marks each one it reaches.
+                let tl = std::mem::take(touched);
+                sim.rerate(t, &tl, ends);
+                if sim.cancelled {
+                    return Err(CoreError::Interrupted);
+                }
+                *touched = tl;
+                // Counted in re-rated flows, the engine's work: the same for a seed on any
+                // machine.
+                if work_budget > 0 && sim.out.flows_rerated > work_budget {
+                    return Err(CoreError::WorkBudget);
+                }
             }
-        }
-        if !touched.is_empty() {
-            // Repeated links are fine: the re-rating marks each one it reaches.
-            let tl = std::mem::take(&mut touched);
-            sim.rerate(t, &tl, &mut ends);
-            if sim.cancelled {
-                return Err(CoreError::Interrupted);
-            }
-            touched = tl;
-            // Counted in re-rated flows, the engine's work: the same for a seed on any machine.
-            if work_budget > 0 && sim.out.flows_rerated > work_budget {
-                return Err(CoreError::WorkBudget);
-            }
-        }
-        last_t = t;
-    }
-    // Bytes each flow sent (all of it, unless the run stopped early), spread over its links.
-    for f in 0..n {
-        let sent = match sim.fl[f].state {
-            State::Done | State::Propagating => demand.size_bytes[f],
-            State::Active => {
-                sim.settle(f, last_t);
-                demand.size_bytes[f] - sim.fl[f].remaining
-            }
-            _ => 0.0,
-        };
-        if sent > 0.0 {
-            for e in routes.ptr[f]..routes.ptr[f + 1] {
-                sim.out.link_bytes[routes.links[e] as usize] += sent * routes.fractions[e];
-            }
+            *last_t = t;
         }
     }
-    let mut out = sim.out;
-    for (f, x) in sim.fl.iter().enumerate() {
-        // NaN for flows never rated (zero bytes, no route, never started).
-        if x.min_rate != f64::INFINITY {
-            out.min_rate_bps[f] = x.min_rate;
-            out.max_rate_bps[f] = x.max_rate;
+
+    /// The flows (with any added), their routes and what happened to them.
+    pub(crate) fn finish(self) -> (Cow<'a, Demand>, Cow<'a, RoutedFlows>, SimOutput) {
+        let Run {
+            mut sim, last_t, ..
+        } = self;
+        let n = sim.demand.len();
+        // Bytes each flow sent (all of it, unless the run stopped early), spread over its links.
+        for f in 0..n {
+            let sent = match sim.fl[f].state {
+                State::Done | State::Propagating => sim.demand.size_bytes[f],
+                State::Active => {
+                    sim.settle(f, last_t);
+                    sim.demand.size_bytes[f] - sim.fl[f].remaining
+                }
+                _ => 0.0,
+            };
+            if sent > 0.0 {
+                let r = &sim.routes;
+                for e in r.ptr[f]..r.ptr[f + 1] {
+                    sim.out.link_bytes[r.links[e] as usize] += sent * r.fractions[e];
+                }
+            }
         }
+        let mut out = sim.out;
+        for (f, x) in sim.fl.iter().enumerate() {
+            // NaN for flows never rated (zero bytes, no route, never started).
+            if x.min_rate != f64::INFINITY {
+                out.min_rate_bps[f] = x.min_rate;
+                out.max_rate_bps[f] = x.max_rate;
+            }
+        }
+        (sim.demand, sim.routes, out)
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -790,6 +1004,70 @@ mod tests {
             );
         }
         (inc.searches_widened, inc.groups_merged)
+    }
+
+    /// A run paused at a horizon and given the flows released from it on ends exactly as a run
+    /// that had them from the start (the Monte Carlo's arrival windows rely on it).
+    #[test]
+    fn pausing_and_adding_later_flows_changes_nothing() {
+        use crate::rng::Rng;
+        let net = leaf_spine(4, 3, 4);
+        for seed in 0..20u64 {
+            let mut rng = Rng::new(77 + seed);
+            let n = 40 + rng.below(80) as usize;
+            let pairs: Vec<(u32, u32, f64)> = (0..n)
+                .map(|_| {
+                    let a = rng.below(16) as u32;
+                    let b = ((a as u64 + 1 + rng.below(15)) % 16) as u32;
+                    (a, b, 1e3 * (1.0 + rng.below(1000) as f64))
+                })
+                .collect();
+            let mut all = flowset(&net, &pairs, &[]);
+            let mut t = 0.0;
+            for i in 0..n {
+                t += 1e-6 * rng.below(20) as f64;
+                all.0.release_s[i] = t;
+            }
+            let full = sim(&net, &all).unwrap();
+            // The first `k` flows, paused at the horizon, then the rest (released from it on).
+            let horizon = all.0.release_s[n / 2];
+            let k = all.0.release_s.partition_point(|&r| r < horizon);
+            let part = |d: &Demand, r: &RoutedFlows, a: usize, b: usize| {
+                let demand = Demand {
+                    src: d.src[a..b].to_vec(),
+                    dst: d.dst[a..b].to_vec(),
+                    via: d.via[a..b].to_vec(),
+                    flow_key: d.flow_key[a..b].to_vec(),
+                    size_bytes: d.size_bytes[a..b].to_vec(),
+                    release_s: d.release_s[a..b].to_vec(),
+                    delay_s: d.delay_s[a..b].to_vec(),
+                    dep_ptr: vec![0; b - a + 1],
+                    dep_idx: vec![],
+                    latency_scale: vec![],
+                };
+                let routes = RoutedFlows {
+                    ptr: r.ptr[a..=b].iter().map(|&p| p - r.ptr[a]).collect(),
+                    links: r.links[r.ptr[a]..r.ptr[b]].to_vec(),
+                    fractions: r.fractions[r.ptr[a]..r.ptr[b]].to_vec(),
+                    latency_s: r.latency_s[a..b].to_vec(),
+                };
+                (demand, routes)
+            };
+            let (d0, r0) = part(&all.0, &all.1, 0, k);
+            let (d1, r1) = part(&all.0, &all.1, k, n);
+            let how = Mode::default();
+            let mut run = Run::new(&net, Cow::Owned(d0), Cow::Owned(r0), how, &never).unwrap();
+            assert!(matches!(run.advance(horizon).unwrap(), Pause::At(t) if t >= horizon));
+            run.extend(&net, &d1, &r1).unwrap();
+            assert_eq!(run.advance(f64::INFINITY).unwrap(), Pause::Done);
+            let (demand, routes, out) = run.finish();
+            assert_eq!(demand.release_s, all.0.release_s);
+            assert_eq!(routes.links, all.1.links);
+            assert_eq!(out.finish_s, full.finish_s, "seed {seed}");
+            assert_eq!(out.min_rate_bps, full.min_rate_bps);
+            assert_eq!(out.link_bytes, full.link_bytes);
+            assert_eq!(out.flows_rerated, full.flows_rerated);
+        }
     }
 
     #[test]

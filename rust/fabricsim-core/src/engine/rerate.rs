@@ -6,7 +6,7 @@
 use std::collections::BinaryHeap;
 
 use super::event::{Ev, State};
-use super::Sim;
+use super::{FlowState, Sim};
 
 /// Smallest level `x >= 0` at which a link of capacity `cap` saturates when flows of total
 /// weight `w_new` run at `x` beside flows `(rate, fraction)` each capped at their rate:
@@ -110,6 +110,21 @@ fn merge_met(
     comp_flows[base.1..base.1 + flows.len()].copy_from_slice(&flows);
     lazy_links[base.2..base.2 + lazy.len()].copy_from_slice(&lazy);
     (g.links.0, g.flows.0, g.lazy.0) = (base.0 + at.0, base.1 + at.1, base.2 + at.2);
+}
+
+/// [`Sim::next_stamp`] on the fields it uses (so that a caller can hold others meanwhile).
+fn fresh_stamp(stamp: &mut u32, ls: &mut [LinkState], fl: &mut [FlowState], need: usize) -> u32 {
+    if *stamp as u64 + need as u64 + 2 >= u32::MAX as u64 {
+        ls.iter_mut().for_each(|x| {
+            x.mark = 0;
+            x.root = 0;
+            x.lazy = 0;
+        });
+        fl.iter_mut().for_each(|x| x.mark = 0);
+        *stamp = 0;
+    }
+    *stamp += 1;
+    *stamp
 }
 
 #[derive(Default)]
@@ -241,17 +256,7 @@ impl Sim<'_> {
     /// A fresh stamp. `need` more will follow in this batch without a reset in between (a
     /// reset clears every mark, and a batch compares its marks for order).
     fn next_stamp(&mut self, need: usize) -> u32 {
-        if self.stamp as u64 + need as u64 + 2 >= u32::MAX as u64 {
-            self.ls.iter_mut().for_each(|x| {
-                x.mark = 0;
-                x.root = 0;
-                x.lazy = 0;
-            });
-            self.fl.iter_mut().for_each(|x| x.mark = 0);
-            self.stamp = 0;
-        }
-        self.stamp += 1;
-        self.stamp
+        fresh_stamp(&mut self.stamp, &mut self.ls, &mut self.fl, need)
     }
 
     /// Recompute max-min fair rates after this batch's starts and transfer ends, push the
@@ -386,7 +391,7 @@ impl Sim<'_> {
             if self.ls[root as usize].mark >= event {
                 continue; // reached by an earlier group, or a flow alone on its links
             }
-            let group = self.next_stamp(0);
+            let group = fresh_stamp(&mut self.stamp, &mut self.ls, &mut self.fl, 0);
             // Plain slices, so the compiler keeps them in registers across the stores below.
             let (slots, fl, ls, u_pos) = (&self.slots, &mut self.fl, &mut self.ls, &mut self.u_pos);
             ls[root as usize].mark = group;
@@ -645,7 +650,7 @@ impl Sim<'_> {
             }
         }
         // Stale projections pile up when rates change often: rebuild the heap now and then.
-        if ends.len() > 4 * self.n_active + 65_536 {
+        if ends.len() > 2 * self.n_active + 1024 {
             let fl = &self.fl;
             ends.retain(|e| {
                 let x = &fl[e.id() as usize];
