@@ -1,10 +1,14 @@
 //! Distance tables: one per forwarding node, built lazily (and in parallel on request), and
 //! read through [`Toward`] for endpoints that do not forward.
 //!
-//! A table is dense (one entry per node) unless few nodes can reach its target: an NVSwitch
-//! whose only neighbours are its host's GPUs (which do not forward) is reached from those GPUs
-//! alone, so its table holds a handful of entries, not one per node (at 131,072 GPUs that is
-//! the difference between 16,384 x 156,000 entries and 16,384 x 9).
+//! A table holds the distances of the *forwarding* nodes only: an endpoint (a GPU) never
+//! forwards, so its distance is only ever asked for when it is a flow's source, and it is
+//! worked out then from its few out-links (`Toward::dist`), exactly as the search would have
+//! set it. A table is dense over the forwarding nodes (indexed by [`Router`]'s compact
+//! numbering) unless few of them reach its target: an NVSwitch whose only neighbours are its
+//! host's GPUs is reached by no other forwarding node, so its table holds one entry. At
+//! 131,072 GPUs (155,656 nodes, 24,584 of them forwarding) a leaf's table is 24,584 entries
+//! instead of 155,656, and building it visits the 8,200 switches instead of every GPU too.
 
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
@@ -15,22 +19,35 @@ use super::{Metric, UNREACHABLE};
 use crate::error::{CoreError, Result};
 use crate::network::Network;
 
-/// Distances from every node to one target: dense, or (when at most 1 node in
-/// [`SPARSE_RATIO`] reaches the target) the reaching nodes in increasing order with their
-/// distances. Both answer the same distances.
+/// Distances from the forwarding nodes to one target: dense (indexed by the forwarding
+/// node's compact number), or (when at most 1 forwarding node in [`SPARSE_RATIO`] reaches the
+/// target) the reaching nodes in increasing order with their distances. Both answer the same
+/// distances.
 pub(super) enum Table {
     Dense(Box<[u32]>),
     Sparse { nodes: Box<[u32]>, dist: Box<[u32]> },
 }
 
-/// A table is stored sparse when fewer than `n_nodes / SPARSE_RATIO` nodes reach its target.
+/// A table is stored sparse when fewer than 1 in `SPARSE_RATIO` forwarding nodes reach its
+/// target.
 const SPARSE_RATIO: usize = 16;
 
+/// Not a forwarding node (in [`Router::compact`]).
+const NOT_COMPACT: u32 = u32::MAX;
+
 impl Table {
+    /// Distance of node `u` whose compact number is `cu` (`NOT_COMPACT` if it does not forward:
+    /// tables hold no endpoint but their target).
     #[inline]
-    pub(super) fn get(&self, u: usize) -> u32 {
+    pub(super) fn get(&self, u: usize, cu: u32) -> u32 {
         match self {
-            Table::Dense(t) => t[u],
+            Table::Dense(t) => {
+                if cu == NOT_COMPACT {
+                    UNREACHABLE
+                } else {
+                    t[cu as usize]
+                }
+            }
             Table::Sparse { nodes, dist } => match nodes.binary_search(&(u as u32)) {
                 Ok(i) => dist[i],
                 Err(_) => UNREACHABLE,
@@ -56,6 +73,7 @@ thread_local! {
 /// that link into it (a GPU's NVSwitch and NIC), as (node, its table if it forwards, weight).
 pub(super) struct Toward<'r> {
     pub(super) dst: usize,
+    router: &'r Router,
     own: Option<&'r Table>,
     into: Vec<(usize, Option<&'r Table>, u32)>,
 }
@@ -66,15 +84,42 @@ impl Toward<'_> {
         if u == self.dst {
             return 0;
         }
+        let net = &*self.router.net;
+        if !net.is_transit(u) {
+            // An endpoint: through its out-links, into the destination or a forwarding node
+            // (what the table search gave it when it stored endpoints too).
+            let mut best = UNREACHABLE;
+            for &l in net.out_links(u) {
+                let v = net.dst(l as usize);
+                let dv = if v == self.dst {
+                    0
+                } else if net.is_transit(v) {
+                    self.dist_forwarding(v)
+                } else {
+                    continue;
+                };
+                if dv != UNREACHABLE {
+                    best = best.min(dv.saturating_add(self.router.weight(l as usize)));
+                }
+            }
+            return best;
+        }
+        self.dist_forwarding(u)
+    }
+
+    /// [`Toward::dist`] of a forwarding node `u` (not the destination).
+    #[inline]
+    fn dist_forwarding(&self, u: usize) -> u32 {
+        let cu = self.router.compact[u];
         if let Some(t) = self.own {
-            return t.get(u);
+            return t.get(u, cu);
         }
         let mut best = UNREACHABLE;
         for &(v, table, w) in &self.into {
             let through = if v == u {
                 w
             } else if let Some(t) = table {
-                let tu = t.get(u);
+                let tu = t.get(u, cu);
                 if tu == UNREACHABLE {
                     continue;
                 }
@@ -92,15 +137,32 @@ pub struct Router {
     pub(super) net: Arc<Network>,
     metric: Metric,
     tables: Vec<OnceLock<Table>>,
+    /// Per node, its number among the forwarding nodes (`NOT_COMPACT` for endpoints): the
+    /// index of its entry in a dense table.
+    compact: Vec<u32>,
+    n_forwarding: usize,
 }
 
 impl Router {
     pub fn new(net: Arc<Network>, metric: Metric) -> Self {
         let tables = (0..net.n_nodes()).map(|_| OnceLock::new()).collect();
+        let mut n_forwarding = 0usize;
+        let compact = (0..net.n_nodes())
+            .map(|u| {
+                if net.is_transit(u) {
+                    n_forwarding += 1;
+                    (n_forwarding - 1) as u32
+                } else {
+                    NOT_COMPACT
+                }
+            })
+            .collect();
         Router {
             net,
             metric,
             tables,
+            compact,
+            n_forwarding,
         }
     }
 
@@ -120,8 +182,8 @@ impl Router {
         }
     }
 
-    /// Distances from every node to `target`, relaxing only through transit nodes (and the
-    /// target itself). Dijkstra with a bucket-free binary heap; BFS when every weight is 1.
+    /// Distances from every forwarding node to `target` (itself a forwarding node), relaxing
+    /// only through forwarding nodes. Dijkstra with a binary heap; BFS when every weight is 1.
     fn build_table(&self, target: usize) -> Table {
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
@@ -133,7 +195,7 @@ impl Router {
             }
             touched.clear();
             self.search(target, dist, touched);
-            let table = if touched.len() * SPARSE_RATIO < n {
+            let table = if touched.len() * SPARSE_RATIO < self.n_forwarding {
                 touched.sort_unstable();
                 let d: Vec<u32> = touched.iter().map(|&u| dist[u as usize]).collect();
                 Table::Sparse {
@@ -141,7 +203,11 @@ impl Router {
                     dist: d.into_boxed_slice(),
                 }
             } else {
-                Table::Dense(dist.clone().into_boxed_slice())
+                let mut t = vec![UNREACHABLE; self.n_forwarding];
+                for &u in touched.iter() {
+                    t[self.compact[u as usize] as usize] = dist[u as usize];
+                }
+                Table::Dense(t.into_boxed_slice())
             };
             for &u in touched.iter() {
                 dist[u as usize] = UNREACHABLE;
@@ -150,8 +216,9 @@ impl Router {
         })
     }
 
-    /// The search behind [`Router::build_table`]: fills `dist` (all `UNREACHABLE` on entry) and
-    /// lists in `touched` every node it gave a distance.
+    /// The search behind [`Router::build_table`]: fills `dist` (all `UNREACHABLE` on entry) for
+    /// the forwarding nodes that reach `target` through forwarding nodes, and lists them in
+    /// `touched`. Endpoints are not visited (see [`Toward::dist`]).
     fn search(&self, target: usize, dist: &mut [u32], touched: &mut Vec<u32>) {
         let net = &*self.net;
         dist[target] = 0;
@@ -162,13 +229,10 @@ impl Router {
                 queue.push_back(target as u32);
                 while let Some(v) = queue.pop_front() {
                     let v = v as usize;
-                    if v != target && !net.is_transit(v) {
-                        continue;
-                    }
                     let dv = dist[v];
                     for &l in net.in_links(v) {
                         let u = net.src(l as usize);
-                        if dist[u] == UNREACHABLE {
+                        if dist[u] == UNREACHABLE && net.is_transit(u) {
                             dist[u] = dv + 1;
                             touched.push(u as u32);
                             queue.push_back(u as u32);
@@ -182,11 +246,14 @@ impl Router {
                 heap.push(Reverse((0u64, target as u32)));
                 while let Some(Reverse((d, v))) = heap.pop() {
                     let v = v as usize;
-                    if d > dist[v] as u64 || (v != target && !net.is_transit(v)) {
+                    if d > dist[v] as u64 {
                         continue;
                     }
                     for &l in net.in_links(v) {
                         let u = net.src(l as usize);
+                        if !net.is_transit(u) {
+                            continue;
+                        }
                         let nd = (d + self.weight(l as usize) as u64).min(UNREACHABLE as u64 - 1);
                         if nd < dist[u] as u64 {
                             if dist[u] == UNREACHABLE {
@@ -201,7 +268,7 @@ impl Router {
         }
     }
 
-    /// Entries held by the tables built so far (dense tables count every node).
+    /// Entries held by the tables built so far (dense tables count every forwarding node).
     pub fn table_entries(&self) -> usize {
         self.tables
             .iter()
@@ -256,6 +323,7 @@ impl Router {
         if net.is_transit(dst) {
             return Toward {
                 dst,
+                router: self,
                 own: Some(self.table(dst)),
                 into: Vec::new(),
             };
@@ -271,6 +339,7 @@ impl Router {
             .collect();
         Toward {
             dst,
+            router: self,
             own: None,
             into,
         }
