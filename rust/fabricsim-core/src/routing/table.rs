@@ -23,10 +23,22 @@ use crate::network::Network;
 /// node's compact number), or (when at most 1 forwarding node in [`SPARSE_RATIO`] reaches the
 /// target) the reaching nodes in increasing order with their distances. Both answer the same
 /// distances.
-pub(super) enum Table {
+pub(super) enum Dist {
     Dense(Box<[u32]>),
     Sparse { nodes: Box<[u32]>, dist: Box<[u32]> },
 }
+
+/// One target's distances, and the equal-cost next hops toward it of the *hubs* (forwarding
+/// nodes with at least [`HUB_DEGREE`] out-links, e.g. a core switch linked to every spine),
+/// found once each: routing through a hub would otherwise scan all its links per route (at
+/// 131,072 GPUs a core switch has 4,096).
+pub(super) struct Table {
+    dist: Dist,
+    hubs: OnceLock<Box<[OnceLock<Box<[u32]>>]>>,
+}
+
+/// Out-degree from which a forwarding node's next hops are remembered per table.
+const HUB_DEGREE: usize = 128;
 
 /// A table is stored sparse when fewer than 1 in `SPARSE_RATIO` forwarding nodes reach its
 /// target.
@@ -40,15 +52,15 @@ impl Table {
     /// tables hold no endpoint but their target).
     #[inline]
     pub(super) fn get(&self, u: usize, cu: u32) -> u32 {
-        match self {
-            Table::Dense(t) => {
+        match &self.dist {
+            Dist::Dense(t) => {
                 if cu == NOT_COMPACT {
                     UNREACHABLE
                 } else {
                     t[cu as usize]
                 }
             }
-            Table::Sparse { nodes, dist } => match nodes.binary_search(&(u as u32)) {
+            Dist::Sparse { nodes, dist } => match nodes.binary_search(&(u as u32)) {
                 Ok(i) => dist[i],
                 Err(_) => UNREACHABLE,
             },
@@ -56,9 +68,9 @@ impl Table {
     }
 
     fn entries(&self) -> usize {
-        match self {
-            Table::Dense(t) => t.len(),
-            Table::Sparse { nodes, .. } => nodes.len(),
+        match &self.dist {
+            Dist::Dense(t) => t.len(),
+            Dist::Sparse { nodes, .. } => nodes.len(),
         }
     }
 }
@@ -141,6 +153,10 @@ pub struct Router {
     /// index of its entry in a dense table.
     compact: Vec<u32>,
     n_forwarding: usize,
+    /// Per node, its number among the hubs (forwarding, >= `HUB_DEGREE` out-links), else
+    /// `NOT_COMPACT`.
+    hub: Vec<u32>,
+    n_hubs: usize,
 }
 
 impl Router {
@@ -157,12 +173,25 @@ impl Router {
                 }
             })
             .collect();
+        let mut n_hubs = 0usize;
+        let hub = (0..net.n_nodes())
+            .map(|u| {
+                if net.is_transit(u) && net.out_links(u).len() >= HUB_DEGREE {
+                    n_hubs += 1;
+                    (n_hubs - 1) as u32
+                } else {
+                    NOT_COMPACT
+                }
+            })
+            .collect();
         Router {
             net,
             metric,
             tables,
             compact,
             n_forwarding,
+            hub,
+            n_hubs,
         }
     }
 
@@ -198,7 +227,7 @@ impl Router {
             let table = if touched.len() * SPARSE_RATIO < self.n_forwarding {
                 touched.sort_unstable();
                 let d: Vec<u32> = touched.iter().map(|&u| dist[u as usize]).collect();
-                Table::Sparse {
+                Dist::Sparse {
                     nodes: touched.clone().into_boxed_slice(),
                     dist: d.into_boxed_slice(),
                 }
@@ -207,12 +236,15 @@ impl Router {
                 for &u in touched.iter() {
                     t[self.compact[u as usize] as usize] = dist[u as usize];
                 }
-                Table::Dense(t.into_boxed_slice())
+                Dist::Dense(t.into_boxed_slice())
             };
             for &u in touched.iter() {
                 dist[u as usize] = UNREACHABLE;
             }
-            table
+            Table {
+                dist: table,
+                hubs: OnceLock::new(),
+            }
         })
     }
 
@@ -357,6 +389,10 @@ impl Router {
         if du == UNREACHABLE || u == to.dst {
             return;
         }
+        if self.hub[u] != NOT_COMPACT {
+            self.hub_next_hops(u, to, du, out);
+            return;
+        }
         let net = &*self.net;
         for &l in net.out_links(u) {
             let v = net.dst(l as usize);
@@ -368,6 +404,62 @@ impl Router {
                 out.push(l);
             }
         }
+    }
+
+    /// [`Router::next_hops_into`] of a hub `u`: the union of its remembered next hops in each
+    /// table toward `to.dst` that gives `u` its distance `du`, and its links straight into an
+    /// endpoint destination that long. The same links: `u` forwards, so for a table `k`
+    /// (target `t_k`, weight `w_k` on from it) `T_k[u] <= w(l) + T_k[v]` for every link
+    /// `l = u -> v` to a forwarding `v`, and `dist(v) + w(l) == du` holds exactly when some
+    /// `k` has `T_k[u] + w_k == du` and `T_k[v] + w(l) == T_k[u]`.
+    fn hub_next_hops(&self, u: usize, to: &Toward<'_>, du: u32, out: &mut Vec<u32>) {
+        let net = &*self.net;
+        let cu = self.compact[u];
+        let mut add = |table: &Table, w: u32| {
+            let tu = table.get(u, cu);
+            if tu != UNREACHABLE && tu as u64 + w as u64 == du as u64 {
+                out.extend_from_slice(self.table_hub_hops(table, u));
+            }
+        };
+        if let Some(t) = to.own {
+            add(t, 0);
+        } else {
+            for &(_, table, w) in &to.into {
+                if let Some(t) = table {
+                    add(t, w);
+                }
+            }
+            for &l in net.out_links(u) {
+                if net.dst(l as usize) == to.dst && self.weight(l as usize) == du {
+                    out.push(l);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// Hub `u`'s next hops toward `table`'s target (out-links in increasing id order).
+    fn table_hub_hops<'t>(&self, table: &'t Table, u: usize) -> &'t [u32] {
+        let hubs = table
+            .hubs
+            .get_or_init(|| (0..self.n_hubs).map(|_| OnceLock::new()).collect());
+        hubs[self.hub[u] as usize].get_or_init(|| {
+            let net = &*self.net;
+            let tu = table.get(u, self.compact[u]);
+            net.out_links(u)
+                .iter()
+                .copied()
+                .filter(|&l| {
+                    let v = net.dst(l as usize);
+                    if !net.is_transit(v) {
+                        return false;
+                    }
+                    let tv = table.get(v, self.compact[v]);
+                    tv != UNREACHABLE && tv as u64 + self.weight(l as usize) as u64 == tu as u64
+                })
+                .collect()
+        })
     }
 
     pub fn next_hops(&self, u: usize, dst: usize) -> Vec<u32> {
@@ -385,5 +477,74 @@ impl Router {
             return Err(CoreError::Unreachable { src, dst });
         }
         Ok(to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A brute-force scan of `u`'s out-links (what `next_hops_into` does for a non-hub).
+    fn scan(router: &Router, u: usize, dst: usize) -> Vec<u32> {
+        let net = &*router.net;
+        let to = router.toward(dst);
+        let du = to.dist(u);
+        if du == UNREACHABLE || u == dst {
+            return Vec::new();
+        }
+        net.out_links(u)
+            .iter()
+            .copied()
+            .filter(|&l| {
+                let v = net.dst(l as usize);
+                let dv = if v == dst || net.is_transit(v) {
+                    to.dist(v)
+                } else {
+                    UNREACHABLE
+                };
+                dv != UNREACHABLE && dv as u64 + router.weight(l as usize) as u64 == du as u64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hub_next_hops_match_a_scan() {
+        // 140 leaves (nodes 0..140), each with one GPU (140 + i); two hub cores (280, 281)
+        // linked to every leaf; a chain between neighbouring leaves; one GPU (140) also
+        // linked straight to core 280 (an endpoint link of a hub). Latencies vary so that
+        // some pairs tie and some do not.
+        let leaves = 140u32;
+        let (core0, core1) = (2 * leaves, 2 * leaves + 1);
+        let mut edges: Vec<(u32, u32, f64)> = Vec::new();
+        for i in 0..leaves {
+            edges.push((leaves + i, i, 1e-6));
+            edges.push((i, core0, 1e-6 * (1 + i % 3) as f64));
+            edges.push((i, core1, 2e-6));
+            if i + 1 < leaves {
+                edges.push((i, i + 1, 1.5e-6));
+            }
+        }
+        edges.push((leaves, core0, 1e-6));
+        let (mut src, mut dst, mut lat) = (Vec::new(), Vec::new(), Vec::new());
+        for &(u, v, l) in &edges {
+            src.extend([u, v]);
+            dst.extend([v, u]);
+            lat.extend([l, l]);
+        }
+        let n = (2 * leaves + 2) as usize;
+        let transit: Vec<bool> = (0..n)
+            .map(|u| u < leaves as usize || u >= 2 * leaves as usize)
+            .collect();
+        let m = src.len();
+        let net = Arc::new(Network::new(n, src, dst, vec![1e9; m], lat, transit).unwrap());
+        for metric in [Metric::Hops, Metric::Latency] {
+            let router = Router::new(net.clone(), metric);
+            assert_eq!(router.n_hubs, 2);
+            for d in (0..n).step_by(7).chain([leaves as usize, core0 as usize]) {
+                for u in [core0 as usize, core1 as usize] {
+                    assert_eq!(router.next_hops(u, d), scan(&router, u, d), "{u} -> {d}");
+                }
+            }
+        }
     }
 }
