@@ -45,6 +45,7 @@ def one(n: int) -> dict:
         "peak_rss_GB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
         "algorithm": res.algorithm,
         "protocol": res.protocol,
+        "aggregation": res.aggregation,
         "channels": res.channels,
         "chunks": res.chunks,
         "busbw_GBps": res.busbw_GBps,

@@ -13,7 +13,7 @@ mod walk;
 use crate::error::{invalid, Result};
 
 pub(crate) use batch::{connections, route_connections};
-pub use batch::{route_flows, RoutedFlows};
+pub use batch::{merge_lanes, route_flows, RoutedFlows};
 pub use table::Router;
 pub(crate) use walk::join;
 pub use walk::EcmpPaths;
