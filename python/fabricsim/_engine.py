@@ -256,7 +256,8 @@ class Engine:
         lanes = getattr(flows, "lanes", None)
         lane_kw: dict[str, Any] = {}
         if lanes is not None:
-            lane_kw = dict(zip(("lane_ptr", "lane_src", "lane_dst", "lane_via", "lane_key"), lanes))
+            names = ("lane_ptr", "lane_src", "lane_dst", "lane_via", "lane_key")
+            lane_kw = dict(zip(names, lanes, strict=True))
         try:
             d = self._core.simulate(
                 flows.src,

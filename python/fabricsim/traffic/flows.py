@@ -452,7 +452,8 @@ def run_flowset(
     if fs_.lanes is not None and engine != "rust":
         raise InvalidArgumentError(
             "engine: flows made of lanes (a collective planned at host granularity) run on the "
-            "'rust' engine only; plan the collective with Collective.plan(..., lanes=False) for the reference"
+            "'rust' engine only; for the reference, plan the collective with "
+            "Collective.plan(..., lanes=False)"
         )
     _memory.check_flows(
         fabric,
