@@ -454,15 +454,31 @@ def _postorder(parent: np.ndarray, children: list[list[int]]) -> list[int]:
 
 def _host_switch(ctx: _Ctx, positions: np.ndarray) -> int | None:
     """The NVSwitch every rank at ``positions`` attaches to (node index), or None."""
-    g = ctx.fabric.graph
+    attached = _gpu_nvswitches(ctx.fabric)
     common: set | None = None
     for p in positions.tolist():
-        label = ctx.fabric.label(int(ctx.ranks[p]))
-        sw = {v for v in g[label] if g.nodes[v].get("role") == "nvswitch"}
-        common = sw if common is None else common & sw
+        sw = attached.get(int(ctx.ranks[p]), set())
+        common = set(sw) if common is None else common & sw
     if not common:
         return None
-    return ctx.fabric.index(sorted(common, key=str)[0])
+    fab = ctx.fabric
+    return fab.index(sorted((fab.label(v) for v in common), key=str)[0])
+
+
+def _gpu_nvswitches(fabric) -> dict[int, set[int]]:
+    """Per GPU (node index), the NVSwitches it links to, from the compiled links (cached on
+    the fabric: a 131,072-GPU fabric asks for every host's switch)."""
+    cached = getattr(fabric, "_fs_gpu_nvswitches", None)
+    if cached is None:
+        c = fabric.compiled
+        roles = np.asarray(c.roles)
+        src, dst = np.asarray(c.link_src), np.asarray(c.link_dst)
+        m = (roles[src] == "gpu") & (roles[dst] == "nvswitch")
+        cached = {}
+        for u, v in zip(src[m].tolist(), dst[m].tolist(), strict=True):
+            cached.setdefault(u, set()).add(v)
+        fabric._fs_gpu_nvswitches = cached
+    return cached
 
 
 def _nvls(plan: _Plan, ctx: _Ctx, size: float) -> None:

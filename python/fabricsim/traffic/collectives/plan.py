@@ -242,7 +242,9 @@ class _Plan:
         )
         return fs_, cat["phase"], cat["step"]
 
-    def _lanes(self, cat: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    def _lanes(
+        self, cat: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """FlowSet lanes: a flow added without lanes is its own one lane."""
         counts = np.ones(self.n, np.int64)
         for first, ls, _, _ in self.lane_blocks:
