@@ -34,8 +34,11 @@ pub(super) enum Dist {
 /// 131,072 GPUs a core switch has 4,096).
 pub(super) struct Table {
     dist: Dist,
-    hubs: OnceLock<Box<[OnceLock<Box<[u32]>>]>>,
+    hubs: OnceLock<Box<[HubHops]>>,
 }
+
+/// One hub's next hops toward a table's target, found on first use.
+type HubHops = OnceLock<Box<[u32]>>;
 
 /// Out-degree from which a forwarding node's next hops are remembered per table.
 const HUB_DEGREE: usize = 128;
