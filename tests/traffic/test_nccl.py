@@ -336,35 +336,6 @@ def test_rails_as_lanes_agree_with_a_flow_per_channel():
     assert len(set(lane_src[ptr[first] : ptr[first + 1]].tolist())) == 8
 
 
-def test_auto_screens_candidates_at_scale_on_the_first_hosts():
-    """Beyond SCREEN_HOSTS hosts, auto simulates its candidates on the first SCREEN_HOSTS
-    hosts' ranks first and drops those more than SCREEN_MARGIN slower there; the dropped
-    one is reported with its screening time and is slower at full size too."""
-    from fabricsim.traffic.collectives import api
-
-    fab = fs.Fabric.from_networkx(
-        fs.rail_optimized(scalable_units=9, nodes_per_su=32, profile="h100-ndr400")
-    )
-    assert len(fab.gpus) // 8 > api.SCREEN_HOSTS
-    r = fs.collective(fab, "all_reduce", 1 << 30)
-    assert r.algorithm == "nvls_tree" and set(r.screened) == {"tree"}
-    assert "tree" not in r.alternatives
-    first = [g for g in fab.gpus][: 8 * api.SCREEN_HOSTS]
-    small = {
-        a: fs.collective(fab, "all_reduce", 1 << 30, ranks=first, algorithm=a).time_s
-        for a in ("tree", "nvls_tree")
-    }
-    assert r.screened["tree"] == small["tree"] > small["nvls_tree"] * (1 + api.SCREEN_MARGIN)
-    full_tree = fs.collective(fab, "all_reduce", 1 << 30, algorithm="tree")
-    assert full_tree.time_s > r.time_s
-    # at or below SCREEN_HOSTS hosts nothing is screened: every candidate is simulated
-    small_fab = fs.Fabric.from_networkx(
-        fs.rail_optimized(scalable_units=2, nodes_per_su=32, profile="h100-ndr400")
-    )
-    r2 = fs.collective(small_fab, "all_reduce", 1 << 30)
-    assert not r2.screened and {"tree", "nvls_tree"} <= set(r2.alternatives)
-
-
 def test_plan_matches_what_run_simulated(pod):
     coll = fs.Collective("all_reduce", 1 << 24)
     res = coll.run(pod)

@@ -76,10 +76,6 @@ class CollectiveResult:
     #: Pipeline chunks per channel really used (tree, broadcast / reduce chains, NVLS); None
     #: for algorithms made of whole steps (ring, halving-doubling, direct, ...).
     chunks: int | None = None
-    #: Candidates of ``algorithm="auto"`` screened out at scale (not simulated at full size):
-    #: algorithm -> its time (s) on the ranks of the first ``SCREEN_HOSTS`` hosts, more than
-    #: ``SCREEN_MARGIN`` above the fastest candidate's there.
-    screened: dict = field(default_factory=dict)
     #: What the plan aggregated to fit ``max_flows``, in words (None: flows per GPU, chunk and
     #: step). At scale, tree and NVLS-tree run at host granularity with a host pair's channels
     #: as the lanes of one flow (docs/nccl-model.md).
@@ -494,12 +490,8 @@ class Collective:
         _validate.choice("metric", metric, METRICS)
         seed = _validate.seed(seed)
         setup = self._base(fabric)
-        choices = self._choices(setup)
-        screened = self._screen(fabric, setup, choices, routing, seed, metric, engine)
         results: dict[str, CollectiveResult] = {}
-        for algo, proto in choices:
-            if algo in screened:
-                continue
+        for algo, proto in self._choices(setup):
             ctx = self._context(setup, algo, proto)
             ctx.lanes = True  # at host granularity, a host pair's channels as lanes of one flow
             _check_plan_memory(ctx, self.op, algo)
@@ -520,48 +512,7 @@ class Collective:
         if len(results) > 1:
             alts = {a: r.time_s for a, r in results.items()}
             object.__setattr__(best, "alternatives", alts)
-        if screened:
-            object.__setattr__(best, "screened", screened)
         return best
-
-    def _screen(
-        self,
-        fabric: Fabric,
-        setup: _Setup,
-        choices: list[tuple[str, str]],
-        routing: Routing,
-        seed: int,
-        metric: Metric,
-        engine: Engine,
-    ) -> dict[str, float]:
-        """At scale, the candidates the fabric rules out before the full-size simulation:
-        with more than :data:`SCREEN_HOSTS` hosts, each candidate is simulated on the ranks of
-        the first ``SCREEN_HOSTS`` hosts (same fabric, routing and seed), and those slower
-        there than the fastest by more than :data:`SCREEN_MARGIN` are not simulated at full
-        size. Returns algorithm -> its screening time (s) for those."""
-        if len(choices) < 2 or len(setup.hosts) <= SCREEN_HOSTS:
-            return {}
-        pos = np.concatenate(setup.hosts[:SCREEN_HOSTS])
-        labels = [fabric.label(int(i)) for i in setup.ranks[pos]]
-        times = {
-            algo: replace(
-                self,
-                ranks=labels,
-                algorithm=_validate.choice("algorithm", algo, ALGORITHMS),
-                protocol=proto,
-            )
-            .run(fabric, routing=routing, seed=seed, metric=metric, engine=engine)
-            .time_s
-            for algo, proto in choices
-        }
-        best = min(times.values())
-        return {a: t for a, t in times.items() if t > best * (1.0 + SCREEN_MARGIN)}
-
-
-#: ``algorithm="auto"`` on more hosts than this screens its candidates on this many first.
-SCREEN_HOSTS = 256
-#: Screened candidates this much slower than the fastest are not simulated at full size.
-SCREEN_MARGIN = 0.02
 
 
 #: What ``algorithm="auto"`` considers, before the fabric and NCCL's model narrow it.
