@@ -257,3 +257,54 @@ def test_different_seed_different_ecmp_outcome():
         fs.simulate(fab, flows, routing="spray", seed=0),
         fs.simulate(fab, flows, routing="spray", seed=1),
     )
+
+
+def test_lanes_route_a_flow_as_several_at_one_rate():
+    """A flow made of lanes is routed as each of them (its own src/dst are not routed) and
+    moves at one rate split equally over them: two GPUs' 400G NICs as the lanes of one flow
+    move 2 x 50 GB/s; one lane per flow changes nothing."""
+    from dataclasses import replace
+
+    from fabricsim.traffic.flows import FlowSet, run_flowset
+
+    G = fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=1, gpus_per_host=2)
+    fab = fs.Fabric.from_networkx(G)
+    a0, a1, b0, b1 = fab.indices(list(fab.gpus), "gpus")
+    plain = FlowSet.build([a0], [b0], [1e9])
+    one = run_flowset(fab, plain)
+    same = replace(
+        plain,
+        lanes=(
+            np.array([0, 1]),
+            np.array([a0]),
+            np.array([b0]),
+            np.array([-1]),
+            np.array([0], np.uint64),
+        ),
+    )
+    assert run_flowset(fab, same).finish_s.tolist() == one.finish_s.tolist()
+    two = replace(
+        plain,
+        size_bytes=np.array([2e9]),
+        lanes=(
+            np.array([0, 2]),
+            np.array([a0, a1]),
+            np.array([b0, b1]),
+            np.array([-1, -1]),
+            np.array([0, 1], np.uint64),
+        ),
+    )
+    r = run_flowset(fab, two)
+    assert r.mean_rate_Bps[0] == pytest.approx(2 * one.mean_rate_Bps[0], rel=1e-9)
+    with pytest.raises(fs.FabricError, match="rust"):
+        run_flowset(fab, two, engine="reference")
+    with pytest.raises(fs.FabricError, match="lane_ptr"):
+        fab._engine._core.simulate(
+            *(plain.src, plain.dst, plain.size_bytes, plain.release_s, plain.delay_s),
+            *(plain.dep_ptr, plain.dep_idx, plain.via, plain.flow_key),
+            lane_ptr=np.array([0, 0]),
+            lane_src=np.array([a0]),
+            lane_dst=np.array([b0]),
+            lane_via=np.array([-1]),
+            lane_key=np.array([0], np.uint64),
+        )

@@ -72,6 +72,11 @@ class CoreFabric:
         metric: str = "hops",
         capacity_factor: _F64 | None = None,
         latency_scale: _F64 | None = None,
+        lane_ptr: _I64 | None = None,
+        lane_src: _I64 | None = None,
+        lane_dst: _I64 | None = None,
+        lane_via: _I64 | None = None,
+        lane_key: _U64 | None = None,
     ) -> dict[str, Any]: ...
 
 def monte_carlo(

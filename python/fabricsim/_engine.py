@@ -66,6 +66,8 @@ class FlowArrays(Protocol):
     def flow_key(self) -> npt.NDArray[np.uint64]: ...
     @property
     def latency_scale(self) -> F64 | None: ...
+    @property
+    def lanes(self) -> tuple[I64, I64, I64, I64, npt.NDArray[np.uint64]] | None: ...
 
     def __len__(self) -> int: ...
 
@@ -275,7 +277,13 @@ class Engine:
         metric: str,
         capacity_factor: F64 | None = None,
     ) -> SimOutput:
-        """Run the max-min fair flow engine on ``flows``."""
+        """Run the max-min fair flow engine on ``flows`` (routed as their lanes if they
+        have some)."""
+        lanes = getattr(flows, "lanes", None)
+        lane_kw: dict[str, Any] = {}
+        if lanes is not None:
+            names = ("lane_ptr", "lane_src", "lane_dst", "lane_via", "lane_key")
+            lane_kw = dict(zip(names, lanes, strict=True))
         try:
             d = self._core.simulate(
                 flows.src,
@@ -292,6 +300,7 @@ class Engine:
                 metric,
                 capacity_factor,
                 flows.latency_scale,
+                **lane_kw,
             )
         except UnreachableError as e:
             raise self._unreachable(e) from None

@@ -222,7 +222,7 @@ def _workload_flows(
     """The job's flow DAG, its unloaded time and (for collectives) the algorithm used."""
     if isinstance(workload, Collective):
         base = workload.run(fabric, routing=routing, seed=seed, metric=metric)
-        fs_ = workload.plan(fabric, base.algorithm)
+        fs_ = workload.plan(fabric, base.algorithm, lanes=False)
         return fs_, base.time_s, base.algorithm
     if isinstance(workload, (list, tuple, dict, FlowSet)):
         fs_ = flows_from_matrix(fabric, workload)
@@ -367,7 +367,7 @@ def tail_latency(
                     tenant.max_flows,
                 )
             tr = tenant.run(fabric, routing=routing, seed=seed, metric=metric)
-            plan = tenant.plan(fabric, tr.algorithm)
+            plan = tenant.plan(fabric, tr.algorithm, lanes=False)
             tflows = concat_flowsets([plan] * bg.tenant_repeats, sequential=True)
             template = concat_flowsets([job, tflows])
         elif bg.load > 0:

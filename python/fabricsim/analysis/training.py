@@ -286,7 +286,9 @@ class TrainingJob:
 
         def union(colls):
             algos = [c.algorithm if c.algorithm != "auto" else _auto(c, fabric) for c in colls]
-            fs_ = concat_flowsets([c.plan(fabric, a) for c, a in zip(colls, algos, strict=True)])
+            fs_ = concat_flowsets(
+                [c.plan(fabric, a, lanes=False) for c, a in zip(colls, algos, strict=True)]
+            )
             fs_.meta["algorithm"] = "+".join(sorted(set(algos)))
             return fs_
 

@@ -40,7 +40,13 @@ class FlowSet:
     form (``dep_idx[dep_ptr[i]:dep_ptr[i+1]]`` must finish before flow ``i`` starts), an
     optional waypoint per flow (``via``, -1 for none), the key ECMP hashes (default: the
     flow's position) and how many times its path latency counts (``latency_scale``, default 1:
-    a flow standing for ``g`` pipelined collective steps pays ``g`` latencies)."""
+    a flow standing for ``g`` pipelined collective steps pays ``g`` latencies).
+
+    ``lanes`` (optional; collectives planned at host granularity): ``(lane_ptr, lane_src,
+    lane_dst, lane_via, lane_key)``. Flow ``i`` is then routed as its lanes
+    ``lane_ptr[i]:lane_ptr[i+1]`` (e.g. one per rail NIC of its host), each on its own ECMP
+    path, moving at one rate split equally over them; its own ``src``, ``dst``, ``via`` and
+    ``flow_key`` are not routed. Only the Rust engine runs lanes."""
 
     src: np.ndarray
     dst: np.ndarray
@@ -53,6 +59,7 @@ class FlowSet:
     flow_key: np.ndarray
     latency_scale: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    lanes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.src)
@@ -442,10 +449,16 @@ def run_flowset(
     seed = _validate.seed(seed)
     if capacity_factor is not None:
         capacity_factor = np.ascontiguousarray(capacity_factor, dtype=np.float64)
+    if fs_.lanes is not None and engine != "rust":
+        raise InvalidArgumentError(
+            "engine: flows made of lanes (a collective planned at host granularity) run on the "
+            "'rust' engine only; for the reference, plan the collective with "
+            "Collective.plan(..., lanes=False)"
+        )
     _memory.check_flows(
         fabric,
-        fs_.src,
-        fs_.dst,
+        fs_.src if fs_.lanes is None else fs_.lanes[1],
+        fs_.dst if fs_.lanes is None else fs_.lanes[2],
         routing,
         metric,
         f"simulating {len(fs_):,} flows ({routing})",
@@ -546,6 +559,11 @@ def concat_flowsets(parts: Sequence[FlowSet], *, sequential: bool = False) -> Fl
     the marker."""
     if not parts:
         raise InvalidArgumentError("concat_flowsets: nothing to join")
+    if any(p.lanes is not None for p in parts):
+        raise InvalidArgumentError(
+            "concat_flowsets: a part has lanes (a collective planned for its own run); join "
+            "plans from Collective.plan(..., lanes=False), which have none"
+        )
     cols: dict[str, list[np.ndarray]] = {
         k: [] for k in ("src", "dst", "size", "rel", "dly", "via", "key", "scale")
     }

@@ -417,9 +417,14 @@ impl CoreFabric {
     }
 
     /// Route and simulate a flow set. Returns a dict of numpy arrays (see fabricsim.flows).
+    /// With `lane_ptr` (and `lane_src`, `lane_dst`, `lane_via`, `lane_key`), flow `f` is
+    /// routed as its lanes `lane_ptr[f]..lane_ptr[f + 1]` together, its rate split equally
+    /// over them (`routing::merge_lanes`); its own `src`, `dst`, `via` and `flow_key` are not
+    /// routed.
     #[pyo3(signature = (src, dst, size_bytes, release_s, delay_s, dep_ptr, dep_idx, via, flow_key,
                         policy = "ecmp", seed = 0, metric = "hops", capacity_factor = None,
-                        latency_scale = None))]
+                        latency_scale = None, lane_ptr = None, lane_src = None, lane_dst = None,
+                        lane_via = None, lane_key = None))]
     fn simulate<'py>(
         &self,
         py: Python<'py>,
@@ -437,9 +442,41 @@ impl CoreFabric {
         metric: &str,
         capacity_factor: Option<PyReadonlyArray1<f64>>,
         latency_scale: Option<PyReadonlyArray1<f64>>,
+        lane_ptr: Option<PyReadonlyArray1<i64>>,
+        lane_src: Option<PyReadonlyArray1<i64>>,
+        lane_dst: Option<PyReadonlyArray1<i64>>,
+        lane_via: Option<PyReadonlyArray1<i64>>,
+        lane_key: Option<PyReadonlyArray1<u64>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let router = self.router(py, metric)?.clone();
         let policy = parse(py, Policy::parse(policy))?;
+        let lanes = match (lane_ptr, lane_src, lane_dst, lane_via, lane_key) {
+            (None, None, None, None, None) => None,
+            (Some(ptr), Some(s), Some(d), Some(v), Some(k)) => {
+                let lanes = endpoints(&s, &d, &v, &k, self.net.n_nodes())?;
+                let mut p = Vec::with_capacity(ptr.len()?);
+                for (i, &x) in ptr.as_array().iter().enumerate() {
+                    if x < 0 {
+                        return Err(invalid_argument(format!("lane_ptr[{i}] = {x} is negative")));
+                    }
+                    p.push(x as usize);
+                }
+                if p.len() != src.len()? + 1 {
+                    return Err(invalid_argument(format!(
+                        "lane_ptr: expected {} entries (flows + 1), got {}",
+                        src.len()? + 1,
+                        p.len()
+                    )));
+                }
+                Some((lanes, p))
+            }
+            _ => {
+                return Err(invalid_argument(
+                    "lanes: give lane_ptr, lane_src, lane_dst, lane_via and lane_key together"
+                        .to_string(),
+                ))
+            }
+        };
         let demand = FlowArrays {
             src,
             dst,
@@ -465,7 +502,13 @@ impl CoreFabric {
                 None => &net,
             };
             let t0 = Instant::now();
-            let routes = routing::route_flows(&router, &demand, policy, seed, cancel)?;
+            let routes = match &lanes {
+                None => routing::route_flows(&router, &demand, policy, seed, cancel)?,
+                Some((lanes, ptr)) => routing::merge_lanes(
+                    &routing::route_flows(&router, lanes, policy, seed, cancel)?,
+                    ptr,
+                )?,
+            };
             let route_s = t0.elapsed().as_secs_f64();
             let t1 = Instant::now();
             let out = engine::simulate(net_ref, &demand, &routes, cancel)?;

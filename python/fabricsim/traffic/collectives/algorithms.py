@@ -332,39 +332,109 @@ def _tree_fluid(plan: _Plan, ctx: _Ctx, size: float) -> None:
         plan.phase("tree broadcast (down)"),
         plan.phase("tree chains (inside the hosts)"),
     )
-    for v in range(2 * C):  # per channel, the tree and its mirror, half of its share each
-        c = v // 2
-        parent = _binary_tree(H, mirror=(v % 2 == 1))
-        children: list[list[int]] = [[] for _ in range(H)]
-        for h in range(H):
-            if parent[h] >= 0:
-                children[int(parent[h])].append(h)
-        order = _postorder(parent, children)
-        head = np.array([int(ctx.ranks[h[c % len(h)]]) for h in hosts], dtype=np.int64)
-        ready = np.zeros(H)  # the head has its subtree's sum
-        for h in order:
-            ready[h] = max([chain[h]] + [ready[k] + inter for k in children[h]])
-        has = np.zeros(H)  # the head has the result
-        for h in reversed(order):
-            if parent[h] < 0:
-                has[h] = ready[h]
-            for k in children[h]:
-                has[k] = has[h] + inter
-        kids = np.flatnonzero(parent >= 0)
-        par = parent[kids]
-        up = plan.add(
-            head[kids], head[par], size / (2 * C), phase=up_ph, step=0, delay=ready[kids], pay=0.0
-        )
-        dn = plan.add(
-            head[par], head[kids], size / (2 * C), phase=dn_ph, step=0, delay=has[par], pay=0.0
-        )
-        root = int(np.flatnonzero(parent < 0)[0])
-        mk = plan.add(head, head, 0.0, phase=mk_ph, step=1, delay=tail, pay=0.0)
-        plan.depend(mk[kids], dn)
-        plan.depend(np.full(int((par == root).sum()), mk[root]), up[par == root])
+    trees = [_host_tree(H, mirror=(t == 1)) for t in (0, 1)]
+    heads = _heads(ctx)
+    for grp in _lane_groups(ctx, "tree edge"):  # channels, or every channel as lanes
+        for parent, children, order in trees:  # the tree and its mirror, half the share each
+            ready = np.zeros(H)  # the head has its subtree's sum
+            for h in order:
+                ready[h] = max([chain[h]] + [ready[k] + inter for k in children[h]])
+            has = np.zeros(H)  # the head has the result
+            for h in reversed(order):
+                if parent[h] < 0:
+                    has[h] = ready[h]
+                for k in children[h]:
+                    has[k] = has[h] + inter
+            _fluid_edges(
+                plan, heads, grp, parent, size / (2 * C), ready, has, tail, (up_ph, dn_ph, mk_ph)
+            )
     # NVLink / NVSwitch streaming time, once per host (on the GPU that heads channel 0)
     first = np.array([int(ctx.ranks[h[0]]) for h in hosts], dtype=np.int64)
     plan.add(first, first, 0.0, phase=mk_ph, step=2, delay=floor, pay=0.0)
+
+
+def _host_tree(H: int, mirror: bool) -> tuple[np.ndarray, list[list[int]], list[int]]:
+    """A binary tree over H hosts (:func:`_binary_tree`): parents, children, post-order."""
+    parent = _binary_tree(H, mirror=mirror)
+    children: list[list[int]] = [[] for _ in range(H)]
+    for h in np.flatnonzero(parent >= 0).tolist():
+        children[int(parent[h])].append(h)
+    return parent, children, _postorder(parent, children)
+
+
+def _heads(ctx: _Ctx) -> np.ndarray:
+    """Channels x hosts: the GPU heading channel c in each host (rail ``c mod gpus``)."""
+    return np.array(
+        [[int(ctx.ranks[h[c % len(h)]]) for h in ctx.hosts] for c in range(ctx.channels)],
+        dtype=np.int64,
+    ).reshape(ctx.channels, len(ctx.hosts))
+
+
+def _lane_groups(ctx: _Ctx, what: str) -> list[list[int]]:
+    """The channels each host-granularity flow carries: one each, or (``ctx.lanes``) all of
+    them at once, one lane per channel, recorded in ``ctx.aggregation``."""
+    C = ctx.channels
+    if not ctx.lanes or C == 1:
+        ctx.aggregation = f"host granularity: one flow per {what} and channel"
+        return [[c] for c in range(C)]
+    ctx.aggregation = (
+        f"host granularity, rails as lanes: one flow per {what} carrying its {C} channels, "
+        f"one lane per channel on the NIC of the channel's head GPU (each lane its own ECMP "
+        f"path), all lanes at one max-min rate"
+    )
+    return [list(range(C))]
+
+
+def _fluid_edges(
+    plan: _Plan,
+    heads: np.ndarray,
+    grp: list[int],
+    parent: np.ndarray,
+    share: float,
+    up_start: np.ndarray,
+    dn_start: np.ndarray,
+    tail,
+    phases: tuple[int, int, int],
+) -> None:
+    """The inter-host edges of one host tree for the channels ``grp`` (lanes of one flow when
+    there are several): up flows child -> parent from ``up_start[child]``, down flows
+    parent -> child from ``dn_start[parent]``, each carrying ``share`` per channel; then a
+    marker per host, ``tail`` after the result reached it (after the root's last input, for
+    the root)."""
+    up_ph, dn_ph, mk_ph = phases
+    kids = np.flatnonzero(parent >= 0)
+    par = parent[kids]
+    head = heads[grp[0]]
+    up_lanes = dn_lanes = None
+    if len(grp) > 1:
+        hg = heads[grp]  # lanes x hosts
+        up_lanes = (hg[:, kids].T, hg[:, par].T)
+        dn_lanes = (hg[:, par].T, hg[:, kids].T)
+    m = len(grp)
+    up = plan.add(
+        head[kids],
+        head[par],
+        share * m,
+        phase=up_ph,
+        step=0,
+        delay=up_start[kids],
+        pay=0.0,
+        lanes=up_lanes,
+    )
+    dn = plan.add(
+        head[par],
+        head[kids],
+        share * m,
+        phase=dn_ph,
+        step=0,
+        delay=dn_start[par],
+        pay=0.0,
+        lanes=dn_lanes,
+    )
+    root = int(np.flatnonzero(parent < 0)[0])
+    mk = plan.add(head, head, 0.0, phase=mk_ph, step=1, delay=tail, pay=0.0)
+    plan.depend(mk[kids], dn)
+    plan.depend(np.full(int((par == root).sum()), mk[root]), up[par == root])
 
 
 def _postorder(parent: np.ndarray, children: list[list[int]]) -> list[int]:
@@ -384,15 +454,31 @@ def _postorder(parent: np.ndarray, children: list[list[int]]) -> list[int]:
 
 def _host_switch(ctx: _Ctx, positions: np.ndarray) -> int | None:
     """The NVSwitch every rank at ``positions`` attaches to (node index), or None."""
-    g = ctx.fabric.graph
+    attached = _gpu_nvswitches(ctx.fabric)
     common: set | None = None
     for p in positions.tolist():
-        label = ctx.fabric.label(int(ctx.ranks[p]))
-        sw = {v for v in g[label] if g.nodes[v].get("role") == "nvswitch"}
-        common = sw if common is None else common & sw
+        sw = attached.get(int(ctx.ranks[p]), set())
+        common = set(sw) if common is None else common & sw
     if not common:
         return None
-    return ctx.fabric.index(sorted(common, key=str)[0])
+    fab = ctx.fabric
+    return fab.index(sorted((fab.label(v) for v in common), key=str)[0])
+
+
+def _gpu_nvswitches(fabric) -> dict[int, set[int]]:
+    """Per GPU (node index), the NVSwitches it links to, from the compiled links (cached on
+    the fabric: a 131,072-GPU fabric asks for every host's switch)."""
+    cached = getattr(fabric, "_fs_gpu_nvswitches", None)
+    if cached is None:
+        c = fabric.compiled
+        roles = np.asarray(c.roles)
+        src, dst = np.asarray(c.link_src), np.asarray(c.link_dst)
+        m = (roles[src] == "gpu") & (roles[dst] == "nvswitch")
+        cached = {}
+        for u, v in zip(src[m].tolist(), dst[m].tolist(), strict=True):
+            cached.setdefault(u, set()).add(v)
+        fabric._fs_gpu_nvswitches = cached
+    return cached
 
 
 def _nvls(plan: _Plan, ctx: _Ctx, size: float) -> None:
@@ -569,45 +655,30 @@ def _nvls_tree_fluid(plan: _Plan, ctx: _Ctx, size: float) -> None:
         plan.phase("tree broadcast (down)"),
         plan.phase("NVLS multicast (out of the switch)"),
     )
-    for v in range(2 * C):  # per channel, the tree and its mirror, half of its share each
-        c = v // 2
-        parent = _binary_tree(H, mirror=(v % 2 == 1))
-        children: list[list[int]] = [[] for _ in range(H)]
-        for h in range(H):
-            if parent[h] >= 0:
-                children[int(parent[h])].append(h)
-        order = _postorder(parent, children)
-        head = np.array([int(ctx.ranks[h[c % len(h)]]) for h in hosts], dtype=np.int64)
-        up_start = np.zeros(H)
-        ready = np.zeros(H)  # the head has its subtree's sum
-        for h in order:
-            ready[h] = max([cost_in] + [ready[k] + hop for k in children[h]])
-            up_start[h] = ready[h]
-        has = np.zeros(H)  # the head has the result
-        for h in reversed(order):
-            if parent[h] < 0:
-                has[h] = ready[h]
-            for k in children[h]:
-                has[k] = has[h] + hop
-        kids = np.flatnonzero(parent >= 0)
-        par = parent[kids]
-        up = plan.add(
-            head[kids],
-            head[par],
-            size / (2 * C),
-            phase=up_ph,
-            step=0,
-            delay=up_start[kids],
-            pay=0.0,
-        )
-        dn = plan.add(
-            head[par], head[kids], size / (2 * C), phase=dn_ph, step=0, delay=has[par], pay=0.0
-        )
-        # each host is done once the result reached its head and went out through the switch
-        root = int(np.flatnonzero(parent < 0)[0])
-        mk = plan.add(head, head, 0.0, phase=mk_ph, step=1, delay=cost_out, pay=0.0)
-        plan.depend(mk[kids], dn)
-        plan.depend(np.full(int((par == root).sum()), mk[root]), up[par == root])
+    trees = [_host_tree(H, mirror=(t == 1)) for t in (0, 1)]
+    heads = _heads(ctx)
+    for grp in _lane_groups(ctx, "tree edge"):  # channels, or every channel as lanes
+        for parent, children, order in trees:  # the tree and its mirror, half the share each
+            ready = np.zeros(H)  # the head has its subtree's sum
+            for h in order:
+                ready[h] = max([cost_in] + [ready[k] + hop for k in children[h]])
+            has = np.zeros(H)  # the head has the result
+            for h in reversed(order):
+                if parent[h] < 0:
+                    has[h] = ready[h]
+                for k in children[h]:
+                    has[k] = has[h] + hop
+            _fluid_edges(
+                plan,
+                heads,
+                grp,
+                parent,
+                size / (2 * C),
+                ready,
+                has,
+                cost_out,
+                (up_ph, dn_ph, mk_ph),
+            )
     # NVLink / NVSwitch streaming time, once per host (on the GPU that heads channel 0)
     first = np.array([int(ctx.ranks[h[0]]) for h in hosts], dtype=np.int64)
     plan.add(first, first, 0.0, phase=mk_ph, step=2, delay=floor, pay=0.0)

@@ -76,6 +76,10 @@ class CollectiveResult:
     #: Pipeline chunks per channel really used (tree, broadcast / reduce chains, NVLS); None
     #: for algorithms made of whole steps (ring, halving-doubling, direct, ...).
     chunks: int | None = None
+    #: What the plan aggregated to fit ``max_flows``, in words (None: flows per GPU, chunk and
+    #: step). At scale, tree and NVLS-tree run at host granularity with a host pair's channels
+    #: as the lanes of one flow (docs/nccl-model.md).
+    aggregation: str | None = None
 
     @property
     def time_us(self) -> float:
@@ -163,6 +167,7 @@ class CollectiveResult:
             "channels": self.channels,
             "protocol": self.protocol,
             "chunks": self.chunks,
+            "aggregation": self.aggregation,
             "time_s": self.time_s,
             "algbw_GBps": self.algbw_GBps,
             "busbw_GBps": self.busbw_GBps,
@@ -447,11 +452,18 @@ class Collective:
         return "simple" if best is None else best.protocol
 
     def plan(
-        self, fabric: Fabric, algorithm: str | None = None, *, protocol: str | None = None
+        self,
+        fabric: Fabric,
+        algorithm: str | None = None,
+        *,
+        protocol: str | None = None,
+        lanes: bool = True,
     ) -> FlowSet:
         """The flow DAG this collective becomes (node indices of ``fabric``), for
         ``algorithm`` (default: the first candidate) and ``protocol`` (default: the model's
-        best for that algorithm)."""
+        best for that algorithm). ``lanes=False``: a tree planned at host granularity keeps a
+        flow per channel instead of one flow whose lanes are the channels (what :meth:`run`
+        simulates; lanes need the Rust engine and cannot join other flow sets)."""
         setup = self._base(fabric)
         if algorithm is None:
             algorithm, proto = self._choices(setup)[0]
@@ -459,6 +471,7 @@ class Collective:
             proto = self._protocol_for(setup, algorithm)
         proto = protocol or proto
         ctx = self._context(setup, algorithm, proto)
+        ctx.lanes = bool(lanes)
         _check_plan_memory(ctx, self.op, algorithm)
         fs_, phase, step, names = build_plan(ctx, self.op, algorithm, self.size_bytes)
         fs_.meta.update(
@@ -483,9 +496,10 @@ class Collective:
         _validate.choice("metric", metric, METRICS)
         seed = _validate.seed(seed)
         setup = self._base(fabric)
-        results = {}
+        results: dict[str, CollectiveResult] = {}
         for algo, proto in self._choices(setup):
             ctx = self._context(setup, algo, proto)
+            ctx.lanes = True  # at host granularity, a host pair's channels as lanes of one flow
             _check_plan_memory(ctx, self.op, algo)
             fs_, phase, step, names = build_plan(ctx, self.op, algo, self.size_bytes)
             sim = run_flowset(fabric, fs_, routing=routing, seed=seed, metric=metric, engine=engine)
@@ -754,6 +768,7 @@ def _result(
         channels=channels,
         protocol=ctx.protocol,
         chunks=ctx.chunks_used or None,
+        aggregation=ctx.aggregation,
         time_s=t,
         algbw_GBps=algbw,
         busbw_GBps=algbw * BUSBW_FACTOR[coll.op](n),

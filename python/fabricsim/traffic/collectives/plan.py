@@ -126,6 +126,9 @@ class _Plan:
         self.n = 0
         self.n_conns = 0
         self.phase_names: list[str] = []
+        # flows routed as lanes: (first flow id, lane sources, lane destinations, lane keys),
+        # each k flows x m lanes
+        self.lane_blocks: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def conns(self, k: int) -> np.ndarray:
         """``k`` fresh connection ids. A connection (NCCL: one queue pair) is hashed once by
@@ -151,10 +154,13 @@ class _Plan:
         scale=1.0,
         conn=None,
         pay=1.0,
+        lanes=None,
     ) -> np.ndarray:
         """Flows ``src -> dst`` of ``size`` bytes. ``pay``: how many step latencies of the
         protocol model the flow pays before it starts (a merged ring flow pays one per step it
-        stands for; in a pipeline only the first chunk on each hop pays)."""
+        stands for; in a pipeline only the first chunk on each hop pays). ``lanes``: a pair of
+        (flows x m) node arrays: each flow is routed as these m lanes (their own connections),
+        its rate split equally over them (``src``/``dst`` then only name it)."""
         src, dst = np.broadcast_arrays(np.asarray(src, np.int64), np.asarray(dst, np.int64))
         src = src.reshape(-1)
         k = len(src)
@@ -180,6 +186,10 @@ class _Plan:
                 "pay": full(pay, np.float64),
             }
         )
+        if lanes is not None:
+            ls, ld = (np.asarray(x, np.int64).reshape(k, -1) for x in lanes)
+            keys = self.conns(ls.size).reshape(ls.shape)
+            self.lane_blocks.append((self.n, ls, ld, keys))
         self.n += k
         return ids
 
@@ -221,6 +231,7 @@ class _Plan:
         if ctx is not None and ctx.base_s:
             first = dep_ptr[1:] == dep_ptr[:-1]
             cat["delay"] = cat["delay"] + np.where(first, ctx.base_s, 0.0)
+        lanes = self._lanes(cat) if self.lane_blocks else None
         fs_ = FlowSet(
             src=cat["src"],
             dst=cat["dst"],
@@ -232,8 +243,24 @@ class _Plan:
             via=cat["via"],
             flow_key=cat["conn"].astype(np.uint64),
             latency_scale=cat["scale"],
+            lanes=lanes,
         )
         return fs_, cat["phase"], cat["step"]
+
+    def _lanes(
+        self, cat: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """FlowSet lanes: a flow added without lanes is its own one lane."""
+        counts = np.ones(self.n, np.int64)
+        for first, ls, _, _ in self.lane_blocks:
+            counts[first : first + len(ls)] = ls.shape[1]
+        ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        src, dst = np.repeat(cat["src"], counts), np.repeat(cat["dst"], counts)
+        via, key = np.repeat(cat["via"], counts), np.repeat(cat["conn"], counts)
+        for first, ls, ld, keys in self.lane_blocks:
+            at = (ptr[first : first + len(ls), None] + np.arange(ls.shape[1])).ravel()
+            src[at], dst[at], via[at], key[at] = ls.ravel(), ld.ravel(), -1, keys.ravel()
+        return ptr, src, dst, via, key.astype(np.uint64)
 
 
 def _groups(steps: int, max_groups: int) -> np.ndarray:
@@ -266,3 +293,8 @@ class _Ctx:
     inter_Bps: float = 1.0
     wire_intra_s: float = 0.0
     wire_inter_s: float = 0.0
+    #: at host granularity, carry a host pair's channels (one per rail NIC) in one flow of
+    #: one lane per channel (Collective.run; Collective.plan keeps a flow per channel)
+    lanes: bool = False
+    #: what the plan aggregated, in words (None: a flow per GPU, chunk and step)
+    aggregation: str | None = None

@@ -137,6 +137,7 @@ pub(super) struct Scratch {
     comps: Vec<Group>,
     lazy_links: Vec<u32>,
     met: Vec<u32>,
+    met_links: Vec<u32>,
     old_rate: Vec<f64>,
     heap: BinaryHeap<Ev>,
 }
@@ -380,6 +381,7 @@ impl Sim<'_> {
         let mut stack = std::mem::take(&mut self.scratch.stack);
         let mut lazy_links = std::mem::take(&mut self.scratch.lazy_links);
         let mut met = std::mem::take(&mut self.scratch.met);
+        let mut met_links = std::mem::take(&mut self.scratch.met_links);
         let route_links = &self.routes.links[..];
         self.u_pos.clear();
         comp_links.clear();
@@ -404,6 +406,7 @@ impl Sim<'_> {
                 hi: group,
             };
             met.clear();
+            met_links.clear();
             while let Some(l) = stack.pop() {
                 comp_links.push(l);
                 let l = l as usize;
@@ -452,6 +455,7 @@ impl Sim<'_> {
                             if !met.contains(&y2.mark) {
                                 met.push(y2.mark);
                             }
+                            met_links.push(l2);
                             continue;
                         }
                         y2.mark = group;
@@ -464,13 +468,25 @@ impl Sim<'_> {
                 comp_links.truncate(g.links.0);
                 continue;
             }
-            if !met.is_empty() {
+            // The links to set up as stopped-at: this group's own, and when it met earlier
+            // groups, the links of theirs where it met them. Their other stopped-at links
+            // carry no flow of this group (it would have reached them), so their set-up holds.
+            let own_lazy = g.lazy.0;
+            let merged = !met.is_empty();
+            if merged {
                 merge_met(&met, &mut g, comps, comp_links, comp_flows, &mut lazy_links);
                 self.out.groups_merged += 1;
+                met_links.sort_unstable();
+                met_links.dedup();
+                met_links.retain(|&l| (g.lo..=g.hi).contains(&ls[l as usize].lazy));
             }
+            let setup =
+                lazy_links[own_lazy..]
+                    .iter()
+                    .chain(if merged { &met_links[..] } else { &[] });
             // The links this group stopped at: the flows it reached by other links are
             // re-rated, the others count as frozen load at their rates.
-            for &l in &lazy_links[g.lazy.0..] {
+            for &l in setup {
                 let l = l as usize;
                 let (mut w, mut frozen_load, mut top_other) = (0.0, 0.0, 0.0f64);
                 let u_start = u_pos.len();
@@ -498,6 +514,7 @@ impl Sim<'_> {
         self.scratch.stack = stack;
         self.scratch.lazy_links = lazy_links;
         self.scratch.met = met;
+        self.scratch.met_links = met_links;
     }
 
     /// Progressive filling of group `g`'s flows (the others on its links keep their rates).

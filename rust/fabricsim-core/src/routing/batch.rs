@@ -88,6 +88,68 @@ impl RoutedFlows {
     }
 }
 
+/// Routes of flows made of *lanes*: flow `f` stands for the lanes
+/// `lane_ptr[f]..lane_ptr[f + 1]` of `lanes` (each routed on its own, e.g. the same transfer
+/// on each of a host's rail NICs), moving at one rate split equally over them: its route is
+/// the union of its lanes' routes, each lane's fractions divided by the lane count (fractions
+/// of a link two lanes share add up), sorted by link id; its latency is its slowest lane's. A
+/// flow of one lane keeps that lane's route unchanged.
+pub fn merge_lanes(lanes: &RoutedFlows, lane_ptr: &[usize]) -> Result<RoutedFlows> {
+    let n_lanes = lanes.ptr.len().saturating_sub(1);
+    if lane_ptr.is_empty()
+        || lane_ptr[0] != 0
+        || *lane_ptr.last().unwrap_or(&0) != n_lanes
+        || lane_ptr.windows(2).any(|w| w[0] >= w[1])
+    {
+        return Err(invalid(
+            "lane_ptr",
+            format!("must rise from 0 to the {n_lanes} lanes, at least one lane per flow"),
+        ));
+    }
+    let n = lane_ptr.len() - 1;
+    let mut out = RoutedFlows {
+        ptr: with_capacity(n + 1, "routed flows")?,
+        links: with_capacity(lanes.links.len(), "routed flows' links")?,
+        fractions: with_capacity(lanes.links.len(), "routed flows' links")?,
+        latency_s: with_capacity(n, "routed flows")?,
+    };
+    out.ptr.push(0);
+    let mut pairs: Vec<(u32, f64)> = Vec::new();
+    for f in 0..n {
+        let (a, b) = (lane_ptr[f], lane_ptr[f + 1]);
+        let span = lanes.ptr[a]..lanes.ptr[b];
+        let latency = lanes.latency_s[a..b].iter().copied().fold(0.0, f64::max);
+        if b - a == 1 {
+            out.links.extend_from_slice(&lanes.links[span.clone()]);
+            out.fractions.extend_from_slice(&lanes.fractions[span]);
+        } else {
+            let share = 1.0 / (b - a) as f64;
+            pairs.clear();
+            pairs.extend(
+                lanes.links[span.clone()]
+                    .iter()
+                    .zip(&lanes.fractions[span])
+                    .map(|(&l, &x)| (l, x * share)),
+            );
+            pairs.sort_by_key(|p| p.0);
+            let mut i = 0;
+            while i < pairs.len() {
+                let (l, mut x) = pairs[i];
+                i += 1;
+                while i < pairs.len() && pairs[i].0 == l {
+                    x += pairs[i].1;
+                    i += 1;
+                }
+                out.links.push(l);
+                out.fractions.push(x);
+            }
+        }
+        out.latency_s.push(latency);
+        out.ptr.push(out.links.len());
+    }
+    Ok(out)
+}
+
 /// Route every flow of `demand` (its `src`, `dst`, `via` and `flow_key`; the rest is not read),
 /// in parallel, each connection once.
 pub fn route_flows(
@@ -204,6 +266,26 @@ fn expand(rep_of: &[u32], routes: &[Route]) -> Result<RoutedFlows> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lanes_merge_into_one_split_route() {
+        // three lanes: links {1, 4}, {4, 7} and {2}; flows: lanes 0+1, lane 2 alone
+        let lanes = RoutedFlows {
+            ptr: vec![0, 2, 4, 5],
+            links: vec![1, 4, 4, 7, 2],
+            fractions: vec![1.0, 1.0, 1.0, 1.0, 1.0],
+            latency_s: vec![2e-6, 3e-6, 1e-6],
+        };
+        let out = merge_lanes(&lanes, &[0, 2, 3]).unwrap();
+        assert_eq!(out.ptr, vec![0, 3, 4]);
+        assert_eq!(out.links, vec![1, 4, 7, 2]);
+        assert_eq!(out.fractions, vec![0.5, 1.0, 0.5, 1.0]);
+        assert_eq!(out.latency_s, vec![3e-6, 1e-6]);
+        // every flow needs a lane, and the pointers must cover the lanes exactly
+        assert!(merge_lanes(&lanes, &[0, 0, 3]).is_err());
+        assert!(merge_lanes(&lanes, &[0, 2]).is_err());
+        assert!(merge_lanes(&lanes, &[]).is_err());
+    }
 
     #[test]
     fn connections_group_equal_tuples_only() {
