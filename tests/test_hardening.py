@@ -1845,3 +1845,18 @@ def test_sequences_accept_any_iterable():
         FAB, A, C, 1e6, background_load=0.2, samples=100, quantiles=(q for q in (0.5, 0.99))
     )
     assert len(r.as_dict()) > 0
+
+
+def test_a_huge_integer_load_is_a_named_error_with_a_short_message():
+    """Found by the fuzz: ``tail_latency(fab, job, 10**400)`` raised a bare OverflowError
+    (``float()`` of the load before its check); the message also printed all 401 digits."""
+    from fabricsim.traffic.background import as_background
+
+    with pytest.raises(fs.InvalidArgumentError, match=r"^load: .*an integer of 401 digits\)$"):
+        as_background(10**400)
+    with pytest.raises(fs.InvalidArgumentError, match=r"samples: .*of 301 digits"):
+        fs.tail_latency(
+            fs.Fabric.from_networkx(fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=2)),
+            fs.Collective("all_reduce", 1 << 20),
+            samples=10**300,
+        )

@@ -72,7 +72,7 @@ def integer(name: str, value: Any, *, minimum: int = 1, maximum: int | None = No
     ok = is_integer(value) and value >= minimum and (maximum is None or value <= maximum)
     if not ok:
         bound = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum:,}"
-        raise InvalidArgumentError(f"{name}: must be an integer {bound}, got {value!r}")
+        raise InvalidArgumentError(f"{name}: must be an integer {bound}, got {shown(value)}")
     return int(value)
 
 
@@ -103,7 +103,7 @@ def real(
         else:
             lo, hi = "(" if min_open else "[", ")" if max_open else "]"
             bound = f"in {lo}{minimum:g}, {maximum:g}{hi}"
-        raise InvalidArgumentError(f"{name}: must be a finite number {bound}, got {value!r}")
+        raise InvalidArgumentError(f"{name}: must be a finite number {bound}, got {shown(value)}")
     return x
 
 
@@ -126,6 +126,17 @@ def probability(name: str, value: Any) -> float:
 
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?\s*([KMGT]?)(i?)(B?)\s*$", re.I)
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` for an error message, shortened when it is long (a 400-digit integer
+    shows as its first digits and its length)."""
+    r = repr(value)
+    if len(r) <= limit:
+        return r
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return f"{r[:12]}... (an integer of {len(r.lstrip('-'))} digits)"
+    return f"{r[: limit - 3]}..."
 
 
 def _describe(v: Any) -> str:

@@ -138,7 +138,8 @@ class Background:
             or not 0.0 <= ld < 1.0
         ):  # NaN fails the comparison; np.isfinite(2**64) raises
             raise InvalidArgumentError(
-                f"load: must be a number in [0, 1) (a fraction of NIC capacity), got {ld!r}"
+                "load: must be a number in [0, 1) (a fraction of NIC capacity), got "
+                f"{_validate.shown(ld)}"
             )
         if self.pattern not in PATTERNS:
             raise UnknownNameError(
@@ -182,7 +183,7 @@ def as_background(background: Any) -> Background | None:
     if isinstance(background, (int, float, np.integer, np.floating)) and not isinstance(
         background, bool
     ):
-        return Background(load=float(background))  # checked there (float(10**400) overflows)
+        return Background(load=background)  # checked there (float(10**400) would overflow here)
     raise InvalidTypeError(
         f"background: expected a fabricsim.Background, a load in [0, 1) or None, got {background!r}"
     )
