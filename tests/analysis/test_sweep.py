@@ -281,8 +281,13 @@ def test_local_processes_give_identical_rows(scenario, serial):
     st = df.attrs["fabricsim.sweep"]
     assert st["executor"] == "processes" and st["workers"] == 2 and st["batch_size"] == 5
     # this process ran single points, the spawned one the rest in shares of at most 5
-    assert 1 <= st["ran_here"] < 16 and max(calls) > 1 and max(calls) <= 5
-    assert sum(calls) == 16 and calls.count(1) >= st["ran_here"]
+    here, spawned = st["processes"]
+    assert here["pid"] == os.getpid() and spawned["pid"] != os.getpid()
+    assert (
+        here["points"] >= 1 and spawned["points"] >= 2 and here["points"] + spawned["points"] == 16
+    )
+    assert 1 < max(calls) <= 5 and sum(calls) == 16 and calls.count(1) >= here["points"]
+    assert 0 < spawned["startup_cpu_s"] < spawned["cpu_s"] and spawned["ready_s"] > 0
 
 
 def test_guided_task_sizes_shrink_towards_the_end():

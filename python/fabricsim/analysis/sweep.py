@@ -881,7 +881,7 @@ def run_sweep(
             for b in _batches(pending, batch_size or 1):
                 finished(*run_batch(sweep, b, threads))
         elif mode == "processes":
-            stats["batch_size"], stats["ran_here"] = _run_processes(
+            stats["batch_size"], stats["processes"] = _run_processes(
                 sweep, pending, n_workers, batch_size, threads, finished
             )
         else:
@@ -951,21 +951,37 @@ def _process_worker(
     workers: int,
     threads: int | None,
     conn: Any,
+    t0_wall: float,
 ) -> None:
     """A spawned sweep process: take guided shares of the points off the shared counter until
-    none is left, sending each share's rows to the parent."""
+    none is left, sending each share's rows to the parent, then what it cost (its start-up
+    CPU time, up to its first share, and its total)."""
     import pickle
 
     try:
         sweep = pickle.loads(blob)
         points = [sweep.points[i] for i in indices]
+        ready_s, startup_cpu_s, ran = time.time() - t0_wall, time.process_time(), 0
         while True:
             share = _claim(counter, largest, len(points), workers, None)
             if not share:
                 break
             rows, dt = run_batch(sweep, points[share.start : share.stop], threads)
             conn.send(("rows", rows, dt))
-        conn.send(("done", os.getpid()))
+            ran += len(rows)
+        conn.send(
+            (
+                "done",
+                os.getpid(),
+                {
+                    "pid": os.getpid(),
+                    "points": ran,
+                    "ready_s": ready_s,
+                    "startup_cpu_s": startup_cpu_s,
+                    "cpu_s": time.process_time(),
+                },
+            )
+        )
     except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C, or the parent is gone
         pass
     except BaseException as e:
@@ -1003,15 +1019,16 @@ def _run_processes(
     batch_size: int | None,
     threads: int | None,
     finished: Callable,
-) -> tuple[int | None, int]:
+) -> tuple[int | None, list[dict]]:
     """``n_workers`` processes share the points: this one and ``n_workers - 1`` spawned ones.
 
     While the spawned processes start (an interpreter and ``import fabricsim`` each) this one
     is already computing, one point at a time (the first, timed, sets the largest share when
     ``batch_size`` is None); the spawned ones take guided shares (at most 1/(2 x workers) of
     the points left, at most ``batch_size``) off a shared counter, so no one waits for work and
-    the shares shrink towards the end. Returns the largest share and how many points ran in
-    this process."""
+    the shares shrink towards the end. Returns the largest share and what each process did
+    (this one first: points, seconds it waited with nothing to compute; then the spawned ones:
+    points, when they were ready, their start-up and total CPU seconds)."""
     import multiprocessing
     import pickle
     import queue
@@ -1019,8 +1036,9 @@ def _run_processes(
     from concurrent.futures.process import BrokenProcessPool
 
     if not points:
-        return batch_size, 0
+        return batch_size, []
     n = len(points)
+    t0_wall = time.time()
     # spawn, not fork: the Rust core's thread pool does not survive a fork
     ctx = multiprocessing.get_context("spawn")
     counter = ctx.Value("q", 0)
@@ -1028,7 +1046,8 @@ def _run_processes(
     spawned = max(0, min(n_workers, n) - 1)
     children: dict[Any, Any] = {}
     inbox: queue.Queue = queue.Queue()
-    got, here, done, timed = 0, 0, set(), batch_size is not None
+    got, here, idle_s, timed = 0, 0, 0.0, batch_size is not None
+    done: dict[int, dict] = {}
     try:
         if spawned:
             blob = pickle.dumps(sweep)
@@ -1037,7 +1056,7 @@ def _run_processes(
                 reader, writer = ctx.Pipe(duplex=False)
                 proc = ctx.Process(
                     target=_process_worker,
-                    args=(blob, indices, counter, largest, n_workers, threads, writer),
+                    args=(blob, indices, counter, largest, n_workers, threads, writer, t0_wall),
                     daemon=True,
                     name="fabricsim-sweep",
                 )
@@ -1053,7 +1072,7 @@ def _run_processes(
                 finished(msg[1], msg[2])
                 return len(msg[1])
             if msg[0] == "done":
-                done.add(msg[1])
+                done[msg[1]] = msg[2]
             elif msg[0] == "error":
                 raise msg[1]
             elif msg[0] == "exit" and msg[1].pid not in done:
@@ -1079,8 +1098,10 @@ def _run_processes(
                 got += len(rows)
                 here += len(rows)
                 continue
+            t_wait = time.perf_counter()
             with contextlib.suppress(queue.Empty):
                 got += handle(inbox.get(timeout=0.5))
+            idle_s += time.perf_counter() - t_wait
     finally:
         # every row is in (or the sweep failed): a process still starting has no point to
         # finish, so stop it rather than wait for its imports
@@ -1089,7 +1110,8 @@ def _run_processes(
                 proc.terminate()
         for proc in children.values():
             proc.join(timeout=10)
-    return largest.value, here
+    here_stats = {"pid": os.getpid(), "points": here, "idle_s": idle_s}
+    return largest.value, [here_stats, *done.values()]
 
 
 def _run_dask(
