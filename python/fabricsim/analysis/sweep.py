@@ -906,6 +906,13 @@ def _size_for(dt: float, task_s: float) -> int:
     return max(1, round(task_s / max(dt, 1e-6)))
 
 
+def _point_s(wall_s: float, cpu0: float, threads: int | None) -> float:
+    """The seconds a point took to compute: its wall time, or if that is longer, the CPU time
+    this process used for it over the threads it may use (other processes -- the workers of a
+    local cluster, say -- may be taking the cores while it is timed)."""
+    return min(wall_s, (time.process_time() - cpu0) / (threads or os.cpu_count() or 1))
+
+
 def _guided(remaining: int, workers: int, largest: int, smallest: int = 1) -> int:
     """The size of the next task: at most 1/(2 x workers) of the points left (guided
     self-scheduling, so that the tasks shrink towards the end and the workers finish
@@ -967,7 +974,7 @@ def _process_worker(
             if not share:
                 break
             rows, dt = run_batch(sweep, points[share.start : share.stop], threads)
-            conn.send(("rows", rows, dt))
+            conn.send(("rows", rows, dt, os.getpid()))
             ran += len(rows)
         conn.send(
             (
@@ -1048,6 +1055,7 @@ def _run_processes(
     inbox: queue.Queue = queue.Queue()
     got, here, idle_s, timed = 0, 0, 0.0, batch_size is not None
     done: dict[int, dict] = {}
+    working: set[int] = set()
     try:
         if spawned:
             blob = pickle.dumps(sweep)
@@ -1069,6 +1077,7 @@ def _run_processes(
 
         def handle(msg: tuple) -> int:
             if msg[0] == "rows":
+                working.add(msg[3])
                 finished(msg[1], msg[2])
                 return len(msg[1])
             if msg[0] == "done":
@@ -1090,9 +1099,10 @@ def _run_processes(
                 break
             mine = _claim(counter, largest, n, n_workers, 1)
             if mine:
+                c0 = time.process_time()
                 rows, dt = run_batch(sweep, points[mine.start : mine.stop], threads)
                 if not timed:  # the first point sets how large a share may be
-                    largest.value = _size_for(dt, TARGET_TASK_S)
+                    largest.value = _size_for(_point_s(dt, c0, threads), TARGET_TASK_S)
                     timed = True
                 finished(rows, dt)
                 got += len(rows)
@@ -1102,6 +1112,11 @@ def _run_processes(
             with contextlib.suppress(queue.Empty):
                 got += handle(inbox.get(timeout=0.5))
             idle_s += time.perf_counter() - t_wait
+        # every row is in: the processes that computed are sending what they cost
+        deadline = time.monotonic() + 5
+        while working - done.keys() and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                handle(inbox.get(timeout=0.1))
     finally:
         # every row is in (or the sweep failed): a process still starting has no point to
         # finish, so stop it rather than wait for its imports
@@ -1153,8 +1168,10 @@ def _run_dask(
             probes = points[1 : 1 + 2 * n_workers]
             for p in probes:
                 submit([p])
+            c0 = time.process_time()
             rows, dt = run_batch(sweep, points[:1], threads)
             finished(rows, dt)
+            dt = _point_s(dt, c0, threads)
             batch_size = _size_for(dt, TARGET_TASK_S)
             smallest = min(batch_size, _size_for(dt, MIN_DASK_TASK_S))
             i = 1 + len(probes)
