@@ -9,7 +9,8 @@ comparison and the erosion sweep report, plus the cost proxies switches, cables 
 
 :func:`run_sweep` runs the points in local processes (the default; nothing to start), serially
 in this process, or on a Dask cluster (a ``dask.distributed.Client`` or a scheduler address),
-batching points so that a task lasts about :data:`TARGET_TASK_S`. It returns one tidy pandas
+batching points so that a task lasts up to about :data:`TARGET_TASK_S`, the tasks shrinking
+towards the end so that the workers finish together. It returns one tidy pandas
 DataFrame, one row per point, and with ``out=`` writes the rows to a Parquet file as they come
 in (each write replaces the file atomically, so it never holds a partial row); running it again
 on the same file skips the points already there.
@@ -775,16 +776,21 @@ def run_sweep(
     """Run every point of ``sweep`` and return a pandas DataFrame, one row per point in sweep
     order (``point_id``, the parameters, every metric; see the module docs).
 
-    ``executor``: ``None`` or ``"processes"`` (local worker processes, ``workers`` of them,
-    default one per core), ``"serial"`` (in this process, one point after another), a
+    ``executor``: ``None`` or ``"processes"`` (``workers`` local processes, default one per
+    core: this one, which starts computing at once, and ``workers - 1`` spawned ones, which
+    join when they have started), ``"serial"`` (in this process, one point after another), a
     ``dask.distributed.Client``, or a scheduler address like ``"tcp://host:8786"``. Points go
-    out in batches of ``batch_size`` (default: as many as take about :data:`TARGET_TASK_S`,
-    timed on the first point, which runs here); ``threads`` is the Rust core's threads per
+    out in batches of at most ``batch_size`` (default: as many as take about
+    :data:`TARGET_TASK_S`, timed on the first point, which runs here), each at most
+    1/(2 x workers) of the points left, so that the last batches are small and the workers
+    finish together (on Dask not below :data:`MIN_DASK_TASK_S` of work unless ``batch_size``
+    is given); ``threads`` is the Rust core's threads per
     point (the parallelism is across points; results never depend on it). ``out``: a Parquet
     file the rows are written to as batches finish (flushed at most every second and at the
     end); points already in it are skipped, so a killed sweep resumes where it stopped.
     ``on_rows`` is called with each finished batch's rows. ``df.attrs["fabricsim.sweep"]``
-    tells how many points ran, were skipped, and how long it took.
+    tells how many points ran, were skipped, the tasks, the largest batch, the wall time and,
+    for local processes, what each process did (``processes``: points, start-up, CPU time).
 
     >>> import fabricsim as fs
     >>> sc = fs.load_scenario(fs.cli.scenario.example_path())
@@ -1337,4 +1343,5 @@ __all__ = [
     "ResultsFile",
     "point_id",
     "TARGET_TASK_S",
+    "MIN_DASK_TASK_S",
 ]
