@@ -236,6 +236,15 @@ def main() -> None:
         f"  Dask workers: profiler off {' + '.join(f'{c:.1f}' for c in rec['cpu'])} s, "
         f"Dask's defaults {' + '.join(f'{c:.1f}' for c in dflt['cpu'])} s"
     )
+    startup = sp["startup_cpu_s"] if sp else 0.0
+    print(
+        f"CPU a point: serial {cpu_point:.3f} s; in the 2 processes "
+        f"{(cpu_here + cpu_child - startup) / len(sweep):.3f} s (x"
+        f"{(cpu_here + cpu_child - startup) / cpu_serial:.3f}, start-up left out); on the Dask "
+        f"workers {sum(rec['cpu']) / len(sweep):.3f} s (x{sum(rec['cpu']) / cpu_serial:.3f}) "
+        f"with the profiler off, {sum(dflt['cpu']) / len(sweep):.3f} s "
+        f"(x{sum(dflt['cpu']) / cpu_serial:.3f}) with Dask's defaults"
+    )
     print(
         f"speed-up with a core per worker (serial CPU / CPU per core): 2 processes "
         f"{cpu_serial / ((cpu_here + cpu_child) / 2):.2f}x (balanced halves), Dask "
