@@ -1016,7 +1016,8 @@ def _forward(children: Mapping[Any, Any], inbox: Any) -> None:
 
     live = dict(children)
     while live:
-        for conn in wait(list(live)):
+        for ready in wait(list(live)):
+            conn: Any = ready  # a multiprocessing Connection (wait() returns what it was given)
             try:
                 inbox.put(conn.recv())
             except (EOFError, OSError):
