@@ -73,9 +73,10 @@ def children_cpu() -> float:
 
 def _ceiling_worker(go, out) -> None:
     """A warmed-up process: import, build the sweep, run one point; then on ``go`` time the
-    same 16 points (every 4th of the sweep) and report its CPU and wall seconds."""
+    same 16 points (one in 4 of the sweep, every load equally) and report its CPU and wall
+    seconds."""
     sweep = Sweep(fs.load_scenario(fs.cli.scenario.example_path()), axes=AXES)
-    points = list(sweep.points[::4])
+    points = [sweep.points[4 * k + k % 4] for k in range(16)]
     run_batch(sweep, points[:1])
     out.put("ready")
     go.wait()
