@@ -1,21 +1,27 @@
 """A 64-point sweep of the built-in example run serially, in 2 local processes and on a
-2-worker Dask LocalCluster: wall times, speed-ups, Dask's per-task overhead, and a paper
-estimate of 10,000 points on N workers from the measured per-point cost.
+2-worker Dask LocalCluster: wall times, speed-ups, Dask's per-task overhead, what this VM's two
+cores allow at most, and a paper estimate of 10,000 points on N workers from the measured
+per-point cost.
 
-    python benches/bench_sweep.py                 # batches of 4 points (about 1 s per task)
-    python benches/bench_sweep.py --batch-size 8
+    python benches/bench_sweep.py                 # run_sweep's own batch sizes (the default)
+    python benches/bench_sweep.py --batch-size 4  # at most 4 points a task
 
 The sweep: the example's 4 designs x routing (ecmp, spray) x seed (0, 1) x its 4 background
 loads = 64 points, each a `fabricsim.compare` of one design at one load with the example's 8
 Monte Carlo samples, one Rust thread per point (the parallelism is across points, so every
 path does the same work; rows are checked identical). Targets (issue 15): both parallel paths
->= 1.7x the serial time on 2 cores, Dask's per-task overhead < 5 % of a task. This prints
-the measurements; it asserts nothing (the machine may be shared: the load average is shown).
+>= 1.7x the serial wall time on 2 cores (local processes with their start-up included), Dask's
+per-task overhead < 5 % of a task. This prints the measurements; it asserts nothing (the
+machine may be shared: the load average is shown).
+
+Dask runs twice: on workers started as docs/sweeps.md recommends for sweeps (Dask's sampling
+profiler off: `DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False`), and on workers with Dask's
+default configuration (the profiler samples every running task's stack every 10 ms).
 
 On a shared machine the wall-clock speed-ups say little (other processes take the cores), so
-the CPU time each path used is measured too (this process for serial; the pool's children;
-each Dask worker), and the speed-up the two workers would reach with a core each is
-estimated as serial CPU / the busier worker's CPU (start-up included).
+the CPU time each path used is measured too, and the ceiling: the same 16 points computed by
+one warmed-up process alone, then by two at once; 2 / (how much longer each takes when both
+run) is the most any 2-process path can reach on this machine.
 
 Dask's per-task overhead is measured two ways: (a) 200 empty tasks (a batch of no points)
 through the same client, wall time per task x workers = the scheduler round trip a task
@@ -27,13 +33,22 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import resource
 import tempfile
 import time
 
 import fabricsim as fs
-from fabricsim.analysis.sweep import Sweep, run_batch, run_sweep
+from fabricsim.analysis.sweep import (
+    MIN_DASK_TASK_S,
+    TARGET_TASK_S,
+    Sweep,
+    _guided_sizes,
+    _size_for,
+    run_batch,
+    run_sweep,
+)
 
 AXES = {"routing": ["ecmp", "spray"], "seed": [0, 1]}
 
@@ -42,107 +57,202 @@ def timed(label: str, fn):
     t0 = time.perf_counter()
     out = fn()
     dt = time.perf_counter() - t0
-    print(f"  {label:<44} {dt:7.2f} s", flush=True)
+    print(f"  {label:<48} {dt:7.2f} s", flush=True)
     return out, dt
+
+
+def own_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _ceiling_worker(go, out) -> None:
+    """A warmed-up process: import, build the sweep, run one point; then on ``go`` time the
+    same 16 points (one in 4 of the sweep, every load equally) and report its CPU and wall
+    seconds."""
+    sweep = Sweep(fs.load_scenario(fs.cli.scenario.example_path()), axes=AXES)
+    points = [sweep.points[4 * k + k % 4] for k in range(16)]
+    run_batch(sweep, points[:1])
+    out.put("ready")
+    go.wait()
+    c0, t0 = time.process_time(), time.perf_counter()
+    run_batch(sweep, points)
+    out.put((time.process_time() - c0, time.perf_counter() - t0))
+
+
+def ceiling(reps: int = 2) -> dict[str, tuple[float, float]]:
+    """16 points in one process alone and in each of two processes running at once, the best
+    of ``reps`` alternations: {"wall": (alone_s, together_s), "cpu": (alone_s, together_s)}
+    (together: the mean of the two). On a quiet machine the wall times give the ceiling; on a
+    shared one the CPU times still show what the two cores cost each other."""
+    ctx = multiprocessing.get_context("spawn")
+    best = {(k, n): math.inf for k in ("cpu", "wall") for n in (1, 2)}
+    for _ in range(reps):
+        for n in (1, 2):
+            go, out = ctx.Event(), ctx.Queue()
+            procs = [ctx.Process(target=_ceiling_worker, args=(go, out)) for _ in range(n)]
+            for p in procs:
+                p.start()
+            for _ in procs:
+                out.get()
+            go.set()
+            got = [out.get() for _ in procs]
+            for p in procs:
+                p.join()
+            for k, i in (("cpu", 0), ("wall", 1)):
+                best[k, n] = min(best[k, n], sum(g[i] for g in got) / n)
+    return {k: (best[k, 1], best[k, 2]) for k in ("cpu", "wall")}
+
+
+def dask_run(sweep, batch_size, serial, *, profiler: bool, label: str):
+    import dask
+    import pandas as pd
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.worker.profile.enabled": profiler}):
+        (cluster, client), t_up = timed(
+            f"LocalCluster start (2 x 1 thread, profiler {'on' if profiler else 'off'})",
+            lambda: (
+                (
+                    c := LocalCluster(
+                        n_workers=2,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                    )
+                ),
+                Client(c),
+            ),
+        )
+    try:
+        client.run(lambda: __import__("fabricsim") and None)  # import on both workers
+        w0 = client.run(time.process_time)
+        df, t = timed(label, lambda: run_sweep(sweep, executor=client, batch_size=batch_size))
+        w1 = client.run(time.process_time)
+        cpu = [w1[w] - w0[w] for w in w0]
+        pd.testing.assert_frame_equal(df, serial)
+        st = df.attrs["fabricsim.sweep"]
+        t_empty = None
+        if not profiler:
+            handle = client.scatter(sweep, broadcast=True, hash=False)
+            n_empty = 200
+            t0 = time.perf_counter()
+            futs = [
+                client.submit(run_batch, handle, [], 1, key=f"empty-{i}", pure=False)
+                for i in range(n_empty)
+            ]
+            client.gather(futs)
+            t_empty = (time.perf_counter() - t0) / n_empty
+    finally:
+        client.close()
+        cluster.close()
+    return {"wall": t, "cpu": cpu, "stats": st, "up": t_up, "empty": t_empty}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--batch-size", type=int, default=None)
     args = ap.parse_args()
     import pandas as pd
-    from distributed import Client, LocalCluster
 
     sc = fs.load_scenario(fs.cli.scenario.example_path())
     sweep = Sweep(sc, axes=AXES)
     b = args.batch_size
     print(
-        f"{len(sweep)} points ({sweep!r}), batches of {b}; {os.cpu_count()} cores, load "
-        f"average {os.getloadavg()[0]:.2f} at start; fabricsim {fs.__version__}"
+        f"{len(sweep)} points ({sweep!r}), batches: {b or 'run_sweep picks them'}; "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
+        f"fabricsim {fs.__version__}"
     )
 
-    c0 = time.process_time()
+    c0 = own_cpu()
     serial, t_serial = timed(
         "serial (this process)", lambda: run_sweep(sweep, executor="serial", batch_size=b)
     )
-    cpu_serial = time.process_time() - c0
-    per_point = serial.attrs["fabricsim.sweep"]["task_s"] / len(sweep)
+    cpu_serial = own_cpu() - c0
+    per_point = t_serial / len(sweep)
     cpu_point = cpu_serial / len(sweep)
 
-    def children_cpu() -> float:
-        r = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return r.ru_utime + r.ru_stime
-
-    k0 = children_cpu()
+    c0, k0 = own_cpu(), children_cpu()
     procs, t_procs = timed(
         "2 local processes (spawn start-up included)",
         lambda: run_sweep(sweep, executor="processes", workers=2, batch_size=b),
     )
-    cpu_procs = children_cpu() - k0
+    cpu_here, cpu_child = own_cpu() - c0, children_cpu() - k0
     pd.testing.assert_frame_equal(procs, serial)
+    here, *spawned = procs.attrs["fabricsim.sweep"]["processes"]
 
-    (cluster, client), t_up = timed(
-        "LocalCluster start (2 workers x 1 thread)",
-        lambda: (
-            (
-                c := LocalCluster(
-                    n_workers=2,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                )
-            ),
-            Client(c),
-        ),
+    rec = dask_run(
+        sweep, b, serial, profiler=False, label="2-worker Dask LocalCluster, profiler off"
     )
-    try:
-        client.run(lambda: __import__("fabricsim") and None)  # import on both workers
-        w0 = client.run(time.process_time)
-        dask_df, t_dask = timed(
-            "2-worker Dask LocalCluster (cluster running)",
-            lambda: run_sweep(sweep, executor=client, batch_size=b),
-        )
-        w1 = client.run(time.process_time)
-        cpu_workers = [w1[w] - w0[w] for w in w0]
-        pd.testing.assert_frame_equal(dask_df, serial)
-        st = dask_df.attrs["fabricsim.sweep"]
-        handle = client.scatter(sweep, broadcast=True, hash=False)
-        n_empty = 200
-        t0 = time.perf_counter()
-        futs = [
-            client.submit(run_batch, handle, [], 1, key=f"empty-{i}", pure=False)
-            for i in range(n_empty)
-        ]
-        client.gather(futs)
-        t_empty = time.perf_counter() - t0
-    finally:
-        client.close()
-        cluster.close()
+    dflt = dask_run(
+        sweep, b, serial, profiler=True, label="2-worker Dask LocalCluster, Dask's defaults"
+    )
 
+    print("  the ceiling: 16 points, one warmed-up process alone, then two at once ...")
+    ceil = ceiling()
+    for k in ("wall", "cpu"):
+        alone, together = ceil[k]
+        print(
+            f"  {k + ' time':>48} {alone:7.2f} s alone, {together:7.2f} s each of two at once "
+            f"(x{together / alone:.3f})"
+        )
+
+    st = rec["stats"]
     task_s = st["task_s"] / st["tasks"]
-    overhead_task = t_empty / n_empty * 2
-    busy = st["task_s"] / (2 * t_dask)
+    busy = st["task_s"] / (2 * rec["wall"])
     print()
     print(
-        f"per point (serial, one thread): {per_point:.3f} s; a task of {b} points: "
-        f"{task_s:.2f} s on a Dask worker"
+        f"per point (serial, one thread): {per_point:.3f} s wall, {cpu_point:.3f} s CPU; "
+        f"Dask: {st['tasks']} tasks of up to {st['batch_size']} points, {task_s:.2f} s a task"
     )
+    ceil_x = 2 * ceil["wall"][0] / ceil["wall"][1]
+    ceil_cpu = 2 * ceil["cpu"][0] / ceil["cpu"][1]
     print(
         f"speed-up vs serial, wall clock: 2 processes {t_serial / t_procs:.2f}x, Dask "
-        f"{t_serial / t_dask:.2f}x (target >= 1.7x; load average now "
-        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)"
+        f"{t_serial / rec['wall']:.2f}x (profiler off), {t_serial / dflt['wall']:.2f}x (Dask's "
+        f"defaults); target >= 1.7x; the ceiling on this machine now: {ceil_x:.2f}x by the "
+        f"wall clock, {ceil_cpu:.2f}x by CPU time (load average now {os.getloadavg()[0]:.2f} "
+        f"on {os.cpu_count()} cores)"
+    )
+    sp = spawned[0] if spawned else None
+    print(
+        f"CPU used: serial {cpu_serial:.1f} s; 2 processes {cpu_here + cpu_child:.1f} s in all: "
+        f"this one {cpu_here:.1f} s ({here['points']} points, then {here['idle_s']:.2f} s "
+        "waiting for the last share)"
+        + (
+            f", the spawned one {cpu_child:.1f} s ({sp['points']} points; ready "
+            f"{sp['ready_s']:.2f} s after the start, having used {sp['startup_cpu_s']:.2f} s "
+            "CPU to start)"
+            if sp
+            else ""
+        )
     )
     print(
-        f"CPU used: serial {cpu_serial:.1f} s ({cpu_point:.3f} s a point); 2 processes "
-        f"{cpu_procs:.1f} s in all (spawn and imports included); Dask workers "
-        f"{' + '.join(f'{c:.1f}' for c in cpu_workers)} s"
+        f"  Dask workers: profiler off {' + '.join(f'{c:.1f}' for c in rec['cpu'])} s, "
+        f"Dask's defaults {' + '.join(f'{c:.1f}' for c in dflt['cpu'])} s"
+    )
+    startup = sp["startup_cpu_s"] if sp else 0.0
+    print(
+        f"CPU a point: serial {cpu_point:.3f} s; in the 2 processes "
+        f"{(cpu_here + cpu_child - startup) / len(sweep):.3f} s (x"
+        f"{(cpu_here + cpu_child - startup) / cpu_serial:.3f}, start-up left out); on the Dask "
+        f"workers {sum(rec['cpu']) / len(sweep):.3f} s (x{sum(rec['cpu']) / cpu_serial:.3f}) "
+        f"with the profiler off, {sum(dflt['cpu']) / len(sweep):.3f} s "
+        f"(x{sum(dflt['cpu']) / cpu_serial:.3f}) with Dask's defaults"
     )
     print(
-        f"speed-up with a core per worker (serial CPU / the busier worker's CPU): 2 processes "
-        f"{cpu_serial / (cpu_procs / 2):.2f}x (balanced halves), Dask "
-        f"{cpu_serial / max(cpu_workers):.2f}x"
+        f"speed-up with a core per worker (serial CPU / CPU per core): 2 processes "
+        f"{cpu_serial / ((cpu_here + cpu_child) / 2):.2f}x (balanced halves), Dask "
+        f"{cpu_serial / max(rec['cpu']):.2f}x (profiler off; the busier worker), "
+        f"{cpu_serial / max(dflt['cpu']):.2f}x (Dask's defaults)"
     )
+    overhead_task = rec["empty"] * 2
     print(
         f"Dask per-task overhead: (a) {overhead_task * 1e3:.1f} ms per empty task = "
         f"{overhead_task / task_s:.2%} of a task (target < 5 %); (b) workers busy "
@@ -166,19 +276,22 @@ def main() -> None:
     print(
         f"paper scale-out, 10,000 points on N dedicated worker cores: 10,000 x "
         f"{cpu_point:.3f} s (the serial CPU time a point) / N / {busy:.3f} (the measured "
-        "Dask busy fraction); batches of ~2 s as run_sweep picks them:"
+        "Dask busy fraction); tasks as run_sweep sizes them (up to ~2 s, shrinking at the end):"
     )
-    print(f"  {'workers':>8} {'batch':>6} {'tasks':>7} {'estimate':>10}")
+    print(f"  {'workers':>8} {'largest':>7} {'tasks':>7} {'estimate':>10}")
     for n in (1, 2, 16, 64, 256, 1024):
-        batch = max(1, min(round(2.0 / cpu_point), math.ceil(10_000 / (2 * n))))
-        tasks = math.ceil(10_000 / batch)
+        largest = _size_for(cpu_point, TARGET_TASK_S)
+        sizes = _guided_sizes(
+            10_000, n, largest, min(largest, _size_for(cpu_point, MIN_DASK_TASK_S))
+        )
+        batch, tasks = max(sizes), len(sizes)
         est = 10_000 * cpu_point / n / (busy if n > 1 else 1.0)
         when = f"{est / 60:.1f} min" if est >= 120 else f"{est:.0f} s"
-        print(f"  {n:>8} {batch:>6} {tasks:>7} {when:>10}")
+        print(f"  {n:>8} {batch:>7} {tasks:>7} {when:>10}")
     print(
         f"(at this run's contended wall time a point, {per_point:.3f} s, multiply by "
-        f"{per_point / cpu_point:.1f}; LocalCluster start-up {t_up:.1f} s not included; load "
-        f"average {os.getloadavg()[0]:.2f} at the end)"
+        f"{per_point / cpu_point:.1f}; LocalCluster start-up {rec['up']:.1f} s not included; "
+        f"load average {os.getloadavg()[0]:.2f} at the end)"
     )
 
 

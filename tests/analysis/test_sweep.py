@@ -255,10 +255,65 @@ def test_rows_hold_parameters_and_every_metric(serial, scenario):
         assert row[k] == cmp.rows[0][k], k
 
 
+def _slow_until_a_worker_delivers(calls: list, wait_s: float = 1.0):
+    """on_rows for a process sweep of points that take milliseconds: this process computes
+    one point at a time, the spawned one takes shares of several, so hold this process back
+    (a point every ``wait_s``) until a share of several points has come in."""
+
+    def on_rows(rows):
+        calls.append(len(rows))
+        if max(calls) == 1:
+            time.sleep(wait_s)
+
+    return on_rows
+
+
 def test_local_processes_give_identical_rows(scenario, serial):
-    df = run_sweep(Sweep(scenario), executor="processes", workers=2, batch_size=5)
+    calls: list = []
+    df = run_sweep(
+        Sweep(scenario),
+        executor="processes",
+        workers=2,
+        batch_size=5,
+        on_rows=_slow_until_a_worker_delivers(calls),
+    )
     pd.testing.assert_frame_equal(df, serial)
-    assert df.attrs["fabricsim.sweep"]["tasks"] == 4  # 16 points in batches of 5
+    st = df.attrs["fabricsim.sweep"]
+    assert st["executor"] == "processes" and st["workers"] == 2 and st["batch_size"] == 5
+    # this process ran single points, the spawned one the rest in shares of at most 5
+    here, spawned = st["processes"]
+    assert here["pid"] == os.getpid() and spawned["pid"] != os.getpid()
+    assert (
+        here["points"] >= 1 and spawned["points"] >= 2 and here["points"] + spawned["points"] == 16
+    )
+    assert 1 < max(calls) <= 5 and sum(calls) == 16 and calls.count(1) >= here["points"]
+    assert 0 < spawned["startup_cpu_s"] < spawned["cpu_s"] and spawned["ready_s"] > 0
+
+
+def test_guided_task_sizes_shrink_towards_the_end():
+    assert sw._guided_sizes(16, 2, 5) == [4, 3, 3, 2, 1, 1, 1, 1]
+    assert sw._guided_sizes(63, 2, 14, 2) == [14, 13, 9, 7, 5, 4, 3, 2, 2, 2, 2]
+    assert sw._guided_sizes(3, 4, 10, 2) == [2, 1]  # never more than are left
+    assert sum(sw._guided_sizes(1000, 3, 7)) == 1000
+
+
+def test_a_local_worker_process_that_dies_fails_the_sweep_clearly(scenario):
+    import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
+
+    killed = []
+
+    def kill_the_worker(rows):
+        if not killed:
+            (child,) = [p for p in multiprocessing.active_children() if p.name == "fabricsim-sweep"]
+            os.kill(child.pid, signal.SIGKILL)
+            killed.append(child.pid)
+        time.sleep(0.2)
+
+    with pytest.raises(BrokenProcessPool, match=r"worker process \(pid \d+\) died"):
+        run_sweep(Sweep(scenario), executor="processes", workers=2, on_rows=kill_the_worker)
+    assert killed
+    assert not [p for p in multiprocessing.active_children() if p.name == "fabricsim-sweep"]
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +332,8 @@ def test_dask_local_cluster_gives_identical_rows(cluster, scenario, serial):
         df = run_sweep(Sweep(scenario), executor=client, batch_size=2)
         pd.testing.assert_frame_equal(df, serial)
         assert df.attrs["fabricsim.sweep"]["executor"] == "dask"
-        assert df.attrs["fabricsim.sweep"]["tasks"] == 8
+        # 16 points in batches of 2, the last four of 1 so that the workers finish together
+        assert df.attrs["fabricsim.sweep"]["tasks"] == 10
         assert len(client.scheduler_info()["workers"]) == 2
     # a scheduler address works the same (run_sweep opens and closes its own client)
     df = run_sweep(Sweep(scenario), executor=cluster.scheduler_address, batch_size=4)

@@ -9,7 +9,8 @@ comparison and the erosion sweep report, plus the cost proxies switches, cables 
 
 :func:`run_sweep` runs the points in local processes (the default; nothing to start), serially
 in this process, or on a Dask cluster (a ``dask.distributed.Client`` or a scheduler address),
-batching points so that a task lasts about :data:`TARGET_TASK_S`. It returns one tidy pandas
+batching points so that a task lasts up to about :data:`TARGET_TASK_S`, the tasks shrinking
+towards the end so that the workers finish together. It returns one tidy pandas
 DataFrame, one row per point, and with ``out=`` writes the rows to a Parquet file as they come
 in (each write replaces the file atomically, so it never holds a partial row); running it again
 on the same file skips the points already there.
@@ -85,6 +86,10 @@ SWEEP_FIELDS = ("load", "seed", "samples", "collective_size_bytes")
 #: about 200 us to 1 ms of scheduler time per task; measured end to end here, 6-15 ms a task on
 #: a loaded 2-core LocalCluster, see docs/sweeps.md) then stays well below 5 % of a task.
 TARGET_TASK_S = 2.0
+#: ... and on Dask never shorter than this (when the first point has been timed): the tasks near
+#: the end shrink so that the workers finish together, but a task of this length still keeps
+#: the measured ~5 ms round trip a task pays under 2 % of it.
+MIN_DASK_TASK_S = 0.25
 #: The Parquet schema-metadata key holding the sweep's fingerprint.
 META_KEY = b"fabricsim.sweep"
 DASK_HINT = "pip install 'fabricsim[dask]' (dask[distributed], pandas and pyarrow)"
@@ -611,24 +616,6 @@ def run_batch(
     return rows, time.perf_counter() - t0
 
 
-# process-pool workers receive the sweep once, at start-up
-_WORKER_SWEEP: Sweep | None = None
-
-
-def _init_worker(blob: bytes) -> None:
-    import pickle
-
-    global _WORKER_SWEEP
-    _WORKER_SWEEP = pickle.loads(blob)
-
-
-def _run_batch_in_worker(
-    points: Sequence[SweepPoint], threads: int | None
-) -> tuple[list[dict], float]:
-    assert _WORKER_SWEEP is not None
-    return run_batch(_WORKER_SWEEP, points, threads)
-
-
 # --------------------------------------------------------------------------- results file
 
 
@@ -789,16 +776,21 @@ def run_sweep(
     """Run every point of ``sweep`` and return a pandas DataFrame, one row per point in sweep
     order (``point_id``, the parameters, every metric; see the module docs).
 
-    ``executor``: ``None`` or ``"processes"`` (local worker processes, ``workers`` of them,
-    default one per core), ``"serial"`` (in this process, one point after another), a
+    ``executor``: ``None`` or ``"processes"`` (``workers`` local processes, default one per
+    core: this one, which starts computing at once, and ``workers - 1`` spawned ones, which
+    join when they have started), ``"serial"`` (in this process, one point after another), a
     ``dask.distributed.Client``, or a scheduler address like ``"tcp://host:8786"``. Points go
-    out in batches of ``batch_size`` (default: as many as take about :data:`TARGET_TASK_S`,
-    timed on the first point, which runs here); ``threads`` is the Rust core's threads per
+    out in batches of at most ``batch_size`` (default: as many as take about
+    :data:`TARGET_TASK_S`, timed on the first point, which runs here), each at most
+    1/(2 x workers) of the points left, so that the last batches are small and the workers
+    finish together (on Dask not below :data:`MIN_DASK_TASK_S` of work unless ``batch_size``
+    is given); ``threads`` is the Rust core's threads per
     point (the parallelism is across points; results never depend on it). ``out``: a Parquet
     file the rows are written to as batches finish (flushed at most every second and at the
     end); points already in it are skipped, so a killed sweep resumes where it stopped.
     ``on_rows`` is called with each finished batch's rows. ``df.attrs["fabricsim.sweep"]``
-    tells how many points ran, were skipped, and how long it took.
+    tells how many points ran, were skipped, the tasks, the largest batch, the wall time and,
+    for local processes, what each process did (``processes``: points, start-up, CPU time).
 
     >>> import fabricsim as fs
     >>> sc = fs.load_scenario(fs.cli.scenario.example_path())
@@ -884,23 +876,24 @@ def run_sweep(
             )
         else:
             n_workers = workers or os.cpu_count() or 1
-        if pending and batch_size is None:
-            rows, dt = run_batch(sweep, pending[:1], threads)  # time one point, here
-            finished(rows, dt)
-            pending = pending[1:]
-            batch_size = max(1, round(TARGET_TASK_S / max(dt, 1e-6)))
-        if pending and mode != "serial":
-            # at least two tasks per worker, so a slow batch does not leave the others idle
-            batch_size = max(1, min(batch_size or 1, math.ceil(len(pending) / (2 * n_workers))))
-        stats["batch_size"] = batch_size
-        batches = _batches(pending, batch_size or 1)
+        stats["workers"] = 1 if mode == "serial" else n_workers
         if mode == "serial":
-            for b in batches:
+            if pending and batch_size is None:
+                rows, dt = run_batch(sweep, pending[:1], threads)  # time one point
+                finished(rows, dt)
+                pending = pending[1:]
+                batch_size = _size_for(dt, TARGET_TASK_S)
+            stats["batch_size"] = batch_size
+            for b in _batches(pending, batch_size or 1):
                 finished(*run_batch(sweep, b, threads))
         elif mode == "processes":
-            _run_processes(sweep, batches, n_workers, threads, finished)
+            stats["batch_size"], stats["processes"] = _run_processes(
+                sweep, pending, n_workers, batch_size, threads, finished
+            )
         else:
-            _run_dask(client, sweep, batches, threads, finished)
+            stats["batch_size"] = _run_dask(
+                client, sweep, pending, n_workers, batch_size, threads, finished
+            )
     finally:
         if results is not None:
             results.flush()
@@ -914,64 +907,290 @@ def run_sweep(
     return df
 
 
-def _run_processes(
-    sweep: Sweep, batches: list, n_workers: int, threads: int | None, finished: Callable
+def _size_for(dt: float, task_s: float) -> int:
+    """How many points of ``dt`` seconds fill a task of ``task_s`` seconds (at least 1)."""
+    return max(1, round(task_s / max(dt, 1e-6)))
+
+
+def _point_s(wall_s: float, cpu0: float, threads: int | None) -> float:
+    """The seconds a point took to compute: its wall time, or if that is longer, the CPU time
+    this process used for it over the threads it may use (other processes -- the workers of a
+    local cluster, say -- may be taking the cores while it is timed)."""
+    return min(wall_s, (time.process_time() - cpu0) / (threads or os.cpu_count() or 1))
+
+
+def _guided(remaining: int, workers: int, largest: int, smallest: int = 1) -> int:
+    """The size of the next task: at most 1/(2 x workers) of the points left (guided
+    self-scheduling, so that the tasks shrink towards the end and the workers finish
+    together), within [``smallest``, ``largest``] and never more than are left."""
+    size = max(smallest, min(largest, math.ceil(remaining / (2 * workers))))
+    return max(0, min(size, remaining))
+
+
+def _guided_sizes(n: int, workers: int, largest: int, smallest: int = 1) -> list[int]:
+    """Task sizes for ``n`` points handed out in order (see :func:`_guided`).
+
+    >>> _guided_sizes(63, 2, 4)
+    [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 2, 2, 1, 1, 1, 1]
+    """
+    sizes = []
+    while n > 0:
+        sizes.append(_guided(n, workers, largest, smallest))
+        n -= sizes[-1]
+    return sizes
+
+
+def _claim(counter: Any, largest: Any, n: int, workers: int, size: int | None) -> range:
+    """Take the next points off the shared counter of a process sweep: ``size`` of them, or
+    (``None``) a guided share of what is left with :func:`_guided`."""
+    lock = counter.get_lock()
+    if not lock.acquire(timeout=60):  # a worker killed inside this lock: fail, never hang
+        raise RuntimeError("sweep: the work counter stayed locked for 60 s (a worker died?)")
+    try:
+        start = counter.value
+        k = min(size, n - start) if size is not None else _guided(n - start, workers, largest.value)
+        k = max(0, k)
+        counter.value = start + k
+    finally:
+        lock.release()
+    return range(start, start + k)
+
+
+def _process_worker(
+    blob: bytes,
+    indices: list[int],
+    counter: Any,
+    largest: Any,
+    workers: int,
+    threads: int | None,
+    conn: Any,
+    t0_wall: float,
 ) -> None:
+    """A spawned sweep process: take guided shares of the points off the shared counter until
+    none is left, sending each share's rows to the parent, then what it cost (its start-up
+    CPU time, up to its first share, and its total)."""
+    import pickle
+
+    try:
+        sweep = pickle.loads(blob)
+        points = [sweep.points[i] for i in indices]
+        ready_s, startup_cpu_s, ran = time.time() - t0_wall, time.process_time(), 0
+        while True:
+            share = _claim(counter, largest, len(points), workers, None)
+            if not share:
+                break
+            rows, dt = run_batch(sweep, points[share.start : share.stop], threads)
+            conn.send(("rows", rows, dt, os.getpid()))
+            ran += len(rows)
+        conn.send(
+            (
+                "done",
+                os.getpid(),
+                {
+                    "pid": os.getpid(),
+                    "points": ran,
+                    "ready_s": ready_s,
+                    "startup_cpu_s": startup_cpu_s,
+                    "cpu_s": time.process_time(),
+                },
+            )
+        )
+    except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C, or the parent is gone
+        pass
+    except BaseException as e:
+        import traceback
+
+        try:
+            conn.send(("error", e))
+        except Exception:
+            conn.send(("error", RuntimeError(traceback.format_exc())))
+    finally:
+        conn.close()
+
+
+def _forward(children: Mapping[Any, Any], inbox: Any) -> None:
+    """In a thread of the parent: pass every message of the children to ``inbox`` as it
+    arrives (so that they never wait on a full pipe while the parent computes a point), then
+    ("exit", process) when a child's pipe closes."""
+    from multiprocessing.connection import wait
+
+    live = dict(children)
+    while live:
+        for ready in wait(list(live)):
+            conn: Any = ready  # a multiprocessing Connection (wait() returns what it was given)
+            try:
+                inbox.put(conn.recv())
+            except (EOFError, OSError):
+                proc = live.pop(conn)
+                proc.join(timeout=10)
+                inbox.put(("exit", proc))
+
+
+def _run_processes(
+    sweep: Sweep,
+    points: list[SweepPoint],
+    n_workers: int,
+    batch_size: int | None,
+    threads: int | None,
+    finished: Callable,
+) -> tuple[int | None, list[dict]]:
+    """``n_workers`` processes share the points: this one and ``n_workers - 1`` spawned ones.
+
+    While the spawned processes start (an interpreter and ``import fabricsim`` each) this one
+    is already computing, one point at a time (the first, timed, sets the largest share when
+    ``batch_size`` is None); the spawned ones take guided shares (at most 1/(2 x workers) of
+    the points left, at most ``batch_size``) off a shared counter, so no one waits for work and
+    the shares shrink towards the end. Returns the largest share and what each process did
+    (this one first: points, seconds it waited with nothing to compute; then the spawned ones:
+    points, when they were ready, their start-up and total CPU seconds)."""
     import multiprocessing
     import pickle
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    import queue
+    import threading
+    from concurrent.futures.process import BrokenProcessPool
 
-    if not batches:
-        return
+    if not points:
+        return batch_size, []
+    n = len(points)
+    t0_wall = time.time()
     # spawn, not fork: the Rust core's thread pool does not survive a fork
     ctx = multiprocessing.get_context("spawn")
-    blob = pickle.dumps(sweep)
-    pool = ProcessPoolExecutor(
-        max_workers=min(n_workers, len(batches)),
-        mp_context=ctx,
-        initializer=_init_worker,
-        initargs=(blob,),
-    )
+    counter = ctx.Value("q", 0)
+    largest = ctx.Value("q", batch_size or 1)
+    spawned = max(0, min(n_workers, n) - 1)
+    children: dict[Any, Any] = {}
+    inbox: queue.Queue = queue.Queue()
+    got, here, idle_s, timed = 0, 0, 0.0, batch_size is not None
+    done: dict[int, dict] = {}
+    working: set[int] = set()
     try:
-        futures = {pool.submit(_run_batch_in_worker, b, threads) for b in batches}
-        while futures:
-            ready, futures = wait(futures, return_when=FIRST_COMPLETED)
-            for f in ready:
-                finished(*f.result())
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in list(getattr(pool, "_processes", {}).values()):
-            with contextlib.suppress(Exception):
-                p.terminate()
-        raise
-    pool.shutdown(wait=True)
+        if spawned:
+            blob = pickle.dumps(sweep)
+            indices = [p.index for p in points]
+            for _ in range(spawned):
+                reader, writer = ctx.Pipe(duplex=False)
+                proc = ctx.Process(
+                    target=_process_worker,
+                    args=(blob, indices, counter, largest, n_workers, threads, writer, t0_wall),
+                    daemon=True,
+                    name="fabricsim-sweep",
+                )
+                proc.start()
+                writer.close()
+                children[reader] = proc
+            threading.Thread(
+                target=_forward, args=(children, inbox), daemon=True, name="fabricsim-sweep"
+            ).start()
+
+        def handle(msg: tuple) -> int:
+            if msg[0] == "rows":
+                working.add(msg[3])
+                finished(msg[1], msg[2])
+                return len(msg[1])
+            if msg[0] == "done":
+                done[msg[1]] = msg[2]
+            elif msg[0] == "error":
+                raise msg[1]
+            elif msg[0] == "exit" and msg[1].pid not in done:
+                raise BrokenProcessPool(
+                    f"sweep: a worker process (pid {msg[1].pid}) died with exit code "
+                    f"{msg[1].exitcode} before finishing its points"
+                )
+            return 0
+
+        while got < n:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    got += handle(inbox.get_nowait())
+            if got >= n:
+                break
+            mine = _claim(counter, largest, n, n_workers, 1)
+            if mine:
+                c0 = time.process_time()
+                rows, dt = run_batch(sweep, points[mine.start : mine.stop], threads)
+                if not timed:  # the first point sets how large a share may be
+                    largest.value = _size_for(_point_s(dt, c0, threads), TARGET_TASK_S)
+                    timed = True
+                finished(rows, dt)
+                got += len(rows)
+                here += len(rows)
+                continue
+            t_wait = time.perf_counter()
+            with contextlib.suppress(queue.Empty):
+                got += handle(inbox.get(timeout=0.5))
+            idle_s += time.perf_counter() - t_wait
+        # every row is in: the processes that computed are sending what they cost
+        deadline = time.monotonic() + 5
+        while working - done.keys() and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                handle(inbox.get(timeout=0.1))
+    finally:
+        # every row is in (or the sweep failed): a process still starting has no point to
+        # finish, so stop it rather than wait for its imports
+        for proc in children.values():
+            if proc.is_alive():
+                proc.terminate()
+        for proc in children.values():
+            proc.join(timeout=10)
+    here_stats = {"pid": os.getpid(), "points": here, "idle_s": idle_s}
+    return largest.value, [here_stats, *done.values()]
 
 
 def _run_dask(
-    client: Any, sweep: Sweep, batches: list, threads: int | None, finished: Callable
-) -> None:
+    client: Any,
+    sweep: Sweep,
+    points: list[SweepPoint],
+    n_workers: int,
+    batch_size: int | None,
+    threads: int | None,
+    finished: Callable,
+) -> int | None:
+    """One task per batch on the Dask cluster, submitted in order, largest first: at most
+    ``batch_size`` points each (default: :data:`TARGET_TASK_S` of work, timed on the first
+    point, which runs here while every worker already computes two one-point tasks), shrinking
+    towards the end (:func:`_guided`, not below :data:`MIN_DASK_TASK_S` of work) so that the
+    workers finish together. Returns the largest batch."""
     from distributed import as_completed
 
-    if not batches:
-        return
+    if not points:
+        return batch_size
     handle = client.scatter(sweep, broadcast=True, hash=False)
-    futures = [
-        client.submit(
-            run_batch,
-            handle,
-            b,
-            threads,
-            key=f"fabricsim-sweep-{sweep.fingerprint}-{b[0].id}-{len(b)}",
-            retries=2,
+    futures = []
+
+    def submit(batch: list[SweepPoint]) -> None:
+        futures.append(
+            client.submit(
+                run_batch,
+                handle,
+                batch,
+                threads,
+                key=f"fabricsim-sweep-{sweep.fingerprint}-{batch[0].id}-{len(batch)}",
+                retries=2,
+            )
         )
-        for b in batches
-    ]
+
     try:
+        i, smallest = 0, 1
+        if batch_size is None:
+            probes = points[1 : 1 + 2 * n_workers]
+            for p in probes:
+                submit([p])
+            c0 = time.process_time()
+            rows, dt = run_batch(sweep, points[:1], threads)
+            finished(rows, dt)
+            dt = _point_s(dt, c0, threads)
+            batch_size = _size_for(dt, TARGET_TASK_S)
+            smallest = min(batch_size, _size_for(dt, MIN_DASK_TASK_S))
+            i = 1 + len(probes)
+        for size in _guided_sizes(len(points) - i, n_workers, batch_size, smallest):
+            submit(points[i : i + size])
+            i += size
         for fut in as_completed(futures):
             finished(*fut.result())
     except BaseException:
         client.cancel(futures)
         raise
+    return batch_size
 
 
 # --------------------------------------------------------------------------- summary
@@ -1125,4 +1344,5 @@ __all__ = [
     "ResultsFile",
     "point_id",
     "TARGET_TASK_S",
+    "MIN_DASK_TASK_S",
 ]

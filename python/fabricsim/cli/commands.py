@@ -651,7 +651,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         executor, where = "serial", "in this process"
     else:
         n = args.local_workers or os.cpu_count() or 1
-        executor, where = "processes", f"in {n} local processes"
+        executor, where = "processes", f"in {n} local processes (this one and {n - 1} spawned)"
     print(
         f"running {where}"
         + ("" if args.out is None else f", writing {args.out}")
@@ -934,7 +934,8 @@ def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
         "--local-workers",
         type=_positive_int,
         metavar="N",
-        help="local worker processes (default: one per core; 1 = in this process)",
+        help="local processes computing points, this one included (default: one per core; "
+        "1 = only this one)",
     )
     p.add_argument(
         "--out",

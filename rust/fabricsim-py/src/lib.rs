@@ -5,7 +5,7 @@
 //! back to numpy. Validation that needs node labels happens in Python before we get here.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -142,10 +142,69 @@ pub(crate) fn run_detached<T: Send + 'static>(
         return_worker(worker);
         Ok(out)
     });
-    let result = match result {
-        Ok(r) => r,
-        Err(msg) => return Err(internal_error(msg)),
+    match result {
+        Ok(r) => finish(py, r),
+        Err(msg) => Err(internal_error(msg)),
+    }
+}
+
+/// Run `work` on this thread with the GIL released, for the calls that run on one thread (or
+/// on rayon's pool for part of the way): no hand-off to a worker, so nothing waits or spins
+/// beside the work, which matters when every core is busy (a sweep runs one point per core and
+/// such calls come ~70 times a point). Ctrl-C: the core polls `cancel` at every event, every
+/// few hundred water-filling rounds and every routed flow; on this thread, at most every
+/// [`SIGNAL_POLL`], that poll takes the GIL for `PyErr_CheckSignals` (rayon's threads, routing
+/// a large flow set, only read the flag). Errors and panics map as in [`run_detached`].
+pub(crate) fn run_inline<T: Send>(
+    py: Python<'_>,
+    work: impl FnOnce(&(dyn Fn() -> bool + Sync)) -> Result<T, CoreError> + Send,
+) -> PyResult<T> {
+    let stop = AtomicBool::new(false);
+    let caller = std::thread::current().id();
+    let start = Instant::now();
+    let poll_ns = SIGNAL_POLL.as_nanos() as u64;
+    let next_check_ns = AtomicU64::new(poll_ns);
+    let cancel = || {
+        if stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = start.elapsed().as_nanos() as u64;
+        if now >= next_check_ns.load(Ordering::Relaxed) && std::thread::current().id() == caller {
+            next_check_ns.store(now + poll_ns, Ordering::Relaxed);
+            if Python::attach(|py| py.check_signals().is_err()) {
+                stop.store(true, Ordering::Relaxed);
+                return true;
+            }
+        }
+        false
     };
+    let result = py.detach(|| catch_unwind(AssertUnwindSafe(|| work(&cancel))));
+    finish(py, result)
+}
+
+/// Flow sets up to this size run inline ([`run_inline`]); larger ones on a worker thread
+/// ([`run_detached`]). Routing a flow set runs on rayon's threads, which cannot see Ctrl-C:
+/// inline, routing this many flows takes a few ms, so Ctrl-C still lands within ~10 ms, while a
+/// million-flow routing needs the watching caller of `run_detached` (whose two hand-offs,
+/// tens of us, are nothing next to such a call).
+const INLINE_MAX_FLOWS: usize = 16_384;
+
+/// [`run_inline`] or [`run_detached`].
+pub(crate) fn run_core<T: Send + 'static>(
+    py: Python<'_>,
+    inline: bool,
+    work: impl FnOnce(&(dyn Fn() -> bool + Sync)) -> Result<T, CoreError> + Send + 'static,
+) -> PyResult<T> {
+    if inline {
+        run_inline(py, work)
+    } else {
+        run_detached(py, work)
+    }
+}
+
+/// A core call's outcome as Python sees it: the value, the mapped core error, or
+/// `fabricsim.InternalError` for a panic.
+fn finish<T>(py: Python<'_>, result: std::thread::Result<Result<T, CoreError>>) -> PyResult<T> {
     match result {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_pyerr(py, e)),
@@ -339,7 +398,7 @@ impl CoreFabric {
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, f64)> {
         let router = self.router(py, metric)?.clone();
         let policy = parse(py, Policy::parse(policy))?;
-        let r = run_detached(py, move |_| match via {
+        let r = run_inline(py, move |_| match via {
             None => router.route(src, dst, policy, seed, flow_key),
             Some(v) => router.route_via(src, v, dst, policy, seed, flow_key),
         })?;
@@ -362,7 +421,7 @@ impl CoreFabric {
         limit: usize,
     ) -> PyResult<Vec<Vec<u32>>> {
         let router = self.router(py, metric)?.clone();
-        run_detached(py, move |_| router.paths(src, dst, limit))
+        run_inline(py, move |_| router.paths(src, dst, limit))
     }
 
     /// Build routing tables toward `dsts` (all nodes when None); returns how many tables exist.
@@ -409,7 +468,8 @@ impl CoreFabric {
             ..endpoints(&src, &dst, &via, &flow_key, self.net.n_nodes())?
         };
         let n_links = self.net.n_links();
-        let bytes = run_detached(py, move |cancel| {
+        let inline = demand.len() <= INLINE_MAX_FLOWS;
+        let bytes = run_core(py, inline, move |cancel| {
             let routes = routing::route_flows(&router, &demand, policy, seed, cancel)?;
             routes.link_bytes(&demand.size_bytes, n_links)
         })?;
@@ -492,7 +552,8 @@ impl CoreFabric {
         .demand(self.net.n_nodes())?;
         let factor = capacity_factor.map(|f| f.as_array().to_vec());
         let net = self.net.clone();
-        let out = run_detached(py, move |cancel| {
+        let inline = demand.len() <= INLINE_MAX_FLOWS;
+        let out = run_core(py, inline, move |cancel| {
             let scaled;
             let net_ref: &Network = match &factor {
                 Some(f) => {
