@@ -90,6 +90,10 @@ TARGET_TASK_S = 2.0
 #: the end shrink so that the workers finish together, but a task of this length still keeps
 #: the measured ~5 ms round trip a task pays under 2 % of it.
 MIN_DASK_TASK_S = 0.25
+#: Local processes take shares of at most this many seconds of work: a share costs one message
+#: through a pipe (well under a millisecond), so small shares are free and let the processes
+#: finish together (with 2 s shares, the caller waited 0.1 - 0.3 s for the other's last one).
+PROCESS_SHARE_S = 0.25
 #: The Parquet schema-metadata key holding the sweep's fingerprint.
 META_KEY = b"fabricsim.sweep"
 DASK_HINT = "pip install 'fabricsim[dask]' (dask[distributed], pandas and pyarrow)"
@@ -1109,7 +1113,7 @@ def _run_processes(
                 c0 = time.process_time()
                 rows, dt = run_batch(sweep, points[mine.start : mine.stop], threads)
                 if not timed:  # the first point sets how large a share may be
-                    largest.value = _size_for(_point_s(dt, c0, threads), TARGET_TASK_S)
+                    largest.value = _size_for(_point_s(dt, c0, threads), PROCESS_SHARE_S)
                     timed = True
                 finished(rows, dt)
                 got += len(rows)
