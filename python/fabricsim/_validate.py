@@ -128,6 +128,14 @@ def probability(name: str, value: Any) -> float:
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?\s*([KMGT]?)(i?)(B?)\s*$", re.I)
 
 
+def boolean(name: str, value: Any) -> bool:
+    """``value`` if it is a bool (or numpy bool), else :class:`InvalidTypeError` naming
+    ``name`` (a truthy string or number is not read as True)."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise InvalidTypeError(f"{name}: must be True or False, got {shown(value)}")
+
+
 def shown(value: Any, limit: int = 40) -> str:
     """``repr(value)`` for an error message, shortened when it is long (a 400-digit integer
     shows as its first digits and its length)."""

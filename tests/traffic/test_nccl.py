@@ -325,7 +325,7 @@ def test_rails_as_lanes_agree_with_a_flow_per_channel():
     assert np.median(lanes) == pytest.approx(np.median(per_channel), rel=0.02)
     assert min(lanes) == pytest.approx(min(per_channel), rel=0.01)
     assert np.mean(lanes) == pytest.approx(np.mean(per_channel), rel=0.06)
-    plan = coll.plan(fab, "tree")
+    plan = coll.plan(fab, "tree", lanes=True)
     assert plan.lanes is not None
     moving = plan.size_bytes > 0
     flat = coll.plan(fab, "tree", lanes=False)
@@ -461,3 +461,29 @@ def test_an_explicit_protocol_is_used_or_refused_never_replaced():
     plain = fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2))
     with pytest.raises(fs.InvalidArgumentError, match="needs a hardware profile"):
         fs.collective(plain, "all_reduce", 1 << 20, protocol="ll", profile=False)
+
+
+def test_lane_plans_are_opt_in_and_refused_where_they_cannot_run():
+    """Review of the lanes change: ``plan()`` gives a flow per channel unless asked for lanes;
+    a lane plan is refused (named) by tail_latency and failure_impact instead of being run as
+    if every channel left through the head GPU's NIC; and the Monte Carlo's unloaded time of
+    a host-granularity collective is that of the flow-per-channel plan its samples run, so a
+    sample at zero load with the same ECMP hash takes exactly the unloaded time."""
+    fab = fs.Fabric.from_networkx(
+        fs.rail_optimized(
+            scalable_units=2, nodes_per_su=16, profile="h100-ndr400", oversubscription=4.0
+        )
+    )
+    coll = fs.Collective("all_reduce", 1 << 26, algorithm="tree", max_flows=1000)
+    assert coll.plan(fab, "tree").lanes is None
+    lanes = coll.plan(fab, "tree", lanes=True)
+    assert lanes.lanes is not None
+    with pytest.raises(fs.InvalidTypeError, match="lanes: must be True or False"):
+        coll.plan(fab, "tree", lanes="yes")
+    with pytest.raises(fs.InvalidArgumentError, match="workload: a flow set made of lanes"):
+        fs.tail_latency(fab, lanes, None, samples=1)
+    with pytest.raises(fs.InvalidArgumentError, match="workload: a flow set made of lanes"):
+        fs.failure_impact(fab, lanes, nodes=[fab.gpus[-1]])
+    r = fs.tail_latency(fab, coll, None, samples=2, seed=3, vary_hash=False)
+    assert "lanes" in coll.run(fab, seed=3).aggregation
+    np.testing.assert_allclose(r.job_time_s, r.unloaded_time_s, rtol=1e-9)

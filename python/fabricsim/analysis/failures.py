@@ -356,6 +356,11 @@ def _workload_endpoints(fabric: Fabric, workload: Any) -> tuple[str, list]:
 
 def _remap_flowset(fs_: Any, before: Fabric, after: Fabric) -> Any:
     """The same FlowSet with node indices of ``before`` moved to those of ``after``."""
+    if getattr(fs_, "lanes", None) is not None:
+        raise InvalidArgumentError(
+            "workload: a flow set made of lanes (Collective.plan(..., lanes=True)) cannot be "
+            "moved to the failed fabric; plan it with lanes=False (a flow per channel)"
+        )
 
     def move(arr: np.ndarray) -> np.ndarray:
         return np.fromiter(

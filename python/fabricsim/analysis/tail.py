@@ -223,7 +223,18 @@ def _workload_flows(
     if isinstance(workload, Collective):
         base = workload.run(fabric, routing=routing, seed=seed, metric=metric)
         fs_ = workload.plan(fabric, base.algorithm, lanes=False)
-        return fs_, base.time_s, base.algorithm
+        unloaded_s = base.time_s
+        if base.aggregation is not None and "lanes" in base.aggregation:
+            # run() simulated a host pair's channels as lanes of one flow; the samples run a
+            # flow per channel, so the unloaded time is that plan's, or slowdowns could be < 1
+            alone = run_flowset(fabric, fs_, routing=routing, seed=seed, metric=metric)
+            unloaded_s = alone.makespan_s
+        return fs_, unloaded_s, base.algorithm
+    if isinstance(workload, FlowSet) and workload.lanes is not None:
+        raise InvalidArgumentError(
+            "workload: a flow set made of lanes (Collective.plan(..., lanes=True)) cannot run "
+            "in the Monte Carlo; plan it with lanes=False (a flow per channel)"
+        )
     if isinstance(workload, (list, tuple, dict, FlowSet)):
         fs_ = flows_from_matrix(fabric, workload)
         alone = run_flowset(fabric, fs_, routing=routing, seed=seed, metric=metric)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -183,7 +183,8 @@ def as_background(background: Any) -> Background | None:
     if isinstance(background, (int, float, np.integer, np.floating)) and not isinstance(
         background, bool
     ):
-        return Background(load=background)  # checked there (float(10**400) would overflow here)
+        # checked there (float(10**400) would overflow here)
+        return Background(load=cast(float, background))
     raise InvalidTypeError(
         f"background: expected a fabricsim.Background, a load in [0, 1) or None, got {background!r}"
     )

@@ -457,13 +457,14 @@ class Collective:
         algorithm: str | None = None,
         *,
         protocol: str | None = None,
-        lanes: bool = True,
+        lanes: bool = False,
     ) -> FlowSet:
         """The flow DAG this collective becomes (node indices of ``fabric``), for
         ``algorithm`` (default: the first candidate) and ``protocol`` (default: the model's
-        best for that algorithm). ``lanes=False``: a tree planned at host granularity keeps a
-        flow per channel instead of one flow whose lanes are the channels (what :meth:`run`
-        simulates; lanes need the Rust engine and cannot join other flow sets)."""
+        best for that algorithm). A tree planned at host granularity keeps a flow per channel;
+        ``lanes=True`` gives instead one flow whose lanes are the channels, as :meth:`run`
+        simulates it (lanes need the Rust engine, and cannot join other flow sets or go
+        through ``tail_latency`` / ``failure_impact``, which refuse them)."""
         setup = self._base(fabric)
         if algorithm is None:
             algorithm, proto = self._choices(setup)[0]
@@ -471,7 +472,7 @@ class Collective:
             proto = self._protocol_for(setup, algorithm)
         proto = protocol or proto
         ctx = self._context(setup, algorithm, proto)
-        ctx.lanes = bool(lanes)
+        ctx.lanes = _validate.boolean("lanes", lanes)
         _check_plan_memory(ctx, self.op, algorithm)
         fs_, phase, step, names = build_plan(ctx, self.op, algorithm, self.size_bytes)
         fs_.meta.update(
