@@ -243,3 +243,29 @@ def test_schema_checks_sharp():
     G.nodes["su0/node0/gpu0"]["sharp"] = True
     with pytest.raises(fs.FabricError, match="only switches"):
         fs.Fabric.from_networkx(G)
+
+
+def test_collnet_direct_divides_by_its_heads_not_the_channels_evaluated():
+    """Review: tuning.cc divides CollNet Direct's bus bandwidth by GPUs per node over the
+    CollNet graph's channels (its heads, one per NIC), so the factor is never below 1 and does
+    not grow with the channel count being evaluated; 4 NICs for 8 GPUs cost bandwidth."""
+    from fabricsim.traffic.collectives import tuner
+
+    def hw(nics: int) -> tuner.Hardware:
+        return tuner.Hardware(
+            n_ranks=32,
+            n_nodes=4,
+            intra_GBps=360.0,
+            inter_GBps=180.0,
+            nics_per_node=nics,
+            sharp=True,
+            nvswitch=True,
+        )
+
+    bw = {
+        c: tuner.bandwidth_GBps("all_reduce", "collnet_direct", "simple", hw(8), c)
+        for c in (8, 16, 32)
+    }
+    assert bw[8] == pytest.approx(bw[16]) == pytest.approx(bw[32])
+    four = tuner.bandwidth_GBps("all_reduce", "collnet_direct", "simple", hw(4), 8)
+    assert four < bw[8]

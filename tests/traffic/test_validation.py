@@ -32,7 +32,10 @@ POINTS = [
 ]
 
 #: At scale (docs/validation.md, "256 GPUs"): (nodes, op, channels, size, measured busbw
-#: GB/s, error when recorded, source). The measured run forced 16 channels.
+#: GB/s, error when recorded, source). The measured run forced 16 channels. Provisional: the
+#: all-gather figure is the issue's title; the "340" is read from a cut-off description (it
+#: may not be the all-reduce's busbw) and the NICs' speed is assumed. These pin fabricsim's
+#: number near what was recorded; they do not validate it.
 POINTS_AT_SCALE = [
     (32, "all_reduce", 16, 2 * GiB, 340.0, -0.072, "nccl-1218"),
     (32, "all_gather", 16, 2 * GiB, 200.0, 0.577, "nccl-1218"),
@@ -52,7 +55,7 @@ def fabric(nodes: int) -> fs.Fabric:
 def test_busbw_stays_within_the_recorded_error(nodes, op, algo, size, measured, error, source):
     res = fs.collective(fabric(nodes), op, size, algorithm=algo)
     got = res.busbw_GBps / measured - 1
-    assert abs(got) <= abs(error) + 0.02, (
+    assert min(0.0, error) - 0.02 <= got <= max(0.0, error) + 0.02, (
         f"{source}: {nodes} node(s) {op} {size} B: sim {res.busbw_GBps:.2f} GB/s vs measured "
         f"{measured} GB/s: error {got:+.1%}, recorded {error:+.1%}"
     )
@@ -74,7 +77,7 @@ def test_busbw_at_scale_stays_within_the_recorded_error(
 ):
     res = fs.collective(fabric(nodes), op, size, channels=channels)
     got = res.busbw_GBps / measured - 1
-    assert abs(got) <= abs(error) + 0.02, (
+    assert min(0.0, error) - 0.02 <= got <= max(0.0, error) + 0.02, (
         f"{source}: {nodes} nodes {op} {size} B: sim {res.busbw_GBps:.2f} GB/s vs measured "
         f"{measured} GB/s: error {got:+.1%}, recorded {error:+.1%}"
     )

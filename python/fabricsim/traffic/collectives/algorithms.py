@@ -5,6 +5,7 @@ docs for what each one does."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -942,8 +943,21 @@ def _attach_switch(g, gpu) -> object | None:
     return None
 
 
+#: Per fabric graph (weakly held): the switch-only hop distances from each SHARP switch, so
+#: that the CollNet set-up, each of its shares and each channel's rotation search them once.
+_BFS_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _switch_bfs(g, root) -> dict:
-    """Hop distance from ``root`` to every switch, through switches only."""
+    """Hop distance from ``root`` to every switch, through switches only (cached per graph;
+    the caller must not modify the result)."""
+    per_graph = _BFS_CACHE.setdefault(g, {})
+    if root not in per_graph:
+        per_graph[root] = _switch_bfs_uncached(g, root)
+    return per_graph[root]
+
+
+def _switch_bfs_uncached(g, root) -> dict:
     dist = {root: 0}
     frontier = [root]
     while frontier:

@@ -316,7 +316,10 @@ def _new_bandwidth_GBps(op: str, a: str, hw: Hardware, C: int) -> float:
         return 0.0  # CollNet all-gather / reduce-scatter need the SHARP plugin's: not modelled
     bus = C * bw_intra  # tuning.cc: CollNet uses bwIntra whatever the node count
     if a == "collnet_direct":
-        factor = (n / nodes) / C  # GPU / NIC ratio
+        # GPU / NIC ratio: tuning.cc divides by the CollNet graph's channels, its heads (one
+        # per NIC, at most one per GPU), not by the channel count evaluated here
+        heads = max(1, min(n // nodes, hw.nics_per_node))
+        factor = (n / nodes) / heads
         factor -= (factor - 1) / 2
         bus /= factor
         if hw.arch not in ("volta", "ampere"):
