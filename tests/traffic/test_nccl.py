@@ -478,6 +478,8 @@ def test_lane_plans_are_opt_in_and_refused_where_they_cannot_run():
     assert coll.plan(fab, "tree").lanes is None
     lanes = coll.plan(fab, "tree", lanes=True)
     assert lanes.lanes is not None
+    with pytest.raises(fs.InvalidTypeError, match="progress: must be True or False"):
+        fs.tail_latency(fab, coll, None, samples=1, progress="yes")
     with pytest.raises(fs.InvalidTypeError, match="lanes: must be True or False"):
         coll.plan(fab, "tree", lanes="yes")
     with pytest.raises(fs.InvalidArgumentError, match="workload: a flow set made of lanes"):

@@ -269,3 +269,19 @@ def test_collnet_direct_divides_by_its_heads_not_the_channels_evaluated():
     assert bw[8] == pytest.approx(bw[16]) == pytest.approx(bw[32])
     four = tuner.bandwidth_GBps("all_reduce", "collnet_direct", "simple", hw(4), 8)
     assert four < bw[8]
+
+
+def test_pat_that_cannot_fit_max_flows_is_refused_by_name_and_left_out_of_auto():
+    """Review: PAT has no host granularity, so on one channel it is ``n x log2(n)`` flows;
+    beyond ``max_flows`` it is an error naming max_flows (not a silent overrun), and auto
+    does not shortlist it."""
+    fab = fs.Fabric.from_networkx(
+        fs.leaf_spine(leaves=8, spines=2, hosts_per_leaf=32, gpus_per_host=1, profile="h100-ndr400")
+    )
+    coll = fs.Collective("all_gather", 1 << 20, algorithm="pat", max_flows=1000)
+    with pytest.raises(fs.InvalidArgumentError, match="max_flows: PAT over 256 ranks"):
+        coll.run(fab)
+    auto = fs.Collective("all_gather", 1 << 20, max_flows=1000)
+    assert "pat" not in [a for a, _ in auto._candidates(auto._base(fab))]
+    roomy = fs.Collective("all_gather", 1 << 20, max_flows=4096)
+    assert "pat" in [a for a, _ in roomy._candidates(roomy._base(fab))]

@@ -12,8 +12,10 @@ enough for the background to reach its steady state: ten mean flow times at the 
 ``10 x E[size] / (NIC rate x (1 - load))``, capped at the job's unloaded time. Arrivals are
 generated over a window (``warmup_s + horizon x unloaded time``); when a sample's job outlasts
 it, the engine pauses at the window's end and takes the arrivals of a window 1.5x as long (each
-endpoint draws from its own stream, which goes on where it stopped), so the result equals an
-unbounded window and no sample is ever rerun. Background
+endpoint draws from its own stream, which goes on where it stopped), so the arrivals are those
+of an unbounded window and no sample is ever rerun (their ECMP hash keys follow the order in
+which windows generate them, so with ECMP a different ``horizon`` can still route a sample's
+later background flows differently: the same seed and horizon give the same answer). Background
 flows still running when the job ends are censored: the FCT slowdowns (FCT / FCT alone on an
 empty fabric) cover finished flows only.
 
@@ -312,6 +314,7 @@ def tail_latency(
     _validate.choice("placement", placement, JOB_PLACEMENTS)
     _validate.choice("overload", overload, OVERLOAD_POLICIES)
     seed = _validate.seed(seed)
+    progress = _validate.boolean("progress", progress)
     samples = _validate.integer("samples", samples, maximum=MAX_SAMPLES)
     if threads is not None:
         threads = _validate.integer("threads", threads, maximum=MAX_THREADS)

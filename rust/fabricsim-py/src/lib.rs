@@ -552,7 +552,9 @@ impl CoreFabric {
         .demand(self.net.n_nodes())?;
         let factor = capacity_factor.map(|f| f.as_array().to_vec());
         let net = self.net.clone();
-        let inline = demand.len() <= INLINE_MAX_FLOWS;
+        // what gets routed: the lanes when there are any (each is a connection of its own)
+        let routed = lanes.as_ref().map_or(demand.len(), |(l, _)| l.len());
+        let inline = demand.len().max(routed) <= INLINE_MAX_FLOWS;
         let out = run_core(py, inline, move |cancel| {
             let scaled;
             let net_ref: &Network = match &factor {

@@ -896,6 +896,12 @@ def _pat(plan: _Plan, ctx: _Ctx, op: str, size: float) -> None:
     steps = pat_steps(n)
     if op == "reduce_scatter":
         steps = steps[::-1]
+    if n * len(steps) > ctx.max_flows:
+        raise InvalidArgumentError(
+            f"max_flows: PAT over {n:,} ranks is {n * len(steps):,} flows on one channel "
+            f"({len(steps)} steps), more than max_flows = {ctx.max_flows:,}: raise max_flows "
+            "or use another algorithm (ring, or auto)"
+        )
     C = max(1, min(ctx.channels, ctx.max_flows // max(1, n * len(steps))))
     ctx.channels = C
     block = size / (n * C)

@@ -416,6 +416,12 @@ class Collective:
         if self.algorithm != "auto":
             return [(self.algorithm, self._protocol_for(setup, self.algorithm))]
         usable = [a for a in AUTO_ALGORITHMS[self.op] if setup.can_run(a, self.op)]
+        if "pat" in usable:
+            from fabricsim.traffic.collectives.algorithms import pat_steps
+
+            n = len(setup.ranks)
+            if n * len(pat_steps(n)) > self.max_flows:  # PAT has no host granularity
+                usable.remove("pat")
         if setup.prof is None:  # no model: PAT / CollNet / NVLS are chosen through it
             return [(a, "simple") for a in usable if a not in _SIMPLE_ONLY]
         model_ok = tuner.allowed(self.op, setup.hardware)
