@@ -90,10 +90,11 @@ TARGET_TASK_S = 2.0
 #: the end shrink so that the workers finish together, but a task of this length still keeps
 #: the measured ~5 ms round trip a task pays under 2 % of it.
 MIN_DASK_TASK_S = 0.25
-#: Local processes take shares of at most this many seconds of work: a share costs one message
-#: through a pipe (well under a millisecond), so small shares are free and let the processes
-#: finish together (with 2 s shares, the caller waited 0.1 - 0.3 s for the other's last one).
-PROCESS_SHARE_S = 0.25
+#: Local processes take shares of at most this many seconds of work (one point of the
+#: example): a share costs one message through a pipe (well under a millisecond), so small
+#: shares are free and let the processes finish together (with 2 s shares the caller waited
+#: 0.1 - 0.3 s for the other's last one, with 0.25 s shares 0.1 - 0.2 s).
+PROCESS_SHARE_S = 0.1
 #: The Parquet schema-metadata key holding the sweep's fingerprint.
 META_KEY = b"fabricsim.sweep"
 DASK_HINT = "pip install 'fabricsim[dask]' (dask[distributed], pandas and pyarrow)"
