@@ -152,21 +152,24 @@ class MonteCarloOutput:
     budget_exhausted: bool
 
     @classmethod
+    def saturated(cls, samples: int) -> MonteCarloOutput:
+        """A point out of budget: ``samples`` job times of inf and no background statistics."""
+        return cls(
+            job_time_s=np.full(samples, np.inf),
+            bg_size_bytes=np.zeros(0),
+            bg_slowdown=np.zeros(0),
+            bg_sample=np.zeros(0, np.int64),
+            bg_generated=0,
+            flows_rerated=np.zeros(0, np.int64),
+            budget_exhausted=True,
+        )
+
+    @classmethod
     def concat(cls, parts: Sequence[MonteCarloOutput]) -> MonteCarloOutput:
         """The output of one run from the outputs of its consecutive chunks of samples (run
         with ``first_sample`` at each chunk's start, so ``bg_sample`` already counts from the
-        point's first sample). Any chunk out of budget makes the whole point so."""
-        if any(p.budget_exhausted for p in parts):
-            n = sum(len(p.job_time_s) for p in parts)
-            return cls(
-                job_time_s=np.full(n, np.inf),
-                bg_size_bytes=np.zeros(0),
-                bg_slowdown=np.zeros(0),
-                bg_sample=np.zeros(0, np.int64),
-                bg_generated=0,
-                flows_rerated=np.zeros(0, np.int64),
-                budget_exhausted=True,
-            )
+        point's first sample), none of them out of budget (one that is makes the whole point
+        :meth:`saturated`)."""
         return cls(
             job_time_s=np.concatenate([p.job_time_s for p in parts]),
             bg_size_bytes=np.concatenate([p.bg_size_bytes for p in parts]),

@@ -539,21 +539,11 @@ def _run_in_chunks(
     try:
         for first in range(0, samples, step):
             n = min(step, samples - first)
-            parts.append(run(first, n))
+            out = run(first, n)
             bar.update(n)
-            if parts[-1].budget_exhausted:
-                parts.append(
-                    MonteCarloOutput(  # the samples not run: the point is saturated anyway
-                        job_time_s=np.full(samples - first - n, np.inf),
-                        bg_size_bytes=np.zeros(0),
-                        bg_slowdown=np.zeros(0),
-                        bg_sample=np.zeros(0, np.int64),
-                        bg_generated=0,
-                        flows_rerated=np.zeros(0, np.int64),
-                        budget_exhausted=True,
-                    )
-                )
-                break
+            if out.budget_exhausted:  # the point is saturated, whatever the other chunks give
+                return MonteCarloOutput.saturated(samples)
+            parts.append(out)
     finally:
         bar.close()
     return MonteCarloOutput.concat(parts)

@@ -579,6 +579,19 @@ mod tests {
         (net, router)
     }
 
+    /// Uniform Poisson background on the star's 4 GPUs, 10-100 kB flows, arriving until `end_s`.
+    fn uniform_bg(load: f64, end_s: f64) -> Background {
+        Background {
+            endpoints: vec![0, 1, 2, 3],
+            inject_bps: vec![1e9; 4],
+            load,
+            pattern: Pattern::Uniform,
+            sizes: SizeDist::new(vec![1e4, 1e5], vec![0.0, 1.0]).unwrap(),
+            start_s: 0.0,
+            end_s,
+        }
+    }
+
     fn job() -> Demand {
         Demand {
             src: vec![0],
@@ -635,15 +648,7 @@ mod tests {
     #[test]
     fn background_slows_the_job_and_is_thread_independent() {
         let (net, router) = star();
-        let bg = Background {
-            endpoints: vec![0, 1, 2, 3],
-            inject_bps: vec![1e9; 4],
-            load: 0.6,
-            pattern: Pattern::Uniform,
-            sizes: SizeDist::new(vec![1e4, 1e5], vec![0.0, 1.0]).unwrap(),
-            start_s: 0.0,
-            end_s: 5e-3,
-        };
+        let bg = uniform_bg(0.6, 5e-3);
         let a = run(&net, &router, &job(), Some(&bg), &cfg(16), 1, &|| false).unwrap();
         let b = run(&net, &router, &job(), Some(&bg), &cfg(16), 2, &|| false).unwrap();
         assert_eq!(a.job_time_s, b.job_time_s);
@@ -659,15 +664,7 @@ mod tests {
     #[test]
     fn a_short_window_goes_on_as_an_unbounded_one() {
         let (net, router) = star();
-        let bg = |end_s: f64| Background {
-            endpoints: vec![0, 1, 2, 3],
-            inject_bps: vec![1e9; 4],
-            load: 0.7,
-            pattern: Pattern::Uniform,
-            sizes: SizeDist::new(vec![1e4, 1e5], vec![0.0, 1.0]).unwrap(),
-            start_s: 0.0,
-            end_s,
-        };
+        let bg = |end_s: f64| uniform_bg(0.7, end_s);
         let long = run(&net, &router, &job(), Some(&bg(0.1)), &cfg(8), 2, &|| false).unwrap();
         // The job starts at 1 ms and lasts at least 1 ms: 1.1 ms needs extending.
         for threads in [1, 2] {
@@ -699,15 +696,7 @@ mod tests {
     #[test]
     fn a_point_run_in_chunks_gives_the_samples_of_one_run() {
         let (net, router) = star();
-        let bg = Background {
-            endpoints: vec![0, 1, 2, 3],
-            inject_bps: vec![1e9; 4],
-            load: 0.6,
-            pattern: Pattern::Uniform,
-            sizes: SizeDist::new(vec![1e4, 1e5], vec![0.0, 1.0]).unwrap(),
-            start_s: 0.0,
-            end_s: 5e-3,
-        };
+        let bg = uniform_bg(0.6, 5e-3);
         let whole = run(&net, &router, &job(), Some(&bg), &cfg(10), 2, &|| false).unwrap();
         let mut job_time_s = vec![];
         let mut bg_sample = vec![];
@@ -731,15 +720,7 @@ mod tests {
     #[test]
     fn work_budget_saturates_the_point_whatever_the_threads() {
         let (net, router) = star();
-        let bg = Background {
-            endpoints: vec![0, 1, 2, 3],
-            inject_bps: vec![1e9; 4],
-            load: 0.6,
-            pattern: Pattern::Uniform,
-            sizes: SizeDist::new(vec![1e4, 1e5], vec![0.0, 1.0]).unwrap(),
-            start_s: 0.0,
-            end_s: 5e-3,
-        };
+        let bg = uniform_bg(0.6, 5e-3);
         let full = run(&net, &router, &job(), Some(&bg), &cfg(16), 2, &|| false).unwrap();
         assert!(!full.budget_exhausted);
         let most = *full.flows_rerated.iter().max().unwrap();
