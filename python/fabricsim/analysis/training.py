@@ -39,6 +39,7 @@ GPU order; ``"random"`` shuffles it (seeded).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -341,6 +342,25 @@ class TrainingJob:
         return out
 
 
+#: Each fabric's planned job communication, per job: :func:`step` runs once per load of an
+#: erosion sweep (and ``compare`` asks again for the bottleneck), and planning the collectives
+#: (NCCL's tuner runs every candidate algorithm) costs tens of milliseconds each time. Fabrics
+#: are immutable and jobs frozen, so a plan holds for as long as its fabric lives.
+_PLANNED: weakref.WeakKeyDictionary[Fabric, dict[TrainingJob, dict[str, tuple[FlowSet, int]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def planned_communication(job: TrainingJob, fabric: Fabric) -> dict[str, tuple[FlowSet, int]]:
+    """``job.communication(fabric)``, worked out once per fabric and job (the flow sets are
+    shared: read them, do not change them)."""
+    per_job = _PLANNED.setdefault(fabric, {})
+    comms = per_job.get(job)
+    if comms is None:
+        comms = per_job[job] = job.communication(fabric)
+    return comms
+
+
 def _auto(c: Collective, fabric: Fabric) -> str:
     return c.run(fabric).algorithm if len(c.candidates(fabric)) > 1 else c.candidates(fabric)[0]
 
@@ -467,7 +487,7 @@ def step(
             )
     bg = as_background(background)
     samples = _validate.integer("samples", samples)
-    comms = job.communication(fabric)
+    comms = planned_communication(job, fabric)
     per_component: dict[str, np.ndarray] = {}
     offered = 0.0
     for name, (flows, rounds) in comms.items():
