@@ -220,7 +220,7 @@ def test_sprayed_all_to_all_on_1024_gpus_under_2_gib_raises_resource_error():
     assert "GiB of memory" in out and "ECMP instead of spraying" in out
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="fork is the default start method on Linux")
+@pytest.mark.skipif(sys.platform != "linux", reason="needs fork (Linux)")
 def test_a_process_forked_after_the_thread_pool_started_does_not_hang():
     """multiprocessing forks by default on Linux: a child inherits the parent's rayon pool
     without its threads, and routing a collective there waited forever. A forked child now

@@ -181,6 +181,10 @@ def test_bad_jobs_are_named():
         small_job(overlap=1.5)
     with pytest.raises(fs.UnknownNameError):
         small_job(profile="tpu")
+    for bad in ("no", 1, [True]):  # not read as True (nor unhashable in the plan cache)
+        with pytest.raises(fs.InvalidTypeError, match="sharded_optimizer"):
+            small_job(sharded_optimizer=bad)
+    assert small_job(sharded_optimizer=np.bool_(True)).sharded_optimizer is True
     with pytest.raises(fs.InvalidArgumentError, match="needs 64 GPUs"):
         small_job(data_parallel=64, global_batch_tokens=64 * 1024).rank_to_gpu(fabric())
     assert np.isfinite(small_job().compute_time_s)
@@ -251,6 +255,8 @@ def test_a_fabric_plans_a_jobs_communication_once(monkeypatch):
     other = small_job(data_parallel=2)
     fs.step(fab, other)
     assert len(calls) == 3  # another job is planned on its own
+    fs.step(fab, job)
+    assert len(calls) == 4  # a fabric keeps its last job's plan only (a sweep over jobs)
     del fab
     gc.collect()
     assert len(training._PLANNED) == 0

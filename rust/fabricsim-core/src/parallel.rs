@@ -6,17 +6,26 @@
 //! on the calling thread instead. Monte Carlo samples build their own pool per call, so they
 //! stay parallel in a child.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
 
-static OWNER: OnceLock<u32> = OnceLock::new();
+/// The process that started rayon's global pool (0: none yet). An atomic, not a lock: a fork
+/// while another thread holds a lock would leave the child waiting for it.
+static OWNER: AtomicU32 = AtomicU32::new(0);
 
-/// Whether this process may hand work to rayon's global pool (and start it). Call before any
-/// use of the global pool, so that the process that starts it is recorded as its owner.
+/// Whether this thread may hand work to rayon's pools: on one of them already (a pool built
+/// in this process, e.g. a Monte Carlo's), or in the process that started (or now starts) the
+/// global pool. Call before any use of the global pool, so that its starter is recorded.
 pub fn global_pool_usable() -> bool {
+    if rayon::current_thread_index().is_some() {
+        return true; // a worker of a live pool: nested work stays on it
+    }
     let pid = std::process::id();
-    *OWNER.get_or_init(|| pid) == pid
+    match OWNER.compare_exchange(0, pid, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => true,
+        Err(owner) => owner == pid,
+    }
 }
 
 /// `f` over `items`, in order: on the global pool (batches of at least `min_len`) where this
