@@ -220,6 +220,35 @@ def test_sprayed_all_to_all_on_1024_gpus_under_2_gib_raises_resource_error():
     assert "GiB of memory" in out and "ECMP instead of spraying" in out
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="needs fork (Linux)")
+def test_a_process_forked_after_the_thread_pool_started_does_not_hang():
+    """multiprocessing forks by default on Linux: a child inherits the parent's rayon pool
+    without its threads, and routing a collective there waited forever. A forked child now
+    routes on its own thread (Monte Carlo samples build a pool per call) and gets the
+    parent's numbers."""
+    script = textwrap.dedent("""
+        import multiprocessing as mp
+        import fabricsim as fs
+        from fabricsim._engine import thread_count
+        fab = fs.Fabric.from_networkx(fs.leaf_spine(leaves=4, spines=2, hosts_per_leaf=2))
+        def work(_=None):
+            a2a = fs.Collective("all_to_all", 1 << 20).run(fab).time_s  # > 64 connections
+            mc = fs.tail_latency(fab, fs.Collective("all_reduce", 1 << 20, algorithm="ring"),
+                                 0.3, samples=4, seed=1)
+            return (a2a, mc.job_time_s.tolist(), thread_count())
+        here = work()
+        with mp.get_context("fork").Pool(2) as pool:
+            there = pool.map_async(work, range(2)).get(timeout=120)
+        assert [t[:2] for t in there] == [here[:2]] * 2, (here, there)
+        print("SAME", len(fab.gpus))
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert "SAME 64" in proc.stdout
+
+
 def test_allocation_the_estimate_missed_is_a_resource_error_not_an_abort():
     """Issue 13: the Rust core's hot-path allocations (routed flows, the engine's per-flow and
     per-link state, a Monte Carlo sample's arrays) are reserved fallibly. With the Python-side

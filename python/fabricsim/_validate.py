@@ -131,7 +131,10 @@ _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?\s*([KMGT]?)
 def boolean(name: str, value: Any) -> bool:
     """``value`` if it is a bool (or numpy bool), else :class:`InvalidTypeError` naming
     ``name`` (a truthy string or number is not read as True)."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    kind = type(value)
+    if isinstance(value, bool) or (
+        kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
+    ):
         return bool(value)
     raise InvalidTypeError(f"{name}: must be True or False, got {shown(value)}")
 

@@ -181,6 +181,10 @@ def test_bad_jobs_are_named():
         small_job(overlap=1.5)
     with pytest.raises(fs.UnknownNameError):
         small_job(profile="tpu")
+    for bad in ("no", 1, [True]):  # not read as True (nor unhashable in the plan cache)
+        with pytest.raises(fs.InvalidTypeError, match="sharded_optimizer"):
+            small_job(sharded_optimizer=bad)
+    assert small_job(sharded_optimizer=np.bool_(True)).sharded_optimizer is True
     with pytest.raises(fs.InvalidArgumentError, match="needs 64 GPUs"):
         small_job(data_parallel=64, global_batch_tokens=64 * 1024).rank_to_gpu(fabric())
     assert np.isfinite(small_job().compute_time_s)
@@ -221,3 +225,38 @@ def test_oversubscription_sweep_keeps_every_builder_argument():
             if k not in ("oversubscription", "uplink_gbps", "leaf_uplink_gbps")
         }
         assert {k: fs.builders.params(H)[k] for k in same} == same
+
+
+def test_a_fabric_plans_a_jobs_communication_once(monkeypatch):
+    """step() runs once per load: the collectives are planned once per fabric and job (the
+    plan is the same, so are the numbers), and the plan goes when its fabric does."""
+    import gc
+
+    from fabricsim.analysis import training
+
+    calls = []
+    plan = fs.TrainingJob.communication
+
+    def counted(job, fab):
+        calls.append(job)
+        return plan(job, fab)
+
+    fab, job = fabric(leaves=2, hosts_per_leaf=2), small_job()
+    fresh = fs.erosion(fab, job, background_loads=[0.0, 0.2], samples=2, seed=1)
+    monkeypatch.setattr(fs.TrainingJob, "communication", counted)
+    training._PLANNED.clear()
+    again = fs.erosion(fab, job, background_loads=[0.0, 0.2, 0.0], samples=2, seed=1)
+    # the fabric once, its ideal (non-blocking) copy once
+    assert len(calls) == 2
+    assert [r["step_time_p50_s"] for r in again.rows] == [
+        *(r["step_time_p50_s"] for r in fresh.rows),
+        fresh.rows[0]["step_time_p50_s"],
+    ]
+    other = small_job(data_parallel=2)
+    fs.step(fab, other)
+    assert len(calls) == 3  # another job is planned on its own
+    fs.step(fab, job)
+    assert len(calls) == 4  # a fabric keeps its last job's plan only (a sweep over jobs)
+    del fab
+    gc.collect()
+    assert len(training._PLANNED) == 0

@@ -41,6 +41,7 @@ from fabricsim.analysis.training import (
     ErosionResult,
     TrainingJob,
     erosion,
+    planned_communication,
     plot_erosion,
 )
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
@@ -100,7 +101,7 @@ def _bottleneck(
     """Where the job's data-parallel (else its largest) traffic saturates, with no background:
     the tier of the busiest link, its mean utilisation, and the collective algorithm that
     traffic uses (NCCL's tuner may pick a tree, whose busiest link differs from a ring's)."""
-    comms = job.communication(fabric)
+    comms = planned_communication(job, fabric)
     if not comms:
         return ("none", 0.0, None)
     name = "data_parallel" if "data_parallel" in comms else next(iter(comms))

@@ -39,6 +39,7 @@ GPU order; ``"random"`` shuffles it (seeded).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -119,6 +120,11 @@ class TrainingJob:
             _validate.integer("microbatches", self.microbatches)
         _validate.positive("compute_efficiency", self.compute_efficiency, upper=1.0)
         _validate.positive("overlap", self.overlap, upper=1.0, allow_zero=True)
+        object.__setattr__(
+            self,
+            "sharded_optimizer",
+            _validate.boolean("sharded_optimizer", self.sharded_optimizer),
+        )
         _validate.choice("placement", self.placement, RANK_ORDERS)
         _validate.seed(self.placement_seed, "placement_seed")
         _validate.integer("max_flows_per_collective", self.max_flows_per_collective, minimum=1000)
@@ -341,6 +347,30 @@ class TrainingJob:
         return out
 
 
+#: Each fabric's last planned job communication: :func:`step` runs once per load of an erosion
+#: sweep (and ``compare`` asks again for the bottleneck), and planning the collectives (NCCL's
+#: tuner runs every candidate algorithm) costs tens of milliseconds each time. Fabrics are
+#: immutable and jobs frozen, so a plan holds for as long as its fabric lives; one job per
+#: fabric, so that a sweep over job fields on one fabric does not pile up plans.
+_PLANNED: weakref.WeakKeyDictionary[Fabric, tuple[TrainingJob, dict[str, tuple[FlowSet, int]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def planned_communication(job: TrainingJob, fabric: Fabric) -> dict[str, tuple[FlowSet, int]]:
+    """``job.communication(fabric)``, planned again only when the job differs from the last
+    one planned on this fabric (the flow sets are shared: read them, do not change them)."""
+    last = _PLANNED.get(fabric)
+    try:
+        if last is not None and last[0] == job:
+            return last[1]
+    except (TypeError, ValueError):  # a field that does not compare (e.g. an array)
+        return job.communication(fabric)
+    comms = job.communication(fabric)
+    _PLANNED[fabric] = (job, comms)
+    return comms
+
+
 def _auto(c: Collective, fabric: Fabric) -> str:
     return c.run(fabric).algorithm if len(c.candidates(fabric)) > 1 else c.candidates(fabric)[0]
 
@@ -467,7 +497,7 @@ def step(
             )
     bg = as_background(background)
     samples = _validate.integer("samples", samples)
-    comms = job.communication(fabric)
+    comms = planned_communication(job, fabric)
     per_component: dict[str, np.ndarray] = {}
     offered = 0.0
     for name, (flows, rounds) in comms.items():

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod montecarlo;
 pub mod network;
+pub mod parallel;
 pub mod rng;
 pub mod routing;
 

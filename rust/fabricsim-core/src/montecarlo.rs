@@ -420,35 +420,26 @@ pub fn run(
     // Without random placement the template's connections are the same in every sample: find
     // their equal-cost paths once (or, spraying, which ignores the seed, their routes).
     let known: Option<Vec<KnownRoute>> = if cfg.placement_pool.is_none() {
-        let found: Vec<Result<KnownRoute>> = groups
-            .1
-            .par_iter()
-            .map(|&i| {
-                if cancel() {
-                    return Err(CoreError::Interrupted);
+        let found: Vec<Result<KnownRoute>> = crate::parallel::map_collect(&groups.1, 1, |&i| {
+            if cancel() {
+                return Err(CoreError::Interrupted);
+            }
+            let i = i as usize;
+            let (s, d, v) = (tpl.src[i] as usize, tpl.dst[i] as usize, tpl.via[i]);
+            Ok(match (cfg.policy, v) {
+                (Policy::Spray, NO_VIA) => {
+                    KnownRoute::Fixed(router.route(s, d, Policy::Spray, 0, 0)?)
                 }
-                let i = i as usize;
-                let (s, d, v) = (tpl.src[i] as usize, tpl.dst[i] as usize, tpl.via[i]);
-                Ok(match (cfg.policy, v) {
-                    (Policy::Spray, NO_VIA) => {
-                        KnownRoute::Fixed(router.route(s, d, Policy::Spray, 0, 0)?)
-                    }
-                    (Policy::Spray, v) => KnownRoute::Fixed(router.route_via(
-                        s,
-                        v as usize,
-                        d,
-                        Policy::Spray,
-                        0,
-                        0,
-                    )?),
-                    (Policy::Ecmp, NO_VIA) => KnownRoute::Ecmp(router.ecmp_paths(s, d)?),
-                    (Policy::Ecmp, v) => KnownRoute::EcmpVia(
-                        router.ecmp_paths(s, v as usize)?,
-                        router.ecmp_paths(v as usize, d)?,
-                    ),
-                })
+                (Policy::Spray, v) => {
+                    KnownRoute::Fixed(router.route_via(s, v as usize, d, Policy::Spray, 0, 0)?)
+                }
+                (Policy::Ecmp, NO_VIA) => KnownRoute::Ecmp(router.ecmp_paths(s, d)?),
+                (Policy::Ecmp, v) => KnownRoute::EcmpVia(
+                    router.ecmp_paths(s, v as usize)?,
+                    router.ecmp_paths(v as usize, d)?,
+                ),
             })
-            .collect();
+        });
         Some(found.into_iter().collect::<Result<_>>()?)
     } else {
         None

@@ -610,6 +610,9 @@ impl CoreFabric {
 /// Number of threads the core's thread pool uses.
 #[pyfunction]
 fn thread_count() -> usize {
+    // Reading it starts the pool: record this process as its owner first (see
+    // `fabricsim_core::parallel`), so that a forked child does not hand work to it.
+    fabricsim_core::parallel::global_pool_usable();
     rayon::current_num_threads()
 }
 

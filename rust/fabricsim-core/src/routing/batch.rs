@@ -1,8 +1,6 @@
 //! Routing many flows: grouped into connections (each routed once, in parallel), expanded
 //! back to one route per flow, and the bytes a traffic matrix offers each link.
 
-use rayon::prelude::*;
-
 use super::{Policy, Route, Router, NO_VIA};
 use crate::demand::Demand;
 use crate::error::{invalid, reserve, with_capacity, CoreError, Result};
@@ -228,22 +226,18 @@ pub(crate) fn route_connections(
     if rep_of.len() != n || reps.iter().any(|&i| i as usize >= n) {
         return Err(invalid("flows", "connection groups do not match the flows"));
     }
-    let routes: Vec<Result<Route>> = reps
-        .par_iter()
-        .with_min_len(64)
-        .map(|&i| {
-            if cancel() {
-                return Err(CoreError::Interrupted);
-            }
-            let i = i as usize;
-            let (s, d) = (src[i] as usize, dst[i] as usize);
-            if via[i] == NO_VIA {
-                router.route(s, d, policy, seed, flow_key[i])
-            } else {
-                router.route_via(s, via[i] as usize, d, policy, seed, flow_key[i])
-            }
-        })
-        .collect();
+    let routes: Vec<Result<Route>> = crate::parallel::map_collect(reps, 64, |&i| {
+        if cancel() {
+            return Err(CoreError::Interrupted);
+        }
+        let i = i as usize;
+        let (s, d) = (src[i] as usize, dst[i] as usize);
+        if via[i] == NO_VIA {
+            router.route(s, d, policy, seed, flow_key[i])
+        } else {
+            router.route_via(s, via[i] as usize, d, policy, seed, flow_key[i])
+        }
+    });
     let routes: Vec<Route> = routes.into_iter().collect::<Result<_>>()?;
     expand(rep_of, &routes)
 }

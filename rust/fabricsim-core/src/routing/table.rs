@@ -13,8 +13,6 @@
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 
-use rayon::prelude::*;
-
 use super::{Metric, UNREACHABLE};
 use crate::error::{CoreError, Result};
 use crate::network::Network;
@@ -339,7 +337,7 @@ impl Router {
         }
         need.sort_unstable();
         need.dedup();
-        need.par_iter().for_each(|&v| {
+        crate::parallel::for_each(&need, |&v| {
             self.table(v);
         });
         Ok(self.tables.iter().filter(|t| t.get().is_some()).count())
