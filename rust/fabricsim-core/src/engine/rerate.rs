@@ -3,6 +3,7 @@
 //! spare capacity, merging searches that meet), progressive filling of each group, and
 //! publishing the new rates. See DEVELOPERS.md, "Flow engine".
 
+use std::collections::binary_heap::PeekMut;
 use std::collections::BinaryHeap;
 
 use super::event::{Ev, State};
@@ -584,17 +585,20 @@ impl Sim<'_> {
             // low): recompute it when it comes up and queue it again if it rose.
             let mut level_now = 0.0f64;
             let mut unfrozen = comp_flows.len();
-            while let Some(top) = heap.pop() {
+            while let Some(mut top) = heap.peek_mut() {
                 let (queued, l) = (top.t(), top.id());
                 let y = &ls[l as usize];
                 if y.unfrozen_n == 0 {
+                    PeekMut::pop(top);
                     continue;
                 }
                 let current = level_of(y).max(level_now);
                 if current > queued {
-                    heap.push(Ev::new(current, l, 0));
+                    // Queue it again at its new level: one sift down in place.
+                    *top = Ev::new(current, l, 0);
                     continue;
                 }
+                PeekMut::pop(top);
                 let level = queued.max(level_now);
                 if too_narrow(y, level) {
                     ok = false;
@@ -658,10 +662,14 @@ impl Sim<'_> {
             let x = &mut fl[f as usize];
             let r = x.rate;
             let (a, b) = (x.first as usize, x.last as usize);
+            // Same rate: its links already show it (a new flow's read +inf), and the queued
+            // projected end stays valid.
+            if r == old && slots[route_links[a] as usize][entry_pos[a] as usize].rate == r {
+                continue;
+            }
             for (&l, &pos) in route_links[a..b].iter().zip(&entry_pos[a..b]) {
                 slots[l as usize][pos as usize].rate = r;
             }
-            // Same rate, same projected end: the queued event stays valid.
             if r != old {
                 x.project_end(f, t, ends);
             }
