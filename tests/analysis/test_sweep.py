@@ -318,11 +318,57 @@ def test_a_local_worker_process_that_dies_fails_the_sweep_clearly(scenario):
 
 @pytest.fixture(scope="module")
 def cluster():
+    """A 2-worker LocalCluster started as docs/sweeps.md recommends, under sw.DASK_CONFIG."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as c:
+    import dask
+
+    with (
+        dask.config.set(sw.DASK_CONFIG),
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as c,
+    ):
         yield c
+
+
+def test_recommended_dask_config_names_real_settings_and_reaches_every_process(cluster):
+    import dask
+    from distributed import Client
+
+    # every key is one of distributed's own settings (a renamed one would silently do nothing)
+    defaults = dask.config.defaults
+    for key, value in sw.DASK_CONFIG.items():
+        found = [dask.config.get(key, default=None, config=d) for d in defaults]
+        assert any(v is not None for v in found), key
+        assert value not in found, f"{key}: {value!r} is already distributed's default"
+    # the environment-variable form (for `dask scheduler` / `dask worker`) means the same
+    parsed = dask.config.collect_env(dict(sw.DASK_ENV))
+    for key, value in sw.DASK_CONFIG.items():
+        assert dask.config.get(key, config=parsed) == value, key
+
+    def active(dask_worker=None):
+        w = dask_worker
+        return (
+            w.periodic_callbacks["tick"].callback_time,
+            "profile" in w.periodic_callbacks,
+            w.periodic_callbacks["monitor"].callback_time,
+            w.memory_manager.memory_monitor_interval,
+        )
+
+    def scheduler_tick(dask_scheduler=None):
+        return dask_scheduler.periodic_callbacks["tick"].callback_time
+
+    with Client(cluster) as client:
+        # tick 1 s, no sampling profiler, system monitor every 5 s, memory every 1 s
+        assert set(client.run(active).values()) == {(1000, False, 5000, 1.0)}
+        assert client.run_on_scheduler(scheduler_tick) == 1000
+        assert {n.periodic_callbacks["tick"].callback_time for n in cluster.workers.values()} == {
+            1000
+        }
 
 
 def test_dask_local_cluster_gives_identical_rows(cluster, scenario, serial):
