@@ -798,6 +798,48 @@ def _dask_client(executor: Any):
     raise wrong
 
 
+def _worker_settings() -> dict[str, Any]:
+    """On a Dask worker: its values of the :data:`DASK_CONFIG` settings."""
+    import dask
+
+    return {k: dask.config.get(k, None) for k in DASK_CONFIG}
+
+
+def costly_settings(values: Mapping[str, Any]) -> list[str]:
+    """Which of ``values`` (setting -> value, as Dask's config holds them) cost a sweep worker
+    more CPU than :data:`DASK_CONFIG`: ``["setting=value", ...]`` (a profiler that is on, an
+    interval shorter than the recommended one).
+
+    >>> costly_settings({"distributed.admin.tick.interval": "20ms",
+    ...                  "distributed.worker.profile.enabled": False})
+    ['distributed.admin.tick.interval=20ms']
+    """
+    from dask.utils import parse_timedelta
+
+    out = []
+    for key, value in values.items():
+        want = DASK_CONFIG.get(key)
+        if want is None or value is None:
+            continue
+        if isinstance(want, bool):
+            costly = bool(value) != want
+        else:
+            costly = parse_timedelta(value) < parse_timedelta(want)
+        if costly:
+            out.append(f"{key}={value}")
+    return out
+
+
+def _workers_costly_settings(client: Any) -> list[str] | None:
+    """:func:`costly_settings` over every worker of ``client``'s cluster (one round trip;
+    None if the workers could not be asked)."""
+    try:
+        per_worker = client.run(_worker_settings)
+    except Exception:  # an old or odd worker: the sweep itself will say what is wrong
+        return None
+    return sorted({s for values in per_worker.values() for s in costly_settings(values)})
+
+
 def _batches(points: Sequence[SweepPoint], size: int) -> list[list[SweepPoint]]:
     return [list(points[i : i + size]) for i in range(0, len(points), size)]
 
@@ -829,8 +871,10 @@ def run_sweep(
     file the rows are written to as batches finish (flushed at most every second and at the
     end); points already in it are skipped, so a killed sweep resumes where it stopped.
     ``on_rows`` is called with each finished batch's rows. ``df.attrs["fabricsim.sweep"]``
-    tells how many points ran, were skipped, the tasks, the largest batch, the wall time and,
-    for local processes, what each process did (``processes``: points, start-up, CPU time).
+    tells how many points ran, were skipped, the tasks, the largest batch, the wall time,
+    for local processes what each process did (``processes``: points, start-up, CPU time) and
+    on Dask the settings of :data:`DASK_CONFIG` the workers run with costlier values
+    (``dask_costly_settings``, :func:`costly_settings`; ``fabricsim sweep`` prints them).
 
     >>> import fabricsim as fs
     >>> sc = fs.load_scenario(fs.cli.scenario.example_path())
@@ -914,6 +958,7 @@ def run_sweep(
                     for w in client.scheduler_info().get("workers", {}).values()
                 ),
             )
+            stats["dask_costly_settings"] = _workers_costly_settings(client)
         else:
             n_workers = workers or os.cpu_count() or 1
         stats["workers"] = 1 if mode == "serial" else n_workers
@@ -1387,4 +1432,5 @@ __all__ = [
     "MIN_DASK_TASK_S",
     "DASK_CONFIG",
     "DASK_ENV",
+    "costly_settings",
 ]
