@@ -88,9 +88,12 @@ SWEEP_FIELDS = ("load", "seed", "samples", "collective_size_bytes")
 #: a loaded 2-core LocalCluster, see docs/sweeps.md) then stays well below 5 % of a task.
 TARGET_TASK_S = 2.0
 #: ... and on Dask never shorter than this (when the first point has been timed): the tasks near
-#: the end shrink so that the workers finish together, but a task of this length still keeps
-#: the measured ~5 ms round trip a task pays under 2 % of it.
-MIN_DASK_TASK_S = 0.25
+#: the end shrink so that the workers finish together. A worker holds its next task before it
+#: finishes the current one (Dask's worker-saturation), so it starts the next 1-3 ms after the
+#: last ends (Dask's task stream, 2-worker LocalCluster, docs/sweeps.md): 1-3 % of a task this
+#: long. With 0.25 s the example's last tasks held 2-3 points (0.4-0.67 s: points at higher
+#: loads cost more than the timed first one) and one worker idled up to 0.6 s at the end.
+MIN_DASK_TASK_S = 0.1
 #: Local processes take shares of at most this many seconds of work (one point of the
 #: example): a share costs one message through a pipe (well under a millisecond), so small
 #: shares are free and let the processes finish together (with 2 s shares the caller waited
