@@ -297,9 +297,9 @@ def main() -> None:
     overhead_task = rec["empty"] * 2
     print(
         f"Dask per-task overhead: (a) {overhead_task * 1e3:.1f} ms per empty task = "
-        f"{overhead_task / task_s:.2%} of a task (target < 5 %); (b) workers busy "
-        f"{busy:.1%} of the sweep's wall time (so {1 - busy:.1%} start-up, scheduling and "
-        "idle tail)"
+        f"{overhead_task / task_s:.2%} of a task (target < 5 %); (b) the points' compute "
+        f"time (the workers' tasks and the first point, computed here) = {busy:.1%} of 2 x the "
+        f"sweep's wall time (so {1 - busy:.1%} start-up, scheduling and idle tail)"
     )
 
     # The driver rewrites the whole Parquet file on each flush (at most once a second): how
