@@ -374,6 +374,7 @@ def test_recommended_dask_config_names_real_settings_and_reaches_every_process(c
     ]
     assert sw.costly_settings(sw.DASK_CONFIG) == []
     assert sw.costly_settings({"distributed.admin.tick.interval": "2s"}) == []
+    assert sw.costly_settings({"distributed.admin.tick.interval": "soon", "other": 1}) == []
 
     with Client(cluster) as client:
         # tick 1 s, no sampling profiler, system monitor every 5 s, memory every 1 s

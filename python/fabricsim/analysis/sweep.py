@@ -827,7 +827,10 @@ def costly_settings(values: Mapping[str, Any]) -> list[str]:
         if isinstance(want, bool):
             costly = bool(value) != want
         else:
-            costly = parse_timedelta(value) < parse_timedelta(want)
+            try:
+                costly = parse_timedelta(value) < parse_timedelta(want)
+            except (TypeError, ValueError, KeyError):  # not a duration Dask reads (KeyError: unit)
+                continue
         if costly:
             out.append(f"{key}={value}")
     return out
