@@ -14,9 +14,12 @@ path does the same work; rows are checked identical). Targets (issue 15): both p
 per-task overhead < 5 % of a task. This prints the measurements; it asserts nothing (the
 machine may be shared: the load average is shown).
 
-Dask runs twice: on workers started as docs/sweeps.md recommends for sweeps (Dask's sampling
-profiler off: `DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False`), and on workers with Dask's
-default configuration (the profiler samples every running task's stack every 10 ms).
+Dask runs three times, each on a fresh 2-worker LocalCluster: with only Dask's sampling
+profiler off (what docs/sweeps.md recommended first), with `fabricsim.analysis.sweep.
+DASK_CONFIG` (profiler off, event-loop tick 1 s, system monitor 5 s, memory monitor 1 s: what
+docs/sweeps.md recommends now), and with Dask's defaults. For each it reports the CPU its
+processes use while idle (3 s) and during the sweep: the workers', and this process's, which
+holds the cluster's scheduler and nannies and computes the sweep's first point.
 
 On a shared machine the wall-clock speed-ups say little (other processes take the cores), so
 the CPU time each path used is measured too, and the ceiling: the same 16 points computed by
@@ -41,6 +44,7 @@ import time
 
 import fabricsim as fs
 from fabricsim.analysis.sweep import (
+    DASK_CONFIG,
     MIN_DASK_TASK_S,
     TARGET_TASK_S,
     Sweep,
@@ -109,14 +113,17 @@ def ceiling(reps: int = 2) -> dict[str, tuple[float, float]]:
     return {k: (best[k, 1], best[k, 2]) for k in ("cpu", "wall")}
 
 
-def dask_run(sweep, batch_size, serial, *, profiler: bool, label: str):
+def dask_run(sweep, batch_size, serial, *, config: dict, label: str, empty: bool = False):
+    """Start a 2-worker LocalCluster under the Dask ``config``, measure what its own processes
+    use while idle (3 s), run the sweep on it and measure the CPU of the workers and of this
+    process (which holds the cluster's scheduler and nannies, and computes the first point)."""
     import dask
     import pandas as pd
     from distributed import Client, LocalCluster
 
-    with dask.config.set({"distributed.worker.profile.enabled": profiler}):
+    with dask.config.set(config):
         (cluster, client), t_up = timed(
-            f"LocalCluster start (2 x 1 thread, profiler {'on' if profiler else 'off'})",
+            f"LocalCluster start ({label})",
             lambda: (
                 (
                     c := LocalCluster(
@@ -132,14 +139,26 @@ def dask_run(sweep, batch_size, serial, *, profiler: bool, label: str):
         )
     try:
         client.run(lambda: __import__("fabricsim") and None)  # import on both workers
-        w0 = client.run(time.process_time)
-        df, t = timed(label, lambda: run_sweep(sweep, executor=client, batch_size=batch_size))
+        time.sleep(0.5)
+        c0, w0, t0 = own_cpu(), client.run(time.process_time), time.perf_counter()
+        time.sleep(3.0)
+        idle = (own_cpu() - c0, client.run(time.process_time), time.perf_counter() - t0)
+        idle_pct = (
+            100 * idle[0] / idle[2],
+            [100 * (idle[1][w] - w0[w]) / idle[2] for w in w0],
+        )
+        w0, c0 = client.run(time.process_time), own_cpu()
+        df, t = timed(
+            f"2-worker Dask LocalCluster, {label}",
+            lambda: run_sweep(sweep, executor=client, batch_size=batch_size),
+        )
+        here = own_cpu() - c0
         w1 = client.run(time.process_time)
         cpu = [w1[w] - w0[w] for w in w0]
         pd.testing.assert_frame_equal(df, serial)
         st = df.attrs["fabricsim.sweep"]
         t_empty = None
-        if not profiler:
+        if empty:
             handle = client.scatter(sweep, broadcast=True, hash=False)
             n_empty = 200
             t0 = time.perf_counter()
@@ -152,7 +171,15 @@ def dask_run(sweep, batch_size, serial, *, profiler: bool, label: str):
     finally:
         client.close()
         cluster.close()
-    return {"wall": t, "cpu": cpu, "stats": st, "up": t_up, "empty": t_empty}
+    return {
+        "wall": t,
+        "cpu": cpu,
+        "here": here,
+        "idle_pct": idle_pct,
+        "stats": st,
+        "up": t_up,
+        "empty": t_empty,
+    }
 
 
 def main() -> None:
@@ -187,12 +214,16 @@ def main() -> None:
     pd.testing.assert_frame_equal(procs, serial)
     here, *spawned = procs.attrs["fabricsim.sweep"]["processes"]
 
-    rec = dask_run(
-        sweep, b, serial, profiler=False, label="2-worker Dask LocalCluster, profiler off"
+    noprof = dask_run(
+        sweep,
+        b,
+        serial,
+        config={"distributed.worker.profile.enabled": False},
+        label="profiler off only",
     )
-    dflt = dask_run(
-        sweep, b, serial, profiler=True, label="2-worker Dask LocalCluster, Dask's defaults"
-    )
+    rec = dask_run(sweep, b, serial, config=dict(DASK_CONFIG), label="DASK_CONFIG", empty=True)
+    dflt = dask_run(sweep, b, serial, config={}, label="Dask's defaults")
+    runs = (("DASK_CONFIG", rec), ("profiler off only", noprof), ("Dask's defaults", dflt))
 
     print("  the ceiling: 16 points, one warmed-up process alone, then two at once ...")
     ceil = ceiling()
@@ -209,14 +240,15 @@ def main() -> None:
     print()
     print(
         f"per point (serial, one thread): {per_point:.3f} s wall, {cpu_point:.3f} s CPU; "
-        f"Dask: {st['tasks']} tasks of up to {st['batch_size']} points, {task_s:.2f} s a task"
+        f"Dask (DASK_CONFIG): {st['tasks']} tasks of up to {st['batch_size']} points, "
+        f"{task_s:.2f} s a task"
     )
     ceil_x = 2 * ceil["wall"][0] / ceil["wall"][1]
     ceil_cpu = 2 * ceil["cpu"][0] / ceil["cpu"][1]
     print(
         f"speed-up vs serial, wall clock: 2 processes {t_serial / t_procs:.2f}x, Dask "
-        f"{t_serial / rec['wall']:.2f}x (profiler off), {t_serial / dflt['wall']:.2f}x (Dask's "
-        f"defaults); target >= 1.7x; the ceiling on this machine now: {ceil_x:.2f}x by the "
+        + ", ".join(f"{t_serial / r['wall']:.2f}x ({name})" for name, r in runs)
+        + f"; target >= 1.7x; the ceiling on this machine now: {ceil_x:.2f}x by the "
         f"wall clock, {ceil_cpu:.2f}x by CPU time (load average now {os.getloadavg()[0]:.2f} "
         f"on {os.cpu_count()} cores)"
     )
@@ -233,31 +265,41 @@ def main() -> None:
             else ""
         )
     )
-    print(
-        f"  Dask workers: profiler off {' + '.join(f'{c:.1f}' for c in rec['cpu'])} s, "
-        f"Dask's defaults {' + '.join(f'{c:.1f}' for c in dflt['cpu'])} s"
-    )
+    for name, r in runs:
+        print(
+            f"  Dask, {name + ':':<18} workers {' + '.join(f'{c:.2f}' for c in r['cpu'])} s, "
+            f"this process (scheduler, nannies, client, first point) {r['here']:.2f} s; "
+            f"idle cluster: this process {r['idle_pct'][0]:.1f} %, workers "
+            f"{' + '.join(f'{c:.1f}' for c in r['idle_pct'][1])} % of a core"
+        )
     startup = sp["startup_cpu_s"] if sp else 0.0
     print(
         f"CPU a point: serial {cpu_point:.3f} s; in the 2 processes "
         f"{(cpu_here + cpu_child - startup) / len(sweep):.3f} s (x"
-        f"{(cpu_here + cpu_child - startup) / cpu_serial:.3f}, start-up left out); on the Dask "
-        f"workers {sum(rec['cpu']) / len(sweep):.3f} s (x{sum(rec['cpu']) / cpu_serial:.3f}) "
-        f"with the profiler off, {sum(dflt['cpu']) / len(sweep):.3f} s "
-        f"(x{sum(dflt['cpu']) / cpu_serial:.3f}) with Dask's defaults"
+        f"{(cpu_here + cpu_child - startup) / cpu_serial:.3f}, start-up left out); on Dask, "
+        "workers and this process: "
+        + ", ".join(
+            f"{(sum(r['cpu']) + r['here']) / len(sweep):.3f} s "
+            f"(x{(sum(r['cpu']) + r['here']) / cpu_serial:.3f}, {name})"
+            for name, r in runs
+        )
     )
     print(
         f"speed-up with a core per worker (serial CPU / CPU per core): 2 processes "
         f"{cpu_serial / ((cpu_here + cpu_child) / 2):.2f}x (balanced halves), Dask "
-        f"{cpu_serial / max(rec['cpu']):.2f}x (profiler off; the busier worker), "
-        f"{cpu_serial / max(dflt['cpu']):.2f}x (Dask's defaults)"
+        + ", ".join(f"{cpu_serial / max(r['cpu']):.2f}x ({name})" for name, r in runs)
+        + " (the busier worker); on 2 cores with the scheduler and nannies in this process: "
+        "Dask "
+        + ", ".join(
+            f"{cpu_serial / ((sum(r['cpu']) + r['here']) / 2):.2f}x ({name})" for name, r in runs
+        )
     )
     overhead_task = rec["empty"] * 2
     print(
         f"Dask per-task overhead: (a) {overhead_task * 1e3:.1f} ms per empty task = "
-        f"{overhead_task / task_s:.2%} of a task (target < 5 %); (b) workers busy "
-        f"{busy:.1%} of the sweep's wall time (so {1 - busy:.1%} start-up, scheduling and "
-        "idle tail)"
+        f"{overhead_task / task_s:.2%} of a task (target < 5 %); (b) the points' compute "
+        f"time (the workers' tasks and the first point, computed here) = {busy:.1%} of 2 x the "
+        f"sweep's wall time (so {1 - busy:.1%} start-up, scheduling and idle tail)"
     )
 
     # The driver rewrites the whole Parquet file on each flush (at most once a second): how

@@ -318,11 +318,71 @@ def test_a_local_worker_process_that_dies_fails_the_sweep_clearly(scenario):
 
 @pytest.fixture(scope="module")
 def cluster():
+    """A 2-worker LocalCluster started as docs/sweeps.md recommends, under sw.DASK_CONFIG."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as c:
+    import dask
+
+    with (
+        dask.config.set(sw.DASK_CONFIG),
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as c,
+    ):
         yield c
+
+
+def test_recommended_dask_config_names_real_settings_and_reaches_every_process(cluster):
+    import dask
+    from distributed import Client
+
+    def default(key):
+        found = [dask.config.get(key, default=None, config=d) for d in dask.config.defaults]
+        return next((v for v in found if v is not None), None)
+
+    # every key is one of distributed's own settings (a renamed one would silently do nothing)
+    dflt = {key: default(key) for key in sw.DASK_CONFIG}
+    for key, value in sw.DASK_CONFIG.items():
+        assert dflt[key] is not None, key
+        assert dflt[key] != value, f"{key}: {value!r} is already distributed's default"
+    # the environment-variable form (for `dask scheduler` / `dask worker`) means the same
+    parsed = dask.config.collect_env(dict(sw.DASK_ENV))
+    for key, value in sw.DASK_CONFIG.items():
+        assert dask.config.get(key, config=parsed) == value, key
+
+    def active(dask_worker=None):
+        w = dask_worker
+        return (
+            w.periodic_callbacks["tick"].callback_time,
+            "profile" in w.periodic_callbacks,
+            w.periodic_callbacks["monitor"].callback_time,
+            w.memory_manager.memory_monitor_interval,
+        )
+
+    def scheduler_tick(dask_scheduler=None):
+        return dask_scheduler.periodic_callbacks["tick"].callback_time
+
+    # what run_sweep and the CLI point out on a cluster started with Dask's defaults
+    assert sw.costly_settings(dflt) == [
+        "distributed.worker.profile.enabled=True",
+        "distributed.admin.tick.interval=20ms",
+        "distributed.admin.system-monitor.interval=500ms",
+        "distributed.worker.memory.monitor-interval=100ms",
+    ]
+    assert sw.costly_settings(sw.DASK_CONFIG) == []
+    assert sw.costly_settings({"distributed.admin.tick.interval": "2s"}) == []
+    assert sw.costly_settings({"distributed.admin.tick.interval": "soon", "other": 1}) == []
+
+    with Client(cluster) as client:
+        # tick 1 s, no sampling profiler, system monitor every 5 s, memory every 1 s
+        assert set(client.run(active).values()) == {(1000, False, 5000, 1.0)}
+        assert client.run_on_scheduler(scheduler_tick) == 1000
+        assert {n.periodic_callbacks["tick"].callback_time for n in cluster.workers.values()} == {
+            1000
+        }
 
 
 def test_dask_local_cluster_gives_identical_rows(cluster, scenario, serial):
@@ -332,6 +392,7 @@ def test_dask_local_cluster_gives_identical_rows(cluster, scenario, serial):
         df = run_sweep(Sweep(scenario), executor=client, batch_size=2)
         pd.testing.assert_frame_equal(df, serial)
         assert df.attrs["fabricsim.sweep"]["executor"] == "dask"
+        assert df.attrs["fabricsim.sweep"]["dask_costly_settings"] == []
         # 16 points in batches of 2, the last four of 1 so that the workers finish together
         assert df.attrs["fabricsim.sweep"]["tasks"] == 10
         assert len(client.scheduler_info()["workers"]) == 2
@@ -387,6 +448,7 @@ def test_cli_on_a_dask_scheduler(cluster, serial, tmp_path, capsys):
     )
     cap = capsys.readouterr()
     assert f"running on the Dask cluster at {cluster.scheduler_address}" in cap.out
+    assert "note: the Dask workers" not in cap.out  # started under DASK_CONFIG
     assert "16/16" in cap.err  # the progress bar
     df = pd.read_parquet(out).set_index("point_id").loc[serial["point_id"]].reset_index()
     pd.testing.assert_frame_equal(df, serial)

@@ -56,6 +56,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -87,9 +88,12 @@ SWEEP_FIELDS = ("load", "seed", "samples", "collective_size_bytes")
 #: a loaded 2-core LocalCluster, see docs/sweeps.md) then stays well below 5 % of a task.
 TARGET_TASK_S = 2.0
 #: ... and on Dask never shorter than this (when the first point has been timed): the tasks near
-#: the end shrink so that the workers finish together, but a task of this length still keeps
-#: the measured ~5 ms round trip a task pays under 2 % of it.
-MIN_DASK_TASK_S = 0.25
+#: the end shrink so that the workers finish together. A worker holds its next task before it
+#: finishes the current one (Dask's worker-saturation), so it starts the next 1-3 ms after the
+#: last ends (Dask's task stream, 2-worker LocalCluster, docs/sweeps.md): 1-3 % of a task this
+#: long. With 0.25 s the example's last tasks held 2-3 points (0.4-0.67 s: points at higher
+#: loads cost more than the timed first one) and one worker idled up to 0.6 s at the end.
+MIN_DASK_TASK_S = 0.1
 #: Local processes take shares of at most this many seconds of work (one point of the
 #: example): a share costs one message through a pipe (well under a millisecond), so small
 #: shares are free and let the processes finish together (with 2 s shares the caller waited
@@ -98,6 +102,40 @@ PROCESS_SHARE_S = 0.1
 #: The Parquet schema-metadata key holding the sweep's fingerprint.
 META_KEY = b"fabricsim.sweep"
 DASK_HINT = "pip install 'fabricsim[dask]' (dask[distributed], pandas and pyarrow)"
+#: Dask settings for the processes of a cluster that runs sweeps: ``dask.config.set(DASK_CONFIG)``
+#: around ``LocalCluster(...)`` (its scheduler and nannies run in the calling process, its
+#: workers get the config from their nanny), or :data:`DASK_ENV` in the environment of
+#: ``dask scheduler`` / ``dask worker``. Dask's defaults suit interactive work on big machines;
+#: a sweep worker computes one point after another and each default below takes a share of
+#: its core (measured on a 2-vCPU VM, docs/sweeps.md, "Dask's own CPU"): an idle 2-worker
+#: LocalCluster used 12.2 % of a core with Dask's defaults less the profiler, 2.1 % with these,
+#: and while it computed a sweep 1.0-1.1 s of CPU outside the points, 0.2 s with these.
+DASK_CONFIG: Mapping[str, Any] = MappingProxyType(
+    {
+        # The sampling profiler walks the running task's Python stack every 10 ms (distributed's
+        # default): 2.5-5 % of a core while a point runs.
+        "distributed.worker.profile.enabled": False,
+        # Every scheduler, nanny and worker checks its event loop's health every 20 ms (the
+        # default), waking the loop 50 times a second and, on a worker, taking the GIL from the
+        # running point: 6.8 of the 12.2 % above. It only warns when the loop is blocked for
+        # longer than `tick.limit` (3 s), which a 1 s check still sees.
+        "distributed.admin.tick.interval": "1s",
+        # psutil readings of CPU, memory, network and disk for the dashboard, every 500 ms by
+        # default: 1.0 of the 12.2 %.
+        "distributed.admin.system-monitor.interval": "5s",
+        # Worker and nanny read the worker's memory every 100 ms by default (to spill, pause
+        # or restart it): 2.3 of the 12.2 %. A sweep point holds well under the memory limit;
+        # a worker that crosses it is caught within a second instead of 0.1 s.
+        "distributed.worker.memory.monitor-interval": "1s",
+    }
+)
+#: :data:`DASK_CONFIG` as environment variables (``DASK_`` + the key, ``.`` -> ``__``).
+DASK_ENV: Mapping[str, str] = MappingProxyType(
+    {
+        "DASK_" + k.upper().replace(".", "__").replace("-", "_"): str(v)
+        for k, v in DASK_CONFIG.items()
+    }
+)
 
 
 class SweepAxisError(InvalidArgumentError):
@@ -763,6 +801,51 @@ def _dask_client(executor: Any):
     raise wrong
 
 
+def _worker_settings() -> dict[str, Any]:
+    """On a Dask worker: its values of the :data:`DASK_CONFIG` settings."""
+    import dask
+
+    return {k: dask.config.get(k, None) for k in DASK_CONFIG}
+
+
+def costly_settings(values: Mapping[str, Any]) -> list[str]:
+    """Which of ``values`` (setting -> value, as Dask's config holds them) cost a sweep worker
+    more CPU than :data:`DASK_CONFIG`: ``["setting=value", ...]`` (a profiler that is on, an
+    interval shorter than the recommended one).
+
+    >>> costly_settings({"distributed.admin.tick.interval": "20ms",
+    ...                  "distributed.worker.profile.enabled": False})
+    ['distributed.admin.tick.interval=20ms']
+    """
+    from dask.utils import parse_timedelta
+
+    out = []
+    for key, value in values.items():
+        want = DASK_CONFIG.get(key)
+        if want is None or value is None:
+            continue
+        if isinstance(want, bool):
+            costly = bool(value) != want
+        else:
+            try:
+                costly = parse_timedelta(value) < parse_timedelta(want)
+            except (TypeError, ValueError, KeyError):  # not a duration Dask reads (KeyError: unit)
+                continue
+        if costly:
+            out.append(f"{key}={value}")
+    return out
+
+
+def _workers_costly_settings(client: Any) -> list[str] | None:
+    """:func:`costly_settings` over every worker of ``client``'s cluster (one round trip;
+    None if the workers could not be asked)."""
+    try:
+        per_worker = client.run(_worker_settings)
+    except Exception:  # an old or odd worker: the sweep itself will say what is wrong
+        return None
+    return sorted({s for values in per_worker.values() for s in costly_settings(values)})
+
+
 def _batches(points: Sequence[SweepPoint], size: int) -> list[list[SweepPoint]]:
     return [list(points[i : i + size]) for i in range(0, len(points), size)]
 
@@ -794,8 +877,10 @@ def run_sweep(
     file the rows are written to as batches finish (flushed at most every second and at the
     end); points already in it are skipped, so a killed sweep resumes where it stopped.
     ``on_rows`` is called with each finished batch's rows. ``df.attrs["fabricsim.sweep"]``
-    tells how many points ran, were skipped, the tasks, the largest batch, the wall time and,
-    for local processes, what each process did (``processes``: points, start-up, CPU time).
+    tells how many points ran, were skipped, the tasks, the largest batch, the wall time,
+    for local processes what each process did (``processes``: points, start-up, CPU time) and
+    on Dask the settings of :data:`DASK_CONFIG` the workers run with costlier values
+    (``dask_costly_settings``, :func:`costly_settings`; ``fabricsim sweep`` prints them).
 
     >>> import fabricsim as fs
     >>> sc = fs.load_scenario(fs.cli.scenario.example_path())
@@ -879,6 +964,7 @@ def run_sweep(
                     for w in client.scheduler_info().get("workers", {}).values()
                 ),
             )
+            stats["dask_costly_settings"] = _workers_costly_settings(client)
         else:
             n_workers = workers or os.cpu_count() or 1
         stats["workers"] = 1 if mode == "serial" else n_workers
@@ -1350,4 +1436,7 @@ __all__ = [
     "point_id",
     "TARGET_TASK_S",
     "MIN_DASK_TASK_S",
+    "DASK_CONFIG",
+    "DASK_ENV",
+    "costly_settings",
 ]

@@ -681,6 +681,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if stats.get("skipped"):
         done += f"; {stats['skipped']} were already in {args.out}"
     print(done)
+    if stats.get("dask_costly_settings"):
+        print(
+            f"note: the Dask workers run with {', '.join(stats['dask_costly_settings'])}, "
+            "which take CPU from the points: start the scheduler and workers with the variables "
+            "of fabricsim.analysis.sweep.DASK_ENV (docs/sweeps.md, Running)"
+        )
     if args.out:
         print(f"wrote {args.out} ({len(df)} rows; pandas.read_parquet({str(args.out)!r}))")
     if args.plot:
