@@ -1144,7 +1144,8 @@ def _run_processes(
         return batch_size, []
     n = len(points)
     t0_wall = time.time()
-    # spawn, not fork: the Rust core's thread pool does not survive a fork
+    # spawn, not fork: in a forked process the Rust core routes on one thread (its global
+    # thread pool does not survive a fork: docs/reliability.md, "Forked processes")
     ctx = multiprocessing.get_context("spawn")
     counter = ctx.Value("q", 0)
     largest = ctx.Value("q", batch_size or 1)
