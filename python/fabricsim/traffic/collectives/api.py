@@ -416,7 +416,8 @@ class Collective:
         hosts) is :meth:`plan`'s error.
 
         >>> import fabricsim as fs
-        >>> G = fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=2)
+        >>> G = fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=2,
+        ...                   profile="h100-ndr400")
         >>> fab = fs.Fabric.from_networkx(G)
         >>> fs.Collective("all_reduce", 1024, algorithm="ring", protocol="LL").choices(fab)
         (('ring', 'll'),)
