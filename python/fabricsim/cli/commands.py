@@ -557,11 +557,16 @@ def _collective_request(args: argparse.Namespace, sc) -> dict:
     for size in (lo, hi):  # what runs must build this op: fail here, not after the header
         try:
             coll = Collective(
-                op, size, ranks, algorithm.value, channels.value, protocol=protocol.value
+                op,
+                size,
+                ranks,
+                str(algorithm.value),  # type: ignore[arg-type]  # checked by Collective
+                int(channels.value),
+                protocol=str(protocol.value),
             )
             coll.choices(fab)
             if size == lo and algorithm.value != "auto":  # e.g. NVLS across hosts
-                coll.plan(fab, algorithm.value)
+                coll.plan(fab, str(algorithm.value))
         except FabricError as e:
             msg = str(e)
             for setting, key, other in (
@@ -619,7 +624,7 @@ def cmd_collective(args: argparse.Namespace) -> int:
         ranks=req["ranks"],
         algorithm=algorithm.value,
         protocol=protocol.value,
-        channels=channels.value if channels.name else None,  # None: the API's own default
+        channels=int(channels.value) if channels.name else None,  # None: the API's default
         routing=req["routing"],
         seed=req["seed"],
         datatype=req["datatype"],
