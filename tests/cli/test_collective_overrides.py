@@ -248,3 +248,11 @@ def test_bad_scenario_keys_exit_2_naming_file_line_and_key(tmp_path, capsys, key
     p.write_text(text)
     err = fails(capsys, p)
     assert f"bad.toml:{line_of(text, key)}: {needle}" in err
+
+
+def test_help_says_which_nccl_variables_it_reads(capsys):
+    assert main(["collective", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for var in ("NCCL_ALGO", "NCCL_PROTO", "NCCL_MIN_NCHANNELS", "NCCL_MAX_NCHANNELS"):
+        assert var in text
+    assert "--protocol {auto,ll,ll128,simple}" in text and "--channels N" in text
