@@ -208,7 +208,10 @@ def test_collective_command_prints_nccl_tests_table(tiny, tmp_path, capsys):
     )
     text = capsys.readouterr().out
     assert text.startswith("# design 'ls 2:1' of ")
-    assert "# fabricsim all_reduce: 8 ranks, algorithm ring, routing spray, seed 1" in text
+    assert (
+        "# fabricsim all_reduce: 8 ranks, algorithm ring, protocol auto, channels auto, "
+        "routing spray, seed 1" in text
+    )
     sizes = [int(line.split()[0]) for line in text.splitlines() if line[:1] == " "]
     assert sizes == [1024, 2048, 4096]
     doc = json.loads(path.read_text())

@@ -727,6 +727,45 @@ def test_sweep_sizes_prints_nothing_by_default(capsys):
     assert fs.sweep_sizes(fab, "broadcast", min_bytes=64, max_bytes=64).rows()[0]["root"] == 0
 
 
+def test_sweep_sizes_protocol_channels_and_tuning_lines():
+    G = fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=2, profile="h100-ndr400")
+    fab = fs.Fabric.from_networkx(G)
+    kw = dict(min_bytes="1K", max_bytes="1M", step_factor=1024, algorithm="ring")
+    auto = fs.sweep_sizes(fab, "all_reduce", **kw)
+    simple = fs.sweep_sizes(fab, "all_reduce", **kw, protocol="Simple", channels=1)
+    assert [r["protocol"] for r in simple.rows()] == ["simple", "simple"]
+    assert [r["channels"] for r in simple.rows()] == [1, 1]
+    assert simple.protocol == "simple" and simple.channels == 1
+    assert "algorithm ring, protocol simple, channels 1," in simple.table()
+    # each size is the same run as fs.collective with that protocol
+    for r in simple:
+        want = fs.collective(
+            fab, "all_reduce", r.size_bytes, algorithm="ring", channels=1, protocol="simple"
+        )
+        assert r.time_s == want.time_s
+    # tuning=True: one NCCL-style comment line per size, naming what ran there
+    buf = io.StringIO()
+    shown = fs.sweep_sizes(fab, "all_reduce", **kw, file=buf, tuning=True)
+    assert buf.getvalue() == shown.table(tuning=True) + "\n"
+    notes = [ln for ln in buf.getvalue().splitlines() if "Bytes -> Algo" in ln]
+    names = {"ll": "LL", "ll128": "LL128", "simple": "Simple"}
+    assert notes == [
+        f"#  AllReduce: {r.size_bytes} Bytes -> Algo Ring proto {names[r.protocol]} "
+        f"channel{{Lo..Hi}}={{0..{r.channels - 1}}}"
+        for r in auto
+    ]
+    assert auto.table() == shown.table()  # tuning lines only when asked for
+    assert fs.Collective("all_reduce", 1024).channel_count(fab) == 2
+    assert fs.Collective("all_reduce", 1024, channels=3).channel_count(fab) == 3
+    assert fs.Collective("all_reduce", 1024, algorithm="ring", protocol="LL").choices(fab) == (
+        ("ring", "ll"),
+    )
+    buf = io.StringIO()
+    with pytest.raises(InvalidArgumentError, match="nvls_tree with 'simple' only"):
+        fs.sweep_sizes(fab, algorithm="nvls_tree", protocol="ll", file=buf)
+    assert buf.getvalue() == ""
+
+
 def test_sweep_sizes_checks_everything_before_printing():
     fab = switch(4)
     for kw, exc in [

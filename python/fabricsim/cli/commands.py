@@ -40,7 +40,7 @@ from fabricsim._validate import printable
 from fabricsim.analysis import nccl_tests
 from fabricsim.analysis import sweep as sw
 from fabricsim.analysis.training import _image_format, erosion, plot_erosion
-from fabricsim.cli import demo
+from fabricsim.cli import demo, nccl_env
 from fabricsim.cli.scenario import (
     example_path,
     example_text,
@@ -450,6 +450,63 @@ def cmd_erosion(args: argparse.Namespace) -> int:
     return 0
 
 
+def _protocol(text: str) -> str:
+    try:
+        return nccl_env.protocol_name(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _channels(text: str) -> int:
+    return _checked(
+        text, lambda v: _validate.integer("value", v, minimum=1, maximum=nccl_env.MAX_CHANNELS)
+    )
+
+
+#: Ops NCCL runs as grouped point-to-point calls: NCCL_ALGO / NCCL_PROTO do not select them
+#: (src/enqueue.cc picks LL or Simple for them by NCCL_P2P_LL_THRESHOLD).
+_P2P_OPS = ("all_to_all", "send_recv")
+
+
+def _collective_settings(args: argparse.Namespace, sc, op: str, env) -> tuple:
+    """(algorithm, protocol) :class:`nccl_env.Setting` s: the flag, else the scenario's key
+    (unless "auto"), else NCCL's variable, else auto."""
+    defaults = sc.collective
+    out = []
+    for key, var, found in (
+        ("algorithm", nccl_env.ALGO_VAR, env.algorithm),
+        ("protocol", nccl_env.PROTO_VAR, env.protocol),
+    ):
+        flag = getattr(args, key)
+        if flag is not None:
+            if key == "algorithm":  # checked here, as before NCCL's names were taken
+                try:
+                    flag = nccl_env.algorithm_name(flag)
+                except ValueError as e:
+                    raise UsageError(f"--algorithm: {e}") from None
+            out.append(nccl_env.Setting(flag, f"flag --{key}", f"--{key}"))
+        elif defaults.get(key, "auto") != "auto":
+            out.append(
+                nccl_env.Setting(
+                    defaults[key], f"scenario [collective].{key}", f"{sc.source}: collective.{key}"
+                )
+            )
+        elif found is not None and op in _P2P_OPS:
+            out.append(
+                nccl_env.Setting(
+                    "auto",
+                    f"auto: {found.name} ignored, NCCL runs {op} as point-to-point "
+                    f"calls, which {var} does not select",
+                )
+            )
+        elif found is not None:
+            out.append(found)
+        else:
+            what = "NCCL's model picks it" if key == "protocol" else "the fastest candidate"
+            out.append(nccl_env.Setting("auto", f"auto: {var} unset; {what} at each size"))
+    return tuple(out)
+
+
 def _collective_request(args: argparse.Namespace, sc) -> dict:
     """Everything ``fabricsim collective`` will run, checked before anything is printed."""
 
@@ -479,11 +536,49 @@ def _collective_request(args: argparse.Namespace, sc) -> dict:
                 f"{len(fab.gpus)}, got {args.ngpus}"
             )
         ranks = list(fab.gpus[: args.ngpus])
-    algorithm = args.algorithm or defaults["algorithm"]
-    try:  # the algorithm must build this op: fail here, not after the header
-        Collective(op, lo, ranks, algorithm, defaults.get("channels"))
-    except FabricError as e:
-        raise UsageError(f"--algorithm: {e}" if "algorithm" in str(e) else str(e)) from None
+    env = nccl_env.read(os.environ)
+    algorithm, protocol = _collective_settings(args, sc, op, env)
+    if args.channels is not None:
+        channels = nccl_env.Setting(args.channels, "flag --channels", "--channels")
+    elif defaults.get("channels") is not None:
+        channels = nccl_env.Setting(
+            defaults["channels"],
+            "scenario [collective].channels",
+            f"{sc.source}: collective.channels",
+        )
+    else:
+        found = Collective(op, lo, ranks).channel_count(fab)
+        pinned = env.channels(found)
+        if pinned is not None:
+            note = env.channels_note or ""
+            channels = nccl_env.Setting(pinned, f"environment {note}", note)
+        else:
+            channels = nccl_env.Setting(found, "auto: one per GPU of the largest host")
+    for size in (lo, hi):  # what runs must build this op: fail here, not after the header
+        try:
+            coll = Collective(
+                op,
+                size,
+                ranks,
+                str(algorithm.value),  # type: ignore[arg-type]  # checked by Collective
+                int(channels.value),
+                protocol=str(protocol.value),
+            )
+            coll.choices(fab)
+            if size == lo and algorithm.value != "auto":  # e.g. NVLS across hosts
+                coll.plan(fab, str(algorithm.value))
+        except FabricError as e:
+            msg = str(e)
+            for setting, key, other in (
+                (algorithm, "algorithm", protocol),
+                (protocol, "protocol", algorithm),
+            ):
+                if msg.startswith(f"{key}:"):  # name what set it, and what set the other
+                    who = setting.name or f"{key} {setting.value} ({setting.source})"
+                    rest = msg.split(": ", 1)[1]
+                    also = f"{other.value} from {other.name}" if other.name else None
+                    raise UsageError(f"{who}: {rest}" + (f" ({also})" if also else "")) from None
+            raise UsageError(msg) from None
     return dict(
         name=name,
         fab=fab,
@@ -494,7 +589,8 @@ def _collective_request(args: argparse.Namespace, sc) -> dict:
         datatype=datatype,
         ranks=ranks,
         algorithm=algorithm,
-        channels=defaults.get("channels"),
+        protocol=protocol,
+        channels=channels,
         routing=args.routing or defaults.get("routing") or sc.routing[name],
         seed=sc.seed if args.seed is None else args.seed,
     )
@@ -507,11 +603,18 @@ def cmd_collective(args: argparse.Namespace) -> int:
     req = _collective_request(args, sc)
     fab, name = req["fab"], req["name"]
     quiet = _machine_output(args)
+    algorithm, protocol, channels = req["algorithm"], req["protocol"], req["channels"]
     if not quiet:
         print(
             f"# design {name!r} of {sc.source}: {len(fab.gpus)} GPUs, {fab.switch_count} switches",
             flush=True,
         )
+        for what, setting in (
+            ("algorithm", algorithm),
+            ("protocol", protocol),
+            ("channels", channels),
+        ):
+            print(f"# {what} {setting.value} ({setting.source})", flush=True)
     sweep = sweep_sizes(
         fab,
         req["op"],
@@ -519,13 +622,16 @@ def cmd_collective(args: argparse.Namespace) -> int:
         max_bytes=req["hi"],
         step_factor=req["factor"],
         ranks=req["ranks"],
-        algorithm=req["algorithm"],
-        channels=req["channels"],
+        algorithm=algorithm.value,
+        protocol=protocol.value,
+        channels=int(channels.value) if channels.name else None,  # None: the API's default
         routing=req["routing"],
         seed=req["seed"],
         datatype=req["datatype"],
         file=None if quiet else sys.stdout,
         progress=_progress(args),
+        # what ran at each size, when the model picked it
+        tuning="auto" in (algorithm.value, protocol.value),
     )
     rows = [
         {k: v for k, v in r.as_dict().items() if k not in ("phases", "bottlenecks")} for r in sweep
@@ -534,7 +640,14 @@ def cmd_collective(args: argparse.Namespace) -> int:
         _write(
             args.json,
             json.dumps(
-                {"design": name, "routing": req["routing"], "rows": [_clean(r) for r in rows]},
+                {
+                    "design": name,
+                    "routing": req["routing"],
+                    "algorithm": algorithm.as_dict(),
+                    "protocol": protocol.as_dict(),
+                    "channels": channels.as_dict(),
+                    "rows": [_clean(r) for r in rows],
+                },
                 indent=2,
             ),
         )
@@ -855,7 +968,15 @@ def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
         "type, redop, root, out-of-place and in-place time / algbw / busbw / "
         "#wrong, and the '# Avg bus bandwidth' footer, so nccl-tests log parsers "
         "read it. -b/-e/-f/-g/-d as in nccl-tests. Defaults come from the "
-        "scenario's [collective] table.",
+        "scenario's [collective] table. Like NCCL, it reads NCCL_ALGO and NCCL_PROTO (one "
+        "name each: fabricsim runs one algorithm and protocol or picks among all, so a list "
+        "or a '^' exclusion is an error; ignored for all_to_all and send_recv, which NCCL "
+        "runs as point-to-point calls) and NCCL_MIN_NCHANNELS / NCCL_MAX_NCHANNELS "
+        "(channels = max(min(default, MAX), MIN); equal bounds pin the count) when neither "
+        "the flag nor the [collective] key is given. The header says which algorithm, "
+        "protocol and channels ran and where each came from; when the model picks, a "
+        "'#  AllReduce: <size> Bytes -> Algo Ring proto LL ...' line (NCCL's "
+        "NCCL_DEBUG_SUBSYS=TUNING words) precedes each row.",
     )
     common(p, sweep=False)
     p.add_argument(
@@ -908,7 +1029,27 @@ def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
         help="nccl-tests data type for the "
         "count and type columns: float (default), half, bfloat16, double, int8, ...",
     )
-    p.add_argument("--algorithm", help="one of: " + ", ".join(ALGORITHMS))
+    p.add_argument(
+        "--algorithm",
+        help="one of: " + ", ".join(ALGORITHMS) + " (or NCCL's Ring, Tree, NVLS, NVLSTree, "
+        "CollNetDirect, CollNetChain, PAT); default: [collective].algorithm, else NCCL_ALGO, "
+        "else auto",
+    )
+    p.add_argument(
+        "--protocol",
+        type=_protocol,
+        metavar="{auto,ll,ll128,simple}",
+        help="NCCL protocol (NCCL's LL, LL128, Simple in any case); default: "
+        "[collective].protocol, else NCCL_PROTO, else auto (NCCL's model picks it per size)",
+    )
+    p.add_argument(
+        "--channels",
+        type=_channels,
+        metavar="N",
+        help="channels (rings) per collective, 1..64; default: [collective].channels, else "
+        "NCCL_MIN_NCHANNELS / NCCL_MAX_NCHANNELS (as NCCL applies them), else one per GPU "
+        "of the largest host",
+    )
     p.add_argument("--routing", choices=("ecmp", "spray"), help="default: the design's")
     p.add_argument("--plot", metavar="PNG", help="write bus bandwidth vs size")
     p.set_defaults(func=cmd_collective)

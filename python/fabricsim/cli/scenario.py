@@ -63,7 +63,11 @@ Format (every table but ``[[fabric]]`` and ``[job]`` is optional)::
 
     [collective]                     # what ``fabricsim collective`` runs by default
     op = "all_reduce"
-    algorithm = "auto"
+    algorithm = "auto"               # or "ring", ... or NCCL's "Ring", "Tree", "NVLSTree", ...
+    protocol = "auto"                # or "ll", "ll128", "simple" (NCCL's LL, LL128, Simple)
+    # channels = 8                   # default: one per GPU of the largest host
+    # (algorithm, protocol: "auto" or no key -> NCCL_ALGO / NCCL_PROTO if set, else the model;
+    #  no channels key -> NCCL_MIN_NCHANNELS / NCCL_MAX_NCHANNELS if set)
     min_bytes = 8
     max_bytes = "1GiB"
     design = "leaf-spine 2:1"        # default: the first design
@@ -140,6 +144,7 @@ from fabricsim import types as fabricsim_types
 from fabricsim._validate import MAX_SIZE_BYTES, parse_size
 from fabricsim.analysis.sweep import DesignSpec, Sweep, SweepAxisError
 from fabricsim.analysis.training import TrainingJob
+from fabricsim.cli import nccl_env
 from fabricsim.cli.toml_lines import PathKey, format_path, key_lines
 from fabricsim.exceptions import FabricError, ScenarioError, ScenarioNotFoundError
 from fabricsim.fabric import builders
@@ -155,7 +160,7 @@ from fabricsim.analysis.facility import PRESETS, Facility
 from fabricsim.analysis.scorecard import scorecard
 from fabricsim.analysis.tail import MAX_SAMPLES
 from fabricsim.traffic.background import Background
-from fabricsim.traffic.collectives import ALGORITHMS, Collective, normalize_op
+from fabricsim.traffic.collectives import Collective, normalize_op
 
 BUILDERS: dict[str, Callable[..., nx.Graph] | None] = {
     "leaf_spine": builders.leaf_spine,
@@ -192,9 +197,12 @@ SWEEP_DEFAULTS = {
     "seed": 0,
     "collective_size_bytes": 1 << 30,
 }
+#: What ``[collective]`` holds when the file leaves a key out. ``algorithm``, ``protocol`` and
+#: ``channels`` are there only when the file gives them: without them ``fabricsim collective``
+#: reads NCCL's environment variables (NCCL_ALGO, NCCL_PROTO, NCCL_MIN/MAX_NCHANNELS), then
+#: lets the model pick.
 COLLECTIVE_DEFAULTS = {
     "op": "all_reduce",
-    "algorithm": "auto",
     "min_bytes": 8,
     "max_bytes": 1 << 30,
     "step_factor": 2,
@@ -408,6 +416,7 @@ EDGE_SCHEMA = {
 COLLECTIVE_SCHEMA = {
     "op": STR,
     "algorithm": STR,
+    "protocol": STR,
     "min_bytes": SIZE,
     "max_bytes": SIZE,
     "step_factor": INT,
@@ -1249,10 +1258,20 @@ def _check_collective(ctx: _Ctx, coll: dict, fabrics: dict) -> None:
         coll["op"] = normalize_op(coll["op"])
     except FabricError as e:
         raise ctx.error(path + ("op",), str(e)) from None
-    if coll["algorithm"] not in ALGORITHMS:
+    for key, parse in (
+        ("algorithm", nccl_env.algorithm_name),
+        ("protocol", nccl_env.protocol_name),
+    ):
+        if key in coll:
+            try:
+                coll[key] = parse(coll[key])
+            except ValueError as e:
+                raise ctx.error(path + (key,), str(e)) from None
+    if "channels" in coll and not 1 <= coll["channels"] <= nccl_env.MAX_CHANNELS:
         raise ctx.error(
-            path + ("algorithm",),
-            f"unknown algorithm {coll['algorithm']!r}; valid: {', '.join(ALGORITHMS)}",
+            path + ("channels",),
+            f"must be an integer in 1..{nccl_env.MAX_CHANNELS} (NCCL's MAXCHANNELS), "
+            f"got {coll['channels']}",
         )
     if coll.get("design") is not None and coll["design"] not in fabrics:
         raise ctx.error(

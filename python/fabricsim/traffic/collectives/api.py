@@ -21,7 +21,10 @@ from fabricsim.traffic.collectives.plan import (
     DEFAULT_MAX_FLOWS,
     MAX_PIPELINE_CHUNKS,
     MAX_USER_PIPELINE_CHUNKS,
+    NCCL_ALGORITHM_NAMES,
     NCCL_ALGORITHMS,
+    NCCL_OP_NAMES,
+    NCCL_PROTOCOL_NAMES,
     PIPELINE_CHUNK_BYTES,
     SUPPORTED,
     _Ctx,
@@ -384,6 +387,50 @@ class Collective:
         ctx.step_intra_s = max(0.0, intra_us * plateau - wire_intra) * 1e-6
         ctx.step_inter_s = max(0.0, inter_us * plateau - wire_inter) * 1e-6
         return ctx
+
+    def channel_count(self, fabric: Fabric) -> int:
+        """The channels :meth:`run` gives its ring, tree and NVLS plans on ``fabric``:
+        ``channels`` when given, else one per GPU of the ranks' largest host (NCCL opens about
+        one ring per GPU-NIC pair on a rail-optimized node).
+
+        >>> import fabricsim as fs
+        >>> G = fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=4)
+        >>> fab = fs.Fabric.from_networkx(G)
+        >>> fs.Collective("all_reduce", 1 << 20).channel_count(fab)
+        4
+        """
+        if not isinstance(fabric, Fabric):
+            raise InvalidTypeError(
+                f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}"
+            )
+        if self.channels is not None:
+            return int(self.channels)
+        _, hosts = _resolve_ranks(fabric, self.ranks)
+        return int(max(len(h) for h in hosts))
+
+    def choices(self, fabric: Fabric) -> tuple[tuple[str, str], ...]:
+        """The (algorithm, protocol) pairs :meth:`run` simulates on ``fabric``, each checked
+        as :meth:`run` checks it before planning (the protocol against the algorithm and the
+        profile, the plan's memory), without planning or simulating anything. What only the
+        plan can tell (an explicit ``algorithm`` the ranks cannot run, e.g. NVLS across
+        hosts) is :meth:`plan`'s error.
+
+        >>> import fabricsim as fs
+        >>> G = fs.leaf_spine(leaves=2, spines=2, hosts_per_leaf=2, gpus_per_host=2,
+        ...                   profile="h100-ndr400")
+        >>> fab = fs.Fabric.from_networkx(G)
+        >>> fs.Collective("all_reduce", 1024, algorithm="ring", protocol="LL").choices(fab)
+        (('ring', 'll'),)
+        """
+        if not isinstance(fabric, Fabric):
+            raise InvalidTypeError(
+                f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}"
+            )
+        setup = self._base(fabric)
+        out = self._choices(setup)
+        for algo, proto in out:
+            _check_plan_memory(self._context(setup, algo, proto), self.op, algo)
+        return tuple(out)
 
     def candidates(self, fabric: Fabric) -> tuple[str, ...]:
         """The algorithms ``run`` simulates: the one asked for, or for ``"auto"`` those of
@@ -874,6 +921,10 @@ class SizeSweep(Sequence):
     seed: int
     datatype: Datatype
     results: tuple[CollectiveResult, ...]
+    #: The protocol asked for ("auto": NCCL's model picks it per size; each result says which).
+    protocol: str = "auto"
+    #: The channels asked for (None: :meth:`Collective.channel_count`'s default).
+    channels: int | None = None
 
     def __len__(self) -> int:
         return len(self.results)
@@ -908,22 +959,38 @@ class SizeSweep(Sequence):
                 "op": r.op,
                 "n_ranks": r.n_ranks,
                 "channels": r.channels,
+                "protocol": r.protocol,
             }
             for r in self.results
         ]
 
-    def table(self, *, title: str | None = None) -> str:
+    def table(self, *, title: str | None = None, tuning: bool = False) -> str:
         """The sweep in nccl-tests' layout (src/common.cu of NVIDIA/nccl-tests): size, count,
         type, redop, root, then time / algbw / busbw / #wrong out of place and in place, and
         the ``# Avg bus bandwidth`` footer, so nccl-tests log parsers read it. The model does
         not tell in-place from out-of-place (both columns show the same run) and checks no
-        data, so ``#wrong`` is ``N/A`` (what nccl-tests prints with ``-c 0``)."""
+        data, so ``#wrong`` is ``N/A`` (what nccl-tests prints with ``-c 0``).
+
+        ``tuning=True`` puts before each row what ran at that size, in the words NCCL logs it
+        with ``NCCL_DEBUG_SUBSYS=TUNING`` (src/enqueue.cc), as a ``#`` comment so log parsers
+        skip it: ``#  AllReduce: 1024 Bytes -> Algo Ring proto LL channel{Lo..Hi}={0..1}``
+        (the size is the row's, as nccl-tests counts it)."""
+        lines = self._head(title)
+        for row in self.rows():
+            lines += self._row_lines(row, tuning)
+        lines.append(f"# Avg bus bandwidth    : {self.avg_busbw_GBps:g} ")
+        lines.append("#")
+        return "\n".join(lines)
+
+    def _head(self, title: str | None) -> list[str]:
+        channels = "auto" if self.channels is None else str(self.channels)
         head = (
             title
             if title is not None
             else (
                 f"# fabricsim {self.op}: {self.n_ranks} ranks, algorithm {self.algorithm}, "
-                f"routing {self.routing}, seed {self.seed}"
+                f"protocol {self.protocol}, channels {channels}, routing {self.routing}, "
+                f"seed {self.seed}"
             )
         )
         lines = [head, "#"] if head else []
@@ -968,28 +1035,36 @@ class SizeSweep(Sequence):
                 "",
             )
         )
-        for row in self.rows():
-            one = "  %7s  %6.2f  %6.2f  %5s" % (  # noqa: UP031
-                _nccl_time(row["time_us"]),
-                row["algbw_GBps"],
-                row["busbw_GBps"],
-                "N/A",
+        return lines
+
+    def _row_lines(self, row: dict, tuning: bool) -> list[str]:
+        one = "  %7s  %6.2f  %6.2f  %5s" % (  # noqa: UP031
+            _nccl_time(row["time_us"]),
+            row["algbw_GBps"],
+            row["busbw_GBps"],
+            "N/A",
+        )
+        line = (
+            "%12li  %12li  %8s  %6s  %6i"  # noqa: UP031 (nccl-tests' printf layout)
+            % (  # noqa: UP031
+                row["size_bytes"],
+                row["count"],
+                row["type"],
+                row["redop"],
+                row["root"],
             )
-            lines.append(
-                "%12li  %12li  %8s  %6s  %6i"  # noqa: UP031 (nccl-tests' printf layout)
-                % (  # noqa: UP031
-                    row["size_bytes"],
-                    row["count"],
-                    row["type"],
-                    row["redop"],
-                    row["root"],
-                )
-                + one
-                + one
-            )
-        lines.append(f"# Avg bus bandwidth    : {self.avg_busbw_GBps:g} ")
-        lines.append("#")
-        return "\n".join(lines)
+            + one
+            + one
+        )
+        if not tuning:
+            return [line]
+        algo = NCCL_ALGORITHM_NAMES.get(row["algorithm"], row["algorithm"])
+        proto = NCCL_PROTOCOL_NAMES[row["protocol"]]
+        note = (
+            f"#  {NCCL_OP_NAMES[self.op]}: {row['size_bytes']} Bytes -> Algo {algo} "
+            f"proto {proto} channel{{Lo..Hi}}={{0..{row['channels'] - 1}}}"
+        )
+        return [note, line]
 
     def to_pandas(self):
         """One row per size: ``size_bytes``, ``count``, ``type``, ``redop``, ``root``,
@@ -1081,6 +1156,8 @@ def sweep_sizes(
     dtype_bytes: int | None = None,
     file: Any = None,
     progress: bool = False,
+    protocol: str = "auto",
+    tuning: bool = False,
 ) -> SizeSweep:
     """Run ``op`` at every size from ``min_bytes`` to ``max_bytes`` (x ``step_factor``), as
     nccl-tests' ``-b min -e max -f factor`` does; sizes may be strings (``"8"``, ``"8G"``).
@@ -1090,6 +1167,9 @@ def sweep_sizes(
     Returns a :class:`SizeSweep` (a sequence of :class:`CollectiveResult`; ``.table()`` is the
     nccl-tests table). Prints nothing unless ``file`` is a stream (``file=sys.stdout``), where
     each row appears as its size finishes. ``progress=True`` shows a progress bar.
+    ``protocol`` is :class:`Collective`'s (``"auto"``, ``"ll"``, ``"ll128"``, ``"simple"``;
+    NCCL's spellings too); ``tuning=True`` prints before each row the algorithm, protocol and
+    channels that ran (:meth:`SizeSweep.table`).
 
     >>> import fabricsim as fs
     >>> G = fs.leaf_spine(leaves=1, spines=1, hosts_per_leaf=4, gpus_per_host=1)
@@ -1122,8 +1202,12 @@ def sweep_sizes(
         raise InvalidTypeError(f"fabric: expected a fabricsim.Fabric, got {type(fabric).__name__}")
     if ranks is not None:
         ranks = _validate.iterable("ranks", ranks, "GPU labels")
-    # Check the whole request (algorithm for this op, ranks, channels) before any output.
-    probe = Collective(op, lo, ranks, algorithm, channels, profile)
+    tuning = _validate.boolean("tuning", tuning)
+    # Check the whole request (algorithm for this op, protocol, ranks, channels) before any
+    # output.
+    probe = Collective(op, lo, ranks, algorithm, channels, profile, protocol=protocol)
+    probe.choices(fabric)
+    protocol = probe.protocol
     ranks_n = len(_resolve_ranks(fabric, probe.ranks)[0])
     sizes = []
     s = lo
@@ -1131,10 +1215,9 @@ def sweep_sizes(
         sizes.append(s)
         s *= step_factor
     out = file if file not in (None, False) else None
-    empty = SizeSweep(op, ranks_n, algorithm, routing, seed, datatype, ())
+    empty = SizeSweep(op, ranks_n, algorithm, routing, seed, datatype, (), protocol, channels)
     if out is not None:
-        head = empty.table().splitlines()[:-2]  # title and column headers, no footer
-        print("\n".join(head), file=out, flush=True)
+        print("\n".join(empty._head(None)), file=out, flush=True)
     results = []
     bar = None
     if progress:
@@ -1143,11 +1226,22 @@ def sweep_sizes(
         bar = progress_bar(len(sizes), f"{op} sweep")
     try:
         for size in sizes:
-            r = collective(fabric, op, size, ranks, algorithm, channels, profile, routing, seed)
+            r = collective(
+                fabric,
+                op,
+                size,
+                ranks,
+                algorithm,
+                channels,
+                profile,
+                routing,
+                seed,
+                protocol=protocol,
+            )
             results.append(r)
             if out is not None:
-                one = replace(empty, results=(r,))
-                print(one.table().splitlines()[-3], file=out, flush=True)
+                rows = replace(empty, results=(r,)).rows()
+                print("\n".join(empty._row_lines(rows[0], tuning)), file=out, flush=True)
             if bar is not None:
                 bar.update(1)
     finally:
@@ -1155,5 +1249,5 @@ def sweep_sizes(
             bar.close()
     sweep = replace(empty, results=tuple(results))
     if out is not None:
-        print("\n".join(sweep.table().splitlines()[-2:]), file=out, flush=True)
+        print("\n".join(sweep.table(tuning=tuning).splitlines()[-2:]), file=out, flush=True)
     return sweep

@@ -90,6 +90,30 @@ NCCL_ALGORITHMS = {
     "send_recv": ("direct",),
 }
 
+#: NCCL's own spelling of the algorithms, protocols and collectives fabricsim shares with it
+#: (NVIDIA/nccl src/init.cc ``ncclAlgoStr``, ``ncclProtoStr``, ``ncclFuncStr``): the names
+#: ``NCCL_ALGO`` / ``NCCL_PROTO`` take (case-insensitively) and ``NCCL_DEBUG_SUBSYS=TUNING``
+#: prints. All-to-all and send/recv are grouped point-to-point calls in NCCL (no ``ncclFunc``).
+NCCL_ALGORITHM_NAMES = {
+    "tree": "Tree",
+    "ring": "Ring",
+    "collnet_direct": "CollNetDirect",
+    "collnet_chain": "CollNetChain",
+    "nvls": "NVLS",
+    "nvls_tree": "NVLSTree",
+    "pat": "PAT",
+}
+NCCL_PROTOCOL_NAMES = {"ll": "LL", "ll128": "LL128", "simple": "Simple"}
+NCCL_OP_NAMES = {
+    "all_reduce": "AllReduce",
+    "all_gather": "AllGather",
+    "reduce_scatter": "ReduceScatter",
+    "broadcast": "Broadcast",
+    "reduce": "Reduce",
+    "all_to_all": "AllToAll",
+    "send_recv": "SendRecv",
+}
+
 DEFAULT_MAX_FLOWS = 600_000
 PIPELINE_CHUNK_BYTES = 512 * 1024
 MAX_PIPELINE_CHUNKS = 64
