@@ -185,6 +185,7 @@ impl<'a> Sim<'a> {
                 self.busy_since[l] = t;
             }
             self.entry_pos[e] = self.slots[l].len() as u32;
+            self.ls[l].n_new += 1;
             self.slots[l].push(Slot {
                 rate: f64::INFINITY,
                 frac: self.routes.fractions[e],
@@ -202,12 +203,19 @@ impl<'a> Sim<'a> {
             let l = self.routes.links[e] as usize;
             let pos = self.entry_pos[e] as usize;
             let list = &mut self.slots[l];
-            list.swap_remove(pos);
+            let gone = list.swap_remove(pos);
+            let y = &mut self.ls[l];
+            if gone.rate == f64::INFINITY {
+                y.n_new -= 1;
+            } else {
+                y.load -= gone.frac * gone.rate;
+            }
             if pos < list.len() {
                 let moved = list[pos].entry as usize;
                 self.entry_pos[moved] = pos as u32;
             }
             if list.is_empty() {
+                y.load = 0.0; // no drift left behind
                 self.out.link_busy_s[l] += t - self.busy_since[l];
             } else {
                 shared = true;
