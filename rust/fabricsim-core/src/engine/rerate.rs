@@ -146,7 +146,7 @@ pub(super) struct Scratch {
 /// What a re-rating tracks per link.
 #[derive(Clone, Debug, Default)]
 pub(super) struct LinkState {
-    cap: f64,
+    pub(super) cap: f64,
     // Between re-ratings: the load of the flows on the link with a rate (sum of fraction x
     // rate), kept as rates change, and how many new flows on it have none yet (+inf).
     pub(super) load: f64,
