@@ -187,6 +187,33 @@ impl LinkState {
     }
 }
 
+/// Freeze flow `f` at `level` unless it is frozen already: its links carry it as frozen load.
+/// Returns how many it froze (0 or 1).
+#[inline(always)]
+fn freeze(
+    f: u32,
+    level: f64,
+    fl: &mut [FlowState],
+    ls: &mut [LinkState],
+    route_links: &[u32],
+    route_fracs: &[f64],
+) -> usize {
+    let x = &mut fl[f as usize];
+    if x.frozen {
+        return 0;
+    }
+    x.frozen = true;
+    x.rate = level;
+    let (a, b) = (x.first as usize, x.last as usize);
+    for (&l2, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
+        let y2 = &mut ls[l2 as usize];
+        y2.frozen_load += frac * level;
+        y2.unfrozen_w -= frac;
+        y2.unfrozen_n -= 1;
+    }
+    1
+}
+
 /// Highest rate on link `slots` among flows outside the group of stamps `lo..=hi`.
 fn top_other_rate(slots: &[super::Slot], fl: &[FlowState], lo: u32, hi: u32) -> f64 {
     slots
@@ -649,33 +676,18 @@ impl Sim<'_> {
                     break;
                 }
                 level_now = level;
-                let mut freeze = |f: u32, fl: &mut [FlowState], ls: &mut [LinkState]| {
-                    let x = &mut fl[f as usize];
-                    if x.frozen {
-                        return;
-                    }
-                    x.frozen = true;
-                    x.rate = level;
-                    unfrozen -= 1;
-                    let (a, b) = (x.first as usize, x.last as usize);
-                    for (&l2, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
-                        let y2 = &mut ls[l2 as usize];
-                        y2.frozen_load += frac * level;
-                        y2.unfrozen_w -= frac;
-                        y2.unfrozen_n -= 1;
-                    }
-                };
                 if y.scan {
                     // A stopped-at link: its re-rated flows are those of the group.
                     for s in on_link {
                         if (lo..=hi).contains(&fl[s.flow as usize].mark) {
-                            freeze(s.flow, fl, ls);
+                            unfrozen -= freeze(s.flow, level, fl, ls, route_links, route_fracs);
                         }
                     }
                 } else {
                     let (u0, u1) = (y.u_start as usize, y.u_end as usize);
                     for &k in &u_pos[u0..u1] {
-                        freeze(on_link[k as usize].flow, fl, ls);
+                        let f = on_link[k as usize].flow;
+                        unfrozen -= freeze(f, level, fl, ls, route_links, route_fracs);
                     }
                 }
                 if unfrozen == 0 {
