@@ -484,21 +484,12 @@ impl Sim<'_> {
                         continue;
                     }
                     u_pos.push(k as u32);
-                }
-                let u_end = u_pos.len();
-                let y = &mut ls[l];
-                y.u_start = u_start as u32;
-                y.u_end = u_end as u32;
-                y.frozen_load = frozen_load;
-                y.scan = false;
-                for &k in &u_pos[u_start..u_end] {
-                    let flow = slots[l][k as usize].flow;
-                    let x = &mut fl[flow as usize];
+                    let x = &mut fl[slot.flow as usize];
                     if x.mark == group {
                         continue;
                     }
                     x.mark = group;
-                    comp_flows.push(flow);
+                    comp_flows.push(slot.flow);
                     let (a, b) = (x.first as usize, x.last as usize);
                     for (&l2, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
                         let y2 = &mut ls[l2 as usize];
@@ -520,6 +511,11 @@ impl Sim<'_> {
                         y2.acc_load += frac * x.rate;
                     }
                 }
+                let y = &mut ls[l];
+                y.u_start = u_start as u32;
+                y.u_end = u_pos.len() as u32;
+                y.frozen_load = frozen_load;
+                y.scan = false;
             }
             if comp_flows.len() == g.flows.0 {
                 // Nothing to re-rate: the root's other flows keep their rates.
