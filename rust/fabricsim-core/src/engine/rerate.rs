@@ -146,11 +146,20 @@ pub(super) struct Scratch {
 /// What a re-rating tracks per link.
 #[derive(Clone, Debug, Default)]
 pub(super) struct LinkState {
-    cap: f64,
+    pub(super) cap: f64,
+    // Between re-ratings: the load of the flows on the link with a rate (sum of fraction x
+    // rate), kept as rates change, and how many new flows on it have none yet (+inf).
+    pub(super) load: f64,
+    pub(super) n_new: u32,
     frozen_load: f64,
     unfrozen_w: f64,
     added_w: f64,
+    // During a search: the load at their current rates of the flows it re-rates on the link.
+    acc_load: f64,
     unfrozen_n: u32,
+    // A stopped-at link set up without listing its re-rated flows: the filling finds them
+    // (and `top_other`, NaN until then) by scanning the link, in the rare case it needs them.
+    scan: bool,
     // The re-rated flows on the link: u_pos[u_start..u_end].
     u_start: u32,
     u_end: u32,
@@ -169,6 +178,48 @@ impl LinkState {
             ..LinkState::default()
         }
     }
+
+    /// Start counting the flows a search re-rates here.
+    fn reset_acc(&mut self) {
+        self.unfrozen_w = 0.0;
+        self.unfrozen_n = 0;
+        self.acc_load = 0.0;
+    }
+}
+
+/// Freeze flow `f` at `level` unless it is frozen already: its links carry it as frozen load.
+/// Returns how many it froze (0 or 1).
+#[inline(always)]
+fn freeze(
+    f: u32,
+    level: f64,
+    fl: &mut [FlowState],
+    ls: &mut [LinkState],
+    route_links: &[u32],
+    route_fracs: &[f64],
+) -> usize {
+    let x = &mut fl[f as usize];
+    if x.frozen {
+        return 0;
+    }
+    x.frozen = true;
+    x.rate = level;
+    let (a, b) = (x.first as usize, x.last as usize);
+    for (&l2, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
+        let y2 = &mut ls[l2 as usize];
+        y2.frozen_load += frac * level;
+        y2.unfrozen_w -= frac;
+        y2.unfrozen_n -= 1;
+    }
+    1
+}
+
+/// Highest rate on link `slots` among flows outside the group of stamps `lo..=hi`.
+fn top_other_rate(slots: &[super::Slot], fl: &[FlowState], lo: u32, hi: u32) -> f64 {
+    slots
+        .iter()
+        .filter(|s| !(lo..=hi).contains(&fl[s.flow as usize].mark))
+        .fold(0.0f64, |m, s| m.max(s.rate))
 }
 
 impl Sim<'_> {
@@ -204,6 +255,8 @@ impl Sim<'_> {
             {
                 let l = l as usize;
                 slots[l][pos as usize].rate = level;
+                ls[l].n_new -= 1;
+                ls[l].load += frac * level;
                 ls[l].mark = stamp;
                 peak[l] = peak[l].max(frac * level / ls[l].cap);
             }
@@ -397,7 +450,9 @@ impl Sim<'_> {
             let group = fresh_stamp(&mut self.stamp, &mut self.ls, &mut self.fl, 0);
             // Plain slices, so the compiler keeps them in registers across the stores below.
             let (slots, fl, ls, u_pos) = (&self.slots, &mut self.fl, &mut self.ls, &mut self.u_pos);
+            let route_fracs = &self.routes.fractions[..];
             ls[root as usize].mark = group;
+            ls[root as usize].reset_acc();
             stack.push(root);
             let mut g = Group {
                 links: (comp_links.len(), 0),
@@ -411,58 +466,56 @@ impl Sim<'_> {
             while let Some(l) = stack.pop() {
                 comp_links.push(l);
                 let l = l as usize;
-                // One pass over the link: flows below the threshold keep their rates and make
-                // up its frozen load; the others (new flows read +inf) are re-rated.
-                let (mut w, mut frozen_load, mut load) = (0.0, 0.0, 0.0);
-                let u_start = u_pos.len();
-                for (k, slot) in slots[l].iter().enumerate() {
-                    load += slot.frac * slot.rate;
-                    if slot.rate < threshold {
-                        frozen_load += slot.frac * slot.rate;
-                        continue;
-                    }
-                    w += slot.frac;
-                    u_pos.push(k as u32);
-                }
                 let y = &mut ls[l];
-                if lazy && y.root != event && load < y.cap * (1.0 - 1e-9) {
+                if lazy && y.root != event && y.n_new == 0 && y.load < y.cap * (1.0 - 1e-9) {
                     // Settled once this group's search is over.
-                    u_pos.truncate(u_start);
                     y.lazy = group;
                     lazy_links.push(l as u32);
                     continue;
                 }
-                let u_end = u_pos.len();
-                y.u_start = u_start as u32;
-                y.u_end = u_end as u32;
-                y.unfrozen_w = w;
-                y.unfrozen_n = (u_end - u_start) as u32;
-                y.frozen_load = frozen_load;
-                for &k in &u_pos[u_start..u_end] {
-                    let flow = slots[l][k as usize].flow;
-                    let x = &mut fl[flow as usize];
+                // One pass over the link: flows below the threshold keep their rates and make
+                // up its frozen load; the others (new flows read +inf) are re-rated (their
+                // weight and count add up on the link as they join the group, below).
+                let mut frozen_load = 0.0;
+                let u_start = u_pos.len();
+                for (k, slot) in slots[l].iter().enumerate() {
+                    if slot.rate < threshold {
+                        frozen_load += slot.frac * slot.rate;
+                        continue;
+                    }
+                    u_pos.push(k as u32);
+                    let x = &mut fl[slot.flow as usize];
                     if x.mark == group {
                         continue;
                     }
                     x.mark = group;
-                    comp_flows.push(flow);
-                    for &l2 in &route_links[x.first as usize..x.last as usize] {
+                    comp_flows.push(slot.flow);
+                    let (a, b) = (x.first as usize, x.last as usize);
+                    for (&l2, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
                         let y2 = &mut ls[l2 as usize];
-                        if y2.mark == group {
-                            continue;
-                        }
-                        if y2.mark > event {
-                            // An earlier group stopped at this link: fill them together.
-                            if !met.contains(&y2.mark) {
-                                met.push(y2.mark);
+                        if y2.mark != group {
+                            if y2.mark > event {
+                                // An earlier group stopped at this link: fill them together.
+                                if !met.contains(&y2.mark) {
+                                    met.push(y2.mark);
+                                }
+                                met_links.push(l2);
+                                continue;
                             }
-                            met_links.push(l2);
-                            continue;
+                            y2.mark = group;
+                            y2.reset_acc();
+                            stack.push(l2);
                         }
-                        y2.mark = group;
-                        stack.push(l2);
+                        y2.unfrozen_w += frac;
+                        y2.unfrozen_n += 1;
+                        y2.acc_load += frac * x.rate;
                     }
                 }
+                let y = &mut ls[l];
+                y.u_start = u_start as u32;
+                y.u_end = u_pos.len() as u32;
+                y.frozen_load = frozen_load;
+                y.scan = false;
             }
             if comp_flows.len() == g.flows.0 {
                 // Nothing to re-rate: the root's other flows keep their rates.
@@ -481,13 +534,18 @@ impl Sim<'_> {
                 met_links.dedup();
                 met_links.retain(|&l| (g.lo..=g.hi).contains(&ls[l as usize].lazy));
             }
-            let setup =
-                lazy_links[own_lazy..]
-                    .iter()
-                    .chain(if merged { &met_links[..] } else { &[] });
             // The links this group stopped at: the flows it reached by other links are
-            // re-rated, the others count as frozen load at their rates.
-            for &l in setup {
+            // re-rated, the others count as frozen load at their rates. Its own carry no flow
+            // of another group, so their frozen load is what the link carries less what the
+            // group's flows on it carried.
+            for &l in &lazy_links[own_lazy..] {
+                let y = &mut ls[l as usize];
+                y.frozen_load = (y.load - y.acc_load).max(0.0);
+                y.scan = true;
+                y.top_other = f64::NAN;
+            }
+            // Where it met earlier groups, list them all.
+            for &l in if merged { &met_links[..] } else { &[] } {
                 let l = l as usize;
                 let (mut w, mut frozen_load, mut top_other) = (0.0, 0.0, 0.0f64);
                 let u_start = u_pos.len();
@@ -507,6 +565,7 @@ impl Sim<'_> {
                 y.unfrozen_n = y.u_end - y.u_start;
                 y.frozen_load = frozen_load;
                 y.top_other = top_other;
+                y.scan = false;
             }
             (g.links.1, g.flows.1, g.lazy.1) =
                 (comp_links.len(), comp_flows.len(), lazy_links.len());
@@ -533,8 +592,15 @@ impl Sim<'_> {
         let level_of =
             |y: &LinkState| (y.cap - y.frozen_load).max(0.0) / y.unfrozen_w.max(f64::MIN_POSITIVE);
         // Where a stopped-at link limits re-rated flows to `level`, no flow it kept may be faster.
-        let too_narrow = |y: &LinkState, level: f64| {
-            (g.lo..=g.hi).contains(&y.lazy) && y.top_other > level * (1.0 + 1e-9)
+        let (lo, hi) = (g.lo, g.hi);
+        let too_narrow = |y: &mut LinkState, on_link: &[super::Slot], fl: &[FlowState], level| {
+            if !(lo..=hi).contains(&y.lazy) {
+                return false;
+            }
+            if y.top_other.is_nan() {
+                y.top_other = top_other_rate(on_link, fl, lo, hi);
+            }
+            y.top_other > level * (1.0 + 1e-9)
         };
         let mut ok = true;
         heap.clear();
@@ -551,7 +617,6 @@ impl Sim<'_> {
         }
         if let [f] = *comp_flows {
             // One flow to re-rate: it takes the tightest of its links.
-            let x = &mut fl[f as usize];
             let (mut level, mut at) = (f64::INFINITY, usize::MAX);
             for &l in comp_links {
                 let y = &ls[l as usize];
@@ -559,9 +624,10 @@ impl Sim<'_> {
                     (level, at) = (level_of(y), l as usize);
                 }
             }
-            if at != usize::MAX && too_narrow(&ls[at], level) {
+            if at != usize::MAX && too_narrow(&mut ls[at], &slots[at], fl, level) {
                 ok = false;
             }
+            let x = &mut fl[f as usize];
             x.frozen = true;
             x.rate = level;
             let (a, b) = (x.first as usize, x.last as usize);
@@ -587,7 +653,8 @@ impl Sim<'_> {
             let mut unfrozen = comp_flows.len();
             while let Some(mut top) = heap.peek_mut() {
                 let (queued, l) = (top.t(), top.id());
-                let y = &ls[l as usize];
+                let on_link = &slots[l as usize];
+                let y = &mut ls[l as usize];
                 if y.unfrozen_n == 0 {
                     PeekMut::pop(top);
                     continue;
@@ -600,27 +667,23 @@ impl Sim<'_> {
                 }
                 PeekMut::pop(top);
                 let level = queued.max(level_now);
-                if too_narrow(y, level) {
+                if too_narrow(y, on_link, fl, level) {
                     ok = false;
                     break;
                 }
                 level_now = level;
-                let (u0, u1) = (y.u_start as usize, y.u_end as usize);
-                let on_link = &slots[l as usize];
-                for &k in &u_pos[u0..u1] {
-                    let x = &mut fl[on_link[k as usize].flow as usize];
-                    if x.frozen {
-                        continue;
+                if y.scan {
+                    // A stopped-at link: its re-rated flows are those of the group.
+                    for s in on_link {
+                        if (lo..=hi).contains(&fl[s.flow as usize].mark) {
+                            unfrozen -= freeze(s.flow, level, fl, ls, route_links, route_fracs);
+                        }
                     }
-                    x.frozen = true;
-                    x.rate = level;
-                    unfrozen -= 1;
-                    let (a, b) = (x.first as usize, x.last as usize);
-                    for (&l2, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
-                        let y2 = &mut ls[l2 as usize];
-                        y2.frozen_load += frac * level;
-                        y2.unfrozen_w -= frac;
-                        y2.unfrozen_n -= 1;
+                } else {
+                    let (u0, u1) = (y.u_start as usize, y.u_end as usize);
+                    for &k in &u_pos[u0..u1] {
+                        let f = on_link[k as usize].flow;
+                        unfrozen -= freeze(f, level, fl, ls, route_links, route_fracs);
                     }
                 }
                 if unfrozen == 0 {
@@ -647,9 +710,9 @@ impl Sim<'_> {
         comp_flows: &[u32],
         ends: &mut BinaryHeap<Ev>,
     ) {
-        let (fl, ls, slots) = (&mut self.fl[..], &self.ls[..], &mut self.slots[..]);
+        let (fl, ls, slots) = (&mut self.fl[..], &mut self.ls[..], &mut self.slots[..]);
         let entry_pos = &self.entry_pos[..];
-        let route_links = &self.routes.links[..];
+        let (route_links, route_fracs) = (&self.routes.links[..], &self.routes.fractions[..]);
         let peak = &mut self.out.link_peak_utilization[..];
         for &l in comp_links {
             let y = &ls[l as usize];
@@ -667,8 +730,20 @@ impl Sim<'_> {
             if r == old && slots[route_links[a] as usize][entry_pos[a] as usize].rate == r {
                 continue;
             }
-            for (&l, &pos) in route_links[a..b].iter().zip(&entry_pos[a..b]) {
-                slots[l as usize][pos as usize].rate = r;
+            for ((&l, &pos), &frac) in route_links[a..b]
+                .iter()
+                .zip(&entry_pos[a..b])
+                .zip(&route_fracs[a..b])
+            {
+                let slot = &mut slots[l as usize][pos as usize];
+                let y = &mut ls[l as usize];
+                if slot.rate == f64::INFINITY {
+                    y.n_new -= 1;
+                    y.load += frac * r;
+                } else {
+                    y.load += frac * (r - slot.rate);
+                }
+                slot.rate = r;
             }
             if r != old {
                 x.project_end(f, t, ends);
