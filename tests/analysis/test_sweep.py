@@ -290,6 +290,24 @@ def test_local_processes_give_identical_rows(scenario, serial):
     assert 0 < spawned["startup_cpu_s"] < spawned["cpu_s"] and spawned["ready_s"] > 0
 
 
+def test_a_timed_point_divides_its_cpu_time_by_the_threads_it_could_use(monkeypatch):
+    """A point timed while other processes take the cores counts its CPU time over the threads
+    it could use: with ``threads=None`` that is the Rust core's own pool (here 1 thread, as
+    with RAYON_NUM_THREADS=1, on 4 cores: all its CPU time is its time, not a quarter of it),
+    never more than the cores."""
+    from fabricsim import _engine
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(_engine, "thread_count", lambda: 1)
+    cpu0 = time.process_time() - 0.8  # the point used 0.8 s of CPU
+    assert sw._point_s(10.0, cpu0, None) == pytest.approx(0.8, abs=0.05)
+    assert sw._point_s(10.0, cpu0, 2) == pytest.approx(0.4, abs=0.05)
+    assert sw._point_s(0.3, cpu0, None) == 0.3  # the wall time when it is shorter
+    monkeypatch.setattr(_engine, "thread_count", lambda: 8)  # 8 threads on 4 cores
+    assert sw._point_s(10.0, cpu0, None) == pytest.approx(0.2, abs=0.05)
+    assert sw._point_s(10.0, cpu0, 16) == pytest.approx(0.2, abs=0.05)
+
+
 def test_guided_task_sizes_shrink_towards_the_end():
     assert sw._guided_sizes(16, 2, 5) == [4, 3, 3, 2, 1, 1, 1, 1]
     assert sw._guided_sizes(63, 2, 14, 2) == [14, 13, 9, 7, 5, 4, 3, 2, 2, 2, 2]

@@ -63,7 +63,7 @@ import numpy as np
 
 from fabricsim import _validate
 from fabricsim._display import axes as make_axes
-from fabricsim._engine import __version__
+from fabricsim._engine import __version__, bounded_threads, threads_in_use
 from fabricsim._progress import ProgressBar
 from fabricsim.analysis.comparison import Design, compare
 from fabricsim.exceptions import (
@@ -591,6 +591,7 @@ METRIC_COLUMNS = (
 )
 
 
+@bounded_threads
 def evaluate(sweep: Sweep, point: SweepPoint, *, threads: int | None = 1) -> dict[str, Any]:
     """Run one point: :func:`fabricsim.compare` of its design at its load. Returns the row
     (``point_id``, the parameters, the metrics). A point whose combination of values is
@@ -1005,9 +1006,11 @@ def _size_for(dt: float, task_s: float) -> int:
 
 def _point_s(wall_s: float, cpu0: float, threads: int | None) -> float:
     """The seconds a point took to compute: its wall time, or if that is longer, the CPU time
-    this process used for it over the threads it may use (other processes -- the workers of a
-    local cluster, say -- may be taking the cores while it is timed)."""
-    return min(wall_s, (time.process_time() - cpu0) / (threads or os.cpu_count() or 1))
+    this process used for it over the threads it could use (other processes -- the workers of
+    a local cluster, say -- may be taking the cores while it is timed): ``threads``, or with
+    None the Rust core's own pool (``RAYON_NUM_THREADS`` or the cores), at most the cores."""
+    could = min(threads_in_use(threads), os.cpu_count() or 1)
+    return min(wall_s, (time.process_time() - cpu0) / could)
 
 
 def _guided(remaining: int, workers: int, largest: int, smallest: int = 1) -> int:
