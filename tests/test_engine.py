@@ -308,3 +308,47 @@ def test_lanes_route_a_flow_as_several_at_one_rate():
             lane_via=np.array([-1]),
             lane_key=np.array([0], np.uint64),
         )
+
+
+def test_a_threads_argument_bounds_every_core_call_it_reaches():
+    """``threads`` given to a public function (``fs.step``, ``tail_latency``, ``erosion``,
+    ``compare``, a sweep point) holds for every core call made inside it, nested calls
+    included, and ends with it; None leaves the enclosing bound; a value the function will
+    reject is not applied. (tests/test_resources.py measures the threads a call really uses.)"""
+    from fabricsim import _engine
+
+    seen = []
+
+    @_engine.bounded_threads
+    def inner(*, threads=None):
+        seen.append(("inner", _engine.threads_bound(), _engine.threads_in_use(threads)))
+
+    @_engine.bounded_threads
+    def outer(*, threads=None):
+        seen.append(("outer", _engine.threads_bound(), _engine.threads_in_use(threads)))
+        inner()
+        inner(threads=3)
+
+    outer(threads=1)
+    outer()
+    outer(threads="2")  # not applied: the function's own check names it
+    pool = _engine.thread_count()
+    assert seen == [
+        ("outer", 1, 1),
+        ("inner", 1, 1),
+        ("inner", 3, 3),
+        ("outer", None, pool),
+        ("inner", None, pool),
+        ("inner", 3, 3),
+        ("outer", None, pool),
+        ("inner", None, pool),
+        ("inner", 3, 3),
+    ]
+    assert _engine.threads_bound() is None
+    with pytest.raises(fs.FabricError, match="threads"):
+        fs.tail_latency(
+            fs.Fabric.from_networkx(fs.leaf_spine(leaves=2, spines=1, hosts_per_leaf=2)),
+            fs.Collective("all_reduce", 1 << 20),
+            threads=-1,
+        )
+    assert _engine.threads_bound() is None

@@ -7,6 +7,7 @@ Ctrl-C is covered by tests/test_engine.py.
 
 import gc
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -247,6 +248,93 @@ def test_a_process_forked_after_the_thread_pool_started_does_not_hang():
     )
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert "SAME 64" in proc.stdout
+
+
+def test_a_call_given_threads_uses_no_more_threads_than_that():
+    """``threads=1`` (a sweep's default: its parallelism is across points) held only for the
+    Monte Carlo's samples: the routing tables, the template's routes and a collective's
+    routing still ran on rayon's global pool, one thread per core, and the samples on a pool
+    of their own. Measured per OS thread (``/proc/self/task/*/schedstat``, ns of CPU) in a
+    fresh process: a ``tail_latency`` or ``fs.step`` call given ``threads=1`` on a fabric large
+    enough to route in parallel runs on the calling thread and the core's hand-off worker
+    only (the caller waits while the worker runs the Monte Carlo): no other thread gains CPU,
+    and no thread that came and went did any of the work (the process's CPU equals the sum
+    over the threads that remain). With ``threads=2`` at most two more threads work, never
+    the global pool's. The numbers are the same whatever the threads."""
+    script = textwrap.dedent("""
+        import json, os, time
+        import fabricsim as fs
+        from fabricsim._engine import thread_count
+
+        def tasks():
+            out = {}
+            for tid in os.listdir("/proc/self/task"):
+                try:
+                    with open(f"/proc/self/task/{tid}/schedstat") as f:
+                        ns = int(f.read().split()[0])
+                    with open(f"/proc/self/task/{tid}/comm") as f:
+                        name = f.read().strip()
+                except OSError:  # ended meanwhile
+                    continue
+                out[int(tid)] = (name, ns)
+            return out
+
+        before = tasks()
+        thread_count()  # starts rayon's global pool, as any earlier unbounded call would
+        time.sleep(0.1)
+        global_pool = sorted(set(tasks()) - set(before))
+        fab = lambda: fs.Fabric.from_networkx(fs.fat_tree(k=8, gpus_per_host=2))
+        job = fs.TrainingJob(params=1e8, layers=4, hidden_size=1024, seq_len=512,
+                             data_parallel=64, tensor_parallel=2, global_batch_tokens=1 << 15)
+        a2a = fs.Collective("all_to_all", 1 << 16)
+        calls = {
+            "tail_latency": lambda f, t: fs.tail_latency(f, a2a, 0.2, samples=2, seed=1,
+                                                         threads=t).job_time_s.tolist(),
+            "step": lambda f, t: fs.step(f, job, 0.2, samples=2, seed=1,
+                                         threads=t).step_time_s.tolist(),
+        }
+        calls["step"](fab(), 1)  # the hand-off worker exists from here on
+        out = {"global_pool": global_pool, "main": os.getpid(), "runs": []}
+        for threads in (1, 2):
+            for name, call in calls.items():
+                f = fab()  # no routing tables yet: they are built inside the call
+                b = tasks()
+                c0 = time.process_time()
+                result = call(f, threads)
+                cpu = time.process_time() - c0
+                a = tasks()
+                gained = {t: a[t][1] - b.get(t, ("", 0))[1] for t in a}
+                out["runs"].append({
+                    "call": name, "threads": threads, "result": result, "cpu_s": cpu,
+                    "unaccounted_s": cpu - sum(gained.values()) / 1e9,
+                    "worked": [[t, a[t][0], g / 1e9, t in b] for t, g in gained.items() if g],
+                })
+        out["unbounded"] = {name: call(fab(), None) for name, call in calls.items()}
+        print(json.dumps(out))
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "RAYON_NUM_THREADS": "3"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert len(out["global_pool"]) == 3  # RAYON_NUM_THREADS
+    for run in out["runs"]:
+        what = (run["call"], run["threads"], run["worked"], run["unaccounted_s"])
+        assert run["cpu_s"] > 0.02, what  # real work was measured
+        assert run["result"] == out["unbounded"][run["call"]], what
+        # no thread that ended during the call did part of it (10 ms: reading /proc)
+        assert abs(run["unaccounted_s"]) < 0.01, what
+        others = {
+            t: (name, s)
+            for t, name, s, existed in run["worked"]
+            if t != out["main"] and not (name == "fabricsim-core" and existed)
+        }
+        assert not set(others) & set(out["global_pool"]), what
+        assert len(others) <= (0 if run["threads"] == 1 else 2), what
 
 
 def test_allocation_the_estimate_missed_is_a_resource_error_not_an_abort():

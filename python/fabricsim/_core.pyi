@@ -44,7 +44,9 @@ class CoreFabric:
     def paths(
         self, src: int, dst: int, metric: str = "hops", limit: int = 1024
     ) -> list[list[int]]: ...
-    def precompute(self, dsts: _I64 | None = None, metric: str = "hops") -> int: ...
+    def precompute(
+        self, dsts: _I64 | None = None, metric: str = "hops", threads: int = 0
+    ) -> int: ...
     def offered_link_bytes(
         self,
         src: _I64,
@@ -55,6 +57,7 @@ class CoreFabric:
         policy: str = "ecmp",
         seed: int = 0,
         metric: str = "hops",
+        threads: int = 0,
     ) -> _F64: ...
     def simulate(
         self,
@@ -77,6 +80,7 @@ class CoreFabric:
         lane_dst: _I64 | None = None,
         lane_via: _I64 | None = None,
         lane_key: _U64 | None = None,
+        threads: int = 0,
     ) -> dict[str, Any]: ...
 
 def monte_carlo(

@@ -22,9 +22,11 @@ Units follow the core: bytes, bytes/s and seconds.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +43,47 @@ I64 = npt.NDArray[np.int64]
 def thread_count() -> int:
     """Threads in the Rust core's pool (``RAYON_NUM_THREADS`` or the machine's cores)."""
     return _core.thread_count()
+
+
+#: The thread bound of the calls made in this context (0: none): set by :func:`bounded_threads`
+#: and read by every :class:`Engine` call, so that ``threads=1`` given to a public function
+#: holds for all the core work it reaches (routing, routing tables, Monte Carlo samples), not
+#: only for the Monte Carlo's samples.
+_THREADS: contextvars.ContextVar[int] = contextvars.ContextVar("fabricsim_threads", default=0)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def threads_bound() -> int | None:
+    """The thread bound of the core calls made here (None: none, the core's own pool)."""
+    return _THREADS.get() or None
+
+
+def threads_in_use(threads: int | None = None) -> int:
+    """The threads a core call may use: ``threads`` if given, else the bound of this context,
+    else the core's pool (:func:`thread_count`)."""
+    return int(threads or _THREADS.get() or thread_count())
+
+
+def bounded_threads(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorate a public function with a ``threads`` keyword: a positive integer given there
+    bounds every core call the function makes, directly or through others, to that many
+    threads (1: the calling thread). Without it (None) the enclosing call's bound holds, if
+    any. Invalid values pass through unbounded, for the function's own check to name."""
+
+    @functools.wraps(fn)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        threads = kwargs.get("threads")
+        if type(threads) is not int or threads < 1:
+            return fn(*args, **kwargs)
+        token = _THREADS.set(threads)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _THREADS.reset(token)
+
+    return call
 
 
 class FlowArrays(Protocol):
@@ -246,7 +289,7 @@ class Engine:
 
     def precompute(self, dsts: I64 | None, metric: str) -> int:
         """Build the routing tables toward ``dsts`` (all nodes if None); returns their count."""
-        return self._core.precompute(dsts, metric)
+        return self._core.precompute(dsts, metric, threads=_THREADS.get())
 
     def offered_link_bytes(
         self,
@@ -266,7 +309,15 @@ class Engine:
         flow_key = np.arange(k, dtype=np.uint64) if flow_key is None else flow_key
         try:
             return self._core.offered_link_bytes(
-                src, dst, size_bytes, via, flow_key, policy=policy, seed=seed, metric=metric
+                src,
+                dst,
+                size_bytes,
+                via,
+                flow_key,
+                policy=policy,
+                seed=seed,
+                metric=metric,
+                threads=_THREADS.get(),
             )
         except UnreachableError as e:
             raise self._unreachable(e) from None
@@ -303,6 +354,7 @@ class Engine:
                 metric,
                 capacity_factor,
                 flows.latency_scale,
+                threads=_THREADS.get(),
                 **lane_kw,
             )
         except UnreachableError as e:
@@ -330,7 +382,8 @@ class Engine:
         """``samples`` independent runs of ``template`` (the job is its first ``job_flows``
         flows) with background arrivals (``bg_*`` keywords, see ``_core.pyi``): samples number
         ``first_sample`` to ``first_sample + samples - 1`` of the point, each seeded by its
-        number."""
+        number. ``threads``: 0 for the bound of this context (:func:`bounded_threads`), if any,
+        else the core's default."""
         t = template
         try:
             out = _core.monte_carlo(
@@ -353,7 +406,7 @@ class Engine:
                 vary_hash,
                 placement_pool,
                 capacity_factor,
-                threads,
+                threads or min(_THREADS.get(), samples),
                 first_sample=first_sample,
                 **background,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -290,6 +291,24 @@ def test_local_processes_give_identical_rows(scenario, serial):
     assert 0 < spawned["startup_cpu_s"] < spawned["cpu_s"] and spawned["ready_s"] > 0
 
 
+def test_a_timed_point_divides_its_cpu_time_by_the_threads_it_could_use(monkeypatch):
+    """A point timed while other processes take the cores counts its CPU time over the threads
+    it could use: with ``threads=None`` that is the Rust core's own pool (here 1 thread, as
+    with RAYON_NUM_THREADS=1, on 4 cores: all its CPU time is its time, not a quarter of it),
+    never more than the cores."""
+    from fabricsim import _engine
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(_engine, "thread_count", lambda: 1)
+    cpu0 = time.process_time() - 0.8  # the point used 0.8 s of CPU
+    assert sw._point_s(10.0, cpu0, None) == pytest.approx(0.8, abs=0.05)
+    assert sw._point_s(10.0, cpu0, 2) == pytest.approx(0.4, abs=0.05)
+    assert sw._point_s(0.3, cpu0, None) == 0.3  # the wall time when it is shorter
+    monkeypatch.setattr(_engine, "thread_count", lambda: 8)  # 8 threads on 4 cores
+    assert sw._point_s(10.0, cpu0, None) == pytest.approx(0.2, abs=0.05)
+    assert sw._point_s(10.0, cpu0, 16) == pytest.approx(0.2, abs=0.05)
+
+
 def test_guided_task_sizes_shrink_towards_the_end():
     assert sw._guided_sizes(16, 2, 5) == [4, 3, 3, 2, 1, 1, 1, 1]
     assert sw._guided_sizes(63, 2, 14, 2) == [14, 13, 9, 7, 5, 4, 3, 2, 2, 2, 2]
@@ -297,23 +316,130 @@ def test_guided_task_sizes_shrink_towards_the_end():
     assert sum(sw._guided_sizes(1000, 3, 7)) == 1000
 
 
-def test_a_local_worker_process_that_dies_fails_the_sweep_clearly(scenario):
+def _spawned_workers() -> list:
     import multiprocessing
+
+    return [p for p in multiprocessing.active_children() if p.name == "fabricsim-sweep"]
+
+
+def _wait_for_the_worker_to_die(calls: list):
+    """on_rows that holds this process at its first point until the spawned process (which
+    takes a share as soon as it has started, and dies) has ended."""
+
+    def on_rows(rows):
+        calls.append(len(rows))
+        deadline = time.monotonic() + 60
+        while len(calls) == 1 and _spawned_workers() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    return on_rows
+
+
+def test_a_worker_killed_from_outside_fails_the_sweep_or_loses_nothing(scenario, serial):
+    """SIGKILL the spawned process as soon as this one has a point: if it had taken a share,
+    the sweep fails naming it; if it died before taking any (it is usually still importing),
+    this process computes every point and the stats record the death."""
     from concurrent.futures.process import BrokenProcessPool
 
     killed = []
 
     def kill_the_worker(rows):
         if not killed:
-            (child,) = [p for p in multiprocessing.active_children() if p.name == "fabricsim-sweep"]
+            (child,) = _spawned_workers()
             os.kill(child.pid, signal.SIGKILL)
             killed.append(child.pid)
-        time.sleep(0.2)
+        time.sleep(0.05)
 
-    with pytest.raises(BrokenProcessPool, match=r"worker process \(pid \d+\) died"):
-        run_sweep(Sweep(scenario), executor="processes", workers=2, on_rows=kill_the_worker)
+    try:
+        df = run_sweep(Sweep(scenario), executor="processes", workers=2, on_rows=kill_the_worker)
+    except BrokenProcessPool as e:
+        assert f"(pid {killed[0]}) died with exit code -9 before sending the rows" in str(e)
+    else:
+        pd.testing.assert_frame_equal(df, serial)
+        here, died = df.attrs["fabricsim.sweep"]["processes"]
+        assert here["points"] == 16
+        assert died == {"pid": killed[0], "points": 0, "exitcode": -9}
     assert killed
-    assert not [p for p in multiprocessing.active_children() if p.name == "fabricsim-sweep"]
+    assert not _spawned_workers()
+
+
+def test_a_worker_that_dies_after_its_last_rows_loses_nothing(scenario, serial, monkeypatch):
+    """The spawned process sends all its rows, then exits (code 3) without its cost report:
+    every row is in, so the sweep returns them and records the exit; it used to raise
+    BrokenProcessPool and lose the sweep."""
+    import sweep_hooks
+
+    monkeypatch.setattr(sw, "_process_worker", sweep_hooks.exits_after_its_last_rows)
+    calls: list = []
+    df = run_sweep(
+        Sweep(scenario),
+        executor="processes",
+        workers=2,
+        batch_size=5,
+        on_rows=_slow_until_a_worker_delivers(calls),
+    )
+    pd.testing.assert_frame_equal(df, serial)
+    here, died = df.attrs["fabricsim.sweep"]["processes"]
+    assert here["pid"] == os.getpid() and died["pid"] != os.getpid()
+    assert died["exitcode"] == 3 and died["points"] >= 2
+    assert here["points"] + died["points"] == 16 and sum(calls) == 16
+    assert not _spawned_workers()
+
+
+def test_a_worker_killed_holding_a_share_fails_the_sweep_naming_it(scenario, tmp_path, monkeypatch):
+    """The spawned process takes a share and is SIGKILLed before sending its rows: the sweep
+    fails at once with BrokenProcessPool naming the process, its exit code and the points it
+    held; the rows this process computed are in the result file, to resume from."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    import sweep_hooks
+
+    monkeypatch.setattr(sw, "_process_worker", sweep_hooks.killed_holding_a_share)
+    out = tmp_path / "r.parquet"
+    calls: list = []
+    with pytest.raises(BrokenProcessPool) as e:
+        run_sweep(
+            Sweep(scenario),
+            executor="processes",
+            workers=2,
+            batch_size=5,
+            out=out,
+            on_rows=_wait_for_the_worker_to_die(calls),
+        )
+    msg = str(e.value)
+    died = r"worker process \(pid \d+\) died with exit code -9 before sending the rows of its"
+    assert re.search(died + r" \d+ point", msg), msg
+    ids = {p.id for p in Sweep(scenario).points}
+    held = re.findall(r"[0-9a-f]{16}", msg)
+    assert held and set(held) <= ids
+    assert len(calls) == 1  # at once, not after this process computed the rest
+    written = pd.read_parquet(out)
+    assert len(written) == len(calls) and not set(held) & set(written["point_id"])
+    assert not _spawned_workers()
+
+
+def test_a_worker_that_dies_before_announcing_its_share_fails_the_sweep(scenario, monkeypatch):
+    """The window the share announcement cannot close: the spawned process takes a share off
+    the shared counter and dies before telling this process. Nobody knows those points are
+    lost until every point is taken and every spawned process has ended: then the sweep
+    fails (it never waits forever)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    import sweep_hooks
+
+    monkeypatch.setattr(sw, "_process_worker", sweep_hooks.dies_after_taking_a_share_unannounced)
+
+    calls: list = []
+    with pytest.raises(BrokenProcessPool, match=r"point\(s\) never came back.*exit code 3"):
+        run_sweep(
+            Sweep(scenario),
+            executor="processes",
+            workers=2,
+            batch_size=5,
+            on_rows=_wait_for_the_worker_to_die(calls),
+        )
+    assert 1 < len(calls) < 16  # this process computed every point left, then gave up
+    assert not _spawned_workers()
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,7 @@ import numpy as np
 
 from fabricsim import _validate
 from fabricsim._display import html_table, pandas
+from fabricsim._engine import bounded_threads
 from fabricsim._files import write_text_atomic
 from fabricsim._progress import progress_bar
 from fabricsim.analysis.edge import edge_latency
@@ -266,6 +267,7 @@ class Comparison:
         return plot_erosion(list(self.erosion.values()), path, ax=ax)
 
 
+@bounded_threads
 def compare(
     designs: Any,
     job: TrainingJob,

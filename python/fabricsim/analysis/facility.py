@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 
 from fabricsim import _validate
+from fabricsim._engine import bounded_threads
 from fabricsim.analysis.edge import edge_latency
 from fabricsim.analysis.training import TrainingJob, exposed_comm, step
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
@@ -582,6 +583,7 @@ def combine_site(
     )
 
 
+@bounded_threads
 def site_step(
     fabric: Any,
     job: Any,

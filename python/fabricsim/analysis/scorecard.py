@@ -35,6 +35,7 @@ import numpy as np
 
 from fabricsim import _validate
 from fabricsim._display import axes as given_axes
+from fabricsim._engine import bounded_threads
 from fabricsim._progress import ProgressBar
 from fabricsim.analysis.facility import Facility, combine_site, region_latency
 from fabricsim.analysis.training import TrainingJob, step
@@ -502,6 +503,7 @@ def _why(r: dict, w: dict, job_gpus: int) -> str:
 # --------------------------------------------------------------------------- scorecard
 
 
+@bounded_threads
 def scorecard(
     facilities: Sequence[Facility],
     fabric_design: Any,

@@ -63,7 +63,7 @@ import numpy as np
 
 from fabricsim import _validate
 from fabricsim._display import axes as make_axes
-from fabricsim._engine import __version__
+from fabricsim._engine import __version__, bounded_threads, threads_in_use
 from fabricsim._progress import ProgressBar
 from fabricsim.analysis.comparison import Design, compare
 from fabricsim.exceptions import (
@@ -591,6 +591,7 @@ METRIC_COLUMNS = (
 )
 
 
+@bounded_threads
 def evaluate(sweep: Sweep, point: SweepPoint, *, threads: int | None = 1) -> dict[str, Any]:
     """Run one point: :func:`fabricsim.compare` of its design at its load. Returns the row
     (``point_id``, the parameters, the metrics). A point whose combination of values is
@@ -878,7 +879,8 @@ def run_sweep(
     end); points already in it are skipped, so a killed sweep resumes where it stopped.
     ``on_rows`` is called with each finished batch's rows. ``df.attrs["fabricsim.sweep"]``
     tells how many points ran, were skipped, the tasks, the largest batch, the wall time,
-    for local processes what each process did (``processes``: points, start-up, CPU time) and
+    for local processes what each process did (``processes``: points, start-up, CPU time; for
+    one that died after all its rows had come in, its points and ``exitcode``) and
     on Dask the settings of :data:`DASK_CONFIG` the workers run with costlier values
     (``dask_costly_settings``, :func:`costly_settings`; ``fabricsim sweep`` prints them).
 
@@ -1005,9 +1007,11 @@ def _size_for(dt: float, task_s: float) -> int:
 
 def _point_s(wall_s: float, cpu0: float, threads: int | None) -> float:
     """The seconds a point took to compute: its wall time, or if that is longer, the CPU time
-    this process used for it over the threads it may use (other processes -- the workers of a
-    local cluster, say -- may be taking the cores while it is timed)."""
-    return min(wall_s, (time.process_time() - cpu0) / (threads or os.cpu_count() or 1))
+    this process used for it over the threads it could use (other processes -- the workers of
+    a local cluster, say -- may be taking the cores while it is timed): ``threads``, or with
+    None the Rust core's own pool (``RAYON_NUM_THREADS`` or the cores), at most the cores."""
+    could = min(threads_in_use(threads), os.cpu_count() or 1)
+    return min(wall_s, (time.process_time() - cpu0) / could)
 
 
 def _guided(remaining: int, workers: int, largest: int, smallest: int = 1) -> int:
@@ -1058,8 +1062,9 @@ def _process_worker(
     t0_wall: float,
 ) -> None:
     """A spawned sweep process: take guided shares of the points off the shared counter until
-    none is left, sending each share's rows to the parent, then what it cost (its start-up
-    CPU time, up to its first share, and its total)."""
+    none is left, telling the parent each share as it takes it and sending the share's rows
+    when they are computed, then what it cost (its start-up CPU time, up to its first share,
+    and its total)."""
     import pickle
 
     try:
@@ -1070,6 +1075,7 @@ def _process_worker(
             share = _claim(counter, largest, len(points), workers, None)
             if not share:
                 break
+            conn.send(("claim", os.getpid(), share.start, share.stop))
             rows, dt = run_batch(sweep, points[share.start : share.stop], threads)
             conn.send(("rows", rows, dt, os.getpid()))
             ran += len(rows)
@@ -1133,7 +1139,10 @@ def _run_processes(
     the points left, at most ``batch_size``) off a shared counter, so no one waits for work and
     the shares shrink towards the end. Returns the largest share and what each process did
     (this one first: points, seconds it waited with nothing to compute; then the spawned ones:
-    points, when they were ready, their start-up and total CPU seconds)."""
+    points, when they were ready, their start-up and total CPU seconds; a spawned process that
+    ended without its cost report, after every share it took had come in: its points and
+    ``exitcode``). A spawned process that ends while a share it took has not come in fails
+    the sweep with ``BrokenProcessPool`` naming it (the other processes' rows are kept)."""
     import multiprocessing
     import pickle
     import queue
@@ -1155,6 +1164,9 @@ def _run_processes(
     got, here, idle_s, timed = 0, 0, 0.0, batch_size is not None
     done: dict[int, dict] = {}
     working: set[int] = set()
+    taken: dict[int, range] = {}  # per spawned process, the share it computes
+    points_of: dict[int, int] = {}  # per spawned process, the points whose rows came in
+    ended: dict[int, int | None] = {}  # per spawned process whose pipe closed, its exit code
     try:
         if spawned:
             blob = pickle.dumps(sweep)
@@ -1175,19 +1187,29 @@ def _run_processes(
             ).start()
 
         def handle(msg: tuple) -> int:
-            if msg[0] == "rows":
+            if msg[0] == "claim":
+                taken[msg[1]] = range(msg[2], msg[3])
+            elif msg[0] == "rows":
                 working.add(msg[3])
+                taken.pop(msg[3], None)
+                points_of[msg[3]] = points_of.get(msg[3], 0) + len(msg[1])
                 finished(msg[1], msg[2])
                 return len(msg[1])
-            if msg[0] == "done":
+            elif msg[0] == "done":
                 done[msg[1]] = msg[2]
             elif msg[0] == "error":
                 raise msg[1]
-            elif msg[0] == "exit" and msg[1].pid not in done:
-                raise BrokenProcessPool(
-                    f"sweep: a worker process (pid {msg[1].pid}) died with exit code "
-                    f"{msg[1].exitcode} before finishing its points"
-                )
+            elif msg[0] == "exit":
+                pid, code = msg[1].pid, msg[1].exitcode
+                ended[pid] = code
+                lost = taken.get(pid)
+                if lost:
+                    raise BrokenProcessPool(
+                        f"sweep: a worker process (pid {pid}) died with exit code {code} "
+                        f"before sending the rows of its {len(lost)} point(s) "
+                        f"({', '.join(points[i].id for i in lost[:3])}"
+                        f"{', ...' if len(lost) > 3 else ''})"
+                    )
             return 0
 
         while got < n:
@@ -1211,9 +1233,18 @@ def _run_processes(
             with contextlib.suppress(queue.Empty):
                 got += handle(inbox.get(timeout=0.5))
             idle_s += time.perf_counter() - t_wait
-        # every row is in: the processes that computed are sending what they cost
+            if got < n and len(ended) == spawned and inbox.empty():
+                # every point is taken and every spawned process has ended, yet rows are
+                # missing: one died between taking a share and telling this process
+                gone = [f"pid {pid}, exit code {c}" for pid, c in ended.items() if pid not in done]
+                raise BrokenProcessPool(
+                    f"sweep: {n - got} point(s) never came back; the worker processes have "
+                    f"ended ({'; '.join(gone) or 'all reported'})"
+                )
+        # every row is in: the processes that computed are sending what they cost; one that
+        # ended without it (after its last rows) lost nothing, and is recorded
         deadline = time.monotonic() + 5
-        while working - done.keys() and time.monotonic() < deadline:
+        while working - done.keys() - ended.keys() and time.monotonic() < deadline:
             with contextlib.suppress(queue.Empty):
                 handle(inbox.get(timeout=0.1))
     finally:
@@ -1225,7 +1256,12 @@ def _run_processes(
         for proc in children.values():
             proc.join(timeout=10)
     here_stats = {"pid": os.getpid(), "points": here, "idle_s": idle_s}
-    return largest.value, [here_stats, *done.values()]
+    died = [
+        {"pid": pid, "points": points_of.get(pid, 0), "exitcode": code}
+        for pid, code in ended.items()
+        if pid not in done
+    ]
+    return largest.value, [here_stats, *done.values(), *died]
 
 
 def _run_dask(

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from fabricsim import _memory, _validate
-from fabricsim._engine import MonteCarloOutput
+from fabricsim._engine import MonteCarloOutput, bounded_threads, threads_in_use
 from fabricsim.exceptions import (
     InvalidArgumentError,
     InvalidTypeError,
@@ -247,6 +247,7 @@ def _workload_flows(
     )
 
 
+@bounded_threads
 def tail_latency(
     fabric: Fabric,
     workload: Any,
@@ -529,10 +530,9 @@ def _run_in_chunks(
     """``run(first, n)`` over consecutive chunks of about a twentieth of the samples (a
     multiple of the thread count, so every thread stays busy), with a progress bar; the chunks
     stop at the first one out of budget (the point is then saturated, as in one run)."""
-    from fabricsim._engine import thread_count
     from fabricsim._progress import progress_bar
 
-    per = int(threads or thread_count())
+    per = threads_in_use(threads)
     step = per * max(1, math.ceil(samples / (20 * per)))
     parts: list[MonteCarloOutput] = []
     bar = progress_bar(samples, "tail_latency samples")
@@ -562,8 +562,6 @@ def _check_memory(
     limit = _memory.limit_bytes()
     if limit is None:
         return
-    from fabricsim._engine import thread_count
-
     n_bg = 0.0
     if bg_kwargs:
         ends = bg_kwargs["bg_endpoints"]
@@ -583,7 +581,7 @@ def _check_memory(
     per_sample = (
         entries + n_bg * per_bg
     ) * _memory.BYTES_PER_ROUTE_ENTRY + flows * _memory.BYTES_PER_FLOW
-    parallel = min(samples, threads or thread_count())
+    parallel = min(samples, threads_in_use(threads))
     _memory.check(
         per_sample * parallel,
         f"tail_latency: {parallel} samples at once of {flows:,.0f} flows each",
@@ -639,6 +637,6 @@ def _check_overload(
             f"{util[worst]:.0%} of its capacity: close to saturation, queues are long and the "
             "run is slow.",
             OverloadWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of tail_latency (behind its bounded_threads wrapper)
         )
     return float(util[worst]), where

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from fabricsim import _validate
+from fabricsim._engine import bounded_threads
 from fabricsim.exceptions import InvalidArgumentError, InvalidTypeError
 from fabricsim.fabric.compiled import Fabric
 from fabricsim.traffic.collectives import Collective
@@ -456,6 +457,7 @@ class StepResult:
         }
 
 
+@bounded_threads
 def step(
     fabric: Fabric,
     job: TrainingJob,
@@ -738,6 +740,7 @@ def _why(row: dict) -> str:
     return f"the background offers a link {row['offered_max']:.0%} of its capacity"
 
 
+@bounded_threads
 def erosion(
     fabric: Fabric,
     job: TrainingJob,

@@ -4,13 +4,12 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-use rayon::prelude::*;
-
 use crate::background::{sample_distinct, ArrivalStream, Background};
 use crate::demand::Demand;
 use crate::engine::{self, Pause};
 use crate::error::{concat, invalid, reserve_exact, with_capacity, CoreError, Result};
 use crate::network::Network;
+use crate::parallel;
 use crate::rng::{splitmix64, Rng};
 use crate::routing::{
     connections, join, route_connections, EcmpPaths, Policy, Route, RoutedFlows, Router, NO_VIA,
@@ -361,8 +360,10 @@ impl Samples<'_> {
     }
 }
 
-/// Run `cfg.samples` independent samples of the template `tpl` (plus `bg`) on a thread pool of
-/// `threads` threads (0 = rayon's default).
+/// Run `cfg.samples` independent samples of the template `tpl` (plus `bg`) on `threads` threads
+/// (0 = rayon's default): one runs everything on the calling thread; more, on a pool of that
+/// many ([`parallel::pool`]), which the routing the samples share runs on too, so no part of
+/// the call uses more threads than asked for.
 pub fn run(
     net: &Network,
     router: &Router,
@@ -370,6 +371,22 @@ pub fn run(
     bg: Option<&Background>,
     cfg: &Config,
     threads: usize,
+    cancel: &(dyn Fn() -> bool + Sync),
+) -> Result<Output> {
+    if threads == 1 {
+        return parallel::with_threads(1, || run_here(net, router, tpl, bg, cfg, cancel));
+    }
+    let pool = parallel::pool(threads).map_err(|e| invalid("threads", e.to_string()))?;
+    pool.install(|| run_here(net, router, tpl, bg, cfg, cancel))
+}
+
+/// [`run`] on this thread, its parallel steps within the thread's bound.
+fn run_here(
+    net: &Network,
+    router: &Router,
+    tpl: &Demand,
+    bg: Option<&Background>,
+    cfg: &Config,
     cancel: &(dyn Fn() -> bool + Sync),
 ) -> Result<Output> {
     if cfg.samples == 0 {
@@ -456,43 +473,35 @@ pub fn run(
         known,
         succ,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| invalid("threads", e.to_string()))?;
     // One sample out of budget makes the point saturated: the others stop too. Whether some
     // sample runs out depends only on the seed (each sample's work does), not on the threads.
     let stop = AtomicBool::new(false);
-    let results: Vec<Result<SampleOut>> = pool.install(|| {
-        (0..cfg.samples)
-            .into_par_iter()
-            .map(|i| {
-                if cancel() {
-                    return Err(CoreError::Interrupted);
-                }
-                if stop.load(Relaxed) {
-                    return Err(CoreError::WorkBudget);
-                }
-                // The event budget counts this sample's polls: the same work, whatever the
-                // threads.
-                let polls = AtomicU64::new(0);
-                let budgeted = || {
-                    if stop.load(Relaxed) {
-                        return true;
-                    }
-                    if cfg.event_budget > 0 && polls.fetch_add(1, Relaxed) >= cfg.event_budget {
-                        stop.store(true, Relaxed);
-                        return true;
-                    }
-                    cancel()
-                };
-                let r = samples.run(cfg.first_sample + i as u64, &budgeted);
-                if let Err(CoreError::WorkBudget) = r {
-                    stop.store(true, Relaxed);
-                }
-                r
-            })
-            .collect()
+    let numbers: Vec<usize> = (0..cfg.samples).collect();
+    let results: Vec<Result<SampleOut>> = parallel::map_collect(&numbers, 1, |&i| {
+        if cancel() {
+            return Err(CoreError::Interrupted);
+        }
+        if stop.load(Relaxed) {
+            return Err(CoreError::WorkBudget);
+        }
+        // The event budget counts this sample's polls: the same work, whatever the
+        // threads.
+        let polls = AtomicU64::new(0);
+        let budgeted = || {
+            if stop.load(Relaxed) {
+                return true;
+            }
+            if cfg.event_budget > 0 && polls.fetch_add(1, Relaxed) >= cfg.event_budget {
+                stop.store(true, Relaxed);
+                return true;
+            }
+            cancel()
+        };
+        let r = samples.run(cfg.first_sample + i as u64, &budgeted);
+        if let Err(CoreError::WorkBudget) = r {
+            stop.store(true, Relaxed);
+        }
+        r
     });
     let out_of_budget = |e: &CoreError| {
         matches!(e, CoreError::WorkBudget | CoreError::Interrupted) && stop.load(Relaxed)

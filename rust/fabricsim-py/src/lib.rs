@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use fabricsim_core::engine;
+use fabricsim_core::parallel::with_threads;
 use fabricsim_core::routing::{self, Metric, Policy, Router, NO_VIA};
 use fabricsim_core::{CoreError, Demand, Network};
 
@@ -424,31 +425,36 @@ impl CoreFabric {
         run_inline(py, move |_| router.paths(src, dst, limit))
     }
 
-    /// Build routing tables toward `dsts` (all nodes when None); returns how many tables exist.
-    #[pyo3(signature = (dsts = None, metric = "hops"))]
+    /// Build routing tables toward `dsts` (all nodes when None) on at most `threads` threads
+    /// (0: rayon's global pool); returns how many tables exist.
+    #[pyo3(signature = (dsts = None, metric = "hops", threads = 0))]
     fn precompute(
         &self,
         py: Python<'_>,
         dsts: Option<PyReadonlyArray1<i64>>,
         metric: &str,
+        threads: usize,
     ) -> PyResult<usize> {
         let router = self.router(py, metric)?.clone();
         match dsts {
-            None => run_detached(py, move |_| router.precompute_all()),
+            None => run_detached(py, move |_| {
+                with_threads(threads, || router.precompute_all())
+            }),
             Some(d) => {
                 let d: Vec<usize> = indices("dsts", &d, self.net.n_nodes())?
                     .into_iter()
                     .map(|x| x as usize)
                     .collect();
-                run_detached(py, move |_| router.precompute(&d))
+                run_detached(py, move |_| with_threads(threads, || router.precompute(&d)))
             }
         }
     }
 
     /// Bytes per link when every flow sends its `size_bytes` over its routes (no timing, no
-    /// simulation): the offered load of a traffic matrix.
+    /// simulation): the offered load of a traffic matrix. Routing runs on at most `threads`
+    /// threads (0: rayon's global pool).
     #[pyo3(signature = (src, dst, size_bytes, via, flow_key, policy = "ecmp", seed = 0,
-                        metric = "hops"))]
+                        metric = "hops", threads = 0))]
     fn offered_link_bytes<'py>(
         &self,
         py: Python<'py>,
@@ -460,6 +466,7 @@ impl CoreFabric {
         policy: &str,
         seed: u64,
         metric: &str,
+        threads: usize,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let router = self.router(py, metric)?.clone();
         let policy = parse(py, Policy::parse(policy))?;
@@ -470,8 +477,10 @@ impl CoreFabric {
         let n_links = self.net.n_links();
         let inline = demand.len() <= INLINE_MAX_FLOWS;
         let bytes = run_core(py, inline, move |cancel| {
-            let routes = routing::route_flows(&router, &demand, policy, seed, cancel)?;
-            routes.link_bytes(&demand.size_bytes, n_links)
+            with_threads(threads, || {
+                let routes = routing::route_flows(&router, &demand, policy, seed, cancel)?;
+                routes.link_bytes(&demand.size_bytes, n_links)
+            })
         })?;
         Ok(bytes.into_pyarray(py))
     }
@@ -480,11 +489,11 @@ impl CoreFabric {
     /// With `lane_ptr` (and `lane_src`, `lane_dst`, `lane_via`, `lane_key`), flow `f` is
     /// routed as its lanes `lane_ptr[f]..lane_ptr[f + 1]` together, its rate split equally
     /// over them (`routing::merge_lanes`); its own `src`, `dst`, `via` and `flow_key` are not
-    /// routed.
+    /// routed. Routing runs on at most `threads` threads (0: rayon's global pool).
     #[pyo3(signature = (src, dst, size_bytes, release_s, delay_s, dep_ptr, dep_idx, via, flow_key,
                         policy = "ecmp", seed = 0, metric = "hops", capacity_factor = None,
                         latency_scale = None, lane_ptr = None, lane_src = None, lane_dst = None,
-                        lane_via = None, lane_key = None))]
+                        lane_via = None, lane_key = None, threads = 0))]
     fn simulate<'py>(
         &self,
         py: Python<'py>,
@@ -507,6 +516,7 @@ impl CoreFabric {
         lane_dst: Option<PyReadonlyArray1<i64>>,
         lane_via: Option<PyReadonlyArray1<i64>>,
         lane_key: Option<PyReadonlyArray1<u64>>,
+        threads: usize,
     ) -> PyResult<Bound<'py, PyDict>> {
         let router = self.router(py, metric)?.clone();
         let policy = parse(py, Policy::parse(policy))?;
@@ -565,13 +575,13 @@ impl CoreFabric {
                 None => &net,
             };
             let t0 = Instant::now();
-            let routes = match &lanes {
-                None => routing::route_flows(&router, &demand, policy, seed, cancel)?,
+            let routes = with_threads(threads, || match &lanes {
+                None => routing::route_flows(&router, &demand, policy, seed, cancel),
                 Some((lanes, ptr)) => routing::merge_lanes(
                     &routing::route_flows(&router, lanes, policy, seed, cancel)?,
                     ptr,
-                )?,
-            };
+                ),
+            })?;
             let route_s = t0.elapsed().as_secs_f64();
             let t1 = Instant::now();
             let out = engine::simulate(net_ref, &demand, &routes, cancel)?;
