@@ -119,7 +119,7 @@ def dask_run(sweep, batch_size, serial, *, config: dict, label: str, empty: bool
     process (which holds the cluster's scheduler and nannies, and computes the first point)."""
     import dask
     import pandas as pd
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, get_task_stream
 
     with dask.config.set(config):
         (cluster, client), t_up = timed(
@@ -148,10 +148,20 @@ def dask_run(sweep, batch_size, serial, *, config: dict, label: str, empty: bool
             [100 * (idle[1][w] - w0[w]) / idle[2] for w in w0],
         )
         w0, c0 = client.run(time.process_time), own_cpu()
-        df, t = timed(
-            f"2-worker Dask LocalCluster, {label}",
-            lambda: run_sweep(sweep, executor=client, batch_size=batch_size),
-        )
+        with get_task_stream(client) as stream:
+            end0 = time.time()
+            df, t = timed(
+                f"2-worker Dask LocalCluster, {label}",
+                lambda: run_sweep(sweep, executor=client, batch_size=batch_size),
+            )
+            end = time.time()
+        # Each worker's idle tail: from the end of its last task to the end of the sweep.
+        last: dict[str, float] = {}
+        for task in stream.data:
+            for ss in task["startstops"]:
+                if ss["action"] == "compute":
+                    last[task["worker"]] = max(last.get(task["worker"], end0), ss["stop"])
+        tails = sorted(end - v for v in last.values())
         here = own_cpu() - c0
         w1 = client.run(time.process_time)
         cpu = [w1[w] - w0[w] for w in w0]
@@ -179,6 +189,7 @@ def dask_run(sweep, batch_size, serial, *, config: dict, label: str, empty: bool
         "stats": st,
         "up": t_up,
         "empty": t_empty,
+        "tails": tails,
     }
 
 
@@ -270,7 +281,8 @@ def main() -> None:
             f"  Dask, {name + ':':<18} workers {' + '.join(f'{c:.2f}' for c in r['cpu'])} s, "
             f"this process (scheduler, nannies, client, first point) {r['here']:.2f} s; "
             f"idle cluster: this process {r['idle_pct'][0]:.1f} %, workers "
-            f"{' + '.join(f'{c:.1f}' for c in r['idle_pct'][1])} % of a core"
+            f"{' + '.join(f'{c:.1f}' for c in r['idle_pct'][1])} % of a core; workers idle at "
+            f"the end {' / '.join(f'{x:.3f}' for x in r['tails'])} s"
         )
     startup = sp["startup_cpu_s"] if sp else 0.0
     print(

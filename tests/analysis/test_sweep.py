@@ -316,6 +316,23 @@ def test_guided_task_sizes_shrink_towards_the_end():
     assert sum(sw._guided_sizes(1000, 3, 7)) == 1000
 
 
+def test_parallel_runs_hand_out_the_costliest_points_first(scenario):
+    """Longest processing time first: more samples and a higher background load go out first
+    (ties in sweep order), so the last tasks are the cheap points and the workers finish
+    together; the frame is still in sweep order."""
+    sweep = fs.Sweep(scenario, axes={"load": [0.0, 0.3, 0.1], "samples": [1, 2]})
+    order = sw._costliest_first(sweep.points)
+    keys = [(p.params["samples"], p.params["load"]) for p in order]
+    assert keys[:2] == [(2, 0.3), (2, 0.3)] and keys[-2:] == [(1, 0.0), (1, 0.0)]
+    assert keys == sorted(keys, key=lambda k: k[0] / (1 - k[1]), reverse=True)
+    same = [p.index for p in order if (p.params["samples"], p.params["load"]) == (2, 0.3)]
+    assert same == sorted(same)
+    got = []
+    df = fs.run_sweep(sweep, executor="processes", workers=2, batch_size=1, on_rows=got.extend)
+    assert list(df["point_id"]) == [p.id for p in sweep.points]
+    assert {r["point_id"] for r in got} == {p.id for p in sweep.points}
+
+
 def _spawned_workers() -> list:
     import multiprocessing
 

@@ -847,6 +847,23 @@ def _workers_costly_settings(client: Any) -> list[str] | None:
     return sorted({s for values in per_worker.values() for s in costly_settings(values)})
 
 
+def _likely_cost(point: SweepPoint) -> float:
+    """A point's likely cost, to order the work: its Monte Carlo samples times 1 / (1 - load)
+    (a queue's mean number in system grows as load / (1 - load), and with it the background
+    flows each sample simulates; 1 more for the job's own flows)."""
+    load, samples = point.params.get("load"), point.params.get("samples")
+    load = min(float(load), 0.99) if isinstance(load, (int, float)) else 0.0
+    samples = float(samples) if isinstance(samples, (int, float)) and samples > 0 else 1.0
+    return samples / (1.0 - max(load, 0.0))
+
+
+def _costliest_first(points: Sequence[SweepPoint]) -> list[SweepPoint]:
+    """``points`` in the order to hand out to workers: the likely costliest first, ties in
+    sweep order (the longest-processing-time-first rule: the last tasks are the cheap points,
+    so the workers finish together). The results are put back in sweep order."""
+    return sorted(points, key=_likely_cost, reverse=True)
+
+
 def _batches(points: Sequence[SweepPoint], size: int) -> list[list[SweepPoint]]:
     return [list(points[i : i + size]) for i in range(0, len(points), size)]
 
@@ -868,14 +885,15 @@ def run_sweep(
     ``executor``: ``None`` or ``"processes"`` (``workers`` local processes, default one per
     core: this one, which starts computing at once, and ``workers - 1`` spawned ones, which
     join when they have started), ``"serial"`` (in this process, one point after another), a
-    ``dask.distributed.Client``, or a scheduler address like ``"tcp://host:8786"``. Points go
-    out in batches of at most ``batch_size`` (default: as many as take about
-    :data:`TARGET_TASK_S`, timed on the first point, which runs here), each at most
-    1/(2 x workers) of the points left, so that the last batches are small and the workers
-    finish together (on Dask not below :data:`MIN_DASK_TASK_S` of work unless ``batch_size``
-    is given); ``threads`` is the Rust core's threads per
-    point (the parallelism is across points; results never depend on it). ``out``: a Parquet
-    file the rows are written to as batches finish (flushed at most every second and at the
+    ``dask.distributed.Client``, or a scheduler address like ``"tcp://host:8786"``. In
+    parallel, points go out the likely costliest first (more samples, higher background load;
+    the rows come back in sweep order), in batches of at most ``batch_size`` (default: as
+    many as take about :data:`TARGET_TASK_S`, timed on the first point, which runs here),
+    each at most 1/(2 x workers) of the points left, so that the last batches are small and
+    the workers finish together (on Dask not below :data:`MIN_DASK_TASK_S` of work unless
+    ``batch_size`` is given); ``threads`` is the Rust core's threads per point (the
+    parallelism is across points; results never depend on it). ``out``: a Parquet file the
+    rows are written to as batches finish (flushed at most every second and at the
     end); points already in it are skipped, so a killed sweep resumes where it stopped.
     ``on_rows`` is called with each finished batch's rows. ``df.attrs["fabricsim.sweep"]``
     tells how many points ran, were skipped, the tasks, the largest batch, the wall time,
@@ -981,11 +999,11 @@ def run_sweep(
                 finished(*run_batch(sweep, b, threads))
         elif mode == "processes":
             stats["batch_size"], stats["processes"] = _run_processes(
-                sweep, pending, n_workers, batch_size, threads, finished
+                sweep, _costliest_first(pending), n_workers, batch_size, threads, finished
             )
         else:
             stats["batch_size"] = _run_dask(
-                client, sweep, pending, n_workers, batch_size, threads, finished
+                client, sweep, _costliest_first(pending), n_workers, batch_size, threads, finished
             )
     finally:
         if results is not None:
