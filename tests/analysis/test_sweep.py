@@ -514,8 +514,12 @@ def test_recommended_dask_config_names_real_settings_and_reaches_every_process(c
         "distributed.admin.tick.interval=20ms",
         "distributed.admin.system-monitor.interval=500ms",
         "distributed.worker.memory.monitor-interval=100ms",
+        "distributed.scheduler.worker-saturation=1.1",
     ]
     assert sw.costly_settings(sw.DASK_CONFIG) == []
+    assert sw.costly_settings({"distributed.scheduler.worker-saturation": "inf"}) == [
+        "distributed.scheduler.worker-saturation=inf"
+    ]
     assert sw.costly_settings({"distributed.admin.tick.interval": "2s"}) == []
     assert sw.costly_settings({"distributed.admin.tick.interval": "soon", "other": 1}) == []
 
@@ -523,6 +527,8 @@ def test_recommended_dask_config_names_real_settings_and_reaches_every_process(c
         # tick 1 s, no sampling profiler, system monitor every 5 s, memory every 1 s
         assert set(client.run(active).values()) == {(1000, False, 5000, 1.0)}
         assert client.run_on_scheduler(scheduler_tick) == 1000
+        # one task at a time per worker thread
+        assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION) == 1
         assert {n.periodic_callbacks["tick"].callback_time for n in cluster.workers.values()} == {
             1000
         }

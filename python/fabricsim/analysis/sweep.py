@@ -88,11 +88,12 @@ SWEEP_FIELDS = ("load", "seed", "samples", "collective_size_bytes")
 #: a loaded 2-core LocalCluster, see docs/sweeps.md) then stays well below 5 % of a task.
 TARGET_TASK_S = 2.0
 #: ... and on Dask never shorter than this (when the first point has been timed): the tasks near
-#: the end shrink so that the workers finish together. A worker holds its next task before it
-#: finishes the current one (Dask's worker-saturation), so it starts the next 1-3 ms after the
-#: last ends (Dask's task stream, 2-worker LocalCluster, docs/sweeps.md): 1-3 % of a task this
-#: long. With 0.25 s the example's last tasks held 2-3 points (0.4-0.67 s: points at higher
-#: loads cost more than the timed first one) and one worker idled up to 0.6 s at the end.
+#: the end shrink so that the workers finish together. A worker starts its next task 1-3 ms
+#: after the last ends when it holds it already (Dask's default worker-saturation), 2-4 ms when
+#: it asks for it (:data:`DASK_CONFIG`'s 1.0; Dask's task stream, 2-worker LocalCluster,
+#: docs/sweeps.md): 1-4 % of a task this long. With 0.25 s the example's last tasks held 2-3
+#: points (0.4-0.67 s: points at higher loads cost more than the timed first one) and one
+#: worker idled up to 0.6 s at the end.
 MIN_DASK_TASK_S = 0.1
 #: Local processes take shares of at most this many seconds of work (one point of the
 #: example): a share costs one message through a pipe (well under a millisecond), so small
@@ -127,6 +128,13 @@ DASK_CONFIG: Mapping[str, Any] = MappingProxyType(
         # or restart it): 2.3 of the 12.2 %. A sweep point holds well under the memory limit;
         # a worker that crosses it is caught within a second instead of 0.1 s.
         "distributed.worker.memory.monitor-interval": "1s",
+        # The scheduler sends a 1-thread worker 2 tasks at a time by default (1.1, rounded up:
+        # its next one waits on the worker behind the one it computes). A small task that
+        # waits behind a long one ran last: in 9 runs of the 64-point benchmark one worker
+        # idled 0.15-0.33 s at the end while the other finished it. With 1.0 a worker gets its
+        # next task when it asks (one round trip, 2-4 ms a task here) and the two finished
+        # within 0.01-0.08 s of each other (docs/sweeps.md, "Order").
+        "distributed.scheduler.worker-saturation": 1.0,
     }
 )
 #: :data:`DASK_CONFIG` as environment variables (``DASK_`` + the key, ``.`` -> ``__``).
@@ -803,7 +811,7 @@ def _dask_client(executor: Any):
 
 
 def _worker_settings() -> dict[str, Any]:
-    """On a Dask worker: its values of the :data:`DASK_CONFIG` settings."""
+    """On a Dask worker (or the scheduler): its values of the :data:`DASK_CONFIG` settings."""
     import dask
 
     return {k: dask.config.get(k, None) for k in DASK_CONFIG}
@@ -827,6 +835,11 @@ def costly_settings(values: Mapping[str, Any]) -> list[str]:
             continue
         if isinstance(want, bool):
             costly = bool(value) != want
+        elif isinstance(want, float):  # a worker's saturation: more tasks ahead than this
+            try:
+                costly = float(value) > want
+            except (TypeError, ValueError):
+                continue
         else:
             try:
                 costly = parse_timedelta(value) < parse_timedelta(want)
@@ -838,13 +851,27 @@ def costly_settings(values: Mapping[str, Any]) -> list[str]:
 
 
 def _workers_costly_settings(client: Any) -> list[str] | None:
-    """:func:`costly_settings` over every worker of ``client``'s cluster (one round trip;
-    None if the workers could not be asked)."""
+    """:func:`costly_settings` over every worker of ``client``'s cluster, and for the
+    scheduler's own settings over its scheduler (one round trip each; None if they could not
+    be asked)."""
     try:
         per_worker = client.run(_worker_settings)
+        scheduler = client.run_on_scheduler(_worker_settings)
     except Exception:  # an old or odd worker: the sweep itself will say what is wrong
         return None
-    return sorted({s for values in per_worker.values() for s in costly_settings(values)})
+    found = {
+        s
+        for values in per_worker.values()
+        for s in costly_settings(
+            {k: v for k, v in values.items() if not k.startswith("distributed.scheduler.")}
+        )
+    }
+    found.update(
+        costly_settings(
+            {k: v for k, v in scheduler.items() if k.startswith("distributed.scheduler.")}
+        )
+    )
+    return sorted(found)
 
 
 def _likely_cost(point: SweepPoint) -> float:
