@@ -316,10 +316,10 @@ def test_guided_task_sizes_shrink_towards_the_end():
     assert sum(sw._guided_sizes(1000, 3, 7)) == 1000
 
 
-def test_parallel_runs_hand_out_the_costliest_points_first(scenario):
+def test_parallel_runs_hand_out_the_costliest_points_first(scenario, tmp_path):
     """Longest processing time first: more samples and a higher background load go out first
     (ties in sweep order), so the last tasks are the cheap points and the workers finish
-    together; the frame is still in sweep order."""
+    together; the frame and the Parquet file are still in sweep order."""
     sweep = fs.Sweep(scenario, axes={"load": [0.0, 0.3, 0.1], "samples": [1, 2]})
     order = sw._costliest_first(sweep.points)
     keys = [(p.params["samples"], p.params["load"]) for p in order]
@@ -328,9 +328,15 @@ def test_parallel_runs_hand_out_the_costliest_points_first(scenario):
     same = [p.index for p in order if (p.params["samples"], p.params["load"]) == (2, 0.3)]
     assert same == sorted(same)
     got = []
-    df = fs.run_sweep(sweep, executor="processes", workers=2, batch_size=1, on_rows=got.extend)
-    assert list(df["point_id"]) == [p.id for p in sweep.points]
-    assert {r["point_id"] for r in got} == {p.id for p in sweep.points}
+    out = tmp_path / "r.parquet"
+    df = fs.run_sweep(
+        sweep, executor="processes", workers=2, batch_size=1, on_rows=got.extend, out=out
+    )
+    in_order = [p.id for p in sweep.points]
+    assert list(df["point_id"]) == in_order
+    assert [r["point_id"] for r in got] != in_order  # they finished costliest first
+    assert sorted(r["point_id"] for r in got) == sorted(in_order)
+    assert list(pd.read_parquet(out)["point_id"]) == in_order
 
 
 def _spawned_workers() -> list:

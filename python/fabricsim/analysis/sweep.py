@@ -690,12 +690,22 @@ class ResultsFile:
     Flushes come at most every ``flush_s`` seconds, and at most every 10 times the last
     write's duration (a 10,000-row file takes about half a second to rewrite: the driver
     then spends at most a tenth of its time writing); a kill loses the points finished
-    since the last flush, which a resume runs again."""
+    since the last flush, which a resume runs again. ``order``: point ids in the order the
+    file lists their rows (the sweep's; rows of other points follow), whatever order the
+    points finish in."""
 
-    def __init__(self, path: str | os.PathLike, fingerprint: str, *, flush_s: float = 1.0):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fingerprint: str,
+        *,
+        flush_s: float = 1.0,
+        order: Sequence[str] = (),
+    ):
         self.path = Path(path).expanduser()
         self.fingerprint = fingerprint
         self.flush_s = flush_s
+        self._rank = {pid: i for i, pid in enumerate(order)}
         self.rows: dict[str, dict] = {}
         self._dirty = False
         self._last = time.monotonic()
@@ -734,7 +744,9 @@ class ResultsFile:
             return
         pa = _need("pyarrow")
         pq = _need("pyarrow.parquet")
-        df = frame(list(self.rows.values()))
+        last = len(self._rank)
+        rows = sorted(self.rows.values(), key=lambda r: self._rank.get(r["point_id"], last))
+        df = frame(rows)
         table = pa.Table.from_pandas(df, preserve_index=False)
         meta = dict(table.schema.metadata or {})
 
@@ -965,7 +977,9 @@ def run_sweep(
         )
     else:
         mode = "dask"
-    results = ResultsFile(out, sweep.fingerprint) if out is not None else None
+    results = None
+    if out is not None:
+        results = ResultsFile(out, sweep.fingerprint, order=[p.id for p in sweep.points])
     done: dict[str, dict] = {}
     if results is not None:
         done = {pid: r for pid, r in results.rows.items()}
