@@ -535,6 +535,10 @@ def test_recommended_dask_config_names_real_settings_and_reaches_every_process(c
         assert client.run_on_scheduler(scheduler_tick) == 1000
         # one task at a time per worker thread
         assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION) == 1
+        # what the scheduler runs with, not what the config says now (a LocalCluster's
+        # scheduler lives in this process, whose config may have moved on since it started)
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.1}):
+            assert sw._workers_costly_settings(client) == []
         assert {n.periodic_callbacks["tick"].callback_time for n in cluster.workers.values()} == {
             1000
         }
@@ -603,7 +607,7 @@ def test_cli_on_a_dask_scheduler(cluster, serial, tmp_path, capsys):
     )
     cap = capsys.readouterr()
     assert f"running on the Dask cluster at {cluster.scheduler_address}" in cap.out
-    assert "note: the Dask workers" not in cap.out  # started under DASK_CONFIG
+    assert "note: the Dask cluster" not in cap.out  # started under DASK_CONFIG
     assert "16/16" in cap.err  # the progress bar
     df = pd.read_parquet(out).set_index("point_id").loc[serial["point_id"]].reset_index()
     pd.testing.assert_frame_equal(df, serial)

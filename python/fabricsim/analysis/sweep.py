@@ -862,28 +862,37 @@ def costly_settings(values: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _scheduler_settings(dask_scheduler: Any = None) -> dict[str, Any]:
+    """On a Dask scheduler: the worker saturation it runs with (read once, when it started:
+    the config it sees now may differ, e.g. a LocalCluster started under
+    ``dask.config.set(DASK_CONFIG)`` that has since exited)."""
+    return {"distributed.scheduler.worker-saturation": dask_scheduler.WORKER_SATURATION}
+
+
 def _workers_costly_settings(client: Any) -> list[str] | None:
-    """:func:`costly_settings` over every worker of ``client``'s cluster, and for the
-    scheduler's own settings over its scheduler (one round trip each; None if they could not
-    be asked)."""
+    """:func:`costly_settings` over every worker of ``client``'s cluster (the worker
+    settings) and over its scheduler (the scheduler's, as it runs): one round trip each; the
+    ones that could not be asked are left out (None if neither could)."""
+    found: set[str] = set()
+    asked = False
     try:
         per_worker = client.run(_worker_settings)
-        scheduler = client.run_on_scheduler(_worker_settings)
     except Exception:  # an old or odd worker: the sweep itself will say what is wrong
-        return None
-    found = {
-        s
-        for values in per_worker.values()
-        for s in costly_settings(
-            {k: v for k, v in values.items() if not k.startswith("distributed.scheduler.")}
-        )
-    }
-    found.update(
-        costly_settings(
-            {k: v for k, v in scheduler.items() if k.startswith("distributed.scheduler.")}
-        )
-    )
-    return sorted(found)
+        pass
+    else:
+        asked = True
+        for values in per_worker.values():
+            found.update(
+                costly_settings(
+                    {k: v for k, v in values.items() if not k.startswith("distributed.scheduler.")}
+                )
+            )
+    try:  # a scheduler without fabricsim installed cannot run this
+        found.update(costly_settings(client.run_on_scheduler(_scheduler_settings)))
+        asked = True
+    except Exception:
+        pass
+    return sorted(found) if asked else None
 
 
 def _likely_cost(point: SweepPoint) -> float:

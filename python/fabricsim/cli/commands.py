@@ -796,9 +796,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(done)
     if stats.get("dask_costly_settings"):
         print(
-            f"note: the Dask workers run with {', '.join(stats['dask_costly_settings'])}, "
-            "which take CPU from the points: start the scheduler and workers with the variables "
-            "of fabricsim.analysis.sweep.DASK_ENV (docs/sweeps.md, Running)"
+            f"note: the Dask cluster runs with {', '.join(stats['dask_costly_settings'])}, "
+            "which cost the sweep time (CPU taken from the points, or a worker idle at the "
+            "end): start the scheduler and workers with the variables of "
+            "fabricsim.analysis.sweep.DASK_ENV (docs/sweeps.md, Running)"
         )
     if args.out:
         print(f"wrote {args.out} ({len(df)} rows; pandas.read_parquet({str(args.out)!r}))")
