@@ -198,6 +198,41 @@ def test_p2p_ops_ignore_nccl_algo_and_proto(tiny, tmp_path, capsys, monkeypatch)
     assert "NCCL_PROTO=LL ignored" in text
 
 
+def test_a_flag_overrides_even_a_malformed_variable(tiny, tmp_path, capsys, monkeypatch):
+    """flag > scenario key > environment: a variable the flag overrides is not read at all,
+    so an nccl-tests user's exported list or odd spelling does not stop the run; nor one an
+    op ignores (point-to-point)."""
+    monkeypatch.setenv("NCCL_ALGO", "Ring,Tree")
+    monkeypatch.setenv("NCCL_PROTO", "^LL")
+    monkeypatch.setenv("NCCL_MIN_NCHANNELS", "0x4")
+    doc, _ = run(
+        capsys,
+        tmp_path,
+        tiny,
+        "-b",
+        "1K",
+        "-e",
+        "1K",
+        "--algorithm",
+        "ring",
+        "--protocol",
+        "simple",
+        "--channels",
+        "2",
+    )
+    assert (doc["algorithm"]["value"], doc["protocol"]["value"], doc["channels"]["value"]) == (
+        "ring",
+        "simple",
+        2,
+    )
+    doc, _ = run(
+        capsys, tmp_path, tiny, "-b", "1K", "-e", "1K", "--op", "all_to_all", "--channels", "2"
+    )
+    assert doc["algorithm"]["value"] == "auto"
+    # and where nothing overrides them, they are read and refused
+    assert "NCCL_ALGO='Ring,Tree': a list" in fails(capsys, tiny, "--design", "ls 1:1")
+
+
 def test_bad_flags_exit_2_naming_the_flag(tiny, capsys):
     assert "argument --protocol: unknown protocol 'LL129'" in fails(
         capsys, tiny, "--protocol", "LL129"

@@ -478,6 +478,7 @@ def _collective_settings(args: argparse.Namespace, sc, op: str, env) -> tuple:
         ("protocol", nccl_env.PROTO_VAR, env.protocol),
     ):
         flag = getattr(args, key)
+        is_set = bool(os.environ.get(var, "").strip())
         if flag is not None:
             if key == "algorithm":  # checked here, as before NCCL's names were taken
                 try:
@@ -491,12 +492,12 @@ def _collective_settings(args: argparse.Namespace, sc, op: str, env) -> tuple:
                     defaults[key], f"scenario [collective].{key}", f"{sc.source}: collective.{key}"
                 )
             )
-        elif found is not None and op in _P2P_OPS:
+        elif is_set and op in _P2P_OPS:
             out.append(
                 nccl_env.Setting(
                     "auto",
-                    f"auto: {found.name} ignored, NCCL runs {op} as point-to-point "
-                    f"calls, which {var} does not select",
+                    f"auto: {var}={os.environ[var].strip()} ignored, NCCL runs {op} as "
+                    f"point-to-point calls, which {var} does not select",
                 )
             )
         elif found is not None:
@@ -536,7 +537,18 @@ def _collective_request(args: argparse.Namespace, sc) -> dict:
                 f"{len(fab.gpus)}, got {args.ngpus}"
             )
         ranks = list(fab.gpus[: args.ngpus])
-    env = nccl_env.read(os.environ)
+
+    # NCCL's variables count only where no flag or scenario key says otherwise (and not for
+    # point-to-point ops), so only those are read: an overridden one may be anything.
+    def unset(key: str) -> bool:
+        return getattr(args, key) is None and defaults.get(key, "auto") == "auto"
+
+    env = nccl_env.read(
+        os.environ,
+        algorithm=unset("algorithm") and op not in _P2P_OPS,
+        protocol=unset("protocol") and op not in _P2P_OPS,
+        channels=args.channels is None and defaults.get("channels") is None,
+    )
     algorithm, protocol = _collective_settings(args, sc, op, env)
     if args.channels is not None:
         channels = nccl_env.Setting(args.channels, "flag --channels", "--channels")

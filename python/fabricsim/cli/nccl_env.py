@@ -161,16 +161,24 @@ class Environment:
         return max(n, self.min_channels or 0)
 
 
-def read(environ: Mapping[str, str]) -> Environment:
+def read(
+    environ: Mapping[str, str],
+    *,
+    algorithm: bool = True,
+    protocol: bool = True,
+    channels: bool = True,
+) -> Environment:
     """Parse NCCL's variables in ``environ`` (e.g. ``os.environ``); an empty variable counts
-    as unset. Raises :class:`fabricsim.InvalidArgumentError` naming the variable."""
+    as unset. Only the settings asked for are read (a flag or scenario key that overrides a
+    variable makes even a malformed one irrelevant); the others read as unset. Raises
+    :class:`fabricsim.InvalidArgumentError` naming the variable."""
     settings: dict[str, Setting | None] = {}
-    for var, parse, what in (
-        (ALGO_VAR, algorithm_name, "algorithm"),
-        (PROTO_VAR, protocol_name, "protocol"),
+    for var, parse, what, wanted in (
+        (ALGO_VAR, algorithm_name, "algorithm", algorithm),
+        (PROTO_VAR, protocol_name, "protocol", protocol),
     ):
         text = environ.get(var)
-        if text is None or not text.strip():
+        if not wanted or text is None or not text.strip():
             settings[what] = None
             continue
         value = _one_name(var, text, parse, what)
@@ -180,8 +188,8 @@ def read(environ: Mapping[str, str]) -> Environment:
             )
         given = f"{var}={text.strip()}"
         settings[what] = Setting(value, f"environment {given}", given)
-    lo, lo_note = _channel_bound(environ, MIN_VARS, 0)
-    hi, hi_note = _channel_bound(environ, MAX_VARS, 1)
+    lo, lo_note = _channel_bound(environ, MIN_VARS, 0) if channels else (None, None)
+    hi, hi_note = _channel_bound(environ, MAX_VARS, 1) if channels else (None, None)
     notes = [n for n in (lo_note, hi_note) if n]
     return Environment(
         settings["algorithm"],
