@@ -57,3 +57,26 @@ def dies_after_taking_a_share_unannounced(*args: Any) -> None:
 
     sweep._claim = claim_and_die  # in this (spawned) process only
     sweep._process_worker(*args)
+
+
+def fails_at_start(*args: Any) -> None:
+    """Exits with code 1 before doing anything, as a spawned child whose imports fail does."""
+    os._exit(1)
+
+
+def dies_after_taking_a_second_share_unannounced(*args: Any) -> None:
+    """Computes and sends its first share, then takes a second off the shared counter and
+    ``os._exit(3)``s before announcing it."""
+    claim = sweep._claim
+    shares = []
+
+    def claim_and_die(*a: Any) -> range:
+        share = claim(*a)
+        if share:
+            shares.append(share)
+            if len(shares) == 2:
+                os._exit(3)
+        return share
+
+    sweep._claim = claim_and_die  # in this (spawned) process only
+    sweep._process_worker(*args)

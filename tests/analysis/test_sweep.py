@@ -359,9 +359,10 @@ def _wait_for_the_worker_to_die(calls: list):
 
 
 def test_a_worker_killed_from_outside_fails_the_sweep_or_loses_nothing(scenario, serial):
-    """SIGKILL the spawned process as soon as this one has a point: if it had taken a share,
-    the sweep fails naming it; if it died before taking any (it is usually still importing),
-    this process computes every point and the stats record the death."""
+    """SIGKILL the spawned process as soon as this one has a point: it has sent no rows yet
+    (it is usually still importing, or holds its first share), so the sweep fails naming it;
+    had its rows come in, this process would compute the rest and the stats record the
+    death."""
     from concurrent.futures.process import BrokenProcessPool
 
     killed = []
@@ -376,7 +377,7 @@ def test_a_worker_killed_from_outside_fails_the_sweep_or_loses_nothing(scenario,
     try:
         df = run_sweep(Sweep(scenario), executor="processes", workers=2, on_rows=kill_the_worker)
     except BrokenProcessPool as e:
-        assert f"(pid {killed[0]}) died with exit code -9 before sending the rows" in str(e)
+        assert f"(pid {killed[0]}) died with exit code -9 before sending" in str(e)
     else:
         pd.testing.assert_frame_equal(df, serial)
         here, died = df.attrs["fabricsim.sweep"]["processes"]
@@ -441,6 +442,53 @@ def test_a_worker_killed_holding_a_share_fails_the_sweep_naming_it(scenario, tmp
     assert not _spawned_workers()
 
 
+def test_a_worker_that_sent_rows_then_lost_an_unannounced_share_fails_the_sweep(
+    scenario, monkeypatch
+):
+    """A spawned process that sent rows, then died holding a share it had not announced: nobody
+    knows those points are lost until every point is taken and every spawned process has
+    ended; then the sweep fails (it never waits forever)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    import sweep_hooks
+
+    monkeypatch.setattr(
+        sw, "_process_worker", sweep_hooks.dies_after_taking_a_second_share_unannounced
+    )
+    calls: list = []
+    with pytest.raises(BrokenProcessPool, match=r"point\(s\) never came back.*exit code 3"):
+        run_sweep(
+            Sweep(scenario),
+            executor="processes",
+            workers=2,
+            batch_size=2,
+            on_rows=_wait_for_the_worker_to_die(calls),
+        )
+    assert 1 < len(calls) < 16  # this process computed every point left, then gave up
+    assert not _spawned_workers()
+
+
+def test_a_worker_that_fails_at_start_up_fails_the_sweep(scenario, monkeypatch):
+    """A spawned process that exits non-zero before doing anything (an import error, a script
+    without the ``__main__`` guard) is an error naming it, not a sweep quietly run by this
+    process alone."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    import sweep_hooks
+
+    monkeypatch.setattr(sw, "_process_worker", sweep_hooks.fails_at_start)
+    calls: list = []
+    with pytest.raises(BrokenProcessPool, match=r"died with exit code 1 before sending any rows"):
+        run_sweep(
+            Sweep(scenario),
+            executor="processes",
+            workers=2,
+            batch_size=1,
+            on_rows=_wait_for_the_worker_to_die(calls),
+        )
+    assert not _spawned_workers()
+
+
 def test_a_worker_that_dies_before_announcing_its_share_fails_the_sweep(scenario, monkeypatch):
     """The window the share announcement cannot close: the spawned process takes a share off
     the shared counter and dies before telling this process. Nobody knows those points are
@@ -453,7 +501,8 @@ def test_a_worker_that_dies_before_announcing_its_share_fails_the_sweep(scenario
     monkeypatch.setattr(sw, "_process_worker", sweep_hooks.dies_after_taking_a_share_unannounced)
 
     calls: list = []
-    with pytest.raises(BrokenProcessPool, match=r"point\(s\) never came back.*exit code 3"):
+    lost = r"point\(s\) never came back.*exit code 3|died with exit code 3 before sending any rows"
+    with pytest.raises(BrokenProcessPool, match=lost):
         run_sweep(
             Sweep(scenario),
             executor="processes",
@@ -461,7 +510,9 @@ def test_a_worker_that_dies_before_announcing_its_share_fails_the_sweep(scenario
             batch_size=5,
             on_rows=_wait_for_the_worker_to_die(calls),
         )
-    assert 1 < len(calls) < 16  # this process computed every point left, then gave up
+    # it sent nothing, so its exit fails the sweep as soon as it is seen (had it sent rows
+    # before, this process would compute every point left, then give up: the check below)
+    assert 1 <= len(calls) < 16
     assert not _spawned_workers()
 
 

@@ -1209,8 +1209,9 @@ def _run_processes(
     (this one first: points, seconds it waited with nothing to compute; then the spawned ones:
     points, when they were ready, their start-up and total CPU seconds; a spawned process that
     ended without its cost report, after every share it took had come in: its points and
-    ``exitcode``). A spawned process that ends while a share it took has not come in fails
-    the sweep with ``BrokenProcessPool`` naming it (the other processes' rows are kept)."""
+    ``exitcode``). A spawned process that ends while a share it took has not come in, or that
+    fails before computing anything, fails the sweep with ``BrokenProcessPool`` naming it (the
+    other processes' rows are kept)."""
     import multiprocessing
     import pickle
     import queue
@@ -1277,6 +1278,17 @@ def _run_processes(
                         f"before sending the rows of its {len(lost)} point(s) "
                         f"({', '.join(points[i].id for i in lost[:3])}"
                         f"{', ...' if len(lost) > 3 else ''})"
+                    )
+                if code != 0 and not points_of.get(pid) and pid not in done:
+                    # it failed before sending anything: at start-up (an import error, a
+                    # script without the `if __name__ == "__main__":` guard that spawn needs),
+                    # or holding a share it had not announced. Say so rather than finish the
+                    # sweep alone in this process.
+                    raise BrokenProcessPool(
+                        f"sweep: a worker process (pid {pid}) died with exit code {code} "
+                        "before sending any rows (any error it printed is above; a script that "
+                        "runs a sweep needs `if __name__ == '__main__':`, as the processes are "
+                        "spawned)"
                     )
             return 0
 
