@@ -936,10 +936,11 @@ def run_sweep(
     ``dask.distributed.Client``, or a scheduler address like ``"tcp://host:8786"``. In
     parallel, points go out the likely costliest first (more samples, higher background load;
     the rows come back in sweep order), in batches of at most ``batch_size`` (default: as
-    many as take about :data:`TARGET_TASK_S`, timed on the first point, which runs here),
-    each at most 1/(2 x workers) of the points left, so that the last batches are small and
-    the workers finish together (on Dask not below :data:`MIN_DASK_TASK_S` of work unless
-    ``batch_size`` is given); ``threads`` is the Rust core's threads per point (the
+    many as take about :data:`TARGET_TASK_S`, timed on the first point, which runs here: in
+    parallel the costliest), each at most 1/(2 x workers) of the points left, so that the
+    last batches are small and the workers finish together (on Dask not below
+    :data:`MIN_DASK_TASK_S` of the first point's work unless ``batch_size`` is given: cheaper
+    points make shorter tasks); ``threads`` is the Rust core's threads per point (the
     parallelism is across points; results never depend on it). ``out``: a Parquet file the
     rows are written to as batches finish (flushed at most every second and at the
     end); points already in it are skipped, so a killed sweep resumes where it stopped.
@@ -1189,6 +1190,12 @@ def _forward(children: Mapping[Any, Any], inbox: Any) -> None:
                 proc = live.pop(conn)
                 proc.join(timeout=10)
                 inbox.put(("exit", proc))
+            except Exception as e:  # a message that does not unpickle here (an exception
+                # class whose __init__ takes other arguments): pass the failure on, never die
+                # silently and leave the parent waiting for messages that cannot come
+                inbox.put(
+                    ("error", RuntimeError(f"sweep: a worker's message was unreadable: {e!r}"))
+                )
 
 
 def _run_processes(

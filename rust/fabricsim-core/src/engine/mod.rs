@@ -957,6 +957,18 @@ mod tests {
         Arc::new(Network::new(n, src, dst, cap, vec![1e-6; m], transit).unwrap())
     }
 
+    /// `n` flows (source, destination, bytes) between distinct nodes among the `hosts` first,
+    /// 1 to 1,000 kB each.
+    fn random_pairs(rng: &mut crate::rng::Rng, n: usize, hosts: u64) -> Vec<(u32, u32, f64)> {
+        (0..n)
+            .map(|_| {
+                let a = rng.below(hosts) as u32;
+                let b = ((a as u64 + 1 + rng.below(hosts - 1)) % hosts) as u32;
+                (a, b, 1e3 * (1.0 + rng.below(1000) as f64))
+            })
+            .collect()
+    }
+
     /// Random flows (with dependencies and staggered releases) between the `hosts` first
     /// nodes: the incremental engine must give the finish times of full recomputation.
     /// Returns how often its first, narrowed search had to be widened.
@@ -965,13 +977,7 @@ mod tests {
         use crate::rng::Rng;
         let mut rng = Rng::new(seed);
         let n = 20 + rng.below(120) as usize;
-        let pairs: Vec<(u32, u32, f64)> = (0..n)
-            .map(|_| {
-                let a = rng.below(hosts) as u32;
-                let b = ((a as u64 + 1 + rng.below(hosts - 1)) % hosts) as u32;
-                (a, b, 1e3 * (1.0 + rng.below(1000) as f64))
-            })
-            .collect();
+        let pairs = random_pairs(&mut rng, n, hosts);
         let deps: Vec<Vec<u32>> = (0..n)
             .map(|i| {
                 if i > 0 && rng.below(3) == 0 {
@@ -1024,13 +1030,7 @@ mod tests {
         for seed in 0..10u64 {
             let mut rng = Rng::new(5 + seed);
             let n = 200 + rng.below(200) as usize;
-            let pairs: Vec<(u32, u32, f64)> = (0..n)
-                .map(|_| {
-                    let a = rng.below(16) as u32;
-                    let b = ((a as u64 + 1 + rng.below(15)) % 16) as u32;
-                    (a, b, 1e3 * (1.0 + rng.below(1000) as f64))
-                })
-                .collect();
+            let pairs = random_pairs(&mut rng, n, 16);
             let mut fs = flowset(&net, &pairs, &[]);
             let mut t = 0.0;
             for i in 0..n {
@@ -1076,13 +1076,7 @@ mod tests {
         for seed in 0..20u64 {
             let mut rng = Rng::new(77 + seed);
             let n = 40 + rng.below(80) as usize;
-            let pairs: Vec<(u32, u32, f64)> = (0..n)
-                .map(|_| {
-                    let a = rng.below(16) as u32;
-                    let b = ((a as u64 + 1 + rng.below(15)) % 16) as u32;
-                    (a, b, 1e3 * (1.0 + rng.below(1000) as f64))
-                })
-                .collect();
+            let pairs = random_pairs(&mut rng, n, 16);
             let mut all = flowset(&net, &pairs, &[]);
             let mut t = 0.0;
             for i in 0..n {
