@@ -269,15 +269,21 @@ def _slow_until_a_worker_delivers(calls: list, wait_s: float = 1.0):
     return on_rows
 
 
-def test_local_processes_give_identical_rows(scenario, serial):
-    calls: list = []
-    df = run_sweep(
+def _two_processes(scenario, calls: list):
+    """The scenario's sweep in this process and one spawned one, shares of at most 5 points,
+    this one slowed until the spawned one has delivered (``calls``: its batch sizes)."""
+    return run_sweep(
         Sweep(scenario),
         executor="processes",
         workers=2,
         batch_size=5,
         on_rows=_slow_until_a_worker_delivers(calls),
     )
+
+
+def test_local_processes_give_identical_rows(scenario, serial):
+    calls: list = []
+    df = _two_processes(scenario, calls)
     pd.testing.assert_frame_equal(df, serial)
     st = df.attrs["fabricsim.sweep"]
     assert st["executor"] == "processes" and st["workers"] == 2 and st["batch_size"] == 5
@@ -395,13 +401,7 @@ def test_a_worker_that_dies_after_its_last_rows_loses_nothing(scenario, serial, 
 
     monkeypatch.setattr(sw, "_process_worker", sweep_hooks.exits_after_its_last_rows)
     calls: list = []
-    df = run_sweep(
-        Sweep(scenario),
-        executor="processes",
-        workers=2,
-        batch_size=5,
-        on_rows=_slow_until_a_worker_delivers(calls),
-    )
+    df = _two_processes(scenario, calls)
     pd.testing.assert_frame_equal(df, serial)
     here, died = df.attrs["fabricsim.sweep"]["processes"]
     assert here["pid"] == os.getpid() and died["pid"] != os.getpid()
