@@ -332,6 +332,7 @@ def test_a_threads_argument_bounds_every_core_call_it_reaches():
     outer(threads=1)
     outer()
     outer(threads="2")  # not applied: the function's own check names it
+    outer(threads=np.int64(2))  # a numpy integer is an integer
     pool = _engine.thread_count()
     assert seen == [
         ("outer", 1, 1),
@@ -342,6 +343,9 @@ def test_a_threads_argument_bounds_every_core_call_it_reaches():
         ("inner", 3, 3),
         ("outer", None, pool),
         ("inner", None, pool),
+        ("inner", 3, 3),
+        ("outer", 2, 2),
+        ("inner", 2, 2),
         ("inner", 3, 3),
     ]
     assert _engine.threads_bound() is None

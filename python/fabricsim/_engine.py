@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import numbers
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, TypeVar
@@ -75,9 +76,10 @@ def bounded_threads(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     @functools.wraps(fn)
     def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         threads = kwargs.get("threads")
-        if type(threads) is not int or threads < 1:
+        # any integer (numpy's too), not a bool: what the functions' own checks accept
+        if not isinstance(threads, numbers.Integral) or isinstance(threads, bool) or threads < 1:
             return fn(*args, **kwargs)
-        token = _THREADS.set(threads)
+        token = _THREADS.set(int(threads))
         try:
             return fn(*args, **kwargs)
         finally:
