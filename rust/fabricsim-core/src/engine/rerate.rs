@@ -476,9 +476,10 @@ impl Sim<'_> {
                 // One pass over the link: flows below the threshold keep their rates and make
                 // up its frozen load; the others (new flows read +inf) are re-rated (their
                 // weight and count add up on the link as they join the group, below).
-                let mut frozen_load = 0.0;
+                let (mut frozen_load, mut load) = (0.0, 0.0);
                 let u_start = u_pos.len();
                 for (k, slot) in slots[l].iter().enumerate() {
+                    load += slot.frac * slot.rate;
                     if slot.rate < threshold {
                         frozen_load += slot.frac * slot.rate;
                         continue;
@@ -516,6 +517,10 @@ impl Sim<'_> {
                 y.u_end = u_pos.len() as u32;
                 y.frozen_load = frozen_load;
                 y.scan = false;
+                if y.n_new == 0 {
+                    // Read anyway: the kept load sheds whatever rounding it gathered.
+                    y.load = load;
+                }
             }
             if comp_flows.len() == g.flows.0 {
                 // Nothing to re-rate: the root's other flows keep their rates.
