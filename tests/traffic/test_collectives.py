@@ -755,6 +755,12 @@ def test_sweep_sizes_protocol_channels_and_tuning_lines():
         for r in auto
     ]
     assert auto.table() == shown.table()  # tuning lines only when asked for
+    # an algorithm NCCL does not have is named as fabricsim's; point-to-point ops get no
+    # line (NCCL logs none for them)
+    hd = fs.sweep_sizes(fab, "all_reduce", min_bytes="1K", max_bytes="1K", algorithm="hierarchical")
+    assert "Algo hierarchical (fabricsim's, not an NCCL algorithm) proto" in hd.table(tuning=True)
+    a2a = fs.sweep_sizes(fab, "all_to_all", min_bytes="1K", max_bytes="1K")
+    assert a2a.table(tuning=True) == a2a.table()
     assert fs.Collective("all_reduce", 1024).channel_count(fab) == 2
     assert fs.Collective("all_reduce", 1024, channels=3).channel_count(fab) == 3
     assert fs.Collective("all_reduce", 1024, algorithm="ring", protocol="LL").choices(fab) == (

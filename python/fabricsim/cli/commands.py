@@ -989,7 +989,8 @@ def build_parser(prog: str = "fabricsim") -> argparse.ArgumentParser:
         "the flag nor the [collective] key is given. The header says which algorithm, "
         "protocol and channels ran and where each came from; when the model picks, a "
         "'#  AllReduce: <size> Bytes -> Algo Ring proto LL ...' line (NCCL's "
-        "NCCL_DEBUG_SUBSYS=TUNING words) precedes each row.",
+        "NCCL_DEBUG_SUBSYS=TUNING words) precedes each row (not for all_to_all and "
+        "send_recv, which NCCL logs otherwise).",
     )
     common(p, sweep=False)
     p.add_argument(

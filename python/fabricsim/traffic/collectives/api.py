@@ -974,7 +974,9 @@ class SizeSweep(Sequence):
         ``tuning=True`` puts before each row what ran at that size, in the words NCCL logs it
         with ``NCCL_DEBUG_SUBSYS=TUNING`` (src/enqueue.cc), as a ``#`` comment so log parsers
         skip it: ``#  AllReduce: 1024 Bytes -> Algo Ring proto LL channel{Lo..Hi}={0..1}``
-        (the size is the row's, as nccl-tests counts it)."""
+        (the size is the row's, as nccl-tests counts it). All-to-all and send/recv get none
+        (NCCL runs them as point-to-point calls, which it logs otherwise); an algorithm NCCL
+        does not have is named as fabricsim's."""
         lines = self._head(title)
         for row in self.rows():
             lines += self._row_lines(row, tuning)
@@ -1056,9 +1058,12 @@ class SizeSweep(Sequence):
             + one
             + one
         )
-        if not tuning:
+        if not tuning or self.op in ("all_to_all", "send_recv"):
+            # NCCL runs these as grouped point-to-point calls and logs no TUNING line for them
             return [line]
-        algo = NCCL_ALGORITHM_NAMES.get(row["algorithm"], row["algorithm"])
+        algo = NCCL_ALGORITHM_NAMES.get(row["algorithm"])
+        if algo is None:  # one of fabricsim's own (pairwise, hierarchical, ...): say so
+            algo = f"{row['algorithm']} (fabricsim's, not an NCCL algorithm)"
         proto = NCCL_PROTOCOL_NAMES[row["protocol"]]
         note = (
             f"#  {NCCL_OP_NAMES[self.op]}: {row['size_bytes']} Bytes -> Algo {algo} "
