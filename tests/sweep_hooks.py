@@ -45,18 +45,27 @@ def killed_holding_a_share(*args: Any) -> None:
     _worker("rows", "sigkill", *args)
 
 
-def dies_after_taking_a_share_unannounced(*args: Any) -> None:
-    """Takes a share off the shared counter and ``os._exit(3)``s before announcing it."""
+def _dies_at_claim(n: int, *args: Any) -> None:
+    """Runs as the spawned process, and ``os._exit(3)``s right after taking its ``n``-th share
+    off the shared counter, before announcing it."""
     claim = sweep._claim
+    shares = []
 
     def claim_and_die(*a: Any) -> range:
         share = claim(*a)
         if share:
-            os._exit(3)
+            shares.append(share)
+            if len(shares) == n:
+                os._exit(3)
         return share
 
     sweep._claim = claim_and_die  # in this (spawned) process only
     sweep._process_worker(*args)
+
+
+def dies_after_taking_a_share_unannounced(*args: Any) -> None:
+    """Takes a share off the shared counter and ``os._exit(3)``s before announcing it."""
+    _dies_at_claim(1, *args)
 
 
 def fails_at_start(*args: Any) -> None:
@@ -67,16 +76,4 @@ def fails_at_start(*args: Any) -> None:
 def dies_after_taking_a_second_share_unannounced(*args: Any) -> None:
     """Computes and sends its first share, then takes a second off the shared counter and
     ``os._exit(3)``s before announcing it."""
-    claim = sweep._claim
-    shares = []
-
-    def claim_and_die(*a: Any) -> range:
-        share = claim(*a)
-        if share:
-            shares.append(share)
-            if len(shares) == 2:
-                os._exit(3)
-        return share
-
-    sweep._claim = claim_and_die  # in this (spawned) process only
-    sweep._process_worker(*args)
+    _dies_at_claim(2, *args)

@@ -364,6 +364,18 @@ def _wait_for_the_worker_to_die(calls: list):
     return on_rows
 
 
+def _until_the_worker_dies(scenario, batch_size: int, calls: list):
+    """The scenario's sweep in this process and one spawned one (shares of at most
+    ``batch_size``), this one held at its first point until the spawned one has ended."""
+    return run_sweep(
+        Sweep(scenario),
+        executor="processes",
+        workers=2,
+        batch_size=batch_size,
+        on_rows=_wait_for_the_worker_to_die(calls),
+    )
+
+
 def test_a_worker_killed_from_outside_fails_the_sweep_or_loses_nothing(scenario, serial):
     """SIGKILL the spawned process as soon as this one has a point: it has sent no rows yet
     (it is usually still importing, or holds its first share), so the sweep fails naming it;
@@ -457,13 +469,7 @@ def test_a_worker_that_sent_rows_then_lost_an_unannounced_share_fails_the_sweep(
     )
     calls: list = []
     with pytest.raises(BrokenProcessPool, match=r"point\(s\) never came back.*exit code 3"):
-        run_sweep(
-            Sweep(scenario),
-            executor="processes",
-            workers=2,
-            batch_size=2,
-            on_rows=_wait_for_the_worker_to_die(calls),
-        )
+        _until_the_worker_dies(scenario, 2, calls)
     assert 1 < len(calls) < 16  # this process computed every point left, then gave up
     assert not _spawned_workers()
 
@@ -479,13 +485,7 @@ def test_a_worker_that_fails_at_start_up_fails_the_sweep(scenario, monkeypatch):
     monkeypatch.setattr(sw, "_process_worker", sweep_hooks.fails_at_start)
     calls: list = []
     with pytest.raises(BrokenProcessPool, match=r"died with exit code 1 before sending any rows"):
-        run_sweep(
-            Sweep(scenario),
-            executor="processes",
-            workers=2,
-            batch_size=1,
-            on_rows=_wait_for_the_worker_to_die(calls),
-        )
+        _until_the_worker_dies(scenario, 1, calls)
     assert not _spawned_workers()
 
 
@@ -503,13 +503,7 @@ def test_a_worker_that_dies_before_announcing_its_share_fails_the_sweep(scenario
     calls: list = []
     lost = r"point\(s\) never came back.*exit code 3|died with exit code 3 before sending any rows"
     with pytest.raises(BrokenProcessPool, match=lost):
-        run_sweep(
-            Sweep(scenario),
-            executor="processes",
-            workers=2,
-            batch_size=5,
-            on_rows=_wait_for_the_worker_to_die(calls),
-        )
+        _until_the_worker_dies(scenario, 5, calls)
     # it sent nothing, so its exit fails the sweep as soon as it is seen (had it sent rows
     # before, this process would compute every point left, then give up: the check below)
     assert 1 <= len(calls) < 16
