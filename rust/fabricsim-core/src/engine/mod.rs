@@ -40,7 +40,7 @@ pub struct SimOutput {
     /// Number of event batches processed and rate recomputations done (for benchmarks).
     pub events: u64,
     pub flows_rerated: u64,
-    /// Re-ratings whose first search, stopped at unsaturated links, proved too narrow.
+    /// Re-rating searches that proved too narrow and ran again (see `Sim::rerate`).
     pub searches_widened: u64,
     /// Re-rating searches that met another at a link with spare capacity (filled together).
     pub groups_merged: u64,
@@ -154,6 +154,7 @@ struct Sim<'a> {
     scratch: Scratch,
     // False re-rates whole connected components (the plain algorithm, kept as a test oracle).
     incremental: bool,
+    narrow_retries: u32,
     out: SimOutput,
 }
 
@@ -304,6 +305,9 @@ struct Mode<'a> {
     checked: usize,
     /// Stop with [`CoreError::WorkBudget`] past this many re-rated flows (0: no limit).
     work_budget: u64,
+    /// How many times a re-rating's narrow search may run again before it searches everything
+    /// (tests set 0 to take the last path at once).
+    narrow_retries: u32,
 }
 
 impl Default for Mode<'_> {
@@ -314,6 +318,7 @@ impl Default for Mode<'_> {
             succ: None,
             checked: 0,
             work_budget: 0,
+            narrow_retries: rerate::MAX_NARROW_RETRIES,
         }
     }
 }
@@ -385,6 +390,7 @@ impl<'a> Run<'a> {
             succ: acyclic_with,
             checked,
             work_budget,
+            narrow_retries,
         } = how;
         validate(net, &demand, &routes, checked)?;
         let (succ_ptr, succ_idx): (Cow<'a, [usize]>, Cow<'a, [u32]>) = match acyclic_with {
@@ -441,6 +447,7 @@ impl<'a> Run<'a> {
             removed_min_rate: f64::INFINITY,
             scratch: Scratch::default(),
             incremental,
+            narrow_retries,
             out: SimOutput {
                 start_s: per_flow(f64::NAN)?,
                 transfer_end_s: per_flow(f64::NAN)?,
@@ -970,10 +977,11 @@ mod tests {
     }
 
     /// Random flows (with dependencies and staggered releases) between the `hosts` first
-    /// nodes: the incremental engine must give the finish times of full recomputation.
-    /// Returns how often its first, narrowed search had to be widened.
-    /// Returns how often the incremental run widened a search and merged groups.
-    fn check_against_full(net: &Arc<Network>, hosts: u64, seed: u64) -> (u64, u64) {
+    /// nodes: the incremental engine must give the finish times of full recomputation, with
+    /// its usual retries of a search found too narrow and with none (a search found too narrow
+    /// goes through everything at once). Returns how often the incremental runs widened a
+    /// search (with retries, without) and merged groups.
+    fn check_against_full(net: &Arc<Network>, hosts: u64, seed: u64) -> (u64, u64, u64) {
         use crate::rng::Rng;
         let mut rng = Rng::new(seed);
         let n = 20 + rng.below(120) as usize;
@@ -996,6 +1004,11 @@ mod tests {
             };
         }
         let inc = run(net, &fs.0, &fs.1, Mode::default(), &never).unwrap();
+        let how = Mode {
+            narrow_retries: 0,
+            ..Mode::default()
+        };
+        let at_once = run(net, &fs.0, &fs.1, how, &never).unwrap();
         let full = run(
             net,
             &fs.0,
@@ -1008,16 +1021,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!((full.searches_widened, full.groups_merged), (0, 0));
-        for f in 0..n {
-            assert!(
-                close(inc.finish_s[f], full.finish_s[f])
-                    || (inc.finish_s[f] - full.finish_s[f]).abs() <= 1e-9 * full.finish_s[f],
-                "seed {seed} flow {f}: {} vs {}",
-                inc.finish_s[f],
-                full.finish_s[f]
-            );
+        for inc in [&inc, &at_once] {
+            for f in 0..n {
+                assert!(
+                    close(inc.finish_s[f], full.finish_s[f])
+                        || (inc.finish_s[f] - full.finish_s[f]).abs() <= 1e-9 * full.finish_s[f],
+                    "seed {seed} flow {f}: {} vs {}",
+                    inc.finish_s[f],
+                    full.finish_s[f]
+                );
+            }
         }
-        (inc.searches_widened, inc.groups_merged)
+        (
+            inc.searches_widened,
+            at_once.searches_widened,
+            inc.groups_merged,
+        )
     }
 
     /// The load each link keeps between re-ratings (what a stopped-at link's frozen load is
@@ -1128,10 +1147,10 @@ mod tests {
     #[test]
     fn incremental_rerating_matches_full_recomputation() {
         let net = leaf_spine(4, 3, 4);
-        let (mut widened, mut merged) = (0, 0);
+        let (mut widened, mut widened_at_once, mut merged) = (0, 0, 0);
         for seed in 0..40 {
-            let (w, m) = check_against_full(&net, 16, seed);
-            (widened, merged) = (widened + w, merged + m);
+            let (w, w0, m) = check_against_full(&net, 16, seed);
+            (widened, widened_at_once, merged) = (widened + w, widened_at_once + w0, merged + m);
         }
         // Uneven link capacities leave links with spare capacity for the search to stop at,
         // where searches meet, and sometimes one of them ends up limiting a re-rated flow: every
@@ -1152,10 +1171,14 @@ mod tests {
                 )
                 .unwrap(),
             );
-            let (w, m) = check_against_full(&net, 16, seed);
-            (widened, merged) = (widened + w, merged + m);
+            let (w, w0, m) = check_against_full(&net, 16, seed);
+            (widened, widened_at_once, merged) = (widened + w, widened_at_once + w0, merged + m);
         }
         assert!(widened > 0, "the widening path never ran");
+        assert!(
+            widened_at_once > 0,
+            "no narrow search ever gave way to a full one"
+        );
         assert!(merged > 0, "no two searches ever met");
     }
 }

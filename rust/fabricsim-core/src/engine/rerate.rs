@@ -113,6 +113,21 @@ fn merge_met(
     (g.links.0, g.flows.0, g.lazy.0) = (base.0 + at.0, base.1 + at.1, base.2 + at.2);
 }
 
+/// How many times a batch's search goes again through the links found too narrow, before it
+/// goes through every link.
+pub(super) const MAX_NARROW_RETRIES: u32 = 3;
+
+/// How far a search goes (see [`Sim::reach`]). Both give the exact max-min rates: the
+/// narrower one is cheaper, but the filling may find it too narrow and ask for another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Search {
+    /// From the links the batch touched, through the flows each link limits (those at its
+    /// top rate), stopping at links with spare capacity.
+    Bottlenecks,
+    /// Through every flow at or above the threshold on every link it reaches.
+    Everything,
+}
+
 /// [`Sim::next_stamp`] on the fields it uses (so that a caller can hold others meanwhile).
 fn fresh_stamp(stamp: &mut u32, ls: &mut [LinkState], fl: &mut [FlowState], need: usize) -> u32 {
     if *stamp as u64 + need as u64 + 2 >= u32::MAX as u64 {
@@ -120,6 +135,7 @@ fn fresh_stamp(stamp: &mut u32, ls: &mut [LinkState], fl: &mut [FlowState], need
             x.mark = 0;
             x.root = 0;
             x.lazy = 0;
+            x.full = 0;
         });
         fl.iter_mut().for_each(|x| x.mark = 0);
         *stamp = 0;
@@ -139,6 +155,8 @@ pub(super) struct Scratch {
     lazy_links: Vec<u32>,
     met: Vec<u32>,
     met_links: Vec<u32>,
+    // Links a search stopped at, or took the top flows of, that the filling found too narrow.
+    narrow: Vec<u32>,
     old_rate: Vec<f64>,
     heap: BinaryHeap<Ev>,
 }
@@ -168,6 +186,8 @@ pub(super) struct LinkState {
     // rate among the flows on it that it did not re-rate).
     root: u32,
     lazy: u32,
+    // Stamp: a search that proved too narrow here goes through this link in full.
+    full: u32,
     top_other: f64,
 }
 
@@ -327,15 +347,21 @@ impl Sim<'_> {
     /// Max-min rates decompose over connected groups of those flows; each is filled on its
     /// own (most are a single flow).
     ///
-    /// The search first stops at links that were not saturated (see [`Sim::reach`]); if that
-    /// proves too narrow, it runs again without stopping.
+    /// The search first goes only through the flows each link limits, and stops at links with
+    /// spare capacity ([`Search::Bottlenecks`], see [`Sim::reach`]). Where the filling finds
+    /// that too narrow, it runs again going through those links in full, up to
+    /// [`MAX_NARROW_RETRIES`] times (`Mode::narrow_retries`); then through everything above
+    /// the threshold.
     pub(super) fn rerate(&mut self, t: f64, touched: &[u32], ends: &mut BinaryHeap<Ev>) {
-        let event = self.next_stamp(2 * touched.len() + 2);
+        // One stamp per group of each search, and one per search (below), all in this batch.
+        let searches = self.narrow_retries as usize + 2;
+        let event = self.next_stamp(searches * (touched.len() + 1));
         if self.incremental {
             self.start_isolated(t, event, ends);
         }
         let mut threshold = if self.incremental {
-            self.removed_min_rate
+            // Flows tied with an ended one (rounding apart) are at the threshold too.
+            self.removed_min_rate * (1.0 - 1e-9)
         } else {
             f64::NEG_INFINITY
         };
@@ -351,59 +377,65 @@ impl Sim<'_> {
         let mut comp_flows = std::mem::take(&mut self.scratch.comp_flows);
         let mut comps = std::mem::take(&mut self.scratch.comps);
         self.scratch.old_rate.clear();
-        self.reach(
-            threshold,
-            touched,
-            event,
-            self.incremental,
-            &mut comp_links,
-            &mut comp_flows,
-            &mut comps,
-        );
-        let mut ok = true;
-        for g in &comps {
-            let (links, flows) = (
-                &comp_links[g.links.0..g.links.1],
-                &comp_flows[g.flows.0..g.flows.1],
+        let mut search = if self.incremental {
+            Search::Bottlenecks
+        } else {
+            Search::Everything
+        };
+        let mut event = event;
+        let mut retries = 0;
+        self.scratch.narrow.clear();
+        loop {
+            self.reach(
+                threshold,
+                touched,
+                event,
+                search,
+                &mut comp_links,
+                &mut comp_flows,
+                &mut comps,
             );
-            ok = self.fill(t, g, links, flows);
-            if !ok || self.cancelled {
+            let mut ok = true;
+            for g in &comps {
+                let (links, flows) = (
+                    &comp_links[g.links.0..g.links.1],
+                    &comp_flows[g.flows.0..g.flows.1],
+                );
+                ok = self.fill(t, g, links, flows);
+                if !ok || self.cancelled {
+                    break;
+                }
+            }
+            if ok || self.cancelled || search == Search::Everything {
                 break;
             }
-        }
-        if !ok && !self.cancelled {
-            // The search that stopped at spare capacity was too narrow somewhere: put back
-            // the rates filled so far and search everything.
+            // The search was too narrow somewhere: put back the rates filled so far and
+            // search wider.
             self.out.searches_widened += 1;
             let filled = self.scratch.old_rate.len();
             for (&f, &r) in comp_flows[..filled].iter().zip(&self.scratch.old_rate) {
                 self.fl[f as usize].rate = r;
             }
             self.scratch.old_rate.clear();
-            let event = self.next_stamp(touched.len() + 1); // above every mark so far
-            self.reach(
-                threshold,
-                touched,
-                event,
-                false,
-                &mut comp_links,
-                &mut comp_flows,
-                &mut comps,
-            );
-            for g in &comps {
-                let (links, flows) = (
-                    &comp_links[g.links.0..g.links.1],
-                    &comp_flows[g.flows.0..g.flows.1],
-                );
-                self.fill(t, g, links, flows);
-                if self.cancelled {
-                    break;
-                }
+            // Above every mark so far (the first stamp reserved enough for no reset in between).
+            event = self.next_stamp(touched.len() + 1);
+            for &l in touched {
+                self.ls[l as usize].root = event;
+            }
+            // Go through the links found too narrow in full, a few times; then through all.
+            retries += 1;
+            if retries > self.narrow_retries {
+                search = Search::Everything;
+            }
+            for &l in &self.scratch.narrow {
+                self.ls[l as usize].full = event;
             }
         }
         if !self.cancelled && !comp_flows.is_empty() {
             self.publish(t, &comp_links, &comp_flows, ends);
         }
+        #[cfg(test)]
+        self.check_max_min(search);
         self.scratch.comp_links = comp_links;
         self.scratch.comp_flows = comp_flows;
         self.scratch.comps = comps;
@@ -414,20 +446,24 @@ impl Sim<'_> {
     /// they cross (each link's frozen load and re-rated flows set up for the filling). Links and
     /// flows marked above `event` belong to this batch.
     ///
-    /// With `lazy`, the search does not go on through a link (other than a touched one) that
-    /// was not saturated: the flows on it that nothing else reaches keep their rates, as long
-    /// as the link does not end up limiting a re-rated flow below one of them (the filling
-    /// checks, see [`Sim::fill`]). A link with spare capacity is nobody's bottleneck, so
-    /// without that they still have theirs, unchanged. Two searches can only meet at such a
-    /// link (a link searched through takes every flow on it above the threshold); their
-    /// groups are then filled as one.
+    /// With [`Search::Bottlenecks`], the search does not go on through a link (other than a
+    /// touched one) that was not saturated, and through any other link without new flows (a
+    /// touched one too) it goes on only through the flows at the link's top rate, the ones it
+    /// limits: each other flow is limited by another link, where it is the fastest. The flows
+    /// on such a "stopped-at" link that the search does not reach by another link keep their
+    /// rates, as long as the link does not end up limiting a re-rated flow below one of them
+    /// (the filling checks, see [`Sim::fill`], and the batch searches again, through that
+    /// link in full: see [`Sim::rerate`]). Otherwise they are still limited where they were,
+    /// by a link whose flows all keep their rates. Two searches can only meet at a stopped-at
+    /// link (a link searched through in full takes every flow on it above the threshold);
+    /// their groups are then filled as one.
     #[allow(clippy::too_many_arguments)]
     fn reach(
         &mut self,
         threshold: f64,
         touched: &[u32],
         event: u32,
-        lazy: bool,
+        search: Search,
         comp_links: &mut Vec<u32>,
         comp_flows: &mut Vec<u32>,
         comps: &mut Vec<Group>,
@@ -436,6 +472,7 @@ impl Sim<'_> {
         let mut lazy_links = std::mem::take(&mut self.scratch.lazy_links);
         let mut met = std::mem::take(&mut self.scratch.met);
         let mut met_links = std::mem::take(&mut self.scratch.met_links);
+        let narrow = search == Search::Bottlenecks;
         let route_links = &self.routes.links[..];
         self.u_pos.clear();
         comp_links.clear();
@@ -467,10 +504,56 @@ impl Sim<'_> {
                 comp_links.push(l);
                 let l = l as usize;
                 let y = &mut ls[l];
-                if lazy && y.root != event && y.n_new == 0 && y.load < y.cap * (1.0 - 1e-9) {
-                    // Settled once this group's search is over.
+                // A link with no new flow, not found too narrow by an earlier try of this batch.
+                let settled = narrow && y.n_new == 0 && y.full != event;
+                if settled && y.root != event && y.load < y.cap * (1.0 - 1e-9) {
+                    // Spare capacity: nobody's bottleneck. Settled once this group's search
+                    // is over.
                     y.lazy = group;
                     lazy_links.push(l as u32);
+                    continue;
+                }
+                if settled {
+                    // Only the flows at the link's top rate (those it limits; after an ended
+                    // flow left a touched link, those it limited) are re-rated from here. The
+                    // others are limited by another link and keep their rates unless the
+                    // search reaches them there. Set up as a stopped-at link once the search
+                    // is over.
+                    y.lazy = group;
+                    lazy_links.push(l as u32);
+                    let top = slots[l].iter().fold(0.0f64, |m, s| m.max(s.rate));
+                    let cut = threshold.max(top * (1.0 - 1e-9));
+                    for slot in &slots[l] {
+                        if slot.rate < cut {
+                            continue;
+                        }
+                        let x = &mut fl[slot.flow as usize];
+                        if x.mark == group {
+                            continue;
+                        }
+                        x.mark = group;
+                        comp_flows.push(slot.flow);
+                        let (a, b) = (x.first as usize, x.last as usize);
+                        for (&l2, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
+                            let y2 = &mut ls[l2 as usize];
+                            if y2.mark != group {
+                                if y2.mark > event {
+                                    // An earlier group stopped at this link.
+                                    if !met.contains(&y2.mark) {
+                                        met.push(y2.mark);
+                                    }
+                                    met_links.push(l2);
+                                    continue;
+                                }
+                                y2.mark = group;
+                                y2.reset_acc();
+                                stack.push(l2);
+                            }
+                            y2.unfrozen_w += frac;
+                            y2.unfrozen_n += 1;
+                            y2.acc_load += frac * x.rate;
+                        }
+                    }
                     continue;
                 }
                 // One pass over the link: flows below the threshold keep their rates and make
@@ -630,6 +713,7 @@ impl Sim<'_> {
                 }
             }
             if at != usize::MAX && too_narrow(&mut ls[at], &slots[at], fl, level) {
+                self.scratch.narrow.push(at as u32);
                 ok = false;
             }
             let x = &mut fl[f as usize];
@@ -673,6 +757,7 @@ impl Sim<'_> {
                 PeekMut::pop(top);
                 let level = queued.max(level_now);
                 if too_narrow(y, on_link, fl, level) {
+                    self.scratch.narrow.push(l);
                     ok = false;
                     break;
                 }
@@ -761,6 +846,45 @@ impl Sim<'_> {
                 let x = &fl[e.id() as usize];
                 x.state == State::Active && e.version() == x.version
             });
+        }
+    }
+}
+
+#[cfg(test)]
+impl Sim<'_> {
+    /// After every re-rating of a test run: the rates are max-min fair. No link carries more
+    /// than its capacity, and every running flow crosses a saturated link where no flow is
+    /// faster (its bottleneck), within rounding.
+    fn check_max_min(&self, search: Search) {
+        let (mut load, mut top) = (vec![0.0; self.ls.len()], vec![0.0f64; self.ls.len()]);
+        for (l, on_link) in self.slots.iter().enumerate() {
+            for s in on_link {
+                load[l] += s.frac * s.rate;
+                top[l] = top[l].max(s.rate);
+            }
+        }
+        for (l, y) in self.ls.iter().enumerate() {
+            assert!(
+                load[l] <= y.cap * (1.0 + 1e-6),
+                "link {l}: {} > {} ({search:?})",
+                load[l],
+                y.cap
+            );
+        }
+        for (f, x) in self.fl.iter().enumerate() {
+            let route = &self.routes.links[x.first as usize..x.last as usize];
+            if x.state != State::Active || route.is_empty() {
+                continue;
+            }
+            let limited = |l: &u32| {
+                let l = *l as usize;
+                load[l] >= self.ls[l].cap * (1.0 - 1e-6) && x.rate >= top[l] * (1.0 - 1e-6)
+            };
+            assert!(
+                route.iter().any(limited),
+                "flow {f} at {} has no bottleneck ({search:?})",
+                x.rate
+            );
         }
     }
 }
