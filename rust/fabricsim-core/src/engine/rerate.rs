@@ -756,26 +756,37 @@ impl Sim<'_> {
                 }
                 PeekMut::pop(top);
                 let level = queued.max(level_now);
-                if too_narrow(y, on_link, fl, level) {
-                    self.scratch.narrow.push(l);
-                    ok = false;
-                    break;
-                }
-                level_now = level;
                 if y.scan {
-                    // A stopped-at link: its re-rated flows are those of the group.
+                    // A stopped-at link: its re-rated flows are those of the group, and the
+                    // same pass finds the fastest of the others (none may be faster).
+                    let mut top_other = 0.0f64;
                     for s in on_link {
                         if (lo..=hi).contains(&fl[s.flow as usize].mark) {
                             unfrozen -= freeze(s.flow, level, fl, ls, route_links, route_fracs);
+                        } else {
+                            top_other = top_other.max(s.rate);
                         }
                     }
+                    let y = &mut ls[l as usize];
+                    y.top_other = top_other;
+                    if too_narrow(y, on_link, fl, level) {
+                        self.scratch.narrow.push(l);
+                        ok = false;
+                        break;
+                    }
                 } else {
+                    if too_narrow(y, on_link, fl, level) {
+                        self.scratch.narrow.push(l);
+                        ok = false;
+                        break;
+                    }
                     let (u0, u1) = (y.u_start as usize, y.u_end as usize);
                     for &k in &u_pos[u0..u1] {
                         let f = on_link[k as usize].flow;
                         unfrozen -= freeze(f, level, fl, ls, route_links, route_fracs);
                     }
                 }
+                level_now = level;
                 if unfrozen == 0 {
                     break; // the links still queued carry no flow left to rate
                 }
