@@ -9,6 +9,7 @@
 //!   shared links to the flows that started or ended: max-min allocations decompose over the
 //!   connected components of the flow-link graph, so recomputing just those is exact.
 
+mod ends;
 mod event;
 mod rerate;
 mod validate;
@@ -21,6 +22,7 @@ use crate::error::{filled, invalid, reserve, with_capacity, CoreError, Result};
 use crate::network::Network;
 use crate::routing::RoutedFlows;
 
+use ends::EndQueue;
 use event::{Ev, State};
 use rerate::{LinkState, Scratch};
 use validate::validate;
@@ -90,7 +92,6 @@ struct FlowState {
     // The flow's route entries: routes.links[first..last].
     first: u32,
     last: u32,
-    version: u32,
     mark: u32,
     frozen: bool,
     state: State,
@@ -106,7 +107,6 @@ impl Default for FlowState {
             max_rate: f64::NEG_INFINITY,
             first: 0,
             last: 0,
-            version: 0,
             mark: 0,
             frozen: false,
             state: State::Waiting,
@@ -117,11 +117,10 @@ impl Default for FlowState {
 impl FlowState {
     /// Record the rate just set (`self.rate`, flow `f`) and queue its projected transfer end;
     /// the older projection goes stale.
-    fn project_end(&mut self, f: u32, t: f64, ends: &mut BinaryHeap<Ev>) {
+    fn project_end(&mut self, f: u32, t: f64, ends: &mut EndQueue) {
         self.min_rate = self.min_rate.min(self.rate);
         self.max_rate = self.max_rate.max(self.rate);
-        self.version = self.version.wrapping_add(1);
-        ends.push(Ev::new(t + self.remaining / self.rate, f, self.version));
+        ends.set(Ev::new(t + self.remaining / self.rate, f, 0));
     }
 }
 
@@ -231,7 +230,6 @@ impl<'a> Sim<'a> {
             touched.truncate(touched0);
         }
         self.fl[f].rate = 0.0;
-        self.fl[f].version = self.fl[f].version.wrapping_add(1);
         self.fl[f].state = State::Propagating;
         self.n_active -= 1;
         self.out.transfer_end_s[f] = t;
@@ -369,7 +367,7 @@ pub(crate) struct Run<'a> {
     watching: usize,
     work_budget: u64,
     starts: BinaryHeap<Ev>,
-    ends: BinaryHeap<Ev>,
+    ends: EndQueue,
     finishes: BinaryHeap<Ev>,
     touched: Vec<u32>,
     starting_now: Vec<Ev>,
@@ -463,6 +461,8 @@ impl<'a> Run<'a> {
                 groups_merged: 0,
             },
         };
+        let mut ends = EndQueue::default();
+        ends.grow(n, "the engine's per-flow state")?;
         let mut starts: BinaryHeap<Ev> = BinaryHeap::new();
         for i in 0..n {
             if sim.waiting_preds[i] == 0 {
@@ -482,7 +482,7 @@ impl<'a> Run<'a> {
             watching,
             work_budget,
             starts,
-            ends: BinaryHeap::new(),
+            ends,
             finishes: BinaryHeap::new(),
             touched: Vec::new(),
             starting_now: Vec::new(),
@@ -575,6 +575,7 @@ impl<'a> Run<'a> {
         reserve(&mut sim.entry_pos, more_routes.links.len(), what)?;
         sim.entry_pos.resize(e0 + more_routes.links.len(), 0);
         reserve(&mut sim.fl, k, what)?;
+        self.ends.grow(n0 + k, what)?;
         for f in n0..n0 + k {
             sim.fl.push(FlowState {
                 first: sim.routes.ptr[f] as u32,
@@ -625,20 +626,15 @@ impl<'a> Run<'a> {
         let (watch, work_budget) = (*watch, *work_budget);
         let n_succ = succ_ptr.len() - 1;
         loop {
-            // Drop stale transfer-end projections.
-            while let Some(top) = ends.peek() {
-                let f = top.id() as usize;
-                if sim.fl[f].state != State::Active || top.version() != sim.fl[f].version {
-                    ends.pop();
-                } else {
-                    break;
-                }
-            }
-            let t = [starts.peek(), ends.peek(), finishes.peek()]
-                .iter()
-                .flatten()
-                .map(|e| e.t())
-                .fold(f64::INFINITY, f64::min);
+            let t = [
+                starts.peek().copied(),
+                ends.peek(),
+                finishes.peek().copied(),
+            ]
+            .iter()
+            .flatten()
+            .map(|e| e.t())
+            .fold(f64::INFINITY, f64::min);
             if t == f64::INFINITY || (watch.is_some() && *watching == 0) {
                 return Ok(Pause::Done);
             }
@@ -652,15 +648,13 @@ impl<'a> Run<'a> {
             touched.clear();
             // 1. Transfers ending now (within rounding) end together.
             let window = t * (1.0 + 1e-12) + 1e-15;
-            while let Some(top) = ends.peek().copied() {
+            while let Some(top) = ends.peek() {
                 if top.t() > window {
                     break;
                 }
                 ends.pop();
                 let f = top.id() as usize;
-                if sim.fl[f].state != State::Active || top.version() != sim.fl[f].version {
-                    continue;
-                }
+                debug_assert_eq!(sim.fl[f].state, State::Active);
                 sim.settle(f, t);
                 sim.deactivate(f, t, touched);
                 let done = t + latency(&sim.demand, &sim.routes, f);

@@ -6,7 +6,10 @@
 use std::collections::binary_heap::PeekMut;
 use std::collections::BinaryHeap;
 
-use super::event::{Ev, State};
+use super::ends::EndQueue;
+use super::event::Ev;
+#[cfg(test)]
+use super::event::State;
 use super::{FlowState, Sim};
 
 /// Smallest level `x >= 0` at which a link of capacity `cap` saturates when flows of total
@@ -247,7 +250,7 @@ impl Sim<'_> {
     /// step follows the previous one on an idle path) take their tightest link's capacity
     /// without a search, and leave the batch: they cannot change anyone else's rate. Their
     /// links are marked so that the search below skips them.
-    fn start_isolated(&mut self, t: f64, stamp: u32, ends: &mut BinaryHeap<Ev>) {
+    fn start_isolated(&mut self, t: f64, stamp: u32, ends: &mut EndQueue) {
         let mut added = std::mem::take(&mut self.added);
         let (fl, ls, slots) = (&mut self.fl[..], &mut self.ls[..], &mut self.slots[..]);
         let entry_pos = &self.entry_pos[..];
@@ -352,7 +355,7 @@ impl Sim<'_> {
     /// that too narrow, it runs again going through those links in full, up to
     /// [`MAX_NARROW_RETRIES`] times (`Mode::narrow_retries`); then through everything above
     /// the threshold.
-    pub(super) fn rerate(&mut self, t: f64, touched: &[u32], ends: &mut BinaryHeap<Ev>) {
+    pub(super) fn rerate(&mut self, t: f64, touched: &[u32], ends: &mut EndQueue) {
         // One stamp per group of each search, and one per search (below), all in this batch.
         let searches = self.narrow_retries as usize + 2;
         let event = self.next_stamp(searches * (touched.len() + 1));
@@ -804,13 +807,7 @@ impl Sim<'_> {
 
     /// Make the filled rates current: on the links, in the peak utilisations and as new
     /// projected transfer ends for the flows whose rate changed.
-    fn publish(
-        &mut self,
-        t: f64,
-        comp_links: &[u32],
-        comp_flows: &[u32],
-        ends: &mut BinaryHeap<Ev>,
-    ) {
+    fn publish(&mut self, t: f64, comp_links: &[u32], comp_flows: &[u32], ends: &mut EndQueue) {
         let (fl, ls, slots) = (&mut self.fl[..], &mut self.ls[..], &mut self.slots[..]);
         let entry_pos = &self.entry_pos[..];
         let (route_links, route_fracs) = (&self.routes.links[..], &self.routes.fractions[..]);
@@ -849,14 +846,6 @@ impl Sim<'_> {
             if r != old {
                 x.project_end(f, t, ends);
             }
-        }
-        // Stale projections pile up when rates change often: rebuild the heap now and then.
-        if ends.len() > 2 * self.n_active + 1024 {
-            let fl = &self.fl;
-            ends.retain(|e| {
-                let x = &fl[e.id() as usize];
-                x.state == State::Active && e.version() == x.version
-            });
         }
     }
 }
