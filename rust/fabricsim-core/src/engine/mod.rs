@@ -10,6 +10,7 @@
 //!   connected components of the flow-link graph, so recomputing just those is exact.
 
 mod event;
+mod levels;
 mod rerate;
 mod validate;
 

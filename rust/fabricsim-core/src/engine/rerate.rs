@@ -3,10 +3,10 @@
 //! spare capacity, merging searches that meet), progressive filling of each group, and
 //! publishing the new rates. See DEVELOPERS.md, "Flow engine".
 
-use std::collections::binary_heap::PeekMut;
 use std::collections::BinaryHeap;
 
 use super::event::{Ev, State};
+use super::levels::Levels;
 use super::{FlowState, Sim};
 
 /// Smallest level `x >= 0` at which a link of capacity `cap` saturates when flows of total
@@ -140,7 +140,7 @@ pub(super) struct Scratch {
     met: Vec<u32>,
     met_links: Vec<u32>,
     old_rate: Vec<f64>,
-    heap: BinaryHeap<Ev>,
+    levels: Levels,
 }
 
 /// What a re-rating tracks per link.
@@ -588,7 +588,7 @@ impl Sim<'_> {
     fn fill(&mut self, t: f64, g: &Group, comp_links: &[u32], comp_flows: &[u32]) -> bool {
         self.out.flows_rerated += comp_flows.len() as u64;
         let mut old_rate = std::mem::take(&mut self.scratch.old_rate);
-        let mut heap = std::mem::take(&mut self.scratch.heap);
+        let mut levels = std::mem::take(&mut self.scratch.levels);
         // Plain slices, so the compiler keeps them in registers across the stores below.
         let (fl, ls, slots) = (&mut self.fl[..], &mut self.ls[..], &self.slots[..]);
         let u_pos = &self.u_pos[..];
@@ -608,7 +608,6 @@ impl Sim<'_> {
             y.top_other > level * (1.0 + 1e-9)
         };
         let mut ok = true;
-        heap.clear();
         for &f in comp_flows {
             let x = &mut fl[f as usize];
             old_rate.push(x.rate);
@@ -640,37 +639,34 @@ impl Sim<'_> {
                 ls[l as usize].frozen_load += frac * level;
             }
         } else {
-            // Progressive filling with a lazy heap of link saturation levels (built in one
-            // heapify: most links never become a bottleneck).
-            let mut levels = heap.into_vec();
+            // Progressive filling with a lazy queue of link saturation levels (sorted once, a
+            // heap for the links whose level rose while they waited: see `levels.rs`).
             levels.clear();
             for &l in comp_links {
                 let y = &ls[l as usize];
                 if y.unfrozen_n > 0 {
-                    levels.push(Ev::new(level_of(y), l, 0));
+                    levels.push(level_of(y), l);
                 }
             }
-            heap = BinaryHeap::from(levels);
+            levels.build();
             let mut rounds = 0u64;
             // A link's level only rises as flows freeze, so a queued level may be stale (too
             // low): recompute it when it comes up and queue it again if it rose.
             let mut level_now = 0.0f64;
             let mut unfrozen = comp_flows.len();
-            while let Some(mut top) = heap.peek_mut() {
-                let (queued, l) = (top.t(), top.id());
-                let on_link = &slots[l as usize];
+            while let Some((queued, l)) = levels.top() {
                 let y = &mut ls[l as usize];
                 if y.unfrozen_n == 0 {
-                    PeekMut::pop(top);
+                    levels.pop();
                     continue;
                 }
                 let current = level_of(y).max(level_now);
                 if current > queued {
-                    // Queue it again at its new level: one sift down in place.
-                    *top = Ev::new(current, l, 0);
+                    levels.raise_top(current);
                     continue;
                 }
-                PeekMut::pop(top);
+                levels.pop();
+                let on_link = &slots[l as usize];
                 let level = queued.max(level_now);
                 if too_narrow(y, on_link, fl, level) {
                     ok = false;
@@ -702,7 +698,7 @@ impl Sim<'_> {
             }
         }
         self.scratch.old_rate = old_rate;
-        self.scratch.heap = heap;
+        self.scratch.levels = levels;
         ok
     }
 

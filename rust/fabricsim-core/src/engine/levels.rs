@@ -1,0 +1,147 @@
+//! The progressive filling's queue of link saturation levels, `(level, link)` in level then link
+//! order: the links' first levels sorted once, beside a heap of the links queued again.
+//!
+//! Most links come out at the level they were queued at (or with no flow left to rate), so
+//! taking them out of a sorted list costs a compare where a heap of a hundred links would sift
+//! six or seven levels; the links whose level rose while they waited go to the heap.
+//!
+//! Levels are never negative nor NaN (see [`key`]), so their IEEE order is the order of their
+//! bits, and an entry packs into one integer `bits << 32 | link` whose order is the queue's.
+//! Each link is queued at most once, so no two entries are equal and the order they come out in
+//! is the one a single heap gave.
+
+use std::cmp::Reverse;
+use std::collections::binary_heap::PeekMut;
+use std::collections::BinaryHeap;
+
+/// An entry: the level's bits above the link.
+#[inline(always)]
+fn key(level: f64, link: u32) -> u128 {
+    debug_assert!(level >= 0.0 && level.is_sign_positive(), "level {level}");
+    ((level.to_bits() as u128) << 32) | link as u128
+}
+
+#[inline(always)]
+fn entry(k: u128) -> (f64, u32) {
+    (f64::from_bits((k >> 32) as u64), k as u32)
+}
+
+#[derive(Default)]
+pub(super) struct Levels {
+    // The links at their first level: sorted[next..] are still queued.
+    sorted: Vec<u128>,
+    next: usize,
+    // The links queued again, at a higher level.
+    again: BinaryHeap<Reverse<u128>>,
+}
+
+impl Levels {
+    /// Empty the queue; then [`Levels::push`] each link and [`Levels::build`] once.
+    pub(super) fn clear(&mut self) {
+        self.sorted.clear();
+        self.next = 0;
+        self.again.clear();
+    }
+
+    /// Queue a link at `level` (`>= 0`), before [`Levels::build`].
+    #[inline(always)]
+    pub(super) fn push(&mut self, level: f64, link: u32) {
+        self.sorted.push(key(level, link));
+    }
+
+    /// Order the links pushed since [`Levels::clear`].
+    pub(super) fn build(&mut self) {
+        self.sorted.sort_unstable();
+    }
+
+    /// The lowest entry: in the sorted list (`false`) or the heap (`true`).
+    #[inline(always)]
+    fn lowest(&self) -> Option<(u128, bool)> {
+        match (self.sorted.get(self.next), self.again.peek()) {
+            (Some(&a), Some(&Reverse(b))) => Some(if b < a { (b, true) } else { (a, false) }),
+            (Some(&a), None) => Some((a, false)),
+            (None, Some(&Reverse(b))) => Some((b, true)),
+            (None, None) => None,
+        }
+    }
+
+    /// The lowest level and its link.
+    #[inline(always)]
+    pub(super) fn top(&self) -> Option<(f64, u32)> {
+        self.lowest().map(|(k, _)| entry(k))
+    }
+
+    /// Raise the lowest entry's level to `level` (not below its current one).
+    #[inline(always)]
+    pub(super) fn raise_top(&mut self, level: f64) {
+        let Some((k, in_heap)) = self.lowest() else {
+            return;
+        };
+        let k2 = key(level, k as u32);
+        debug_assert!(k2 >= k);
+        if in_heap {
+            if let Some(mut top) = self.again.peek_mut() {
+                *top = Reverse(k2);
+            }
+        } else {
+            self.next += 1;
+            self.again.push(Reverse(k2));
+        }
+    }
+
+    /// Remove the lowest entry.
+    #[inline(always)]
+    pub(super) fn pop(&mut self) {
+        match self.lowest() {
+            Some((_, true)) => {
+                if let Some(top) = self.again.peek_mut() {
+                    PeekMut::pop(top);
+                }
+            }
+            Some((_, false)) => self.next += 1,
+            None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// Against a sorted list: the same entries come out in the same order, with raises.
+    #[test]
+    fn comes_out_in_level_then_link_order() {
+        let mut rng = Rng::new(11);
+        let mut q = Levels::default();
+        for _ in 0..500 {
+            let n = rng.below(70) as u32;
+            // Few distinct levels, so that ties between links are common.
+            let level = |rng: &mut Rng| match rng.below(7) {
+                0 => 0.0,
+                1 => f64::INFINITY,
+                2 => f64::MIN_POSITIVE,
+                k => k as f64 * 0.5e9,
+            };
+            let mut model: Vec<(f64, u32)> = (0..n).map(|l| (level(&mut rng), l)).collect();
+            q.clear();
+            for &(x, l) in &model {
+                q.push(x, l);
+            }
+            q.build();
+            while let Some((x, l)) = q.top() {
+                model.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                assert_eq!((x, l), model[0]);
+                if x < 3e9 && rng.below(2) == 0 {
+                    let up = x + rng.below(3) as f64 * 0.25e9;
+                    q.raise_top(up);
+                    model[0].0 = up;
+                } else {
+                    q.pop();
+                    model.remove(0);
+                }
+            }
+            assert!(model.is_empty());
+        }
+    }
+}
