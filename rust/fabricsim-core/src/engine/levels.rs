@@ -11,7 +11,6 @@
 //! is the one a single heap gave.
 
 use std::cmp::Reverse;
-use std::collections::binary_heap::PeekMut;
 use std::collections::BinaryHeap;
 
 /// An entry: the level's bits above the link.
@@ -21,11 +20,6 @@ fn key(level: f64, link: u32) -> u128 {
     ((level.to_bits() as u128) << 32) | link as u128
 }
 
-#[inline(always)]
-fn entry(k: u128) -> (f64, u32) {
-    (f64::from_bits((k >> 32) as u64), k as u32)
-}
-
 #[derive(Default)]
 pub(super) struct Levels {
     // The links at their first level: sorted[next..] are still queued.
@@ -33,6 +27,8 @@ pub(super) struct Levels {
     next: usize,
     // The links queued again, at a higher level.
     again: BinaryHeap<Reverse<u128>>,
+    // Where the entry `top` returned is.
+    top_in_heap: bool,
 }
 
 impl Levels {
@@ -54,52 +50,42 @@ impl Levels {
         self.sorted.sort_unstable();
     }
 
-    /// The lowest entry: in the sorted list (`false`) or the heap (`true`).
-    #[inline(always)]
-    fn lowest(&self) -> Option<(u128, bool)> {
-        match (self.sorted.get(self.next), self.again.peek()) {
-            (Some(&a), Some(&Reverse(b))) => Some(if b < a { (b, true) } else { (a, false) }),
-            (Some(&a), None) => Some((a, false)),
-            (None, Some(&Reverse(b))) => Some((b, true)),
-            (None, None) => None,
-        }
-    }
-
     /// The lowest level and its link.
     #[inline(always)]
-    pub(super) fn top(&self) -> Option<(f64, u32)> {
-        self.lowest().map(|(k, _)| entry(k))
+    pub(super) fn top(&mut self) -> Option<(f64, u32)> {
+        let k = match (self.sorted.get(self.next), self.again.peek()) {
+            (Some(&a), Some(&Reverse(b))) if b < a => (b, true),
+            (Some(&a), _) => (a, false),
+            (None, Some(&Reverse(b))) => (b, true),
+            (None, None) => return None,
+        };
+        self.top_in_heap = k.1;
+        Some((f64::from_bits((k.0 >> 32) as u64), k.0 as u32))
     }
 
-    /// Raise the lowest entry's level to `level` (not below its current one).
+    /// Raise the entry [`Levels::top`] returned, `link`, to `level` (not below its current one).
     #[inline(always)]
-    pub(super) fn raise_top(&mut self, level: f64) {
-        let Some((k, in_heap)) = self.lowest() else {
-            return;
-        };
-        let k2 = key(level, k as u32);
-        debug_assert!(k2 >= k);
-        if in_heap {
+    pub(super) fn raise_top(&mut self, level: f64, link: u32) {
+        let k = key(level, link);
+        if self.top_in_heap {
             if let Some(mut top) = self.again.peek_mut() {
-                *top = Reverse(k2);
+                debug_assert!(k >= top.0);
+                *top = Reverse(k);
             }
         } else {
+            debug_assert!(k >= self.sorted[self.next]);
             self.next += 1;
-            self.again.push(Reverse(k2));
+            self.again.push(Reverse(k));
         }
     }
 
-    /// Remove the lowest entry.
+    /// Remove the entry [`Levels::top`] returned.
     #[inline(always)]
     pub(super) fn pop(&mut self) {
-        match self.lowest() {
-            Some((_, true)) => {
-                if let Some(top) = self.again.peek_mut() {
-                    PeekMut::pop(top);
-                }
-            }
-            Some((_, false)) => self.next += 1,
-            None => {}
+        if self.top_in_heap {
+            self.again.pop();
+        } else {
+            self.next += 1;
         }
     }
 }
@@ -134,7 +120,7 @@ mod tests {
                 assert_eq!((x, l), model[0]);
                 if x < 3e9 && rng.below(2) == 0 {
                     let up = x + rng.below(3) as f64 * 0.25e9;
-                    q.raise_top(up);
+                    q.raise_top(up, l);
                     model[0].0 = up;
                 } else {
                     q.pop();

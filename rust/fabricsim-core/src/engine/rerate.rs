@@ -662,7 +662,7 @@ impl Sim<'_> {
                 }
                 let current = level_of(y).max(level_now);
                 if current > queued {
-                    levels.raise_top(current);
+                    levels.raise_top(current, l);
                     continue;
                 }
                 levels.pop();
