@@ -214,6 +214,18 @@ fn freeze(
     1
 }
 
+/// `x.max(floor)` for a `floor` that is not NaN, in one instruction where `f64::max` takes
+/// several to return the other argument of a NaN: the same value for every `x` but -0.0 (which
+/// `max` may return for `max(-0.0, 0.0)`, and no level or capacity difference here is).
+#[inline(always)]
+fn floored(x: f64, floor: f64) -> f64 {
+    if x > floor {
+        x
+    } else {
+        floor
+    }
+}
+
 /// Highest rate on link `slots` among flows outside the group of stamps `lo..=hi`.
 fn top_other_rate(slots: &[super::Slot], fl: &[FlowState], lo: u32, hi: u32) -> f64 {
     slots
@@ -594,8 +606,9 @@ impl Sim<'_> {
         let u_pos = &self.u_pos[..];
         let routes = &self.routes;
         let (route_links, route_fracs) = (&routes.links[..], &routes.fractions[..]);
-        let level_of =
-            |y: &LinkState| (y.cap - y.frozen_load).max(0.0) / y.unfrozen_w.max(f64::MIN_POSITIVE);
+        let level_of = |y: &LinkState| {
+            floored(y.cap - y.frozen_load, 0.0) / floored(y.unfrozen_w, f64::MIN_POSITIVE)
+        };
         // Where a stopped-at link limits re-rated flows to `level`, no flow it kept may be faster.
         let (lo, hi) = (g.lo, g.hi);
         let too_narrow = |y: &mut LinkState, on_link: &[super::Slot], fl: &[FlowState], level| {
@@ -660,14 +673,14 @@ impl Sim<'_> {
                     levels.pop();
                     continue;
                 }
-                let current = level_of(y).max(level_now);
+                let current = floored(level_of(y), level_now);
                 if current > queued {
                     levels.raise_top(current, l);
                     continue;
                 }
                 levels.pop();
                 let on_link = &slots[l as usize];
-                let level = queued.max(level_now);
+                let level = floored(queued, level_now);
                 if too_narrow(y, on_link, fl, level) {
                     ok = false;
                     break;
