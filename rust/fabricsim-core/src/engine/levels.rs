@@ -13,6 +13,9 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+/// From this many links, [`Levels::build`] sorts half of them at first.
+const SPLIT_FROM: usize = 32;
+
 /// An entry: the level's bits above the link.
 #[inline(always)]
 fn key(level: f64, link: u32) -> u128 {
@@ -22,9 +25,12 @@ fn key(level: f64, link: u32) -> u128 {
 
 #[derive(Default)]
 pub(super) struct Levels {
-    // The links at their first level: sorted[next..] are still queued.
+    // The links at their first level: sorted[next..] are still queued, sorted[next..split] in
+    // order, sorted[split..] not yet unless `rest_sorted` (all above sorted[..split]).
     sorted: Vec<u128>,
     next: usize,
+    split: usize,
+    rest_sorted: bool,
     // The links queued again, at a higher level.
     again: BinaryHeap<Reverse<u128>>,
     // Where the entry `top` returned is.
@@ -47,12 +53,45 @@ impl Levels {
 
     /// Order the links pushed since [`Levels::clear`].
     pub(super) fn build(&mut self) {
-        self.sorted.sort_unstable();
+        let n = self.sorted.len();
+        if n < SPLIT_FROM {
+            self.sorted.sort_unstable();
+            (self.split, self.rest_sorted) = (n, true);
+            return;
+        }
+        // Sort the lower half now; most of the upper half has no flow left to rate by the
+        // time the filling gets there (or is never reached), so sort only what is left of it then.
+        let k = n / 2;
+        self.sorted.select_nth_unstable(k);
+        self.sorted[..k].sort_unstable();
+        (self.split, self.rest_sorted) = (k, false);
     }
 
-    /// The lowest level and its link.
+    /// Sort the upper half, without the links `live` says have no flow left to rate.
+    #[cold]
+    fn sort_rest(&mut self, live: impl Fn(u32) -> bool) {
+        let split = self.split;
+        let mut w = split;
+        for r in split..self.sorted.len() {
+            let k = self.sorted[r];
+            if live(k as u32) {
+                self.sorted[w] = k;
+                w += 1;
+            }
+        }
+        self.sorted.truncate(w);
+        self.sorted[split..].sort_unstable();
+        self.split = w;
+        self.rest_sorted = true;
+    }
+
+    /// The lowest level and its link; `live(link)` is false for a link with no flow left to rate
+    /// (which it may leave out).
     #[inline(always)]
-    pub(super) fn top(&mut self) -> Option<(f64, u32)> {
+    pub(super) fn top(&mut self, live: impl Fn(u32) -> bool) -> Option<(f64, u32)> {
+        if self.next == self.split && !self.rest_sorted {
+            self.sort_rest(live);
+        }
         let k = match (self.sorted.get(self.next), self.again.peek()) {
             (Some(&a), Some(&Reverse(b))) if b < a => (b, true),
             (Some(&a), _) => (a, false),
@@ -115,7 +154,14 @@ mod tests {
                 q.push(x, l);
             }
             q.build();
-            while let Some((x, l)) = q.top() {
+            // Links with no flow left to rate: the queue may leave them out or return them.
+            let dead: Vec<bool> = (0..n).map(|_| rng.below(4) == 0).collect();
+            model.retain(|&(_, l)| !dead[l as usize]);
+            while let Some((x, l)) = q.top(|l| !dead[l as usize]) {
+                if dead[l as usize] {
+                    q.pop();
+                    continue;
+                }
                 model.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                 assert_eq!((x, l), model[0]);
                 if x < 3e9 && rng.below(2) == 0 {

@@ -667,7 +667,7 @@ impl Sim<'_> {
             // low): recompute it when it comes up and queue it again if it rose.
             let mut level_now = 0.0f64;
             let mut unfrozen = comp_flows.len();
-            while let Some((queued, l)) = levels.top() {
+            while let Some((queued, l)) = levels.top(|l| ls[l as usize].unfrozen_n > 0) {
                 let y = &mut ls[l as usize];
                 if y.unfrozen_n == 0 {
                     levels.pop();
