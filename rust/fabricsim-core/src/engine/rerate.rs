@@ -627,7 +627,13 @@ impl Sim<'_> {
             // Settle the bytes sent at the old rate.
             let dt = t - x.settled_at;
             if dt > 0.0 && x.rate > 0.0 {
-                x.remaining -= (x.rate * dt).min(x.remaining);
+                // `min` without NaN handling: rate x dt is positive or +inf, never NaN.
+                let sent = x.rate * dt;
+                x.remaining -= if sent < x.remaining {
+                    sent
+                } else {
+                    x.remaining
+                };
             }
             x.settled_at = t;
             x.frozen = false;
