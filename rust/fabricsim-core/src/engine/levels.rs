@@ -145,11 +145,12 @@ mod tests {
         let mut q = Levels::default();
         for _ in 0..500 {
             let n = rng.below(70) as u32;
-            // Few distinct levels, so that ties between links are common.
-            let level = |rng: &mut Rng| match rng.below(7) {
+            // Few distinct levels, so that ties between links are common, and near-ties.
+            let level = |rng: &mut Rng| match rng.below(8) {
                 0 => 0.0,
                 1 => f64::INFINITY,
                 2 => f64::MIN_POSITIVE,
+                3 => 1e9 * (1.0 + rng.below(4) as f64 * f64::EPSILON),
                 k => k as f64 * 0.5e9,
             };
             let mut model: Vec<(f64, u32)> = (0..n).map(|l| (level(&mut rng), l)).collect();
