@@ -658,8 +658,8 @@ impl Sim<'_> {
                 ls[l as usize].frozen_load += frac * level;
             }
         } else {
-            // Progressive filling with a lazy queue of link saturation levels (sorted once, a
-            // heap for the links whose level rose while they waited: see `levels.rs`).
+            // Progressive filling with a lazy queue of link saturation levels (a sorted list,
+            // and a heap for the links queued again: see `levels.rs`).
             levels.clear();
             for &l in comp_links {
                 let y = &ls[l as usize];
