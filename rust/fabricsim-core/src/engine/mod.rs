@@ -11,6 +11,7 @@
 
 mod ends;
 mod event;
+mod levels;
 mod rerate;
 mod validate;
 

@@ -3,13 +3,10 @@
 //! spare capacity, merging searches that meet), progressive filling of each group, and
 //! publishing the new rates. See DEVELOPERS.md, "Flow engine".
 
-use std::collections::binary_heap::PeekMut;
-use std::collections::BinaryHeap;
-
 use super::ends::EndQueue;
-use super::event::Ev;
 #[cfg(test)]
 use super::event::State;
+use super::levels::Levels;
 use super::{FlowState, Sim};
 
 /// Smallest level `x >= 0` at which a link of capacity `cap` saturates when flows of total
@@ -161,7 +158,7 @@ pub(super) struct Scratch {
     // Links a search stopped at, or took the top flows of, that the filling found too narrow.
     narrow: Vec<u32>,
     old_rate: Vec<f64>,
-    heap: BinaryHeap<Ev>,
+    levels: Levels,
 }
 
 /// What a re-rating tracks per link.
@@ -235,6 +232,18 @@ fn freeze(
         y2.unfrozen_n -= 1;
     }
     1
+}
+
+/// `x.max(floor)` for a `floor` that is not NaN, in one instruction where `f64::max` takes
+/// several to return the other argument of a NaN: the same value for every `x` but -0.0 (which
+/// `max` may return for `max(-0.0, 0.0)`, and no level or capacity difference here is).
+#[inline(always)]
+fn floored(x: f64, floor: f64) -> f64 {
+    if x > floor {
+        x
+    } else {
+        floor
+    }
 }
 
 /// Highest rate on link `slots` among flows outside the group of stamps `lo..=hi`.
@@ -674,14 +683,15 @@ impl Sim<'_> {
     fn fill(&mut self, t: f64, g: &Group, comp_links: &[u32], comp_flows: &[u32]) -> bool {
         self.out.flows_rerated += comp_flows.len() as u64;
         let mut old_rate = std::mem::take(&mut self.scratch.old_rate);
-        let mut heap = std::mem::take(&mut self.scratch.heap);
+        let mut levels = std::mem::take(&mut self.scratch.levels);
         // Plain slices, so the compiler keeps them in registers across the stores below.
         let (fl, ls, slots) = (&mut self.fl[..], &mut self.ls[..], &self.slots[..]);
         let u_pos = &self.u_pos[..];
         let routes = &self.routes;
         let (route_links, route_fracs) = (&routes.links[..], &routes.fractions[..]);
-        let level_of =
-            |y: &LinkState| (y.cap - y.frozen_load).max(0.0) / y.unfrozen_w.max(f64::MIN_POSITIVE);
+        let level_of = |y: &LinkState| {
+            floored(y.cap - y.frozen_load, 0.0) / floored(y.unfrozen_w, f64::MIN_POSITIVE)
+        };
         // Where a stopped-at link limits re-rated flows to `level`, no flow it kept may be faster.
         let (lo, hi) = (g.lo, g.hi);
         let too_narrow = |y: &mut LinkState, on_link: &[super::Slot], fl: &[FlowState], level| {
@@ -694,14 +704,19 @@ impl Sim<'_> {
             y.top_other > level * (1.0 + 1e-9)
         };
         let mut ok = true;
-        heap.clear();
         for &f in comp_flows {
             let x = &mut fl[f as usize];
             old_rate.push(x.rate);
             // Settle the bytes sent at the old rate.
             let dt = t - x.settled_at;
             if dt > 0.0 && x.rate > 0.0 {
-                x.remaining -= (x.rate * dt).min(x.remaining);
+                // `min` without NaN handling: rate x dt is positive or +inf, never NaN.
+                let sent = x.rate * dt;
+                x.remaining -= if sent < x.remaining {
+                    sent
+                } else {
+                    x.remaining
+                };
             }
             x.settled_at = t;
             x.frozen = false;
@@ -727,38 +742,35 @@ impl Sim<'_> {
                 ls[l as usize].frozen_load += frac * level;
             }
         } else {
-            // Progressive filling with a lazy heap of link saturation levels (built in one
-            // heapify: most links never become a bottleneck).
-            let mut levels = heap.into_vec();
+            // Progressive filling with a lazy queue of link saturation levels (a sorted list,
+            // and a heap for the links queued again: see `levels.rs`).
             levels.clear();
             for &l in comp_links {
                 let y = &ls[l as usize];
                 if y.unfrozen_n > 0 {
-                    levels.push(Ev::new(level_of(y), l, 0));
+                    levels.push(level_of(y), l);
                 }
             }
-            heap = BinaryHeap::from(levels);
+            levels.build();
             let mut rounds = 0u64;
             // A link's level only rises as flows freeze, so a queued level may be stale (too
             // low): recompute it when it comes up and queue it again if it rose.
             let mut level_now = 0.0f64;
             let mut unfrozen = comp_flows.len();
-            while let Some(mut top) = heap.peek_mut() {
-                let (queued, l) = (top.t(), top.id());
-                let on_link = &slots[l as usize];
+            while let Some((queued, l)) = levels.top(|l| ls[l as usize].unfrozen_n > 0) {
                 let y = &mut ls[l as usize];
                 if y.unfrozen_n == 0 {
-                    PeekMut::pop(top);
+                    levels.pop();
                     continue;
                 }
-                let current = level_of(y).max(level_now);
+                let current = floored(level_of(y), level_now);
                 if current > queued {
-                    // Queue it again at its new level: one sift down in place.
-                    *top = Ev::new(current, l, 0);
+                    levels.raise_top(current, l);
                     continue;
                 }
-                PeekMut::pop(top);
-                let level = queued.max(level_now);
+                levels.pop();
+                let on_link = &slots[l as usize];
+                let level = floored(queued, level_now);
                 if y.scan {
                     // A stopped-at link: its re-rated flows are those of the group, and the
                     // same pass finds the fastest of the others (none may be faster).
@@ -801,7 +813,7 @@ impl Sim<'_> {
             }
         }
         self.scratch.old_rate = old_rate;
-        self.scratch.heap = heap;
+        self.scratch.levels = levels;
         ok
     }
 
