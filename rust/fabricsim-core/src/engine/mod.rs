@@ -781,7 +781,7 @@ impl<'a> Run<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::routing::{route_flows, Metric, Policy, Router, NO_VIA};
     use std::sync::Arc;
@@ -933,7 +933,7 @@ mod tests {
     }
 
     /// A two-tier leaf-spine with uneven capacities: `leaves` x `hosts` hosts, `spines` spines.
-    fn leaf_spine(leaves: u32, spines: u32, hosts: u32) -> Arc<Network> {
+    pub(crate) fn leaf_spine(leaves: u32, spines: u32, hosts: u32) -> Arc<Network> {
         let (mut src, mut dst, mut cap) = (vec![], vec![], vec![]);
         let n_hosts = leaves * hosts;
         let mut link = |a: u32, b: u32, c: f64| {
