@@ -175,6 +175,8 @@ class SimOutput:
     events: int
     route_s: float
     engine_s: float
+    #: Re-rating searches found too narrow and run again (since 0.2.0 a batch may run up to
+    #: four: three retries through the links found too narrow, then one through everything).
     searches_widened: int = 0
     groups_merged: int = 0
     flows_rerated: int = 0

@@ -80,10 +80,11 @@ struct SampleOut {
     rerated: u64,
 }
 
-/// At most this many (source, destination) pairs' ECMP paths kept per sample (a few hundred
-/// bytes each: about 1 MB); the background's flows between further pairs are routed hop by
-/// hop, as before.
-const MAX_CACHED_PAIRS: usize = 4096;
+/// At most this many numbers (4 bytes each: 1 MiB per sample running) of pairs' ECMP paths
+/// kept per sample: a pair in a leaf-spine holds a few dozen, one across a large 3-tier
+/// fat-tree thousands. The background's flows between further pairs are routed hop by hop, as
+/// before.
+const MAX_CACHED_ENTRIES: usize = 1 << 18;
 
 /// Routes a sample's background flows. Under ECMP, the equal-cost paths between a pair are
 /// found once ([`Router::ecmp_paths`]) and walked with each flow's hash: the path
@@ -93,7 +94,9 @@ struct BackgroundRouter<'a> {
     router: &'a Router,
     policy: Policy,
     paths: std::collections::HashMap<(u32, u32), EcmpPaths>,
-    max_pairs: usize,
+    // Numbers held in `paths`, and the most it may hold.
+    held: usize,
+    max_held: usize,
 }
 
 impl<'a> BackgroundRouter<'a> {
@@ -102,11 +105,13 @@ impl<'a> BackgroundRouter<'a> {
             router,
             policy,
             paths: std::collections::HashMap::new(),
-            max_pairs: MAX_CACHED_PAIRS,
+            held: 0,
+            max_held: MAX_CACHED_ENTRIES,
         }
     }
 
-    /// Append the route of a flow `s -> d` hashing on `key` to `out`.
+    /// Append the route of a flow `s -> d` hashing on `key` to `out` as its next route (`out`
+    /// must hold its first `ptr` entry, 0, already).
     fn push(
         &mut self,
         net: &Network,
@@ -119,9 +124,10 @@ impl<'a> BackgroundRouter<'a> {
             if let Some(p) = self.paths.get(&(s, d)) {
                 return p.walk_into(net, seed, key, out);
             }
-            if self.paths.len() < self.max_pairs {
+            if self.held < self.max_held {
                 let p = self.router.ecmp_paths(s as usize, d as usize)?;
                 p.walk_into(net, seed, key, out)?;
+                self.held += p.entries();
                 self.paths.insert((s, d), p);
                 return Ok(());
             }
@@ -638,13 +644,13 @@ mod tests {
         let net = crate::engine::tests::leaf_spine(4, 3, 4);
         let router = Router::new(net.clone(), crate::routing::Metric::Hops);
         let mut rng = Rng::new(11);
-        for (policy, max_pairs) in [
-            (Policy::Ecmp, MAX_CACHED_PAIRS),
-            (Policy::Ecmp, 5),
-            (Policy::Spray, 5),
+        for (policy, max_held) in [
+            (Policy::Ecmp, MAX_CACHED_ENTRIES),
+            (Policy::Ecmp, 40),
+            (Policy::Spray, 40),
         ] {
             let mut bg = BackgroundRouter::new(&router, policy);
-            bg.max_pairs = max_pairs;
+            bg.max_held = max_held;
             let (mut got, mut want) = (RoutedFlows::default(), RoutedFlows::default());
             got.ptr.push(0);
             for key in 0..2000u64 {
@@ -663,7 +669,14 @@ mod tests {
                 (&want.ptr, &want.links, &want.fractions)
             );
             assert_eq!(got.latency_s, want.latency_s);
-            assert!(bg.paths.len() <= max_pairs.min(16 * 15) * (policy == Policy::Ecmp) as usize);
+            // Every pair kept while there was room, and past it none.
+            let held: usize = bg.paths.values().map(|p| p.entries()).sum();
+            assert_eq!(held, bg.held);
+            match (policy, max_held) {
+                (Policy::Spray, _) => assert!(bg.paths.is_empty()),
+                (_, MAX_CACHED_ENTRIES) => assert_eq!(bg.paths.len(), 16 * 15),
+                _ => assert!(bg.paths.len() < 16 && held >= max_held),
+            }
         }
     }
 

@@ -447,7 +447,9 @@ impl Sim<'_> {
             self.publish(t, &comp_links, &comp_flows, ends);
         }
         #[cfg(test)]
-        self.check_max_min(search);
+        if !self.cancelled {
+            self.check_max_min(search);
+        }
         self.scratch.comp_links = comp_links;
         self.scratch.comp_flows = comp_flows;
         self.scratch.comps = comps;
@@ -533,7 +535,14 @@ impl Sim<'_> {
                     // is over.
                     y.lazy = group;
                     lazy_links.push(l as u32);
-                    let top = slots[l].iter().fold(0.0f64, |m, s| m.max(s.rate));
+                    // Its top rate, and its load read afresh (the kept load sheds its rounding
+                    // before it sets up the link).
+                    let (mut top, mut load) = (0.0f64, 0.0);
+                    for s in &slots[l] {
+                        top = top.max(s.rate);
+                        load += s.frac * s.rate;
+                    }
+                    y.load = load;
                     let cut = threshold.max(top * (1.0 - 1e-9));
                     for slot in &slots[l] {
                         if slot.rate < cut {

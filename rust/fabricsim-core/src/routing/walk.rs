@@ -113,6 +113,11 @@ pub struct EcmpPaths {
 }
 
 impl EcmpPaths {
+    /// How many numbers it holds (4 bytes each): what keeping it costs.
+    pub(crate) fn entries(&self) -> usize {
+        self.nodes.len() + self.ptr.len() + self.links.len()
+    }
+
     /// The route [`Router::route`] gives with `Policy::Ecmp`, `seed` and `flow_key`.
     pub fn walk(&self, net: &Network, seed: u64, flow_key: u64) -> Result<Route> {
         let mut route = Route::default();
