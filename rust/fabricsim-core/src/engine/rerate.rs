@@ -246,6 +246,40 @@ fn floored(x: f64, floor: f64) -> f64 {
     }
 }
 
+/// A flow joins search `group` (of batch `event`): each of its links counts its weight and
+/// current load as re-rated; a link new to the search goes on the `stack`, and one where an
+/// earlier group of the batch stopped is noted in `met` (that group's stamp) and `met_links`.
+#[inline(always)]
+fn join_links(
+    x: &FlowState,
+    (route_links, route_fracs): (&[u32], &[f64]),
+    (group, event): (u32, u32),
+    ls: &mut [LinkState],
+    stack: &mut Vec<u32>,
+    (met, met_links): (&mut Vec<u32>, &mut Vec<u32>),
+) {
+    let (a, b) = (x.first as usize, x.last as usize);
+    for (&l2, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
+        let y2 = &mut ls[l2 as usize];
+        if y2.mark != group {
+            if y2.mark > event {
+                // An earlier group stopped at this link: fill them together.
+                if !met.contains(&y2.mark) {
+                    met.push(y2.mark);
+                }
+                met_links.push(l2);
+                continue;
+            }
+            y2.mark = group;
+            y2.reset_acc();
+            stack.push(l2);
+        }
+        y2.unfrozen_w += frac;
+        y2.unfrozen_n += 1;
+        y2.acc_load += frac * x.rate;
+    }
+}
+
 /// Highest rate on link `slots` among flows outside the group of stamps `lo..=hi`.
 fn top_other_rate(slots: &[super::Slot], fl: &[FlowState], lo: u32, hi: u32) -> f64 {
     slots
@@ -554,26 +588,8 @@ impl Sim<'_> {
                         }
                         x.mark = group;
                         comp_flows.push(slot.flow);
-                        let (a, b) = (x.first as usize, x.last as usize);
-                        for (&l2, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
-                            let y2 = &mut ls[l2 as usize];
-                            if y2.mark != group {
-                                if y2.mark > event {
-                                    // An earlier group stopped at this link.
-                                    if !met.contains(&y2.mark) {
-                                        met.push(y2.mark);
-                                    }
-                                    met_links.push(l2);
-                                    continue;
-                                }
-                                y2.mark = group;
-                                y2.reset_acc();
-                                stack.push(l2);
-                            }
-                            y2.unfrozen_w += frac;
-                            y2.unfrozen_n += 1;
-                            y2.acc_load += frac * x.rate;
-                        }
+                        let (route, at) = ((route_links, route_fracs), (group, event));
+                        join_links(x, route, at, ls, &mut stack, (&mut met, &mut met_links));
                     }
                     continue;
                 }
@@ -595,26 +611,8 @@ impl Sim<'_> {
                     }
                     x.mark = group;
                     comp_flows.push(slot.flow);
-                    let (a, b) = (x.first as usize, x.last as usize);
-                    for (&l2, &frac) in route_links[a..b].iter().zip(&route_fracs[a..b]) {
-                        let y2 = &mut ls[l2 as usize];
-                        if y2.mark != group {
-                            if y2.mark > event {
-                                // An earlier group stopped at this link: fill them together.
-                                if !met.contains(&y2.mark) {
-                                    met.push(y2.mark);
-                                }
-                                met_links.push(l2);
-                                continue;
-                            }
-                            y2.mark = group;
-                            y2.reset_acc();
-                            stack.push(l2);
-                        }
-                        y2.unfrozen_w += frac;
-                        y2.unfrozen_n += 1;
-                        y2.acc_load += frac * x.rate;
-                    }
+                    let (route, at) = ((route_links, route_fracs), (group, event));
+                    join_links(x, route, at, ls, &mut stack, (&mut met, &mut met_links));
                 }
                 let y = &mut ls[l];
                 y.u_start = u_start as u32;
