@@ -249,6 +249,8 @@ fn floored(x: f64, floor: f64) -> f64 {
 /// A flow joins search `group` (of batch `event`): each of its links counts its weight and
 /// current load as re-rated; a link new to the search goes on the `stack`, and one where an
 /// earlier group of the batch stopped is noted in `met` (that group's stamp) and `met_links`.
+/// (The flow's mark test and push stay at the two callers: folded in here they cost 2.4 %
+/// more instructions on the example's heaviest point, callgrind.)
 #[inline(always)]
 fn join_links(
     x: &FlowState,
